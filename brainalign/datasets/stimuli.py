@@ -1,0 +1,92 @@
+"""The ``Stimuli`` table: one row per item the participant saw or heard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("stimulus_id", "group")
+CONTENT_COLUMNS = ("text", "image")
+
+
+@dataclass(frozen=True)
+class Stimuli:
+    """A table of stimuli, one row per item.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, shape (n_items, n_columns)
+        Must hold ``stimulus_id`` (unique), ``group`` (story, passage or run the
+        item belongs to) and one content column, ``text`` or ``image`` (a path or
+        an array). For timed presentation it also holds ``onset`` and ``duration``
+        in seconds on the recording's clock. Other columns are kept as they are.
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing, ``stimulus_id`` repeats, or timings are
+        negative or not finite.
+    """
+
+    table: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        table = self.table
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"Stimuli table is missing column(s) {missing}; it has {list(table.columns)}"
+            )
+        if not any(c in table.columns for c in CONTENT_COLUMNS):
+            raise ValueError(
+                f"Stimuli table needs a content column, one of {list(CONTENT_COLUMNS)}; "
+                f"it has {list(table.columns)}"
+            )
+        duplicated = table["stimulus_id"][table["stimulus_id"].duplicated()]
+        if len(duplicated):
+            raise ValueError(
+                f"Stimuli 'stimulus_id' must be unique; repeated: {duplicated.head(5).tolist()}"
+            )
+        for column in ("onset", "duration"):
+            if column in table.columns:
+                values = table[column].to_numpy(dtype=float)
+                if not np.all(np.isfinite(values)) or np.any(values < 0):
+                    raise ValueError(
+                        f"Stimuli column {column!r} must hold finite, non-negative seconds"
+                    )
+        object.__setattr__(self, "table", table.reset_index(drop=True))
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Stimulus identifiers, shape (n_items,)."""
+        return self.table["stimulus_id"].to_numpy()
+
+    @property
+    def text(self) -> list[str]:
+        """The text of each item, in order (raises if the stimuli are not text)."""
+        if "text" not in self.table.columns:
+            raise ValueError("these stimuli have no 'text' column")
+        return self.table["text"].astype(str).tolist()
+
+    @property
+    def onsets(self) -> np.ndarray:
+        """Onsets in seconds, shape (n_items,) (raises if the stimuli are not timed)."""
+        if "onset" not in self.table.columns:
+            raise ValueError("these stimuli are not timed: no 'onset' column")
+        return self.table["onset"].to_numpy(dtype=float)
+
+    def groups(self) -> list[str]:
+        """Distinct groups (stories, passages, runs) in order of first appearance."""
+        return list(dict.fromkeys(self.table["group"].tolist()))
+
+    def select(self, group: str) -> Stimuli:
+        """Stimuli of one group, as a new ``Stimuli``."""
+        mask = self.table["group"] == group
+        if not mask.any():
+            raise KeyError(f"no stimuli in group {group!r}; groups: {self.groups()}")
+        return Stimuli(self.table[mask].copy())
