@@ -105,13 +105,15 @@ class Recording:
 
     @property
     def sample_times(self) -> np.ndarray:
-        """Centre time of each sample in seconds, shape (n_samples,).
+        """Acquisition onset of each sample in seconds on the stimulus clock, shape (n_samples,).
 
-        Requires ``onset`` and ``duration`` columns in ``samples``.
+        For fMRI this is the start of each volume, the time at which SPM samples its
+        convolved regressors (microtime onset 1) and at which model features are
+        resampled. Requires an ``onset`` column in ``samples``.
         """
-        if not {"onset", "duration"} <= set(self.samples.columns):
-            raise ValueError("samples have no 'onset'/'duration' columns to place them in time")
-        return (self.samples["onset"] + self.samples["duration"] / 2).to_numpy(dtype=float)
+        if "onset" not in self.samples.columns:
+            raise ValueError("samples have no 'onset' column to place them in time")
+        return self.samples["onset"].to_numpy(dtype=float)
 
     def select(self, **criteria: Any) -> Recording:
         """Return a new Recording restricted to rows or units matching ``criteria``.
