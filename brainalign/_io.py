@@ -66,7 +66,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         Temporary path in the same directory (so the final rename is atomic).
     """
     target = Path(target)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
     os.close(handle)
     temp_path = Path(temp_name)
     try:

@@ -74,7 +74,9 @@ class Recording:
                 f"{len(self.units)} rows"
             )
         if self.sampling not in ("event", "continuous"):
-            raise ValueError(f"{name}: sampling must be 'event' or 'continuous', not {self.sampling!r}")
+            raise ValueError(
+                f"{name}: sampling must be 'event' or 'continuous', not {self.sampling!r}"
+            )
         if self.sampling == "continuous" and self.tr is None and self.sfreq is None:
             raise ValueError(f"{name}: continuous data need tr (seconds) or sfreq (Hz)")
         if self.tr is not None and not self.tr > 0:
@@ -128,7 +130,9 @@ class Recording:
         unit_mask = np.ones(self.n_units, dtype=bool)
         sample_mask = np.ones(self.n_samples, dtype=bool)
         for column, wanted in criteria.items():
-            values = list(wanted) if isinstance(wanted, list | tuple | set | np.ndarray) else [wanted]
+            values = (
+                list(wanted) if isinstance(wanted, list | tuple | set | np.ndarray) else [wanted]
+            )
             if column in self.units.columns:
                 table, mask = self.units, unit_mask
             elif column in self.samples.columns:
@@ -185,8 +189,11 @@ class Recording:
 
     def __repr__(self) -> str:
         name = self.meta.get("name", "Recording")
-        timing = f", tr={self.tr}s" if self.tr else (f", sfreq={self.sfreq}Hz" if self.sfreq else "")
+        timing = (
+            f", tr={self.tr}s" if self.tr else (f", sfreq={self.sfreq}Hz" if self.sfreq else "")
+        )
         return (
             f"<Recording {name}: {self.n_samples} samples x {self.n_units} units "
-            f"({self.sampling}{timing}), {len(self.subjects)} subjects, {len(self.stimuli)} stimuli>"
+            f"({self.sampling}{timing}), {len(self.subjects)} subjects, "
+            f"{len(self.stimuli)} stimuli>"
         )

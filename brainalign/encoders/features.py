@@ -75,7 +75,7 @@ class Features:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        for index, (name, array) in enumerate(self.layers.items()):
+        for index, array in enumerate(self.layers.values()):
             with atomic_path(directory / f"layer-{index:03d}.npy") as temp:
                 with open(temp, "wb") as handle:
                     np.save(handle, array)

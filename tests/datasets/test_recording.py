@@ -6,7 +6,9 @@ from brainalign.datasets import Recording, Stimuli
 
 
 def _stimuli(n=3):
-    return Stimuli(pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(n)], "text": "a", "group": "g"}))
+    return Stimuli(
+        pd.DataFrame({"stimulus_id": [f"s{i}" for i in range(n)], "text": "a", "group": "g"})
+    )
 
 
 def _recording():
@@ -16,8 +18,14 @@ def _recording():
         {"subject": ["a"] * 3 + ["b"] * 3, "sample": [0, 1, 2] * 2, "rate": np.arange(6.0)}
     )
     return Recording(
-        np.arange(12, dtype=float).reshape(3, 4), samples, units, "continuous", _stimuli(),
-        tr=2.0, regressors=regressors, meta={"name": "toy"},
+        np.arange(12, dtype=float).reshape(3, 4),
+        samples,
+        units,
+        "continuous",
+        _stimuli(),
+        tr=2.0,
+        regressors=regressors,
+        meta={"name": "toy"},
     )
 
 
