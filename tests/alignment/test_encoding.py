@@ -1,0 +1,180 @@
+"""Tests for cross-validated encoding: signal recovery, held-out scoring, no leaks."""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from brainalign.alignment import encoding
+from brainalign.alignment.cv import BlockedKFold
+from brainalign.alignment.encoding import EncodingResult, cross_validated_encoding
+from brainalign.alignment.metrics import pearson_columns
+from brainalign.alignment.ridge import RidgeCV
+from brainalign.alignment.temporal import fir_delays
+
+DELAYS = (1, 2, 3, 4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """Small matrices: one BLAS thread is as fast, and immune to a busy machine.
+
+    Multi-threaded OpenBLAS spin-waits when another process holds a core, which makes
+    each small eigh/matmul up to 100x slower; single-threaded keeps the tests fast.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _planted(n=300, n_features=20, n_targets=8, noise=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_features))
+    W = rng.standard_normal((n_features * len(DELAYS), n_targets))
+    signal = fir_delays(X, DELAYS) @ W
+    Y = signal + noise * signal.std(axis=0) * rng.standard_normal((n, n_targets))
+    return X, Y
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Replace RidgeCV in the encoding module by one that records what it is given."""
+    calls = []
+
+    class RecordingRidgeCV(RidgeCV):
+        def fit(self, X, Y):
+            calls.append({"fit_X": np.array(X), "fit_Y": np.array(Y)})
+            return super().fit(X, Y)
+
+        def predict(self, X):
+            calls[-1]["predict_X"] = np.array(X)
+            return super().predict(X)
+
+    monkeypatch.setattr(encoding, "RidgeCV", RecordingRidgeCV)
+    return calls
+
+
+def test_planted_signal_through_delays_is_recovered():
+    X, Y = _planted(noise=0.5)
+    result = cross_validated_encoding(X, Y, return_predictions=True)
+    assert isinstance(result, EncodingResult)
+    assert result.scores.shape == (8,)
+    assert result.fold_scores.shape == result.best_alphas.shape == (5, 8)
+    assert np.all(result.scores > 0.8)  # noise sd = signal sd / 2: ceiling ~0.89
+    assert result.predictions.shape == Y.shape
+    # Predictions are in Y's units and each fold's score is their r on its block.
+    for k, (_, test) in enumerate(BlockedKFold(5, gap=4).split(X)):
+        np.testing.assert_allclose(
+            pearson_columns(result.predictions[test], Y[test]), result.fold_scores[k], atol=1e-10
+        )
+    assert abs(np.mean(result.predictions) - np.mean(Y)) < 0.2 * np.std(Y)
+
+
+def test_pure_noise_scores_near_zero():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 100))  # 400 delayed columns > 236 training rows
+    Y = rng.standard_normal((300, 50))
+    result = cross_validated_encoding(X, Y)
+    assert result.predictions is None
+    assert abs(result.scores.mean()) < 0.05
+    assert np.all(np.abs(result.scores) < 0.3)
+
+
+def test_relation_present_only_in_a_held_out_block_is_not_learned():
+    # Y follows the (delayed) features only inside fold 0's test block, and is noise
+    # everywhere else. Held out, that relation cannot be learned: r ~ 0. A pipeline that
+    # fitted on the held-out rows would find it (the control below shows it is learnable).
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 10))
+    readout = fir_delays(X, DELAYS) @ rng.standard_normal((40, 6))
+    Y = rng.standard_normal((300, 6)) * readout.std(axis=0)
+    test0 = next(BlockedKFold(5, gap=4).split(X))[1]
+    Y[test0] = readout[test0]
+    result = cross_validated_encoding(X, Y)
+    assert abs(result.fold_scores[0].mean()) < 0.2
+
+    control = cross_validated_encoding(X, readout + 0.0 * Y)
+    assert control.fold_scores[0].min() > 0.9
+
+
+def test_held_out_stimuli_and_responses_never_reach_training(recorded):
+    # Change the raw features and responses of fold 2's held-out block. Through the FIR
+    # delays those stimuli also sit in the next max(delays) rows, which the gap drops,
+    # and z-scoring must use training rows only; so fold 2's training data must be
+    # bit-for-bit unchanged. With gap=0 it is not: the check can fail.
+    X, Y = _planted(n=200, n_features=8, n_targets=3)
+    test2 = list(BlockedKFold(5, gap=4).split(X))[2][1]
+    X2, Y2 = X.copy(), Y.copy()
+    X2[test2] = 1000.0 * X2[test2] + 50.0
+    Y2[test2] = -7.0 * Y2[test2] + 3.0
+
+    def fold2_training(X_, Y_, gap):
+        recorded.clear()
+        cross_validated_encoding(X_, Y_, gap=gap, inner_splits=3)
+        return recorded[2]["fit_X"], recorded[2]["fit_Y"]
+
+    for before, after in zip(fold2_training(X, Y, None), fold2_training(X2, Y2, None), strict=True):
+        np.testing.assert_array_equal(before, after)
+    leaky_before = fold2_training(X, Y, 0)[0]
+    leaky_after = fold2_training(X2, Y2, 0)[0]
+    assert not np.array_equal(leaky_before, leaky_after)
+
+
+def test_zscoring_uses_training_statistics(recorded):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((150, 6)) * [1, 10, 100, 0.1, 1, 1] + [0, 5, -5, 0, 0, 0]
+    X[:, 4] = 2.0  # constant: must become 0, not NaN
+    X[100:, 5] += 40.0  # a shift late in the series, where training and test stats differ
+    Y = fir_delays(X, DELAYS)[:, :3] + rng.standard_normal((150, 3))
+    result = cross_validated_encoding(X, Y, inner_splits=3)
+    assert np.all(np.isfinite(result.scores))
+    delayed = fir_delays(X, DELAYS)
+    for call, (train, test) in zip(recorded, BlockedKFold(5, gap=4).split(X), strict=True):
+        mean, std = delayed[train].mean(axis=0), delayed[train].std(axis=0)
+        scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 1e-9)
+        np.testing.assert_allclose(call["fit_X"], (delayed[train] - mean) * scale, atol=1e-12)
+        np.testing.assert_allclose(call["predict_X"], (delayed[test] - mean) * scale, atol=1e-9)
+        y_mean, y_std = Y[train].mean(axis=0), Y[train].std(axis=0)
+        np.testing.assert_allclose(call["fit_Y"], (Y[train] - y_mean) / y_std, atol=1e-12)
+        # The zero-std columns (the constant feature, and delays not yet in range) are 0.
+        assert np.all(call["fit_X"][:, std <= 1e-9] == 0)
+
+
+def test_constant_target_scores_nan_and_others_are_unaffected():
+    X, Y = _planted(n=150, n_features=5, n_targets=3, noise=0.3)
+    Y[:, 1] = 4.0
+    result = cross_validated_encoding(X, Y, return_predictions=True)
+    assert np.isnan(result.scores[1]) and np.all(result.scores[[0, 2]] > 0.8)
+    np.testing.assert_allclose(result.predictions[:, 1], 4.0)
+
+
+def test_one_dimensional_y_and_custom_settings():
+    X, Y = _planted(n=120, n_features=4, n_targets=1, noise=0.3)
+    result = cross_validated_encoding(
+        X, Y[:, 0], delays=(0, 1, 2, 3, 4), n_splits=3, gap=6, alphas=[1.0, 100.0], inner_splits=2
+    )
+    assert result.scores.shape == (1,) and result.fold_scores.shape == (3, 1)
+    assert set(np.unique(result.best_alphas)) <= {1.0, 100.0}
+    assert result.scores[0] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("X", "Y", "kwargs", "match"),
+    [
+        (np.ones((50, 2)), np.ones((40, 2)), {}, "50 rows"),
+        (np.full((50, 2), np.nan), np.ones((50, 2)), {}, "X has NaN"),
+        (np.ones((50, 2)), np.full((50, 2), np.inf), {}, "Y has NaN"),
+        (np.ones((4, 2)), np.ones((4, 2)), {}, "at least 5 samples"),
+        (
+            np.ones((30, 2)),
+            np.ones((30, 2)),
+            {"inner_splits": 10},
+            r"outer fold \d+ .*inner_splits=10",
+        ),
+        (np.ones((50, 2)), np.ones((50, 2)), {"gap": -1}, "gap"),
+        (np.ones((50, 2)), np.ones((50, 2)), {"delays": (1, -2)}, "delays"),
+        (np.ones((50, 2)), np.ones((50, 2)), {"alphas": [0.0]}, "positive"),
+        (np.ones((50, 2, 2)), np.ones((50, 2)), {}, "2-D"),
+    ],
+)
+def test_bad_input_raises(X, Y, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cross_validated_encoding(X, Y, **kwargs)
