@@ -1,0 +1,43 @@
+# brainalign: `make demo` runs the main study on bundled real data; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first and on its own: a CPU build where the package index offers one.
+TORCH ?= torch==2.13.0
+DEMO_MODEL ?= sentence-transformers/all-MiniLM-L6-v2
+DEMO_OUT ?= demo-results
+
+.PHONY: demo test lint perf clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
+	touch $@
+
+$(VENV)/.demo: pyproject.toml $(VENV)/.torch
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
+	touch $@
+
+$(VENV)/.test: pyproject.toml $(VENV)/.torch
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.demo
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/brainalign score --model $(DEMO_MODEL) \
+		--dataset alice2016 --layers all --out $(DEMO_OUT)
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check brainalign tests perf
+	$(BIN)/ruff format --check brainalign tests perf
+
+test: $(VENV)/.test lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+perf: $(VENV)/.test
+	HF_HUB_OFFLINE=1 $(BIN)/python perf/demo_timing.py
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache .ruff_cache

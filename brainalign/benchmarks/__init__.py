@@ -1,0 +1,1 @@
+"""Benchmarks: where a dataset, a model's features and an alignment metric meet."""

@@ -1,0 +1,145 @@
+"""The alice2016 encoding study: a language model's layers against six language ROIs.
+
+Every run reports, next to the model's layers: the same architecture with random
+weights (``MODEL@untrained``), the dataset's own word-rate and sound-power regressors
+through the same pipeline, and the leave-one-subject-out noise ceiling.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from brainalign.benchmarks.continuous import (
+    EncodingSettings,
+    features_to_volumes,
+    noise_ceiling,
+    score_design,
+    score_regressors,
+)
+from brainalign.datasets.catalogue import load
+from brainalign.results import make_results
+
+logger = logging.getLogger(__name__)
+
+DATASET = "alice2016"
+NUISANCE_REGRESSORS = ["word_rate", "sound_power"]
+NUISANCE_MODEL = "nuisance:word_rate+sound_power"
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each stage of a run."""
+
+    load: float = 0.0
+    extraction: float = 0.0
+    encoding: float = 0.0
+    by_model: dict[str, float] = field(default_factory=dict)
+
+
+def _progress(description: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return lambda items: tqdm(items, desc=description, unit="layer", leave=False)
+
+
+def run_alice2016(
+    model: str,
+    *,
+    layers: Sequence[int] | None = None,
+    radius_mm: int = 6,
+    subjects: Sequence[str] | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 32,
+    context_words: int | None = None,
+    untrained_baseline: bool = True,
+    seed: int = 0,
+    settings: EncodingSettings | None = None,
+    progress: bool = True,
+    timings: Timings | None = None,
+) -> pd.DataFrame:
+    """Score a language model's layers on alice2016, with controls and the ceiling.
+
+    Parameters
+    ----------
+    model : str
+        Hugging Face hub id or local model directory.
+    layers : sequence of int, optional
+        Hidden-state indices (0 = embeddings); all by default.
+    radius_mm : {6, 10}
+        ROI radius.
+    subjects : sequence of str, optional
+        Subset of subjects (default: all 27).
+    device, dtype, batch_size, context_words
+        Passed to :class:`brainalign.encoders.text.TextEncoder`.
+    untrained_baseline : bool
+        Also score the same architecture with seeded random weights.
+    seed : int
+        Seed of the random weights.
+    settings : EncodingSettings, optional
+        Delays, folds, gap and alphas (defaults documented there).
+    progress : bool
+        Show progress bars.
+    timings : Timings, optional
+        Filled with the seconds spent per stage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy results (:data:`brainalign.results.RESULT_COLUMNS`): one row per
+        (model, layer, subject, roi) for the model and its untrained twin, one row per
+        (subject, roi) for the nuisance control; ``ceiling`` is that subject's
+        leave-one-subject-out ISC for the ROI.
+    """
+    from brainalign.encoders.text import TextEncoder
+
+    settings = settings or EncodingSettings()
+    timings = timings if timings is not None else Timings()
+
+    start = time.perf_counter()
+    recording = load(DATASET, radius_mm=radius_mm, subjects=list(subjects) if subjects else None)
+    words = recording.stimuli.table
+    timings.load = time.perf_counter() - start
+
+    variants = [("pretrained", model)]
+    if untrained_baseline:
+        variants.append(("untrained", f"{model}@untrained"))
+
+    encoder_options = {"device": device, "dtype": dtype, "batch_size": batch_size, "seed": seed}
+    if context_words is not None:
+        encoder_options["context_words"] = context_words
+
+    frames = []
+    for weights, label in variants:
+        start = time.perf_counter()
+        encoder = TextEncoder(model, weights=weights, progress=progress, **encoder_options)
+        features = encoder.encode_words(
+            words["text"].tolist(),
+            layers=layers,
+            stimulus_ids=words["stimulus_id"].to_numpy(),
+            onsets=words["onset"].to_numpy(),
+        )
+        extracted = time.perf_counter()
+        timings.extraction += extracted - start
+        design = features_to_volumes(features, recording.sample_times, settings.lanczos_window)
+        frames.append(
+            score_design(recording, design, label, settings, _progress(f"fit {label}", progress))
+        )
+        timings.encoding += time.perf_counter() - extracted
+        timings.by_model[label] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    frames.append(score_regressors(recording, NUISANCE_REGRESSORS, NUISANCE_MODEL, settings))
+    ceiling = noise_ceiling(recording)
+    timings.encoding += time.perf_counter() - start
+
+    rows = pd.concat(frames, ignore_index=True).merge(ceiling, on=["subject", "roi"], how="left")
+    rows["dataset"] = DATASET
+    return make_results(rows)

@@ -1,0 +1,176 @@
+"""Command line: ``brainalign score`` and ``brainalign datasets``.
+
+Heavy libraries (torch, transformers, nilearn) are imported inside the commands, so
+``brainalign --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DATASETS = ("alice2016",)
+
+
+class CommandError(Exception):
+    """An error to report to the user in one line, without a traceback."""
+
+
+def parse_layers(value: str) -> list[int] | None:
+    """Parse ``--layers``: ``all`` (None) or comma-separated non-negative integers."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        layers = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--layers must be 'all' or comma-separated layer indices like 0,3,6; got {value!r}"
+        ) from None
+    if not layers or any(layer < 0 for layer in layers):
+        raise argparse.ArgumentTypeError(
+            f"--layers must list non-negative layer indices (0 = embeddings); got {value!r}"
+        )
+    return sorted(set(layers))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brainalign",
+        description="Measure how closely neural networks align with brains and behaviour.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    score = commands.add_parser(
+        "score",
+        help="score a model's layers against a dataset",
+        description="Cross-validated encoding scores of every layer of a language model, with "
+        "the untrained-architecture and nuisance controls and the noise ceiling.",
+    )
+    score.add_argument(
+        "--model", required=True, help="Hugging Face hub id or local model directory"
+    )
+    score.add_argument(
+        "--dataset", default="alice2016", help=f"dataset name ({', '.join(DATASETS)})"
+    )
+    score.add_argument(
+        "--layers",
+        type=parse_layers,
+        default=None,
+        metavar="all|0,3,6",
+        help="hidden-state indices to score (0 = embeddings; default all)",
+    )
+    score.add_argument("--out", type=Path, default=Path("results"), help="output directory")
+    score.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
+    score.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    score.add_argument("--batch-size", type=int, default=32)
+    score.add_argument(
+        "--context-words",
+        type=int,
+        default=None,
+        help="bidirectional models: preceding words in each word's window",
+    )
+    score.add_argument("--radius", type=int, default=6, choices=[6, 10], help="ROI radius in mm")
+    score.add_argument(
+        "--no-untrained",
+        action="store_true",
+        help="skip the random-weight control (not recommended)",
+    )
+    score.add_argument("--seed", type=int, default=0, help="seed of the random-weight control")
+    score.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    datasets = commands.add_parser("datasets", help="list the datasets brainalign can load")
+    datasets.add_argument("action", choices=["list"], nargs="?", default="list")
+    return parser
+
+
+def _check_dataset(name: str) -> None:
+    from brainalign.datasets.catalogue import available
+
+    if name not in available():
+        raise CommandError(f"unknown dataset {name!r}; available: {', '.join(available())}")
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Run ``brainalign score``; returns the exit code."""
+    import time
+
+    from brainalign._io import OutputDirectoryError, ensure_writable_dir
+
+    _check_dataset(args.dataset)
+    try:
+        out = ensure_writable_dir(args.out)
+    except OutputDirectoryError as error:
+        raise CommandError(str(error)) from error
+
+    from brainalign.benchmarks.alice2016 import Timings, run_alice2016
+    from brainalign.encoders.text import ModelLoadError
+    from brainalign.report.plots import plot_score_by_layer
+    from brainalign.results import summary_table, write_results_csv
+
+    timings = Timings()
+    start = time.perf_counter()
+    try:
+        results = run_alice2016(
+            args.model,
+            layers=args.layers,
+            radius_mm=args.radius,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            context_words=args.context_words,
+            untrained_baseline=not args.no_untrained,
+            seed=args.seed,
+            progress=not args.quiet,
+            timings=timings,
+        )
+    except (ModelLoadError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    csv_path = write_results_csv(results, out / "results.csv")
+    png_path = plot_score_by_layer(results, out / "score_by_layer.png")
+    elapsed = time.perf_counter() - start
+
+    import pandas as pd
+
+    table = summary_table(results)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(f"\n{args.dataset}: held-out Pearson r, median over subjects per ROI\n")
+        print(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
+    print(
+        f"\nwrote {csv_path}\nwrote {png_path}\n"
+        f"time: {elapsed:.1f} s (feature extraction {timings.extraction:.1f} s, "
+        f"encoding {timings.encoding:.1f} s)"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``brainalign`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.version:
+        from brainalign import __version__
+
+        print(__version__)
+        return 0
+    try:
+        if args.command == "score":
+            return run_score(args)
+        if args.command == "datasets":
+            from brainalign.datasets.catalogue import available
+
+            print("\n".join(available()))
+            return 0
+    except CommandError as error:
+        print(f"brainalign: error: {error}", file=sys.stderr)
+        return 2
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
