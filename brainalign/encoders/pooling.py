@@ -1,0 +1,163 @@
+"""Words <-> tokens: character spans, token-to-word assignment and pooling.
+
+The text is ``" ".join(words)``; it is tokenized once and each token is given to a word
+by its character offsets (never by matching strings), so the mapping holds for any fast
+tokenizer: WordPiece (``##`` pieces), byte-level BPE (a leading space inside the token's
+offsets) and SentencePiece (``▁``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+Pooling = Literal["last", "mean"]
+
+
+def clean_words(words: Sequence[str]) -> list[str]:
+    """Check a word list and strip whitespace around each word.
+
+    Raises
+    ------
+    ValueError
+        If the list is empty, a word is not a string, is empty (or only whitespace), or
+        has whitespace inside it.
+    """
+    if isinstance(words, str):
+        raise ValueError("words must be a sequence of words, not one string; split it first")
+    cleaned = []
+    for index, word in enumerate(words):
+        if not isinstance(word, str):
+            raise ValueError(f"word {index} is {word!r} ({type(word).__name__}); words must be str")
+        stripped = word.strip()
+        if not stripped:
+            raise ValueError(
+                f"word {index} is empty ({word!r}); drop empty items (e.g. TextGrid silences) "
+                "before encoding"
+            )
+        if any(char.isspace() for char in stripped):
+            raise ValueError(
+                f"word {index} ({word!r}) contains whitespace; pass single words (split on "
+                "whitespace first)"
+            )
+        cleaned.append(stripped)
+    if not cleaned:
+        raise ValueError("no words to encode; pass a non-empty list of words")
+    return cleaned
+
+
+def word_char_spans(words: Sequence[str]) -> tuple[str, np.ndarray, np.ndarray]:
+    """Join words with single spaces and give each word's character span.
+
+    Returns
+    -------
+    text : str
+        ``" ".join(words)``.
+    starts, ends : numpy.ndarray of int, shape (n_words,)
+        Word ``i`` is ``text[starts[i]:ends[i]]``.
+    """
+    lengths = np.array([len(word) for word in words], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
+    return " ".join(words), starts, starts + lengths
+
+
+def assign_tokens_to_words(
+    offsets: Sequence[tuple[int, int]], text: str, starts: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """Which word each token belongs to, from the tokens' character offsets.
+
+    A token belongs to the word holding its last non-space character. A token covering
+    only whitespace (a lone ``Ġ`` or ``▁``) belongs to the next word, since such a token
+    marks the start of the word after it.
+
+    Parameters
+    ----------
+    offsets : sequence of (start, end), length n_tokens
+        Character offsets into ``text`` from the fast tokenizer.
+    text : str
+    starts, ends : numpy.ndarray, shape (n_words,)
+        From :func:`word_char_spans`.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_tokens,)
+        Word index per token, non-decreasing.
+    """
+    char_word = np.full(len(text) + 1, -1, dtype=np.int64)
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        char_word[start:end] = index
+    # next_word[c]: the first word starting at or after character c
+    next_word = np.searchsorted(starts, np.arange(len(text) + 1), side="left")
+    token_words = np.empty(len(offsets), dtype=np.int64)
+    for token, (start, end) in enumerate(offsets):
+        owner = -1
+        for char in range(min(end, len(text)) - 1, start - 1, -1):
+            if char_word[char] >= 0:
+                owner = char_word[char]
+                break
+        if owner < 0:
+            owner = min(int(next_word[min(start, len(text))]), len(starts) - 1)
+        token_words[token] = owner
+    if np.any(np.diff(token_words) < 0):
+        raise RuntimeError(
+            "the tokenizer's offsets are out of order; cannot map tokens to words "
+            "(please report this with the model name)"
+        )
+    return token_words
+
+
+def word_token_ranges(
+    token_words: np.ndarray, words: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and last token (inclusive) of every word.
+
+    Raises
+    ------
+    ValueError
+        If a word got no token (e.g. only characters the tokenizer drops).
+    """
+    n_words = len(words)
+    counts = np.bincount(token_words, minlength=n_words)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        index = int(empty[0])
+        raise ValueError(
+            f"word {index} ({words[index]!r}) yields no token with this tokenizer "
+            f"({empty.size} such word(s)); remove or replace it before encoding"
+        )
+    last = np.cumsum(counts) - 1
+    return last - counts + 1, last
+
+
+def pool_hidden(
+    hidden: Any, rows: np.ndarray, first: np.ndarray, last: np.ndarray, pooling: Pooling
+) -> Any:
+    """Pool one layer's hidden states over each item's tokens.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor, shape (batch, n_positions, n_dims)
+    rows, first, last : numpy.ndarray of int, shape (n_items,)
+        Batch row and first/last (inclusive) position of each item's tokens.
+    pooling : {"last", "mean"}
+        The last token's state, or the mean over the item's tokens.
+
+    Returns
+    -------
+    torch.Tensor, float32, shape (n_items, n_dims)
+    """
+    import torch
+
+    hidden = hidden.float()
+    if pooling == "last" or np.all(first == last):
+        return hidden[torch.as_tensor(rows), torch.as_tensor(last)]
+    out = hidden.new_empty((len(rows), hidden.shape[-1]))
+    positions = np.arange(hidden.shape[1])
+    for row in np.unique(rows):
+        items = np.flatnonzero(rows == row)
+        mask = (positions >= first[items, None]) & (positions <= last[items, None])
+        weights = torch.as_tensor(mask / mask.sum(axis=1, keepdims=True), dtype=hidden.dtype)
+        out[torch.as_tensor(items)] = weights @ hidden[int(row)]
+    return out
