@@ -64,21 +64,19 @@ def write_results_csv(results: pd.DataFrame, path: str | os.PathLike) -> Path:
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """Wide per-layer summary for printing: median over subjects per ROI.
 
-    Rows are (model, layer), plus a ``ceiling`` row; columns are ROIs.
+    Rows are (model, layer) with ``"-"`` for layer-free controls, plus a row for the
+    median noise ceiling; columns are ROIs.
     """
-    scores = results[results["metric"] == "pearson_r"]
-    table = scores.pivot_table(
-        index=["model", "layer"],
-        columns="roi",
-        values="score",
-        aggfunc="median",
-        sort=False,
-        dropna=False,
-    )
+    scores = results[results["metric"] == "pearson_r"].copy()
+    scores["layer"] = scores["layer"].astype("string").fillna("-")
     rois = list(dict.fromkeys(scores["roi"]))
-    table = table[rois]
-    ceiling = (
-        scores.drop_duplicates(["subject", "roi"]).groupby("roi", sort=False)["ceiling"].median()
+    medians = scores.groupby(["model", "layer", "roi"], sort=False)["score"].median()
+    table = medians.unstack("roi")[rois]
+    ceiling = scores.drop_duplicates(["subject", "roi"]).groupby("roi", sort=False)["ceiling"]
+    ceiling_row = pd.DataFrame(
+        [ceiling.median()[rois].to_numpy()],
+        columns=table.columns,
+        index=pd.MultiIndex.from_tuples([("noise ceiling (LOSO ISC)", "-")], names=table.index.names),
     )
-    table.loc[("noise ceiling (LOSO ISC)", pd.NA), :] = ceiling[rois].to_numpy()
+    table = pd.concat([table, ceiling_row])
     return table

@@ -31,7 +31,8 @@ def test_make_results_orders_columns_and_normalises_without_clipping():
 
 def test_summary_table_has_median_per_layer_and_ceiling_row():
     table = summary_table(make_results(_rows()))
-    assert table.loc[("m", 1), "LATL"] == pytest.approx(0.3)
+    assert table.loc[("m", "1"), "LATL"] == pytest.approx(0.3)
+    assert table.loc[("nuisance:x", "-"), "LATL"] == pytest.approx(0.025)
     assert table.iloc[-1]["LATL"] == pytest.approx(0.25)
 
 

@@ -85,8 +85,7 @@ def plot_score_by_layer(
         panel.axhline(0, color="0.6", lw=0.6)
         panel.set_title(roi)
         panel.set_xlabel("layer (0 = embeddings)")
-    for panel in axes[:, 0]:
-        panel.set_ylabel("held-out Pearson r (median over subjects)")
+    figure.supylabel("held-out Pearson r (median over subjects)", fontsize=10)
     for panel in list(axes.flat)[len(rois) :]:
         panel.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
