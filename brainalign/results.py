@@ -76,7 +76,9 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     ceiling_row = pd.DataFrame(
         [ceiling.median()[rois].to_numpy()],
         columns=table.columns,
-        index=pd.MultiIndex.from_tuples([("noise ceiling (LOSO ISC)", "-")], names=table.index.names),
+        index=pd.MultiIndex.from_tuples(
+            [("noise ceiling (LOSO ISC)", "-")], names=table.index.names
+        ),
     )
     table = pd.concat([table, ceiling_row])
     return table

@@ -23,8 +23,9 @@ def recording():
 def test_noise_ceiling_is_leave_one_subject_out_isc(recording):
     ceiling = noise_ceiling(recording).set_index(["subject", "roi"])["ceiling"]
     others = [recording.select(subject=s, roi="LIFG").data[:, 0] for s in ("s18", "s22", "s24")]
-    expected = pearsonr(recording.select(subject="s23", roi="LIFG").data[:, 0],
-                        np.mean(others, axis=0))[0]
+    expected = pearsonr(
+        recording.select(subject="s23", roi="LIFG").data[:, 0], np.mean(others, axis=0)
+    )[0]
     assert ceiling[("s23", "LIFG")] == pytest.approx(expected, abs=1e-6)
     assert len(ceiling) == 4 * 6
 
@@ -47,14 +48,19 @@ def test_features_to_volumes_needs_onsets_and_keeps_layers(recording):
     assert np.corrcoef(design["0"][:, 0], centred)[0, 1] > 0.85
     assert np.corrcoef(design["0"][:, 0], later)[0, 1] < 0.2
     with pytest.raises(ValueError, match="no word onsets"):
-        features_to_volumes(Features(features.layers, features.stimulus_ids), recording.sample_times)
+        features_to_volumes(
+            Features(features.layers, features.stimulus_ids), recording.sample_times
+        )
 
 
 def test_word_rate_design_predicts_language_rois_better_than_noise(recording):
     """The real signal is there: the word-rate design beats a random design."""
     words = recording.stimuli.table
-    rate = Features({"0": np.ones((len(words), 1))}, words["stimulus_id"].to_numpy(),
-                    onsets=words["onset"].to_numpy())
+    rate = Features(
+        {"0": np.ones((len(words), 1))},
+        words["stimulus_id"].to_numpy(),
+        onsets=words["onset"].to_numpy(),
+    )
     design = features_to_volumes(rate, recording.sample_times)
     design["1"] = np.random.default_rng(0).normal(size=(362, 1))
     rows = score_design(recording, design, "probe", EncodingSettings())
