@@ -111,6 +111,10 @@ def run_score(args: argparse.Namespace) -> int:
     from brainalign.report.plots import plot_score_by_layer
     from brainalign.results import summary_table, write_results_csv
 
+    if args.quiet:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     timings = Timings()
     start = time.perf_counter()
     try:

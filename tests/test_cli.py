@@ -82,6 +82,14 @@ def test_path_that_is_not_a_model(tmp_path, capsys):
     assert "config.json" in capsys.readouterr().err
 
 
+def test_unknown_hub_id_offline_names_what_exists(tmp_path, capsys):
+    code = main(["score", "--model", "no-such-org/no-such-model", "--out", str(tmp_path / "o")])
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "no-such-org/no-such-model" in message
+    assert "available offline here: sentence-transformers/all-MiniLM-L6-v2" in message
+
+
 def test_unwritable_output_directory(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -387,6 +387,15 @@ def load_text_model(
     )
 
 
+def offline_models() -> list[str]:
+    """Names in :data:`OFFLINE_COPIES` whose package is installed (loadable offline)."""
+    return [
+        name
+        for name, (module_name, _) in OFFLINE_COPIES.items()
+        if "/" in name and importlib.util.find_spec(module_name) is not None
+    ]
+
+
 def _offline_note() -> str:
     offline = False
     try:
@@ -398,7 +407,9 @@ def _offline_note() -> str:
     offline = offline or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     if not offline:
         return ""
+    available = offline_models()
     return (
         ". HF_HUB_OFFLINE is set, so nothing is downloaded: use a model already in the "
         "Hugging Face cache or a local directory"
+        + (f" (available offline here: {', '.join(available)})" if available else "")
     )
