@@ -38,6 +38,7 @@ test: $(VENV)/.test lint
 
 perf: $(VENV)/.test
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/demo_timing.py
+	$(BIN)/python perf/ridge_vs_himalaya.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .ruff_cache

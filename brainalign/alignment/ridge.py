@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from brainalign.alignment._checks import as_finite_2d, check_alphas
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d, pearson_columns
 
@@ -127,7 +128,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             is empty or not all positive, or ``cv`` gives an empty split.
         """
         X_arr, Y_arr, one_target = _check_xy(X, Y)
-        alphas = _check_alphas(self.alphas)
+        alphas = check_alphas(self.alphas)
         batch = _check_batch_size(self.target_batch_size)
         splits = _check_splits(_resolve_cv(self.cv), X_arr)
         n_targets = Y_arr.shape[1]
@@ -176,7 +177,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             model was fitted on 1-D ``Y``.
         """
         check_is_fitted(self, "coef_")
-        X_arr = _as_finite_2d("X", X)
+        X_arr = as_finite_2d("X", X)
         if X_arr.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X_arr.shape[1]} features but the model was fitted on "
@@ -324,26 +325,13 @@ def _batches(n_targets: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n_targets)) for start in range(0, n_targets, size)]
 
 
-def _as_finite_2d(name: str, A: ArrayLike) -> np.ndarray:
-    arr = np.asarray(A, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
-        raise ValueError(
-            f"{name} has NaN or inf values in rows {rows[:10].tolist()}"
-            f"{' ...' if rows.size > 10 else ''}; impute or drop them first."
-        )
-    return arr
-
-
 def _check_xy(X: ArrayLike, Y: ArrayLike) -> tuple[np.ndarray, np.ndarray, bool]:
-    X_arr = _as_finite_2d("X", X)
+    X_arr = as_finite_2d("X", X)
     Y_arr = np.asarray(Y, dtype=np.float64)
     one_target = Y_arr.ndim == 1
     if one_target:
         Y_arr = Y_arr[:, None]
-    Y_arr = _as_finite_2d("Y", Y_arr)
+    Y_arr = as_finite_2d("Y", Y_arr)
     if X_arr.shape[0] != Y_arr.shape[0]:
         raise ValueError(
             f"X has {X_arr.shape[0]} rows (samples) but Y has {Y_arr.shape[0]}; they must "
@@ -352,18 +340,6 @@ def _check_xy(X: ArrayLike, Y: ArrayLike) -> tuple[np.ndarray, np.ndarray, bool]
     if X_arr.shape[1] == 0 or Y_arr.shape[1] == 0:
         raise ValueError(f"X and Y need at least one column; got X {X_arr.shape}, Y {Y_arr.shape}.")
     return X_arr, Y_arr, one_target
-
-
-def _check_alphas(alphas: ArrayLike) -> np.ndarray:
-    arr = np.asarray(alphas, dtype=np.float64).ravel()
-    if arr.size == 0:
-        raise ValueError("alphas is empty; give at least one positive penalty.")
-    if not np.all(np.isfinite(arr) & (arr > 0)):
-        raise ValueError(
-            f"alphas must all be positive and finite; got {arr[~(np.isfinite(arr) & (arr > 0))]}."
-            " Use e.g. numpy.logspace(-1, 8, 19)."
-        )
-    return arr
 
 
 def _check_batch_size(size: object) -> int:

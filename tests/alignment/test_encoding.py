@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from brainalign.alignment import encoding
 from brainalign.alignment.cv import BlockedKFold
@@ -12,17 +11,6 @@ from brainalign.alignment.ridge import RidgeCV
 from brainalign.alignment.temporal import fir_delays
 
 DELAYS = (1, 2, 3, 4)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """Small matrices: one BLAS thread is as fast, and immune to a busy machine.
-
-    Multi-threaded OpenBLAS spin-waits when another process holds a core, which makes
-    each small eigh/matmul up to 100x slower; single-threaded keeps the tests fast.
-    """
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _planted(n=300, n_features=20, n_targets=8, noise=1.0, seed=0):

@@ -6,22 +6,10 @@ from scipy.stats import pearsonr
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
-from threadpoolctl import threadpool_limits
 
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import pearson_columns
 from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """Small matrices: one BLAS thread is as fast, and immune to a busy machine.
-
-    Multi-threaded OpenBLAS spin-waits when another process holds a core, which makes
-    each small eigh/matmul up to 100x slower; single-threaded keeps the tests fast.
-    """
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _data(n, p, n_targets, *, seed=0, noise=1.0, offset=0.0):
