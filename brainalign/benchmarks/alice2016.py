@@ -125,6 +125,7 @@ def run_alice2016(
             layers=layers,
             stimulus_ids=words["stimulus_id"].to_numpy(),
             onsets=words["onset"].to_numpy(),
+            space_before=words["space_before"].to_numpy(),
         )
         extracted = time.perf_counter()
         timings.extraction += extracted - start

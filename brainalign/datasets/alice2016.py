@@ -63,14 +63,18 @@ def load_words(data_dir: str | os.PathLike | None = None) -> Stimuli:
     """Words of the story with their onsets and offsets, as ``Stimuli``.
 
     Silence intervals (``"sp"``, and six empty intervals) are not words and are dropped;
-    stray spaces in labels are stripped. Contractions appear as separate words where
-    the aligner split them (``"I"``, ``"'ll"``).
+    stray spaces in labels are stripped. Contractions stay separate words where the
+    aligner split them (``"I"``, ``"'ll"``), each with its own onset; ``space_before`` is
+    False for the clitics that start with an apostrophe (``'ll 's 've 'd 're 'm``), so a
+    model reads "I'll" as in running text. ``n't`` keeps its space: tokenizers merge
+    "did" + "n" into one token, which would let "did" see part of the next word.
 
     Returns
     -------
     Stimuli
         2,127 rows: ``stimulus_id`` (``w0000`` ...), ``text``, ``group`` (``alice-ch1``),
-        ``onset`` and ``duration`` in seconds on the TextGrid clock, ``offset``.
+        ``onset`` and ``duration`` in seconds on the TextGrid clock, ``offset``,
+        ``space_before``.
     """
     directory = Path(data_dir) if data_dir is not None else bundled_data_dir()
     path = directory / TEXTGRID_NAME
@@ -90,6 +94,7 @@ def load_words(data_dir: str | os.PathLike | None = None) -> Stimuli:
             "onset": words["onset"],
             "duration": words["offset"] - words["onset"],
             "offset": words["offset"],
+            "space_before": ~words["text"].str.startswith("'"),
         }
     )
     return Stimuli(table)

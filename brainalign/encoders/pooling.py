@@ -48,19 +48,38 @@ def clean_words(words: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def word_char_spans(words: Sequence[str]) -> tuple[str, np.ndarray, np.ndarray]:
-    """Join words with single spaces and give each word's character span.
+def word_char_spans(
+    words: Sequence[str], space_before: Sequence[bool] | None = None
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """Join words into one text and give each word's character span.
+
+    Parameters
+    ----------
+    words : sequence of str, length n_words
+    space_before : sequence of bool, length n_words, optional
+        Whether a space separates word ``i`` from word ``i - 1`` (ignored for the first
+        word). Default: always, ``" ".join(words)``. ``False`` attaches a clitic to the
+        word before it, so ``["I", "'ll"]`` reads ``"I'll"`` as in running text.
 
     Returns
     -------
     text : str
-        ``" ".join(words)``.
     starts, ends : numpy.ndarray of int, shape (n_words,)
         Word ``i`` is ``text[starts[i]:ends[i]]``.
     """
+    if space_before is None:
+        separators = np.ones(len(words), dtype=np.int64)
+    else:
+        if len(space_before) != len(words):
+            raise ValueError(
+                f"space_before has {len(space_before)} entries but there are {len(words)} words"
+            )
+        separators = np.asarray(space_before, dtype=bool).astype(np.int64)
+    separators[:1] = 0
     lengths = np.array([len(word) for word in words], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
-    return " ".join(words), starts, starts + lengths
+    starts = np.cumsum(separators) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    text = "".join(" " * int(gap) + word for gap, word in zip(separators, words, strict=True))
+    return text, starts.astype(np.int64), (starts + lengths).astype(np.int64)
 
 
 def assign_tokens_to_words(
@@ -70,7 +89,9 @@ def assign_tokens_to_words(
 
     A token belongs to the word holding its last non-space character. A token covering
     only whitespace (a lone ``Ġ`` or ``▁``) belongs to the next word, since such a token
-    marks the start of the word after it.
+    marks the start of the word after it. A token holding characters of two words (as
+    ``"didn"`` in ``"didn't"`` split as ``did`` + ``n't``) is an error: pooling it would
+    let a word see part of the next one.
 
     Parameters
     ----------
@@ -92,6 +113,15 @@ def assign_tokens_to_words(
     next_word = np.searchsorted(starts, np.arange(len(text) + 1), side="left")
     token_words = np.empty(len(offsets), dtype=np.int64)
     for token, (start, end) in enumerate(offsets):
+        first_owner = char_word[start] if start < len(text) else -1
+        last_owner = char_word[max(start, min(end, len(text)) - 1)]
+        if 0 <= first_owner < last_owner:
+            raise ValueError(
+                f"a token ({text[start:end]!r}) spans words {first_owner} "
+                f"({text[starts[first_owner] : ends[first_owner]]!r}) and {last_owner}; its "
+                "state would mix them (and show the earlier word part of the next one). "
+                "Put a space before the second word (space_before=True)"
+            )
         owner = -1
         for char in range(min(end, len(text)) - 1, start - 1, -1):
             if char_word[char] >= 0:

@@ -222,6 +222,7 @@ class TextEncoder:
         layers: Sequence[int] | None = None,
         stimulus_ids: Sequence[Any] | np.ndarray | None = None,
         onsets: Sequence[float] | np.ndarray | None = None,
+        space_before: Sequence[bool] | np.ndarray | None = None,
     ) -> Features:
         """Encode a text given as words, each word seeing only the words before it.
 
@@ -237,6 +238,10 @@ class TextEncoder:
             Row labels for the features. Default: word indices ``0 .. n_words - 1``.
         onsets : array-like of float, shape (n_words,), optional
             Word onsets in seconds, passed through to the features.
+        space_before : array-like of bool, shape (n_words,), optional
+            Whether a space precedes each word in the text the model reads (default:
+            always). ``False`` attaches clitics split off by aligners (``"I"``,
+            ``"'ll"`` -> ``"I'll"``); a token that would then span two words raises.
 
         Returns
         -------
@@ -258,7 +263,7 @@ class TextEncoder:
         if onsets is not None:
             onsets = np.asarray(self._check_rows("onsets", onsets, n_words), dtype=np.float64)
 
-        text, starts, ends = word_char_spans(words)
+        text, starts, ends = word_char_spans(words, space_before)
         encoding = self._tokenizer(
             text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
         )
@@ -307,6 +312,7 @@ class TextEncoder:
             "n_layers": self.n_layers,
             "n_words": n_words,
             "n_tokens": len(ids),
+            "words_joined": "as given by space_before" if space_before is not None else "spaces",
         }
         return Features(
             layers={str(layer): outputs[layer] for layer in layer_ids},

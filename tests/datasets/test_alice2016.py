@@ -92,3 +92,11 @@ def test_unknown_dataset_and_radius():
 def test_missing_data_dir_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no time courses"):
         alice2016.load_alice2016(data_dir=tmp_path)
+
+
+def test_apostrophe_clitics_attach_to_the_word_before(recording):
+    words = recording.stimuli.table
+    attached = words[~words["space_before"]]
+    assert set(attached["text"]) == {"'d", "'ll", "'m", "'re", "'s", "'ve"}
+    assert len(attached) == 23
+    assert words.loc[words["text"] == "n't", "space_before"].all()

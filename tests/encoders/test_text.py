@@ -319,3 +319,38 @@ def test_bad_settings_are_clear_errors(tiny_gpt2_dir, minilm_path):
         TextEncoder(minilm_path, pooling="max", progress=False)
     with pytest.raises(ValueError, match="dtype="):
         TextEncoder(minilm_path, dtype="float64", progress=False)
+
+
+# ------------------------------------------------------------------- joining words
+
+
+def test_space_before_attaches_clitics_as_in_running_text(tiny_gpt2_dir):
+    """``["I", "'ll", ...]`` with no space before the clitic reads "I'll" (one pass)."""
+    model = AutoModel.from_pretrained(tiny_gpt2_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2_dir)
+    words = ["Alice", "thought", "I", "'ll", "go", "to", "her", "sister", "'s", "bank"]
+    attached = [not word.startswith("'") for word in words]
+    text = "Alice thought I'll go to her sister's bank"
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    hidden = plain_hidden(model, encoding["input_ids"])
+    features = TextEncoder(tiny_gpt2_dir, progress=False).encode_words(words, space_before=attached)
+    got = stacked(features)
+    # Each word's last token is the last token ending inside the word's characters.
+    ends, position = [], 0
+    for word, space in zip(words, attached, strict=True):
+        position += int(space and position > 0) + len(word)
+        ends.append(position)
+    token_ends = np.array([end for _, end in encoding["offset_mapping"]])
+    for i, end in enumerate(ends):
+        last_token = int(np.flatnonzero(token_ends <= end)[-1])
+        np.testing.assert_allclose(got[:, i], hidden[:, last_token], atol=ATOL, err_msg=words[i])
+    spaced = stacked(TextEncoder(tiny_gpt2_dir, progress=False).encode_words(words))
+    assert not np.allclose(spaced[:, 4], got[:, 4])  # "go" after "I'll" differs from "I 'll"
+
+
+def test_token_spanning_two_words_is_an_error(minilm_encoder):
+    # WordPiece reads "didn't" as "didn" "'" "t": "didn" would mix "did" and "n't".
+    with pytest.raises(ValueError, match="spans words 0"):
+        minilm_encoder.encode_words(["did", "n't"], space_before=[True, False])
+    with pytest.raises(ValueError, match="space_before has 1 entries"):
+        minilm_encoder.encode_words(["did", "not"], space_before=[True])
