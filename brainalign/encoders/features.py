@@ -21,9 +21,11 @@ class Features:
 
     Parameters
     ----------
-    layers : dict of str to numpy.ndarray, each shape (n_items, n_dims)
+    layers : dict of str to numpy.ndarray, each shape (n_items, n_dims) or (n_items, ...)
         Arrays keyed by layer name (``"0"`` is the embedding output, ``"1"`` the first
-        block, ...), in model order. Rows are aligned to ``stimulus_ids``.
+        block, ...), in model order. Rows are aligned to ``stimulus_ids``. Arrays with
+        more axes hold structured features, e.g. per-head outputs of shape
+        (n_items, n_heads, d_head).
     stimulus_ids : numpy.ndarray, shape (n_items,)
         Which stimulus each row belongs to.
     onsets : numpy.ndarray, shape (n_items,), optional
@@ -44,9 +46,10 @@ class Features:
             raise ValueError("Features need at least one layer")
         n_items = len(self.stimulus_ids)
         for name, array in self.layers.items():
-            if array.ndim != 2 or array.shape[0] != n_items:
+            if array.ndim < 2 or array.shape[0] != n_items:
                 raise ValueError(
-                    f"layer {name!r} has shape {array.shape}; expected ({n_items}, n_dims)"
+                    f"layer {name!r} has shape {array.shape}; expected ({n_items}, n_dims) "
+                    "or more axes after the items"
                 )
         if self.onsets is not None and len(self.onsets) != n_items:
             raise ValueError(f"onsets has {len(self.onsets)} entries; expected {n_items}")

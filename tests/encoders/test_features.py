@@ -46,6 +46,15 @@ def test_format_version_is_checked(tmp_path):
 
 def test_shape_checks_and_layer_lookup():
     with pytest.raises(ValueError, match="expected \\(2, n_dims\\)"):
+        Features(layers={"0": np.zeros(2)}, stimulus_ids=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="expected \\(2, n_dims\\)"):
         Features(layers={"0": np.zeros((3, 2))}, stimulus_ids=np.array(["a", "b"]))
     with pytest.raises(KeyError, match="layers are"):
         _features()[7]
+
+
+def test_per_head_arrays_round_trip(tmp_path):
+    heads = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
+    features = Features(layers={"1.heads": heads}, stimulus_ids=np.arange(5))
+    loaded = Features.load(features.save(tmp_path / "heads"))
+    np.testing.assert_array_equal(loaded["1.heads"], heads)
