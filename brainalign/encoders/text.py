@@ -33,6 +33,7 @@ has the final layer norm applied for models that have one).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 
 from brainalign.encoders.features import Features
+from brainalign.encoders.heads import LayerCapture
 from brainalign.encoders.models import (
     ModelLoadError,
     load_text_model,
@@ -211,6 +213,21 @@ class TextEncoder:
             pad = self._tokenizer.eos_token_id
         self._pad_id = 0 if pad is None else int(pad)
 
+    @property
+    def model(self) -> Any:
+        """The loaded torch model (in eval mode)."""
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The fast tokenizer."""
+        return self._tokenizer
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where the model came from: source, weights, seed, revision, weight hashes."""
+        return dict(self._provenance)
+
     def __repr__(self) -> str:
         mode = "causal" if self.is_causal else f"preceding {self.context_words} words"
         return f"TextEncoder({self.model_id!r}, {self.weights}, {mode}, pooling={self.pooling!r})"
@@ -223,6 +240,8 @@ class TextEncoder:
         stimulus_ids: Sequence[Any] | np.ndarray | None = None,
         onsets: Sequence[float] | np.ndarray | None = None,
         space_before: Sequence[bool] | np.ndarray | None = None,
+        heads: bool = False,
+        blocks: bool = False,
     ) -> Features:
         """Encode a text given as words, each word seeing only the words before it.
 
@@ -242,11 +261,19 @@ class TextEncoder:
             Whether a space precedes each word in the text the model reads (default:
             always). ``False`` attaches clitics split off by aligners (``"I"``,
             ``"'ll"`` -> ``"I'll"``); a token that would then span two words raises.
+        heads : bool
+            Also return, for every requested layer ``L >= 1`` (the block whose output is
+            hidden state ``L``), each head's output before the output projection as
+            ``"L.heads"``, shape (n_words, n_heads, d_head), pooled like the hidden states.
+        blocks : bool
+            Also return the attention block output ``"L.attention"`` and the MLP block
+            output ``"L.mlp"``, each (n_words, d_model), for every requested ``L >= 1``.
 
         Returns
         -------
         Features
-            ``layers`` maps ``str(index)`` to float32 arrays of shape (n_words, n_dims).
+            ``layers`` maps ``str(index)`` to float32 arrays of shape (n_words, n_dims),
+            plus the ``"L.heads"``, ``"L.attention"`` and ``"L.mlp"`` arrays asked for.
 
         Raises
         ------
@@ -286,21 +313,43 @@ class TextEncoder:
                 "max_length": self.max_length,
             }
 
-        outputs: dict[int, np.ndarray] = {}
-        with _thread_limit(), torch.inference_mode():
+        outputs: dict[str, np.ndarray] = {}
+
+        def store(name: str, word_ids: np.ndarray, pooled: Any) -> None:
+            if name not in outputs:
+                outputs[name] = np.empty((n_words, *pooled.shape[1:]), dtype=np.float32)
+            outputs[name][word_ids] = pooled.cpu().numpy()
+
+        captured_blocks = [layer - 1 for layer in layer_ids if layer >= 1]
+        capture = (
+            LayerCapture(self._model, captured_blocks, heads=heads, blocks=blocks)
+            if (heads or blocks) and captured_blocks
+            else contextlib.nullcontext()
+        )
+        with _thread_limit(), torch.inference_mode(), capture:
             for batch in self._batches(jobs):
                 hidden_states = self._forward(batch)
                 rows = np.concatenate([np.full(len(job.words), r) for r, job in enumerate(batch)])
                 word_ids = np.concatenate([job.words for job in batch])
                 job_first = np.concatenate([job.first for job in batch])
                 job_last = np.concatenate([job.last for job in batch])
+                pool = functools.partial(
+                    pool_hidden, rows=rows, first=job_first, last=job_last, pooling=self.pooling
+                )
                 for layer in layer_ids:
-                    pooled = pool_hidden(
-                        hidden_states[layer], rows, job_first, job_last, self.pooling
-                    )
-                    if layer not in outputs:
-                        outputs[layer] = np.empty((n_words, pooled.shape[1]), dtype=np.float32)
-                    outputs[layer][word_ids] = pooled.cpu().numpy()
+                    store(str(layer), word_ids, pool(hidden_states[layer]))
+                for block in captured_blocks if heads or blocks else ():
+                    if heads:
+                        per_head = capture.heads[block]
+                        flat = pool(per_head.flatten(start_dim=2))
+                        store(f"{block + 1}.heads", word_ids, flat.unflatten(1, per_head.shape[2:]))
+                    if blocks:
+                        store(
+                            f"{block + 1}.attention",
+                            word_ids,
+                            pool(capture.attention_output[block]),
+                        )
+                        store(f"{block + 1}.mlp", word_ids, pool(capture.mlp_output[block]))
 
         provenance = {
             "model": self.model_id,
@@ -314,8 +363,14 @@ class TextEncoder:
             "n_tokens": len(ids),
             "words_joined": "as given by space_before" if space_before is not None else "spaces",
         }
+        order = [str(layer) for layer in layer_ids] + [
+            f"{block + 1}.{part}"
+            for block in captured_blocks
+            for part, wanted in (("attention", blocks), ("mlp", blocks), ("heads", heads))
+            if wanted
+        ]
         return Features(
-            layers={str(layer): outputs[layer] for layer in layer_ids},
+            layers={name: outputs[name] for name in order},
             stimulus_ids=stimulus_ids,
             onsets=onsets,
             provenance=provenance,
