@@ -4,7 +4,10 @@ The public API, imported lazily (so ``import brainalign`` does not pull in torch
 
 - :class:`Stimuli`, :class:`Recording`, :class:`Features`: the data model;
 - :func:`load_dataset`, :func:`available_datasets`: the dataset catalogue;
-- :class:`TextEncoder`: word-level features of every layer of a language model;
+- :class:`TextEncoder`: word-level features of every layer (and head) of a language model;
+- :class:`VisionEncoder`: per-layer image features of vision models;
+- :class:`FeatureStore`: provenance-keyed, memory-mapped feature sets on disk;
+- :class:`LayerCapture`: per-layer and per-head activations through hooks;
 - :func:`cross_validated_encoding`, :class:`RidgeCV`, :class:`BlockedKFold`,
   :func:`lanczos_resample`, :func:`fir_delays`, :func:`leave_one_out_isc`: alignment;
 - :func:`run_alice2016`: the alice2016 encoding study with its controls and ceiling.
@@ -24,6 +27,9 @@ _EXPORTS = {
     "load_dataset": ("brainalign.datasets.catalogue", "load"),
     "available_datasets": ("brainalign.datasets.catalogue", "available"),
     "TextEncoder": ("brainalign.encoders.text", "TextEncoder"),
+    "VisionEncoder": ("brainalign.encoders.vision", "VisionEncoder"),
+    "FeatureStore": ("brainalign.encoders.store", "FeatureStore"),
+    "LayerCapture": ("brainalign.encoders.heads", "LayerCapture"),
     "cross_validated_encoding": ("brainalign.alignment.encoding", "cross_validated_encoding"),
     "RidgeCV": ("brainalign.alignment.ridge", "RidgeCV"),
     "BlockedKFold": ("brainalign.alignment.cv", "BlockedKFold"),

@@ -262,6 +262,66 @@ class LoadedModel:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
+def check_load_options(weights: str, dtype: str) -> Any:
+    """Check the ``weights`` and ``dtype`` options; return the torch dtype."""
+    import torch
+
+    if weights not in ("pretrained", "untrained"):
+        raise ValueError(f"weights={weights!r}; use 'pretrained' or 'untrained'")
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"dtype={dtype!r}; use 'float32', 'float16' or 'bfloat16'")
+    return getattr(torch, dtype)
+
+
+def locate_model(name: str | os.PathLike, expected_files: str) -> tuple[str, str, bool]:
+    """Resolve a model name; a local directory must hold ``config.json``.
+
+    Parameters
+    ----------
+    name : str or path-like
+        As given by the user.
+    expected_files : str
+        What a saved directory should hold besides config.json, for the error message.
+
+    Returns
+    -------
+    given, source, local : str, str, bool
+        The name as given, where it loads from, and whether that is a local directory.
+    """
+    given = os.fspath(name)
+    source = resolve_model_source(name)
+    local = Path(source).is_dir()
+    if local and not (Path(source) / "config.json").is_file():
+        raise ModelLoadError(
+            f"model directory {source!r} has no config.json; pass a directory saved with "
+            f"save_pretrained (config.json, {expected_files}) or a hub id"
+        )
+    return given, source, local
+
+
+def model_provenance(
+    config: Any, *, source: str, weights: str, seed: int, local: bool, **extra: Any
+) -> dict[str, Any]:
+    """Where a loaded model came from: source, weights, seed or weight hashes, versions."""
+    import torch
+    import transformers
+
+    provenance: dict[str, Any] = {
+        "source": source,
+        "weights": weights,
+        "model_type": config.model_type,
+        **extra,
+        "revision": getattr(config, "_commit_hash", None),
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+    }
+    if weights == "untrained":
+        provenance["seed"] = seed
+    elif local:
+        provenance["weights_sha256"] = weights_sha256(source)
+    return provenance
+
+
 def load_text_model(
     name: str | os.PathLike,
     *,
@@ -300,22 +360,10 @@ def load_text_model(
         kept as the cause), if only a slow tokenizer exists, or for encoder-decoder models.
     """
     import torch
-    import transformers
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    if weights not in ("pretrained", "untrained"):
-        raise ValueError(f"weights={weights!r}; use 'pretrained' or 'untrained'")
-    if dtype not in ("float32", "float16", "bfloat16"):
-        raise ValueError(f"dtype={dtype!r}; use 'float32', 'float16' or 'bfloat16'")
-    torch_dtype = getattr(torch, dtype)
-    given = os.fspath(name)
-    source = resolve_model_source(name)
-    local = Path(source).is_dir()
-    if local and not (Path(source) / "config.json").is_file():
-        raise ModelLoadError(
-            f"model directory {source!r} has no config.json; pass a directory saved with "
-            "save_pretrained (config.json, weights and tokenizer files) or a hub id"
-        )
+    torch_dtype = check_load_options(weights, dtype)
+    given, source, local = locate_model(name, "weights and tokenizer files")
 
     def fail(what: str, error: Exception) -> ModelLoadError:
         tried = f"the local directory {source!r}" if local else f"the hub id {source!r}"
@@ -364,18 +412,7 @@ def load_text_model(
             f"model {given!r} ({config.model_type}) does not state num_hidden_layers in its "
             "config, so its layers cannot be counted"
         )
-    provenance: dict[str, Any] = {
-        "source": source,
-        "weights": weights,
-        "model_type": config.model_type,
-        "revision": getattr(config, "_commit_hash", None),
-        "transformers_version": transformers.__version__,
-        "torch_version": torch.__version__,
-    }
-    if weights == "untrained":
-        provenance["seed"] = seed
-    elif local:
-        provenance["weights_sha256"] = weights_sha256(source)
+    provenance = model_provenance(config, source=source, weights=weights, seed=seed, local=local)
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,

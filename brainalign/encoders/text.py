@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from brainalign.encoders.common import check_layer_indices, thread_limit
 from brainalign.encoders.features import Features
 from brainalign.encoders.heads import LayerCapture
 from brainalign.encoders.models import (
@@ -326,7 +327,7 @@ class TextEncoder:
             if (heads or blocks) and captured_blocks
             else contextlib.nullcontext()
         )
-        with _thread_limit(), torch.inference_mode(), capture:
+        with thread_limit(), torch.inference_mode(), capture:
             for batch in self._batches(jobs):
                 hidden_states = self._forward(batch)
                 rows = np.concatenate([np.full(len(job.words), r) for r, job in enumerate(batch)])
@@ -486,20 +487,7 @@ class TextEncoder:
     # ----------------------------------------------------------------- checks
 
     def _check_layers(self, layers: Sequence[int] | None) -> list[int]:
-        if layers is None:
-            return list(range(self.n_layers))
-        layers = list(layers)
-        if not layers:
-            raise ValueError(f"layers is empty; pass indices in 0..{self.n_layers - 1} or None")
-        for layer in layers:
-            if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-                raise ValueError(f"layer {layer!r} is not an integer index")
-            if not 0 <= layer < self.n_layers:
-                raise ValueError(
-                    f"layer {layer} is out of range for {self.model_id!r}; valid hidden-state "
-                    f"indices are 0..{self.n_layers - 1} (0 = embeddings)"
-                )
-        return sorted({int(layer) for layer in layers})
+        return check_layer_indices(layers, self.n_layers, self.model_id)
 
     @staticmethod
     def _check_rows(name: str, values: Any, n_words: int) -> np.ndarray:
@@ -511,26 +499,3 @@ class TextEncoder:
                 f"{name} has shape {values.shape}; expected ({n_words},), one per word"
             )
         return values
-
-
-@contextlib.contextmanager
-def _thread_limit() -> Iterator[None]:
-    """Cap torch's intra-op threads at the CPUs this process may use, then restore.
-
-    Torch may count the host's cores in a container limited to fewer; oversubscribed
-    threads slow CPU inference a lot. A user's own lower setting is kept.
-    """
-    import torch
-
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    before = torch.get_num_threads()
-    if before > available:
-        torch.set_num_threads(available)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)

@@ -1,0 +1,62 @@
+"""Small pieces both encoders use: layer-index checks and the CPU thread cap."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+
+def check_layer_indices(layers: Sequence[int] | None, n_layers: int, model_id: str) -> list[int]:
+    """Validate hidden-state indices; ``None`` means all of them.
+
+    Returns
+    -------
+    list of int
+        Sorted, unique indices in ``0 .. n_layers - 1``.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, a non-integer, or an index out of range (the message gives
+        the valid range).
+    """
+    if layers is None:
+        return list(range(n_layers))
+    layers = list(layers)
+    if not layers:
+        raise ValueError(f"layers is empty; pass indices in 0..{n_layers - 1} or None")
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise ValueError(f"layer {layer!r} is not an integer index")
+        if not 0 <= layer < n_layers:
+            raise ValueError(
+                f"layer {layer} is out of range for {model_id!r}; valid hidden-state "
+                f"indices are 0..{n_layers - 1} (0 = embeddings)"
+            )
+    return sorted({int(layer) for layer in layers})
+
+
+@contextlib.contextmanager
+def thread_limit() -> Iterator[None]:
+    """Cap torch's intra-op threads at the CPUs this process may use, then restore.
+
+    Torch may count the host's cores in a container limited to fewer; oversubscribed
+    threads slow CPU inference a lot. A user's own lower setting is kept.
+    """
+    import torch
+
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    before = torch.get_num_threads()
+    if before > available:
+        torch.set_num_threads(available)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
