@@ -7,7 +7,9 @@ through the same pipeline, and the leave-one-subject-out noise ceiling.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,6 +64,7 @@ def run_alice2016(
     untrained_baseline: bool = True,
     seed: int = 0,
     settings: EncodingSettings | None = None,
+    feature_store: str | os.PathLike | None = None,
     progress: bool = True,
     timings: Timings | None = None,
 ) -> pd.DataFrame:
@@ -85,6 +88,10 @@ def run_alice2016(
         Seed of the random weights.
     settings : EncodingSettings, optional
         Delays, folds, gap and alphas (defaults documented there).
+    feature_store : path, optional
+        A :class:`~brainalign.encoders.store.FeatureStore` directory: features are read
+        from it when an entry with the same provenance exists (no forward pass), and
+        written to it otherwise.
     progress : bool
         Show progress bars.
     timings : Timings, optional
@@ -98,9 +105,11 @@ def run_alice2016(
         (subject, roi) for the nuisance control; ``ceiling`` is that subject's
         leave-one-subject-out ISC for the ROI.
     """
+    from brainalign.encoders.store import FeatureStore, text_encoder_key
     from brainalign.encoders.text import TextEncoder
 
     settings = settings or EncodingSettings()
+    store = FeatureStore(feature_store) if feature_store is not None else None
     timings = timings if timings is not None else Timings()
 
     start = time.perf_counter()
@@ -120,13 +129,19 @@ def run_alice2016(
     for weights, label in variants:
         start = time.perf_counter()
         encoder = TextEncoder(model, weights=weights, progress=progress, **encoder_options)
-        features = encoder.encode_words(
-            words["text"].tolist(),
-            layers=layers,
-            stimulus_ids=words["stimulus_id"].to_numpy(),
-            onsets=words["onset"].to_numpy(),
-            space_before=words["space_before"].to_numpy(),
-        )
+        word_options = {
+            "layers": layers,
+            "stimulus_ids": words["stimulus_id"].to_numpy(),
+            "onsets": words["onset"].to_numpy(),
+            "space_before": words["space_before"].to_numpy(),
+        }
+        texts = words["text"].tolist()
+        if store is None:
+            features = encoder.encode_words(texts, **word_options)
+        else:
+            key = text_encoder_key(encoder, texts, **word_options)
+            compute = functools.partial(encoder.encode_words, texts, **word_options)
+            features = store.get_or_compute(key, compute)
         extracted = time.perf_counter()
         timings.extraction += extracted - start
         design = features_to_volumes(features, recording.sample_times, settings.lanczos_window)
