@@ -1,9 +1,15 @@
-"""Words <-> tokens: character spans, token-to-word assignment and pooling.
+"""Items <-> tokens: character spans, token-to-item assignment and pooling.
 
-The text is ``" ".join(words)``; it is tokenized once and each token is given to a word
-by its character offsets (never by matching strings), so the mapping holds for any fast
-tokenizer: WordPiece (``##`` pieces), byte-level BPE (a leading space inside the token's
-offsets) and SentencePiece (``▁``).
+The text is ``" ".join(items)`` (items are words, or whole sentences of a passage); it
+is tokenized once and each token is given to an item by its character offsets (never by
+matching strings), so the mapping holds for any fast tokenizer: WordPiece (``##``
+pieces), byte-level BPE (a leading space inside the token's offsets) and SentencePiece
+(``▁``).
+
+Pooling an item's tokens (:data:`POOLINGS`): ``"last"`` (its last token, the only one
+whose causal state has seen the whole item), ``"mean"`` (the mean over its tokens, a
+leading whitespace-only token included) or ``"first"`` (the first subword of a word:
+its first token holding a non-space character, see :func:`first_content_tokens`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-Pooling = Literal["last", "mean"]
+Pooling = Literal["last", "mean", "first"]
+
+#: Every pooling :func:`pool_hidden` accepts.
+POOLINGS: tuple[str, ...] = ("last", "mean", "first")
 
 
 def clean_words(words: Sequence[str]) -> list[str]:
@@ -83,7 +92,11 @@ def word_char_spans(
 
 
 def assign_tokens_to_words(
-    offsets: Sequence[tuple[int, int]], text: str, starts: np.ndarray, ends: np.ndarray
+    offsets: Sequence[tuple[int, int]],
+    text: str,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    item: str = "word",
 ) -> np.ndarray:
     """Which word each token belongs to, from the tokens' character offsets.
 
@@ -100,6 +113,8 @@ def assign_tokens_to_words(
     text : str
     starts, ends : numpy.ndarray, shape (n_words,)
         From :func:`word_char_spans`.
+    item : str
+        What the spans are (``"word"``, ``"sentence"``), for error messages.
 
     Returns
     -------
@@ -116,11 +131,16 @@ def assign_tokens_to_words(
         first_owner = char_word[start] if start < len(text) else -1
         last_owner = char_word[max(start, min(end, len(text)) - 1)]
         if 0 <= first_owner < last_owner:
-            raise ValueError(
-                f"a token ({text[start:end]!r}) spans words {first_owner} "
-                f"({text[starts[first_owner] : ends[first_owner]]!r}) and {last_owner}; its "
-                "state would mix them (and show the earlier word part of the next one). "
+            advice = (
                 "Put a space before the second word (space_before=True)"
+                if item == "word"
+                else f"this tokenizer does not split at spaces between {item}s"
+            )
+            raise ValueError(
+                f"a token ({text[start:end]!r}) spans {item}s {first_owner} "
+                f"({text[starts[first_owner] : ends[first_owner]]!r}) and {last_owner}; its "
+                f"state would mix them (and show the earlier {item} part of the next one). "
+                + advice
             )
         owner = -1
         for char in range(min(end, len(text)) - 1, start - 1, -1):
@@ -139,14 +159,26 @@ def assign_tokens_to_words(
 
 
 def word_token_ranges(
-    token_words: np.ndarray, words: Sequence[str]
+    token_words: np.ndarray, words: Sequence[str], item: str = "word"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """First and last token (inclusive) of every word.
+    """First and last token (inclusive) of every word (or other item).
+
+    Parameters
+    ----------
+    token_words : numpy.ndarray of int, shape (n_tokens,)
+        From :func:`assign_tokens_to_words`.
+    words : sequence of str, length n_words
+    item : str
+        What the items are, for error messages.
+
+    Returns
+    -------
+    first, last : numpy.ndarray of int, shape (n_words,)
 
     Raises
     ------
     ValueError
-        If a word got no token (e.g. only characters the tokenizer drops).
+        If an item got no token (e.g. only characters the tokenizer drops).
     """
     n_words = len(words)
     counts = np.bincount(token_words, minlength=n_words)
@@ -154,11 +186,40 @@ def word_token_ranges(
     if empty.size:
         index = int(empty[0])
         raise ValueError(
-            f"word {index} ({words[index]!r}) yields no token with this tokenizer "
+            f"{item} {index} ({words[index]!r}) yields no token with this tokenizer "
             f"({empty.size} such word(s)); remove or replace it before encoding"
         )
     last = np.cumsum(counts) - 1
     return last - counts + 1, last
+
+
+def first_content_tokens(
+    offsets: Sequence[tuple[int, int]], text: str, first: np.ndarray, last: np.ndarray
+) -> np.ndarray:
+    """Each item's first token holding a non-space character (its first subword).
+
+    An item's tokens may open with a whitespace-only token (a lone ``Ġ`` or ``▁`` that
+    the tokenizer could not merge with the next character); its state has seen nothing
+    of the item, so ``pooling="first"`` reads the token after it.
+
+    Parameters
+    ----------
+    offsets : sequence of (start, end), length n_tokens
+    text : str
+    first, last : numpy.ndarray of int, shape (n_items,)
+        From :func:`word_token_ranges`.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_items,)
+    """
+    out = np.array(first, dtype=np.int64, copy=True)
+    for index, stop in enumerate(last):
+        token = int(out[index])
+        while token < stop and not text[offsets[token][0] : offsets[token][1]].strip():
+            token += 1
+        out[index] = token
+    return out
 
 
 def pool_hidden(
@@ -171,8 +232,8 @@ def pool_hidden(
     hidden : torch.Tensor, shape (batch, n_positions, n_dims)
     rows, first, last : numpy.ndarray of int, shape (n_items,)
         Batch row and first/last (inclusive) position of each item's tokens.
-    pooling : {"last", "mean"}
-        The last token's state, or the mean over the item's tokens.
+    pooling : {"last", "mean", "first"}
+        The last token's state, the mean over the item's tokens, or the first token's.
 
     Returns
     -------
@@ -180,7 +241,11 @@ def pool_hidden(
     """
     import torch
 
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling={pooling!r}; use one of {list(POOLINGS)}")
     hidden = hidden.float()
+    if pooling == "first":
+        return hidden[torch.as_tensor(rows), torch.as_tensor(first)]
     if pooling == "last" or np.all(first == last):
         return hidden[torch.as_tensor(rows), torch.as_tensor(last)]
     out = hidden.new_empty((len(rows), hidden.shape[-1]))

@@ -24,25 +24,45 @@ Bidirectional models (BERT, MiniLM, RoBERTa, ...) -- ``context="preceding-words"
     than ``max_length`` tokens, whole words are dropped from its left. Windows are
     sorted by length and batched to limit padding.
 
-A word's feature is its last token's hidden state (``pooling="last"``) or the mean
-over its tokens (``pooling="mean"``), for every hidden state the model returns
-(0 = embedding output, then one per block, as transformers returns them: the last one
-has the final layer norm applied for models that have one).
+A word's feature is its last token's hidden state (``pooling="last"``), the mean over
+its tokens (``pooling="mean"``) or its first subword's state (``pooling="first"``), for
+every hidden state the model returns (0 = embedding output, then one per block, as
+transformers returns them: the last one has the final layer norm applied for models
+that have one).
+
+Sentences and passages -- :meth:`TextEncoder.extract`
+    Sentence stimuli (one row per sentence, ``group`` = passage) are read in isolation
+    (``context="isolated"``) or after the earlier sentences of their passage
+    (``context="passage"``); a sentence's feature is its last token or the mean over its
+    tokens. Causal models read a whole passage in one forward pass (sliding windows, as
+    above, past ``max_length``) and take each sentence at its own position, which equals
+    re-encoding the growing prefix once per sentence; bidirectional models encode
+    sentence ``k`` with sentences ``1..k`` only. ``context="window"`` routes word stimuli
+    to :meth:`TextEncoder.encode_words`. The forward-pass plans live in
+    :mod:`brainalign.encoders.context`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from brainalign.encoders.common import check_layer_indices, thread_limit
+from brainalign.encoders.context import (
+    Job,
+    causal_window_jobs,
+    clean_sentences,
+    group_rows,
+    preceding_jobs,
+    tokenize_passages,
+)
 from brainalign.encoders.features import Features
 from brainalign.encoders.heads import LayerCapture
 from brainalign.encoders.models import (
@@ -52,15 +72,32 @@ from brainalign.encoders.models import (
     special_token_affixes,
 )
 from brainalign.encoders.pooling import (
+    POOLINGS,
     Pooling,
     assign_tokens_to_words,
     clean_words,
+    first_content_tokens,
     pool_hidden,
     word_char_spans,
     word_token_ranges,
 )
 
-__all__ = ["DEFAULT_CONTEXT_WORDS", "ModelLoadError", "TextEncoder", "resolve_model_source"]
+if TYPE_CHECKING:
+    from brainalign.datasets.stimuli import Stimuli
+
+__all__ = [
+    "CONTEXTS",
+    "DEFAULT_CONTEXT_WORDS",
+    "LEVELS",
+    "ModelLoadError",
+    "TextEncoder",
+    "resolve_model_source",
+]
+
+#: Context modes of :meth:`TextEncoder.extract`.
+CONTEXTS: tuple[str, ...] = ("isolated", "passage", "window")
+#: Item levels of :meth:`TextEncoder.extract`.
+LEVELS: tuple[str, ...] = ("sentence", "word")
 
 #: Default number of words (the word itself plus the ones before it) in a bidirectional
 #: model's window: the largest of 16/24/32 for which MiniLM encodes the 2,127 words of
@@ -69,19 +106,6 @@ __all__ = ["DEFAULT_CONTEXT_WORDS", "ModelLoadError", "TextEncoder", "resolve_mo
 #: window per word, so it grows linearly with N and is dominated by the linear layers.
 #: ``dtype="bfloat16"`` roughly halves it on CPUs with bf16 support, at ~1e-2 error.
 DEFAULT_CONTEXT_WORDS = 16
-
-
-@dataclass
-class _Job:
-    """One forward pass: token ids, and the words read from it.
-
-    ``first``/``last`` are inclusive positions of each word's tokens in ``ids``.
-    """
-
-    ids: list[int]
-    words: np.ndarray
-    first: np.ndarray
-    last: np.ndarray
 
 
 class TextEncoder:
@@ -112,8 +136,9 @@ class TextEncoder:
     stride : int, optional
         Causal models only: tokens between the starts of consecutive windows.
         Default ``max_length // 2``. Must leave room for at least one text token.
-    pooling : {"last", "mean"}
-        Word feature: the last token's state or the mean of the word's tokens.
+    pooling : {"last", "mean", "first"}
+        Default pooling of an item's tokens: the last token's state, the mean over the
+        item's tokens, or (words only) the first token's state (first subword).
     progress : bool
         Show a progress bar over batches (only when stderr is a terminal).
 
@@ -154,8 +179,8 @@ class TextEncoder:
         pooling: Pooling = "last",
         progress: bool = True,
     ) -> None:
-        if pooling not in ("last", "mean"):
-            raise ValueError(f"pooling={pooling!r}; use 'last' or 'mean'")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r}; use one of {list(POOLINGS)}")
         for name, value in (("batch_size", batch_size), ("context_words", context_words)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}; it must be a positive integer")
@@ -243,6 +268,7 @@ class TextEncoder:
         space_before: Sequence[bool] | np.ndarray | None = None,
         heads: bool = False,
         blocks: bool = False,
+        pooling: Pooling | None = None,
     ) -> Features:
         """Encode a text given as words, each word seeing only the words before it.
 
@@ -269,6 +295,9 @@ class TextEncoder:
         blocks : bool
             Also return the attention block output ``"L.attention"`` and the MLP block
             output ``"L.mlp"``, each (n_words, d_model), for every requested ``L >= 1``.
+        pooling : {"last", "mean", "first"}, optional
+            A word's last token, the mean of its tokens, or its first subword (first
+            token holding a non-space character). Default: the encoder's ``pooling``.
 
         Returns
         -------
@@ -280,10 +309,9 @@ class TextEncoder:
         ------
         ValueError
             For an empty word list, a bad word, a word with no token, a layer out of
-            range, or ids/onsets of the wrong length.
+            range, an unknown pooling, or ids/onsets of the wrong length.
         """
-        import torch
-
+        pooling = self._check_pooling(pooling, "word")
         words = clean_words(words)
         n_words = len(words)
         layer_ids = self._check_layers(layers)
@@ -299,7 +327,17 @@ class TextEncoder:
         token_words = assign_tokens_to_words(encoding["offset_mapping"], text, starts, ends)
         first, last = word_token_ranges(token_words, words)
         if self.is_causal:
-            jobs = self._causal_jobs(ids, first, last, words)
+            jobs = causal_window_jobs(
+                ids,
+                first,
+                last,
+                words,
+                text_length=self._text_length,
+                stride=self.stride,
+                prefix=self._prefix,
+                pooling=pooling,
+                max_length=self.max_length,
+            )
             context = {
                 "context": "causal-window",
                 "max_length": self.max_length,
@@ -307,19 +345,288 @@ class TextEncoder:
                 "n_windows": len(jobs),
             }
         else:
-            jobs = self._preceding_word_jobs(ids, first, last, words)
+            jobs = preceding_jobs(
+                ids,
+                first,
+                last,
+                words,
+                n_context=self.context_words,
+                text_length=self._text_length,
+                prefix=self._prefix,
+                suffix=self._suffix,
+                max_length=self.max_length,
+            )
             context = {
                 "context": "preceding-words",
                 "context_words": self.context_words,
                 "max_length": self.max_length,
             }
 
+        if pooling == "first":
+            # windows keep a word's leading whitespace-only token; "first" reads the one after
+            skip = first_content_tokens(encoding["offset_mapping"], text, first, last) - first
+            for job in jobs:
+                job.first = job.first + skip[job.items]
+        layers_out = self._run(
+            jobs, n_words, layer_ids, heads=heads, blocks=blocks, pooling=pooling
+        )
+        provenance = {
+            "model": self.model_id,
+            **self._provenance,
+            "pooling": pooling,
+            **context,
+            "dtype": self.dtype,
+            "device": self.device,
+            "n_layers": self.n_layers,
+            "n_words": n_words,
+            "n_tokens": len(ids),
+            "words_joined": "as given by space_before" if space_before is not None else "spaces",
+        }
+        return Features(
+            layers=layers_out, stimulus_ids=stimulus_ids, onsets=onsets, provenance=provenance
+        )
+
+    def extract(
+        self,
+        stimuli: Stimuli | Sequence[str],
+        *,
+        context: Literal["isolated", "passage", "window"] = "passage",
+        groups: Sequence[Any] | np.ndarray | None = None,
+        pooling: Pooling | None = None,
+        level: Literal["sentence", "word"] | None = None,
+        layers: Sequence[int] | None = None,
+        heads: bool = False,
+        blocks: bool = False,
+    ) -> Features:
+        """Features of sentences (with their passage as context) or of continuous words.
+
+        Parameters
+        ----------
+        stimuli : Stimuli or sequence of str, length n_items
+            A :class:`~brainalign.datasets.stimuli.Stimuli` table (its ``text``,
+            ``group``, ``stimulus_id`` and, when present, ``onset`` and
+            ``space_before`` columns are used) or the items' texts in reading order.
+        context : {"isolated", "passage", "window"}
+            ``"isolated"``: each sentence alone. ``"passage"``: each sentence read after
+            all earlier sentences (rows) of its group, never the later ones (see Notes).
+            ``"window"``: continuous text read word by word with a preceding-context
+            window, as :meth:`encode_words` does (one text per group).
+        groups : array-like, shape (n_items,), optional
+            Passage (story) of each item, for a sequence of texts; a ``Stimuli`` table
+            brings its own ``group`` column. Default: all items form one passage.
+        pooling : {"last", "mean", "first"}, optional
+            How an item's tokens are pooled: its last token, the mean over its tokens,
+            or (words only) its first token. Default: the encoder's ``pooling``.
+        level : {"sentence", "word"}, optional
+            What an item is. Default: ``"word"`` for ``context="window"``, else
+            ``"sentence"``. Words are read with ``context="window"`` only; sentences
+            with ``"isolated"`` or ``"passage"``.
+        layers : sequence of int, optional
+            Hidden-state indices to keep (0 = embedding output). Default: all.
+        heads, blocks : bool
+            Also return per-head (``"L.heads"``) and per-block (``"L.attention"``,
+            ``"L.mlp"``) outputs, pooled like the hidden states (see
+            :meth:`encode_words`).
+
+        Returns
+        -------
+        Features
+            Float32 arrays of shape (n_items, n_dims) per layer, rows in the order of
+            ``stimuli``; provenance records ``context``, ``pooling`` and ``level``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown context, pooling or level, an impossible combination of them,
+            an empty sentence, ``groups`` of the wrong length (or given with a
+            ``Stimuli`` table), a token spanning two sentences, or a sentence longer
+            than ``max_length`` where it must fit in one pass.
+
+        Notes
+        -----
+        Each passage is read as its sentences joined by single spaces, tokenized once;
+        tokens are given to sentences by character offsets (see
+        :mod:`brainalign.encoders.context`).
+
+        Causal models, ``"passage"``: one forward pass per passage serves all its
+        sentences, each read at its own position; the states equal those of re-encoding
+        the growing prefix ``"s1 ... sk"`` once per sentence (tested to 1e-4). A passage
+        longer than ``max_length`` tokens is read in sliding windows, as
+        :meth:`encode_words` reads a long story, each sentence from the earliest window
+        holding its last token. Passages are batched together, right-padded with an
+        attention mask.
+
+        Bidirectional models, ``"passage"``: sentence ``k`` is encoded with sentences
+        ``1..k`` of its group wrapped in the special tokens (``[CLS] s1 ... sk [SEP]``),
+        one pass per sentence, batched; a sentence never sees a later one. When the
+        window is over ``max_length`` tokens, whole sentences are dropped from its left.
+
+        ``"isolated"``: each sentence is tokenized and encoded alone, with the special
+        tokens, one (batched) pass per sentence.
+        """
+        if context not in CONTEXTS:
+            raise ValueError(f"context={context!r}; use one of {list(CONTEXTS)}")
+        if level is None:
+            level = "word" if context == "window" else "sentence"
+        if level not in LEVELS:
+            raise ValueError(f"level={level!r}; use one of {list(LEVELS)}")
+        if level == "word" and context != "window":
+            raise ValueError(
+                f"level='word' with context={context!r}: words are read as continuous text "
+                "with context='window'; for sentences use level='sentence'"
+            )
+        if level == "sentence" and context == "window":
+            raise ValueError(
+                "context='window' reads continuous text word by word; use level='word' "
+                "(one word per item), or context='passage' or 'isolated' for sentences"
+            )
+        pooling = self._check_pooling(pooling, level)
+        texts, labels, ids, onsets, space_before = self._stimuli_columns(stimuli, groups)
+        if level == "word":
+            return self._extract_words(
+                texts, labels, ids, onsets, space_before, pooling, layers, heads, blocks
+            )
+
+        sentences = clean_sentences(texts)
+        n_items = len(sentences)
+        layer_ids = self._check_layers(layers)
+        rows = group_rows(labels, n_items)
+        if context == "isolated":
+            rows = [np.array([row]) for row in range(n_items)]
+        tokenized = tokenize_passages(self._tokenizer, [[sentences[r] for r in g] for g in rows])
+        jobs: list[Job] = []
+        for members, (ids_g, first, last) in zip(rows, tokenized, strict=True):
+            names = [sentences[r] for r in members]
+            if self.is_causal and context == "passage":
+                group_jobs = causal_window_jobs(
+                    ids_g,
+                    first,
+                    last,
+                    names,
+                    text_length=self._text_length,
+                    stride=self.stride,
+                    prefix=self._prefix,
+                    pooling=pooling,
+                    max_length=self.max_length,
+                    item="sentence",
+                )
+            else:
+                group_jobs = preceding_jobs(
+                    ids_g,
+                    first,
+                    last,
+                    names,
+                    n_context=len(members),
+                    text_length=self._text_length,
+                    prefix=self._prefix,
+                    suffix=self._suffix,
+                    max_length=self.max_length,
+                    item="sentence",
+                )
+            for job in group_jobs:
+                job.items = members[job.items]
+            jobs.extend(group_jobs)
+
+        layers_out = self._run(
+            jobs, n_items, layer_ids, heads=heads, blocks=blocks, pooling=pooling
+        )
+        reading: dict[str, Any] = {"max_length": self.max_length}
+        if context == "passage":
+            reading["sentences_joined"] = "single space"
+            reading["n_groups"] = len(rows)
+            if self.is_causal:
+                reading["passage_reading"] = "one pass per passage, sliding windows past max_length"
+                reading["stride"] = self.stride
+            else:
+                reading["passage_reading"] = "sentence k with sentences 1..k of its passage"
+        provenance = {
+            "model": self.model_id,
+            **self._provenance,
+            "pooling": pooling,
+            "context": context,
+            "level": "sentence",
+            **reading,
+            "dtype": self.dtype,
+            "device": self.device,
+            "n_layers": self.n_layers,
+            "n_items": n_items,
+            "n_passes": len(jobs),
+            "n_tokens": sum(len(ids_g) for ids_g, _, _ in tokenized),
+        }
+        return Features(layers=layers_out, stimulus_ids=ids, onsets=onsets, provenance=provenance)
+
+    def _extract_words(
+        self,
+        words: list[str],
+        labels: np.ndarray | None,
+        ids: np.ndarray,
+        onsets: np.ndarray | None,
+        space_before: np.ndarray | None,
+        pooling: str,
+        layers: Sequence[int] | None,
+        heads: bool,
+        blocks: bool,
+    ) -> Features:
+        """``extract(level="word")``: :meth:`encode_words` on each group's words."""
+        rows = group_rows(labels, len(words))
+        parts = []
+        for members in rows:
+            parts.append(
+                self.encode_words(
+                    [words[r] for r in members],
+                    layers=layers,
+                    stimulus_ids=ids[members],
+                    onsets=None if onsets is None else onsets[members],
+                    space_before=None if space_before is None else space_before[members],
+                    heads=heads,
+                    blocks=blocks,
+                    pooling=pooling,
+                )
+            )
+        provenance = {**parts[0].provenance, "level": "word", "n_groups": len(rows)}
+        for key in ("n_words", "n_tokens", "n_windows"):
+            if key in provenance:
+                provenance[key] = sum(part.provenance[key] for part in parts)
+        order = np.concatenate(rows)
+        if len(parts) == 1 and np.array_equal(order, np.arange(len(words))):
+            layers_out = parts[0].layers
+        else:
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+            layers_out = {
+                name: np.concatenate([part.layers[name] for part in parts])[inverse]
+                for name in parts[0].layers
+            }
+        return Features(layers=layers_out, stimulus_ids=ids, onsets=onsets, provenance=provenance)
+
+    # ----------------------------------------------------------------- running
+
+    def _run(
+        self,
+        jobs: list[Job],
+        n_items: int,
+        layer_ids: list[int],
+        *,
+        heads: bool,
+        blocks: bool,
+        pooling: str,
+    ) -> dict[str, np.ndarray]:
+        """Run the jobs in batches and pool every item's tokens.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``str(layer)`` -> (n_items, n_dims), then ``"L.attention"``, ``"L.mlp"``,
+            ``"L.heads"`` as asked, in model order.
+        """
+        import torch
+
         outputs: dict[str, np.ndarray] = {}
 
-        def store(name: str, word_ids: np.ndarray, pooled: Any) -> None:
+        def store(name: str, item_ids: np.ndarray, pooled: Any) -> None:
             if name not in outputs:
-                outputs[name] = np.empty((n_words, *pooled.shape[1:]), dtype=np.float32)
-            outputs[name][word_ids] = pooled.cpu().numpy()
+                outputs[name] = np.empty((n_items, *pooled.shape[1:]), dtype=np.float32)
+            outputs[name][item_ids] = pooled.cpu().numpy()
 
         captured_blocks = [layer - 1 for layer in layer_ids if layer >= 1]
         capture = (
@@ -330,125 +637,38 @@ class TextEncoder:
         with thread_limit(), torch.inference_mode(), capture:
             for batch in self._batches(jobs):
                 hidden_states = self._forward(batch)
-                rows = np.concatenate([np.full(len(job.words), r) for r, job in enumerate(batch)])
-                word_ids = np.concatenate([job.words for job in batch])
+                rows = np.concatenate([np.full(len(job.items), r) for r, job in enumerate(batch)])
+                item_ids = np.concatenate([job.items for job in batch])
                 job_first = np.concatenate([job.first for job in batch])
                 job_last = np.concatenate([job.last for job in batch])
                 pool = functools.partial(
-                    pool_hidden, rows=rows, first=job_first, last=job_last, pooling=self.pooling
+                    pool_hidden, rows=rows, first=job_first, last=job_last, pooling=pooling
                 )
                 for layer in layer_ids:
-                    store(str(layer), word_ids, pool(hidden_states[layer]))
+                    store(str(layer), item_ids, pool(hidden_states[layer]))
                 for block in captured_blocks if heads or blocks else ():
                     if heads:
                         per_head = capture.heads[block]
                         flat = pool(per_head.flatten(start_dim=2))
-                        store(f"{block + 1}.heads", word_ids, flat.unflatten(1, per_head.shape[2:]))
+                        store(f"{block + 1}.heads", item_ids, flat.unflatten(1, per_head.shape[2:]))
                     if blocks:
                         store(
                             f"{block + 1}.attention",
-                            word_ids,
+                            item_ids,
                             pool(capture.attention_output[block]),
                         )
-                        store(f"{block + 1}.mlp", word_ids, pool(capture.mlp_output[block]))
+                        store(f"{block + 1}.mlp", item_ids, pool(capture.mlp_output[block]))
 
-        provenance = {
-            "model": self.model_id,
-            **self._provenance,
-            "pooling": self.pooling,
-            **context,
-            "dtype": self.dtype,
-            "device": self.device,
-            "n_layers": self.n_layers,
-            "n_words": n_words,
-            "n_tokens": len(ids),
-            "words_joined": "as given by space_before" if space_before is not None else "spaces",
-        }
         order = [str(layer) for layer in layer_ids] + [
             f"{block + 1}.{part}"
-            for block in captured_blocks
-            for part, wanted in (("attention", blocks), ("mlp", blocks), ("heads", heads))
+            for block, (part, wanted) in itertools.product(
+                captured_blocks, (("attention", blocks), ("mlp", blocks), ("heads", heads))
+            )
             if wanted
         ]
-        return Features(
-            layers={name: outputs[name] for name in order},
-            stimulus_ids=stimulus_ids,
-            onsets=onsets,
-            provenance=provenance,
-        )
+        return {name: outputs[name] for name in order}
 
-    # ----------------------------------------------------------------- windows
-
-    def _causal_jobs(
-        self, ids: list[int], first: np.ndarray, last: np.ndarray, words: list[str]
-    ) -> list[_Job]:
-        """One job per window; each word goes to the earliest window holding its last token."""
-        length, stride = self._text_length, self.stride
-        window = np.where(last < length, 0, -((length - 1 - last) // stride))  # ceil
-        starts = window * stride
-        if self.pooling == "mean":
-            cut = np.flatnonzero(first < starts)
-            if cut.size:
-                index = int(cut[0])
-                raise ValueError(
-                    f"word {index} ({words[index]!r}) has {last[index] - first[index] + 1} "
-                    f"tokens, too many to average inside one window of max_length "
-                    f"{self.max_length} with stride {self.stride}; use a smaller stride, a "
-                    "larger max_length or pooling='last'"
-                )
-        prefix = self._prefix
-        jobs = []
-        for k in np.unique(window):
-            members = np.flatnonzero(window == k)
-            start = int(k) * stride
-            end = int(last[members[-1]]) + 1
-            offset = len(prefix) - start
-            jobs.append(
-                _Job(
-                    ids=prefix + ids[start:end],
-                    words=members,
-                    first=first[members] + offset,
-                    last=last[members] + offset,
-                )
-            )
-        return jobs
-
-    def _preceding_word_jobs(
-        self, ids: list[int], first: np.ndarray, last: np.ndarray, words: list[str]
-    ) -> list[_Job]:
-        """One job per word: words i-N+1..i, whole words dropped from the left to fit."""
-        length = self._text_length
-        too_long = np.flatnonzero(last - first + 1 > length)
-        if too_long.size:
-            index = int(too_long[0])
-            raise ValueError(
-                f"word {index} ({words[index]!r}) has {last[index] - first[index] + 1} tokens, "
-                f"more than fit in a window of max_length {self.max_length}; use a larger "
-                "max_length"
-            )
-        prefix, suffix = self._prefix, self._suffix
-        jobs = []
-        for i in range(len(words)):
-            start_word = max(0, i - self.context_words + 1)
-            # drop whole words from the left until the window fits
-            start_word = max(
-                start_word, int(np.searchsorted(first, last[i] - length + 1, side="left"))
-            )
-            start = int(first[start_word])
-            offset = len(prefix) - start
-            jobs.append(
-                _Job(
-                    ids=prefix + ids[start : int(last[i]) + 1] + suffix,
-                    words=np.array([i]),
-                    first=first[i : i + 1] + offset,
-                    last=last[i : i + 1] + offset,
-                )
-            )
-        return jobs
-
-    # ----------------------------------------------------------------- running
-
-    def _batches(self, jobs: list[_Job]) -> Iterator[list[_Job]]:
+    def _batches(self, jobs: list[Job]) -> Iterator[list[Job]]:
         """Jobs sorted by length (longest first) in batches, with a progress bar."""
         from tqdm.auto import tqdm
 
@@ -460,7 +680,7 @@ class TextEncoder:
         show = self.progress and sys.stderr.isatty()
         yield from tqdm(batches, desc=f"encoding ({self.model_id})", unit="batch", disable=not show)
 
-    def _forward(self, batch: list[_Job]) -> tuple[Any, ...]:
+    def _forward(self, batch: list[Job]) -> tuple[Any, ...]:
         """Run one padded batch (padding on the right) and return all hidden states."""
         import torch
 
@@ -499,3 +719,53 @@ class TextEncoder:
                 f"{name} has shape {values.shape}; expected ({n_words},), one per word"
             )
         return values
+
+    def _check_pooling(self, pooling: str | None, level: str) -> str:
+        """The pooling to use: the one given, else the encoder's; ``first`` is for words."""
+        pooling = self.pooling if pooling is None else pooling
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r}; use one of {list(POOLINGS)}")
+        if level == "sentence" and pooling == "first":
+            raise ValueError(
+                "pooling='first' reads a sentence's first token, which has not seen the rest "
+                "of the sentence; use pooling='last' or 'mean' for sentences"
+            )
+        return pooling
+
+    @staticmethod
+    def _stimuli_columns(
+        stimuli: Any, groups: Any
+    ) -> tuple[list[str], Any, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Texts, group labels, ids, onsets and ``space_before`` of the stimuli.
+
+        Returns
+        -------
+        texts : list of str, length n_items
+        labels : array-like, shape (n_items,), or None (one group)
+        ids : numpy.ndarray, shape (n_items,)
+        onsets : numpy.ndarray of float, shape (n_items,), or None
+        space_before : numpy.ndarray of bool, shape (n_items,), or None
+        """
+        from brainalign.datasets.stimuli import Stimuli
+
+        if isinstance(stimuli, Stimuli):
+            if groups is not None:
+                raise ValueError(
+                    "groups= is taken from the Stimuli table's 'group' column; do not pass "
+                    "it with a Stimuli table"
+                )
+            table = stimuli.table
+            if "text" not in table.columns:
+                raise ValueError("these stimuli have no 'text' column; the text encoder reads text")
+            texts = table["text"].tolist()
+            onsets = stimuli.onsets if "onset" in table.columns else None
+            space_before = (
+                table["space_before"].to_numpy(dtype=bool)
+                if "space_before" in table.columns
+                else None
+            )
+            return texts, table["group"].to_numpy(), stimuli.ids, onsets, space_before
+        if isinstance(stimuli, str):
+            raise ValueError("stimuli must be a sequence of texts or a Stimuli table, not a str")
+        texts = list(stimuli)
+        return texts, groups, np.arange(len(texts)), None, None
