@@ -1,4 +1,4 @@
-"""Command line: ``brainalign score`` and ``brainalign datasets``.
+"""Command line: ``brainalign score``, ``brainalign extract`` and ``brainalign datasets``.
 
 Heavy libraries (torch, transformers, nilearn) are imported inside the commands, so
 ``brainalign --help`` stays fast.
@@ -82,9 +82,73 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, default=0, help="seed of the random-weight control")
     score.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    _add_extract_parser(commands)
+
     datasets = commands.add_parser("datasets", help="list the datasets brainalign can load")
     datasets.add_argument("action", choices=["list"], nargs="?", default="list")
     return parser
+
+
+def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
+    extract = commands.add_parser(
+        "extract",
+        help="compute a model's features for a stimulus set into the feature store",
+        description="Per-layer (and per-head) features of words or images, kept in a feature "
+        "store keyed by their full provenance: a second run with the same settings reuses "
+        "the entry and runs no model.",
+        epilog="STIMULI: a .csv/.tsv with a 'text' column (one word per row, in reading order; "
+        "optional stimulus_id, onset, space_before) or an 'image' column (paths relative to "
+        "the table's folder; optional stimulus_id), or a folder of images.",
+    )
+    extract.add_argument(
+        "--model", required=True, help="Hugging Face hub id or local model directory"
+    )
+    extract.add_argument(
+        "--dataset", default=None, help=f"a dataset's words ({', '.join(DATASETS)})"
+    )
+    extract.add_argument(
+        "--stimuli", type=Path, default=None, metavar="FILE|DIR", help="stimulus table or folder"
+    )
+    extract.add_argument(
+        "--layers",
+        type=parse_layers,
+        default=None,
+        metavar="all|0,3,6",
+        help="hidden-state indices (0 = embeddings; default all)",
+    )
+    extract.add_argument(
+        "--heads", action="store_true", help="text: also each head's output per layer (L.heads)"
+    )
+    extract.add_argument(
+        "--blocks",
+        action="store_true",
+        help="text: also attention and MLP block outputs per layer (L.attention, L.mlp)",
+    )
+    extract.add_argument(
+        "--pooling",
+        default=None,
+        help="words: last (default), mean or first token; images: cls (default), mean or "
+        "spatial (2 x 2 grid)",
+    )
+    extract.add_argument(
+        "--context-words",
+        type=int,
+        default=None,
+        help="bidirectional text models: words in each word's window",
+    )
+    extract.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
+    extract.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    extract.add_argument(
+        "--batch-size", type=int, default=None, help="windows or images per forward pass"
+    )
+    extract.add_argument(
+        "--untrained", action="store_true", help="random weights of the same architecture"
+    )
+    extract.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    extract.add_argument(
+        "--out", type=Path, default=Path("features"), help="feature store directory"
+    )
+    extract.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _check_dataset(name: str) -> None:
@@ -151,6 +215,75 @@ def run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_extract(args: argparse.Namespace) -> int:
+    """Run ``brainalign extract``; returns the exit code."""
+    import time
+
+    if (args.dataset is None) == (args.stimuli is None):
+        given = "both" if args.dataset is not None else "neither"
+        raise CommandError(
+            f"extract needs exactly one of --dataset NAME or --stimuli FILE; {given} given"
+        )
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CommandError(f"--batch-size must be a positive integer; got {args.batch_size}")
+    if args.context_words is not None and args.context_words < 1:
+        raise CommandError(f"--context-words must be a positive integer; got {args.context_words}")
+
+    from brainalign.encoders.extract import (
+        StimulusInputError,
+        dataset_stimuli,
+        extract_features,
+        read_stimuli,
+    )
+    from brainalign.encoders.models import ModelLoadError
+    from brainalign.encoders.store import FeatureStore, FeatureStoreError
+
+    start = time.perf_counter()
+    try:
+        if args.dataset is not None:
+            _check_dataset(args.dataset)
+            stimuli = dataset_stimuli(args.dataset)
+        else:
+            stimuli = read_stimuli(args.stimuli)
+        store = FeatureStore(args.out)
+        if args.quiet:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+        result = extract_features(
+            args.model,
+            stimuli,
+            store,
+            layers=args.layers,
+            heads=args.heads,
+            blocks=args.blocks,
+            pooling=args.pooling,
+            context_words=args.context_words,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            weights="untrained" if args.untrained else "pretrained",
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+    except (StimulusInputError, ModelLoadError, FeatureStoreError) as error:
+        raise CommandError(str(error)) from error
+    elapsed = time.perf_counter() - start
+
+    features = result.features
+    action = "reused existing entry (no forward pass)" if result.reused else "computed and stored"
+    unit = "words" if result.kind == "text" else "images"
+    print(f"{args.model} on {stimuli.source}: {len(stimuli)} {unit}, {action}")
+    print(f"entry: {result.path}")
+    hidden = [name for name in features.layers if "." not in name]
+    print(f"layers: {', '.join(hidden)}")
+    width = max(len(name) for name in features.layers)
+    for name, array in features.layers.items():
+        print(f"  {name:<{width}}  {tuple(array.shape)}  {array.dtype}")
+    print(f"time: {elapsed:.1f} s")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``brainalign`` command."""
     parser = build_parser()
@@ -164,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "score":
             return run_score(args)
+        if args.command == "extract":
+            return run_extract(args)
         if args.command == "datasets":
             from brainalign.datasets.catalogue import available
 

@@ -385,7 +385,7 @@ def _tokenizer_fingerprint(tokenizer: Any) -> dict[str, Any]:
     return fingerprint
 
 
-def _config_sha256(config: Any) -> str:
+def config_sha256(config: Any) -> str:
     """sha256 of a transformers config, without the entries that describe loading."""
     values = {k: v for k, v in config.to_dict().items() if k not in _CONFIG_IGNORED}
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
@@ -428,7 +428,7 @@ def text_encoder_key(
         "revision": provenance.get("revision"),
         "seed": provenance.get("seed"),
         "model_type": provenance.get("model_type"),
-        "config_sha256": _config_sha256(encoder.model.config),
+        "config_sha256": config_sha256(encoder.model.config),
     }
     if encoder.is_causal:
         context = {"mode": "causal-window", "max_length": encoder.max_length}

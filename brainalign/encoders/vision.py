@@ -514,6 +514,21 @@ class VisionEncoder:
         self.pooling = pooling
         self.progress = progress
 
+    @property
+    def model(self) -> Any:
+        """The loaded torch model (in eval mode)."""
+        return self._model
+
+    @property
+    def processor(self) -> Any:
+        """The image processor (or the callable given as ``processor=``)."""
+        return self._processor
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where the model came from: source, weights, seed, revision, weight hashes."""
+        return dict(self._provenance)
+
     def __repr__(self) -> str:
         return f"VisionEncoder({self.model_id!r}, {self.weights}, pooling={self.pooling!r})"
 

@@ -1,0 +1,304 @@
+"""``brainalign extract``: dataset words, word tables and images into the feature store.
+
+Models are tiny random-weight configs (the session's BERT and GPT-2, a ViT built here
+with its image processor); the words are alice2016's and the images are six real
+photographs (tests/data/images).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brainalign.cli import main
+from brainalign.encoders.store import FeatureStore
+
+IMAGES = Path(__file__).resolve().parent / "data" / "images"
+N_ALICE_WORDS = 2127
+
+
+def _only_entry(root: Path) -> dict:
+    entries = FeatureStore(root).entries()
+    assert len(entries) == 1 and entries[0]["complete"], entries
+    return entries[0]
+
+
+def _count_forward(monkeypatch, encoder_class) -> list[int]:
+    """Count forward passes of an encoder class (wrapping its ``_forward``)."""
+    calls: list[int] = []
+    original = encoder_class._forward
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(encoder_class, "_forward", counting)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def tiny_vit_dir(tmp_path_factory) -> Path:
+    """ViT (2 blocks, 16 dims, 32 x 32 pixels, 8 x 8 patches) with its PIL image processor."""
+    import torch
+    import transformers as tf
+
+    directory = tmp_path_factory.mktemp("tiny-vit")
+    config = tf.ViTConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=32,
+        patch_size=8,
+    )
+    torch.manual_seed(0)
+    tf.ViTModel(config).save_pretrained(directory)
+    tf.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture()
+def image_table(tmp_path) -> Path:
+    """A CSV of the six images (paths relative to the CSV) with ids, in a copied folder."""
+    folder = tmp_path / "stim"
+    shutil.copytree(IMAGES, folder / "images")
+    names = sorted(p.name for p in (folder / "images").glob("*.jpg"))
+    lines = ["stimulus_id,image"] + [f"img{i},images/{name}" for i, name in enumerate(names)]
+    (folder / "images.csv").write_text("\n".join(lines) + "\n")
+    return folder / "images.csv"
+
+
+# --------------------------------------------------------------------------- words
+
+
+def test_dataset_words_are_stored_then_reused(tiny_bert_dir, tmp_path, capsys, monkeypatch):
+    from brainalign.datasets.alice2016 import load_words
+    from brainalign.encoders.store import text_encoder_key
+    from brainalign.encoders.text import TextEncoder
+
+    forward = _count_forward(monkeypatch, TextEncoder)
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_bert_dir), "--dataset", "alice2016"]
+    args += ["--layers", "0,2", "--context-words", "4", "--out", str(out), "--quiet"]
+
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    entry = _only_entry(out)
+    assert "computed and stored" in printed and entry["path"] in printed
+    assert "layers: 0, 2" in printed and "(2127, 32)" in printed
+    assert entry["n_items"] == N_ALICE_WORDS and entry["arrays"] == ["0", "2"]
+    assert forward, "the first run must run the model"
+    features = FeatureStore(out).load(entry["key"])
+    words = load_words().table
+    assert features.layers["2"].shape == (N_ALICE_WORDS, 32)
+    assert np.isfinite(np.asarray(features.layers["2"])).all()
+    np.testing.assert_array_equal(features.stimulus_ids, words["stimulus_id"].to_numpy())
+    np.testing.assert_allclose(features.onsets, words["onset"].to_numpy())
+    assert entry["key"]["context"]["context_words"] == 4
+
+    # the same key as the encoder's own for these words, so benchmarks reading the store
+    # with the same settings find this entry
+    encoder = TextEncoder(tiny_bert_dir, context_words=4, progress=False)
+    key = text_encoder_key(
+        encoder,
+        words["text"].tolist(),
+        layers=[0, 2],
+        stimulus_ids=words["stimulus_id"].to_numpy(),
+        onsets=words["onset"].to_numpy(),
+        space_before=words["space_before"].to_numpy(),
+    )
+    assert key == entry["key"]
+
+    manifest = Path(entry["path"]) / "manifest.json"
+    written = manifest.stat().st_mtime_ns
+    forward.clear()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "reused existing entry (no forward pass)" in printed
+    assert forward == [], "a re-run must not run the model"
+    assert manifest.stat().st_mtime_ns == written
+    assert _only_entry(out)["path"] == entry["path"]
+
+
+def test_heads_and_blocks_add_arrays_in_their_own_entry(tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_bert_dir), "--dataset", "alice2016", "--layers", "1"]
+    args += ["--context-words", "3", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    assert main([*args, "--heads", "--blocks"]) == 0
+    printed = capsys.readouterr().out
+    lines = [line.split() for line in printed.splitlines()]
+    assert ["1.heads", "(2127,", "2,", "16)", "float32"] in lines
+    entries = {len(e["arrays"]): e for e in FeatureStore(out).entries()}
+    assert sorted(entries) == [1, 4]  # a separate entry, never served for the plain key
+    captured = entries[4]
+    assert captured["arrays"] == ["1", "1.attention", "1.mlp", "1.heads"]
+    features = FeatureStore(out).load(captured["key"])
+    assert features.layers["1.heads"].shape == (N_ALICE_WORDS, 2, 16)
+    assert features.layers["1.mlp"].shape == (N_ALICE_WORDS, 32)
+    plain = FeatureStore(out).load(entries[1]["key"])
+    np.testing.assert_allclose(plain.layers["1"], features.layers["1"], atol=1e-6)
+
+
+def test_word_table_matches_the_encoder(tiny_gpt2_dir, alice_words, tmp_path, capsys):
+    from brainalign.encoders.text import TextEncoder
+
+    words = [*alice_words[:60], "NA", "I", "'ll", "null"]
+    space_before = [True] * len(words)
+    space_before[words.index("'ll")] = False
+    onsets = np.arange(len(words)) * 0.3
+    lines = ["text\tonset\tspace_before"] + [
+        f"{w}\t{t}\t{'true' if s else 'false'}"
+        for w, t, s in zip(words, onsets, space_before, strict=True)
+    ]
+    table = tmp_path / "words.tsv"
+    table.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "store"
+    code = main(["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table)] + [
+        "--pooling", "mean", "--out", str(out), "--quiet"
+    ])  # fmt: skip
+    assert code == 0
+    assert f"on {table}: {len(words)} words" in capsys.readouterr().out
+    entry = _only_entry(out)
+    stored = FeatureStore(out).load(entry["key"])
+
+    encoder = TextEncoder(tiny_gpt2_dir, pooling="mean", progress=False)
+    direct = encoder.encode_words(words, onsets=onsets, space_before=space_before)
+    assert list(stored.layers) == ["0", "1", "2"]
+    for name, array in direct.layers.items():
+        np.testing.assert_allclose(stored.layers[name], array, atol=1e-6)
+    np.testing.assert_array_equal(stored.stimulus_ids, np.arange(len(words)))
+    np.testing.assert_allclose(stored.onsets, onsets)
+
+
+def test_untrained_twin_gets_its_own_entry(tiny_gpt2_dir, tmp_path, capsys):
+    table = _write(tmp_path, "words.csv", "text\nAlice\nwas\nbeginning\n")
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table)]
+    args += ["--out", str(out), "--quiet", "--layers", "2"]
+    assert main(args) == 0
+    assert main([*args, "--untrained", "--seed", "3"]) == 0
+    weights = sorted(
+        (e["key"]["weights"]["kind"], e["key"]["weights"]["seed"])
+        for e in FeatureStore(out).entries()
+    )
+    assert weights == [("pretrained", None), ("untrained", 3)]
+
+
+# --------------------------------------------------------------------------- images
+
+
+def test_image_table_matches_the_encoder_and_a_changed_image_misses(
+    tiny_vit_dir, image_table, tmp_path, capsys, monkeypatch
+):
+    from brainalign.encoders.vision import VisionEncoder
+
+    forward = _count_forward(monkeypatch, VisionEncoder)
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_vit_dir), "--stimuli", str(image_table)]
+    args += ["--out", str(out), "--quiet", "--batch-size", "4"]
+    assert main(args) == 0
+    assert "6 images, computed and stored" in capsys.readouterr().out
+    entry = _only_entry(out)
+    assert entry["arrays"] == ["0", "1", "2"] and entry["key"]["pooling"] == "cls"
+    stored = FeatureStore(out).load(entry["key"])
+    paths = sorted((image_table.parent / "images").glob("*.jpg"))
+    direct = VisionEncoder(tiny_vit_dir, progress=False).encode_images(paths)
+    for name, array in direct.layers.items():
+        assert stored.layers[name].shape == (6, 16)
+        np.testing.assert_allclose(stored.layers[name], array, atol=1e-6)
+    assert stored.stimulus_ids.tolist() == [f"img{i}" for i in range(6)]
+
+    forward.clear()
+    assert main(args) == 0
+    assert "reused existing entry" in capsys.readouterr().out and forward == []
+
+    # same name, different bytes: a new entry, computed
+    shutil.copyfile(paths[1], paths[0])
+    assert main(args) == 0
+    assert "computed and stored" in capsys.readouterr().out and forward
+    assert len(FeatureStore(out).entries()) == 2
+
+
+def test_image_folder_with_spatial_pooling(tiny_vit_dir, tmp_path, capsys):
+    out = tmp_path / "store"
+    code = main(["extract", "--model", str(tiny_vit_dir), "--stimuli", str(IMAGES)] + [
+        "--pooling", "spatial", "--layers", "2", "--out", str(out), "--quiet"
+    ])  # fmt: skip
+    assert code == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["2", "(6,", "64)", "float32"] in lines  # 16 channels x 2 x 2 cells
+    stored = FeatureStore(out).load(_only_entry(out)["key"])
+    assert stored.stimulus_ids.tolist() == [f"image_0{i}" for i in range(1, 7)]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+BAD_INPUTS = {
+    "neither": ([], "exactly one of --dataset NAME or --stimuli FILE; neither given"),
+    "both": (["--dataset", "alice2016", "--stimuli", "x.csv"], "both given"),
+    "unknown dataset": (["--dataset", "alice2017"], "unknown dataset 'alice2017'"),
+    "missing file": (["--stimuli", "{tmp}/nope.csv"], "nope.csv' does not exist"),
+    "bad suffix": (["--stimuli", "{tmp}/words.json"], "unknown suffix '.json'"),
+    "no column": (["--stimuli", "{tmp}/nocol.csv"], "neither a 'text' nor an 'image' column"),
+    "empty table": (["--stimuli", "{tmp}/empty.csv"], "has a header but no rows"),
+    "empty file": (["--stimuli", "{tmp}/blank.csv"], "is not a readable"),
+    "empty word": (["--stimuli", "{tmp}/gap.tsv"], "'text' is empty in row 2 (line 3)"),
+    "bad onset": (["--stimuli", "{tmp}/onset.tsv"], "onset 'soon' in row 1"),
+    "missing image": (["--stimuli", "{tmp}/lost.csv"], "image 0 ('lost.jpg') not found"),
+    "heads with images": (["--stimuli", str(IMAGES), "--heads"], "text models only"),
+    "image pooling for words": (
+        ["--dataset", "alice2016", "--pooling", "cls"],
+        "pooling 'cls' does not apply to words",
+    ),
+    "unknown pooling": (
+        ["--dataset", "alice2016", "--pooling", "max"],
+        "pooling 'max' does not apply to words; use last, mean",
+    ),
+    "layer out of range": (["--dataset", "alice2016", "--layers", "0,9"], "out of range"),
+    "bad batch size": (["--dataset", "alice2016", "--batch-size", "0"], "--batch-size"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_a_clear_error_and_writes_nothing(tiny_bert_dir, tmp_path, capsys, case):
+    _write(tmp_path, "words.json", "[]")
+    _write(tmp_path, "nocol.csv", "word,onset\nthe,0.1\n")
+    _write(tmp_path, "empty.csv", "text,onset\n")
+    _write(tmp_path, "blank.csv", "")
+    _write(tmp_path, "gap.tsv", "text\tonset\nAlice\t0\n\t0.5\nwas\t1\n")
+    _write(tmp_path, "onset.tsv", "text\tonset\nAlice\tsoon\n")
+    _write(tmp_path, "lost.csv", "image\nlost.jpg\n")
+    extra, message = BAD_INPUTS[case]
+    extra = [part.replace("{tmp}", str(tmp_path)) for part in extra]
+    out = tmp_path / "store"
+    code = main(["extract", "--model", str(tiny_bert_dir), "--out", str(out), "--quiet", *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_model_that_cannot_load_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tmp_path / "empty"), "--dataset", "alice2016"]
+    assert main([*args, "--out", str(out)]) == 2
+    assert "config.json" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_store_path_that_is_a_file(tiny_bert_dir, tmp_path, capsys):
+    blocker = _write(tmp_path, "file", "x")
+    args = ["extract", "--model", str(tiny_bert_dir), "--dataset", "alice2016"]
+    assert main([*args, "--out", str(blocker), "--quiet"]) == 2
+    assert "not a directory" in capsys.readouterr().err
