@@ -7,7 +7,8 @@ Causal or bidirectional
 -----------------------
 :func:`is_causal_config` decides from the model's config alone:
 
-1. an encoder-decoder config (T5, BART, ...) is refused (:class:`ModelLoadError`);
+1. an encoder-decoder config (T5, mT5, UMT5, BART, ...) is bidirectional:
+   :func:`load_text_model` loads its encoder only (see below);
 2. ``config.is_decoder`` true (e.g. a BERT built as a decoder) means causal;
 3. a ``model_type`` in :data:`CAUSAL_MODEL_TYPES` (gpt2, gpt_neox, llama, mistral, qwen2,
    opt, gpt_neo, gptj, falcon, phi, ...) or an architecture named ``*ForCausalLM``
@@ -19,14 +20,35 @@ Rule 4 is the safe default: the bidirectional path feeds each word only the word
 before it, so it never lets a word see the future even if an unknown model is in fact
 causal (it is only slower), whereas treating a bidirectional model as causal would
 leak later words into earlier features.
+
+Encoder-decoder models
+----------------------
+For an encoder-decoder config, :func:`load_text_model` loads the encoder alone: the
+encoder-only class of transformers' ``AutoModelForTextEncoding`` where one exists
+(``T5EncoderModel``, ``MT5EncoderModel``, ``UMT5EncoderModel``), which never reads the
+decoder weights; otherwise (BART, ...) the full ``AutoModel`` and its ``get_encoder()``.
+Its hidden states are the embedding output and each encoder block's output
+(``n_layers`` = encoder blocks + 1) and the provenance says ``encoder_of``.
+
+Model names, devices and memory
+-------------------------------
+``"gpt2@untrained"`` (or ``"path/to/dir@untrained"``) names the model and its weights
+in one string (:func:`split_model_spec`). ``device`` is ``"cpu"``, ``"cuda"``,
+``"cuda:N"``, ``"mps"`` or ``"auto"`` (``device_map="auto"``, needs ``accelerate``),
+checked before anything is loaded (:func:`check_device`), and so is the memory: the
+parameter bytes at the requested dtype (:func:`estimate_parameter_bytes`, from the
+config on torch's meta device, so nothing is allocated) must fit in the device's free
+memory (:func:`free_device_memory`), or :class:`ModelLoadError` says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +108,13 @@ OFFLINE_COPIES = {
 #: Weight files hashed for provenance when a model is loaded from a local directory.
 WEIGHT_FILE_PATTERNS = ("*.safetensors", "*.bin")
 
+#: Suffixes of ``MODEL@WEIGHTS`` names (see :func:`split_model_spec`).
+WEIGHT_SUFFIXES = ("pretrained", "untrained")
+
+_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps|auto")
+_GIB = 1024**3
+_LOG = logging.getLogger(__name__)
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -141,15 +170,12 @@ def resolve_model_source(name: str | os.PathLike) -> str:
 def is_causal_config(config: Any) -> bool:
     """Whether a transformers config describes a causal (decoder-only) model.
 
-    See the module docstring for the rule. Encoder-decoder configs raise
-    :class:`ModelLoadError`.
+    See the module docstring for the rule. An encoder-decoder config is not causal: its
+    encoder, the part :func:`load_text_model` loads, is bidirectional.
     """
     model_type = getattr(config, "model_type", None)
     if getattr(config, "is_encoder_decoder", False):
-        raise ModelLoadError(
-            f"model type {model_type!r} is an encoder-decoder model, which the text encoder "
-            "does not support; use a decoder-only (causal) or encoder-only (masked) model"
-        )
+        return False
     if getattr(config, "is_decoder", False):
         return True
     if model_type in CAUSAL_MODEL_TYPES:
@@ -230,6 +256,197 @@ def weights_sha256(directory: str | os.PathLike) -> dict[str, str]:
     return digests
 
 
+def split_model_spec(name: str | os.PathLike, weights: str = "pretrained") -> tuple[str, str]:
+    """Split a ``MODEL@WEIGHTS`` name into the model and its weights.
+
+    ``"gpt2@untrained"`` is model ``"gpt2"`` with untrained weights, and so is
+    ``"path/to/dir@untrained"``; ``"@pretrained"`` is accepted too. A name without a
+    suffix, an existing directory (even one whose name holds ``@``) and a path whose
+    last ``@`` is followed by a ``/`` are returned unchanged.
+
+    Parameters
+    ----------
+    name : str or path-like
+        The model name as given.
+    weights : {"pretrained", "untrained"}
+        The ``weights`` option. ``"pretrained"`` is the default everywhere, so it cannot
+        tell an explicit choice from none: ``weights="pretrained"`` with
+        ``"@untrained"`` gives untrained weights. Only ``weights="untrained"`` with
+        ``"@pretrained"`` is a detectable conflict.
+
+    Returns
+    -------
+    name, weights : str, str
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``@`` suffix, an empty model name, or ``weights="untrained"``
+        with ``"@pretrained"``.
+    """
+    text = os.fspath(name)
+    base, at, suffix = text.rpartition("@")
+    if not at or "/" in suffix or os.sep in suffix or Path(text).expanduser().is_dir():
+        return text, weights
+    if suffix not in WEIGHT_SUFFIXES:
+        raise ValueError(
+            f"model {text!r} ends in '@{suffix}'; the suffix after '@' must be one of "
+            f"{', '.join('@' + s for s in WEIGHT_SUFFIXES)} (or drop it)"
+        )
+    if not base:
+        raise ValueError(f"model {text!r} has no name before '@'; use e.g. 'gpt2@{suffix}'")
+    if weights == "untrained" and suffix == "pretrained":
+        raise ValueError(
+            f"model {text!r} asks for pretrained weights but weights='untrained' was "
+            "passed; drop one of the two"
+        )
+    return base, suffix
+
+
+def check_device(device: str, *, allow_auto: bool = True) -> str:
+    """Check that a device string is valid and that the device exists here.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or (when ``allow_auto``)
+        ``"auto"``, which spreads the model over the available devices with
+        ``device_map="auto"`` and needs the ``accelerate`` package.
+    allow_auto : bool
+        Whether ``"auto"`` is accepted.
+
+    Returns
+    -------
+    str
+        ``device`` unchanged.
+
+    Raises
+    ------
+    ValueError
+        For a malformed device string, a device this machine lacks, or ``"auto"``
+        without ``accelerate``.
+    """
+    import torch
+
+    valid = "'cpu', 'cuda', 'cuda:N', 'mps'"
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise ValueError(
+            f"device={device!r} is not a device; use {valid}" + (" or 'auto'" * allow_auto)
+        )
+    if device == "auto":
+        if not allow_auto:
+            raise ValueError(f"device='auto' is not supported here; use {valid}")
+        if importlib.util.find_spec("accelerate") is None:
+            raise ValueError(
+                "device='auto' (device_map='auto') needs the accelerate package; "
+                "pip install accelerate, or pass device='cpu' / 'cuda'"
+            )
+    elif device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} but CUDA is not available here (torch "
+                f"{torch.__version__}, no CUDA device or CPU-only build); use device='cpu'"
+            )
+        index = int(device.partition(":")[2] or torch.cuda.current_device())
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise ValueError(
+                f"device={device!r} but this machine has {count} CUDA device(s) "
+                f"(cuda:0 to cuda:{count - 1})"
+            )
+    elif device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError("device='mps' but MPS is not available here; use device='cpu'")
+    return device
+
+
+def estimate_parameter_bytes(config: Any, dtype: str, model_class: Any = None) -> int:
+    """Bytes of a model's parameters at ``dtype``, from its config alone.
+
+    The model is built on torch's meta device (shapes, no memory), so the count is
+    exact, tied weights counted once; buffers are left out.
+
+    Parameters
+    ----------
+    config : transformers config
+    dtype : {"float32", "float16", "bfloat16"}
+    model_class : transformers model class, optional
+        The class to build; default ``AutoModel``'s class for the config.
+
+    Returns
+    -------
+    int
+        Number of parameter elements times the dtype's size in bytes.
+    """
+    import torch
+
+    if model_class is None:
+        from transformers import AutoModel
+
+        def build() -> Any:
+            return AutoModel.from_config(config, trust_remote_code=False)
+    else:
+
+        def build() -> Any:
+            return model_class._from_config(config)
+
+    with torch.device("meta"):
+        model = build()
+    n_elements = sum(p.numel() for p in model.parameters())
+    return int(n_elements) * _DTYPE_BYTES[dtype]
+
+
+def free_device_memory(device: str) -> int | None:
+    """Free memory of a device in bytes, or ``None`` when it cannot be told.
+
+    CUDA: ``torch.cuda.mem_get_info``; CPU: ``MemAvailable`` of ``/proc/meminfo``, else
+    available pages from ``os.sysconf``; MPS and ``"auto"``: ``None``.
+    """
+    if device.startswith("cuda"):
+        import torch
+
+        index = int(device.partition(":")[2] or torch.cuda.current_device())
+        return int(torch.cuda.mem_get_info(index)[0])
+    if device != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(
+    name: str,
+    n_bytes: int,
+    device: str,
+    dtype: str,
+    free: Callable[[str], int | None] | None = None,
+) -> None:
+    """Raise :class:`ModelLoadError` when ``n_bytes`` of weights exceed the free memory.
+
+    ``free`` defaults to :func:`free_device_memory`; nothing is checked when it returns
+    ``None``.
+    """
+    available = (free or free_device_memory)(device)
+    if available is None or n_bytes <= available:
+        return
+    advice = "device='auto'" if device == "cpu" else "device='auto' or a larger device"
+    if dtype == "float32":
+        advice = f"dtype='bfloat16' or {advice}"
+    raise ModelLoadError(
+        f"model {name!r} needs ~{n_bytes / _GIB:.2f} GiB for its weights in {dtype}, but "
+        f"device {device!r} has {available / _GIB:.2f} GiB free; use {advice}"
+    )
+
+
 @dataclass
 class LoadedModel:
     """A model ready for feature extraction, with what is known about it.
@@ -249,8 +466,13 @@ class LoadedModel:
     max_positions : int or None
         See :func:`max_positions`.
     provenance : dict
-        ``source``, ``weights``, ``seed`` (untrained), ``revision``, ``weights_sha256``
-        (pretrained, local directory), ``model_type``.
+        ``model`` (as given), ``source``, ``weights``, ``seed`` (untrained),
+        ``revision``, ``weights_sha256`` (pretrained, local directory), ``model_type``,
+        ``encoder_of`` (the ``model_type`` of an encoder-decoder model whose encoder
+        this is).
+    input_device : str
+        Where the inputs go: ``device``, or for ``device="auto"`` the device of the
+        input embeddings.
     """
 
     model: Any
@@ -260,6 +482,7 @@ class LoadedModel:
     n_layers: int
     max_positions: int | None
     provenance: dict[str, Any] = field(default_factory=dict)
+    input_device: str = "cpu"
 
 
 def check_load_options(weights: str, dtype: str) -> Any:
@@ -332,20 +555,26 @@ def load_text_model(
 ) -> LoadedModel:
     """Load a Hugging Face causal or masked language model and its fast tokenizer.
 
+    Encoder-decoder models (T5, mT5, UMT5, BART, ...) give their encoder alone (see the
+    module docstring).
+
     Parameters
     ----------
     name : str or path-like
-        Hub id or local directory (see :func:`resolve_model_source`).
+        Hub id or local directory (see :func:`resolve_model_source`), optionally ending
+        in ``@untrained`` or ``@pretrained`` (see :func:`split_model_spec`).
     weights : {"pretrained", "untrained"}
         ``"untrained"`` builds the same architecture from the config with random
-        weights, drawn by ``AutoModel.from_config`` (the model's own ``_init_weights``)
-        under ``torch.manual_seed(seed)`` in float32 on the CPU (so a seed gives the same
+        weights, drawn by ``from_config`` (the model's own ``_init_weights``) under
+        ``torch.manual_seed(seed)`` in float32 on the CPU (so a seed gives the same
         weights on every device), inside ``torch.random.fork_rng`` so the caller's random
-        state is left alone.
+        state is left alone. An ``@untrained`` name overrides the default
+        ``"pretrained"``.
     seed : int
         Seed for the untrained weights; ignored for pretrained ones.
-    device : str
-        Torch device, e.g. ``"cpu"`` or ``"cuda"``.
+    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}
+        Torch device; ``"auto"`` loads with ``device_map="auto"`` (needs
+        ``accelerate``). Checked, with the memory the weights need, before loading.
     dtype : {"float32", "float16", "bfloat16"}
         Dtype of the weights and activations.
 
@@ -357,12 +586,19 @@ def load_text_model(
     ------
     ModelLoadError
         If the model, config or tokenizer cannot be found or loaded (the original error is
-        kept as the cause), if only a slow tokenizer exists, or for encoder-decoder models.
+        kept as the cause), if only a slow tokenizer exists, if a checkpoint lacks
+        weights of the encoder, or if the weights do not fit in the device's free memory.
+    ValueError
+        For a bad ``weights``, ``dtype`` or ``device`` or ``@`` suffix, or a device this
+        machine lacks.
     """
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+    spec = os.fspath(name)
+    name, weights = split_model_spec(spec, weights)
     torch_dtype = check_load_options(weights, dtype)
+    check_device(device)
     given, source, local = locate_model(name, "weights and tokenizer files")
 
     def fail(what: str, error: Exception) -> ModelLoadError:
@@ -379,6 +615,15 @@ def load_text_model(
     except (OSError, ValueError, KeyError) as error:
         raise fail("config", error) from error
     is_causal = is_causal_config(config)
+    # T5-like types have an encoder-only class, also for a checkpoint saved from it
+    # (whose config says is_encoder_decoder=False); other encoder-decoder models keep
+    # only AutoModel's get_encoder().
+    model_class = _encoder_class(config)
+    encoder_of = (
+        config.model_type
+        if model_class is not None or getattr(config, "is_encoder_decoder", False)
+        else None
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -392,27 +637,63 @@ def load_text_model(
         )
     config.output_hidden_states = True
     try:
-        if weights == "pretrained":
+        n_bytes = estimate_parameter_bytes(config, dtype, model_class)
+    except Exception as error:  # noqa: BLE001 - the check is a courtesy; loading decides
+        _LOG.warning("could not size model %r before loading (%s); loading anyway", spec, error)
+    else:
+        check_fits(spec, n_bytes, device, dtype)
+
+    device_map = {"device_map": "auto"} if device == "auto" else {}
+    try:
+        if weights == "pretrained" and model_class is not None:
+            model, info = model_class.from_pretrained(
+                source, config=config, dtype=torch_dtype, output_loading_info=True, **device_map
+            )
+            if info["missing_keys"]:
+                missing = sorted(info["missing_keys"])
+                raise ModelLoadError(
+                    f"model {given!r}: the checkpoint lacks {len(missing)} weights of "
+                    f"{model_class.__name__} (e.g. {missing[:3]}), which would be left random"
+                )
+        elif weights == "pretrained":
             model = AutoModel.from_pretrained(
-                source, config=config, dtype=torch_dtype, trust_remote_code=False
+                source, config=config, dtype=torch_dtype, trust_remote_code=False, **device_map
             )
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                model = AutoModel.from_config(config, dtype=torch.float32, trust_remote_code=False)
+                if model_class is not None:
+                    model = model_class._from_config(config, dtype=torch.float32)
+                else:
+                    model = AutoModel.from_config(
+                        config, dtype=torch.float32, trust_remote_code=False
+                    )
             model = model.to(torch_dtype)
     except (OSError, ValueError, KeyError) as error:
+        if isinstance(error, ModelLoadError):
+            raise
         raise fail("weights", error) from error
-    model = model.to(device).eval()
+    if encoder_of and model_class is None:
+        model = model.get_encoder()
+    if weights == "untrained" and device == "auto":
+        model = _dispatch_auto(model)
+    elif device != "auto":
+        model = model.to(device)
+    model = model.eval()
 
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    n_blocks = getattr(text_config, "num_hidden_layers", None)
-    if not isinstance(n_blocks, int):
+    n_blocks = _n_blocks(text_config, encoder=bool(encoder_of))
+    if n_blocks is None:
         raise ModelLoadError(
             f"model {given!r} ({config.model_type}) does not state num_hidden_layers in its "
             "config, so its layers cannot be counted"
         )
-    provenance = model_provenance(config, source=source, weights=weights, seed=seed, local=local)
+    extra: dict[str, Any] = {"model": spec}
+    if encoder_of:
+        extra["encoder_of"] = encoder_of
+    provenance = model_provenance(
+        config, source=source, weights=weights, seed=seed, local=local, **extra
+    )
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -421,7 +702,47 @@ def load_text_model(
         n_layers=n_blocks + 1,
         max_positions=max_positions(text_config, tokenizer),
         provenance=provenance,
+        input_device=_input_device(model),
     )
+
+
+def _encoder_class(config: Any) -> Any:
+    """The ``*EncoderModel`` class of a T5-like config (T5, mT5, UMT5), else ``None``.
+
+    Found in transformers' ``AutoModelForTextEncoding`` mapping, so new types come with
+    transformers.
+    """
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING
+
+    model_class = MODEL_FOR_TEXT_ENCODING_MAPPING.get(type(config), None)
+    if model_class is None or not model_class.__name__.endswith("EncoderModel"):
+        return None
+    return model_class
+
+
+def _n_blocks(config: Any, *, encoder: bool) -> int | None:
+    """Transformer blocks of the model (of its encoder, for an encoder-decoder model)."""
+    keys = ("encoder_layers", "num_layers", "num_hidden_layers") if encoder else ()
+    for key in (*keys, "num_hidden_layers"):
+        value = getattr(config, key, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _input_device(model: Any) -> str:
+    """The device of the input embeddings (the first parameter's, failing that)."""
+    try:
+        return str(model.get_input_embeddings().weight.device)
+    except (AttributeError, NotImplementedError):
+        return str(next(model.parameters()).device)
+
+
+def _dispatch_auto(model: Any) -> Any:
+    """Spread a model built in memory over the available devices (``device="auto"``)."""
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    return dispatch_model(model, device_map=infer_auto_device_map(model))
 
 
 def offline_models() -> list[str]:
