@@ -14,7 +14,9 @@ images:
 Every input is checked before a model is loaded, so a bad table fails in well under a
 second and writes nothing. Features go into a :class:`~brainalign.encoders.store.FeatureStore`
 with :meth:`~brainalign.encoders.store.FeatureStore.get_or_compute`: a second run with
-the same key does no forward pass.
+the same key does no forward pass. Text features stream into the entry batch by batch
+(``encode_words(..., store=, key=)``), so memory does not grow with the number of words;
+image features are computed in memory, then stored.
 
 Keys
 ----
@@ -523,9 +525,12 @@ def extract_features(
         }
         key = _text_key(encoder, stimuli, options, heads, blocks)
 
-        def compute() -> Features:
+        def compute(*, store: FeatureStore, key: dict[str, Any]) -> Features:
+            # get_or_compute passes store and key: the batches stream into the entry
             calls.append(1)
-            return encoder.encode_words(stimuli.words, heads=heads, blocks=blocks, **options)
+            return encoder.encode_words(
+                stimuli.words, heads=heads, blocks=blocks, store=store, key=key, **options
+            )
 
     else:
         assert isinstance(stimuli, ImageStimuli)

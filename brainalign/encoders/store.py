@@ -25,8 +25,8 @@ after a readable slug of the model id. Build keys with :func:`feature_key` (or
 :func:`text_encoder_key` for a :class:`~brainalign.encoders.text.TextEncoder`); the
 stimulus set enters the key as :func:`stimulus_hash`.
 
-Why ``.npy`` files (``numpy.lib.format.open_memmap``)
------------------------------------------------------
+Why ``.npy`` files
+------------------
 - No extra dependency: numpy is already required; zarr and h5py are not, and h5py
   brings a C library whose version must match the files.
 - Memory-mapped reads for free (``np.load(mmap_mode="r")``); the OS page cache serves
@@ -37,6 +37,10 @@ Why ``.npy`` files (``numpy.lib.format.open_memmap``)
   removal and copying slow).
 - Any tool that reads ``.npy`` (numpy, MATLAB/Julia/R readers, ``np.load`` in one line)
   reads an entry; the manifest is plain JSON.
+- Writes use plain positional file I/O (``os.pwrite`` after the ``.npy`` header), not a
+  writable memory map: pages dirtied through a map count in the writer's resident
+  memory until written back, pages written with ``pwrite`` only in the page cache. So a
+  writer's peak RSS does not grow with the number of items (``perf/memory_growth.py``).
 
 What zarr/HDF5 would add -- compression and chunked appends of unknown length -- is not
 needed: the number of items is known before the first forward pass, and float features
@@ -45,12 +49,12 @@ compress poorly.
 Completeness and crashes
 ------------------------
 A writer fills a temporary directory next to the entry (same filesystem), preallocated
-with ``open_memmap``. On success it flushes and fsyncs every array, hashes it, writes
-``manifest.json`` last, fsyncs, and ``os.replace``-s the directory onto the entry name.
-An entry is *complete* only when ``manifest.json`` parses, has this format version,
-names the same key as ``key.json``, and every file it lists exists with the recorded
-size. Anything else (a killed writer's temporary directory, a deleted manifest, a
-truncated array) is never served: :meth:`FeatureStore.has` is ``False`` and
+(header by ``open_memmap``, rows by ``os.pwrite``). On success it fsyncs every array,
+hashes it, writes ``manifest.json`` last, fsyncs, and ``os.replace``-s the directory
+onto the entry name. An entry is *complete* only when ``manifest.json`` parses, has this
+format version, names the same key as ``key.json``, and every file it lists exists with
+the recorded size. Anything else (a killed writer's temporary directory, a deleted
+manifest, a truncated array) is never served: :meth:`FeatureStore.has` is ``False`` and
 :meth:`FeatureStore.load` raises :class:`IncompleteEntryError`. A new write of the same
 key replaces an incomplete entry and removes temporary directories whose writer is dead
 (same host, process gone) or, for other hosts, older than :data:`STALE_AFTER_S`.
@@ -769,6 +773,13 @@ class FeatureStore:
         read back from the store (memory-mapped), so a first and a later run return the
         same arrays. If another process completes the entry meanwhile, its entry is kept.
 
+        Streaming: when ``compute`` takes keyword parameters named ``store`` and ``key``
+        (as :meth:`~brainalign.encoders.text.TextEncoder.encode_words` and
+        :meth:`~brainalign.encoders.text.TextEncoder.extract` do, and a
+        ``functools.partial`` of them), it is called as ``compute(store=self, key=key)``
+        and writes the entry itself, batch by batch, so the items never sit in memory
+        all at once.
+
         Raises
         ------
         ProvenanceMismatchError
@@ -777,6 +788,9 @@ class FeatureStore:
             If ``compute`` does not return :class:`Features`.
         """
         if self.has(key):
+            return self.load(key)
+        if _streams(compute):
+            compute(store=self, key=key)  # type: ignore[call-arg]
             return self.load(key)
         features = compute()
         try:
@@ -899,6 +913,18 @@ class FeatureStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def _streams(compute: Callable[..., Any]) -> bool:
+    """Whether ``compute`` takes keyword parameters ``store`` and ``key`` (by name)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(compute).parameters
+    except (TypeError, ValueError):
+        return False
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return all(name in parameters and parameters[name].kind in named for name in ("store", "key"))
+
+
 def _to_features(
     arrays: dict[str, np.ndarray],
     stimulus_ids: np.ndarray,
@@ -913,12 +939,13 @@ class EntryWriter:
     """Writes one store entry in chunks; made by :meth:`FeatureStore.writer`.
 
     On entering, stale temporary directories of the key are removed and a new one is
-    created next to the entry with every array preallocated (``open_memmap``). On a
-    clean exit every row of every array must have been written; the arrays are flushed,
-    fsynced and hashed, ``manifest.json`` is written last and the directory is renamed
-    onto the entry. On an exception the temporary directory is removed and the
-    exception propagates; if the process is killed it stays, is never read as an entry,
-    and is removed by the next write of the key.
+    created next to the entry with every array preallocated (header by ``open_memmap``;
+    rows are written with ``os.pwrite``, never through a map, so the writer's memory does
+    not grow with the rows written). On a clean exit every row of every array must have
+    been written; the arrays are fsynced and hashed, ``manifest.json`` is written last and
+    the directory is renamed onto the entry. On an exception the temporary directory is
+    removed and the exception propagates; if the process is killed it stays, is never
+    read as an entry, and is removed by the next write of the key.
 
     Attributes
     ----------
@@ -979,7 +1006,7 @@ class EntryWriter:
             self.onsets = self._rows("onsets", onsets).astype(np.float64)
         self.provenance: dict[str, Any] = dict(provenance or {})
         self._temp: Path | None = None
-        self._memmaps: dict[str, np.memmap] = {}
+        self._files: dict[str, _RowFile] = {}
         self._written: dict[str, np.ndarray] = {}
         self._closed = False
 
@@ -1008,11 +1035,8 @@ class EntryWriter:
         try:
             _write_json(self._temp / KEY_FILE, self._key)
             for index, (name, (tail, dtype)) in enumerate(self._specs.items()):
-                self._memmaps[name] = np.lib.format.open_memmap(
-                    self._temp / f"array-{index:03d}.npy",
-                    mode="w+",
-                    dtype=dtype,
-                    shape=(self.n_items, *tail),
+                self._files[name] = _RowFile(
+                    self._temp / f"array-{index:03d}.npy", (self.n_items, *tail), dtype
                 )
                 self._written[name] = np.zeros(self.n_items, dtype=bool)
         except BaseException:
@@ -1034,11 +1058,18 @@ class EntryWriter:
         """
         if self._temp is None or self._closed:
             raise RuntimeError("write() is only possible inside the writer's with-block")
-        if name not in self._memmaps:
-            raise KeyError(f"no array {name!r} in this writer; arrays are {list(self._memmaps)}")
-        target = self._memmaps[name]
+        if name not in self._files:
+            raise KeyError(f"no array {name!r} in this writer; arrays are {list(self._files)}")
+        target = self._files[name]
+        try:
+            indices = np.arange(self.n_items)[rows]
+        except (IndexError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"array {name!r}: rows {rows!r} do not select rows of {self.n_items} items "
+                f"({error})"
+            ) from error
         values = np.asarray(values)
-        expected = target[rows].shape
+        expected = (*np.shape(indices), *target.shape[1:])
         if values.shape != expected:
             raise ValueError(
                 f"array {name!r}, rows {rows!r}: values have shape {values.shape}; "
@@ -1049,8 +1080,8 @@ class EntryWriter:
                 f"array {name!r}: cannot store {values.dtype} values in a {target.dtype} array "
                 "without changing their kind; convert them first"
             )
-        target[rows] = values
-        self._written[name][rows] = True
+        target.write_rows(np.atleast_1d(indices), values.reshape(-1, *target.shape[1:]))
+        self._written[name][indices] = True
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         if exc_type is not None:
@@ -1073,17 +1104,16 @@ class EntryWriter:
                 )
         files: dict[str, dict[str, Any]] = {}
         specs = []
-        for index, (name, memmap) in enumerate(self._memmaps.items()):
-            memmap.flush()
+        for index, (name, target) in enumerate(self._files.items()):
             specs.append(
                 {
                     "name": name,
                     "file": f"array-{index:03d}.npy",
-                    "shape": list(memmap.shape),
-                    "dtype": memmap.dtype.str,
+                    "shape": list(target.shape),
+                    "dtype": target.dtype.str,
                 }
             )
-        self._close_memmaps()
+        self._close_files()
         np.save(self._temp / "stimulus_ids.npy", self.stimulus_ids, allow_pickle=False)
         if self.onsets is not None:
             np.save(self._temp / "onsets.npy", self.onsets, allow_pickle=False)
@@ -1125,14 +1155,76 @@ class EntryWriter:
             self._closed = True
         _fsync_path(store.root, directory=True)
 
-    def _close_memmaps(self) -> None:
-        # numpy closes a memmap's file when the last reference goes; the writer holds
-        # the only ones (write() returns nothing), so dropping them closes the files.
-        self._memmaps.clear()
+    def _close_files(self) -> None:
+        for target in self._files.values():
+            target.close()
+        self._files.clear()
 
     def _discard(self) -> None:
-        self._close_memmaps()
+        self._close_files()
         self._closed = True
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
+
+
+class _RowFile:
+    """A preallocated ``.npy`` file written row by row with positional writes.
+
+    The header is written by ``numpy.lib.format.open_memmap`` (which also sizes the file,
+    sparsely); rows are then written with ``os.pwrite`` at ``offset + row * row_bytes``,
+    contiguous runs of rows in one call. Unlike writing through a memory map, the
+    written pages are never mapped into the process, so they do not count in its
+    resident memory: the page cache holds them and the kernel writes them back.
+
+    Parameters
+    ----------
+    path : Path
+    shape : tuple of int
+        (n_items, *shape_tail).
+    dtype : numpy.dtype
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        created = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        offset = created.offset
+        del created  # the only reference: closes the map without touching a page
+        self.path = path
+        self.shape = shape
+        self.dtype = np.dtype(dtype)
+        self._row_bytes = int(np.prod(shape[1:])) * self.dtype.itemsize
+        self._offset = int(offset)
+        self._fd: int | None = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+
+    def write_rows(self, rows: np.ndarray, values: np.ndarray) -> None:
+        """Write ``values[i]`` to row ``rows[i]``; a repeated row keeps the last value.
+
+        Parameters
+        ----------
+        rows : numpy.ndarray of int, shape (n_rows,)
+        values : numpy.ndarray, shape (n_rows, *shape_tail)
+        """
+        if self._fd is None:
+            raise RuntimeError(f"{str(self.path)!r} is closed")
+        if rows.size == 0:
+            return
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+        values = np.ascontiguousarray(values[order], dtype=self.dtype)
+        keep = np.append(rows[1:] != rows[:-1], True)  # last of each repeated row
+        rows, values = rows[keep], values[keep]
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for start, stop in zip(
+            np.concatenate([[0], breaks]), np.concatenate([breaks, [rows.size]]), strict=True
+        ):
+            data = memoryview(values[start:stop].reshape(-1).view(np.uint8))
+            position = self._offset + int(rows[start]) * self._row_bytes
+            while data:
+                written = os.pwrite(self._fd, data, position)
+                data, position = data[written:], position + written
+
+    def close(self) -> None:
+        """Close the file descriptor (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

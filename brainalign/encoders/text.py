@@ -40,16 +40,29 @@ Sentences and passages -- :meth:`TextEncoder.extract`
     sentence ``k`` with sentences ``1..k`` only. ``context="window"`` routes word stimuli
     to :meth:`TextEncoder.encode_words`. The forward-pass plans live in
     :mod:`brainalign.encoders.context`.
+
+Streaming into the feature store -- ``store=`` and ``key=``
+    By default the pooled rows of each batch fill float32 arrays of shape
+    (n_items, ...) in memory. Given a :class:`~brainalign.encoders.store.FeatureStore`
+    and a key, :meth:`TextEncoder.encode_words` and :meth:`TextEncoder.extract` write
+    each batch straight into the entry's preallocated ``.npy`` files instead (positional
+    file writes, never a writable map) and return the committed entry, memory-mapped;
+    peak memory then depends on batch and model size, not on the number of items
+    (``perf/memory_growth.py``). The entry writer is opened at the first batch, which
+    gives every array's name, order and trailing shape. A complete entry is returned
+    without a forward pass; an error mid-stream discards the temporary entry.
+    :meth:`~brainalign.encoders.store.FeatureStore.get_or_compute` streams too when its
+    ``compute`` takes ``store`` and ``key`` (e.g. ``functools.partial(encode_words,
+    words)``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -84,6 +97,7 @@ from brainalign.encoders.pooling import (
 
 if TYPE_CHECKING:
     from brainalign.datasets.stimuli import Stimuli
+    from brainalign.encoders.store import FeatureStore
 
 __all__ = [
     "CONTEXTS",
@@ -269,6 +283,8 @@ class TextEncoder:
         heads: bool = False,
         blocks: bool = False,
         pooling: Pooling | None = None,
+        store: FeatureStore | None = None,
+        key: Mapping[str, Any] | None = None,
     ) -> Features:
         """Encode a text given as words, each word seeing only the words before it.
 
@@ -298,19 +314,35 @@ class TextEncoder:
         pooling : {"last", "mean", "first"}, optional
             A word's last token, the mean of its tokens, or its first subword (first
             token holding a non-space character). Default: the encoder's ``pooling``.
+        store : FeatureStore, optional
+            Stream the features into this store instead of memory: each batch's pooled
+            rows are written to the entry of ``key`` as soon as they are computed, so
+            memory does not grow with the number of words. If the entry is complete
+            already, it is returned without a forward pass.
+        key : mapping, optional
+            The entry's key, with ``store`` (and only with it). It must describe this
+            call: build it with :func:`~brainalign.encoders.store.text_encoder_key` with
+            the same arguments (and ``extra=`` for captures or a pooling override).
 
         Returns
         -------
         Features
             ``layers`` maps ``str(index)`` to float32 arrays of shape (n_words, n_dims),
             plus the ``"L.heads"``, ``"L.attention"`` and ``"L.mlp"`` arrays asked for.
+            With a store, the entry read back memory-mapped.
 
         Raises
         ------
         ValueError
             For an empty word list, a bad word, a word with no token, a layer out of
-            range, an unknown pooling, or ids/onsets of the wrong length.
+            range, an unknown pooling, ids/onsets of the wrong length, or only one of
+            ``store`` and ``key``.
+        FeatureStoreError
+            If the store cannot be written or holds a conflicting entry.
         """
+        _check_store(store, key)
+        if store is not None and store.has(key):
+            return store.load(key)
         pooling = self._check_pooling(pooling, "word")
         words = clean_words(words)
         n_words = len(words)
@@ -318,7 +350,17 @@ class TextEncoder:
         stimulus_ids = self._check_rows("stimulus_ids", stimulus_ids, n_words)
         if onsets is not None:
             onsets = np.asarray(self._check_rows("onsets", onsets, n_words), dtype=np.float64)
+        jobs, provenance = self._plan_words(words, space_before, pooling)
 
+        def fill(sink: _Sink) -> None:
+            self._run(jobs, layer_ids, sink, heads=heads, blocks=blocks, pooling=pooling)
+
+        return self._collect(fill, n_words, stimulus_ids, onsets, provenance, store, key)
+
+    def _plan_words(
+        self, words: list[str], space_before: Any, pooling: str
+    ) -> tuple[list[Job], dict[str, Any]]:
+        """The forward passes reading ``words`` (cleaned) and the features' provenance."""
         text, starts, ends = word_char_spans(words, space_before)
         encoding = self._tokenizer(
             text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
@@ -367,9 +409,6 @@ class TextEncoder:
             skip = first_content_tokens(encoding["offset_mapping"], text, first, last) - first
             for job in jobs:
                 job.first = job.first + skip[job.items]
-        layers_out = self._run(
-            jobs, n_words, layer_ids, heads=heads, blocks=blocks, pooling=pooling
-        )
         provenance = {
             "model": self.model_id,
             **self._provenance,
@@ -378,13 +417,42 @@ class TextEncoder:
             "dtype": self.dtype,
             "device": self.device,
             "n_layers": self.n_layers,
-            "n_words": n_words,
+            "n_words": len(words),
             "n_tokens": len(ids),
             "words_joined": "as given by space_before" if space_before is not None else "spaces",
         }
-        return Features(
-            layers=layers_out, stimulus_ids=stimulus_ids, onsets=onsets, provenance=provenance
-        )
+        return jobs, provenance
+
+    def _collect(
+        self,
+        fill: Callable[[_Sink], None],
+        n_items: int,
+        stimulus_ids: np.ndarray,
+        onsets: np.ndarray | None,
+        provenance: dict[str, Any],
+        store: FeatureStore | None,
+        key: Mapping[str, Any] | None,
+    ) -> Features:
+        """Run ``fill`` into memory (no store) or into the store entry of ``key``.
+
+        ``provenance`` may be updated by ``fill``; it is stored at the end.
+        """
+        if store is None:
+            sink = _ArraySink(n_items)
+            with sink:
+                fill(sink)
+            return Features(
+                layers=sink.arrays, stimulus_ids=stimulus_ids, onsets=onsets, provenance=provenance
+            )
+        from brainalign.encoders.store import EntryExistsError
+
+        assert key is not None
+        try:
+            with _StoreSink(store, key, n_items, stimulus_ids, onsets, provenance) as sink:
+                fill(sink)
+        except EntryExistsError:  # another process completed the entry meanwhile
+            pass
+        return store.load(key)
 
     def extract(
         self,
@@ -397,6 +465,8 @@ class TextEncoder:
         layers: Sequence[int] | None = None,
         heads: bool = False,
         blocks: bool = False,
+        store: FeatureStore | None = None,
+        key: Mapping[str, Any] | None = None,
     ) -> Features:
         """Features of sentences (with their passage as context) or of continuous words.
 
@@ -427,12 +497,21 @@ class TextEncoder:
             Also return per-head (``"L.heads"``) and per-block (``"L.attention"``,
             ``"L.mlp"``) outputs, pooled like the hidden states (see
             :meth:`encode_words`).
+        store : FeatureStore, optional
+            Stream the features batch by batch into the store entry of ``key`` instead
+            of memory (see :meth:`encode_words`); a complete entry is returned without a
+            forward pass.
+        key : mapping, optional
+            The entry's key, with ``store`` only. It must describe this call (stimuli,
+            context, level, pooling, layers, captures): the caller builds it, e.g. with
+            :func:`~brainalign.encoders.store.feature_key`.
 
         Returns
         -------
         Features
             Float32 arrays of shape (n_items, n_dims) per layer, rows in the order of
             ``stimuli``; provenance records ``context``, ``pooling`` and ``level``.
+            With a store, the entry read back memory-mapped.
 
         Raises
         ------
@@ -464,6 +543,9 @@ class TextEncoder:
         ``"isolated"``: each sentence is tokenized and encoded alone, with the special
         tokens, one (batched) pass per sentence.
         """
+        _check_store(store, key)
+        if store is not None and store.has(key):
+            return store.load(key)
         if context not in CONTEXTS:
             raise ValueError(f"context={context!r}; use one of {list(CONTEXTS)}")
         if level is None:
@@ -484,7 +566,7 @@ class TextEncoder:
         texts, labels, ids, onsets, space_before = self._stimuli_columns(stimuli, groups)
         if level == "word":
             return self._extract_words(
-                texts, labels, ids, onsets, space_before, pooling, layers, heads, blocks
+                texts, labels, ids, onsets, space_before, pooling, layers, heads, blocks, store, key
             )
 
         sentences = clean_sentences(texts)
@@ -527,9 +609,6 @@ class TextEncoder:
                 job.items = members[job.items]
             jobs.extend(group_jobs)
 
-        layers_out = self._run(
-            jobs, n_items, layer_ids, heads=heads, blocks=blocks, pooling=pooling
-        )
         reading: dict[str, Any] = {"max_length": self.max_length}
         if context == "passage":
             reading["sentences_joined"] = "single space"
@@ -553,7 +632,11 @@ class TextEncoder:
             "n_passes": len(jobs),
             "n_tokens": sum(len(ids_g) for ids_g, _, _ in tokenized),
         }
-        return Features(layers=layers_out, stimulus_ids=ids, onsets=onsets, provenance=provenance)
+
+        def fill(sink: _Sink) -> None:
+            self._run(jobs, layer_ids, sink, heads=heads, blocks=blocks, pooling=pooling)
+
+        return self._collect(fill, n_items, ids, onsets, provenance, store, key)
 
     def _extract_words(
         self,
@@ -566,67 +649,71 @@ class TextEncoder:
         layers: Sequence[int] | None,
         heads: bool,
         blocks: bool,
+        store: FeatureStore | None,
+        key: Mapping[str, Any] | None,
     ) -> Features:
-        """``extract(level="word")``: :meth:`encode_words` on each group's words."""
+        """``extract(level="word")``: each group's words read as :meth:`encode_words` does.
+
+        Every group is planned and run on its own (no context crosses groups); all
+        groups fill one sink, each item at its row of ``words``.
+        """
+        words = clean_words(words)
+        layer_ids = self._check_layers(layers)
         rows = group_rows(labels, len(words))
-        parts = []
-        for members in rows:
-            parts.append(
-                self.encode_words(
-                    [words[r] for r in members],
-                    layers=layers,
-                    stimulus_ids=ids[members],
-                    onsets=None if onsets is None else onsets[members],
-                    space_before=None if space_before is None else space_before[members],
-                    heads=heads,
-                    blocks=blocks,
-                    pooling=pooling,
-                )
+        plans = [
+            self._plan_words(
+                [words[r] for r in members],
+                None if space_before is None else space_before[members],
+                pooling,
             )
-        provenance = {**parts[0].provenance, "level": "word", "n_groups": len(rows)}
-        for key in ("n_words", "n_tokens", "n_windows"):
-            if key in provenance:
-                provenance[key] = sum(part.provenance[key] for part in parts)
-        order = np.concatenate(rows)
-        if len(parts) == 1 and np.array_equal(order, np.arange(len(words))):
-            layers_out = parts[0].layers
-        else:
-            inverse = np.empty_like(order)
-            inverse[order] = np.arange(len(order))
-            layers_out = {
-                name: np.concatenate([part.layers[name] for part in parts])[inverse]
-                for name in parts[0].layers
-            }
-        return Features(layers=layers_out, stimulus_ids=ids, onsets=onsets, provenance=provenance)
+            for members in rows
+        ]
+        provenance = {**plans[0][1], "level": "word", "n_groups": len(rows)}
+        for name in ("n_words", "n_tokens", "n_windows"):
+            if name in provenance:
+                provenance[name] = sum(plan[name] for _, plan in plans)
+
+        def fill(sink: _Sink) -> None:
+            for members, (jobs, _) in zip(rows, plans, strict=True):
+                self._run(
+                    jobs, layer_ids, sink, heads=heads, blocks=blocks, pooling=pooling, rows=members
+                )
+
+        return self._collect(fill, len(words), ids, onsets, provenance, store, key)
 
     # ----------------------------------------------------------------- running
 
     def _run(
         self,
         jobs: list[Job],
-        n_items: int,
         layer_ids: list[int],
+        sink: _Sink,
         *,
         heads: bool,
         blocks: bool,
         pooling: str,
-    ) -> dict[str, np.ndarray]:
-        """Run the jobs in batches and pool every item's tokens.
+        rows: np.ndarray | None = None,
+    ) -> None:
+        """Run the jobs in batches, pool every item's tokens and hand each batch to ``sink``.
 
-        Returns
-        -------
-        dict of str to numpy.ndarray
-            ``str(layer)`` -> (n_items, n_dims), then ``"L.attention"``, ``"L.mlp"``,
-            ``"L.heads"`` as asked, in model order.
+        Parameters
+        ----------
+        jobs : list of Job
+            Forward passes; ``job.items`` index the items of this run.
+        layer_ids : list of int
+            Hidden states to keep.
+        sink : _Sink
+            Receives, per batch, the item rows and ``{name: (n_batch_items, ...)}``
+            float32 arrays: ``str(layer)``, then ``"L.attention"``, ``"L.mlp"``,
+            ``"L.heads"`` as asked, in model order (the order of the stored arrays).
+        heads, blocks : bool
+            Also capture per-head and per-block outputs.
+        pooling : str
+        rows : numpy.ndarray of int, shape (n_run_items,), optional
+            Row of each item of this run in the sink (default: the item index), so
+            several runs (groups) can fill one sink.
         """
         import torch
-
-        outputs: dict[str, np.ndarray] = {}
-
-        def store(name: str, item_ids: np.ndarray, pooled: Any) -> None:
-            if name not in outputs:
-                outputs[name] = np.empty((n_items, *pooled.shape[1:]), dtype=np.float32)
-            outputs[name][item_ids] = pooled.cpu().numpy()
 
         captured_blocks = [layer - 1 for layer in layer_ids if layer >= 1]
         capture = (
@@ -634,39 +721,34 @@ class TextEncoder:
             if (heads or blocks) and captured_blocks
             else contextlib.nullcontext()
         )
+
+        def numpy(pooled: Any) -> np.ndarray:
+            return pooled.cpu().numpy().astype(np.float32, copy=False)
+
         with thread_limit(), torch.inference_mode(), capture:
             for batch in self._batches(jobs):
                 hidden_states = self._forward(batch)
-                rows = np.concatenate([np.full(len(job.items), r) for r, job in enumerate(batch)])
+                batch_rows = np.concatenate(
+                    [np.full(len(job.items), r) for r, job in enumerate(batch)]
+                )
                 item_ids = np.concatenate([job.items for job in batch])
                 job_first = np.concatenate([job.first for job in batch])
                 job_last = np.concatenate([job.last for job in batch])
                 pool = functools.partial(
-                    pool_hidden, rows=rows, first=job_first, last=job_last, pooling=pooling
+                    pool_hidden, rows=batch_rows, first=job_first, last=job_last, pooling=pooling
                 )
-                for layer in layer_ids:
-                    store(str(layer), item_ids, pool(hidden_states[layer]))
+                pooled = {str(layer): numpy(pool(hidden_states[layer])) for layer in layer_ids}
                 for block in captured_blocks if heads or blocks else ():
+                    if blocks:
+                        pooled[f"{block + 1}.attention"] = numpy(
+                            pool(capture.attention_output[block])
+                        )
+                        pooled[f"{block + 1}.mlp"] = numpy(pool(capture.mlp_output[block]))
                     if heads:
                         per_head = capture.heads[block]
                         flat = pool(per_head.flatten(start_dim=2))
-                        store(f"{block + 1}.heads", item_ids, flat.unflatten(1, per_head.shape[2:]))
-                    if blocks:
-                        store(
-                            f"{block + 1}.attention",
-                            item_ids,
-                            pool(capture.attention_output[block]),
-                        )
-                        store(f"{block + 1}.mlp", item_ids, pool(capture.mlp_output[block]))
-
-        order = [str(layer) for layer in layer_ids] + [
-            f"{block + 1}.{part}"
-            for block, (part, wanted) in itertools.product(
-                captured_blocks, (("attention", blocks), ("mlp", blocks), ("heads", heads))
-            )
-            if wanted
-        ]
-        return {name: outputs[name] for name in order}
+                        pooled[f"{block + 1}.heads"] = numpy(flat.unflatten(1, per_head.shape[2:]))
+                sink.write(item_ids if rows is None else rows[item_ids], pooled)
 
     def _batches(self, jobs: list[Job]) -> Iterator[list[Job]]:
         """Jobs sorted by length (longest first) in batches, with a progress bar."""
@@ -769,3 +851,103 @@ class TextEncoder:
             raise ValueError("stimuli must be a sequence of texts or a Stimuli table, not a str")
         texts = list(stimuli)
         return texts, groups, np.arange(len(texts)), None, None
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+class _Sink:
+    """Where :meth:`TextEncoder._run` puts pooled batches: RAM arrays or a store entry.
+
+    A context manager: on a clean exit the result is complete (or an error says which
+    rows are missing); on an exception nothing is kept.
+    """
+
+    def __init__(self, n_items: int) -> None:
+        self.n_items = n_items
+
+    def write(self, rows: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        return None
+
+
+class _ArraySink(_Sink):
+    """Pooled batches into float32 arrays of shape (n_items, ...) held in memory."""
+
+    def __init__(self, n_items: int) -> None:
+        super().__init__(n_items)
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def write(self, rows: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
+        for name, values in pooled.items():
+            if name not in self.arrays:
+                self.arrays[name] = np.empty((self.n_items, *values.shape[1:]), np.float32)
+            self.arrays[name][rows] = values
+
+
+class _StoreSink(_Sink):
+    """Pooled batches straight into a feature-store entry (never all items in memory).
+
+    The entry writer is opened at the first batch, which gives every array's name,
+    order and trailing shape (dtype: float32), so nothing about the model's output
+    shapes needs predicting from its config. An exception discards the temporary
+    directory; a clean exit commits the entry.
+
+    Raises
+    ------
+    EntryExistsError
+        From the first ``write`` when another process completed the entry meanwhile.
+    """
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        key: Mapping[str, Any],
+        n_items: int,
+        stimulus_ids: np.ndarray,
+        onsets: np.ndarray | None,
+        provenance: dict[str, Any],
+    ) -> None:
+        super().__init__(n_items)
+        self.store, self.key = store, key
+        self.stimulus_ids, self.onsets, self.provenance = stimulus_ids, onsets, provenance
+        self._writer: Any = None
+
+    def write(self, rows: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
+        if self._writer is None:
+            specs = {name: (values.shape[1:], np.float32) for name, values in pooled.items()}
+            writer = self.store.writer(
+                self.key,
+                self.n_items,
+                specs,
+                stimulus_ids=self.stimulus_ids,
+                onsets=self.onsets,
+                provenance=self.provenance,
+            )
+            writer.__enter__()
+            self._writer = writer
+        for name, values in pooled.items():
+            self._writer.write(name, rows, values)
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            if exc_type is None:
+                raise RuntimeError("no batch was run, so there is nothing to store")
+            return
+        writer.provenance = dict(self.provenance)
+        writer.__exit__(exc_type, exc, traceback)
+
+
+def _check_store(store: FeatureStore | None, key: Mapping[str, Any] | None) -> None:
+    if (store is None) != (key is None):
+        given, missing = ("store", "key") if key is None else ("key", "store")
+        raise ValueError(
+            f"{given}= was given without {missing}=; pass both to stream the features into "
+            "a feature store (build the key with text_encoder_key), or neither"
+        )
