@@ -206,9 +206,9 @@ class TextEncoder:
         self.source = loaded.source
         self.is_causal = loaded.is_causal
         self.n_layers = loaded.n_layers
-        self.weights = weights
+        self.weights = loaded.provenance["weights"]
         self.seed = seed
-        self.device = device
+        self.device = loaded.input_device
         self.dtype = dtype
         self.batch_size = batch_size
         self.context_words = context_words

@@ -56,6 +56,7 @@ from brainalign.encoders.common import check_layer_indices, thread_limit
 from brainalign.encoders.features import Features
 from brainalign.encoders.models import (
     ModelLoadError,
+    check_device,
     check_load_options,
     locate_model,
     model_provenance,
@@ -317,6 +318,7 @@ def _load_vision_model(
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
     torch_dtype = check_load_options(weights, dtype)
+    check_device(device, allow_auto=False)
     given, source, local = locate_model(name, "weights, preprocessor_config.json")
     where = f"the local directory {source!r}" if local else f"the hub id {source!r}"
 

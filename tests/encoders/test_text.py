@@ -353,3 +353,13 @@ def test_token_spanning_two_words_is_an_error(minilm_encoder):
         minilm_encoder.encode_words(["did", "n't"], space_before=[True, False])
     with pytest.raises(ValueError, match="space_before has 1 entries"):
         minilm_encoder.encode_words(["did", "not"], space_before=[True])
+
+
+def test_untrained_suffix_selects_random_weights(tiny_gpt2_dir, alice_words):
+    named = TextEncoder(f"{tiny_gpt2_dir}@untrained", progress=False)
+    explicit = TextEncoder(tiny_gpt2_dir, weights="untrained", progress=False)
+    assert named.weights == "untrained" and named.provenance["weights"] == "untrained"
+    words = alice_words[:10]
+    np.testing.assert_array_equal(
+        stacked(named.encode_words(words)), stacked(explicit.encode_words(words))
+    )
