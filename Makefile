@@ -39,6 +39,9 @@ test: $(VENV)/.test lint
 perf: $(VENV)/.test
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/demo_timing.py
 	$(BIN)/python perf/ridge_vs_himalaya.py
+	$(BIN)/python perf/passage_vs_prefix.py
+	$(BIN)/python perf/capture_overhead.py
+	$(BIN)/python perf/memory_growth.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .ruff_cache
