@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the random-weight control (not recommended)",
     )
     score.add_argument("--seed", type=int, default=0, help="seed of the random-weight control")
+    score.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="feature store to read features from (and write them to); see brainalign extract",
+    )
     score.add_argument("--quiet", action="store_true", help="no progress bars")
 
     _add_extract_parser(commands)
@@ -192,6 +199,7 @@ def run_score(args: argparse.Namespace) -> int:
             context_words=args.context_words,
             untrained_baseline=not args.no_untrained,
             seed=args.seed,
+            feature_store=args.store,
             progress=not args.quiet,
             timings=timings,
         )

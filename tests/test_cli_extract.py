@@ -302,3 +302,19 @@ def test_store_path_that_is_a_file(tiny_bert_dir, tmp_path, capsys):
     args = ["extract", "--model", str(tiny_bert_dir), "--dataset", "alice2016"]
     assert main([*args, "--out", str(blocker), "--quiet"]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_score_reads_what_extract_stored(tiny_bert_dir, tmp_path, monkeypatch):
+    from brainalign.encoders import text
+
+    store = tmp_path / "store"
+    common = ["--model", str(tiny_bert_dir), "--layers", "0,2", "--context-words", "4", "--quiet"]
+    for extra in ([], ["--untrained"]):
+        assert (
+            main(["extract", "--dataset", "alice2016", "--out", str(store), *extra, *common]) == 0
+        )
+    calls = []
+    monkeypatch.setattr(text.TextEncoder, "_forward", lambda self, batch: calls.append(1))
+    code = main(["score", "--store", str(store), "--out", str(tmp_path / "run"), *common])
+    assert code == 0 and calls == []  # every feature came from the store
+    assert (tmp_path / "run" / "results.csv").exists()
