@@ -1,12 +1,33 @@
-"""Small pieces both encoders use: layer-index checks and the CPU thread cap."""
+"""Small pieces both encoders use: model access, layer-index checks, the CPU thread cap."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
+
+
+class LoadedModelAccess:
+    """Read access to an encoder's loaded model and its provenance.
+
+    Encoders set ``_model`` and ``_provenance`` when they load a model.
+    """
+
+    _model: Any
+    _provenance: dict[str, Any]
+
+    @property
+    def model(self) -> Any:
+        """The loaded torch model (in eval mode)."""
+        return self._model
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where the model came from: source, weights, seed, revision, weight hashes."""
+        return dict(self._provenance)
 
 
 def check_layer_indices(layers: Sequence[int] | None, n_layers: int, model_id: str) -> list[int]:

@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from brainalign.encoders.common import check_layer_indices, thread_limit
+from brainalign.encoders.common import LoadedModelAccess, check_layer_indices, thread_limit
 from brainalign.encoders.context import (
     Job,
     causal_window_jobs,
@@ -122,7 +122,7 @@ LEVELS: tuple[str, ...] = ("sentence", "word")
 DEFAULT_CONTEXT_WORDS = 16
 
 
-class TextEncoder:
+class TextEncoder(LoadedModelAccess):
     """Hidden states of every layer for every word of a text, with preceding context only.
 
     Parameters
@@ -254,19 +254,9 @@ class TextEncoder:
         self._pad_id = 0 if pad is None else int(pad)
 
     @property
-    def model(self) -> Any:
-        """The loaded torch model (in eval mode)."""
-        return self._model
-
-    @property
     def tokenizer(self) -> Any:
         """The fast tokenizer."""
         return self._tokenizer
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        """Where the model came from: source, weights, seed, revision, weight hashes."""
-        return dict(self._provenance)
 
     def __repr__(self) -> str:
         mode = "causal" if self.is_causal else f"preceding {self.context_words} words"

@@ -52,7 +52,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from brainalign.encoders.common import check_layer_indices, thread_limit
+from brainalign.encoders.common import LoadedModelAccess, check_layer_indices, thread_limit
 from brainalign.encoders.features import Features
 from brainalign.encoders.models import (
     ModelLoadError,
@@ -417,7 +417,7 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------- encoder
 
 
-class VisionEncoder:
+class VisionEncoder(LoadedModelAccess):
     """Pooled hidden states of every layer of a vision model, one row per image.
 
     Parameters
@@ -517,19 +517,9 @@ class VisionEncoder:
         self.progress = progress
 
     @property
-    def model(self) -> Any:
-        """The loaded torch model (in eval mode)."""
-        return self._model
-
-    @property
     def processor(self) -> Any:
         """The image processor (or the callable given as ``processor=``)."""
         return self._processor
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        """Where the model came from: source, weights, seed, revision, weight hashes."""
-        return dict(self._provenance)
 
     def __repr__(self) -> str:
         return f"VisionEncoder({self.model_id!r}, {self.weights}, pooling={self.pooling!r})"
