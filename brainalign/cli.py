@@ -12,8 +12,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-DATASETS = ("alice2016",)
-
 
 class CommandError(Exception):
     """An error to report to the user in one line, without a traceback."""
@@ -36,6 +34,29 @@ def parse_layers(value: str) -> list[int] | None:
     return sorted(set(layers))
 
 
+def _add_model_options(parser: argparse.ArgumentParser, *, layers_help: str) -> None:
+    """Options every command that runs a model takes."""
+    parser.add_argument(
+        "--model", required=True, help="Hugging Face hub id or local model directory"
+    )
+    parser.add_argument(
+        "--layers",
+        type=parse_layers,
+        default=None,
+        metavar="all|0,3,6",
+        help=f"{layers_help} (0 = embeddings; default all)",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument(
+        "--context-words",
+        type=int,
+        default=None,
+        help="bidirectional text models: words in each word's window",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brainalign",
@@ -50,29 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cross-validated encoding scores of every layer of a language model, with "
         "the untrained-architecture and nuisance controls and the noise ceiling.",
     )
+    _add_model_options(score, layers_help="hidden-state indices to score")
     score.add_argument(
-        "--model", required=True, help="Hugging Face hub id or local model directory"
-    )
-    score.add_argument(
-        "--dataset", default="alice2016", help=f"dataset name ({', '.join(DATASETS)})"
-    )
-    score.add_argument(
-        "--layers",
-        type=parse_layers,
-        default=None,
-        metavar="all|0,3,6",
-        help="hidden-state indices to score (0 = embeddings; default all)",
+        "--dataset", default="alice2016", help="dataset name (see: brainalign datasets)"
     )
     score.add_argument("--out", type=Path, default=Path("results"), help="output directory")
-    score.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
-    score.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     score.add_argument("--batch-size", type=int, default=32)
-    score.add_argument(
-        "--context-words",
-        type=int,
-        default=None,
-        help="bidirectional models: preceding words in each word's window",
-    )
     score.add_argument("--radius", type=int, default=6, choices=[6, 10], help="ROI radius in mm")
     score.add_argument(
         "--no-untrained",
@@ -87,7 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="feature store to read features from (and write them to); see brainalign extract",
     )
-    score.add_argument("--quiet", action="store_true", help="no progress bars")
 
     _add_extract_parser(commands)
 
@@ -107,21 +110,12 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         "optional stimulus_id, onset, space_before) or an 'image' column (paths relative to "
         "the table's folder; optional stimulus_id), or a folder of images.",
     )
+    _add_model_options(extract, layers_help="hidden-state indices")
     extract.add_argument(
-        "--model", required=True, help="Hugging Face hub id or local model directory"
-    )
-    extract.add_argument(
-        "--dataset", default=None, help=f"a dataset's words ({', '.join(DATASETS)})"
+        "--dataset", default=None, help="a dataset's words (see: brainalign datasets)"
     )
     extract.add_argument(
         "--stimuli", type=Path, default=None, metavar="FILE|DIR", help="stimulus table or folder"
-    )
-    extract.add_argument(
-        "--layers",
-        type=parse_layers,
-        default=None,
-        metavar="all|0,3,6",
-        help="hidden-state indices (0 = embeddings; default all)",
     )
     extract.add_argument(
         "--heads", action="store_true", help="text: also each head's output per layer (L.heads)"
@@ -138,14 +132,6 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         "spatial (2 x 2 grid)",
     )
     extract.add_argument(
-        "--context-words",
-        type=int,
-        default=None,
-        help="bidirectional text models: words in each word's window",
-    )
-    extract.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
-    extract.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    extract.add_argument(
         "--batch-size", type=int, default=None, help="windows or images per forward pass"
     )
     extract.add_argument(
@@ -155,14 +141,23 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
     extract.add_argument(
         "--out", type=Path, default=Path("features"), help="feature store directory"
     )
-    extract.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _check_dataset(name: str) -> None:
-    from brainalign.datasets.catalogue import available
+    from brainalign.datasets.catalogue import UnknownDatasetError, check_name
 
-    if name not in available():
-        raise CommandError(f"unknown dataset {name!r}; available: {', '.join(available())}")
+    try:
+        check_name(name)
+    except UnknownDatasetError as error:
+        raise CommandError(str(error)) from error
+
+
+def _silence_progress(quiet: bool) -> None:
+    """With ``--quiet``, also turn off transformers' own loading bars."""
+    if quiet:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -182,10 +177,7 @@ def run_score(args: argparse.Namespace) -> int:
     from brainalign.report.plots import plot_score_by_layer
     from brainalign.results import summary_table, write_results_csv
 
-    if args.quiet:
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
+    _silence_progress(args.quiet)
     timings = Timings()
     start = time.perf_counter()
     try:
@@ -249,15 +241,11 @@ def run_extract(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         if args.dataset is not None:
-            _check_dataset(args.dataset)
             stimuli = dataset_stimuli(args.dataset)
         else:
             stimuli = read_stimuli(args.stimuli)
         store = FeatureStore(args.out)
-        if args.quiet:
-            from transformers.utils import logging as transformers_logging
-
-            transformers_logging.disable_progress_bar()
+        _silence_progress(args.quiet)
         result = extract_features(
             args.model,
             stimuli,

@@ -29,6 +29,12 @@ class UnknownDatasetError(KeyError):
         return str(self.args[0])
 
 
+def check_name(name: str) -> None:
+    """Raise :class:`UnknownDatasetError` (listing the known names) unless ``name`` is known."""
+    if name not in LOADERS:
+        raise UnknownDatasetError(f"unknown dataset {name!r}; available: {', '.join(available())}")
+
+
 def load(name: str, **options: Any) -> Recording:
     """Load a dataset of the catalogue by name.
 
@@ -44,6 +50,5 @@ def load(name: str, **options: Any) -> Recording:
     UnknownDatasetError
         If ``name`` is not in the catalogue (the message lists the known names).
     """
-    if name not in LOADERS:
-        raise UnknownDatasetError(f"unknown dataset {name!r}; available: {', '.join(available())}")
+    check_name(name)
     return LOADERS[name](**options)
