@@ -243,16 +243,16 @@ def pool_hidden(
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling={pooling!r}; use one of {list(POOLINGS)}")
-    hidden = hidden.float()
-    if pooling == "first":
-        return hidden[torch.as_tensor(rows), torch.as_tensor(first)]
-    if pooling == "last" or np.all(first == last):
-        return hidden[torch.as_tensor(rows), torch.as_tensor(last)]
-    out = hidden.new_empty((len(rows), hidden.shape[-1]))
+    if pooling != "mean" or np.all(first == last):  # one token per item: gather, then cast
+        positions = first if pooling == "first" else last
+        return hidden[torch.as_tensor(rows), torch.as_tensor(positions)].float()
+    out = hidden.new_empty((len(rows), hidden.shape[-1]), dtype=torch.float32)
     positions = np.arange(hidden.shape[1])
     for row in np.unique(rows):
         items = np.flatnonzero(rows == row)
         mask = (positions >= first[items, None]) & (positions <= last[items, None])
-        weights = torch.as_tensor(mask / mask.sum(axis=1, keepdims=True), dtype=hidden.dtype)
-        out[torch.as_tensor(items)] = weights @ hidden[int(row)]
+        weights = torch.as_tensor(
+            mask / mask.sum(axis=1, keepdims=True), dtype=torch.float32, device=hidden.device
+        )
+        out[torch.as_tensor(items)] = weights @ hidden[int(row)].float()
     return out
