@@ -7,7 +7,6 @@ through the same pipeline, and the leave-one-subject-out noise ceiling.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -125,23 +124,21 @@ def run_alice2016(
     if context_words is not None:
         encoder_options["context_words"] = context_words
 
+    word_options = {
+        "layers": layers,
+        "stimulus_ids": words["stimulus_id"].to_numpy(),
+        "onsets": words["onset"].to_numpy(),
+        "space_before": words["space_before"].to_numpy(),
+    }
+    texts = words["text"].tolist()
+
     frames = []
     for weights, label in variants:
         start = time.perf_counter()
         encoder = TextEncoder(model, weights=weights, progress=progress, **encoder_options)
-        word_options = {
-            "layers": layers,
-            "stimulus_ids": words["stimulus_id"].to_numpy(),
-            "onsets": words["onset"].to_numpy(),
-            "space_before": words["space_before"].to_numpy(),
-        }
-        texts = words["text"].tolist()
-        if store is None:
-            features = encoder.encode_words(texts, **word_options)
-        else:
-            key = text_encoder_key(encoder, texts, **word_options)
-            compute = functools.partial(encoder.encode_words, texts, **word_options)
-            features = store.get_or_compute(key, compute)
+        key = None if store is None else text_encoder_key(encoder, texts, **word_options)
+        # With a store, a complete entry is read back and a missing one is streamed into it.
+        features = encoder.encode_words(texts, **word_options, store=store, key=key)
         extracted = time.perf_counter()
         timings.extraction += extracted - start
         design = features_to_volumes(features, recording.sample_times, settings.lanczos_window)

@@ -32,7 +32,6 @@ every image file, so an edited image misses the entry even under an unchanged na
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -425,9 +424,6 @@ def _text_key(
 
     if not (heads or blocks):
         return text_encoder_key(encoder, stimuli.words, **options)
-    parameters = inspect.signature(text_encoder_key).parameters
-    if "heads" in parameters and "blocks" in parameters:  # the store knows captures itself
-        return text_encoder_key(encoder, stimuli.words, heads=heads, blocks=blocks, **options)
     capture = {"heads": heads, "blocks": blocks}
     return text_encoder_key(encoder, stimuli.words, extra={"capture": capture}, **options)
 
@@ -514,39 +510,34 @@ def extract_features(
             "use --layers all"
         )
 
-    calls = []
-    if kind == "text":
-        assert isinstance(stimuli, TextStimuli)
-        options = {
-            "layers": checked,
-            "stimulus_ids": stimuli.stimulus_ids,
-            "onsets": stimuli.onsets,
-            "space_before": stimuli.space_before,
-        }
-        key = _text_key(encoder, stimuli, options, heads, blocks)
-
-        def compute(*, store: FeatureStore, key: dict[str, Any]) -> Features:
-            # get_or_compute passes store and key: the batches stream into the entry
-            calls.append(1)
-            return encoder.encode_words(
+    try:
+        if kind == "text":
+            assert isinstance(stimuli, TextStimuli)
+            options = {
+                "layers": checked,
+                "stimulus_ids": stimuli.stimulus_ids,
+                "onsets": stimuli.onsets,
+                "space_before": stimuli.space_before,
+            }
+            key = _text_key(encoder, stimuli, options, heads, blocks)
+            reused = store.has(key)
+            # Reads a complete entry back, or streams the batches into a new one.
+            features = encoder.encode_words(
                 stimuli.words, heads=heads, blocks=blocks, store=store, key=key, **options
             )
-
-    else:
-        assert isinstance(stimuli, ImageStimuli)
-        key = image_features_key(encoder, stimuli, checked)
-
-        def compute() -> Features:
-            calls.append(1)
-            return encoder.encode_images(
-                stimuli.paths, layers=checked, stimulus_ids=stimuli.stimulus_ids
+        else:
+            assert isinstance(stimuli, ImageStimuli)
+            key = image_features_key(encoder, stimuli, checked)
+            reused = store.has(key)
+            features = store.get_or_compute(
+                key,
+                lambda: encoder.encode_images(
+                    stimuli.paths, layers=checked, stimulus_ids=stimuli.stimulus_ids
+                ),
             )
-
-    try:
-        features = store.get_or_compute(key, compute)
     except ValueError as error:  # a word with no token, a token spanning two words, ...
         raise StimulusInputError(f"{stimuli.source}: {error}") from error
-    return Extraction(features, store.key_path(key), key, reused=not calls, kind=kind)
+    return Extraction(features, store.key_path(key), key, reused=reused, kind=kind)
 
 
 def _build_encoder(

@@ -773,12 +773,10 @@ class FeatureStore:
         read back from the store (memory-mapped), so a first and a later run return the
         same arrays. If another process completes the entry meanwhile, its entry is kept.
 
-        Streaming: when ``compute`` takes keyword parameters named ``store`` and ``key``
-        (as :meth:`~brainalign.encoders.text.TextEncoder.encode_words` and
-        :meth:`~brainalign.encoders.text.TextEncoder.extract` do, and a
-        ``functools.partial`` of them), it is called as ``compute(store=self, key=key)``
-        and writes the entry itself, batch by batch, so the items never sit in memory
-        all at once.
+        To stream the items into the entry batch by batch instead of holding them in
+        memory, call :meth:`~brainalign.encoders.text.TextEncoder.encode_words` or
+        :meth:`~brainalign.encoders.text.TextEncoder.extract` with ``store=`` and
+        ``key=``; they also return a complete entry without a forward pass.
 
         Raises
         ------
@@ -788,9 +786,6 @@ class FeatureStore:
             If ``compute`` does not return :class:`Features`.
         """
         if self.has(key):
-            return self.load(key)
-        if _streams(compute):
-            compute(store=self, key=key)  # type: ignore[call-arg]
             return self.load(key)
         features = compute()
         try:
@@ -911,18 +906,6 @@ class FeatureStore:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _streams(compute: Callable[..., Any]) -> bool:
-    """Whether ``compute`` takes keyword parameters ``store`` and ``key`` (by name)."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(compute).parameters
-    except (TypeError, ValueError):
-        return False
-    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return all(name in parameters and parameters[name].kind in named for name in ("store", "key"))
 
 
 def _to_features(

@@ -51,9 +51,6 @@ Streaming into the feature store -- ``store=`` and ``key=``
     (``perf/memory_growth.py``). The entry writer is opened at the first batch, which
     gives every array's name, order and trailing shape. A complete entry is returned
     without a forward pass; an error mid-stream discards the temporary entry.
-    :meth:`~brainalign.encoders.store.FeatureStore.get_or_compute` streams too when its
-    ``compute`` takes ``store`` and ``key`` (e.g. ``functools.partial(encode_words,
-    words)``).
 """
 
 from __future__ import annotations

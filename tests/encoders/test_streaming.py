@@ -6,8 +6,6 @@ complete entry must cost no forward pass, and a failure mid-stream must leave no
 that reads as an entry.
 """
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -130,21 +128,6 @@ def test_error_mid_stream_leaves_no_entry(encoder, alice_words, tmp_path, monkey
     monkeypatch.undo()
     streamed = encoder.encode_words(words, store=store, key=key)  # a clean retry
     assert_same(streamed, encoder.encode_words(words))
-
-
-def test_get_or_compute_streams_a_partial_of_encode_words(
-    encoder, alice_words, tmp_path, monkeypatch
-):
-    words = alice_words[:30]
-    store = FeatureStore(tmp_path)
-    key = text_encoder_key(encoder, words)
-
-    def no_put(*args, **kwargs):
-        raise AssertionError("streaming compute must not go through put()")
-
-    monkeypatch.setattr(store, "put", no_put)
-    features = store.get_or_compute(key, functools.partial(encoder.encode_words, words))
-    assert_same(features, encoder.encode_words(words))
 
 
 def test_store_needs_a_key(encoder, alice_words, tmp_path):
