@@ -201,6 +201,36 @@ def _check_array(array: np.ndarray, index: int) -> np.ndarray:
     raise ValueError(f"image {index} has dtype {array.dtype}; use uint8 (0..255) or float (0..1)")
 
 
+def _check_image(item: Any, index: int) -> None:
+    """Fail early on a missing file, a file PIL cannot identify, or a bad array.
+
+    Files are opened and verified without decoding their pixels, so the check costs a
+    header read; the pixels are decoded once, batch by batch, by :func:`_to_rgb`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(item, Image.Image):
+        return
+    if isinstance(item, np.ndarray):
+        _check_array(item, index)
+        return
+    path = Path(item)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {index}: file {str(path)!r} does not exist")
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise _unreadable(path, index, error) from error
+
+
+def _unreadable(path: Path, index: int, error: Exception) -> ValueError:
+    return ValueError(
+        f"image {index}: could not read {str(path)!r} as an image ({error}); check "
+        "the file or remove it from the list"
+    )
+
+
 def _to_rgb(item: Any, index: int) -> Any:
     """Read or convert one image to an RGB PIL image (EXIF orientation is not applied)."""
     from PIL import Image, UnidentifiedImageError
@@ -220,10 +250,7 @@ def _to_rgb(item: Any, index: int) -> Any:
             image.load()
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise ValueError(
-            f"image {index}: could not read {str(path)!r} as an image ({error}); check "
-            "the file or remove it from the list"
-        ) from error
+        raise _unreadable(path, index, error) from error
 
 
 # --------------------------------------------------------------------------- pooling
@@ -567,7 +594,7 @@ class VisionEncoder(LoadedModelAccess):
         stimulus_ids = self._check_ids(items, stimulus_ids)
         layer_ids = self._check_layers(layers) if self.n_layers is not None else None
         for index, item in enumerate(items):  # fail on a bad image before any forward pass
-            _to_rgb(item, index)
+            _check_image(item, index)
 
         outputs: dict[int, np.ndarray] = {}
         pixel_size = None
