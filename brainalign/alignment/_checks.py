@@ -44,3 +44,26 @@ def check_alphas(alphas: ArrayLike) -> np.ndarray:
             " Use e.g. numpy.logspace(-1, 8, 19)."
         )
     return arr
+
+
+def check_xy(
+    X: ArrayLike, Y: ArrayLike, hint: str = "they must be the same samples in the same order"
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """X (n_samples, n_features) and Y (n_samples[, n_targets]) as finite float64 2-D arrays.
+
+    Returns ``X, Y, one_target`` where ``one_target`` says Y was 1-D. ``hint`` ends the
+    message for mismatched rows.
+    """
+    X_arr = as_finite_2d("X", X)
+    Y_arr = np.asarray(Y, dtype=np.float64)
+    one_target = Y_arr.ndim == 1
+    if one_target:
+        Y_arr = Y_arr[:, None]
+    Y_arr = as_finite_2d("Y", Y_arr)
+    if X_arr.shape[0] != Y_arr.shape[0]:
+        raise ValueError(
+            f"X has {X_arr.shape[0]} rows (samples) but Y has {Y_arr.shape[0]}; {hint}."
+        )
+    if X_arr.shape[1] == 0 or Y_arr.shape[1] == 0:
+        raise ValueError(f"X and Y need at least one column; got X {X_arr.shape}, Y {Y_arr.shape}.")
+    return X_arr, Y_arr, one_target

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from brainalign.alignment._checks import as_finite_2d, check_alphas, check_int
+from brainalign.alignment._checks import check_alphas, check_int, check_xy
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d
 from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
@@ -97,14 +97,11 @@ def cross_validated_encoding(
         If ``X`` and ``Y`` have different numbers of rows, hold NaN or inf, or there
         are too few samples for the outer or inner folds with this gap.
     """
-    X_arr = as_finite_2d("X", X)
-    Y_arr = np.asarray(Y, dtype=np.float64)
-    Y_arr = as_finite_2d("Y", Y_arr[:, None] if Y_arr.ndim == 1 else Y_arr)
-    if X_arr.shape[0] != Y_arr.shape[0]:
-        raise ValueError(
-            f"X has {X_arr.shape[0]} rows (samples) but Y has {Y_arr.shape[0]}; resample "
-            "the features onto the response's samples first (lanczos_resample)."
-        )
+    X_arr, Y_arr, _ = check_xy(
+        X,
+        Y,
+        hint="resample the features onto the response's samples first (lanczos_resample)",
+    )
     delayed = fir_delays(X_arr, delays)
     alphas = check_alphas(alphas)
     gap = max(int(d) for d in delays) if gap is None else check_int("gap", gap, minimum=0)
@@ -116,11 +113,12 @@ def cross_validated_encoding(
     best_alphas = np.empty((n_splits, n_targets))
     predictions = np.empty((n_samples, n_targets)) if return_predictions else None
     for k, (train, test) in enumerate(outer.split(delayed)):
-        x_mean, x_scale = _zscore_params(delayed[train])
-        y_mean, y_scale = _zscore_params(Y_arr[train])
+        X_train, Y_train = delayed[train], Y_arr[train]
+        x_mean, x_scale = _zscore_params(X_train)
+        y_mean, y_scale = _zscore_params(Y_train)
         model = RidgeCV(alphas, cv=inner)
         try:
-            model.fit((delayed[train] - x_mean) * x_scale, (Y_arr[train] - y_mean) * y_scale)
+            model.fit((X_train - x_mean) * x_scale, (Y_train - y_mean) * y_scale)
         except ValueError as err:
             raise ValueError(
                 f"outer fold {k} has {train.size} training samples (n_samples={n_samples}, "

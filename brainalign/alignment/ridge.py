@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from brainalign.alignment._checks import as_finite_2d, check_alphas
+from brainalign.alignment._checks import as_finite_2d, check_alphas, check_int, check_xy
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d, pearson_columns
 
@@ -127,9 +127,9 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             If the rows of ``X`` and ``Y`` differ, either holds NaN or inf, ``alphas``
             is empty or not all positive, or ``cv`` gives an empty split.
         """
-        X_arr, Y_arr, one_target = _check_xy(X, Y)
+        X_arr, Y_arr, one_target = check_xy(X, Y)
         alphas = check_alphas(self.alphas)
-        batch = _check_batch_size(self.target_batch_size)
+        batch = check_int("target_batch_size", self.target_batch_size, minimum=1)
         splits = _check_splits(_resolve_cv(self.cv), X_arr)
         n_targets = Y_arr.shape[1]
         gram = _GramSVD(X_arr, self.fit_intercept)
@@ -323,29 +323,6 @@ def _centred(Y: np.ndarray, fit_intercept: bool) -> np.ndarray:
 
 def _batches(n_targets: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n_targets)) for start in range(0, n_targets, size)]
-
-
-def _check_xy(X: ArrayLike, Y: ArrayLike) -> tuple[np.ndarray, np.ndarray, bool]:
-    X_arr = as_finite_2d("X", X)
-    Y_arr = np.asarray(Y, dtype=np.float64)
-    one_target = Y_arr.ndim == 1
-    if one_target:
-        Y_arr = Y_arr[:, None]
-    Y_arr = as_finite_2d("Y", Y_arr)
-    if X_arr.shape[0] != Y_arr.shape[0]:
-        raise ValueError(
-            f"X has {X_arr.shape[0]} rows (samples) but Y has {Y_arr.shape[0]}; they must "
-            "be the same samples in the same order."
-        )
-    if X_arr.shape[1] == 0 or Y_arr.shape[1] == 0:
-        raise ValueError(f"X and Y need at least one column; got X {X_arr.shape}, Y {Y_arr.shape}.")
-    return X_arr, Y_arr, one_target
-
-
-def _check_batch_size(size: object) -> int:
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"target_batch_size must be a positive int; got {size!r}.")
-    return int(size)
 
 
 def _resolve_cv(cv: int | object) -> object:
