@@ -32,7 +32,6 @@ every image file, so an edited image misses the entry even under an unchanged na
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from brainalign.encoders.common import file_sha256
 from brainalign.encoders.pooling import POOLINGS
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ __all__ = [
     "TextStimuli",
     "dataset_stimuli",
     "extract_features",
-    "file_sha256",
     "image_features_key",
     "read_stimuli",
 ]
@@ -345,21 +344,7 @@ def _image_stimuli(
     return ImageStimuli(paths, names, ids, digests, source)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 (hex) of a file's bytes, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------- keys
-
-
-def _json_sha256(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def image_features_key(
@@ -383,7 +368,7 @@ def image_features_key(
         processor configuration, dtype, the stimulus hash of ids and image paths, and
         ``extra["images_sha256"]``: one sha256 over every image file's digest in order.
     """
-    from brainalign.encoders.store import config_sha256, feature_key, stimulus_hash
+    from brainalign.encoders.store import config_sha256, feature_key, json_sha256, stimulus_hash
 
     model, processor, provenance = encoder.model, encoder.processor, encoder.provenance
     weights = {
@@ -400,7 +385,7 @@ def image_features_key(
         "mode": "image",
         "grid": list(encoder.grid) if encoder.pooling == "spatial" else None,
         "processor": type(processor).__name__,
-        "processor_sha256": _json_sha256(processor_config),
+        "processor_sha256": json_sha256(processor_config),
     }
     table = {"stimulus_id": stimuli.stimulus_ids.tolist(), "image": list(stimuli.names)}
     images_sha256 = hashlib.sha256("\n".join(stimuli.sha256).encode("ascii")).hexdigest()

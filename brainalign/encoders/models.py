@@ -43,7 +43,6 @@ memory (:func:`free_device_memory`), or :class:`ModelLoadError` says so.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -52,6 +51,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from brainalign.encoders.common import file_sha256
 
 #: ``model_type`` values of decoder-only (causal) language models.
 CAUSAL_MODEL_TYPES = frozenset(
@@ -247,11 +248,7 @@ def weights_sha256(directory: str | os.PathLike) -> dict[str, str]:
         stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         if key not in _HASH_CACHE:
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 22), b""):
-                    digest.update(chunk)
-            _HASH_CACHE[key] = digest.hexdigest()
+            _HASH_CACHE[key] = file_sha256(path)
         digests[path.name] = _HASH_CACHE[key]
     return digests
 

@@ -95,6 +95,7 @@ from typing import Any
 
 import numpy as np
 
+from brainalign.encoders.common import file_sha256
 from brainalign.encoders.features import Features
 
 __all__ = [
@@ -389,10 +390,15 @@ def _tokenizer_fingerprint(tokenizer: Any) -> dict[str, Any]:
     return fingerprint
 
 
+def json_sha256(value: Any) -> str:
+    """sha256 of a JSON-like value as sorted, compact JSON (other objects as ``str``)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def config_sha256(config: Any) -> str:
     """sha256 of a transformers config, without the entries that describe loading."""
-    values = {k: v for k, v in config.to_dict().items() if k not in _CONFIG_IGNORED}
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256({k: v for k, v in config.to_dict().items() if k not in _CONFIG_IGNORED})
 
 
 def text_encoder_key(
@@ -479,14 +485,6 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -637,7 +635,7 @@ class FeatureStore:
             return False
         path = self.key_path(key)
         return all(
-            _file_sha256(path / name) == meta["sha256"] for name, meta in manifest["files"].items()
+            file_sha256(path / name) == meta["sha256"] for name, meta in manifest["files"].items()
         )
 
     def entries(self) -> list[dict[str, Any]]:
@@ -1105,7 +1103,7 @@ class EntryWriter:
         for name in names:
             file = self._temp / name
             _fsync_path(file)
-            files[name] = {"bytes": file.stat().st_size, "sha256": _file_sha256(file)}
+            files[name] = {"bytes": file.stat().st_size, "sha256": file_sha256(file)}
         manifest = {
             "format_version": FORMAT_VERSION,
             "key": self._key,
