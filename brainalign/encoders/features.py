@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from brainalign._io import atomic_path
-
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -69,59 +62,3 @@ class Features:
         if key not in self.layers:
             raise KeyError(f"no layer {layer!r}; layers are {self.layer_names}")
         return self.layers[key]
-
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write the features to ``directory`` (one ``.npy`` per layer plus JSON metadata).
-
-        Every file is written atomically; ``features.json`` is written last, so a
-        directory without it is incomplete and :meth:`load` refuses it.
-        """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        for index, array in enumerate(self.layers.values()):
-            with atomic_path(directory / f"layer-{index:03d}.npy") as temp:
-                with open(temp, "wb") as handle:
-                    np.save(handle, array)
-        arrays = {"stimulus_ids": np.asarray(self.stimulus_ids).astype(str)}
-        if self.onsets is not None:
-            arrays["onsets"] = np.asarray(self.onsets, dtype=np.float64)
-        for key, array in arrays.items():
-            with atomic_path(directory / f"{key}.npy") as temp:
-                with open(temp, "wb") as handle:
-                    np.save(handle, array)
-        metadata = {
-            "format_version": FORMAT_VERSION,
-            "layers": self.layer_names,
-            "provenance": self.provenance,
-        }
-        with atomic_path(directory / "features.json") as temp:
-            temp.write_text(json.dumps(metadata, indent=2, default=str))
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike, mmap: bool = True) -> Features:
-        """Read features written by :meth:`save`, memory-mapped by default."""
-        directory = Path(directory)
-        meta_path = directory / "features.json"
-        if not meta_path.exists():
-            raise FileNotFoundError(
-                f"{str(directory)!r} holds no complete feature set (features.json missing)"
-            )
-        metadata = json.loads(meta_path.read_text())
-        if metadata.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{meta_path}: format_version {metadata.get('format_version')!r} is not "
-                f"{FORMAT_VERSION}; re-extract the features"
-            )
-        mode = "r" if mmap else None
-        layers = {
-            name: np.load(directory / f"layer-{index:03d}.npy", mmap_mode=mode)
-            for index, name in enumerate(metadata["layers"])
-        }
-        onsets_path = directory / "onsets.npy"
-        return cls(
-            layers=layers,
-            stimulus_ids=np.load(directory / "stimulus_ids.npy"),
-            onsets=np.load(onsets_path) if onsets_path.exists() else None,
-            provenance=metadata["provenance"],
-        )

@@ -17,8 +17,8 @@ import torch
 import transformers as tf
 from PIL import Image
 
-from brainalign.encoders.features import Features
 from brainalign.encoders.models import ModelLoadError
+from brainalign.encoders.store import FeatureStore, feature_key, stimulus_hash
 from brainalign.encoders.vision import VisionEncoder, list_image_files, pool_hidden_state
 
 IMAGES = Path(__file__).resolve().parents[1] / "data" / "images"
@@ -347,7 +347,19 @@ def test_provenance_and_round_trip(model_dirs, image_paths, tmp_path):
     assert prov["processor_config"]["crop_size"] == {"height": 32, "width": 32}
     assert prov["pixel_size"] == [32, 32]
     assert set(prov["weights_sha256"]) == {"model.safetensors"}
-    loaded = Features.load(features.save(tmp_path / "features"))
+    store = FeatureStore(tmp_path / "features")
+    key = feature_key(
+        model=prov["model"],
+        weights={"kind": "pretrained", "sha256": prov["weights_sha256"]},
+        tokenizer=None,
+        layers=features.layer_names,
+        pooling="cls",
+        context={"mode": "image"},
+        dtype="float32",
+        stimuli=stimulus_hash(list(features.stimulus_ids)),
+    )
+    store.put(key, features)
+    loaded = store.load(key)
     np.testing.assert_array_equal(loaded["1"], features["1"])
     assert loaded.provenance["weights_sha256"] == prov["weights_sha256"]
 
