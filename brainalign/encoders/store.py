@@ -95,7 +95,7 @@ from typing import Any
 
 import numpy as np
 
-from brainalign.encoders.common import file_sha256
+from brainalign.encoders.common import check_layer_indices, file_sha256
 from brainalign.encoders.features import Features
 
 __all__ = [
@@ -446,9 +446,7 @@ def text_encoder_key(
     else:
         context = {"mode": "preceding-words", "max_length": encoder.max_length}
         context["context_words"] = encoder.context_words
-    layer_ids = sorted({int(x) for x in layers}) if layers is not None else None
-    if layer_ids is None:
-        layer_ids = list(range(encoder.n_layers))
+    layer_ids = check_layer_indices(layers, encoder.n_layers, encoder.model_id)
     words = [str(word) for word in words]
     table: dict[str, Any] = {"text": words}
     for name, values in (
