@@ -482,15 +482,12 @@ class LoadedModel:
     input_device: str = "cpu"
 
 
-def check_load_options(weights: str, dtype: str) -> Any:
-    """Check the ``weights`` and ``dtype`` options; return the torch dtype."""
-    import torch
-
+def check_load_options(weights: str, dtype: str) -> None:
+    """Check the ``weights`` and ``dtype`` options (before anything is loaded)."""
     if weights not in ("pretrained", "untrained"):
         raise ValueError(f"weights={weights!r}; use 'pretrained' or 'untrained'")
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ValueError(f"dtype={dtype!r}; use 'float32', 'float16' or 'bfloat16'")
-    return getattr(torch, dtype)
 
 
 def locate_model(name: str | os.PathLike, expected_files: str) -> tuple[str, str, bool]:
@@ -542,6 +539,79 @@ def model_provenance(
     return provenance
 
 
+def check_size(spec: str, config: Any, dtype: str, device: str, model_class: Any = None) -> None:
+    """Refuse, before loading, a model whose weights cannot fit on ``device``.
+
+    The size comes from :func:`estimate_parameter_bytes`; when it cannot be estimated
+    the model is loaded anyway (the check is a courtesy; loading decides).
+    """
+    try:
+        n_bytes = estimate_parameter_bytes(config, dtype, model_class)
+    except Exception as error:  # noqa: BLE001
+        _LOG.warning("could not size model %r before loading (%s); loading anyway", spec, error)
+    else:
+        check_fits(spec, n_bytes, device, dtype)
+
+
+def auto_model_class(config: Any, given: str) -> Any:
+    """The base-model class ``AutoModel`` would build for ``config``."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    try:
+        return MODEL_MAPPING[type(config)]
+    except KeyError as error:
+        raise ModelLoadError(
+            f"model {given!r} has model_type {config.model_type!r}, which transformers' "
+            "AutoModel does not know"
+        ) from error
+
+
+def build_model(
+    model_class: Any,
+    config: Any,
+    *,
+    source: str,
+    given: str,
+    weights: str,
+    seed: int,
+    dtype: str,
+    device: str,
+) -> Any:
+    """Build ``model_class`` with pretrained or seeded random weights, placed and in eval mode.
+
+    Pretrained weights come from ``source``; a checkpoint that lacks weights of the class
+    (other than a pooler) is refused rather than left random. Untrained weights are drawn
+    by the class's own initialisation under ``torch.manual_seed(seed)`` in float32 on
+    the CPU, inside ``fork_rng`` so the caller's random state is untouched, then cast.
+    ``device="auto"`` spreads the model with accelerate.
+    """
+    import torch
+
+    torch_dtype = getattr(torch, dtype)
+    if weights == "pretrained":
+        device_map = {"device_map": "auto"} if device == "auto" else {}
+        model, info = model_class.from_pretrained(
+            source, config=config, dtype=torch_dtype, output_loading_info=True, **device_map
+        )
+        missing = sorted(k for k in info["missing_keys"] if not k.startswith("pooler."))
+        if missing:
+            raise ModelLoadError(
+                f"model {given!r}: the checkpoint lacks {len(missing)} weights of "
+                f"{model_class.__name__} (e.g. {missing[:3]}), which would be left random; "
+                "check that the directory holds this architecture's weights"
+            )
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = model_class._from_config(config, dtype=torch.float32)
+        model = model.to(torch_dtype)
+        if device == "auto":
+            model = _dispatch_auto(model)
+    if device != "auto":
+        model = model.to(device)
+    return model.eval()
+
+
 def load_text_model(
     name: str | os.PathLike,
     *,
@@ -589,12 +659,11 @@ def load_text_model(
         For a bad ``weights``, ``dtype`` or ``device`` or ``@`` suffix, or a device this
         machine lacks.
     """
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     spec = os.fspath(name)
     name, weights = split_model_spec(spec, weights)
-    torch_dtype = check_load_options(weights, dtype)
+    check_load_options(weights, dtype)
     check_device(device)
     given, source, local = locate_model(name, "weights and tokenizer files")
 
@@ -633,50 +702,25 @@ def load_text_model(
             "transformers' convert_slow_tokenizer and save_pretrained)"
         )
     config.output_hidden_states = True
-    try:
-        n_bytes = estimate_parameter_bytes(config, dtype, model_class)
-    except Exception as error:  # noqa: BLE001 - the check is a courtesy; loading decides
-        _LOG.warning("could not size model %r before loading (%s); loading anyway", spec, error)
-    else:
-        check_fits(spec, n_bytes, device, dtype)
+    check_size(spec, config, dtype, device, model_class)
 
-    device_map = {"device_map": "auto"} if device == "auto" else {}
     try:
-        if weights == "pretrained" and model_class is not None:
-            model, info = model_class.from_pretrained(
-                source, config=config, dtype=torch_dtype, output_loading_info=True, **device_map
-            )
-            if info["missing_keys"]:
-                missing = sorted(info["missing_keys"])
-                raise ModelLoadError(
-                    f"model {given!r}: the checkpoint lacks {len(missing)} weights of "
-                    f"{model_class.__name__} (e.g. {missing[:3]}), which would be left random"
-                )
-        elif weights == "pretrained":
-            model = AutoModel.from_pretrained(
-                source, config=config, dtype=torch_dtype, trust_remote_code=False, **device_map
-            )
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                if model_class is not None:
-                    model = model_class._from_config(config, dtype=torch.float32)
-                else:
-                    model = AutoModel.from_config(
-                        config, dtype=torch.float32, trust_remote_code=False
-                    )
-            model = model.to(torch_dtype)
+        model = build_model(
+            model_class or auto_model_class(config, given),
+            config,
+            source=source,
+            given=given,
+            weights=weights,
+            seed=seed,
+            dtype=dtype,
+            device=device,
+        )
     except (OSError, ValueError, KeyError) as error:
         if isinstance(error, ModelLoadError):
             raise
         raise fail("weights", error) from error
     if encoder_of and model_class is None:
         model = model.get_encoder()
-    if weights == "untrained" and device == "auto":
-        model = _dispatch_auto(model)
-    elif device != "auto":
-        model = model.to(device)
-    model = model.eval()
 
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     n_blocks = _n_blocks(text_config, encoder=bool(encoder_of))

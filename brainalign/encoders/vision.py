@@ -56,10 +56,14 @@ from brainalign.encoders.common import LoadedModelAccess, check_layer_indices, t
 from brainalign.encoders.features import Features
 from brainalign.encoders.models import (
     ModelLoadError,
+    auto_model_class,
+    build_model,
     check_device,
     check_load_options,
+    check_size,
     locate_model,
     model_provenance,
+    split_model_spec,
 )
 
 __all__ = [
@@ -339,12 +343,12 @@ def _load_vision_model(
     image processor instead of a tokenizer. Returns ``(model, processor, source,
     provenance)``.
     """
-    import torch
     import transformers
-    from transformers import AutoConfig, AutoImageProcessor, AutoModel
-    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+    from transformers import AutoConfig, AutoImageProcessor
 
-    torch_dtype = check_load_options(weights, dtype)
+    spec = os.fspath(name)
+    name, weights = split_model_spec(spec, weights)
+    check_load_options(weights, dtype)
     check_device(device, allow_auto=False)
     given, source, local = locate_model(name, "weights, preprocessor_config.json")
     where = f"the local directory {source!r}" if local else f"the hub id {source!r}"
@@ -360,12 +364,10 @@ def _load_vision_model(
     if vision_config is not None:  # CLIP, SigLIP, ...: keep the vision tower only
         tower, config = "vision_config", vision_config
     try:
-        model_class = MODEL_MAPPING[type(config)]
-    except KeyError as error:
+        model_class = auto_model_class(config, given)
+    except ModelLoadError as error:
         raise ModelLoadError(
-            f"model {given!r} has model_type {config.model_type!r}, which transformers' "
-            "AutoModel does not know; use a vision model (ViT, DeiT, BEiT, DINOv2, CLIP, "
-            "ConvNeXt, ResNet, ...)"
+            f"{error}; use a vision model (ViT, DeiT, BEiT, DINOv2, CLIP, ConvNeXt, ResNet, ...)"
         ) from error
 
     if processor is None:
@@ -384,34 +386,29 @@ def _load_vision_model(
                 "processor= to VisionEncoder"
             ) from error
 
+    check_size(spec, config, dtype, device, model_class)
     try:
-        if weights == "pretrained":
-            model, info = model_class.from_pretrained(
-                source, config=config, dtype=torch_dtype, output_loading_info=True
-            )
-            missing = sorted(k for k in info["missing_keys"] if not k.startswith("pooler."))
-            if missing:
-                raise ModelLoadError(
-                    f"model {given!r}: the checkpoint in {where} lacks {len(missing)} weights "
-                    f"of {model_class.__name__} (e.g. {missing[:3]}), which would be left "
-                    "random; check that the directory holds this architecture's weights"
-                )
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = AutoModel.from_config(config, dtype=torch.float32, trust_remote_code=False)
-            model = model.to(torch_dtype)
+        model = build_model(
+            model_class,
+            config,
+            source=source,
+            given=given,
+            weights=weights,
+            seed=seed,
+            dtype=dtype,
+            device=device,
+        )
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         if isinstance(error, ModelLoadError):
             raise
         raise ModelLoadError(
             f"could not load the weights of model {given!r} from {where}: {error}"
         ) from error
-    model = model.to(device).eval()
 
     provenance = model_provenance(
         config,
         source=source,
+        model=spec,
         weights=weights,
         seed=seed,
         local=local,

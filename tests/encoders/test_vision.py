@@ -464,6 +464,9 @@ def test_untrained_weights_are_seeded_and_differ_from_saved(model_dirs, image_pa
     assert "weights_sha256" not in features.provenance
     np.testing.assert_array_equal(features["2"], again.encode_images(image_paths)["2"])
     assert not np.allclose(features["2"], other.encode_images(image_paths)["2"])
+    named = encoder(f"{directory}@untrained", seed=3, pooling="mean")  # as for text models
+    assert named.provenance["weights"] == "untrained"
+    np.testing.assert_array_equal(named.encode_images(image_paths)["2"], features["2"])
 
 
 # --------------------------------------------------------------------------- dtype, device
