@@ -505,24 +505,29 @@ def extract_features(
                 "space_before": stimuli.space_before,
             }
             key = _text_key(encoder, stimuli, options, heads, blocks)
-            reused = store.has(key)
-            # Reads a complete entry back, or streams the batches into a new one.
-            features = encoder.encode_words(
-                stimuli.words, heads=heads, blocks=blocks, store=store, key=key, **options
-            )
+
+            def compute() -> Features:  # streams its batches into the entry
+                return encoder.encode_words(
+                    stimuli.words, heads=heads, blocks=blocks, store=store, key=key, **options
+                )
+
         else:
             assert isinstance(stimuli, ImageStimuli)
             key = image_features_key(encoder, stimuli, checked)
-            reused = store.has(key)
-            features = store.get_or_compute(
-                key,
-                lambda: encoder.encode_images(
-                    stimuli.paths, layers=checked, stimulus_ids=stimuli.stimulus_ids
-                ),
-            )
+
+            def compute() -> Features:
+                return store.get_or_compute(
+                    key,
+                    lambda: encoder.encode_images(
+                        stimuli.paths, layers=checked, stimulus_ids=stimuli.stimulus_ids
+                    ),
+                )
+
+        found = store.try_load(key)
+        features = found if found is not None else compute()
     except ValueError as error:  # a word with no token, a token spanning two words, ...
         raise StimulusInputError(f"{stimuli.source}: {error}") from error
-    return Extraction(features, store.key_path(key), key, reused=reused, kind=kind)
+    return Extraction(features, store.key_path(key), key, reused=found is not None, kind=kind)
 
 
 def _build_encoder(

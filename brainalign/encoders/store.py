@@ -606,22 +606,18 @@ class FeatureStore:
                 f"no complete feature-store entry for model {key['model']!r} at "
                 f"{str(path)!r}: {reason}; compute it (get_or_compute) to (re)write it"
             )
-        mode = "r" if mmap else None
-        arrays = {}
-        for spec in manifest["arrays"]:
-            array = np.load(path / spec["file"], mmap_mode=mode, allow_pickle=False)
-            if list(array.shape) != spec["shape"] or array.dtype.str != spec["dtype"]:
-                raise IncompleteEntryError(
-                    f"{str(path / spec['file'])!r} holds {array.dtype.str} {array.shape}; "
-                    f"the manifest says {spec['dtype']} {tuple(spec['shape'])}. The entry is "
-                    "damaged: remove(key) and compute it again"
-                )
-            arrays[spec["name"]] = array
-        stimulus_ids = np.load(path / "stimulus_ids.npy", allow_pickle=False)
-        onsets = None
-        if manifest.get("has_onsets"):
-            onsets = np.load(path / "onsets.npy", allow_pickle=False)
-        return _to_features(arrays, stimulus_ids, onsets, manifest.get("provenance", {}))
+        return _read_entry(path, manifest, mmap)
+
+    def try_load(self, key: Mapping[str, Any], mmap: bool = True) -> Features | None:
+        """The entry of ``key`` if it is complete, else ``None`` (one look at the entry).
+
+        Raises
+        ------
+        ProvenanceMismatchError
+            If the entry directory holds a different key.
+        """
+        manifest, _ = self._inspect(key)
+        return None if manifest is None else _read_entry(self.key_path(key), manifest, mmap)
 
     def verify(self, key: Mapping[str, Any]) -> bool:
         """Re-hash every file of a complete entry against its manifest (slow: reads all).
@@ -781,8 +777,9 @@ class FeatureStore:
         TypeError
             If ``compute`` does not return :class:`Features`.
         """
-        if self.has(key):
-            return self.load(key)
+        found = self.try_load(key)
+        if found is not None:
+            return found
         features = compute()
         try:
             self.put(key, features)
@@ -902,6 +899,26 @@ class FeatureStore:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _read_entry(path: Path, manifest: Mapping[str, Any], mmap: bool) -> Features:
+    """Read a complete entry's arrays (memory-mapped when ``mmap``) as ``Features``."""
+    mode = "r" if mmap else None
+    arrays = {}
+    for spec in manifest["arrays"]:
+        array = np.load(path / spec["file"], mmap_mode=mode, allow_pickle=False)
+        if list(array.shape) != spec["shape"] or array.dtype.str != spec["dtype"]:
+            raise IncompleteEntryError(
+                f"{str(path / spec['file'])!r} holds {array.dtype.str} {array.shape}; "
+                f"the manifest says {spec['dtype']} {tuple(spec['shape'])}. The entry is "
+                "damaged: remove(key) and compute it again"
+            )
+        arrays[spec["name"]] = array
+    stimulus_ids = np.load(path / "stimulus_ids.npy", allow_pickle=False)
+    onsets = None
+    if manifest.get("has_onsets"):
+        onsets = np.load(path / "onsets.npy", allow_pickle=False)
+    return _to_features(arrays, stimulus_ids, onsets, manifest.get("provenance", {}))
 
 
 def _to_features(

@@ -328,8 +328,9 @@ class TextEncoder(LoadedModelAccess):
             If the store cannot be written or holds a conflicting entry.
         """
         _check_store(store, key)
-        if store is not None and store.has(key):
-            return store.load(key)
+        found = store.try_load(key) if store is not None else None
+        if found is not None:
+            return found
         pooling = self._check_pooling(pooling, "word")
         words = clean_words(words)
         n_words = len(words)
@@ -531,8 +532,9 @@ class TextEncoder(LoadedModelAccess):
         tokens, one (batched) pass per sentence.
         """
         _check_store(store, key)
-        if store is not None and store.has(key):
-            return store.load(key)
+        found = store.try_load(key) if store is not None else None
+        if found is not None:
+            return found
         if context not in CONTEXTS:
             raise ValueError(f"context={context!r}; use one of {list(CONTEXTS)}")
         if level is None:
