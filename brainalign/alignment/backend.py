@@ -1,0 +1,138 @@
+"""One implementation for numpy and torch arrays, on CPU or GPU.
+
+The alignment functions are written once against the array API standard and run on
+whatever array they are given: numpy arrays on the CPU, torch tensors on the CPU or a
+GPU. :func:`namespace` returns the array namespace of the inputs (``xp``) through
+`array-api-compat <https://data-apis.org/array-api-compat/>`_, the same shim
+scikit-learn and SciPy use, so ``xp.linalg.eigh``, ``xp.argsort`` and friends dispatch to
+numpy or torch. Results come back as the kind of array that went in, on the same
+device. Nothing here imports torch unless a torch tensor is passed in or asked for.
+
+Typical use inside a module::
+
+    xp = namespace(X, Y)
+    X = as_float(X, xp)
+    ...
+    return result                      # an xp array, like the inputs
+
+and for a user who has numpy data and wants the GPU::
+
+    X_gpu = to_backend(X, "torch_cuda")
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from array_api_compat import array_namespace, is_numpy_array, is_torch_array
+
+__all__ = [
+    "BACKENDS",
+    "as_float",
+    "namespace",
+    "to_backend",
+    "to_numpy",
+]
+
+#: Names accepted by :func:`to_backend`.
+BACKENDS: tuple[str, ...] = ("numpy", "torch", "torch_cuda")
+
+Backend = Literal["numpy", "torch", "torch_cuda"]
+
+
+def namespace(*arrays: Any) -> Any:
+    """The array namespace shared by ``arrays`` (numpy or torch, array-API compatible).
+
+    Lists, tuples, scalars and ``None`` are skipped; if nothing is an array the
+    namespace is numpy's.
+
+    Raises
+    ------
+    TypeError
+        If numpy arrays and torch tensors are mixed: convert one side with
+        :func:`to_backend` first.
+    """
+    found = [a for a in arrays if is_numpy_array(a) or is_torch_array(a)]
+    if not found:
+        return array_namespace(np.empty(0))
+    kinds = {"torch" if is_torch_array(a) else "numpy" for a in found}
+    if len(kinds) > 1:
+        raise TypeError(
+            "got both numpy arrays and torch tensors; convert them to one kind first, "
+            "e.g. brainalign.alignment.backend.to_backend(x, 'torch')"
+        )
+    return array_namespace(*found)
+
+
+def as_float(x: Any, xp: Any, dtype: Any = None) -> Any:
+    """``x`` as a floating-point array of namespace ``xp``, keeping its device.
+
+    Integer and boolean arrays become float64; float arrays keep their precision unless
+    ``dtype`` is given. Lists become float64 arrays of ``xp``.
+    """
+    if not (is_numpy_array(x) or is_torch_array(x)):
+        x = np.asarray(x, dtype=np.float64)
+        if xp is not array_namespace(x):
+            x = xp.asarray(x)
+    if dtype is not None:
+        return xp.astype(x, dtype)
+    if not xp.isdtype(x.dtype, "real floating"):
+        return xp.astype(x, xp.float64)
+    return x
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A numpy copy (or view) of a numpy array or a torch tensor on any device."""
+    if is_torch_array(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def to_backend(x: Any, backend: Backend = "numpy", *, dtype: Any = None) -> Any:
+    """``x`` on a backend: ``"numpy"``, ``"torch"`` (CPU) or ``"torch_cuda"`` (GPU).
+
+    Parameters
+    ----------
+    x : array-like
+    backend : {"numpy", "torch", "torch_cuda"}
+    dtype : optional
+        A numpy or torch dtype (e.g. ``numpy.float32``); default: keep float arrays'
+        precision, float64 for the rest.
+
+    Raises
+    ------
+    ValueError
+        For an unknown backend name, or ``"torch_cuda"`` without a CUDA device.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r}; use one of {list(BACKENDS)}")
+    if backend == "numpy":
+        arr = to_numpy(x)
+        if dtype is None and not np.issubdtype(arr.dtype, np.floating):
+            dtype = np.float64
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+    import torch
+
+    if backend == "torch_cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "backend='torch_cuda' but torch sees no CUDA device; use 'torch' (CPU) or 'numpy'"
+        )
+    device = "cuda" if backend == "torch_cuda" else "cpu"
+    tensor = x if is_torch_array(x) else torch.as_tensor(np.asarray(x))
+    if dtype is not None:
+        torch_dtype = dtype if isinstance(dtype, torch.dtype) else _torch_dtype(dtype)
+        tensor = tensor.to(torch_dtype)
+    elif not tensor.is_floating_point():
+        tensor = tensor.to(torch.float64)
+    return tensor.to(device)
+
+
+def _torch_dtype(dtype: Any) -> Any:
+    import torch
+
+    name = np.dtype(dtype).name
+    try:
+        return getattr(torch, name)
+    except AttributeError:
+        raise ValueError(f"dtype {dtype!r} has no torch equivalent") from None
