@@ -103,12 +103,16 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
     extract = commands.add_parser(
         "extract",
         help="compute a model's features for a stimulus set into the feature store",
-        description="Per-layer (and per-head) features of words or images, kept in a feature "
+        description="Per-layer (and per-head) features of words, sentences or images, kept in "
+        "a feature "
         "store keyed by their full provenance: a second run with the same settings reuses "
         "the entry and runs no model.",
-        epilog="STIMULI: a .csv/.tsv with a 'text' column (one word per row, in reading order; "
-        "optional stimulus_id, onset, space_before) or an 'image' column (paths relative to "
-        "the table's folder; optional stimulus_id), or a folder of images.",
+        epilog="STIMULI: a .csv/.tsv with a 'text' column (words of a continuous text in "
+        "reading order, or sentences; optional stimulus_id, group, onset, space_before) or an "
+        "'image' column (paths relative to the table's folder; optional stimulus_id), or a "
+        "folder of images. CONTEXT: window = each word after the words before it (one text "
+        "per group); passage = each sentence after the earlier sentences of its group; "
+        "isolated = each item alone. Default: window when every row is one word, else passage.",
     )
     _add_model_options(extract, layers_help="hidden-state indices")
     extract.add_argument(
@@ -118,7 +122,24 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         "--stimuli", type=Path, default=None, metavar="FILE|DIR", help="stimulus table or folder"
     )
     extract.add_argument(
+        "--context",
+        choices=("window", "passage", "isolated"),
+        default=None,
+        help="text: how items are read (default: window for one word per row, else passage)",
+    )
+    extract.add_argument(
         "--heads", action="store_true", help="text: also each head's output per layer (L.heads)"
+    )
+    extract.add_argument(
+        "--contributions",
+        action="store_true",
+        help="text: also each head's write to the residual stream (L.contributions)",
+    )
+    extract.add_argument(
+        "--attention-summaries",
+        action="store_true",
+        help="text: also per-head attention entropy, distance, first- and previous-token "
+        "attention (L.attention_*)",
     )
     extract.add_argument(
         "--blocks",
@@ -253,6 +274,9 @@ def run_extract(args: argparse.Namespace) -> int:
             layers=args.layers,
             heads=args.heads,
             blocks=args.blocks,
+            contributions=args.contributions,
+            attention_summaries=args.attention_summaries,
+            context=args.context,
             pooling=args.pooling,
             context_words=args.context_words,
             device=args.device,
@@ -268,7 +292,7 @@ def run_extract(args: argparse.Namespace) -> int:
 
     features = result.features
     action = "reused existing entry (no forward pass)" if result.reused else "computed and stored"
-    unit = "words" if result.kind == "text" else "images"
+    unit = "images" if result.kind == "image" else _text_unit(result.key)
     print(f"{args.model} on {stimuli.source}: {len(stimuli)} {unit}, {action}")
     print(f"entry: {result.path}")
     hidden = [name for name in features.layers if "." not in name]
@@ -278,6 +302,12 @@ def run_extract(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}}  {tuple(array.shape)}  {array.dtype}")
     print(f"time: {elapsed:.1f} s")
     return 0
+
+
+def _text_unit(key: dict) -> str:
+    """ "words" or "sentences", from a text entry's key."""
+    context = key.get("context", {})
+    return "sentences" if context.get("level") == "sentence" else "words"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -244,6 +244,88 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------- sentences
+
+SENTENCES = (
+    "stimulus_id,group,text\n"
+    "s1,story-a,Alice was beginning to get very tired.\n"
+    "s2,story-a,She had peeped into the book her sister was reading.\n"
+    "s3,story-b,The rabbit took a watch out of its waistcoat pocket.\n"
+    's4,story-a,"And what is the use of a book," thought Alice.\n'
+    "s5,story-b,It hurried across the field.\n"
+)
+
+
+@pytest.mark.parametrize("context", ["passage", "isolated"])
+def test_sentence_table_matches_the_encoder_and_is_reused(
+    tiny_gpt2_dir, tmp_path, capsys, monkeypatch, context
+):
+    import pandas as pd
+
+    from brainalign.datasets.stimuli import Stimuli
+    from brainalign.encoders.text import TextEncoder
+
+    table = _write(tmp_path, "sentences.csv", SENTENCES)
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table), "--quiet"]
+    args += ["--out", str(out), "--pooling", "mean", "--contributions", "--blocks"]
+    if context == "isolated":
+        args += ["--context", "isolated"]  # passage is the default for sentences
+    assert main(args) == 0
+    assert f"on {table}: 5 sentences, computed and stored" in capsys.readouterr().out
+    entry = _only_entry(out)
+    assert entry["key"]["context"]["mode"] == context
+    assert entry["key"]["context"]["level"] == "sentence"
+    stored = FeatureStore(out).load(entry["key"])
+
+    encoder = TextEncoder(tiny_gpt2_dir, pooling="mean", progress=False)
+    direct = encoder.extract(
+        Stimuli(pd.read_csv(table)), context=context, blocks=True, contributions=True
+    )
+    assert stored.layer_names == direct.layer_names
+    assert "2.contributions" in stored.layer_names
+    for name in direct.layer_names:
+        np.testing.assert_allclose(stored[name], direct[name], atol=1e-6, err_msg=name)
+    assert stored.stimulus_ids.tolist() == ["s1", "s2", "s3", "s4", "s5"]
+
+    calls = _count_forward(monkeypatch, TextEncoder)
+    assert main(args) == 0
+    assert calls == []
+    assert "reused existing entry (no forward pass)" in capsys.readouterr().out
+
+
+def test_passage_and_isolated_differ_and_groups_keep_passages_apart(tiny_gpt2_dir, tmp_path):
+    table = _write(tmp_path, "sentences.csv", SENTENCES)
+    out = tmp_path / "store"
+    base = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table), "--quiet"]
+    for context in ("passage", "isolated"):
+        assert main([*base, "--out", str(out), "--context", context, "--layers", "2"]) == 0
+    store = FeatureStore(out)
+    entries = {e["key"]["context"]["mode"]: store.load(e["key"]) for e in store.entries()}
+    passage, isolated = entries["passage"]["2"], entries["isolated"]["2"]
+    # the first sentence of each story has no context: equal; later ones see their story
+    np.testing.assert_allclose(passage[[0, 2]], isolated[[0, 2]], atol=1e-5)
+    assert np.abs(passage[[1, 3, 4]] - isolated[[1, 3, 4]]).max() > 1e-3
+
+
+def test_word_table_with_groups_reads_each_text_on_its_own(tiny_gpt2_dir, alice_words, tmp_path):
+    from brainalign.encoders.text import TextEncoder
+
+    words = alice_words[:30]
+    rows = [f"{w},{'a' if i < 18 else 'b'}" for i, w in enumerate(words)]
+    table = _write(tmp_path, "words.csv", "text,group\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table), "--quiet"]
+    assert main([*args, "--out", str(out), "--layers", "2"]) == 0
+    entry = _only_entry(out)
+    assert entry["key"]["context"]["mode"] == "window"
+    stored = FeatureStore(out).load(entry["key"])
+    encoder = TextEncoder(tiny_gpt2_dir, progress=False)
+    first, second = encoder.encode_words(words[:18]), encoder.encode_words(words[18:])
+    np.testing.assert_allclose(stored["2"][:18], first["2"], atol=1e-6)
+    np.testing.assert_allclose(stored["2"][18:], second["2"], atol=1e-6)
+
+
 BAD_INPUTS = {
     "neither": ([], "exactly one of --dataset NAME or --stimuli FILE; neither given"),
     "both": (["--dataset", "alice2016", "--stimuli", "x.csv"], "both given"),
@@ -266,6 +348,19 @@ BAD_INPUTS = {
         "pooling 'max' does not apply to words; use last, mean",
     ),
     "layer out of range": (["--dataset", "alice2016", "--layers", "0,9"], "out of range"),
+    "sentences read as a window": (
+        ["--stimuli", "{tmp}/sentences.csv", "--context", "window"],
+        "row 2 holds 'the cat sat.', but context 'window' reads continuous text",
+    ),
+    "first subword of sentences": (
+        ["--stimuli", "{tmp}/sentences.csv", "--pooling", "first"],
+        "pooling 'first' (first subword) applies to words",
+    ),
+    "context with images": (["--stimuli", str(IMAGES), "--context", "isolated"], "applies to text"),
+    "summaries with images": (
+        ["--stimuli", str(IMAGES), "--attention-summaries"],
+        "available for text models only",
+    ),
     "bad batch size": (["--dataset", "alice2016", "--batch-size", "0"], "--batch-size"),
 }
 
@@ -279,6 +374,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tiny_bert_dir, tmp_path, 
     _write(tmp_path, "gap.tsv", "text\tonset\nAlice\t0\n\t0.5\nwas\t1\n")
     _write(tmp_path, "onset.tsv", "text\tonset\nAlice\tsoon\n")
     _write(tmp_path, "lost.csv", "image\nlost.jpg\n")
+    _write(tmp_path, "sentences.csv", "text\nHello.\nthe cat sat.\n")
     extra, message = BAD_INPUTS[case]
     extra = [part.replace("{tmp}", str(tmp_path)) for part in extra]
     out = tmp_path / "store"
@@ -314,7 +410,7 @@ def test_score_reads_what_extract_stored(tiny_bert_dir, tmp_path, monkeypatch):
             main(["extract", "--dataset", "alice2016", "--out", str(store), *extra, *common]) == 0
         )
     calls = []
-    monkeypatch.setattr(text.TextEncoder, "_forward", lambda self, batch: calls.append(1))
+    monkeypatch.setattr(text.TextEncoder, "_forward", lambda self, batch, **_: calls.append(1))
     code = main(["score", "--store", str(store), "--out", str(tmp_path / "run"), *common])
     assert code == 0 and calls == []  # every feature came from the store
     assert (tmp_path / "run" / "results.csv").exists()

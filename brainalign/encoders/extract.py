@@ -4,9 +4,14 @@ The orchestration behind ``brainalign extract``. Stimuli come from a named datas
 (its words, with onsets and ``space_before``), from a table file, or from a folder of
 images:
 
-- a CSV or TSV with a ``text`` column, one word per row in reading order, and optional
-  ``stimulus_id``, ``onset`` (seconds) and ``space_before`` (true/false) columns, goes
-  through :class:`~brainalign.encoders.text.TextEncoder`;
+- a CSV or TSV with a ``text`` column and optional ``stimulus_id``, ``group``,
+  ``onset`` (seconds) and ``space_before`` (true/false) columns goes through
+  :class:`~brainalign.encoders.text.TextEncoder`. Its rows are either words of a
+  continuous text in reading order (``context="window"``: each word read after the
+  words before it, one text per ``group``) or sentences (``context="passage"``: each
+  read after the earlier sentences of its ``group``, or ``"isolated"``: each alone).
+  Without a context, rows holding more than one word mean ``"passage"`` and one word
+  per row means ``"window"``; a list of unrelated words wants ``"isolated"``;
 - a CSV or TSV with an ``image`` column of file paths (relative to the table's folder,
   or absolute) and an optional ``stimulus_id`` column, or a folder of image files,
   goes through :class:`~brainalign.encoders.vision.VisionEncoder`.
@@ -20,10 +25,13 @@ image features are computed in memory, then stored.
 
 Keys
 ----
-Text: :func:`~brainalign.encoders.store.text_encoder_key` with the same arguments as
+Words of one continuous text (``window``, no ``group`` column):
+:func:`~brainalign.encoders.store.text_encoder_key` with the same arguments as
 ``encode_words`` (so an extraction of a dataset's words shares its entry with the
-benchmarks that read the same store), plus ``extra={"capture": {...}}`` only when
-per-head or per-block arrays are requested. Images:
+benchmarks that read the same store). Other text:
+:func:`~brainalign.encoders.store.text_extract_key` with the context, level and groups.
+Both add ``extra={"capture": {...}}`` only when per-head, per-block or attention
+arrays are requested. Images:
 :func:`~brainalign.encoders.store.feature_key` with the stimulus hash of the ids and
 image paths as given, the processor's configuration, and one sha256 over the bytes of
 every image file, so an edited image misses the entry even under an unchanged name.
@@ -35,7 +43,7 @@ import hashlib
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -59,6 +67,7 @@ __all__ = [
     "extract_features",
     "image_features_key",
     "read_stimuli",
+    "text_context",
 ]
 
 #: Poolings of words (those of :func:`~brainalign.encoders.pooling.pool_hidden`).
@@ -76,27 +85,36 @@ class StimulusInputError(ValueError):
 
 @dataclass(frozen=True)
 class TextStimuli:
-    """Words to encode, in reading order.
+    """Texts to encode (words or sentences), in reading order.
 
     Attributes
     ----------
-    words : list of str, length n_words
-    stimulus_ids : numpy.ndarray or None, shape (n_words,)
-    onsets : numpy.ndarray or None, shape (n_words,)
+    texts : list of str, length n_items
+        Words of a continuous text or sentences.
+    stimulus_ids : numpy.ndarray or None, shape (n_items,)
+    onsets : numpy.ndarray or None, shape (n_items,)
         Seconds.
-    space_before : numpy.ndarray of bool or None, shape (n_words,)
+    space_before : numpy.ndarray of bool or None, shape (n_items,)
     source : str
-        Where the words came from (dataset name or file), for messages.
+        Where the texts came from (dataset name or file), for messages.
+    groups : numpy.ndarray or None, shape (n_items,)
+        Text (story) or passage of each item; ``None``: one group.
     """
 
-    words: list[str]
+    texts: list[str]
     stimulus_ids: np.ndarray | None
     onsets: np.ndarray | None
     space_before: np.ndarray | None
     source: str
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self.texts)
+
+    @property
+    def one_word_per_item(self) -> bool:
+        """Whether every item is a single word (no whitespace inside)."""
+        return all(len(text.split()) == 1 for text in self.texts)
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,7 @@ def dataset_stimuli(name: str) -> TextStimuli:
             "extract its images with --stimuli"
         )
     return TextStimuli(
-        words=table["text"].astype(str).tolist(),
+        texts=table["text"].astype(str).tolist(),
         stimulus_ids=table["stimulus_id"].to_numpy(),
         onsets=table["onset"].to_numpy(dtype=float) if "onset" in table.columns else None,
         space_before=(
@@ -267,13 +285,11 @@ def _check_cells(table: Any, column: str, path: Path) -> None:
 
 def _text_table(table: Any, ids: np.ndarray | None, path: Path) -> TextStimuli:
     _check_cells(table, "text", path)
-    words = [str(word).strip() for word in table["text"]]
-    spaced = [i for i, word in enumerate(words) if len(word.split()) > 1]
-    if spaced:
-        raise StimulusInputError(
-            f"stimulus file {str(path)!r}: row {spaced[0] + 1} (line {spaced[0] + 2}) holds "
-            f"{words[spaced[0]]!r}; the 'text' column takes one word per row"
-        )
+    words = [" ".join(str(text).split()) for text in table["text"]]
+    groups = None
+    if "group" in table.columns:
+        _check_cells(table, "group", path)
+        groups = table["group"].astype(str).str.strip().to_numpy()
     onsets = None
     if "onset" in table.columns:
         onsets = np.empty(len(words))
@@ -298,7 +314,7 @@ def _text_table(table: Any, ids: np.ndarray | None, path: Path) -> TextStimuli:
                     f"(line {i + 2}) is not true/false (also accepted: 1/0, yes/no)"
                 )
             space_before[i] = flag in _TRUE
-    return TextStimuli(words, ids, onsets, space_before, source=str(path))
+    return TextStimuli(words, ids, onsets, space_before, source=str(path), groups=groups)
 
 
 def _image_table(table: Any, ids: np.ndarray | None, path: Path) -> ImageStimuli:
@@ -402,15 +418,59 @@ def image_features_key(
     )
 
 
-def _text_key(
-    encoder: Any, stimuli: TextStimuli, options: dict[str, Any], heads: bool, blocks: bool
-) -> dict:
-    from brainalign.encoders.store import text_encoder_key
+def text_context(stimuli: TextStimuli, context: str | None) -> str:
+    """The context mode for ``stimuli``: the one given, checked, or the default.
 
-    if not (heads or blocks):
-        return text_encoder_key(encoder, stimuli.words, **options)
-    capture = {"heads": heads, "blocks": blocks}
-    return text_encoder_key(encoder, stimuli.words, extra={"capture": capture}, **options)
+    The default is ``"window"`` (continuous text) when every item is one word, else
+    ``"passage"``.
+
+    Raises
+    ------
+    StimulusInputError
+        For an unknown mode, or ``"window"`` with an item of more than one word.
+    """
+    from brainalign.encoders.text import CONTEXTS
+
+    if context is None:
+        return "window" if stimuli.one_word_per_item else "passage"
+    if context not in CONTEXTS:
+        raise StimulusInputError(f"context {context!r}; use one of {', '.join(CONTEXTS)}")
+    if context == "window" and not stimuli.one_word_per_item:
+        row = next(i for i, text in enumerate(stimuli.texts) if len(text.split()) > 1)
+        raise StimulusInputError(
+            f"{stimuli.source}: row {row + 1} holds {stimuli.texts[row]!r}, but context "
+            "'window' reads continuous text one word per row; use --context passage or "
+            "isolated for sentences"
+        )
+    return context
+
+
+def _text_key(
+    encoder: Any, stimuli: TextStimuli, context: str, layers: list[int] | None, captures: Any
+) -> dict:
+    from dataclasses import asdict
+
+    from brainalign.encoders.store import text_encoder_key, text_extract_key
+
+    extra = {"capture": asdict(captures)} if captures != type(captures)() else None
+    columns = {
+        "layers": layers,
+        "stimulus_ids": stimuli.stimulus_ids,
+        "onsets": stimuli.onsets,
+        "space_before": stimuli.space_before,
+        "extra": extra,
+    }
+    if _reads_one_text(stimuli, context):
+        return text_encoder_key(encoder, stimuli.texts, **columns)
+    level = "word" if context == "window" else "sentence"
+    return text_extract_key(
+        encoder, stimuli.texts, context=context, level=level, groups=stimuli.groups, **columns
+    )
+
+
+def _reads_one_text(stimuli: TextStimuli, context: str) -> bool:
+    """Whether the stimuli are one continuous text, read by ``encode_words``."""
+    return context == "window" and stimuli.groups is None
 
 
 # --------------------------------------------------------------------------- extraction
@@ -424,6 +484,9 @@ def extract_features(
     layers: Sequence[int] | None = None,
     heads: bool = False,
     blocks: bool = False,
+    contributions: bool = False,
+    attention_summaries: bool = False,
+    context: str | None = None,
     pooling: str | None = None,
     context_words: int | None = None,
     device: str = "cpu",
@@ -445,12 +508,17 @@ def extract_features(
     store : FeatureStore
     layers : sequence of int, optional
         Hidden-state indices (0 = embeddings). Default: all.
-    heads, blocks : bool
-        Text only: also store ``"L.heads"`` (n_words, n_heads, d_head) and
-        ``"L.attention"``/``"L.mlp"`` (n_words, d_model) for every layer ``L >= 1``.
+    heads, blocks, contributions, attention_summaries : bool
+        Text only: also store ``"L.heads"`` (n_items, n_heads, d_head),
+        ``"L.attention"``/``"L.mlp"`` (n_items, d_model), ``"L.contributions"``
+        (n_items, n_heads, d_model) and the ``"L.attention_*"`` summaries
+        (n_items, n_heads) for every layer ``L >= 1`` (see
+        :meth:`~brainalign.encoders.text.TextEncoder.encode_words`).
+    context : {"window", "passage", "isolated"}, optional
+        Text only: how items are read (see :func:`text_context`; default by content).
     pooling : str, optional
-        Text: one of :data:`TEXT_POOLINGS` (default ``"last"``); images: ``"cls"``
-        (default), ``"mean"`` or ``"spatial"``.
+        Text: one of :data:`TEXT_POOLINGS` (default ``"last"``; ``"first"`` for words
+        only); images: ``"cls"`` (default), ``"mean"`` or ``"spatial"``.
     context_words : int, optional
         Text, bidirectional models: words per window.
     device, dtype, batch_size, weights, seed, progress
@@ -471,12 +539,21 @@ def extract_features(
         If the store cannot be written or holds a conflicting entry.
     """
     from brainalign.encoders.common import check_layer_indices
+    from brainalign.encoders.text import Captures
 
+    captures = Captures(heads, blocks, contributions, attention_summaries)
+    if isinstance(stimuli, TextStimuli):
+        context = text_context(stimuli, context)
+        if pooling == "first" and context != "window":
+            raise StimulusInputError(
+                "pooling 'first' (first subword) applies to words; sentences take last or mean"
+            )
+    elif context is not None:
+        raise StimulusInputError("--context applies to text; drop it for images")
     encoder, kind = _build_encoder(
         model,
         stimuli,
-        heads=heads,
-        blocks=blocks,
+        captures=captures,
         pooling=pooling,
         context_words=context_words,
         options={"weights": weights, "seed": seed, "device": device, "dtype": dtype},
@@ -497,19 +574,20 @@ def extract_features(
 
     try:
         if kind == "text":
-            assert isinstance(stimuli, TextStimuli)
-            options = {
-                "layers": checked,
-                "stimulus_ids": stimuli.stimulus_ids,
-                "onsets": stimuli.onsets,
-                "space_before": stimuli.space_before,
-            }
-            key = _text_key(encoder, stimuli, options, heads, blocks)
+            assert isinstance(stimuli, TextStimuli) and context is not None
+            key = _text_key(encoder, stimuli, context, checked, captures)
+            wanted = {"layers": checked, **asdict(captures), "store": store, "key": key}
 
             def compute() -> Features:  # streams its batches into the entry
-                return encoder.encode_words(
-                    stimuli.words, heads=heads, blocks=blocks, store=store, key=key, **options
-                )
+                if _reads_one_text(stimuli, context):
+                    return encoder.encode_words(
+                        stimuli.texts,
+                        stimulus_ids=stimuli.stimulus_ids,
+                        onsets=stimuli.onsets,
+                        space_before=stimuli.space_before,
+                        **wanted,
+                    )
+                return encoder.extract(_stimuli_table(stimuli), context=context, **wanted)
 
         else:
             assert isinstance(stimuli, ImageStimuli)
@@ -530,12 +608,32 @@ def extract_features(
     return Extraction(features, store.key_path(key), key, reused=found is not None, kind=kind)
 
 
+def _stimuli_table(stimuli: TextStimuli) -> Any:
+    """The text stimuli as a :class:`~brainalign.datasets.stimuli.Stimuli` table."""
+    import pandas as pd
+
+    from brainalign.datasets.stimuli import Stimuli
+
+    n_items = len(stimuli)
+    columns: dict[str, Any] = {
+        "stimulus_id": (
+            np.arange(n_items) if stimuli.stimulus_ids is None else stimuli.stimulus_ids
+        ),
+        "text": stimuli.texts,
+        "group": np.zeros(n_items, dtype=int) if stimuli.groups is None else stimuli.groups,
+    }
+    if stimuli.onsets is not None:
+        columns["onset"] = stimuli.onsets
+    if stimuli.space_before is not None:
+        columns["space_before"] = stimuli.space_before
+    return Stimuli(pd.DataFrame(columns))
+
+
 def _build_encoder(
     model: str | os.PathLike,
     stimuli: Stimulus,
     *,
-    heads: bool,
-    blocks: bool,
+    captures: Any,
     pooling: str | None,
     context_words: int | None,
     options: dict[str, Any],
@@ -569,7 +667,12 @@ def _build_encoder(
         raise StimulusInputError(
             f"pooling {pooling!r} does not apply to images; use {', '.join(IMAGE_POOLINGS)}"
         )
-    if heads or blocks:
+    if captures.contributions or captures.attention_summaries:
+        raise StimulusInputError(
+            "--contributions and --attention-summaries are available for text models only; "
+            "drop them for images"
+        )
+    if captures.heads or captures.blocks:
         raise StimulusInputError(
             "--heads and --blocks are available for text models only; drop them for images"
         )

@@ -53,7 +53,11 @@ from brainalign.encoders.hooks import (
 if TYPE_CHECKING:
     import torch
 
+#: Keys of :func:`attention_summaries`, in the order arrays are stored.
+SUMMARY_MEASURES: tuple[str, ...] = ("entropy", "distance", "first_token", "previous_token")
+
 __all__ = [
+    "SUMMARY_MEASURES",
     "ArchitectureSpec",
     "LayerCapture",
     "UnsupportedArchitectureError",
@@ -278,6 +282,27 @@ class LayerCapture:
         """Remove every hook this capture installed (idempotent)."""
         while self._handles:
             self._handles.pop().remove()
+
+    def head_weights(self, layer: int) -> torch.Tensor:
+        """Block ``layer``'s output-projection weight split by head, ``(n_heads, d_head, d_model)``.
+
+        ``einsum("...hd,hdm->...hm", heads, head_weights(layer))`` gives each head's
+        contribution to the residual stream. Projection is linear, so contributions of
+        pooled head outputs equal pooled contributions.
+        """
+        module = self._out_projs[layer % self.n_layers]
+        import torch
+        from transformers.pytorch_utils import Conv1D
+
+        if not isinstance(module, (Conv1D, torch.nn.Linear)):
+            return _weight_per_head(module, self.n_heads, 1)  # raises the TypeError
+        n_inputs = module.weight.shape[0 if isinstance(module, Conv1D) else 1]
+        if n_inputs % self.n_heads:
+            raise ValueError(
+                f"block {layer}: the output projection takes {n_inputs} inputs, not a "
+                f"multiple of n_heads={self.n_heads}."
+            )
+        return _weight_per_head(module, self.n_heads, n_inputs // self.n_heads)
 
     def out_proj_bias(self, layer: int) -> torch.Tensor | None:
         """The bias of block ``layer``'s attention output projection, ``(d_model,)``, or None."""

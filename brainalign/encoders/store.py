@@ -110,6 +110,7 @@ __all__ = [
     "key_sha256",
     "stimulus_hash",
     "text_encoder_key",
+    "text_extract_key",
 ]
 
 #: Version of the entry layout; entries of another version count as incomplete.
@@ -431,8 +432,85 @@ def text_encoder_key(
         context mode and window; dtype; stimulus hash of words, ids, onsets and
         ``space_before``.
     """
+    layer_ids = check_layer_indices(layers, encoder.n_layers, encoder.model_id)
+    table = _text_table(words, stimulus_id=stimulus_ids, onset=onsets, space_before=space_before)
+    return feature_key(
+        model=encoder.model_id,
+        weights=_text_weights(encoder),
+        tokenizer=_tokenizer_fingerprint(encoder.tokenizer),
+        layers=[str(layer) for layer in layer_ids],
+        pooling=encoder.pooling,
+        context=_word_window_context(encoder),
+        dtype=encoder.dtype,
+        stimuli=stimulus_hash(table),
+        extra=extra,
+    )
+
+
+def text_extract_key(
+    encoder: Any,
+    texts: Sequence[str],
+    *,
+    context: str,
+    level: str,
+    groups: Sequence[Any] | np.ndarray | None = None,
+    pooling: str | None = None,
+    layers: Sequence[int] | None = None,
+    stimulus_ids: Sequence[Any] | np.ndarray | None = None,
+    onsets: Sequence[float] | np.ndarray | None = None,
+    space_before: Sequence[bool] | np.ndarray | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The store key of ``encoder.extract(texts, context=..., level=..., ...)``.
+
+    Parameters
+    ----------
+    encoder : TextEncoder
+    texts : sequence of str, length n_items
+        The items (sentences or words) in reading order.
+    context, level, groups, pooling, layers
+        As for :meth:`~brainalign.encoders.text.TextEncoder.extract` (``pooling=None``:
+        the encoder's).
+    stimulus_ids, onsets, space_before : array-like, optional
+        Columns of the stimulus table, part of the stimulus hash.
+    extra : mapping, optional
+        Passed to :func:`feature_key` (e.g. the captures asked for).
+
+    Returns
+    -------
+    dict
+        As :func:`text_encoder_key`, with the context mode (``isolated``, ``passage``
+        or ``window``), the item level and how passages are read, and the groups in the
+        stimulus hash.
+    """
+    layer_ids = check_layer_indices(layers, encoder.n_layers, encoder.model_id)
+    reading: dict[str, Any] = {"mode": context, "level": level, "max_length": encoder.max_length}
+    if context == "window":
+        reading["window"] = _word_window_context(encoder)
+    elif context == "passage":
+        reading["sentences_joined"] = "single space"
+        if encoder.is_causal:
+            reading["stride"] = encoder.stride
+    table = _text_table(
+        texts, stimulus_id=stimulus_ids, onset=onsets, space_before=space_before, group=groups
+    )
+    return feature_key(
+        model=encoder.model_id,
+        weights=_text_weights(encoder),
+        tokenizer=_tokenizer_fingerprint(encoder.tokenizer),
+        layers=[str(layer) for layer in layer_ids],
+        pooling=encoder.pooling if pooling is None else pooling,
+        context=reading,
+        dtype=encoder.dtype,
+        stimuli=stimulus_hash(table),
+        extra=extra,
+    )
+
+
+def _text_weights(encoder: Any) -> dict[str, Any]:
+    """The weights part of a text encoder's key: kind, sha256 or revision or seed, config."""
     provenance = encoder.provenance
-    weights = {
+    return {
         "kind": provenance.get("weights"),
         "sha256": provenance.get("weights_sha256") or None,
         "revision": provenance.get("revision"),
@@ -440,33 +518,34 @@ def text_encoder_key(
         "model_type": provenance.get("model_type"),
         "config_sha256": config_sha256(encoder.model.config),
     }
+
+
+def _word_window_context(encoder: Any) -> dict[str, Any]:
+    """How :meth:`~brainalign.encoders.text.TextEncoder.encode_words` reads a text."""
     if encoder.is_causal:
-        context = {"mode": "causal-window", "max_length": encoder.max_length}
-        context["stride"] = encoder.stride
-    else:
-        context = {"mode": "preceding-words", "max_length": encoder.max_length}
-        context["context_words"] = encoder.context_words
-    layer_ids = check_layer_indices(layers, encoder.n_layers, encoder.model_id)
-    words = [str(word) for word in words]
-    table: dict[str, Any] = {"text": words}
-    for name, values in (
-        ("stimulus_id", stimulus_ids),
-        ("onset", onsets),
-        ("space_before", space_before),
-    ):
+        return {
+            "mode": "causal-window",
+            "max_length": encoder.max_length,
+            "stride": encoder.stride,
+        }
+    return {
+        "mode": "preceding-words",
+        "max_length": encoder.max_length,
+        "context_words": encoder.context_words,
+    }
+
+
+def _text_table(texts: Sequence[str], **columns: Any) -> dict[str, Any]:
+    """The stimulus table hashed into a text key: texts plus the columns given.
+
+    ``columns`` are named as :func:`stimulus_hash` reads them (``stimulus_id``,
+    ``onset``, ``space_before``, ``group``); ``None`` columns are left out.
+    """
+    table: dict[str, Any] = {"text": [str(text) for text in texts]}
+    for name, values in columns.items():
         if values is not None:
             table[name] = list(np.asarray(values).tolist())
-    return feature_key(
-        model=encoder.model_id,
-        weights=weights,
-        tokenizer=_tokenizer_fingerprint(encoder.tokenizer),
-        layers=[str(layer) for layer in layer_ids],
-        pooling=encoder.pooling,
-        context=context,
-        dtype=encoder.dtype,
-        stimuli=stimulus_hash(table),
-        extra=extra,
-    )
+    return table
 
 
 # --------------------------------------------------------------------------- files

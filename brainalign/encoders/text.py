@@ -60,6 +60,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -74,7 +75,7 @@ from brainalign.encoders.context import (
     tokenize_passages,
 )
 from brainalign.encoders.features import Features
-from brainalign.encoders.heads import LayerCapture
+from brainalign.encoders.heads import SUMMARY_MEASURES, LayerCapture, attention_summaries
 from brainalign.encoders.models import (
     ModelLoadError,
     load_text_model,
@@ -98,6 +99,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTEXTS",
+    "Captures",
     "DEFAULT_CONTEXT_WORDS",
     "LEVELS",
     "ModelLoadError",
@@ -117,6 +119,27 @@ LEVELS: tuple[str, ...] = ("sentence", "word")
 #: window per word, so it grows linearly with N and is dominated by the linear layers.
 #: ``dtype="bfloat16"`` roughly halves it on CPUs with bf16 support, at ~1e-2 error.
 DEFAULT_CONTEXT_WORDS = 16
+
+
+@dataclass(frozen=True)
+class Captures:
+    """Which per-block outputs a run adds to the hidden states.
+
+    Attributes
+    ----------
+    heads, blocks, contributions, attention_summaries : bool
+        See :meth:`TextEncoder.encode_words`.
+    """
+
+    heads: bool = False
+    blocks: bool = False
+    contributions: bool = False
+    attention_summaries: bool = False
+
+    @property
+    def needs_hooks(self) -> bool:
+        """Whether a :class:`~brainalign.encoders.heads.LayerCapture` must run."""
+        return self.heads or self.blocks or self.contributions
 
 
 class TextEncoder(LoadedModelAccess):
@@ -269,6 +292,8 @@ class TextEncoder(LoadedModelAccess):
         space_before: Sequence[bool] | np.ndarray | None = None,
         heads: bool = False,
         blocks: bool = False,
+        contributions: bool = False,
+        attention_summaries: bool = False,
         pooling: Pooling | None = None,
         store: FeatureStore | None = None,
         key: Mapping[str, Any] | None = None,
@@ -298,6 +323,23 @@ class TextEncoder(LoadedModelAccess):
         blocks : bool
             Also return the attention block output ``"L.attention"`` and the MLP block
             output ``"L.mlp"``, each (n_words, d_model), for every requested ``L >= 1``.
+        contributions : bool
+            Also return each head's write to the residual stream, ``"L.contributions"``,
+            shape (n_words, n_heads, d_model): the pooled head output through its slice
+            of the attention output projection. Summed over heads, plus the projection's
+            bias, it is ``"L.attention"``.
+        attention_summaries : bool
+            Also return per-head summaries of the attention pattern of the word's tokens
+            (as queries), pooled like the hidden states, each (n_words, n_heads):
+            ``"L.attention_entropy"`` (nats), ``"L.attention_distance"`` (mean distance
+            to the attended tokens, in tokens), ``"L.attention_first_token"`` and
+            ``"L.attention_previous_token"`` (see
+            :func:`~brainalign.encoders.heads.attention_summaries`). Attention
+            probabilities need the eager attention implementation, which the model is
+            switched to for this call (and back after); its hidden states then agree
+            with the default implementation's to float rounding (~1e-6), not bitwise.
+            "First token" is the first token of the forward pass: the BOS token where
+            the tokenizer adds one, else the window's first text token.
         pooling : {"last", "mean", "first"}, optional
             A word's last token, the mean of its tokens, or its first subword (first
             token holding a non-space character). Default: the encoder's ``pooling``.
@@ -339,9 +381,10 @@ class TextEncoder(LoadedModelAccess):
         if onsets is not None:
             onsets = np.asarray(self._check_rows("onsets", onsets, n_words), dtype=np.float64)
         jobs, provenance = self._plan_words(words, space_before, pooling)
+        captures = Captures(heads, blocks, contributions, attention_summaries)
 
         def fill(sink: _Sink) -> None:
-            self._run(jobs, layer_ids, sink, heads=heads, blocks=blocks, pooling=pooling)
+            self._run(jobs, layer_ids, sink, captures=captures, pooling=pooling)
 
         return self._collect(fill, n_words, stimulus_ids, onsets, provenance, store, key)
 
@@ -453,6 +496,8 @@ class TextEncoder(LoadedModelAccess):
         layers: Sequence[int] | None = None,
         heads: bool = False,
         blocks: bool = False,
+        contributions: bool = False,
+        attention_summaries: bool = False,
         store: FeatureStore | None = None,
         key: Mapping[str, Any] | None = None,
     ) -> Features:
@@ -481,9 +526,11 @@ class TextEncoder(LoadedModelAccess):
             with ``"isolated"`` or ``"passage"``.
         layers : sequence of int, optional
             Hidden-state indices to keep (0 = embedding output). Default: all.
-        heads, blocks : bool
-            Also return per-head (``"L.heads"``) and per-block (``"L.attention"``,
-            ``"L.mlp"``) outputs, pooled like the hidden states (see
+        heads, blocks, contributions, attention_summaries : bool
+            Also return per-head outputs (``"L.heads"``), per-block outputs
+            (``"L.attention"``, ``"L.mlp"``), per-head contributions to the residual
+            stream (``"L.contributions"``) and attention summaries
+            (``"L.attention_entropy"``, ...), pooled like the hidden states (see
             :meth:`encode_words`).
         store : FeatureStore, optional
             Stream the features batch by batch into the store entry of ``key`` instead
@@ -552,10 +599,11 @@ class TextEncoder(LoadedModelAccess):
                 "(one word per item), or context='passage' or 'isolated' for sentences"
             )
         pooling = self._check_pooling(pooling, level)
+        captures = Captures(heads, blocks, contributions, attention_summaries)
         texts, labels, ids, onsets, space_before = self._stimuli_columns(stimuli, groups)
         if level == "word":
             return self._extract_words(
-                texts, labels, ids, onsets, space_before, pooling, layers, heads, blocks, store, key
+                texts, labels, ids, onsets, space_before, pooling, layers, captures, store, key
             )
 
         sentences = clean_sentences(texts)
@@ -623,7 +671,7 @@ class TextEncoder(LoadedModelAccess):
         }
 
         def fill(sink: _Sink) -> None:
-            self._run(jobs, layer_ids, sink, heads=heads, blocks=blocks, pooling=pooling)
+            self._run(jobs, layer_ids, sink, captures=captures, pooling=pooling)
 
         return self._collect(fill, n_items, ids, onsets, provenance, store, key)
 
@@ -636,8 +684,7 @@ class TextEncoder(LoadedModelAccess):
         space_before: np.ndarray | None,
         pooling: str,
         layers: Sequence[int] | None,
-        heads: bool,
-        blocks: bool,
+        captures: Captures,
         store: FeatureStore | None,
         key: Mapping[str, Any] | None,
     ) -> Features:
@@ -664,9 +711,7 @@ class TextEncoder(LoadedModelAccess):
 
         def fill(sink: _Sink) -> None:
             for members, (jobs, _) in zip(rows, plans, strict=True):
-                self._run(
-                    jobs, layer_ids, sink, heads=heads, blocks=blocks, pooling=pooling, rows=members
-                )
+                self._run(jobs, layer_ids, sink, captures=captures, pooling=pooling, rows=members)
 
         return self._collect(fill, len(words), ids, onsets, provenance, store, key)
 
@@ -678,8 +723,7 @@ class TextEncoder(LoadedModelAccess):
         layer_ids: list[int],
         sink: _Sink,
         *,
-        heads: bool,
-        blocks: bool,
+        captures: Captures,
         pooling: str,
         rows: np.ndarray | None = None,
     ) -> None:
@@ -693,10 +737,10 @@ class TextEncoder(LoadedModelAccess):
             Hidden states to keep.
         sink : _Sink
             Receives, per batch, the item rows and ``{name: (n_batch_items, ...)}``
-            float32 arrays: ``str(layer)``, then ``"L.attention"``, ``"L.mlp"``,
-            ``"L.heads"`` as asked, in model order (the order of the stored arrays).
-        heads, blocks : bool
-            Also capture per-head and per-block outputs.
+            float32 arrays: ``str(layer)``, then per block the arrays of
+            :meth:`Captures.names`, in model order (the order of the stored arrays).
+        captures : Captures
+            Which per-head and per-block outputs to add.
         pooling : str
         rows : numpy.ndarray of int, shape (n_run_items,), optional
             Row of each item of this run in the sink (default: the item index), so
@@ -705,18 +749,30 @@ class TextEncoder(LoadedModelAccess):
         import torch
 
         captured_blocks = [layer - 1 for layer in layer_ids if layer >= 1]
+        hooked = captures.needs_hooks and bool(captured_blocks)
         capture = (
-            LayerCapture(self._model, captured_blocks, heads=heads, blocks=blocks)
-            if (heads or blocks) and captured_blocks
+            LayerCapture(
+                self._model,
+                captured_blocks,
+                heads=captures.heads or captures.contributions,
+                blocks=captures.blocks,
+            )
+            if hooked
             else contextlib.nullcontext()
         )
+        summaries = captures.attention_summaries and bool(captured_blocks)
+        eager = self._eager_attention() if summaries else contextlib.nullcontext()
 
         def numpy(pooled: Any) -> np.ndarray:
             return pooled.cpu().numpy().astype(np.float32, copy=False)
 
-        with thread_limit(), torch.inference_mode(), capture:
+        with thread_limit(), torch.inference_mode(), eager, capture:
+            head_weights = {
+                block: capture.head_weights(block).float()
+                for block in (captured_blocks if captures.contributions else ())
+            }
             for batch in self._batches(jobs):
-                hidden_states = self._forward(batch)
+                hidden_states, attentions, mask = self._forward(batch, attentions=summaries)
                 batch_rows = np.concatenate(
                     [np.full(len(job.items), r) for r, job in enumerate(batch)]
                 )
@@ -727,17 +783,50 @@ class TextEncoder(LoadedModelAccess):
                     pool_hidden, rows=batch_rows, first=job_first, last=job_last, pooling=pooling
                 )
                 pooled = {str(layer): numpy(pool(hidden_states[layer])) for layer in layer_ids}
-                for block in captured_blocks if heads or blocks else ():
-                    if blocks:
-                        pooled[f"{block + 1}.attention"] = numpy(
-                            pool(capture.attention_output[block])
-                        )
-                        pooled[f"{block + 1}.mlp"] = numpy(pool(capture.mlp_output[block]))
-                    if heads:
+                if summaries:
+                    summary = attention_summaries(
+                        [attentions[block] for block in captured_blocks], mask
+                    )
+                for index, block in enumerate(captured_blocks):
+                    name = f"{block + 1}."
+                    if captures.blocks:
+                        pooled[name + "attention"] = numpy(pool(capture.attention_output[block]))
+                        pooled[name + "mlp"] = numpy(pool(capture.mlp_output[block]))
+                    if captures.heads or captures.contributions:
                         per_head = capture.heads[block]
                         flat = pool(per_head.flatten(start_dim=2))
-                        pooled[f"{block + 1}.heads"] = numpy(flat.unflatten(1, per_head.shape[2:]))
+                        heads_pooled = flat.unflatten(1, per_head.shape[2:])
+                        if captures.heads:
+                            pooled[name + "heads"] = numpy(heads_pooled)
+                        if captures.contributions:
+                            pooled[name + "contributions"] = numpy(
+                                torch.einsum("nhd,hdm->nhm", heads_pooled, head_weights[block])
+                            )
+                    if summaries:
+                        for measure in SUMMARY_MEASURES:
+                            per_query = summary[measure][index].transpose(1, 2)  # (B, seq, H)
+                            pooled[f"{name}attention_{measure}"] = numpy(pool(per_query))
                 sink.write(item_ids if rows is None else rows[item_ids], pooled)
+
+    @contextlib.contextmanager
+    def _eager_attention(self) -> Iterator[None]:
+        """Switch the model to eager attention (which returns probabilities), then back."""
+        config = self._model.config
+        previous = getattr(config, "_attn_implementation", None)
+        if previous == "eager":
+            yield
+            return
+        try:
+            self._model.set_attn_implementation("eager")
+        except (ValueError, ImportError) as error:
+            raise ValueError(
+                f"attention_summaries=True needs the eager attention implementation, which "
+                f"model {self.model_id!r} refused: {error}"
+            ) from error
+        try:
+            yield
+        finally:
+            self._model.set_attn_implementation(previous or "sdpa")
 
     def _batches(self, jobs: list[Job]) -> Iterator[list[Job]]:
         """Jobs sorted by length (longest first) in batches, with a progress bar."""
@@ -751,8 +840,14 @@ class TextEncoder(LoadedModelAccess):
         show = self.progress and sys.stderr.isatty()
         yield from tqdm(batches, desc=f"encoding ({self.model_id})", unit="batch", disable=not show)
 
-    def _forward(self, batch: list[Job]) -> tuple[Any, ...]:
-        """Run one padded batch (padding on the right) and return all hidden states."""
+    def _forward(
+        self, batch: list[Job], *, attentions: bool = False
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...] | None, Any]:
+        """Run one padded batch (padding on the right).
+
+        Returns all hidden states, the attention probabilities of every block (when
+        ``attentions``, else None) and the attention mask, ``(batch, width)``.
+        """
         import torch
 
         width = max(len(job.ids) for job in batch)
@@ -765,6 +860,7 @@ class TextEncoder(LoadedModelAccess):
             input_ids=input_ids.to(self.device),
             attention_mask=attention_mask.to(self.device),
             output_hidden_states=True,
+            output_attentions=attentions,
         )
         hidden_states = output.hidden_states
         if hidden_states is None or len(hidden_states) != self.n_layers:
@@ -773,7 +869,13 @@ class TextEncoder(LoadedModelAccess):
                 f"model {self.model_id!r} returned {got} hidden states; expected "
                 f"{self.n_layers} (num_hidden_layers + 1)"
             )
-        return hidden_states
+        probabilities = output.attentions if attentions else None
+        if attentions and (probabilities is None or len(probabilities) != self.n_layers - 1):
+            raise RuntimeError(
+                f"model {self.model_id!r} returned no attention probabilities per block "
+                "under eager attention; attention_summaries is not available for it"
+            )
+        return hidden_states, probabilities, attention_mask
 
     # ----------------------------------------------------------------- checks
 

@@ -42,11 +42,11 @@ def count_forwards(monkeypatch, encoder: TextEncoder, fail_at: int | None = None
     calls: list[int] = []
     forward = encoder._forward
 
-    def counted(batch):
+    def counted(batch, **kwargs):
         calls.append(1)
         if fail_at is not None and len(calls) == fail_at:
             raise RuntimeError("boom in batch 3")
-        return forward(batch)
+        return forward(batch, **kwargs)
 
     monkeypatch.setattr(encoder, "_forward", counted)
     return calls
@@ -190,7 +190,7 @@ def test_extract_features_streams_text(tiny_gpt2_dir, alice_words, tmp_path, mon
     assert not first.reused and store.has(first.key)
     encoder = TextEncoder(tiny_gpt2_dir, progress=False)
     assert_same(
-        first.features, encoder.encode_words(stimuli.words, stimulus_ids=stimuli.stimulus_ids)
+        first.features, encoder.encode_words(stimuli.texts, stimulus_ids=stimuli.stimulus_ids)
     )
     second = extract_features(tiny_gpt2_dir, stimuli, store, **options)
     assert second.reused
