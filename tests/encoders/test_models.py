@@ -252,6 +252,20 @@ def test_auto_needs_accelerate(monkeypatch):
         check_device("auto")
 
 
+@pytest.mark.parametrize("weights", ["pretrained", "untrained"])
+def test_device_map_auto_gives_the_same_features(tiny_gpt2_dir, alice_words, weights):
+    """device="auto" goes through accelerate's device map (here: all on the CPU)."""
+    pytest.importorskip("accelerate")
+    words = alice_words[:15]
+    options = {"weights": weights, "progress": False}
+    auto = TextEncoder(tiny_gpt2_dir, device="auto", **options)
+    assert auto.device == "cpu"
+    placed = auto.encode_words(words, heads=True)
+    plain = TextEncoder(tiny_gpt2_dir, **options).encode_words(words, heads=True)
+    for name in plain.layer_names:
+        np.testing.assert_allclose(placed[name], plain[name], atol=1e-6, err_msg=name)
+
+
 # --------------------------------------------------------------------------- memory
 
 
