@@ -1,9 +1,11 @@
-"""Time handling for encoding models: Lanczos resampling and FIR delays.
+"""Time handling for encoding models: Lanczos resampling, FIR delays, HRF convolution.
 
 Word- or frame-level features arrive at event times (seconds); fMRI arrives once per
 volume. :func:`lanczos_resample` brings features onto the volume clock, and
 :func:`fir_delays` stacks shifted copies so a linear model can learn a finite impulse
-response in place of a fixed haemodynamic response function.
+response in place of a fixed haemodynamic response function. :func:`hrf_regressors`
+takes the other route: each feature becomes an event regressor convolved with a
+canonical HRF (nilearn's SPM or Glover model) and sampled at the volume times.
 """
 
 from __future__ import annotations
@@ -143,7 +145,9 @@ def _lanczos_kernel(x: np.ndarray, cutoff: float, window: float) -> np.ndarray:
     return kernel
 
 
-def fir_delays(X: ArrayLike, delays: Sequence[int]) -> np.ndarray:
+def fir_delays(
+    X: ArrayLike, delays: Sequence[int], *, groups: ArrayLike | None = None
+) -> np.ndarray:
     """Stack time-shifted copies of features (a finite impulse response design).
 
     Block ``k`` of the output is ``X`` delayed by ``delays[k]`` samples:
@@ -157,6 +161,10 @@ def fir_delays(X: ArrayLike, delays: Sequence[int]) -> np.ndarray:
     delays : sequence of int
         Non-negative delays in samples (e.g. volumes): ``(1, 2, 3, 4)`` covers the
         haemodynamic lag of 2-8 s at TR = 2 s.
+    groups : array-like, shape (n_samples,), optional
+        Run (or story) of each sample, each run's samples contiguous. Delays then stay
+        inside a run: the first ``d`` samples of every run get zeros at delay ``d``
+        instead of the end of the previous run, which was recorded at another time.
 
     Returns
     -------
@@ -168,7 +176,8 @@ def fir_delays(X: ArrayLike, delays: Sequence[int]) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``X`` is not 2-D or ``delays`` is empty, negative or not integers.
+        If ``X`` is not 2-D, ``delays`` is empty, negative or not integers, or
+        ``groups`` has the wrong length or a run that is not contiguous.
     """
     X_arr = np.asarray(X)
     if X_arr.ndim != 2:
@@ -200,7 +209,148 @@ def fir_delays(X: ArrayLike, delays: Sequence[int]) -> np.ndarray:
     dtype = X_arr.dtype if np.issubdtype(X_arr.dtype, np.floating) else np.float64
     n_samples, n_features = X_arr.shape
     out = np.zeros((n_samples, n_features * len(checked)), dtype=dtype)
-    for k, delay in enumerate(checked):
-        if delay < n_samples:
-            out[delay:, k * n_features : (k + 1) * n_features] = X_arr[: n_samples - delay]
+    for start, stop in _run_bounds(groups, n_samples):
+        length = stop - start
+        for k, delay in enumerate(checked):
+            if delay < length:
+                columns = slice(k * n_features, (k + 1) * n_features)
+                out[start + delay : stop, columns] = X_arr[start : stop - delay]
     return out
+
+
+def _run_bounds(groups: ArrayLike | None, n_samples: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of contiguous equal ``groups`` values."""
+    if groups is None:
+        return [(0, n_samples)]
+    labels = np.asarray(groups)
+    if labels.shape != (n_samples,):
+        raise ValueError(
+            f"groups has shape {labels.shape}; expected ({n_samples},), one run label per sample."
+        )
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [n_samples]])
+    seen = labels[starts]
+    if len(set(seen.tolist())) != len(seen):
+        raise ValueError(
+            "groups must hold each run's samples contiguously (sorted by run); a run label "
+            "appears in more than one stretch. Sort the samples by run first."
+        )
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+#: Canonical HRF models of :func:`hrf_regressors` (nilearn's names).
+HRF_MODELS: tuple[str, ...] = ("spm", "glover")
+
+
+def hrf_regressors(
+    onsets: ArrayLike,
+    values: ArrayLike,
+    frame_times: ArrayLike,
+    *,
+    durations: ArrayLike | None = None,
+    hrf_model: str = "spm",
+    oversampling: int = 50,
+    min_onset: float = -24.0,
+) -> np.ndarray:
+    """Event features convolved with a canonical HRF, sampled at the volume times.
+
+    Column ``j`` of the result is what
+    :func:`nilearn.glm.first_level.compute_regressor` returns for the condition
+    ``(onsets, durations, values[:, j])``: each event is a box of height
+    ``values[e, j]`` from its onset for its duration (one high-resolution step when the
+    duration is 0) on a grid ``oversampling`` times finer than the TR, convolved with
+    nilearn's ``spm_hrf`` or ``glover_hrf`` and linearly interpolated at
+    ``frame_times``. All columns are built and convolved at once (FFT convolution),
+    rather than one nilearn call per feature.
+
+    Parameters
+    ----------
+    onsets : array-like, shape (n_events,)
+        Event onsets in seconds, on the clock of ``frame_times``.
+    values : array-like, shape (n_events, n_features) or (n_events,)
+        The features of each event (e.g. a word's layer activations).
+    frame_times : array-like, shape (n_scans,)
+        Acquisition time of each volume in seconds, increasing.
+    durations : array-like, shape (n_events,), optional
+        Seconds; default 0 (impulses).
+    hrf_model : {"spm", "glover"}
+    oversampling : int, default 50
+        Steps of the high-resolution grid per TR.
+    min_onset : float, default -24
+        Start of the high-resolution grid relative to ``frame_times[0]``, in seconds.
+        Events earlier than that are moved to the grid's start with a warning, as
+        nilearn does; lower ``min_onset`` to keep them where they are.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_scans, n_features)
+        float64.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``hrf_model``, mismatched lengths, non-finite values, fewer than
+        two or non-increasing ``frame_times``, or negative durations.
+    """
+    import warnings
+
+    from nilearn.glm.first_level import glover_hrf, spm_hrf
+    from scipy.interpolate import interp1d
+    from scipy.signal import fftconvolve
+
+    if hrf_model not in HRF_MODELS:
+        raise ValueError(f"hrf_model={hrf_model!r}; use one of {list(HRF_MODELS)}.")
+    frames = np.asarray(frame_times, dtype=np.float64)
+    if frames.ndim != 1 or frames.size < 2 or not np.all(np.diff(frames) > 0):
+        raise ValueError(
+            "frame_times must be a 1-D increasing array of at least 2 volume times (seconds)."
+        )
+    onset_arr = np.asarray(onsets, dtype=np.float64)
+    value_arr = np.asarray(values, dtype=np.float64)
+    if value_arr.ndim == 1:
+        value_arr = value_arr[:, None]
+    n_events = onset_arr.shape[0] if onset_arr.ndim == 1 else -1
+    if onset_arr.ndim != 1 or value_arr.ndim != 2 or value_arr.shape[0] != n_events:
+        raise ValueError(
+            f"onsets has shape {onset_arr.shape} and values {value_arr.shape}; give one onset "
+            "per event and values of shape (n_events, n_features)."
+        )
+    duration_arr = (
+        np.zeros(n_events) if durations is None else np.asarray(durations, dtype=np.float64)
+    )
+    if duration_arr.shape != (n_events,) or np.any(duration_arr < 0):
+        raise ValueError(f"durations must be {n_events} non-negative seconds, one per event.")
+    for name, arr in (("onsets", onset_arr), ("values", value_arr), ("durations", duration_arr)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} holds NaN or inf; drop or fill those events first.")
+    oversampling = int(oversampling)
+
+    # the high-resolution grid, exactly as nilearn builds it
+    n_frames = frames.size
+    first, last = frames.min(), frames.max()
+    n_high = (n_frames - 1) / (last - first)
+    n_high *= (last * (1 + 1.0 / (n_frames - 1)) - first - min_onset) * oversampling
+    times_high = np.linspace(
+        first + min_onset, last * (1 + 1.0 / (n_frames - 1)), int(np.rint(n_high + 1))
+    )
+    if np.any(onset_arr < frames[0] + min_onset):
+        warnings.warn(
+            f"some onsets are earlier than {frames[0] + min_onset} s (frame_times[0] + "
+            "min_onset) and are moved there; lower min_onset to keep them in place.",
+            UserWarning,
+            stacklevel=2,
+        )
+    n_high_steps = times_high.size
+    start = np.minimum(np.searchsorted(times_high, onset_arr), n_high_steps - 1)
+    stop = np.minimum(np.searchsorted(times_high, onset_arr + duration_arr), n_high_steps - 1)
+    stop[(stop < n_high_steps - 1) & (stop == start)] += 1  # a 0 s event lasts one step
+    boxes = np.zeros((n_high_steps, value_arr.shape[1]))
+    np.add.at(boxes, start, value_arr)
+    np.subtract.at(boxes, stop, value_arr)
+    boxes = np.cumsum(boxes, axis=0)
+
+    t_r = float(np.min(np.diff(frames)))
+    kernel = (spm_hrf if hrf_model == "spm" else glover_hrf)(t_r, oversampling)
+    convolved = fftconvolve(boxes, kernel[:, None], axes=0)[:n_high_steps]
+    return interp1d(times_high, convolved, axis=0)(frames)

@@ -166,3 +166,79 @@ def test_one_dimensional_y_and_custom_settings():
 def test_bad_input_raises(X, Y, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cross_validated_encoding(X, Y, **kwargs)
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def _stories(n_stories=5, length=60, seed=1):
+    X, Y = _planted(n=n_stories * length, seed=seed)
+    return X, Y, np.repeat([f"story{i}" for i in range(n_stories)], length)
+
+
+def test_groups_hold_out_whole_stories_and_nest_group_folds(recorded):
+    from sklearn.model_selection import GroupKFold, check_cv
+
+    X, Y, groups = _stories()
+    alphas = np.logspace(0, 4, 5)
+    result = cross_validated_encoding(X, Y, groups=groups, n_splits=5, alphas=alphas)
+    assert result.fold_scores.shape == (5, Y.shape[1])
+    delayed = fir_delays(X, DELAYS, groups=groups)  # delays never cross stories
+    for k, (train, test) in enumerate(GroupKFold(5).split(X, Y, groups)):
+        assert set(groups[train]).isdisjoint(groups[test])  # a story is never split
+        # the same numbers by hand: z-score on training rows, group-fold RidgeCV inside
+        mean, std = delayed[train].mean(0), delayed[train].std(0)
+        y_mean, y_std = Y[train].mean(0), Y[train].std(0)
+        inner = check_cv(list(GroupKFold(4).split(delayed[train], None, groups[train])))
+        model = RidgeCV(alphas, cv=inner).fit(
+            (delayed[train] - mean) / std, (Y[train] - y_mean) / y_std
+        )
+        np.testing.assert_array_equal(result.best_alphas[k], model.best_alphas_)
+        predicted = model.predict((delayed[test] - mean) / std)
+        np.testing.assert_allclose(
+            result.fold_scores[k], pearson_columns(predicted, Y[test]), atol=1e-10
+        )
+    assert np.all(result.scores > 0.3)  # the planted signal is found across stories
+
+
+def test_leave_one_group_out_event_related():
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((120, 6))
+    Y = X @ rng.standard_normal((6, 3)) + 0.5 * rng.standard_normal((120, 3))
+    runs = np.tile(np.arange(4), 30)  # interleaved runs are fine without delays
+    result = cross_validated_encoding(
+        X, Y, delays=(0,), cv=LeaveOneGroupOut(), groups=runs, alphas=[0.1, 1.0, 10.0]
+    )
+    assert result.fold_scores.shape == (4, 3)
+    assert np.all(result.scores > 0.8)
+
+
+def test_shuffled_splits_warn_and_uncovered_rows_stay_nan():
+    from sklearn.model_selection import KFold, TimeSeriesSplit
+
+    X, Y = _planted(n=120)
+    with pytest.warns(UserWarning, match="shuffles samples"):
+        cross_validated_encoding(X, Y, cv=KFold(4, shuffle=True, random_state=0), alphas=[1.0])
+    result = cross_validated_encoding(
+        X, Y, cv=TimeSeriesSplit(3), alphas=[1.0, 10.0], return_predictions=True
+    )
+    first_test = next(TimeSeriesSplit(3).split(X))[1][0]
+    assert np.isnan(result.predictions[:first_test]).all()
+    assert np.isfinite(result.predictions[first_test:]).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"groups": np.zeros(300)}, "at least 2"),
+        ({"groups": np.zeros(10)}, r"expected \(300,\)"),
+        ({"cv": "blocked"}, "split"),
+        ({"inner_cv": 5}, "inner_cv must be a splitter"),
+    ],
+)
+def test_bad_groups_and_splitters(kwargs, match):
+    X, Y = _planted()
+    with pytest.raises(ValueError, match=match):
+        cross_validated_encoding(X, Y, alphas=[1.0], **kwargs)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from brainalign.alignment.temporal import fir_delays, lanczos_resample
+from brainalign.alignment.temporal import fir_delays, hrf_regressors, lanczos_resample
 
 
 def _reference_lanczos(values, event_times, target_times, window=3):
@@ -116,3 +116,73 @@ def test_fir_delays_rejects_bad_delays(delays):
 def test_fir_delays_rejects_1d_features():
     with pytest.raises(ValueError, match="2-D"):
         fir_delays(np.ones(4), (1,))
+
+
+def test_fir_delays_stay_inside_runs():
+    X = np.arange(1.0, 8.0)[:, None]  # runs a (3 samples) and b (4 samples)
+    groups = np.array(["a", "a", "a", "b", "b", "b", "b"])
+    out = fir_delays(X, [0, 1, 2], groups=groups)
+    np.testing.assert_array_equal(out[:, 0], X[:, 0])
+    np.testing.assert_array_equal(out[:, 1], [0, 1, 2, 0, 4, 5, 6])
+    np.testing.assert_array_equal(out[:, 2], [0, 0, 1, 0, 0, 4, 5])
+    # one run is the plain case
+    np.testing.assert_array_equal(fir_delays(X, [1, 2], groups=np.zeros(7)), fir_delays(X, [1, 2]))
+
+
+@pytest.mark.parametrize(
+    ("groups", "match"),
+    [(np.array([0, 0, 1, 1, 0]), "contiguously"), (np.zeros(4), r"expected \(5,\)")],
+)
+def test_fir_delays_rejects_bad_groups(groups, match):
+    with pytest.raises(ValueError, match=match):
+        fir_delays(np.ones((5, 2)), [1], groups=groups)
+
+
+@pytest.mark.parametrize("hrf_model", ["spm", "glover"])
+@pytest.mark.parametrize("with_durations", [False, True])
+def test_hrf_regressors_equal_nilearn_compute_regressor(hrf_model, with_durations):
+    from nilearn.glm.first_level import compute_regressor
+
+    rng = np.random.default_rng(3)
+    n_events, n_features = 40, 5
+    onsets = np.sort(rng.uniform(0, 150, n_events))
+    durations = rng.uniform(0.1, 3.0, n_events) if with_durations else np.zeros(n_events)
+    values = rng.standard_normal((n_events, n_features))
+    frame_times = np.arange(90) * 2.0 + 1.0  # TR 2 s, slice-timing reference 1 s
+    ours = hrf_regressors(
+        onsets,
+        values,
+        frame_times,
+        durations=durations if with_durations else None,
+        hrf_model=hrf_model,
+    )
+    assert ours.shape == (90, n_features)
+    for j in range(n_features):
+        theirs, _ = compute_regressor(
+            np.vstack([onsets, durations, values[:, j]]), hrf_model, frame_times
+        )
+        np.testing.assert_allclose(ours[:, j], theirs[:, 0], rtol=1e-9, atol=1e-12)
+
+
+def test_hrf_regressors_early_onsets_warn_like_nilearn():
+    frame_times = np.arange(20) * 2.0 + 30.0
+    with pytest.warns(UserWarning, match="lower min_onset"):
+        hrf_regressors([1.0, 40.0], [1.0, 2.0], frame_times)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"hrf_model": "fir"}, "use one of"),
+        ({"frame_times": [0.0]}, "at least 2 volume times"),
+        ({"frame_times": [0.0, 2.0, 1.0]}, "increasing"),
+        ({"values": np.ones((3, 2))}, "one onset per event"),
+        ({"durations": [-1.0, 0.0]}, "non-negative"),
+        ({"values": [1.0, np.nan]}, "values holds NaN"),
+    ],
+)
+def test_hrf_regressors_reject_bad_input(kwargs, match):
+    arguments = {"onsets": [1.0, 5.0], "values": [1.0, 2.0], "frame_times": np.arange(10.0) * 2}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        hrf_regressors(**arguments)
