@@ -46,6 +46,7 @@ from array_api_compat import is_numpy_array
 
 from brainalign.alignment._checks import check_int
 from brainalign.alignment.backend import as_float, namespace, to_numpy
+from brainalign.alignment.rsa import _rank
 
 __all__ = [
     "cca",
@@ -762,14 +763,6 @@ def _condensed(name: str, M: Any, xp: Any) -> Any:
     return xp.where(xp.isnan(upper), lower, upper)
 
 
-def _average_ranks(x: Any, xp: Any) -> Any:
-    """1-based ranks with ties given their average rank (``scipy.stats.rankdata``)."""
-    ordered = xp.sort(x)
-    below = xp.searchsorted(ordered, x, side="left")
-    up_to = xp.searchsorted(ordered, x, side="right")
-    return xp.astype(below + up_to + 1, x.dtype) / 2
-
-
 def _pearson(a: Any, b: Any, xp: Any) -> Any:
     """Pearson correlation of two 1-D arrays; NaN when either is constant."""
     if bool(xp.all(a == a[0])) or bool(xp.all(b == b[0])):
@@ -839,5 +832,5 @@ def rsa_ratings(
         )
     a, b = a[rated], b[rated]
     if method == "spearman":
-        a, b = _average_ranks(a, xp), _average_ranks(b, xp)
+        a, b = _rank(a, xp), _rank(b, xp)
     return _pearson(a, b, xp)
