@@ -235,6 +235,32 @@ def test_image_folder_with_spatial_pooling(tiny_vit_dir, tmp_path, capsys):
     assert stored.stimulus_ids.tolist() == [f"image_0{i}" for i in range(1, 7)]
 
 
+def test_image_heads_and_blocks_stream_into_their_own_entry(tiny_vit_dir, tmp_path, capsys):
+    from brainalign.encoders.store import FeatureStore as Store
+    from brainalign.encoders.vision import VisionEncoder
+
+    out = tmp_path / "store"
+    base = ["extract", "--model", str(tiny_vit_dir), "--stimuli", str(IMAGES), "--quiet"]
+    assert main([*base, "--out", str(out), "--layers", "1,2"]) == 0
+    assert main([*base, "--out", str(out), "--layers", "1,2", "--heads", "--blocks"]) == 0
+    entries = Store(out).entries()
+    assert len(entries) == 2 and all(e["complete"] for e in entries)
+    captured = next(e for e in entries if "capture" in e["key"]["extra"])
+    assert captured["key"]["extra"]["capture"] == {"heads": True, "blocks": True}
+    stored = Store(out).load(captured["key"])
+    assert stored.layer_names == ["1", "2", "1.attention", "1.mlp", "1.heads"] + [
+        "2.attention", "2.mlp", "2.heads"
+    ] or set(stored.layer_names) == {
+        "1", "2", "1.attention", "1.mlp", "1.heads", "2.attention", "2.mlp", "2.heads"
+    }  # fmt: skip
+    assert isinstance(stored["2.heads"], np.memmap)
+    direct = VisionEncoder(tiny_vit_dir, progress=False).encode_images(
+        sorted(IMAGES.glob("*.jpg")), layers=[1, 2], heads=True, blocks=True
+    )
+    for name in direct.layer_names:
+        np.testing.assert_allclose(stored[name], direct[name], atol=1e-6, err_msg=name)
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -338,7 +364,10 @@ BAD_INPUTS = {
     "empty word": (["--stimuli", "{tmp}/gap.tsv"], "'text' is empty in row 2 (line 3)"),
     "bad onset": (["--stimuli", "{tmp}/onset.tsv"], "onset 'soon' in row 1"),
     "missing image": (["--stimuli", "{tmp}/lost.csv"], "image 0 ('lost.jpg') not found"),
-    "heads with images": (["--stimuli", str(IMAGES), "--heads"], "text models only"),
+    "contributions with images": (
+        ["--stimuli", str(IMAGES), "--contributions"],
+        "text models only",
+    ),
     "image pooling for words": (
         ["--dataset", "alice2016", "--pooling", "cls"],
         "pooling 'cls' does not apply to words",

@@ -21,7 +21,7 @@ second and writes nothing. Features go into a :class:`~brainalign.encoders.store
 with :meth:`~brainalign.encoders.store.FeatureStore.get_or_compute`: a second run with
 the same key does no forward pass. Text features stream into the entry batch by batch
 (``encode_words(..., store=, key=)``), so memory does not grow with the number of words;
-image features are computed in memory, then stored.
+image features likewise (``encode_images(..., store=, key=)``).
 
 Keys
 ----
@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -364,7 +364,11 @@ def _image_stimuli(
 
 
 def image_features_key(
-    encoder: Any, stimuli: ImageStimuli, layers: Sequence[int] | None
+    encoder: Any,
+    stimuli: ImageStimuli,
+    layers: Sequence[int] | None,
+    *,
+    captures: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     """The store key of ``encoder.encode_images(stimuli.paths, layers=layers, ...)``.
 
@@ -375,6 +379,9 @@ def image_features_key(
     layers : sequence of int or None
         Checked hidden-state indices; ``None`` (all) only for models whose config does
         not state their number of layers (the key then says ``["all"]``).
+    captures : mapping of str to bool, optional
+        The per-head and per-block arrays asked for (``{"heads": ..., "blocks": ...}``);
+        recorded as ``extra["capture"]`` when any is true.
 
     Returns
     -------
@@ -414,7 +421,10 @@ def image_features_key(
         context=context,
         dtype=encoder.dtype,
         stimuli=stimulus_hash(table),
-        extra={"images_sha256": images_sha256},
+        extra={
+            "images_sha256": images_sha256,
+            **({"capture": dict(captures)} if captures and any(captures.values()) else {}),
+        },
     )
 
 
@@ -509,11 +519,12 @@ def extract_features(
     layers : sequence of int, optional
         Hidden-state indices (0 = embeddings). Default: all.
     heads, blocks, contributions, attention_summaries : bool
-        Text only: also store ``"L.heads"`` (n_items, n_heads, d_head),
-        ``"L.attention"``/``"L.mlp"`` (n_items, d_model), ``"L.contributions"``
-        (n_items, n_heads, d_model) and the ``"L.attention_*"`` summaries
-        (n_items, n_heads) for every layer ``L >= 1`` (see
-        :meth:`~brainalign.encoders.text.TextEncoder.encode_words`).
+        Also store ``"L.heads"`` (n_items, n_heads, d_head), ``"L.attention"`` and
+        ``"L.mlp"`` (n_items, d_model) for every layer ``L >= 1`` (text and vision
+        transformers), and, text only, ``"L.contributions"`` (n_items, n_heads,
+        d_model) and the ``"L.attention_*"`` summaries (n_items, n_heads) (see
+        :meth:`~brainalign.encoders.text.TextEncoder.encode_words` and
+        :meth:`~brainalign.encoders.vision.VisionEncoder.encode_images`).
     context : {"window", "passage", "isolated"}, optional
         Text only: how items are read (see :func:`text_context`; default by content).
     pooling : str, optional
@@ -591,14 +602,17 @@ def extract_features(
 
         else:
             assert isinstance(stimuli, ImageStimuli)
-            key = image_features_key(encoder, stimuli, checked)
+            wanted = {"heads": captures.heads, "blocks": captures.blocks}
+            key = image_features_key(encoder, stimuli, checked, captures=wanted)
 
-            def compute() -> Features:
-                return store.get_or_compute(
-                    key,
-                    lambda: encoder.encode_images(
-                        stimuli.paths, layers=checked, stimulus_ids=stimuli.stimulus_ids
-                    ),
+            def compute() -> Features:  # streams its batches into the entry
+                return encoder.encode_images(
+                    stimuli.paths,
+                    layers=checked,
+                    stimulus_ids=stimuli.stimulus_ids,
+                    store=store,
+                    key=key,
+                    **wanted,
                 )
 
         found = store.try_load(key)
@@ -671,10 +685,6 @@ def _build_encoder(
         raise StimulusInputError(
             "--contributions and --attention-summaries are available for text models only; "
             "drop them for images"
-        )
-    if captures.heads or captures.blocks:
-        raise StimulusInputError(
-            "--heads and --blocks are available for text models only; drop them for images"
         )
     if context_words is not None:
         raise StimulusInputError("--context-words applies to text; drop it for images")

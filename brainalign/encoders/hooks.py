@@ -16,6 +16,9 @@ block output (before the residual sum). Their paths are kept here, keyed by
   ``layer.1.DenseReluDense``
 - vit, deit: ``layers`` / ``attention.o_proj`` / ``mlp``
 - dinov2: ``encoder.layer`` / ``attention.o_proj`` / ``mlp``
+- beit: as vit
+- clip_vision_model, siglip_vision_model (the vision towers): ``encoder.layers`` /
+  ``self_attn.out_proj`` / ``mlp``
 
 ``layers`` is relative to the base model (``model.base_model``, so a ``...ForCausalLM``
 and its ``AutoModel`` share one entry); ``out_proj`` and ``mlp`` are relative to one
@@ -75,6 +78,12 @@ _VIT = ArchitectureSpec(
     mlp="mlp|output.dense",
 )
 
+_CLIP_VISION = ArchitectureSpec(
+    layers="encoder.layers|vision_model.encoder.layers",
+    out_proj="self_attn.out_proj",
+    mlp="mlp",
+)
+
 _REGISTRY: dict[str, ArchitectureSpec] = {
     "gpt2": ArchitectureSpec(layers="h", out_proj="attn.c_proj", mlp="mlp"),
     "gpt_neox": ArchitectureSpec(layers="layers", out_proj="attention.dense", mlp="mlp"),
@@ -92,6 +101,9 @@ _REGISTRY: dict[str, ArchitectureSpec] = {
     "dinov2": ArchitectureSpec(
         layers="encoder.layer", out_proj="attention.o_proj|attention.output.dense", mlp="mlp"
     ),
+    "beit": _VIT,
+    "clip_vision_model": _CLIP_VISION,
+    "siglip_vision_model": _CLIP_VISION,
 }
 
 _REGISTER_LINE = (

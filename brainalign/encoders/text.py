@@ -59,7 +59,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -92,6 +92,7 @@ from brainalign.encoders.pooling import (
     word_char_spans,
     word_token_ranges,
 )
+from brainalign.encoders.sinks import Sink, check_store, collect
 
 if TYPE_CHECKING:
     from brainalign.datasets.stimuli import Stimuli
@@ -369,7 +370,7 @@ class TextEncoder(LoadedModelAccess):
         FeatureStoreError
             If the store cannot be written or holds a conflicting entry.
         """
-        _check_store(store, key)
+        check_store(store, key, hint="build the key with text_encoder_key or text_extract_key")
         found = store.try_load(key) if store is not None else None
         if found is not None:
             return found
@@ -383,10 +384,10 @@ class TextEncoder(LoadedModelAccess):
         jobs, provenance = self._plan_words(words, space_before, pooling)
         captures = Captures(heads, blocks, contributions, attention_summaries)
 
-        def fill(sink: _Sink) -> None:
+        def fill(sink: Sink) -> None:
             self._run(jobs, layer_ids, sink, captures=captures, pooling=pooling)
 
-        return self._collect(fill, n_words, stimulus_ids, onsets, provenance, store, key)
+        return collect(fill, n_words, stimulus_ids, onsets, provenance, store, key)
 
     def _plan_words(
         self, words: list[str], space_before: Any, pooling: str
@@ -453,37 +454,6 @@ class TextEncoder(LoadedModelAccess):
             "words_joined": "as given by space_before" if space_before is not None else "spaces",
         }
         return jobs, provenance
-
-    def _collect(
-        self,
-        fill: Callable[[_Sink], None],
-        n_items: int,
-        stimulus_ids: np.ndarray,
-        onsets: np.ndarray | None,
-        provenance: dict[str, Any],
-        store: FeatureStore | None,
-        key: Mapping[str, Any] | None,
-    ) -> Features:
-        """Run ``fill`` into memory (no store) or into the store entry of ``key``.
-
-        ``provenance`` may be updated by ``fill``; it is stored at the end.
-        """
-        if store is None:
-            sink = _ArraySink(n_items)
-            with sink:
-                fill(sink)
-            return Features(
-                layers=sink.arrays, stimulus_ids=stimulus_ids, onsets=onsets, provenance=provenance
-            )
-        from brainalign.encoders.store import EntryExistsError
-
-        assert key is not None
-        try:
-            with _StoreSink(store, key, n_items, stimulus_ids, onsets, provenance) as sink:
-                fill(sink)
-        except EntryExistsError:  # another process completed the entry meanwhile
-            pass
-        return store.load(key)
 
     def extract(
         self,
@@ -578,7 +548,7 @@ class TextEncoder(LoadedModelAccess):
         ``"isolated"``: each sentence is tokenized and encoded alone, with the special
         tokens, one (batched) pass per sentence.
         """
-        _check_store(store, key)
+        check_store(store, key, hint="build the key with text_encoder_key or text_extract_key")
         found = store.try_load(key) if store is not None else None
         if found is not None:
             return found
@@ -670,10 +640,10 @@ class TextEncoder(LoadedModelAccess):
             "n_tokens": sum(len(ids_g) for ids_g, _, _ in tokenized),
         }
 
-        def fill(sink: _Sink) -> None:
+        def fill(sink: Sink) -> None:
             self._run(jobs, layer_ids, sink, captures=captures, pooling=pooling)
 
-        return self._collect(fill, n_items, ids, onsets, provenance, store, key)
+        return collect(fill, n_items, ids, onsets, provenance, store, key)
 
     def _extract_words(
         self,
@@ -709,11 +679,11 @@ class TextEncoder(LoadedModelAccess):
             if name in provenance:
                 provenance[name] = sum(plan[name] for _, plan in plans)
 
-        def fill(sink: _Sink) -> None:
+        def fill(sink: Sink) -> None:
             for members, (jobs, _) in zip(rows, plans, strict=True):
                 self._run(jobs, layer_ids, sink, captures=captures, pooling=pooling, rows=members)
 
-        return self._collect(fill, len(words), ids, onsets, provenance, store, key)
+        return collect(fill, len(words), ids, onsets, provenance, store, key)
 
     # ----------------------------------------------------------------- running
 
@@ -721,7 +691,7 @@ class TextEncoder(LoadedModelAccess):
         self,
         jobs: list[Job],
         layer_ids: list[int],
-        sink: _Sink,
+        sink: Sink,
         *,
         captures: Captures,
         pooling: str,
@@ -735,7 +705,7 @@ class TextEncoder(LoadedModelAccess):
             Forward passes; ``job.items`` index the items of this run.
         layer_ids : list of int
             Hidden states to keep.
-        sink : _Sink
+        sink : Sink
             Receives, per batch, the item rows and ``{name: (n_batch_items, ...)}``
             float32 arrays: ``str(layer)``, then per block the arrays of
             :meth:`Captures.names`, in model order (the order of the stored arrays).
@@ -945,100 +915,3 @@ class TextEncoder(LoadedModelAccess):
 
 
 # --------------------------------------------------------------------------- sinks
-
-
-class _Sink:
-    """Where :meth:`TextEncoder._run` puts pooled batches: RAM arrays or a store entry.
-
-    A context manager: on a clean exit the result is complete (or an error says which
-    rows are missing); on an exception nothing is kept.
-    """
-
-    def __init__(self, n_items: int) -> None:
-        self.n_items = n_items
-
-    def write(self, rows: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> _Sink:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        return None
-
-
-class _ArraySink(_Sink):
-    """Pooled batches into float32 arrays of shape (n_items, ...) held in memory."""
-
-    def __init__(self, n_items: int) -> None:
-        super().__init__(n_items)
-        self.arrays: dict[str, np.ndarray] = {}
-
-    def write(self, rows: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
-        for name, values in pooled.items():
-            if name not in self.arrays:
-                self.arrays[name] = np.empty((self.n_items, *values.shape[1:]), np.float32)
-            self.arrays[name][rows] = values
-
-
-class _StoreSink(_Sink):
-    """Pooled batches straight into a feature-store entry (never all items in memory).
-
-    The entry writer is opened at the first batch, which gives every array's name,
-    order and trailing shape (dtype: float32), so nothing about the model's output
-    shapes needs predicting from its config. An exception discards the temporary
-    directory; a clean exit commits the entry.
-
-    Raises
-    ------
-    EntryExistsError
-        From the first ``write`` when another process completed the entry meanwhile.
-    """
-
-    def __init__(
-        self,
-        store: FeatureStore,
-        key: Mapping[str, Any],
-        n_items: int,
-        stimulus_ids: np.ndarray,
-        onsets: np.ndarray | None,
-        provenance: dict[str, Any],
-    ) -> None:
-        super().__init__(n_items)
-        self.store, self.key = store, key
-        self.stimulus_ids, self.onsets, self.provenance = stimulus_ids, onsets, provenance
-        self._writer: Any = None
-
-    def write(self, rows: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
-        if self._writer is None:
-            specs = {name: (values.shape[1:], np.float32) for name, values in pooled.items()}
-            writer = self.store.writer(
-                self.key,
-                self.n_items,
-                specs,
-                stimulus_ids=self.stimulus_ids,
-                onsets=self.onsets,
-                provenance=self.provenance,
-            )
-            writer.__enter__()
-            self._writer = writer
-        for name, values in pooled.items():
-            self._writer.write(name, rows, values)
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        writer, self._writer = self._writer, None
-        if writer is None:
-            if exc_type is None:
-                raise RuntimeError("no batch was run, so there is nothing to store")
-            return
-        writer.provenance = dict(self.provenance)
-        writer.__exit__(exc_type, exc, traceback)
-
-
-def _check_store(store: FeatureStore | None, key: Mapping[str, Any] | None) -> None:
-    if (store is None) != (key is None):
-        given, missing = ("store", "key") if key is None else ("key", "store")
-        raise ValueError(
-            f"{given}= was given without {missing}=; pass both to stream the features into "
-            "a feature store (build the key with text_encoder_key), or neither"
-        )

@@ -40,15 +40,37 @@ feature maps, (n_images, n_channels, height, width)
     the grid does not divide the map, PyTorch's cells overlap: cell ``i`` of ``g``
     along an axis of ``n`` positions averages positions ``floor(i * n / g)`` to
     ``ceil((i + 1) * n / g) - 1`` (a 7 x 7 CLIP-B/32 grid gives rows 0-3 and 3-6).
+
+Per-head and per-block features -- ``heads=`` and ``blocks=``
+    For vision transformers whose family has head-capture paths
+    (:func:`~brainalign.encoders.heads.supported_architectures`: ViT, DeiT, DINOv2, ...),
+    :meth:`VisionEncoder.encode_images` also returns, for every requested layer
+    ``L >= 1`` (block ``L - 1``, whose output is hidden state ``L``), from the same
+    forward passes (:class:`~brainalign.encoders.heads.LayerCapture` hooks):
+    ``"L.heads"``, each head's output before the attention output projection, and
+    ``"L.attention"`` / ``"L.mlp"``, the attention and MLP block outputs before the
+    residual sum. They are pooled over tokens like the hidden states: ``"cls"`` takes
+    the CLS token's output, ``"mean"`` the mean over patch tokens; ``"spatial"`` pools
+    each head on its own, so ``"L.heads"`` is (n_images, n_heads, d_head * grid_rows *
+    grid_cols) with the per-channel cell layout above applied to the head's ``d_head``
+    channels. ConvNets have no heads or attention blocks and are refused.
+
+Streaming into the feature store -- ``store=`` and ``key=``
+    As for :meth:`~brainalign.encoders.text.TextEncoder.encode_words`: each batch's
+    pooled rows are written into the store entry as they are computed (memory does not
+    grow with the number of images), a complete entry is returned without a forward
+    pass, and an error mid-way leaves no entry. The committed entry is returned
+    memory-mapped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -65,6 +87,10 @@ from brainalign.encoders.models import (
     model_provenance,
     split_model_spec,
 )
+from brainalign.encoders.sinks import Sink, check_store, collect
+
+if TYPE_CHECKING:
+    from brainalign.encoders.store import FeatureStore
 
 __all__ = [
     "CONV_MODEL_TYPES",
@@ -554,6 +580,10 @@ class VisionEncoder(LoadedModelAccess):
         *,
         layers: Sequence[int] | None = None,
         stimulus_ids: Sequence[Any] | np.ndarray | None = None,
+        heads: bool = False,
+        blocks: bool = False,
+        store: FeatureStore | None = None,
+        key: Mapping[str, Any] | None = None,
     ) -> Features:
         """Encode images, one pooled feature vector per image and layer.
 
@@ -571,45 +601,67 @@ class VisionEncoder(LoadedModelAccess):
         stimulus_ids : array-like, shape (n_images,), optional
             Unique row labels. Default: the file stems when every image is a file
             path, else ``0 .. n_images - 1``.
+        heads : bool
+            Vision transformers only. Also return, for every requested layer ``L >= 1``
+            (block ``L - 1``), each head's output before the attention output
+            projection as ``"L.heads"``, shape (n_images, n_heads, d_head), pooled over
+            tokens like the hidden states (``"cls"``: the CLS token's per-head output;
+            ``"mean"``: the mean over patch tokens; ``"spatial"``: each head pooled on
+            its own, shape (n_images, n_heads, d_head * grid_rows * grid_cols)).
+        blocks : bool
+            Vision transformers only. Also return the attention block output
+            ``"L.attention"`` and the MLP block output ``"L.mlp"`` (before the residual
+            sum), each (n_images, d_model) (times the grid cells for ``"spatial"``),
+            pooled the same way, for every requested ``L >= 1``.
+        store : FeatureStore, optional
+            Stream the features into this store instead of memory: each batch's pooled
+            rows are written into the entry of ``key`` as soon as they are computed, so
+            memory does not grow with the number of images. If the entry is complete
+            already, it is returned without a forward pass (and without reading the
+            images). An error mid-way leaves no entry.
+        key : mapping, optional
+            The entry's key, with ``store`` (and only with it). It must describe this
+            call (model, weights, processor, layers, pooling and grid, dtype, images,
+            ``heads``/``blocks``): build it with
+            :func:`~brainalign.encoders.store.feature_key` (or
+            :func:`~brainalign.encoders.extract.image_features_key`, with
+            ``extra=`` for the captures).
 
         Returns
         -------
         Features
-            ``layers`` maps ``str(index)`` to float32 arrays of shape (n_images, n_dims).
+            ``layers`` maps ``str(index)`` to float32 arrays of shape (n_images, n_dims),
+            then per captured block the ``"L.attention"``, ``"L.mlp"`` and ``"L.heads"``
+            arrays asked for (the text encoder's order). With a store, the entry read
+            back memory-mapped.
 
         Raises
         ------
         FileNotFoundError
             If an image file or the folder does not exist.
         ValueError
-            For an unreadable file, a bad array, layers out of range, or bad ids.
+            For an unreadable file, a bad array, layers out of range, bad ids, only one
+            of ``store`` and ``key``, or ``heads``/``blocks`` with a ConvNet or a model
+            family without head-capture paths
+            (:class:`~brainalign.encoders.heads.UnsupportedArchitectureError`).
+        FeatureStoreError
+            If the store cannot be written or holds a conflicting entry.
         """
-        import torch
+        check_store(store, key, hint="build the key with image_features_key or feature_key")
+        heads, blocks = bool(heads), bool(blocks)
+        if heads or blocks:
+            self._check_capture_support()
+        found = store.try_load(key) if store is not None else None
+        if found is not None:
+            return found
 
         items = _collect_images(images)
         n_images = len(items)
         stimulus_ids = self._check_ids(items, stimulus_ids)
         layer_ids = self._check_layers(layers) if self.n_layers is not None else None
+        capture = self._layer_capture(layer_ids, heads=heads, blocks=blocks)
         for index, item in enumerate(items):  # fail on a bad image before any forward pass
             _check_image(item, index)
-
-        outputs: dict[int, np.ndarray] = {}
-        pixel_size = None
-        with thread_limit(), torch.inference_mode():
-            for start in self._batches(n_images):
-                stop = min(start + self.batch_size, n_images)
-                batch = [_to_rgb(items[i], i) for i in range(start, stop)]
-                pixel_values = self._preprocess(batch)
-                pixel_size = tuple(pixel_values.shape[-2:])
-                hidden_states = self._forward(pixel_values)
-                if layer_ids is None:
-                    self.n_layers = len(hidden_states)
-                    layer_ids = self._check_layers(layers)
-                for layer in layer_ids:
-                    pooled = self._pool(hidden_states[layer], pixel_size, layer)
-                    if layer not in outputs:
-                        outputs[layer] = np.empty((n_images, pooled.shape[1]), dtype=np.float32)
-                    outputs[layer][start : start + len(batch)] = pooled.cpu().numpy()
 
         processor = self._processor
         provenance = {
@@ -621,19 +673,130 @@ class VisionEncoder(LoadedModelAccess):
             "device": self.device,
             "n_layers": self.n_layers,
             "n_images": n_images,
-            "pixel_size": list(pixel_size),
+            "pixel_size": None,  # set by the first batch
             "processor": type(processor).__name__,
             "processor_config": processor.to_dict() if hasattr(processor, "to_dict") else None,
         }
-        return Features(
-            layers={str(layer): outputs[layer] for layer in layer_ids},
-            stimulus_ids=stimulus_ids,
-            provenance=provenance,
-        )
+
+        def fill(sink: Sink) -> None:
+            self._run(items, layers, layer_ids, capture, sink, provenance)
+
+        return collect(fill, n_images, stimulus_ids, None, provenance, store, key)
 
     extract = encode_images
 
     # ----------------------------------------------------------------- running
+
+    def _run(
+        self,
+        items: list[Any],
+        layers: Sequence[int] | None,
+        layer_ids: list[int] | None,
+        capture: Any,
+        sink: Sink,
+        provenance: dict[str, Any],
+    ) -> None:
+        """Run the images in batches, pool every layer and hand each batch to ``sink``.
+
+        Parameters
+        ----------
+        items : list, length n_images
+            Checked images (paths, PIL images or arrays).
+        layers : sequence of int or None
+            The layers asked for (checked after the first batch when the config does
+            not state the number of hidden states, ``layer_ids is None``).
+        layer_ids : list of int or None
+            Checked hidden-state indices.
+        capture : LayerCapture or None
+            Hooks for ``"L.heads"``, ``"L.attention"`` and ``"L.mlp"``.
+        sink : Sink
+            Receives, per batch, the image rows and ``{name: (n_batch, ...)}`` float32
+            arrays.
+        provenance : dict
+            Updated with ``n_layers`` and ``pixel_size``.
+        """
+        import torch
+
+        n_images = len(items)
+        with thread_limit(), torch.inference_mode(), capture or contextlib.nullcontext():
+            for start in self._batches(n_images):
+                stop = min(start + self.batch_size, n_images)
+                batch = [_to_rgb(items[i], i) for i in range(start, stop)]
+                pixel_values = self._preprocess(batch)
+                pixel_size = tuple(pixel_values.shape[-2:])
+                hidden_states = self._forward(pixel_values)
+                if layer_ids is None:
+                    self.n_layers = len(hidden_states)
+                    layer_ids = self._check_layers(layers)
+                pooled = {
+                    str(layer): _numpy(self._pool(hidden_states[layer], pixel_size, layer))
+                    for layer in layer_ids
+                }
+                if capture is not None:
+                    pooled.update(self._pool_captures(capture, pixel_size))
+                sink.write(np.arange(start, stop), pooled)
+                provenance["pixel_size"] = list(pixel_size)
+        provenance["n_layers"] = self.n_layers
+
+    def _pool_captures(self, capture: Any, pixel_size: tuple[int, int]) -> dict[str, np.ndarray]:
+        """Pooled ``"L.attention"``, ``"L.mlp"`` and ``"L.heads"`` of one batch.
+
+        Per-head outputs (batch, seq, n_heads, d_head) are pooled as one
+        (batch, seq, n_heads * d_head) hidden state and split back per head: every
+        pooling acts on each channel alone, so this pools each head on its own.
+        """
+        pooled: dict[str, np.ndarray] = {}
+        for block in capture.layers:
+            layer = block + 1
+            if capture.store_blocks:
+                for name, outputs in (
+                    ("attention", capture.attention_output),
+                    ("mlp", capture.mlp_output),
+                ):
+                    pooled[f"{layer}.{name}"] = _numpy(
+                        self._pool(outputs[block], pixel_size, layer)
+                    )
+            if capture.store_heads:
+                per_head = capture.heads[block]  # (batch, seq, n_heads, d_head)
+                flat = self._pool(per_head.flatten(start_dim=2), pixel_size, layer)
+                pooled[f"{layer}.heads"] = _numpy(flat.unflatten(1, (per_head.shape[2], -1)))
+        return pooled
+
+    def _check_capture_support(self) -> None:
+        """Refuse ``heads``/``blocks`` for ConvNets and unregistered families, early."""
+        from brainalign.encoders.heads import architecture_spec, supported_architectures
+
+        if self.model_type in CONV_MODEL_TYPES:
+            raise ValueError(
+                f"heads=True or blocks=True needs a vision transformer, but "
+                f"{self.model_id!r} ({self.model_type}) is a ConvNet: its stages have no "
+                "attention heads and no attention/MLP blocks. Use heads=False and "
+                "blocks=False, or a transformer of a family with head-capture support "
+                f"({', '.join(supported_architectures())})"
+            )
+        architecture_spec(self._model)  # UnsupportedArchitectureError names the families
+        if self.n_layers is None:
+            raise ValueError(
+                f"heads=True or blocks=True needs the number of blocks, but the config of "
+                f"{self.model_id!r} ({self.model_type}) has no num_hidden_layers; use "
+                "heads=False and blocks=False for this model"
+            )
+
+    def _layer_capture(self, layer_ids: list[int] | None, *, heads: bool, blocks: bool) -> Any:
+        """Hooks on the blocks of the requested layers ``L >= 1``, or None.
+
+        Built (not entered) before any forward pass, so module paths that do not
+        resolve fail early.
+        """
+        if not (heads or blocks):
+            return None
+        from brainalign.encoders.heads import LayerCapture
+
+        assert layer_ids is not None  # _check_capture_support needs n_layers
+        captured_blocks = [layer - 1 for layer in layer_ids if layer >= 1]
+        if not captured_blocks:  # only the embedding output: no block to capture
+            return None
+        return LayerCapture(self._model, captured_blocks, heads=heads, blocks=blocks)
 
     def _batches(self, n_images: int) -> Iterator[int]:
         """Start index of each batch, with a progress bar."""
@@ -724,3 +887,11 @@ class VisionEncoder(LoadedModelAccess):
         if len(set(ids.tolist())) != n_images:
             raise ValueError("stimulus_ids repeat; give each image a unique id")
         return ids
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+def _numpy(pooled: Any) -> np.ndarray:
+    """A pooled tensor as a float32 numpy array on the CPU."""
+    return pooled.cpu().numpy().astype(np.float32, copy=False)
