@@ -1,11 +1,18 @@
-"""Per-target-alpha ridge with blocked CV: brainalign against himalaya, same problem, one run.
+"""Per-target-alpha ridge and kernel ridge with blocked CV: brainalign against himalaya.
 
 The problem has the demo's shape: 290 training volumes, 384 features x 4 delays, 162
 targets (27 subjects x 6 ROIs), 19 alphas, 5 contiguous inner folds with a gap of 4.
-Both select alphas by Pearson r on the same splits; the script checks that the chosen
-alphas and predictions agree before printing the time ratio.
+All models select alphas by Pearson r on the same splits; the script checks that the
+chosen alphas and predictions agree before printing the time ratios. It times
 
-Run: ``python perf/ridge_vs_himalaya.py [--repeats 5]``.
+- brainalign ``RidgeCV`` against himalaya's ``RidgeCV`` (and its ``KernelRidgeCV``
+  without an intercept, for speed only, as before);
+- brainalign ``KernelRidgeCV`` against himalaya's ``KernelRidgeCV``, both with an
+  intercept, for a linear and an rbf kernel;
+- brainalign's torch backend (CPU tensors) against its numpy backend, for ``RidgeCV``
+  and ``KernelRidgeCV`` on the same problem.
+
+Run: ``python perf/ridge_vs_himalaya.py [--repeats 5] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -29,13 +36,31 @@ def best_of(repeats: int, function) -> tuple[float, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS and torch threads (default 1: small matrices, stable timings on a busy "
+        "machine, where multi-threaded BLAS spin-waits)",
+    )
     args = parser.parse_args()
 
-    from himalaya.kernel_ridge import KernelRidgeCV
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        _run(args.repeats)
+
+
+def _run(repeats: int) -> None:
+    import torch
+    from himalaya.kernel_ridge import KernelRidgeCV as HimalayaKernelRidgeCV
     from himalaya.ridge import RidgeCV as HimalayaRidgeCV
     from himalaya.scoring import correlation_score
 
     from brainalign.alignment.cv import BlockedKFold
+    from brainalign.alignment.kernel_ridge import KernelRidgeCV
     from brainalign.alignment.ridge import RidgeCV
 
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -44,38 +69,80 @@ def main() -> None:
     X = rng.normal(size=(n_samples, n_features))
     weights = rng.normal(size=(n_features, n_targets)) * rng.random(n_targets) * 0.1
     Y = X @ weights + rng.normal(size=(n_samples, n_targets))
+    X_t, Y_t = torch.from_numpy(X), torch.from_numpy(Y)
     alphas = np.logspace(-1, 8, 19)
     cv = BlockedKFold(5, gap=4)
     splits = list(cv.split(X))
     solver = {"score_func": correlation_score, "local_alpha": True}
+    time_it = lambda function: best_of(repeats, function)  # noqa: E731
 
-    ours_s, ours = best_of(args.repeats, lambda: RidgeCV(alphas, cv=cv).fit(X, Y))
-    primal_s, primal = best_of(
-        args.repeats,
-        lambda: HimalayaRidgeCV(
-            alphas=alphas, cv=splits, fit_intercept=True, solver_params=solver
-        ).fit(X, Y),
-    )
-    kernel_s, _ = best_of(
-        args.repeats,
-        lambda: KernelRidgeCV(alphas=alphas, cv=splits, solver_params=solver).fit(X, Y),
-    )
-    same_alphas = np.allclose(ours.best_alphas_, primal.best_alphas_, rtol=1e-12)
-    max_diff = np.abs(ours.predict(X) - primal.predict(X)).max()
     print(
         f"problem: {n_samples} samples x {n_features} features x {n_targets} targets, "
-        f"{len(alphas)} alphas, {len(splits)} folds (best of {args.repeats})"
+        f"{len(alphas)} alphas, {len(splits)} folds (best of {repeats}); "
+        f"torch threads {torch.get_num_threads()}"
     )
-    print(f"brainalign RidgeCV           {ours_s * 1e3:8.1f} ms")
-    print(f"himalaya RidgeCV             {primal_s * 1e3:8.1f} ms  -> {primal_s / ours_s:.1f}x")
+
+    # --- ridge -------------------------------------------------------------------------
+    ours_s, ours = time_it(lambda: RidgeCV(alphas, cv=cv).fit(X, Y))
+    primal_s, primal = time_it(
+        lambda: HimalayaRidgeCV(
+            alphas=alphas, cv=splits, fit_intercept=True, solver_params=solver
+        ).fit(X, Y)
+    )
+    kernel_s, _ = time_it(
+        lambda: HimalayaKernelRidgeCV(alphas=alphas, cv=splits, solver_params=solver).fit(X, Y)
+    )
+    torch_s, on_torch = time_it(lambda: RidgeCV(alphas, cv=cv).fit(X_t, Y_t))
+    print(f"brainalign RidgeCV (numpy)         {ours_s * 1e3:8.1f} ms")
     print(
-        f"himalaya KernelRidgeCV       {kernel_s * 1e3:8.1f} ms  -> {kernel_s / ours_s:.1f}x "
+        f"himalaya RidgeCV                   {primal_s * 1e3:8.1f} ms  -> {primal_s / ours_s:.1f}x"
+    )
+    print(
+        f"himalaya KernelRidgeCV             {kernel_s * 1e3:8.1f} ms  -> {kernel_s / ours_s:.1f}x "
         "(no intercept; shown for speed only)"
     )
     print(
-        f"same alphas as himalaya RidgeCV: {same_alphas}; max |prediction difference| "
-        f"{max_diff:.1e}"
+        f"brainalign RidgeCV (torch CPU)     {torch_s * 1e3:8.1f} ms  -> torch/numpy "
+        f"{torch_s / ours_s:.2f}x"
     )
+    _agreement("RidgeCV vs himalaya RidgeCV", ours, primal, X)
+    _agreement("RidgeCV torch vs numpy", ours, on_torch, X)
+
+    # --- kernel ridge -----------------------------------------------------------------
+    for kernel in ("linear", "rbf"):
+        k_ours_s, k_ours = time_it(
+            lambda kernel=kernel: KernelRidgeCV(alphas, kernel=kernel, cv=cv).fit(X, Y)
+        )
+        k_him_s, k_him = time_it(
+            lambda kernel=kernel: HimalayaKernelRidgeCV(
+                alphas=alphas, kernel=kernel, cv=splits, fit_intercept=True, solver_params=solver
+            ).fit(X, Y)
+        )
+        k_torch_s, k_torch = time_it(
+            lambda kernel=kernel: KernelRidgeCV(alphas, kernel=kernel, cv=cv).fit(X_t, Y_t)
+        )
+        print(f"brainalign KernelRidgeCV {kernel:6s} (numpy)      {k_ours_s * 1e3:8.1f} ms")
+        print(
+            f"himalaya KernelRidgeCV {kernel:6s} (intercept)  {k_him_s * 1e3:8.1f} ms  -> "
+            f"{k_him_s / k_ours_s:.1f}x"
+        )
+        print(
+            f"brainalign KernelRidgeCV {kernel:6s} (torch CPU)  {k_torch_s * 1e3:8.1f} ms  -> "
+            f"torch/numpy {k_torch_s / k_ours_s:.2f}x"
+        )
+        _agreement(f"KernelRidgeCV {kernel} vs himalaya", k_ours, k_him, X)
+        _agreement(f"KernelRidgeCV {kernel} torch vs numpy", k_ours, k_torch, X)
+
+
+def _agreement(label: str, reference, other, X: np.ndarray) -> None:
+    """Print whether two fitted models chose the same alphas and predict the same."""
+    from brainalign.alignment.backend import to_backend, to_numpy
+
+    alphas_ref, alphas_other = to_numpy(reference.best_alphas_), to_numpy(other.best_alphas_)
+    X_other = X if isinstance(other.best_alphas_, np.ndarray) else to_backend(X, "torch")
+    diff = np.abs(to_numpy(reference.predict(X)) - to_numpy(other.predict(X_other))).max()
+    same = np.allclose(alphas_ref, alphas_other, rtol=1e-12)
+    print(f"  {label}: same alphas {same}; max |prediction difference| {diff:.1e}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from brainalign.alignment.backend import as_float, namespace, to_numpy
 
 
 def check_int(name: str, value: object, *, minimum: int) -> int:
@@ -21,17 +24,25 @@ def check_int(name: str, value: object, *, minimum: int) -> int:
     return number
 
 
-def as_finite_2d(name: str, A: ArrayLike) -> np.ndarray:
-    arr = np.asarray(A, dtype=np.float64)
+def finite_2d(name: str, A: Any, xp: Any) -> Any:
+    """``A`` as a float 2-D array of namespace ``xp``, or a ValueError naming it."""
+    arr = as_float(A, xp)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_columns); got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_columns); got shape {tuple(arr.shape)}."
+        )
+    if not bool(xp.all(xp.isfinite(arr))):
+        rows = np.flatnonzero(~np.isfinite(to_numpy(arr)).all(axis=1))
         raise ValueError(
             f"{name} has NaN or inf values in rows {rows[:10].tolist()}"
             f"{' ...' if rows.size > 10 else ''}; impute or drop them first."
         )
     return arr
+
+
+def as_finite_2d(name: str, A: ArrayLike) -> np.ndarray:
+    """``A`` as a finite float64 numpy array of 2 dimensions, or a ValueError naming it."""
+    return finite_2d(name, np.asarray(to_numpy(A), dtype=np.float64), namespace())
 
 
 def check_alphas(alphas: ArrayLike) -> np.ndarray:
@@ -46,24 +57,50 @@ def check_alphas(alphas: ArrayLike) -> np.ndarray:
     return arr
 
 
-def check_xy(
-    X: ArrayLike, Y: ArrayLike, hint: str = "they must be the same samples in the same order"
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """X (n_samples, n_features) and Y (n_samples[, n_targets]) as finite float64 2-D arrays.
+def check_xy_arrays(
+    X: Any, Y: Any, hint: str = "they must be the same samples in the same order"
+) -> tuple[Any, Any, bool]:
+    """X (n_samples, n_features) and Y (n_samples[, n_targets]) as finite 2-D arrays.
 
-    Returns ``X, Y, one_target`` where ``one_target`` says Y was 1-D. ``hint`` ends the
-    message for mismatched rows.
+    Both of one backend (numpy or torch, see :mod:`brainalign.alignment.backend`),
+    integers as float64, both in their common float precision. Returns
+    ``X, Y, one_target`` where ``one_target`` says Y was 1-D. ``hint`` ends the message
+    for mismatched rows.
     """
-    X_arr = as_finite_2d("X", X)
-    Y_arr = np.asarray(Y, dtype=np.float64)
+    xp = namespace(X, Y)
+    X_arr = finite_2d("X", X, xp)
+    Y_arr = as_float(Y, xp)
     one_target = Y_arr.ndim == 1
     if one_target:
         Y_arr = Y_arr[:, None]
-    Y_arr = as_finite_2d("Y", Y_arr)
+    Y_arr = finite_2d("Y", Y_arr, xp)
     if X_arr.shape[0] != Y_arr.shape[0]:
         raise ValueError(
             f"X has {X_arr.shape[0]} rows (samples) but Y has {Y_arr.shape[0]}; {hint}."
         )
     if X_arr.shape[1] == 0 or Y_arr.shape[1] == 0:
-        raise ValueError(f"X and Y need at least one column; got X {X_arr.shape}, Y {Y_arr.shape}.")
-    return X_arr, Y_arr, one_target
+        raise ValueError(
+            f"X and Y need at least one column; got X {tuple(X_arr.shape)}, Y {tuple(Y_arr.shape)}."
+        )
+    dtype = xp.result_type(X_arr.dtype, Y_arr.dtype)
+    return xp.astype(X_arr, dtype), xp.astype(Y_arr, dtype), one_target
+
+
+def check_xy(
+    X: ArrayLike, Y: ArrayLike, hint: str = "they must be the same samples in the same order"
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`check_xy_arrays` for numpy: X and Y as finite float64 numpy arrays."""
+    as64 = [np.asarray(to_numpy(A), dtype=np.float64) for A in (X, Y)]
+    return check_xy_arrays(*as64, hint)
+
+
+def check_predict_X(X: Any, n_features: int, fitted: Any) -> Any:
+    """``X`` for ``predict``: finite, 2-D, ``n_features`` columns, the fitted backend/dtype."""
+    xp = namespace(X, fitted)
+    X_arr = finite_2d("X", X, xp)
+    if X_arr.shape[1] != n_features:
+        raise ValueError(
+            f"X has {X_arr.shape[1]} features but the model was fitted on "
+            f"{n_features}; pass the same feature columns as in fit."
+        )
+    return xp.astype(X_arr, fitted.dtype)

@@ -1,27 +1,39 @@
-"""Column-wise scores between predictions and recordings."""
+"""Column-wise scores between predictions and recordings, for numpy and torch arrays.
+
+Every score is computed per column (target: voxel, channel, ROI) in float64 on the
+inputs' backend and device (:mod:`brainalign.alignment.backend`): numpy arrays give
+numpy results, torch tensors give torch tensors on the same device. A score that is
+undefined for a column (a constant column) is NaN, never a made-up number.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
 from numpy.typing import ArrayLike
 
+from brainalign.alignment.backend import as_float, namespace
 
-def pearson_columns(a: ArrayLike, b: ArrayLike) -> np.ndarray | float:
+__all__ = ["explained_variance_columns", "pearson_columns", "r2_columns"]
+
+
+def pearson_columns(a: ArrayLike, b: ArrayLike) -> Any:
     """Pearson correlation of each pair of matching columns.
 
     Parameters
     ----------
     a, b : array-like, shape (n_samples, n_targets) or (n_samples,)
-        Two arrays of the same shape, e.g. predictions and recorded responses. A 1-D
-        pair is one column. Computed in float64 whatever the input dtype.
+        Two arrays of the same shape, e.g. predictions and recorded responses; numpy
+        arrays or torch tensors (not mixed). A 1-D pair is one column. Computed in
+        float64 whatever the input dtype.
 
     Returns
     -------
-    r : numpy.ndarray, shape (n_targets,), or float
+    r : array, shape (n_targets,), or float
         ``r[j]`` is the Pearson correlation of ``a[:, j]`` and ``b[:, j]``, clipped to
-        [-1, 1]. A 1-D pair gives a float. ``r[j]`` is nan where either column is
-        constant (all its values equal), because the correlation is undefined there:
-        it is never silently reported as 0.
+        [-1, 1], an array of the inputs' kind. A 1-D pair gives a float. ``r[j]`` is
+        nan where either column is constant (all its values equal), because the
+        correlation is undefined there: it is never silently reported as 0.
 
     Raises
     ------
@@ -29,38 +41,138 @@ def pearson_columns(a: ArrayLike, b: ArrayLike) -> np.ndarray | float:
         If the shapes differ, the arrays are not 1-D or 2-D, or there are fewer than 2
         samples.
     """
-    a_arr = np.asarray(a, dtype=np.float64)
-    b_arr = np.asarray(b, dtype=np.float64)
-    if a_arr.shape != b_arr.shape:
+    a_arr, b_arr, one_column = _check_pair("pearson_columns", a, b)
+    r = _pearson_2d(a_arr, b_arr)
+    return float(r[0]) if one_column else r
+
+
+def r2_columns(y_true: ArrayLike, y_pred: ArrayLike) -> Any:
+    """Coefficient of determination R^2 of each column.
+
+    ``R^2_j = 1 - sum_i (y_ij - p_ij)^2 / sum_i (y_ij - mean_i y_ij)^2``: 1 for a
+    perfect prediction, 0 for predicting the column mean, negative when worse.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n_samples, n_targets) or (n_samples,)
+        Recorded responses.
+    y_pred : array-like, same shape as ``y_true``
+        Predictions. numpy arrays or torch tensors (not mixed); computed in float64.
+
+    Returns
+    -------
+    r2 : array, shape (n_targets,), or float for 1-D inputs
+        Equals ``sklearn.metrics.r2_score(y_true, y_pred, multioutput="raw_values")``
+        except where ``y_true[:, j]`` is constant: R^2 is undefined there and this
+        returns nan, where scikit-learn returns 1.0 (perfect prediction) or 0.0.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, the arrays are not 1-D or 2-D, or there are fewer than 2
+        samples.
+    """
+    true, pred, one_column = _check_pair("r2_columns", y_true, y_pred)
+    r2 = _r2_2d(true, pred)
+    return float(r2[0]) if one_column else r2
+
+
+def explained_variance_columns(y_true: ArrayLike, y_pred: ArrayLike) -> Any:
+    """Explained variance of each column: ``1 - var(y - p) / var(y)``.
+
+    Unlike R^2 it ignores a constant offset of the predictions (the mean error).
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n_samples, n_targets) or (n_samples,)
+        Recorded responses.
+    y_pred : array-like, same shape as ``y_true``
+        Predictions. numpy arrays or torch tensors (not mixed); computed in float64.
+
+    Returns
+    -------
+    ev : array, shape (n_targets,), or float for 1-D inputs
+        Equals ``sklearn.metrics.explained_variance_score(y_true, y_pred,
+        multioutput="raw_values")`` except where ``y_true[:, j]`` is constant: the score
+        is undefined there and this returns nan, where scikit-learn returns 1.0 or 0.0.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, the arrays are not 1-D or 2-D, or there are fewer than 2
+        samples.
+    """
+    true, pred, one_column = _check_pair("explained_variance_columns", y_true, y_pred)
+    xp = namespace(true)
+    error = true - pred
+    error_c = error - xp.mean(error, axis=0)
+    true_c = true - xp.mean(true, axis=0)
+    ev = 1.0 - _ratio(xp.sum(error_c * error_c, axis=0), xp.sum(true_c * true_c, axis=0), xp)
+    ev = xp.where(_constant(true, xp), xp.nan, ev)
+    return float(ev[0]) if one_column else ev
+
+
+def _check_pair(name: str, a: ArrayLike, b: ArrayLike) -> tuple[Any, Any, bool]:
+    """Both arrays as float64 2-D arrays of one backend, and whether they were 1-D."""
+    xp = namespace(a, b)
+    a_arr = as_float(a, xp, xp.float64)
+    b_arr = as_float(b, xp, xp.float64)
+    if tuple(a_arr.shape) != tuple(b_arr.shape):
         raise ValueError(
-            f"pearson_columns needs arrays of the same shape; got {a_arr.shape} and "
-            f"{b_arr.shape}. Pass (n_samples, n_targets) arrays with matching rows and columns."
+            f"{name} needs arrays of the same shape; got {tuple(a_arr.shape)} and "
+            f"{tuple(b_arr.shape)}. Pass (n_samples, n_targets) arrays with matching rows "
+            "and columns."
         )
     if a_arr.ndim not in (1, 2):
         raise ValueError(
-            f"pearson_columns needs 1-D or 2-D arrays (n_samples, n_targets); got "
-            f"{a_arr.ndim}-D arrays of shape {a_arr.shape}."
+            f"{name} needs 1-D or 2-D arrays (n_samples, n_targets); got "
+            f"{a_arr.ndim}-D arrays of shape {tuple(a_arr.shape)}."
         )
     if a_arr.shape[0] < 2:
-        raise ValueError(f"pearson_columns needs at least 2 samples (rows); got {a_arr.shape[0]}.")
-    if a_arr.ndim == 1:
-        return float(_pearson_2d(a_arr[:, None], b_arr[:, None])[0])
-    return _pearson_2d(a_arr, b_arr)
+        raise ValueError(f"{name} needs at least 2 samples (rows); got {a_arr.shape[0]}.")
+    one_column = a_arr.ndim == 1
+    if one_column:
+        a_arr, b_arr = a_arr[:, None], b_arr[:, None]
+    return a_arr, b_arr, one_column
 
 
-def _pearson_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Column-wise Pearson r of two float64 (n_samples, n_targets) arrays, unchecked.
+def _constant(a: Any, xp: Any) -> Any:
+    """Boolean (n_targets,): the columns whose values are all equal."""
+    return xp.max(a, axis=0) == xp.min(a, axis=0)
+
+
+def _ratio(num: Any, den: Any, xp: Any) -> Any:
+    """``num / den`` with no division-by-zero warning (callers mask zero ``den`` as nan)."""
+    return num / xp.where(den == 0, xp.ones_like(den), den)
+
+
+def _pearson_2d(a: Any, b: Any) -> Any:
+    """Column-wise Pearson r of two (n_samples, n_targets) float arrays, unchecked.
 
     The one implementation of the formula; :func:`pearson_columns` validates and
     calls it, and the ridge cross-validation calls it directly in its inner loop.
+    Columns that are constant in ``a`` or ``b`` give nan.
     """
-    constant = (a.max(axis=0) == a.min(axis=0)) | (b.max(axis=0) == b.min(axis=0))
-    a_c = a - a.mean(axis=0)
-    b_c = b - b.mean(axis=0)
-    num = np.einsum("ij,ij->j", a_c, b_c)
-    den = np.sqrt(np.einsum("ij,ij->j", a_c, a_c) * np.einsum("ij,ij->j", b_c, b_c))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = num / den
-    r = np.clip(r, -1.0, 1.0)
-    r[constant] = np.nan
-    return r
+    xp = namespace(a, b)
+    constant = _constant(a, xp) | _constant(b, xp)
+    a_c = a - xp.mean(a, axis=0)
+    b_c = b - xp.mean(b, axis=0)
+    num = xp.sum(a_c * b_c, axis=0)
+    den = xp.sqrt(xp.sum(a_c * a_c, axis=0) * xp.sum(b_c * b_c, axis=0))
+    r = xp.clip(_ratio(num, den, xp), min=-1.0, max=1.0)
+    return xp.where(constant | (den == 0), xp.nan, r)
+
+
+def _r2_2d(y_true: Any, y_pred: Any) -> Any:
+    """Column-wise R^2 of two (n_samples, n_targets) float arrays, unchecked.
+
+    Nan where ``y_true`` is constant. Used by :func:`r2_columns` and by the ridge
+    cross-validation with ``scoring="r2"``.
+    """
+    xp = namespace(y_true, y_pred)
+    residual = y_true - y_pred
+    true_c = y_true - xp.mean(y_true, axis=0)
+    ss_res = xp.sum(residual * residual, axis=0)
+    ss_tot = xp.sum(true_c * true_c, axis=0)
+    r2 = 1.0 - _ratio(ss_res, ss_tot, xp)
+    return xp.where(_constant(y_true, xp), xp.nan, r2)

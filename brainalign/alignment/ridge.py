@@ -12,21 +12,35 @@ off the eigendecomposition of the smaller Gram matrix (``X X^T = U S^2 U^T`` whe
 the rows is computed once per :meth:`RidgeCV.fit`; each inner fold's Gram matrix is a
 (re-centred) block of it, so a fold costs one small eigendecomposition rather than a
 pass over the features. ``_ridge_apply`` is the one place the formula above is
-evaluated, for validation predictions and for the final coefficients alike.
+evaluated, for validation predictions and for the final coefficients alike; kernel
+ridge (:mod:`brainalign.alignment.kernel_ridge`) reuses the same machinery with a
+kernel matrix in place of ``X X^T``.
+
+Everything runs on the inputs' array backend (numpy, or torch on CPU or GPU; see
+:mod:`brainalign.alignment.backend`) through array-API operations.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from array_api_compat import device as array_device
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from brainalign.alignment._checks import as_finite_2d, check_alphas, check_int, check_xy
+from brainalign.alignment._checks import (
+    check_alphas,
+    check_int,
+    check_predict_X,
+    check_xy_arrays,
+)
+from brainalign.alignment.backend import namespace, to_numpy
 from brainalign.alignment.cv import BlockedKFold
-from brainalign.alignment.metrics import _pearson_2d, pearson_columns
+from brainalign.alignment.metrics import _pearson_2d, _r2_2d, pearson_columns, r2_columns
 
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(np.logspace(-1, 8, 19).tolist())
 """Default ridge penalties: 19 values, half a decade apart, from 0.1 to 1e8.
@@ -40,16 +54,21 @@ beyond which validation r no longer changes. If many targets pick an end of the 
 extend it. A tuple, so the shared default cannot be changed in place.
 """
 
+SCORINGS: tuple[str, ...] = ("pearson", "r2")
+"""Names accepted by the ``scoring`` parameters: per-target Pearson r or R^2."""
+
 
 class RidgeCV(RegressorMixin, BaseEstimator):
     """Ridge regression choosing its penalty per target by blocked cross-validation.
 
     For each split of ``cv`` one decomposition of the training rows scores every
-    ``alpha`` for every target by the Pearson r of its predictions on the validation
-    rows; each target then gets the ``alpha`` with the best mean r, and the model is
-    refitted on all rows with one more decomposition. Targets are processed in batches
-    of ``target_batch_size`` so 100k voxels fit in memory. Works for any shape,
-    including ``n_features > n_samples``.
+    ``alpha`` for every target by ``scoring`` (Pearson r or R^2) of its predictions on
+    the validation rows; each target then gets the ``alpha`` with the best mean score,
+    and the model is refitted on all rows with one more decomposition. Targets are
+    processed in batches of ``target_batch_size`` so 100k voxels fit in memory. Works
+    for any shape, including ``n_features > n_samples``, and on numpy arrays or torch
+    tensors (CPU or GPU): the fitted attributes are arrays of the kind given to
+    :meth:`fit`.
 
     Parameters
     ----------
@@ -59,31 +78,37 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         An int ``k`` means ``BlockedKFold(k, gap=0)``: contiguous, unshuffled blocks.
         Any object with a ``split(X)`` method yielding ``(train, validation)`` index
         arrays is accepted, e.g. ``BlockedKFold(k, gap=max(delays))`` for delayed
-        features.
+        features, and so is a list of ``(train, validation)`` index arrays.
     fit_intercept : bool, default True
         Centre ``X`` and ``Y`` with the training means (the intercept is not penalised).
     target_batch_size : int, default 10_000
         Targets scored and solved together; memory grows with it, results do not change.
+    scoring : {"pearson", "r2"}, default "pearson"
+        Score used to choose alphas on the validation rows and returned by
+        :meth:`score`: per-target Pearson r, or per-target R^2
+        (:func:`~brainalign.alignment.metrics.r2_columns`).
 
     Attributes
     ----------
-    cv_scores_ : numpy.ndarray, shape (n_alphas, n_targets)
-        Mean validation Pearson r over the ``cv`` splits (a 1-D ``Y`` is one target).
-        Nan where some split gave an undefined r (a constant prediction or constant
-        validation response).
-    best_alphas_ : numpy.ndarray, shape (n_targets,)
+    cv_scores_ : array, shape (n_alphas, n_targets)
+        Mean validation score over the ``cv`` splits (a 1-D ``Y`` is one target).
+        Nan where some split gave an undefined score (a constant validation response,
+        or for Pearson r a constant prediction).
+    best_alphas_ : array, shape (n_targets,)
         Penalty with the highest ``cv_scores_`` per target. Nan scores count as -inf;
         ties go to the first alpha in ``alphas`` order (so a target whose scores are
         all nan gets ``alphas[0]``).
-    coef_ : numpy.ndarray, shape (n_targets, n_features), or (n_features,) for 1-D Y
+    coef_ : array, shape (n_targets, n_features), or (n_features,) for 1-D Y
         Weights refitted on all rows with each target's own penalty.
-    intercept_ : numpy.ndarray, shape (n_targets,), or float for 1-D Y
+    intercept_ : array, shape (n_targets,), or float for 1-D Y
     n_features_in_ : int
 
     Notes
     -----
-    :meth:`score` returns the per-target Pearson r, not scikit-learn's R^2.
-    ``X`` and ``Y`` are converted to float64.
+    :meth:`score` returns the per-target score named by ``scoring`` (Pearson r by
+    default), not scikit-learn's R^2 averaged over targets. Integer inputs become
+    float64; float inputs keep their precision (float32 in, float32 arithmetic), and
+    ``X`` and ``Y`` are brought to their common precision.
 
     Examples
     --------
@@ -103,11 +128,13 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         cv: int | object = 5,
         fit_intercept: bool = True,
         target_batch_size: int = 10_000,
+        scoring: str = "pearson",
     ) -> None:
         self.alphas = alphas
         self.cv = cv
         self.fit_intercept = fit_intercept
         self.target_batch_size = target_batch_size
+        self.scoring = scoring
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> RidgeCV:
         """Choose a penalty per target by cross-validation, then refit on all rows.
@@ -125,37 +152,26 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         ------
         ValueError
             If the rows of ``X`` and ``Y`` differ, either holds NaN or inf, ``alphas``
-            is empty or not all positive, or ``cv`` gives an empty split.
+            is empty or not all positive, ``scoring`` is unknown, or ``cv`` gives an
+            empty split.
         """
-        X_arr, Y_arr, one_target = check_xy(X, Y)
+        X_arr, Y_arr, one_target = check_xy_arrays(X, Y)
+        xp = namespace(X_arr)
         alphas = check_alphas(self.alphas)
         batch = check_int("target_batch_size", self.target_batch_size, minimum=1)
+        _check_scoring(self.scoring)
         splits = _check_splits(_resolve_cv(self.cv), X_arr)
-        n_targets = Y_arr.shape[1]
         gram = _GramSVD(X_arr, self.fit_intercept)
 
-        scores = np.zeros((alphas.size, n_targets))
-        for train, val in splits:
-            svd = gram.factorize(train, val)
-            for cols in _batches(n_targets, batch):
-                B = svd.project(_centred(Y_arr[train, cols], self.fit_intercept))
-                Y_val = Y_arr[val, cols]
-                for i, alpha in enumerate(alphas):
-                    scores[i, cols] += _pearson_2d(svd.apply(B, alpha), Y_val)
-        scores /= len(splits)
-        best = np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=0)
-        best_alphas = alphas[best]
+        scores = _cv_scores(gram, Y_arr, splits, alphas, batch, self.fit_intercept, self.scoring)
+        best_alphas = _best_alphas(scores, alphas, xp)
 
-        everything = np.arange(X_arr.shape[0])
-        svd = gram.factorize(everything, None)
-        coef = np.empty((n_targets, X_arr.shape[1]))
-        for cols in _batches(n_targets, batch):
-            B = svd.project(_centred(Y_arr[:, cols], self.fit_intercept))
-            coef[cols] = svd.apply(B, best_alphas[cols]).T
+        svd = gram.factorize(_all_rows(X_arr), None)
+        coef = _refit(svd, Y_arr, best_alphas, batch, self.fit_intercept).T
         if self.fit_intercept:
-            intercept = Y_arr.mean(axis=0) - coef @ X_arr.mean(axis=0)
+            intercept = xp.mean(Y_arr, axis=0) - coef @ xp.mean(X_arr, axis=0)
         else:
-            intercept = np.zeros(n_targets)
+            intercept = xp.zeros(Y_arr.shape[1], dtype=Y_arr.dtype, device=array_device(Y_arr))
 
         self.cv_scores_ = scores
         self.best_alphas_ = best_alphas
@@ -164,31 +180,29 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X_arr.shape[1]
         return self
 
-    def predict(self, X: ArrayLike) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> Any:
         """Predict responses.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+            Of the same kind (numpy or torch) as the arrays given to :meth:`fit`.
 
         Returns
         -------
-        Y_pred : numpy.ndarray, shape (n_samples, n_targets), or (n_samples,) if the
-            model was fitted on 1-D ``Y``.
+        Y_pred : array, shape (n_samples, n_targets), or (n_samples,) if the model was
+            fitted on 1-D ``Y``.
         """
         check_is_fitted(self, "coef_")
-        X_arr = as_finite_2d("X", X)
-        if X_arr.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X_arr.shape[1]} features but the model was fitted on "
-                f"{self.n_features_in_}; pass the same feature columns as in fit."
-            )
-        return X_arr @ np.asarray(self.coef_).T + self.intercept_
+        X_arr = check_predict_X(X, self.n_features_in_, self.coef_)
+        coef = self.coef_
+        return X_arr @ (coef if coef.ndim == 1 else coef.T) + self.intercept_
 
-    def score(self, X: ArrayLike, Y: ArrayLike) -> np.ndarray | float:  # type: ignore[override]
-        """Pearson r between predictions and ``Y``, per target.
+    def score(self, X: ArrayLike, Y: ArrayLike) -> Any:  # type: ignore[override]
+        """Per-target score of the predictions for ``X`` against ``Y``.
 
-        Unlike scikit-learn's ``score`` this is not R^2 and not averaged over targets.
+        Pearson r (default) or R^2, as set by ``scoring``; unlike scikit-learn's
+        ``score`` it is not averaged over targets.
 
         Parameters
         ----------
@@ -197,10 +211,73 @@ class RidgeCV(RegressorMixin, BaseEstimator):
 
         Returns
         -------
-        r : numpy.ndarray, shape (n_targets,), or float for 1-D ``Y``
-            Nan for targets whose prediction or response is constant.
+        score : array, shape (n_targets,), or float for 1-D ``Y``
+            Nan for targets whose response (or, for Pearson r, prediction) is constant.
         """
-        return pearson_columns(self.predict(X), Y)
+        return _score_columns(self.scoring, self.predict(X), Y)
+
+
+# --- cross-validated scoring, shared with kernel ridge -----------------------------------
+
+
+def _cv_scores(
+    gram: _GramSVD,
+    Y: Any,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    alphas: np.ndarray,
+    batch: int,
+    fit_intercept: bool,
+    scoring: str,
+) -> Any:
+    """Mean validation score of every alpha for every target, shape (n_alphas, n_targets).
+
+    One factorisation per split; all alphas and a batch of targets share it.
+    """
+    xp = namespace(Y)
+    n_targets = Y.shape[1]
+    score_2d = _pearson_2d if scoring == "pearson" else _r2_2d
+    scores = xp.zeros((alphas.size, n_targets), dtype=Y.dtype, device=array_device(Y))
+    for train, val in splits:
+        svd = gram.factorize(train, val)
+        train_idx, val_idx = _to_index(train, Y), _to_index(val, Y)
+        for cols in _batches(n_targets, batch):
+            Y_train = xp.take(Y[:, cols], train_idx, axis=0)
+            Y_val = xp.take(Y[:, cols], val_idx, axis=0)
+            B = svd.project(_centred(Y_train, fit_intercept))
+            # R^2 needs predictions in Y's units: add the intercept (the training mean).
+            offset = xp.mean(Y_train, axis=0) if fit_intercept and scoring == "r2" else None
+            for i, alpha in enumerate(alphas):
+                pred = svd.apply(B, float(alpha))
+                scores[i, cols] += score_2d(Y_val, pred if offset is None else pred + offset)
+    return scores / len(splits)
+
+
+def _best_alphas(scores: Any, alphas: np.ndarray, xp: Any) -> Any:
+    """Per target, the alpha with the highest score; nan counts as -inf, ties go first."""
+    best = xp.argmax(xp.where(xp.isnan(scores), -xp.inf, scores), axis=0)
+    grid = xp.asarray(alphas, dtype=scores.dtype, device=array_device(scores))
+    return xp.take(grid, best)
+
+
+def _refit(svd: _SplitSVD, Y: Any, best_alphas: Any, batch: int, fit_intercept: bool) -> Any:
+    """``svd.apply`` with each target's alpha on all rows, shape (n_out, n_targets)."""
+    xp = namespace(Y)
+    parts = [
+        svd.apply(svd.project(_centred(Y[:, cols], fit_intercept)), best_alphas[cols])
+        for cols in _batches(Y.shape[1], batch)
+    ]
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
+
+
+def _score_columns(scoring: str, Y_pred: Any, Y: ArrayLike) -> Any:
+    """The per-target score named by ``scoring`` (validated)."""
+    _check_scoring(scoring)
+    if scoring == "pearson":
+        return pearson_columns(Y_pred, Y)
+    return r2_columns(Y, Y_pred)
+
+
+# --- factorisations -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -211,23 +288,25 @@ class _SplitSVD:
     ``X_val V S (S^2 + alpha)^-1 U^T Y_c`` (validation predictions) or
     ``V S (S^2 + alpha)^-1 U^T Y_c`` (coefficients). Dual form: ``project`` is
     ``U^T``; ``left`` is ``X_val V S = K_val U`` for predictions, or ``U`` with
-    ``outer = X_c^T`` for coefficients (cheaper than forming ``X_c^T U``). Primal form:
-    ``project`` is ``V^T X_c^T`` (``= S U^T``) and ``left`` is ``X_val V`` or ``V``.
+    ``outer = X_c^T`` for coefficients (cheaper than forming ``X_c^T U``); for a kernel
+    (no ``outer``) the coefficients are the dual coefficients ``U (S^2 + alpha)^-1 U^T
+    Y_c``. Primal form: ``project`` is ``V^T X_c^T`` (``= S U^T``) and ``left`` is
+    ``X_val V`` or ``V``. Arrays are of any backend (numpy or torch).
     """
 
-    s2: np.ndarray  # (k,) squared singular values
-    left: np.ndarray  # (n_val, k), (n_train, k) or (n_features, k)
-    basis: np.ndarray  # (n_train, k) U, or (n_features, k) V
-    X_train: np.ndarray | None = None  # centred training rows, primal form only
-    outer: np.ndarray | None = None  # (n_features, n_train) X_c^T, dual coefficients only
+    s2: Any  # (k,) squared singular values (kernel eigenvalues)
+    left: Any  # (n_val, k), (n_train, k) or (n_features, k)
+    basis: Any  # (n_train, k) U, or (n_features, k) V
+    X_train: Any = None  # centred training rows, primal form only
+    outer: Any = None  # (n_features, n_train) X_c^T, dual coefficients only
 
-    def project(self, Y_c: np.ndarray) -> np.ndarray:
+    def project(self, Y_c: Any) -> Any:
         """Map centred training responses (n_train, n_targets) to (k, n_targets)."""
         if self.X_train is None:
             return self.basis.T @ Y_c
         return self.basis.T @ (self.X_train.T @ Y_c)
 
-    def apply(self, B: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
+    def apply(self, B: Any, alpha: float | Any) -> Any:
         """Predictions (n_val, n_targets) or coefficients (n_features, n_targets)."""
         out = _ridge_apply(self.left, self.s2, B, alpha)
         return out if self.outer is None else self.outer @ out
@@ -242,73 +321,111 @@ class _GramSVD:
     ``n_features x n_features`` matrix ``X_c^T X_c`` per subset gives ``V`` and ``S^2``.
     ``X0`` is ``X`` minus its column means (when fitting an intercept), which keeps the
     closed-form re-centring free of cancellation.
+
+    :meth:`from_kernel` builds the dual form from a kernel matrix instead (kernel
+    ridge): ``G`` is then the kernel, centred in feature space over all rows when
+    fitting an intercept, and the coefficients are dual coefficients.
     """
 
-    def __init__(self, X: np.ndarray, fit_intercept: bool) -> None:
+    def __init__(self, X: Any, fit_intercept: bool) -> None:
+        xp = namespace(X)
         self.fit_intercept = fit_intercept
-        self.X0 = X - X.mean(axis=0) if fit_intercept else X
+        self.X0 = X - xp.mean(X, axis=0) if fit_intercept else X
         self.dual = X.shape[0] <= X.shape[1]
         self.G = self.X0 @ self.X0.T if self.dual else None
 
-    def factorize(self, train: np.ndarray, val: np.ndarray | None) -> _SplitSVD:
+    @classmethod
+    def from_kernel(cls, K: Any, fit_intercept: bool) -> _GramSVD:
+        """Dual-form factorisations of blocks of the kernel matrix ``K`` (n, n)."""
+        gram = cls.__new__(cls)
+        gram.fit_intercept = fit_intercept
+        gram.X0 = None
+        gram.dual = True
+        gram.G = _centre_kernel(K) if fit_intercept else K
+        return gram
+
+    def factorize(self, train: Any, val: Any | None) -> _SplitSVD:
         """Factor the rows ``train``; ``left`` predicts rows ``val``, or gives coefficients."""
         if self.dual:
             return self._dual(train, val)
         return self._primal(train, val)
 
-    def _dual(self, train: np.ndarray, val: np.ndarray | None) -> _SplitSVD:
+    def _dual(self, train: Any, val: Any | None) -> _SplitSVD:
+        xp = namespace(self.G)
         G = self.G
-        K = G[np.ix_(train, train)]
+        train = _to_index(train, G)
+        G_rows = xp.take(G, train, axis=1)  # (n, n_train)
+        K = xp.take(G_rows, train, axis=0)
         if self.fit_intercept:
-            row_means = G[:, train].mean(axis=1)  # x_i . m, m = mean of training rows
-            grand = row_means[train].mean()  # m . m
-            K = K - row_means[train][:, None] - row_means[train][None, :] + grand
+            row_means = xp.mean(G_rows, axis=1)  # x_i . m, m = mean of training rows
+            train_means = xp.take(row_means, train)
+            grand = xp.mean(train_means)  # m . m
+            K = K - train_means[:, None] - train_means[None, :] + grand
         s2, U = _eigh(K)
         if val is None:
-            X_train = self.X0[train]
+            if self.X0 is None:  # kernel: dual coefficients
+                return _SplitSVD(s2=s2, left=U, basis=U)
+            X_train = xp.take(self.X0, train, axis=0)
             if self.fit_intercept:
-                X_train = X_train - X_train.mean(axis=0)
+                X_train = X_train - xp.mean(X_train, axis=0)
             return _SplitSVD(s2=s2, left=U, basis=U, outer=X_train.T)
-        K_val = G[np.ix_(val, train)]
+        val = _to_index(val, G)
+        K_val = xp.take(G_rows, val, axis=0)
         if self.fit_intercept:
-            K_val = K_val - row_means[val][:, None] - row_means[train][None, :] + grand
+            K_val = K_val - xp.take(row_means, val)[:, None] - train_means[None, :] + grand
         return _SplitSVD(s2=s2, left=K_val @ U, basis=U)  # left = X_val V S
 
-    def _primal(self, train: np.ndarray, val: np.ndarray | None) -> _SplitSVD:
-        X_train = self.X0[train]
-        mean = X_train.mean(axis=0) if self.fit_intercept else np.zeros(X_train.shape[1])
-        X_train = X_train - mean
+    def _primal(self, train: Any, val: Any | None) -> _SplitSVD:
+        xp = namespace(self.X0)
+        X_train = xp.take(self.X0, _to_index(train, self.X0), axis=0)
+        if self.fit_intercept:
+            mean = xp.mean(X_train, axis=0)
+            X_train = X_train - mean
         s2, V = _eigh(X_train.T @ X_train)
-        left = V if val is None else (self.X0[val] - mean) @ V
+        if val is None:
+            left = V
+        else:
+            X_val = xp.take(self.X0, _to_index(val, self.X0), axis=0)
+            left = (X_val - mean if self.fit_intercept else X_val) @ V
         return _SplitSVD(s2=s2, left=left, basis=V, X_train=X_train)
 
 
-def _ridge_apply(
-    left: np.ndarray, s2: np.ndarray, B: np.ndarray, alpha: float | np.ndarray
-) -> np.ndarray:
+def _ridge_apply(left: Any, s2: Any, B: Any, alpha: float | Any) -> Any:
     """The ridge formula: ``left @ (B / (s2 + alpha))``, alpha scalar or per target.
 
     Parameters
     ----------
-    left : numpy.ndarray, shape (n_out, k)
-    s2 : numpy.ndarray, shape (k,)
-    B : numpy.ndarray, shape (k, n_targets)
-    alpha : float or numpy.ndarray, shape (n_targets,)
+    left : array, shape (n_out, k)
+    s2 : array, shape (k,)
+    B : array, shape (k, n_targets)
+    alpha : float or array, shape (n_targets,)
 
     Returns
     -------
-    numpy.ndarray, shape (n_out, n_targets)
+    array, shape (n_out, n_targets)
     """
     return left @ (B / (s2[:, None] + alpha))
 
 
-def _eigh(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _eigh(M: Any) -> tuple[Any, Any]:
     """Eigendecomposition of a symmetric PSD matrix, rounding negatives up to 0."""
-    s2, vectors = np.linalg.eigh(M)
-    return np.clip(s2, 0.0, None), vectors
+    xp = namespace(M)
+    s2, vectors = xp.linalg.eigh(M)
+    return xp.clip(s2, min=0.0), vectors
 
 
-def _centred(Y: np.ndarray, fit_intercept: bool) -> np.ndarray:
+def _centre_kernel(K: Any) -> Any:
+    """``K`` centred in feature space: ``K - row means - column means + grand mean``.
+
+    The same as :class:`sklearn.preprocessing.KernelCenterer` ``fit_transform`` for a
+    symmetric ``K``.
+    """
+    xp = namespace(K)
+    means = xp.mean(K, axis=0)
+    return K - means[:, None] - means[None, :] + xp.mean(means)
+
+
+def _centred(Y: Any, fit_intercept: bool) -> Any:
     """Training responses minus their means; exactly constant columns become exactly 0.
 
     Zeroing constant columns makes their predictions exactly constant, so their
@@ -316,31 +433,70 @@ def _centred(Y: np.ndarray, fit_intercept: bool) -> np.ndarray:
     """
     if not fit_intercept:
         return Y
-    Y_c = Y - Y.mean(axis=0)
-    Y_c[:, Y.max(axis=0) == Y.min(axis=0)] = 0.0
-    return Y_c
+    xp = namespace(Y)
+    constant = xp.max(Y, axis=0) == xp.min(Y, axis=0)
+    return xp.where(constant, xp.zeros_like(Y), Y - xp.mean(Y, axis=0))
 
 
 def _batches(n_targets: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, n_targets)) for start in range(0, n_targets, size)]
 
 
+def _to_index(indices: Any, like: Any) -> Any:
+    """Integer row indices as an array of ``like``'s backend and device."""
+    xp = namespace(like)
+    return xp.asarray(np.asarray(to_numpy(indices), dtype=np.int64), device=array_device(like))
+
+
+def _all_rows(X: Any) -> np.ndarray:
+    return np.arange(X.shape[0])
+
+
+# --- input checks -----------------------------------------------------------------------------
+
+
 def _resolve_cv(cv: int | object) -> object:
+    """``cv`` as a splitter: an int means ``BlockedKFold(cv)``.
+
+    A list of ``(train, validation)`` index pairs is wrapped by scikit-learn's
+    ``check_cv`` (himalaya accepts the same); a splitter is returned as is.
+    """
     if isinstance(cv, int | np.integer) and not isinstance(cv, bool):
         return BlockedKFold(int(cv), gap=0)
+    if isinstance(cv, list | tuple) and cv and all(_is_pair(split) for split in cv):
+        from sklearn.model_selection import check_cv
+
+        return check_cv(cv)
     if isinstance(cv, str) or not callable(getattr(cv, "split", None)):
         raise ValueError(
-            f"cv must be an int (number of blocked folds) or a splitter with a split(X) "
-            f"method; got {cv!r}."
+            f"cv must be an int (number of blocked folds), a splitter with a split(X) "
+            f"method or a list of (train, validation) index arrays; got {cv!r}."
         )
     return cv
 
 
-def _check_splits(cv: object, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _is_pair(split: object) -> bool:
+    return isinstance(split, list | tuple) and len(split) == 2
+
+
+def _check_splits(cv: object, X: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The splits of ``cv`` over the rows of ``X`` as numpy index arrays, checked."""
+    return _check_split_list(cv.split(X), cv, X.shape[0])  # type: ignore[attr-defined]
+
+
+def _check_split_list(
+    split_iter: Iterable[tuple[ArrayLike, ArrayLike]], cv: object, n_samples: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     splits = []
-    for k, (train, val) in enumerate(cv.split(X)):  # type: ignore[attr-defined]
-        train = np.asarray(train, dtype=np.intp)
-        val = np.asarray(val, dtype=np.intp)
+    for k, (train, val) in enumerate(split_iter):
+        train = np.asarray(to_numpy(train), dtype=np.intp)
+        val = np.asarray(to_numpy(val), dtype=np.intp)
+        for name, rows in (("training", train), ("validation", val)):
+            if rows.size and (rows.min() < 0 or rows.max() >= n_samples):
+                raise ValueError(
+                    f"cv split {k} has {name} indices outside 0..{n_samples - 1} "
+                    f"({rows.min()}..{rows.max()}); the splits must index the rows of X."
+                )
         if train.size == 0 or val.size < 2:
             raise ValueError(
                 f"cv split {k} has {train.size} training and {val.size} validation rows; "
@@ -351,3 +507,8 @@ def _check_splits(cv: object, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
     if not splits:
         raise ValueError(f"cv {cv!r} produced no splits.")
     return splits
+
+
+def _check_scoring(scoring: object) -> None:
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring={scoring!r}; use one of {list(SCORINGS)}.")

@@ -1,14 +1,16 @@
-"""Tests for RidgeCV (and the Pearson scoring it uses)."""
+"""Tests for RidgeCV (and the Pearson and R^2 scoring it uses), on numpy and torch."""
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import pearsonr
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
 
 from brainalign.alignment.cv import BlockedKFold
-from brainalign.alignment.metrics import pearson_columns
+from brainalign.alignment.metrics import pearson_columns, r2_columns
 from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
 
 
@@ -190,3 +192,114 @@ def test_predict_checks_feature_count():
     model = RidgeCV().fit(X, Y)
     with pytest.raises(ValueError, match="5"):
         model.predict(np.ones((3, 4)))
+
+
+# --- scoring="r2" ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "p"), [(60, 15), (60, 90)])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_r2_cv_scores_equal_brute_force_sklearn(n, p, fit_intercept):
+    X, Y, _ = _data(n, p, 4, seed=11, noise=6.0, offset=1.0)
+    alphas = np.logspace(-2, 3, 6)
+    cv = BlockedKFold(3, gap=2)
+    model = RidgeCV(alphas=alphas, cv=cv, fit_intercept=fit_intercept, scoring="r2").fit(X, Y)
+    brute = np.zeros((alphas.size, Y.shape[1]))
+    for i, alpha in enumerate(alphas):
+        for train, val in cv.split(X):
+            ref = Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(X[train], Y[train])
+            brute[i] += r2_score(Y[val], ref.predict(X[val]), multioutput="raw_values")
+    brute /= cv.get_n_splits()
+    np.testing.assert_allclose(model.cv_scores_, brute, rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(model.best_alphas_, alphas[brute.argmax(axis=0)])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_r2_scoring_matches_himalaya():
+    himalaya_ridge = pytest.importorskip("himalaya.ridge")
+    himalaya_scoring = pytest.importorskip("himalaya.scoring")
+    X, Y, _ = _data(90, 30, 12, seed=12, noise=5.0)
+    alphas = np.logspace(-1, 5, 13)
+    cv = BlockedKFold(4, gap=2)
+    ours = RidgeCV(alphas, cv=cv, scoring="r2").fit(X, Y)
+    theirs = himalaya_ridge.RidgeCV(
+        alphas=alphas,
+        cv=list(cv.split(X)),
+        fit_intercept=True,
+        solver_params={"score_func": himalaya_scoring.r2_score, "local_alpha": True},
+    ).fit(X, Y)
+    np.testing.assert_allclose(ours.best_alphas_, theirs.best_alphas_, rtol=1e-12)
+    np.testing.assert_allclose(ours.cv_scores_.max(axis=0), theirs.cv_scores_, atol=2e-9)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_.T, rtol=1e-8, atol=1e-12)
+
+
+def test_score_follows_scoring():
+    X, Y, _ = _data(80, 10, 3, seed=13)
+    model = RidgeCV(scoring="r2").fit(X[:60], Y[:60])
+    np.testing.assert_array_equal(
+        model.score(X[60:], Y[60:]), r2_columns(Y[60:], model.predict(X[60:]))
+    )
+    with pytest.raises(ValueError, match="scoring='R2'"):
+        RidgeCV(scoring="R2").fit(X, Y)
+
+
+# --- numpy and torch ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "p"), [(70, 20), (40, 90)])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("scoring", ["pearson", "r2"])
+def test_numpy_and_torch_float64_agree(n, p, fit_intercept, scoring):
+    X, Y, _ = _data(n, p, 9, seed=14, noise=5.0, offset=1.0)
+    Y[:, 4] = 0.1  # a constant target takes the same path on both backends
+    kwargs = {"cv": BlockedKFold(3, gap=1), "fit_intercept": fit_intercept, "scoring": scoring}
+    alphas = np.logspace(-1, 4, 6)
+    ours = RidgeCV(alphas, target_batch_size=4, **kwargs).fit(X, Y)
+    on_torch = RidgeCV(alphas, target_batch_size=4, **kwargs).fit(torch.tensor(X), torch.tensor(Y))
+    for name in ("cv_scores_", "best_alphas_", "coef_", "intercept_"):
+        value = getattr(on_torch, name)
+        assert isinstance(value, torch.Tensor) and value.dtype == torch.float64, name
+    np.testing.assert_allclose(
+        on_torch.cv_scores_.numpy(), ours.cv_scores_, rtol=1e-9, atol=1e-12, equal_nan=True
+    )
+    np.testing.assert_array_equal(on_torch.best_alphas_.numpy(), ours.best_alphas_)
+    np.testing.assert_allclose(on_torch.coef_.numpy(), ours.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(on_torch.intercept_.numpy(), ours.intercept_, rtol=1e-9)
+    X_new = np.random.default_rng(0).standard_normal((5, p))
+    pred = on_torch.predict(torch.tensor(X_new))
+    np.testing.assert_allclose(pred.numpy(), ours.predict(X_new), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        on_torch.score(torch.tensor(X), torch.tensor(Y)).numpy(),
+        ours.score(X, Y),
+        rtol=1e-9,
+        equal_nan=True,
+    )
+
+
+def test_torch_one_target_float32_and_mixed_kinds():
+    X, Y, _ = _data(50, 8, 1, seed=15)
+    model = RidgeCV(cv=3).fit(torch.tensor(X), torch.tensor(Y[:, 0]))
+    assert model.coef_.shape == (8,) and isinstance(model.intercept_, float)
+    assert model.predict(torch.tensor(X)).shape == (50,)
+    single = RidgeCV(cv=3).fit(X, Y[:, 0])
+    np.testing.assert_allclose(model.coef_.numpy(), single.coef_, rtol=1e-9)
+    low = RidgeCV(alphas=[1.0, 10.0], cv=3).fit(
+        torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32)
+    )
+    assert low.coef_.dtype == torch.float32
+    reference = RidgeCV(alphas=[1.0, 10.0], cv=3).fit(X, Y)
+    np.testing.assert_allclose(low.coef_.numpy(), reference.coef_, rtol=1e-4, atol=1e-5)
+    with pytest.raises(TypeError, match="to_backend"):
+        RidgeCV().fit(X, torch.tensor(Y))
+    with pytest.raises(TypeError, match="to_backend"):
+        model.predict(X)
+
+
+def test_cv_accepts_a_list_of_splits_and_checks_indices():
+    X, Y, _ = _data(60, 8, 3, seed=16)
+    cv = BlockedKFold(3, gap=2)
+    from_splitter = RidgeCV(cv=cv).fit(X, Y)
+    from_list = RidgeCV(cv=list(cv.split(X))).fit(X, Y)
+    np.testing.assert_array_equal(from_list.cv_scores_, from_splitter.cv_scores_)
+    with pytest.raises(ValueError, match="outside 0..59"):
+        RidgeCV(cv=[(np.arange(10, 70), np.arange(10))]).fit(X, Y)

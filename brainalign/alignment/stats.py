@@ -1,0 +1,1413 @@
+"""Statistics for alignment scores: permutation tests, bootstrap intervals, corrections.
+
+Everything here is one implementation for numpy arrays and torch tensors (CPU or GPU,
+:mod:`brainalign.alignment.backend`): results come back as the inputs' kind of array.
+Random permutations and resamples are always drawn on the CPU with
+:func:`numpy.random.default_rng` and moved to the data's device, so numpy and torch
+inputs given the same ``seed`` use identical permutations and give the same numbers.
+Computation is float64.
+
+Permutation tests (:func:`permutation_test`, :func:`mantel_test`)
+    p-values are ``(1 + #{null >= observed}) / (1 + n_permutations)`` (Phipson & Smyth
+    2010, "Permutation p-values should never be zero", *Stat. Appl. Genet. Mol. Biol.*
+    9(1):39), never 0. Family-wise error is controlled with the max statistic (Nichols &
+    Holmes 2002, *Hum. Brain Mapp.* 15:1-25): one permutation is applied to all units
+    at once, so the null of the maximum over units keeps their spatial correlation.
+    A null value within ``100 * eps * |observed|`` of the observed one counts as a tie
+    (as in :func:`scipy.stats.permutation_test`), so values that are mathematically equal
+    but differ by rounding are counted.
+
+Which null?
+    Samples of a time series (fMRI volumes, M/EEG samples) are autocorrelated, so
+    shuffling them destroys the autocorrelation that the observed score keeps: a plain
+    shuffle of a time series is **not** a valid null and gives far too many false
+    positives. ``design="continuous"`` (the default) therefore uses circular shifts of
+    the predictions relative to the responses (keeps each series' autocorrelation
+    intact); ``null="block"`` permutes contiguous blocks. ``design="event"`` (one row
+    per stimulus, rows exchangeable) uses a plain shuffle.
+
+Bootstrap (:func:`bootstrap_mean`, :func:`bootstrap_correlation`, :func:`bootstrap_difference`)
+    Resample subjects (rows of a score table), stimuli (rows of predictions and responses,
+    together) or both (subjects, then one stimulus resample shared by all subjects: the
+    crossed design of subjects who saw the same stimuli). Percentile intervals; BCa
+    (Efron 1987) for one-level resampling. Resampled means and correlations are computed
+    from resample counts with matrix products, never one resample at a time.
+
+Multiple comparisons (:func:`fdr_bh`, :func:`max_statistic_correction`)
+    Benjamini-Hochberg for any shape of p-values, and max-statistic FWE for any shape of
+    units given a permutation null.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+from warnings import warn
+
+import numpy as np
+from array_api_compat import device as array_device
+from numpy.typing import ArrayLike
+
+from brainalign.alignment._checks import check_int
+from brainalign.alignment.backend import as_float, namespace, to_numpy
+from brainalign.alignment.rsa import _rank
+
+__all__ = [
+    "BootstrapResult",
+    "MantelResult",
+    "PermutationResult",
+    "bootstrap_correlation",
+    "bootstrap_difference",
+    "bootstrap_indices",
+    "bootstrap_mean",
+    "fdr_bh",
+    "mantel_test",
+    "max_statistic_correction",
+    "permutation_indices",
+    "permutation_p_values",
+    "permutation_test",
+]
+
+Alternative = Literal["greater", "less", "two-sided"]
+NullMethod = Literal["circular_shift", "block", "shuffle"]
+Resample = Literal["stimuli", "subjects", "both"]
+Seed = int | np.random.Generator
+
+_ALTERNATIVES = ("greater", "less", "two-sided")
+_NULLS = ("circular_shift", "block", "shuffle")
+_DESIGNS = {"continuous": "circular_shift", "event": "shuffle"}
+_RESAMPLES = ("stimuli", "subjects", "both")
+_CI_METHODS = ("percentile", "bca")
+#: Relative tolerance for ties between a null value and the observed one (as scipy).
+_TIE_RTOL = 100 * np.finfo(np.float64).eps
+#: Floats per batch of intermediate arrays (about 256 MB in float64).
+_BATCH_FLOATS = 2**25
+#: Floats per gathered batch of permuted rows: small, as the gather is memory-bound.
+_GATHER_FLOATS = 2**21
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class PermutationResult:
+    """Result of :func:`permutation_test`.
+
+    Attributes
+    ----------
+    observed : array, shape (n_units,)
+        The score per unit on the data as given (nan where undefined, e.g. a constant
+        column).
+    p_values : array, shape (n_units,)
+        Uncorrected p-values, ``(1 + #{null >= observed}) / (1 + n_permutations)``
+        (in the direction of ``alternative``); nan where ``observed`` is nan.
+    p_fwe : array, shape (n_units,)
+        Family-wise corrected p-values from the null of the max statistic over units.
+    null : array, shape (n_permutations, n_units), or None
+        The null distribution, if ``return_null=True`` was asked for.
+    n_permutations : int
+    method : str
+        The null: ``"circular_shift"``, ``"block"`` or ``"shuffle"``.
+    alternative : str
+    """
+
+    observed: Any
+    p_values: Any
+    p_fwe: Any
+    null: Any | None
+    n_permutations: int
+    method: str
+    alternative: str
+
+
+@dataclass(frozen=True)
+class MantelResult:
+    """Result of :func:`mantel_test`.
+
+    Attributes
+    ----------
+    statistic : float
+        Correlation between the two RDMs' upper triangles.
+    p_value : float
+        ``(1 + #{null >= statistic}) / (1 + n_permutations)``.
+    null : array, shape (n_permutations,), or None
+        The null distribution, if ``return_null=True``.
+    n_permutations : int
+    method : str
+        ``"spearman"`` or ``"pearson"``.
+    alternative : str
+    """
+
+    statistic: float
+    p_value: float
+    null: Any | None
+    n_permutations: int
+    method: str
+    alternative: str
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Result of the bootstrap functions.
+
+    Attributes
+    ----------
+    estimate : array, shape (...)
+        The statistic on the data as given (one value per unit / cell).
+    low, high : array, shape (...)
+        Confidence interval bounds; nan where any resample's statistic was nan.
+    standard_error : array, shape (...)
+        Standard deviation of the bootstrap distribution (ddof=1).
+    confidence_level : float
+    n_resamples : int
+    method : str
+        ``"percentile"`` or ``"bca"``.
+    resample : str
+        What was resampled: ``"subjects"``, ``"stimuli"`` or ``"both"``.
+    distribution : array, shape (n_resamples, ...), or None
+        The bootstrap distribution, if ``return_distribution=True``.
+    p_value : array, shape (...), or None
+        For :func:`bootstrap_difference` only: two-sided bootstrap p-value of a zero
+        difference, ``min(1, 2 * min(P(d* <= 0), P(d* >= 0)))`` with the ``(1 + #) /
+        (1 + n_resamples)`` count, i.e. the smallest ``1 - confidence_level`` whose
+        percentile interval excludes 0.
+    """
+
+    estimate: Any
+    low: Any
+    high: Any
+    standard_error: Any
+    confidence_level: float
+    n_resamples: int
+    method: str
+    resample: str
+    distribution: Any | None = None
+    p_value: Any | None = None
+
+
+# ------------------------------------------------------------------ input checking
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; use one of {list(choices)}.")
+    return str(value)
+
+
+def _rng(seed: Seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(check_int("seed", seed, minimum=0))
+
+
+def _check_finite(name: str, arr: Any, xp: Any) -> None:
+    if not bool(xp.all(xp.isfinite(arr))):
+        raise ValueError(
+            f"{name} holds NaN or inf values; drop or impute them first (a statistic of "
+            "missing data would be silently wrong)."
+        )
+
+
+def _check_confidence(confidence_level: float) -> float:
+    level = float(confidence_level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(
+            f"confidence_level must be strictly between 0 and 1; got {confidence_level!r} "
+            "(e.g. 0.95)."
+        )
+    return level
+
+
+def _check_pair_2d(predictions: ArrayLike, responses: ArrayLike) -> tuple[Any, Any, Any]:
+    xp = namespace(predictions, responses)
+    P = as_float(predictions, xp, xp.float64)
+    R = as_float(responses, xp, xp.float64)
+    if P.ndim == 1:
+        P = P[:, None]
+    if R.ndim == 1:
+        R = R[:, None]
+    if P.ndim != 2 or tuple(P.shape) != tuple(R.shape):
+        raise ValueError(
+            "predictions and responses must both be (n_samples, n_units) with the same "
+            f"shape; got {tuple(P.shape)} and {tuple(R.shape)}."
+        )
+    if P.shape[0] < 3:
+        raise ValueError(f"need at least 3 samples (rows); got {P.shape[0]}.")
+    _check_finite("predictions", P, xp)
+    _check_finite("responses", R, xp)
+    return xp, P, R
+
+
+def _to_device(x: np.ndarray, xp: Any, like: Any) -> Any:
+    """A CPU numpy array as an ``xp`` array on the device of ``like``."""
+    return xp.asarray(x, device=array_device(like))
+
+
+# ------------------------------------------------------------ shared p-value logic
+
+
+def _oriented(x: Any, alternative: str, xp: Any) -> Any:
+    """The statistic turned so that larger is more extreme for ``alternative``."""
+    if alternative == "greater":
+        return x
+    if alternative == "less":
+        return -x
+    return xp.abs(x)
+
+
+def _at_least(null: Any, observed: Any) -> Any:
+    """Boolean: ``null >= observed`` up to a relative tie tolerance (as scipy)."""
+    return null >= observed - _TIE_RTOL * abs(observed)
+
+
+def _count_at_least(null: Any, observed: Any, xp: Any) -> Any:
+    """Per element of ``observed``: how many rows of ``null`` are at least as extreme."""
+    return xp.sum(xp.astype(_at_least(null, observed), xp.float64), axis=0)
+
+
+def _max_over_units(null: Any, xp: Any) -> Any:
+    """(n_permutations,) max over all units, ignoring NaN units."""
+    flat = xp.reshape(null, (null.shape[0], -1))
+    flat = xp.where(xp.isnan(flat), -xp.inf, flat)
+    return xp.max(flat, axis=1)
+
+
+def _p_from_counts(counts: Any, n_permutations: int, observed: Any, xp: Any) -> Any:
+    p = (1.0 + counts) / (1.0 + n_permutations)
+    return xp.where(xp.isnan(observed), xp.nan, p)
+
+
+def _fwe_from_max(max_null: Any, observed: Any, xp: Any) -> Any:
+    """p_fwe for every observed value (oriented) from the max-statistic null (K,)."""
+    shape = tuple(observed.shape)
+    flat = xp.reshape(observed, (-1,))
+    step = max(1, _BATCH_FLOATS // max(1, max_null.shape[0]))
+    pieces = []
+    for start in range(0, flat.shape[0], step):
+        chunk = flat[start : start + step]
+        pieces.append(_count_at_least(max_null[:, None], chunk[None, :], xp))
+    counts = xp.concat(pieces) if pieces else xp.zeros_like(flat)
+    p = _p_from_counts(counts, max_null.shape[0], flat, xp)
+    return xp.reshape(p, shape)
+
+
+def _check_null(observed: ArrayLike, null: ArrayLike) -> tuple[Any, Any, Any]:
+    xp = namespace(observed, null)
+    obs = as_float(observed, xp, xp.float64)
+    nul = as_float(null, xp, xp.float64)
+    if nul.ndim < 1 or tuple(nul.shape[1:]) != tuple(obs.shape):
+        raise ValueError(
+            "null must have shape (n_permutations, *observed.shape); got observed "
+            f"{tuple(obs.shape)} and null {tuple(nul.shape)}."
+        )
+    if nul.shape[0] < 1:
+        raise ValueError("null is empty; it needs at least one permutation (row).")
+    return xp, obs, nul
+
+
+def permutation_p_values(
+    observed: ArrayLike, null: ArrayLike, *, alternative: Alternative = "greater"
+) -> Any:
+    """Uncorrected permutation p-values of any shape from a null distribution.
+
+    Parameters
+    ----------
+    observed : array-like, shape (...)
+        Observed statistics, any shape (units, layers, heads, ...).
+    null : array-like, shape (n_permutations, ...)
+        The statistic under each permutation, same trailing shape as ``observed``.
+    alternative : {"greater", "less", "two-sided"}
+        ``"two-sided"`` compares absolute values (right for statistics that are
+        symmetric around 0 under the null, such as correlations).
+
+    Returns
+    -------
+    p : array, shape (...)
+        ``(1 + #{null >= observed}) / (1 + n_permutations)``; nan where ``observed`` is
+        nan. A nan null value never counts as at least as extreme.
+    """
+    _check_choice("alternative", alternative, _ALTERNATIVES)
+    xp, obs, nul = _check_null(observed, null)
+    t_obs = _oriented(obs, alternative, xp)
+    counts = _count_at_least(_oriented(nul, alternative, xp), t_obs, xp)
+    return _p_from_counts(counts, nul.shape[0], obs, xp)
+
+
+def max_statistic_correction(
+    observed: ArrayLike, null: ArrayLike, *, alternative: Alternative = "greater"
+) -> Any:
+    """Family-wise corrected p-values by the max statistic (Nichols & Holmes 2002).
+
+    The family is every element of ``observed``. For each permutation the most extreme
+    statistic over the whole family is taken; ``p_fwe[u] = (1 + #{max_k >= observed[u]})
+    / (1 + n_permutations)``. Valid when each row of ``null`` applied one permutation to
+    all units together (so their dependence is kept).
+
+    Parameters
+    ----------
+    observed : array-like, shape (...)
+        E.g. (n_units,) or (n_units, n_layers, n_heads).
+    null : array-like, shape (n_permutations, ...)
+    alternative : {"greater", "less", "two-sided"}
+        ``"less"`` uses the minimum, ``"two-sided"`` the maximum absolute value.
+
+    Returns
+    -------
+    p_fwe : array, shape (...)
+        nan where ``observed`` is nan; nan units are left out of the maximum.
+    """
+    _check_choice("alternative", alternative, _ALTERNATIVES)
+    xp, obs, nul = _check_null(observed, null)
+    max_null = _max_over_units(_oriented(nul, alternative, xp), xp)
+    return _fwe_from_max(max_null, _oriented(obs, alternative, xp), xp)
+
+
+# -------------------------------------------------------------- permutation indices
+
+
+def _circular_shifts(
+    n_samples: int, n_permutations: int, min_shift: int | None, rng: np.random.Generator
+) -> np.ndarray:
+    """(n_permutations,) shifts drawn uniformly from ``[min_shift, n_samples - min_shift]``."""
+    if min_shift is None:
+        min_shift = max(1, math.ceil(n_samples / 10))
+    min_shift = check_int("min_shift", min_shift, minimum=1)
+    if min_shift > n_samples // 2:
+        raise ValueError(
+            f"min_shift={min_shift} leaves no allowed circular shift for n_samples="
+            f"{n_samples}; it must be at most n_samples // 2 = {n_samples // 2}."
+        )
+    return rng.integers(min_shift, n_samples - min_shift + 1, size=n_permutations)
+
+
+def _check_block_size(n_samples: int, block_size: int | None) -> int:
+    if block_size is None:
+        raise ValueError(
+            "null='block' needs block_size (samples per contiguous block), e.g. the number "
+            "of samples the autocorrelation lasts."
+        )
+    block_size = check_int("block_size", block_size, minimum=1)
+    if block_size > n_samples // 2:
+        raise ValueError(
+            f"block_size={block_size} is too big for n_samples={n_samples}: at least 2 "
+            f"blocks are needed, so block_size must be at most {n_samples // 2}."
+        )
+    return block_size
+
+
+def _block_orders(
+    n_samples: int, n_permutations: int, block_size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """(n_permutations, n_blocks): which original block goes to each block slot."""
+    n_blocks = n_samples // block_size
+    return rng.permuted(np.tile(np.arange(n_blocks), (n_permutations, 1)), axis=1)
+
+
+def _expand_block_orders(orders: np.ndarray, n_samples: int, block_size: int) -> np.ndarray:
+    """Row orders from block orders; the ``n_samples % block_size`` last rows stay put."""
+    rows = (orders[:, :, None] * block_size + np.arange(block_size)).reshape(orders.shape[0], -1)
+    tail = np.arange(rows.shape[1], n_samples)
+    return np.concatenate([rows, np.broadcast_to(tail, (rows.shape[0], tail.size))], axis=1)
+
+
+def _shuffles(n_samples: int, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.permuted(np.tile(np.arange(n_samples), (n_permutations, 1)), axis=1)
+
+
+def permutation_indices(
+    n_samples: int,
+    n_permutations: int,
+    *,
+    null: NullMethod = "circular_shift",
+    block_size: int | None = None,
+    min_shift: int | None = None,
+    seed: Seed = 0,
+) -> np.ndarray:
+    """The row orders a permutation test uses, as a numpy integer array.
+
+    Row ``k`` is the order of the prediction rows in permutation ``k``: the permuted
+    predictions are ``predictions[indices[k]]``. :func:`permutation_test` draws exactly
+    these (same arguments, same seed).
+
+    Parameters
+    ----------
+    n_samples : int
+    n_permutations : int
+    null : {"circular_shift", "block", "shuffle"}
+        ``"circular_shift"``: ``indices[k] = (arange(n) - s_k) % n`` (the predictions
+        rolled forward by ``s_k``), ``s_k`` uniform in ``[min_shift, n - min_shift]``
+        (drawn with replacement, so there are only ``n - 2 min_shift + 1`` distinct
+        shifts). ``"block"``: the ``n // block_size`` contiguous blocks of
+        ``block_size`` samples in random order; when ``n`` is not a multiple of
+        ``block_size`` the last ``n % block_size`` samples stay in place (so all
+        permuted blocks have the same length). ``"shuffle"``: a uniform random
+        permutation.
+    block_size : int, optional
+        Required for ``"block"``; at most ``n_samples // 2``.
+    min_shift : int, optional
+        Smallest circular shift; default ``ceil(n_samples / 10)`` (10% of the samples).
+        At most ``n_samples // 2``.
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    indices : numpy.ndarray of int, shape (n_permutations, n_samples)
+    """
+    n_samples = check_int("n_samples", n_samples, minimum=3)
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    _check_choice("null", null, _NULLS)
+    rng = _rng(seed)
+    if null == "circular_shift":
+        shifts = _circular_shifts(n_samples, n_permutations, min_shift, rng)
+        return (np.arange(n_samples)[None, :] - shifts[:, None]) % n_samples
+    if null == "block":
+        block_size = _check_block_size(n_samples, block_size)
+        orders = _block_orders(n_samples, n_permutations, block_size, rng)
+        return _expand_block_orders(orders, n_samples, block_size)
+    return _shuffles(n_samples, n_permutations, rng)
+
+
+# -------------------------------------------------------- correlation permutation test
+
+
+def _standardize_columns(A: Any, xp: Any) -> tuple[Any, Any]:
+    """Columns centred and scaled to unit norm, and which columns were constant."""
+    centred = A - xp.mean(A, axis=0)
+    norm = xp.sqrt(xp.sum(centred * centred, axis=0))
+    constant = (xp.max(A, axis=0) == xp.min(A, axis=0)) | (norm == 0)
+    return centred / xp.where(constant, xp.ones_like(norm), norm), constant
+
+
+def _resolve_null(design: str, null: str | None) -> str:
+    _check_choice("design", design, tuple(_DESIGNS))
+    if null is None:
+        return _DESIGNS[design]
+    method = _check_choice("null", null, _NULLS)
+    if method == "shuffle" and design == "continuous":
+        warn(
+            "null='shuffle' with design='continuous': shuffling the samples of a time "
+            "series destroys their autocorrelation and gives too many false positives. "
+            "Use null='circular_shift' or 'block', or design='event' if rows are "
+            "exchangeable stimuli.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return method
+
+
+def _shift_null_batches(Pz: Any, Rz: Any, shifts: np.ndarray, xp: Any, batch: int):
+    """Null correlations for circular shifts, all shifts from one FFT cross-correlation.
+
+    ``cross[s, j] = sum_t Pz[(t - s) % n, j] * Rz[t, j]`` is the correlation after rolling
+    the predictions forward by ``s``: O(n log n) per unit, whatever the number of
+    permutations.
+    """
+    n = Pz.shape[0]
+    spectrum = xp.conj(xp.fft.rfft(Pz, axis=0)) * xp.fft.rfft(Rz, axis=0)
+    cross = xp.fft.irfft(spectrum, n=n, axis=0)
+    for start in range(0, shifts.shape[0], batch):
+        rows = _to_device(shifts[start : start + batch], xp, Pz)
+        yield xp.take(cross, rows, axis=0)
+
+
+def _block_null_batches(Pz: Any, Rz: Any, orders: np.ndarray, block_size: int, xp: Any, batch: int):
+    """Null correlations for block permutations from block cross-products.
+
+    ``cross[c * n_blocks + i, j] = sum_v Pz[c b + v, j] Rz[i b + v, j]`` (block ``c`` of
+    the predictions against slot ``i`` of the responses) is one batched matrix product;
+    a permutation's r is then the sum of ``n_blocks`` of its rows plus the fixed tail:
+    ``n_blocks`` instead of ``n_samples`` terms per permutation and unit.
+    """
+    n_units = Pz.shape[1]
+    n_blocks = orders.shape[1]
+    used = n_blocks * block_size
+    p_blocks = xp.permute_dims(xp.reshape(Pz[:used], (n_blocks, block_size, n_units)), (2, 0, 1))
+    r_blocks = xp.permute_dims(xp.reshape(Rz[:used], (n_blocks, block_size, n_units)), (2, 1, 0))
+    cross = xp.matmul(p_blocks, r_blocks)  # (n_units, n_blocks, n_blocks)
+    cross = xp.permute_dims(xp.reshape(cross, (n_units, n_blocks * n_blocks)), (1, 0))
+    tail = xp.sum(Pz[used:] * Rz[used:], axis=0)
+    rows = orders * n_blocks + np.arange(n_blocks)
+    for start in range(0, rows.shape[0], batch):
+        chunk = rows[start : start + batch]
+        picked = xp.take(cross, _to_device(chunk.reshape(-1), xp, Pz), axis=0)
+        yield xp.sum(xp.reshape(picked, (chunk.shape[0], n_blocks, n_units)), axis=1) + tail
+
+
+def _gather_null_batches(Pz: Any, Rz: Any, indices: np.ndarray, xp: Any, batch: int):
+    """Null correlations ``sum_t Pz[idx[k, t]] * Rz[t]`` for batches of row orders."""
+    n, n_units = Pz.shape
+    for start in range(0, indices.shape[0], batch):
+        chunk = indices[start : start + batch]
+        rows = _to_device(chunk.reshape(-1), xp, Pz)
+        permuted = xp.reshape(xp.take(Pz, rows, axis=0), (chunk.shape[0], n, n_units))
+        yield xp.vecdot(permuted, Rz[None, :, :], axis=1)
+
+
+def permutation_test(
+    predictions: ArrayLike,
+    responses: ArrayLike,
+    *,
+    n_permutations: int = 1000,
+    design: Literal["continuous", "event"] = "continuous",
+    null: NullMethod | None = None,
+    block_size: int | None = None,
+    min_shift: int | None = None,
+    seed: Seed = 0,
+    metric: Literal["pearson"] = "pearson",
+    alternative: Alternative = "greater",
+    return_null: bool = False,
+) -> PermutationResult:
+    """Permutation test of a per-unit correlation between predictions and responses.
+
+    The score of unit ``j`` is the Pearson r of ``predictions[:, j]`` and
+    ``responses[:, j]``. Each permutation reorders the rows of ``predictions`` (the same
+    reordering for every unit) and recomputes every unit's r, so the max statistic over
+    units gives family-wise corrected p-values. All permutations are computed as batched
+    array operations: circular shifts from one FFT cross-correlation per unit, block
+    permutations from block-by-block cross-products, shuffles by batched gathers.
+
+    Parameters
+    ----------
+    predictions, responses : array-like, shape (n_samples, n_units)
+        Held-out predictions and the recorded responses (numpy or torch, not mixed;
+        1-D means one unit). Finite values, at least 3 samples.
+    n_permutations : int, default 1000
+    design : {"continuous", "event"}, default "continuous"
+        ``"continuous"``: rows are successive time points (autocorrelated); the default
+        null is a circular shift of the predictions. ``"event"``: rows are exchangeable
+        stimuli (one row per stimulus); the default null is a plain shuffle.
+    null : {"circular_shift", "block", "shuffle"}, optional
+        Overrides the design's default. ``"shuffle"`` with ``design="continuous"`` warns
+        (UserWarning): shuffling a time series is not a valid null.
+    block_size : int, optional
+        Samples per block for ``null="block"`` (required there), at most
+        ``n_samples // 2``; the last ``n_samples % block_size`` samples stay in place.
+    min_shift : int, optional
+        Smallest circular shift in samples (default 10% of the samples, rounded up);
+        shifts are uniform in ``[min_shift, n_samples - min_shift]``. With ``n`` samples
+        there are only ``n - 2 min_shift + 1`` distinct shifts, which bounds how small a
+        p-value can meaningfully get.
+    seed : int or numpy.random.Generator, default 0
+        Permutations are drawn by :func:`permutation_indices` on the CPU.
+    metric : {"pearson"}
+        The score; only Pearson r for now.
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        ``"two-sided"`` compares ``|r|``.
+    return_null : bool, default False
+        Keep the (n_permutations, n_units) null in the result.
+
+    Returns
+    -------
+    PermutationResult
+        ``observed``, ``p_values``, ``p_fwe`` of shape (n_units,) (nan for constant
+        columns, which are left out of the max statistic), and ``null`` if asked for.
+
+    Raises
+    ------
+    ValueError
+        Mismatched or non-2-D shapes, NaN/inf, fewer than 3 samples, ``n_permutations <
+        1``, an unknown option, ``block_size`` or ``min_shift`` too large for the data.
+    """
+    xp, P, R = _check_pair_2d(predictions, responses)
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    _check_choice("metric", metric, ("pearson",))
+    _check_choice("alternative", alternative, _ALTERNATIVES)
+    method = _resolve_null(design, null)
+    n_samples, n_units = P.shape
+    rng = _rng(seed)
+    Pz, p_constant = _standardize_columns(P, xp)
+    Rz, r_constant = _standardize_columns(R, xp)
+    undefined = p_constant | r_constant
+    observed = xp.where(undefined, xp.nan, xp.clip(xp.sum(Pz * Rz, axis=0), min=-1.0, max=1.0))
+    if method == "circular_shift":
+        shifts = _circular_shifts(n_samples, n_permutations, min_shift, rng)
+        batches = _shift_null_batches(Pz, Rz, shifts, xp, max(1, _BATCH_FLOATS // n_units))
+    elif method == "block":
+        block_size = _check_block_size(n_samples, block_size)
+        orders = _block_orders(n_samples, n_permutations, block_size, rng)
+        batch = max(1, _BATCH_FLOATS // (orders.shape[1] * n_units))
+        batches = _block_null_batches(Pz, Rz, orders, block_size, xp, batch)
+    else:
+        indices = _shuffles(n_samples, n_permutations, rng)
+        batch = max(1, _GATHER_FLOATS // (n_samples * n_units))
+        batches = _gather_null_batches(Pz, Rz, indices, xp, batch)
+    t_obs = _oriented(observed, alternative, xp)
+    counts = xp.zeros((n_units,), dtype=xp.float64, device=array_device(P))
+    max_null, kept = [], []
+    for null_batch in batches:
+        null_batch = xp.where(undefined, xp.nan, xp.clip(null_batch, min=-1.0, max=1.0))
+        t_null = _oriented(null_batch, alternative, xp)
+        counts = counts + _count_at_least(t_null, t_obs, xp)
+        max_null.append(_max_over_units(t_null, xp))
+        if return_null:
+            kept.append(null_batch)
+    return PermutationResult(
+        observed=observed,
+        p_values=_p_from_counts(counts, n_permutations, observed, xp),
+        p_fwe=_fwe_from_max(xp.concat(max_null), t_obs, xp),
+        null=xp.concat(kept, axis=0) if return_null else None,
+        n_permutations=n_permutations,
+        method=method,
+        alternative=alternative,
+    )
+
+
+# ------------------------------------------------------------------------ Mantel test
+
+
+def _rdm_vector(name: str, rdm: Any, xp: Any) -> tuple[Any, int]:
+    """The upper triangle (i < j, row-major, like scipy's squareform) and n_items."""
+    arr = as_float(rdm, xp, xp.float64)
+    _check_finite(name, arr, xp)
+    if arr.ndim == 1:
+        n_items = int(round((1 + math.sqrt(1 + 8 * arr.shape[0])) / 2))
+        if n_items * (n_items - 1) // 2 != arr.shape[0] or n_items < 3:
+            raise ValueError(
+                f"{name} is 1-D of length {arr.shape[0]}, which is not a condensed RDM "
+                "n (n - 1) / 2 of n >= 3 items; pass a square (n, n) RDM or its upper "
+                "triangle as given by scipy.spatial.distance.squareform."
+            )
+        return arr, n_items
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 3:
+        raise ValueError(
+            f"{name} must be a square (n_items, n_items) RDM with n_items >= 3, or its "
+            f"condensed upper triangle; got shape {tuple(arr.shape)}."
+        )
+    n_items = arr.shape[0]
+    scale = float(xp.max(xp.abs(arr)))
+    if not bool(xp.all(xp.abs(arr - arr.T) <= 1e-10 * max(scale, 1e-300))):
+        raise ValueError(
+            f"{name} is not symmetric; the Mantel test compares symmetric RDMs. Use "
+            "(rdm + rdm.T) / 2 if the asymmetry is noise."
+        )
+    rows, cols = np.triu_indices(n_items, k=1)
+    flat = _to_device(rows * n_items + cols, xp, arr)
+    return xp.take(xp.reshape(arr, (-1,)), flat, axis=0), n_items
+
+
+def _standardize_vector(name: str, v: Any, xp: Any) -> Any:
+    centred = v - xp.mean(v)
+    norm = float(xp.sqrt(xp.sum(centred * centred)))
+    if norm == 0.0 or float(xp.max(v)) == float(xp.min(v)):
+        raise ValueError(
+            f"{name} has all dissimilarities equal; its correlation with anything is undefined."
+        )
+    return centred / norm
+
+
+def _condensed_index(n_items: int) -> np.ndarray:
+    """(n, n) map from a square position (i, j), i != j, to its condensed index."""
+    rows, cols = np.triu_indices(n_items, k=1)
+    index = np.zeros((n_items, n_items), dtype=np.int64)
+    index[rows, cols] = np.arange(rows.size)
+    index[cols, rows] = np.arange(rows.size)
+    return index
+
+
+def _check_permutations(permutations: ArrayLike, n_items: int) -> np.ndarray:
+    perms = np.asarray(to_numpy(permutations))
+    if perms.ndim != 2 or perms.shape[1] != n_items or perms.shape[0] < 1:
+        raise ValueError(
+            f"permutations must be (n_permutations, n_items={n_items}) integer orders; "
+            f"got shape {perms.shape}."
+        )
+    if not np.issubdtype(perms.dtype, np.integer) or not np.all(
+        np.sort(perms, axis=1) == np.arange(n_items)
+    ):
+        raise ValueError(f"every row of permutations must be a permutation of 0..{n_items - 1}.")
+    return perms.astype(np.int64)
+
+
+def mantel_test(
+    rdm_a: ArrayLike,
+    rdm_b: ArrayLike,
+    *,
+    n_permutations: int = 1000,
+    method: Literal["spearman", "pearson"] = "spearman",
+    alternative: Alternative = "greater",
+    seed: Seed = 0,
+    permutations: ArrayLike | None = None,
+    return_null: bool = False,
+) -> MantelResult:
+    """Mantel permutation test of the correlation between two RDMs.
+
+    The statistic is the Pearson or Spearman correlation between the upper triangles
+    (diagonal excluded) of the two RDMs. Each permutation relabels the stimuli of
+    ``rdm_a``: its rows and columns are reordered together, ``rdm_a[p][:, p]``. All
+    permutations are one gather and one matrix-vector product per batch; Spearman ranks
+    are computed once (relabelling permutes the upper-triangle entries, so their ranks
+    permute with them).
+
+    Parameters
+    ----------
+    rdm_a, rdm_b : array-like, shape (n_items, n_items) or (n_items (n_items - 1) / 2,)
+        Symmetric RDMs over the same stimuli in the same order, or their condensed upper
+        triangles (row-major, as :func:`scipy.spatial.distance.squareform`); numpy or
+        torch. Finite, at least 3 items, not all dissimilarities equal.
+    n_permutations : int, default 1000
+        Ignored when ``permutations`` is given.
+    method : {"spearman", "pearson"}, default "spearman"
+        Spearman uses average ranks for ties (as :func:`scipy.stats.spearmanr`).
+    alternative : {"greater", "less", "two-sided"}
+        ``"two-sided"`` compares absolute correlations.
+    seed : int or numpy.random.Generator, default 0
+    permutations : array-like of int, shape (n_permutations, n_items), optional
+        Explicit stimulus orders to use instead of random ones.
+    return_null : bool, default False
+
+    Returns
+    -------
+    MantelResult
+        ``statistic``, ``p_value = (1 + #{null >= statistic}) / (1 + n_permutations)``,
+        and the null if asked for.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ or are not RDMs, asymmetric or non-finite RDMs, constant
+        RDMs, ``n_permutations < 1``, invalid ``permutations``.
+    """
+    _check_choice("method", method, ("spearman", "pearson"))
+    _check_choice("alternative", alternative, _ALTERNATIVES)
+    xp = namespace(rdm_a, rdm_b)
+    a, n_items = _rdm_vector("rdm_a", rdm_a, xp)
+    b, n_items_b = _rdm_vector("rdm_b", rdm_b, xp)
+    if n_items != n_items_b:
+        raise ValueError(
+            f"rdm_a has {n_items} items but rdm_b has {n_items_b}; they must describe the "
+            "same stimuli in the same order."
+        )
+    if method == "spearman":
+        a, b = _rank(a, xp), _rank(b, xp)
+    az, bz = _standardize_vector("rdm_a", a, xp), _standardize_vector("rdm_b", b, xp)
+    if permutations is None:
+        n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+        perms = _shuffles(n_items, n_permutations, _rng(seed))
+    else:
+        perms = _check_permutations(permutations, n_items)
+    statistic = xp.clip(xp.sum(az * bz), min=-1.0, max=1.0)
+    null = _mantel_null(az, bz, perms, xp)
+    p_value = permutation_p_values(statistic, null, alternative=alternative)
+    return MantelResult(
+        statistic=float(statistic),
+        p_value=float(p_value),
+        null=null if return_null else None,
+        n_permutations=perms.shape[0],
+        method=method,
+        alternative=alternative,
+    )
+
+
+def _mantel_null(az: Any, bz: Any, perms: np.ndarray, xp: Any) -> Any:
+    """(n_permutations,) correlations of relabelled ``a`` with ``b`` (standardized)."""
+    n_items = perms.shape[1]
+    rows, cols = np.triu_indices(n_items, k=1)
+    index = _condensed_index(n_items)
+    batch = max(1, _BATCH_FLOATS // rows.size)
+    pieces = []
+    for start in range(0, perms.shape[0], batch):
+        chunk = perms[start : start + batch]
+        gathered = index[chunk[:, rows], chunk[:, cols]]
+        permuted = xp.reshape(
+            xp.take(az, _to_device(gathered.reshape(-1), xp, az), axis=0), gathered.shape
+        )
+        pieces.append(xp.clip(permuted @ bz, min=-1.0, max=1.0))
+    return xp.concat(pieces)
+
+
+# ------------------------------------------------------------------------- bootstrap
+
+
+def bootstrap_indices(n: int, n_resamples: int, *, seed: Seed = 0) -> np.ndarray:
+    """Bootstrap resamples: ``n`` draws with replacement from ``range(n)`` per row.
+
+    Parameters
+    ----------
+    n : int
+    n_resamples : int
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    indices : numpy.ndarray of int, shape (n_resamples, n)
+        ``numpy.random.default_rng(seed).integers(0, n, size=(n_resamples, n))``, the
+        draws :func:`bootstrap_mean` uses.
+    """
+    n = check_int("n", n, minimum=1)
+    n_resamples = check_int("n_resamples", n_resamples, minimum=1)
+    return _rng(seed).integers(0, n, size=(n_resamples, n))
+
+
+def _counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """(n_resamples, n) how often each row was drawn in each resample."""
+    n_resamples = indices.shape[0]
+    offsets = indices + (np.arange(n_resamples) * n)[:, None]
+    counts = np.bincount(offsets.ravel(), minlength=n_resamples * n)
+    return counts.reshape(n_resamples, n).astype(np.float64)
+
+
+def _quantiles(sorted_dist: Any, q: Any, xp: Any) -> Any:
+    """Linear-interpolated quantiles (numpy's default) of each column, per-column ``q``.
+
+    ``sorted_dist`` (n_resamples, m) sorted along axis 0; ``q`` (m,) in [0, 1].
+    """
+    n = sorted_dist.shape[0]
+    position = q * (n - 1)
+    lower = xp.clip(xp.floor(position), min=0, max=n - 1)
+    upper = xp.clip(lower + 1, min=0, max=n - 1)
+    weight = position - lower
+    lo = xp.take_along_axis(sorted_dist, xp.astype(lower, xp.int64)[None, :], axis=0)[0]
+    hi = xp.take_along_axis(sorted_dist, xp.astype(upper, xp.int64)[None, :], axis=0)[0]
+    return lo + weight * (hi - lo)
+
+
+def _bca_levels(dist: Any, estimate: Any, jackknife: Any, alpha: float, xp: Any) -> tuple[Any, Any]:
+    """BCa-adjusted lower and upper quantile levels per column (as scipy.stats.bootstrap).
+
+    The per-column bias correction ``z0`` and acceleration ``a`` (from the jackknife
+    values, shape (n, m)) go through scipy.special on the CPU (m values only).
+    """
+    from scipy.special import ndtr, ndtri
+
+    below = xp.sum(xp.astype(dist < estimate, xp.float64), axis=0)
+    at_or_below = xp.sum(xp.astype(dist <= estimate, xp.float64), axis=0)
+    z0 = ndtri(to_numpy((below + at_or_below) / (2.0 * dist.shape[0])))
+    deviation = to_numpy(xp.mean(jackknife, axis=0) - jackknife)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accel = (deviation**3).sum(axis=0) / (6.0 * ((deviation**2).sum(axis=0)) ** 1.5)
+    levels = []
+    for z_alpha in (ndtri(alpha), -ndtri(alpha)):
+        shifted = z0 + z_alpha
+        levels.append(ndtr(z0 + shifted / (1.0 - accel * shifted)))
+    return _to_device(levels[0], xp, dist), _to_device(levels[1], xp, dist)
+
+
+def _summarize(
+    dist: Any,
+    estimate: Any,
+    *,
+    confidence_level: float,
+    method: str,
+    resample: str,
+    jackknife: Any | None,
+    return_distribution: bool,
+    p_value: Any | None = None,
+) -> BootstrapResult:
+    """Intervals from a (n_resamples, ...) bootstrap distribution of any trailing shape."""
+    xp = namespace(dist)
+    shape = tuple(estimate.shape)
+    flat = xp.reshape(dist, (dist.shape[0], -1))
+    flat_estimate = xp.reshape(estimate, (-1,))
+    alpha = (1.0 - confidence_level) / 2.0
+    if method == "bca":
+        low_q, high_q = _bca_levels(flat, flat_estimate, jackknife, alpha, xp)
+    else:
+        low_q = xp.full(flat_estimate.shape, alpha, dtype=xp.float64, device=array_device(flat))
+        high_q = 1.0 - low_q
+    has_nan = xp.any(xp.isnan(flat), axis=0) | xp.isnan(low_q) | xp.isnan(high_q)
+    ordered = xp.sort(xp.where(xp.isnan(flat), 0.0, flat), axis=0)
+    low_q = xp.where(xp.isnan(low_q), 0.0, low_q)
+    high_q = xp.where(xp.isnan(high_q), 1.0, high_q)
+    low = xp.where(has_nan, xp.nan, _quantiles(ordered, low_q, xp))
+    high = xp.where(has_nan, xp.nan, _quantiles(ordered, high_q, xp))
+    return BootstrapResult(
+        estimate=estimate,
+        low=xp.reshape(low, shape),
+        high=xp.reshape(high, shape),
+        standard_error=xp.std(dist, axis=0, correction=1),
+        confidence_level=confidence_level,
+        n_resamples=dist.shape[0],
+        method=method,
+        resample=resample,
+        distribution=dist if return_distribution else None,
+        p_value=p_value,
+    )
+
+
+def _check_scores(name: str, scores: ArrayLike, xp: Any) -> Any:
+    arr = as_float(scores, xp, xp.float64)
+    if arr.ndim < 1 or arr.shape[0] < 2:
+        raise ValueError(
+            f"{name} must be (n_subjects, ...) with at least 2 subjects (rows); got shape "
+            f"{tuple(arr.shape)}."
+        )
+    _check_finite(name, arr, xp)
+    return arr
+
+
+def _check_bootstrap_options(
+    n_resamples: int, confidence_level: float, method: str
+) -> tuple[int, float, str]:
+    return (
+        check_int("n_resamples", n_resamples, minimum=1),
+        _check_confidence(confidence_level),
+        _check_choice("method", method, _CI_METHODS),
+    )
+
+
+def _resampled_means(scores: Any, counts: np.ndarray, xp: Any) -> Any:
+    """(n_resamples, ...) means over resampled rows: one matrix product."""
+    n = scores.shape[0]
+    flat = xp.reshape(scores, (n, -1))
+    means = (_to_device(counts, xp, scores) @ flat) / n
+    return xp.reshape(means, (counts.shape[0], *scores.shape[1:]))
+
+
+def _leave_one_out_means(scores: Any, xp: Any) -> Any:
+    """(n, m) jackknife means: the mean of every row but one."""
+    n = scores.shape[0]
+    flat = xp.reshape(scores, (n, -1))
+    return (xp.sum(flat, axis=0) - flat) / (n - 1)
+
+
+def bootstrap_mean(
+    scores: ArrayLike,
+    *,
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    method: Literal["percentile", "bca"] = "percentile",
+    seed: Seed = 0,
+    return_distribution: bool = False,
+) -> BootstrapResult:
+    """Bootstrap confidence interval of the mean over subjects (rows) of a score table.
+
+    Parameters
+    ----------
+    scores : array-like, shape (n_subjects, ...)
+        One row per subject (or any independent unit of resampling), any trailing shape
+        (units, layers, heads); numpy or torch. Finite, at least 2 rows.
+    n_resamples : int, default 1000
+    confidence_level : float, default 0.95
+    method : {"percentile", "bca"}, default "percentile"
+        Percentile interval (linear interpolation, as :func:`numpy.percentile`) or
+        bias-corrected and accelerated (as ``scipy.stats.bootstrap(method="BCa")``).
+    seed : int or numpy.random.Generator, default 0
+        Resamples are :func:`bootstrap_indices` ``(n_subjects, n_resamples, seed=seed)``.
+    return_distribution : bool, default False
+
+    Returns
+    -------
+    BootstrapResult
+        ``estimate``, ``low``, ``high``, ``standard_error`` of shape ``scores.shape[1:]``.
+    """
+    n_resamples, confidence_level, method = _check_bootstrap_options(
+        n_resamples, confidence_level, method
+    )
+    xp = namespace(scores)
+    arr = _check_scores("scores", scores, xp)
+    counts = _counts(bootstrap_indices(arr.shape[0], n_resamples, seed=seed), arr.shape[0])
+    return _summarize(
+        _resampled_means(arr, counts, xp),
+        xp.mean(arr, axis=0),
+        confidence_level=confidence_level,
+        method=method,
+        resample="subjects",
+        jackknife=_leave_one_out_means(arr, xp) if method == "bca" else None,
+        return_distribution=return_distribution,
+    )
+
+
+# ---- resampled correlations from weighted moments
+
+
+def _check_prediction_data(
+    xp: Any, responses: ArrayLike, *predictions: ArrayLike
+) -> tuple[Any, list[Any]]:
+    """Responses and predictions as float64 (n_subjects, n_samples, n_units) arrays."""
+    R = as_float(responses, xp, xp.float64)
+    if R.ndim not in (2, 3):
+        raise ValueError(
+            "responses must be (n_samples, n_units) or (n_subjects, n_samples, n_units); "
+            f"got shape {tuple(R.shape)}."
+        )
+    preds = []
+    for i, p in enumerate(predictions):
+        P = as_float(p, xp, xp.float64)
+        if tuple(P.shape) != tuple(R.shape):
+            raise ValueError(
+                f"predictions{'' if len(predictions) == 1 else ' ' + 'ab'[i]} has shape "
+                f"{tuple(P.shape)} but responses has {tuple(R.shape)}; they must match."
+            )
+        _check_finite("predictions", P, xp)
+        preds.append(P if P.ndim == 3 else P[None])
+    _check_finite("responses", R, xp)
+    R = R if R.ndim == 3 else R[None]
+    if R.shape[1] < 3:
+        raise ValueError(f"need at least 3 samples (stimuli); got {R.shape[1]}.")
+    return R, preds
+
+
+def _check_resample(resample: str, n_subjects: int, two_d: bool) -> str:
+    _check_choice("resample", resample, _RESAMPLES)
+    if two_d and resample != "stimuli":
+        raise ValueError(
+            f"resample={resample!r} needs 3-D (n_subjects, n_samples, n_units) data; "
+            "2-D data can only be resampled by stimuli."
+        )
+    if resample != "stimuli" and n_subjects < 2:
+        raise ValueError(f"resample={resample!r} needs at least 2 subjects; got {n_subjects}.")
+    return resample
+
+
+class _Moments:
+    """Per subject and unit, standardized columns and their products, flattened.
+
+    Each of ``p, r, pp, rr, pr`` is (n_samples, n_subjects * n_units); a weighted sum
+    ``w @ x`` gives the moments of any resample of the stimuli with counts ``w``.
+    """
+
+    def __init__(self, P: Any, R: Any, xp: Any) -> None:
+        n_subjects, n_samples, n_units = P.shape
+        self.shape = (n_subjects, n_units)
+        self.n = n_samples
+        p = xp.reshape(xp.permute_dims(P, (1, 0, 2)), (n_samples, -1))
+        r = xp.reshape(xp.permute_dims(R, (1, 0, 2)), (n_samples, -1))
+        p, _ = _standardize_columns(p, xp)
+        r, _ = _standardize_columns(r, xp)
+        self.columns = (p, r, p * p, r * r, p * r)
+
+    def correlations(self, weights: Any, xp: Any) -> Any:
+        """(n_resamples, n_subjects, n_units) r for stimulus counts ``weights``."""
+        means = [weights @ column / self.n for column in self.columns]
+        return self._r_from_means(*means, xp)
+
+    def leave_one_out(self, xp: Any) -> Any:
+        """(n_samples, n_subjects, n_units) r with each stimulus left out in turn."""
+        means = [(xp.sum(c, axis=0) - c) / (self.n - 1) for c in self.columns]
+        return self._r_from_means(*means, xp)
+
+    def _r_from_means(self, sp: Any, sr: Any, spp: Any, srr: Any, spr: Any, xp: Any) -> Any:
+        var_p, var_r = spp - sp * sp, srr - sr * sr
+        # Standardized columns have variance 1/n; a resample with (almost) none is constant.
+        flat_resample = (var_p * self.n < 1e-10) | (var_r * self.n < 1e-10)
+        den = xp.sqrt(xp.where(flat_resample, 1.0, var_p * var_r))
+        r = xp.clip((spr - sp * sr) / den, min=-1.0, max=1.0)
+        r = xp.where(flat_resample, xp.nan, r)
+        return xp.reshape(r, (sp.shape[0], *self.shape))
+
+
+def _subject_mean(r: Any, subject_counts: Any | None, xp: Any) -> Any:
+    """Mean over (resampled) subjects of (n_resamples, n_subjects, n_units) r."""
+    if subject_counts is None:
+        return xp.mean(r, axis=1)
+    weighted = xp.matmul(subject_counts[:, None, :], r)[:, 0, :]
+    return weighted / r.shape[1]
+
+
+def _draw_resamples(
+    resample: str, n_subjects: int, n_samples: int, n_resamples: int, seed: Seed
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Subject and stimulus counts (None where that level is not resampled)."""
+    rng = _rng(seed)
+    subjects = stimuli = None
+    if resample in ("subjects", "both"):
+        subjects = _counts(bootstrap_indices(n_subjects, n_resamples, seed=rng), n_subjects)
+    if resample in ("stimuli", "both"):
+        stimuli = _counts(bootstrap_indices(n_samples, n_resamples, seed=rng), n_samples)
+    return subjects, stimuli
+
+
+def _correlation_distribution(
+    moments: _Moments, subjects: np.ndarray | None, stimuli: np.ndarray | None, like: Any, xp: Any
+) -> Any:
+    """(n_resamples, n_units) mean-over-subjects r for every resample, in batches."""
+    n_subjects, n_units = moments.shape
+    n_resamples = (subjects if subjects is not None else stimuli).shape[0]
+    fixed = None
+    if stimuli is None:
+        ones = xp.ones((1, moments.n), dtype=xp.float64, device=array_device(like))
+        fixed = moments.correlations(ones, xp)
+    batch = max(1, _BATCH_FLOATS // (8 * n_subjects * n_units))
+    pieces = []
+    for start in range(0, n_resamples, batch):
+        stop = min(start + batch, n_resamples)
+        if stimuli is None:
+            r = xp.broadcast_to(fixed, (stop - start, n_subjects, n_units))
+        else:
+            r = moments.correlations(_to_device(stimuli[start:stop], xp, like), xp)
+        counts = None if subjects is None else _to_device(subjects[start:stop], xp, like)
+        pieces.append(_subject_mean(r, counts, xp))
+    return xp.concat(pieces, axis=0)
+
+
+def _correlation_jackknife(moments: _Moments, resample: str, xp: Any) -> Any:
+    """(n_left_out, n_units) leave-one-out estimates for BCa (one-level resampling)."""
+    if resample == "stimuli":
+        return xp.mean(moments.leave_one_out(xp), axis=1)
+    ones = xp.ones((1, moments.n), dtype=xp.float64, device=array_device(moments.columns[0]))
+    return _leave_one_out_means(moments.correlations(ones, xp)[0], xp)
+
+
+def _check_bca(method: str, resample: str) -> None:
+    if method == "bca" and resample == "both":
+        raise ValueError(
+            "method='bca' is not available with resample='both' (no jackknife for a "
+            "two-level resample); use method='percentile'."
+        )
+
+
+def bootstrap_correlation(
+    predictions: ArrayLike,
+    responses: ArrayLike,
+    *,
+    resample: Resample = "stimuli",
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    method: Literal["percentile", "bca"] = "percentile",
+    seed: Seed = 0,
+    return_distribution: bool = False,
+) -> BootstrapResult:
+    """Bootstrap interval of a per-unit Pearson r, resampling stimuli and/or subjects.
+
+    Parameters
+    ----------
+    predictions, responses : array-like, shape ([n_subjects,] n_samples, n_units)
+        Predictions and recorded responses (numpy or torch, same shape, finite). For
+        3-D data the statistic is the mean over subjects of each subject's r.
+    resample : {"stimuli", "subjects", "both"}, default "stimuli"
+        ``"stimuli"``: resample rows (samples), predictions and responses together, and
+        recompute r (the same stimulus resample for every subject). ``"subjects"`` (3-D
+        only): resample subjects' r. ``"both"`` (3-D only): subjects, then stimuli.
+        Rows must be exchangeable: stimulus resampling of an autocorrelated time series
+        understates the uncertainty.
+    n_resamples : int, default 1000
+    confidence_level : float, default 0.95
+    method : {"percentile", "bca"}, default "percentile"
+        BCa is available for one-level resampling (``"stimuli"`` or ``"subjects"``).
+    seed : int or numpy.random.Generator, default 0
+        Subject indices are drawn first, then stimulus indices, from one generator.
+    return_distribution : bool, default False
+
+    Returns
+    -------
+    BootstrapResult
+        Arrays of shape (n_units,). A resample in which a column is (almost) constant
+        gives nan for that unit, and its interval is nan.
+    """
+    n_resamples, confidence_level, method = _check_bootstrap_options(
+        n_resamples, confidence_level, method
+    )
+    xp = namespace(predictions, responses)
+    R, (P,) = _check_prediction_data(xp, responses, predictions)
+    resample = _check_resample(resample, R.shape[0], xp.asarray(responses).ndim == 2)
+    _check_bca(method, resample)
+    moments = _Moments(P, R, xp)
+    subjects, stimuli = _draw_resamples(resample, R.shape[0], R.shape[1], n_resamples, seed)
+    ones = xp.ones((1, R.shape[1]), dtype=xp.float64, device=array_device(R))
+    return _summarize(
+        _correlation_distribution(moments, subjects, stimuli, R, xp),
+        xp.mean(moments.correlations(ones, xp)[0], axis=0),
+        confidence_level=confidence_level,
+        method=method,
+        resample=resample,
+        jackknife=_correlation_jackknife(moments, resample, xp) if method == "bca" else None,
+        return_distribution=return_distribution,
+    )
+
+
+def _difference_p_value(dist: Any, xp: Any) -> Any:
+    """Two-sided bootstrap p-value of a zero difference (nan where dist has nan)."""
+    n = dist.shape[0]
+    at_most = (1.0 + xp.sum(xp.astype(dist <= 0, xp.float64), axis=0)) / (1.0 + n)
+    at_least = (1.0 + xp.sum(xp.astype(dist >= 0, xp.float64), axis=0)) / (1.0 + n)
+    p = xp.clip(2.0 * xp.minimum(at_most, at_least), max=1.0)
+    return xp.where(xp.any(xp.isnan(dist), axis=0), xp.nan, p)
+
+
+def bootstrap_difference(
+    a: ArrayLike,
+    b: ArrayLike,
+    responses: ArrayLike | None = None,
+    *,
+    resample: Resample | None = None,
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    method: Literal["percentile", "bca"] = "percentile",
+    seed: Seed = 0,
+    return_distribution: bool = False,
+) -> BootstrapResult:
+    """Paired bootstrap of the difference between two models' mean scores (a - b).
+
+    Two uses:
+
+    * ``responses`` is None: ``a`` and ``b`` are score tables (n_subjects, ...) of the
+      two models on the same subjects; subjects are resampled (paired) and the
+      difference of the means over subjects is bootstrapped.
+    * ``responses`` given: ``a`` and ``b`` are the two models' predictions, shaped like
+      ``responses``, (n_samples, n_units) or (n_subjects, n_samples, n_units); the
+      statistic is ``r(a) - r(b)`` per unit (averaged over subjects for 3-D), with both
+      models evaluated on the same resamples of stimuli and/or subjects.
+
+    Parameters
+    ----------
+    a, b : array-like
+        Scores or predictions of model A and model B (same shape).
+    responses : array-like, optional
+    resample : {"stimuli", "subjects", "both"}, optional
+        Default ``"subjects"`` for score tables (the only choice there), ``"stimuli"``
+        for predictions.
+    n_resamples, confidence_level, method, seed, return_distribution
+        As :func:`bootstrap_correlation`.
+
+    Returns
+    -------
+    BootstrapResult
+        ``estimate`` (difference), interval, and ``p_value``: the two-sided bootstrap
+        p-value of no difference, ``min(1, 2 min((1 + #{d* <= 0}), (1 + #{d* >= 0})) /
+        (1 + n_resamples))``.
+    """
+    n_resamples, confidence_level, method = _check_bootstrap_options(
+        n_resamples, confidence_level, method
+    )
+    xp = namespace(a, b, responses)
+    if responses is None:
+        return _score_difference(
+            a, b, xp, resample, n_resamples, confidence_level, method, seed, return_distribution
+        )
+    R, (Pa, Pb) = _check_prediction_data(xp, responses, a, b)
+    resample = _check_resample(resample or "stimuli", R.shape[0], xp.asarray(responses).ndim == 2)
+    _check_bca(method, resample)
+    moments_a, moments_b = _Moments(Pa, R, xp), _Moments(Pb, R, xp)
+    subjects, stimuli = _draw_resamples(resample, R.shape[0], R.shape[1], n_resamples, seed)
+    dist = _correlation_distribution(moments_a, subjects, stimuli, R, xp) - (
+        _correlation_distribution(moments_b, subjects, stimuli, R, xp)
+    )
+    ones = xp.ones((1, R.shape[1]), dtype=xp.float64, device=array_device(R))
+    estimate = xp.mean(
+        moments_a.correlations(ones, xp)[0] - moments_b.correlations(ones, xp)[0], axis=0
+    )
+    jackknife = None
+    if method == "bca":
+        jackknife = _correlation_jackknife(moments_a, resample, xp) - _correlation_jackknife(
+            moments_b, resample, xp
+        )
+    return _summarize(
+        dist,
+        estimate,
+        confidence_level=confidence_level,
+        method=method,
+        resample=resample,
+        jackknife=jackknife,
+        return_distribution=return_distribution,
+        p_value=_difference_p_value(dist, xp),
+    )
+
+
+def _score_difference(
+    a: ArrayLike,
+    b: ArrayLike,
+    xp: Any,
+    resample: str | None,
+    n_resamples: int,
+    confidence_level: float,
+    method: str,
+    seed: Seed,
+    return_distribution: bool,
+) -> BootstrapResult:
+    if resample not in (None, "subjects"):
+        raise ValueError(
+            f"resample={resample!r} needs predictions and responses; score tables can only "
+            "be resampled by subjects (resample='subjects')."
+        )
+    A, B = _check_scores("a", a, xp), _check_scores("b", b, xp)
+    if tuple(A.shape) != tuple(B.shape):
+        raise ValueError(
+            f"a and b must be paired score tables of the same shape; got {tuple(A.shape)} "
+            f"and {tuple(B.shape)}."
+        )
+    diff = A - B
+    counts = _counts(bootstrap_indices(diff.shape[0], n_resamples, seed=seed), diff.shape[0])
+    dist = _resampled_means(diff, counts, xp)
+    return _summarize(
+        dist,
+        xp.mean(diff, axis=0),
+        confidence_level=confidence_level,
+        method=method,
+        resample="subjects",
+        jackknife=_leave_one_out_means(diff, xp) if method == "bca" else None,
+        return_distribution=return_distribution,
+        p_value=xp.reshape(
+            _difference_p_value(xp.reshape(dist, (n_resamples, -1)), xp), tuple(diff.shape[1:])
+        ),
+    )
+
+
+# ------------------------------------------------------------- multiple comparisons
+
+
+def _reverse_cumulative_min(x: Any, xp: Any) -> Any:
+    """``out[i] = min(x[i:])`` of a 1-D array (not in the array API: one small branch)."""
+    from array_api_compat import is_torch_array
+
+    flipped = xp.flip(x)
+    if is_torch_array(x):
+        import torch
+
+        return xp.flip(torch.cummin(flipped, dim=0).values)
+    return xp.flip(np.minimum.accumulate(flipped))
+
+
+def fdr_bh(p_values: ArrayLike, alpha: float = 0.05) -> tuple[Any, Any]:
+    """Benjamini-Hochberg false discovery rate control for p-values of any shape.
+
+    The family is every non-NaN element (e.g. units x layers x heads, flattened
+    internally). Adjusted p-values equal
+    ``scipy.stats.false_discovery_control(p, method="bh")`` on the non-NaN values.
+
+    Parameters
+    ----------
+    p_values : array-like, shape (...)
+        numpy or torch; values in [0, 1]. NaN marks a test that was not done (e.g. an
+        undefined score): it is left out of the family (so does not count towards m)
+        and comes back as NaN, not rejected.
+    alpha : float, default 0.05
+        Target false discovery rate, in (0, 1).
+
+    Returns
+    -------
+    rejected : bool array, shape (...)
+        ``adjusted <= alpha``.
+    adjusted : array, shape (...)
+        BH-adjusted p-values (q-values), NaN where the input was NaN.
+
+    Raises
+    ------
+    ValueError
+        For p-values outside [0, 1], infinite values, or alpha outside (0, 1).
+    """
+    level = float(alpha)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"alpha must be strictly between 0 and 1; got {alpha!r} (e.g. 0.05).")
+    xp = namespace(p_values)
+    p = as_float(p_values, xp, xp.float64)
+    shape = tuple(p.shape)
+    flat = xp.reshape(p, (-1,))
+    missing = xp.isnan(flat)
+    valid = flat[~missing]
+    if bool(xp.any((valid < 0) | (valid > 1))):
+        raise ValueError(
+            "p_values must lie in [0, 1] (NaN marks a missing test); got values from "
+            f"{float(xp.min(valid))} to {float(xp.max(valid))}."
+        )
+    m = valid.shape[0]
+    adjusted_valid = valid
+    if m:
+        order = xp.argsort(valid, stable=True)
+        ranks = xp.arange(1, m + 1, dtype=xp.float64, device=array_device(valid))
+        scaled = xp.take(valid, order, axis=0) * (m / ranks)
+        stepped = xp.clip(_reverse_cumulative_min(scaled, xp), max=1.0)
+        adjusted_valid = xp.take(stepped, xp.argsort(order, stable=True), axis=0)
+    adjusted = xp.full(flat.shape, xp.nan, dtype=xp.float64, device=array_device(flat))
+    position = xp.nonzero(~missing)[0]
+    adjusted = _scatter(adjusted, position, adjusted_valid, xp)
+    adjusted = xp.reshape(adjusted, shape)
+    rejected = xp.where(xp.isnan(adjusted), False, adjusted <= level)
+    return rejected, adjusted
+
+
+def _scatter(target: Any, position: Any, values: Any, xp: Any) -> Any:
+    """``target[position] = values`` for a 1-D array, as a new array."""
+    out = xp.asarray(target, copy=True)
+    out[position] = values
+    return out
