@@ -32,12 +32,50 @@ def finite_2d(name: str, A: Any, xp: Any) -> Any:
             f"{name} must be 2-D (n_samples, n_columns); got shape {tuple(arr.shape)}."
         )
     if not bool(xp.all(xp.isfinite(arr))):
-        rows = np.flatnonzero(~np.isfinite(to_numpy(arr)).all(axis=1))
+        bad = ~np.isfinite(to_numpy(arr))
+        rows, columns = np.flatnonzero(bad.any(axis=1)), np.flatnonzero(bad.any(axis=0))
         raise ValueError(
-            f"{name} has NaN or inf values in rows {rows[:10].tolist()}"
-            f"{' ...' if rows.size > 10 else ''}; impute or drop them first."
+            f"{name} has NaN or inf values in rows (samples) {_first(rows)} and columns "
+            f"(units) {_first(columns)}; impute them or drop those samples or units first."
         )
     return arr
+
+
+def _first(indices: np.ndarray, n: int = 10) -> str:
+    """The first ``n`` indices as a list, with ``...`` when there are more."""
+    return f"{indices[:n].tolist()}{' ...' if indices.size > n else ''}"
+
+
+def check_matching_ids(
+    feature_ids: ArrayLike, response_ids: ArrayLike, what: str = "features and responses"
+) -> None:
+    """Raise unless two id sequences are equal, element by element, in order.
+
+    Parameters
+    ----------
+    feature_ids, response_ids : array-like, shape (n_samples,)
+        Stimulus ids of the rows of the two arrays.
+    what : str
+        The two arrays, for the message.
+
+    Raises
+    ------
+    ValueError
+        Listing the lengths, or the first positions where the ids differ.
+    """
+    a, b = np.asarray(feature_ids), np.asarray(response_ids)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{what} have {a.shape[0] if a.ndim else 0} and {b.shape[0] if b.ndim else 0} "
+            "stimulus ids; they must describe the same samples in the same order."
+        )
+    differ = np.flatnonzero(a != b)
+    if differ.size:
+        pairs = ", ".join(f"row {i}: {a[i].item()!r} vs {b[i].item()!r}" for i in differ[:5])
+        raise ValueError(
+            f"stimulus ids of {what} differ at {differ.size} of {a.size} rows ({pairs}"
+            f"{' ...' if differ.size > 5 else ''}); put both in the same stimulus order."
+        )
 
 
 def as_finite_2d(name: str, A: ArrayLike) -> np.ndarray:

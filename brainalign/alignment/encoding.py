@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from brainalign.alignment._checks import check_alphas, check_int, check_xy
+from brainalign.alignment._checks import check_alphas, check_int, check_matching_ids, check_xy
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d
 from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
@@ -53,6 +53,8 @@ def cross_validated_encoding(
     inner_cv: object | None = None,
     inner_splits: int = 5,
     return_predictions: bool = False,
+    feature_ids: ArrayLike | None = None,
+    response_ids: ArrayLike | None = None,
 ) -> EncodingResult:
     """Fit and score a delayed ridge encoding model with nested cross-validation.
 
@@ -107,6 +109,15 @@ def cross_validated_encoding(
     return_predictions : bool, default False
         Also return the held-out predictions. Rows held out by no outer split (e.g. in
         a gap) are NaN; rows held out twice keep the last prediction.
+    feature_ids, response_ids : array-like, shape (n_samples,), optional
+        Stimulus (or sample) ids of the rows of ``X`` and ``Y``; when given they must be
+        equal row by row (an error lists the first mismatches).
+
+    Warns
+    -----
+    UserWarning
+        Once, naming the units, when some columns of ``Y`` are constant: their score
+        is NaN (undefined), never 0.
 
     Returns
     -------
@@ -115,7 +126,8 @@ def cross_validated_encoding(
     Raises
     ------
     ValueError
-        If ``X`` and ``Y`` have different numbers of rows, hold NaN or inf, ``groups``
+        If ``X`` and ``Y`` have different numbers of rows, hold NaN or inf (the message
+        names the samples and units), their ids differ, ``groups``
         has the wrong length or fewer than 2 groups for group folds, a split is empty,
         or there are too few samples for the outer or inner folds with this gap.
     """
@@ -124,6 +136,10 @@ def cross_validated_encoding(
         Y,
         hint="resample the features onto the response's samples first (lanczos_resample)",
     )
+    if (feature_ids is None) != (response_ids is None):
+        raise ValueError("give both feature_ids and response_ids, or neither.")
+    if feature_ids is not None:
+        check_matching_ids(feature_ids, response_ids)
     group_arr = _check_groups(groups, X_arr.shape[0])
     delay_groups = None if group_arr is None or tuple(delays) == (0,) else group_arr
     delayed = fir_delays(X_arr, delays, groups=delay_groups)
@@ -131,6 +147,15 @@ def cross_validated_encoding(
     gap = max(int(d) for d in delays) if gap is None else check_int("gap", gap, minimum=0)
     outer = _outer_splits(delayed, Y_arr, cv, group_arr, n_splits, gap)
 
+    constant = np.flatnonzero(np.ptp(Y_arr, axis=0) == 0)
+    if constant.size:
+        warnings.warn(
+            f"{constant.size} of {Y_arr.shape[1]} response units are constant (units "
+            f"{constant[:10].tolist()}{' ...' if constant.size > 10 else ''}); their scores "
+            "are NaN.",
+            UserWarning,
+            stacklevel=2,
+        )
     n_samples, n_targets = Y_arr.shape
     fold_scores = np.empty((len(outer), n_targets))
     best_alphas = np.empty((len(outer), n_targets))

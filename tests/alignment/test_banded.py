@@ -326,7 +326,7 @@ def test_errors():
         BandedRidgeCV(bands=slices((30, 50))).fit(X, Y[:59])
     X_nan = X.copy()
     X_nan[4, 2] = np.nan
-    with pytest.raises(ValueError, match=r"NaN or inf values in rows \[4\]"):
+    with pytest.raises(ValueError, match=r"NaN or inf values in rows \(samples\) \[4\]"):
         BandedRidgeCV(bands=slices((30, 50))).fit(X_nan, Y)
     with pytest.raises(ValueError, match="concentration"):
         dirichlet_weightings(3, 2, concentration=[0.0])

@@ -129,7 +129,11 @@ def test_zscoring_uses_training_statistics(recorded):
 def test_constant_target_scores_nan_and_others_are_unaffected():
     X, Y = _planted(n=150, n_features=5, n_targets=3, noise=0.3)
     Y[:, 1] = 4.0
-    result = cross_validated_encoding(X, Y, return_predictions=True)
+    with pytest.warns(
+        UserWarning, match=r"1 of 3 response units are constant \(units \[1\]\)"
+    ) as seen:
+        result = cross_validated_encoding(X, Y, return_predictions=True)
+    assert len(seen) == 1  # one warning, not one per fold
     assert np.isnan(result.scores[1]) and np.all(result.scores[[0, 2]] > 0.8)
     np.testing.assert_allclose(result.predictions[:, 1], 4.0)
 
@@ -163,6 +167,7 @@ def test_one_dimensional_y_and_custom_settings():
         (np.ones((50, 2, 2)), np.ones((50, 2)), {}, "2-D"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:.*response units are constant")
 def test_bad_input_raises(X, Y, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cross_validated_encoding(X, Y, **kwargs)
@@ -242,3 +247,24 @@ def test_bad_groups_and_splitters(kwargs, match):
     X, Y = _planted()
     with pytest.raises(ValueError, match=match):
         cross_validated_encoding(X, Y, alphas=[1.0], **kwargs)
+
+
+def test_stimulus_ids_must_match_row_by_row():
+    X, Y = _planted(n=60)
+    ids = np.array([f"w{i}" for i in range(60)])
+    cross_validated_encoding(X, Y, alphas=[1.0], feature_ids=ids, response_ids=ids.copy())
+    shuffled = ids.copy()
+    shuffled[[3, 7]] = shuffled[[7, 3]]
+    with pytest.raises(ValueError, match=r"differ at 2 of 60 rows \(row 3: 'w3' vs 'w7'"):
+        cross_validated_encoding(X, Y, alphas=[1.0], feature_ids=ids, response_ids=shuffled)
+    with pytest.raises(ValueError, match="60 and 59 stimulus ids"):
+        cross_validated_encoding(X, Y, alphas=[1.0], feature_ids=ids, response_ids=ids[:-1])
+    with pytest.raises(ValueError, match="both feature_ids and response_ids"):
+        cross_validated_encoding(X, Y, alphas=[1.0], feature_ids=ids)
+
+
+def test_nan_names_samples_and_units():
+    X, Y = _planted(n=60)
+    Y[[5, 9], 2] = np.nan
+    with pytest.raises(ValueError, match=r"rows \(samples\) \[5, 9\] and columns \(units\) \[2\]"):
+        cross_validated_encoding(X, Y, alphas=[1.0])
