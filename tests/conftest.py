@@ -22,6 +22,21 @@ import pytest
 DATA = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Tiny models: one intra-op thread is as fast, and immune to a busy machine.
+
+    With more threads than free cores, torch's workers spin-wait and a forward pass of a
+    tiny model can take 100x longer; the encoders' own thread cap still applies inside.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def alice_words() -> list[str]:
     """The first 400 words of Alice chapter 1 (Brennan et al. 2016, CC-BY-4.0)."""

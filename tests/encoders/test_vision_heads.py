@@ -125,17 +125,6 @@ def _families() -> dict[str, Family]:
 
 
 FAMILIES = _families()
-REGISTERED = ["vit", "deit", "dinov2"]
-NEEDS_ENTRY = {"clip": "clip_vision_model", "beit": "beit"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread (and the test machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
