@@ -156,3 +156,18 @@ def test_minilm_attention_summaries_in_padded_windows(minilm_path):
             np.testing.assert_allclose(
                 features[f"3.attention_{measure}"][i], want, atol=ATOL, err_msg=f"{measure} {i}"
             )
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_features_are_float32_and_close(tiny_gpt2_dir, alice_words, dtype):
+    words = alice_words[:20]
+    full = TextEncoder(tiny_gpt2_dir, progress=False).encode_words(words, heads=True)
+    half = TextEncoder(tiny_gpt2_dir, dtype=dtype, progress=False)
+    assert next(half.model.parameters()).dtype == getattr(torch, dtype)
+    features = half.encode_words(words, heads=True)
+    assert features.provenance["dtype"] == dtype
+    tolerance = 0.05 if dtype == "bfloat16" else 0.01  # 8 vs 11 bits of mantissa
+    for name in full.layer_names:
+        assert features[name].dtype == np.float32
+        scale = np.abs(full[name]).max()
+        np.testing.assert_allclose(features[name], full[name], atol=tolerance * scale, err_msg=name)
