@@ -198,6 +198,10 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "dual_coef_")
         X_arr = check_predict_X(X, self.n_features_in_, self.X_fit_)
         params = _check_kernel(self.kernel, self.kernel_params)
+        if self.kernel == "linear":
+            # X (X_fit' a) rather than (X X_fit') a: the same number, without summing
+            # large kernel entries that cancel (float32 keeps 1e-6 instead of 1e-4)
+            return X_arr @ (self.X_fit_.T @ self.dual_coef_) + self.intercept_
         K = kernel_matrix(X_arr, self.X_fit_, kernel=self.kernel, **params)
         return K @ self.dual_coef_ + self.intercept_
 
