@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 REQUIRED_COLUMNS = ("stimulus_id", "group")
-CONTENT_COLUMNS = ("text", "image")
+CONTENT_COLUMNS = ("text", "image", "label")
 
 
 @dataclass(frozen=True)
@@ -19,9 +19,11 @@ class Stimuli:
     ----------
     table : pandas.DataFrame, shape (n_items, n_columns)
         Must hold ``stimulus_id`` (unique), ``group`` (story, passage or run the
-        item belongs to) and one content column, ``text`` or ``image`` (a path or
-        an array). For timed presentation it also holds ``onset`` and ``duration``
-        in seconds on the recording's clock. Other columns are kept as they are.
+        item belongs to) and one content column: ``text``, ``image`` (a path or an
+        array), or ``label`` (a condition name with no content a model could read,
+        e.g. a BIDS ``trial_type``). For timed presentation it also holds ``onset``
+        (seconds on the recording's clock; negative before the first sample, as BIDS
+        allows) and ``duration`` (non-negative seconds). Other columns are kept.
 
     Raises
     ------
@@ -49,12 +51,15 @@ class Stimuli:
             raise ValueError(
                 f"Stimuli 'stimulus_id' must be unique; repeated: {duplicated.head(5).tolist()}"
             )
-        for column in ("onset", "duration"):
+        for column, lowest in (("onset", -np.inf), ("duration", 0.0)):
             if column in table.columns:
                 values = table[column].to_numpy(dtype=float)
-                if not np.all(np.isfinite(values)) or np.any(values < 0):
+                bad = np.flatnonzero(~np.isfinite(values) | (values < lowest))
+                if bad.size:
+                    kind = "finite seconds" if column == "onset" else "finite, non-negative seconds"
                     raise ValueError(
-                        f"Stimuli column {column!r} must hold finite, non-negative seconds"
+                        f"Stimuli column {column!r} must hold {kind}; rows {bad[:5].tolist()} "
+                        f"hold {values[bad[:5]].tolist()}"
                     )
         object.__setattr__(self, "table", table.reset_index(drop=True))
 

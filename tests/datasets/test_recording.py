@@ -61,5 +61,16 @@ def test_stimuli_validation():
         Stimuli(pd.DataFrame({"stimulus_id": ["a", "a"], "text": "x", "group": "g"}))
     with pytest.raises(ValueError, match="content column"):
         Stimuli(pd.DataFrame({"stimulus_id": ["a"], "group": "g"}))
-    with pytest.raises(ValueError, match="onset"):
-        Stimuli(pd.DataFrame({"stimulus_id": ["a"], "text": "x", "group": "g", "onset": [-1.0]}))
+    with pytest.raises(ValueError, match=r"'onset' must hold finite seconds; rows \[1\]"):
+        Stimuli(
+            pd.DataFrame(
+                {"stimulus_id": ["a", "b"], "text": "x", "group": "g", "onset": [0, np.nan]}
+            )
+        )
+    with pytest.raises(ValueError, match=r"'duration' must hold finite, non-negative seconds"):
+        Stimuli(pd.DataFrame({"stimulus_id": ["a"], "text": "x", "group": "g", "duration": [-1.0]}))
+    # BIDS allows events before the first sample; labels are content no model reads
+    early = Stimuli(
+        pd.DataFrame({"stimulus_id": ["a"], "label": "face", "group": "g", "onset": [-0.5]})
+    )
+    assert early.onsets.tolist() == [-0.5]
