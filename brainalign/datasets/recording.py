@@ -44,6 +44,9 @@ class Recording:
     meta : dict
         ``name``, ``version``, ``citation``, ``licence`` and anything else worth keeping
         (exclusions with their reasons, for instance).
+    times : numpy.ndarray, shape (n_times,), optional
+        Time-resolved data only: the time of each point of the last axis in seconds
+        relative to the event (epochs: negative before stimulus onset), increasing.
     """
 
     data: np.ndarray
@@ -55,6 +58,7 @@ class Recording:
     sfreq: float | None = None
     regressors: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    times: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data, dtype=np.float32)
@@ -83,6 +87,16 @@ class Recording:
             raise ValueError(f"{name}: tr must be positive seconds, got {self.tr!r}")
         if not np.all(np.isfinite(data)):
             raise ValueError(f"{name}: data contain NaN or infinite values")
+        if self.times is not None:
+            times = np.asarray(self.times, dtype=np.float64)
+            if data.ndim != 3 or times.shape != (data.shape[2],):
+                raise ValueError(
+                    f"{name}: times has shape {times.shape} but data has shape {data.shape}; "
+                    "times give one value per point of the last axis of time-resolved data"
+                )
+            if not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
+                raise ValueError(f"{name}: times must be finite and increasing seconds")
+            object.__setattr__(self, "times", times)
         object.__setattr__(self, "data", data)
         object.__setattr__(self, "samples", self.samples.reset_index(drop=True))
         object.__setattr__(self, "units", self.units.reset_index(drop=True))
