@@ -17,7 +17,16 @@ the null values agree before printing the time ratios.
 brainalign's time is the best of ``--repeats`` runs (the first run pays page faults);
 the loops run once.
 
-Run: ``python perf/stats_speed.py [--naive-permutations 100] [--threads 1]``.
+``--large`` instead runs the size of a whole-brain map: 300 samples x 10,000 units and
+10,000 permutations, with the circular-shift null (default, continuous design) and the
+shuffle null (event design), without ``return_null``: the (10,000, 10,000) float64 null
+would be 800 MB, and :func:`permutation_test` keeps only per-unit counts and the
+per-permutation maxima, working through batches of a few tens of MB. It prints the best
+of ``--repeats`` times, the peak traced memory (``tracemalloc``; numpy reports its
+buffers to it), the naive numpy loop's time extrapolated from ``--naive-permutations``
+permutations with the ratio, and the load average (the machine may be shared).
+
+Run: ``python perf/stats_speed.py [--naive-permutations 100] [--threads 1] [--large]``.
 """
 
 from __future__ import annotations
@@ -102,9 +111,19 @@ def main() -> None:
     parser.add_argument("--scipy-units", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3, help="best of N for brainalign")
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all)")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="10,000 permutations x 10,000 units, circular shift and shuffle, no null kept",
+    )
     args = parser.parse_args()
 
     from threadpoolctl import threadpool_limits
+
+    if args.large:
+        with threadpool_limits(limits=args.threads):
+            large(args)
+        return
 
     rng = np.random.default_rng(0)
     P = rng.normal(size=(args.samples, args.units))
@@ -131,6 +150,43 @@ def main() -> None:
             f"{scipy_s:>22.0f}{scipy_s / ours:>9.0f}x{note}"
         )
     print("null values agree with both naive loops (max abs difference < 1e-10)")
+
+
+def large(args: argparse.Namespace) -> None:
+    """10,000 permutations x 10,000 units: time, peak memory, naive-loop ratio."""
+    import os
+    import tracemalloc
+
+    from brainalign.alignment.stats import permutation_indices, permutation_test
+
+    n_samples, n_units, K = 300, 10_000, 10_000
+    rng = np.random.default_rng(0)
+    P = rng.normal(size=(n_samples, n_units))
+    R = 0.1 * P + rng.normal(size=(n_samples, n_units))
+    n_naive = min(args.naive_permutations, K)
+    print(
+        f"{n_samples} samples x {n_units} units, {K} permutations, float64, no null kept "
+        f"(it would be {K * n_units * 8 / 1e6:.0f} MB); best of {args.repeats}"
+    )
+    print("load average before: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print(f"{'null':<16}{'brainalign s':>14}{'peak MB':>9}{'numpy loop s (est.)':>21}{'ratio':>9}")
+    for null, design in (("circular_shift", "continuous"), ("shuffle", "event")):
+        times, peak = [], 0
+        for _ in range(args.repeats):
+            tracemalloc.start()
+            start = time.perf_counter()
+            result = permutation_test(P, R, n_permutations=K, design=design, null=null)
+            times.append(time.perf_counter() - start)
+            peak = max(peak, tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            assert result.null is None
+        indices = permutation_indices(n_samples, K, null=null, seed=0)
+        naive_s, _ = timed(partial(naive_numpy_null, P, R, indices[:n_naive]))
+        naive_s *= K / n_naive
+        ours = min(times)
+        print(f"{null:<16}{ours:>14.2f}{peak / 1e6:>9.0f}{naive_s:>21.1f}{naive_s / ours:>8.1f}x")
+    print(f"(numpy loop: {n_naive} permutations, extrapolated to {K})")
+    print("load average after: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -146,33 +146,59 @@ def _ratio(num: Any, den: Any, xp: Any) -> Any:
     return num / xp.where(den == 0, xp.ones_like(den), den)
 
 
+class TargetScorer:
+    """Per-target scores of many predictions of the same responses.
+
+    The one implementation of the column-wise Pearson r and R^2: the terms that depend
+    on the responses only (their constant columns, centred values, sum of squares) are
+    computed once, so scoring each further prediction (each ridge penalty, for example)
+    is a few passes over it.
+
+    Parameters
+    ----------
+    scoring : {"pearson", "r2"}
+    Y : array, shape (n_samples, n_targets)
+        The responses, float, unchecked.
+    """
+
+    def __init__(self, scoring: str, Y: Any) -> None:
+        xp = namespace(Y)
+        self.xp, self.scoring, self.Y = xp, scoring, Y
+        self.constant = _constant(Y, xp)
+        true_c = Y - xp.mean(Y, axis=0)
+        self.true_c = true_c if scoring == "pearson" else None
+        self.ss_true = xp.sum(true_c * true_c, axis=0)
+
+    def __call__(self, pred: Any) -> Any:
+        """Scores of ``pred`` (n_samples, n_targets) against ``Y``, shape (n_targets,).
+
+        Nan where ``Y`` is constant, and for Pearson also where ``pred`` is.
+        """
+        xp = self.xp
+        if self.scoring == "r2":
+            residual = self.Y - pred
+            ss_res = xp.sum(residual * residual, axis=0)
+            r2 = 1.0 - _ratio(ss_res, self.ss_true, xp)
+            return xp.where(self.constant, xp.nan, r2)
+        constant = self.constant | _constant(pred, xp)
+        pred_c = pred - xp.mean(pred, axis=0)
+        num = xp.sum(self.true_c * pred_c, axis=0)
+        den = xp.sqrt(self.ss_true * xp.sum(pred_c * pred_c, axis=0))
+        r = xp.clip(_ratio(num, den, xp), min=-1.0, max=1.0)
+        return xp.where(constant | (den == 0), xp.nan, r)
+
+
 def _pearson_2d(a: Any, b: Any) -> Any:
     """Column-wise Pearson r of two (n_samples, n_targets) float arrays, unchecked.
 
-    The one implementation of the formula; :func:`pearson_columns` validates and
-    calls it, and the ridge cross-validation calls it directly in its inner loop.
     Columns that are constant in ``a`` or ``b`` give nan.
     """
-    xp = namespace(a, b)
-    constant = _constant(a, xp) | _constant(b, xp)
-    a_c = a - xp.mean(a, axis=0)
-    b_c = b - xp.mean(b, axis=0)
-    num = xp.sum(a_c * b_c, axis=0)
-    den = xp.sqrt(xp.sum(a_c * a_c, axis=0) * xp.sum(b_c * b_c, axis=0))
-    r = xp.clip(_ratio(num, den, xp), min=-1.0, max=1.0)
-    return xp.where(constant | (den == 0), xp.nan, r)
+    return TargetScorer("pearson", b)(a)
 
 
 def _r2_2d(y_true: Any, y_pred: Any) -> Any:
     """Column-wise R^2 of two (n_samples, n_targets) float arrays, unchecked.
 
-    Nan where ``y_true`` is constant. Used by :func:`r2_columns` and by the ridge
-    cross-validation with ``scoring="r2"``.
+    Nan where ``y_true`` is constant.
     """
-    xp = namespace(y_true, y_pred)
-    residual = y_true - y_pred
-    true_c = y_true - xp.mean(y_true, axis=0)
-    ss_res = xp.sum(residual * residual, axis=0)
-    ss_tot = xp.sum(true_c * true_c, axis=0)
-    r2 = 1.0 - _ratio(ss_res, ss_tot, xp)
-    return xp.where(_constant(y_true, xp), xp.nan, r2)
+    return TargetScorer("r2", y_true)(y_pred)

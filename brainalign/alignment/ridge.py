@@ -23,11 +23,13 @@ Everything runs on the inputs' array backend (numpy, or torch on CPU or GPU; see
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from array_api_compat import device as array_device
+from array_api_compat import is_numpy_array
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
@@ -40,7 +42,7 @@ from brainalign.alignment._checks import (
 )
 from brainalign.alignment.backend import namespace, to_numpy
 from brainalign.alignment.cv import BlockedKFold
-from brainalign.alignment.metrics import _pearson_2d, _r2_2d, pearson_columns, r2_columns
+from brainalign.alignment.metrics import TargetScorer, pearson_columns, r2_columns
 
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(np.logspace(-1, 8, 19).tolist())
 """Default ridge penalties: 19 values, half a decade apart, from 0.1 to 1e8.
@@ -235,7 +237,6 @@ def _cv_scores(
     """
     xp = namespace(Y)
     n_targets = Y.shape[1]
-    score_2d = _pearson_2d if scoring == "pearson" else _r2_2d
     scores = xp.zeros((alphas.size, n_targets), dtype=Y.dtype, device=array_device(Y))
     for train, val in splits:
         svd = gram.factorize(train, val)
@@ -246,9 +247,10 @@ def _cv_scores(
             B = svd.project(_centred(Y_train, fit_intercept))
             # R^2 needs predictions in Y's units: add the intercept (the training mean).
             offset = xp.mean(Y_train, axis=0) if fit_intercept and scoring == "r2" else None
+            score = TargetScorer(scoring, Y_val)
             for i, alpha in enumerate(alphas):
                 pred = svd.apply(B, float(alpha))
-                scores[i, cols] += score_2d(Y_val, pred if offset is None else pred + offset)
+                scores[i, cols] += score(pred if offset is None else pred + offset)
     return scores / len(splits)
 
 
@@ -412,15 +414,40 @@ def _eigh(M: Any) -> tuple[Any, Any]:
 
     A float32 matrix is decomposed in float64 and the factors rounded back: the
     decomposition is a small share of the cost (one per split, of the smaller Gram
-    side), and it keeps float32 fits within ~1e-6 of float64 ones.
+    side), and it keeps float32 fits within ~1e-6 of float64 ones. numpy matrices up
+    to ``_ONE_THREAD_EIGH_MAX`` rows are decomposed on one BLAS thread (see
+    :func:`_blas_threads_for_eigh`).
     """
     xp = namespace(M)
-    if M.dtype == xp.float32:
-        s2, vectors = xp.linalg.eigh(xp.astype(M, xp.float64))
-        s2, vectors = xp.astype(s2, xp.float32), xp.astype(vectors, xp.float32)
-    else:
-        s2, vectors = xp.linalg.eigh(M)
+    with _blas_threads_for_eigh(M):
+        if M.dtype == xp.float32:
+            s2, vectors = xp.linalg.eigh(xp.astype(M, xp.float64))
+            s2, vectors = xp.astype(s2, xp.float32), xp.astype(vectors, xp.float32)
+        else:
+            s2, vectors = xp.linalg.eigh(M)
     return xp.clip(s2, min=0.0), vectors
+
+
+_ONE_THREAD_EIGH_MAX = 2048
+"""Largest numpy matrix (rows) that :func:`_eigh` decomposes on one BLAS thread."""
+
+
+def _blas_threads_for_eigh(M: Any) -> AbstractContextManager:
+    """One BLAS thread for a small numpy eigendecomposition, else no change.
+
+    LAPACK's symmetric eigensolver makes many small, synchronised BLAS calls; with
+    OpenBLAS threads on a machine whose cores are busy (other processes, or the caller's
+    own parallel jobs) each synchronisation waits for a descheduled thread: a 768 x 768
+    ``numpy.linalg.eigh`` was measured at 0.5-6 s with 2 threads against 0.08 s with
+    one on a loaded 2-core machine. Up to ``_ONE_THREAD_EIGH_MAX`` rows one thread
+    costs little on an idle machine. The limit is process-wide for the duration of the
+    call (threadpoolctl, as scikit-learn uses it); torch tensors are left alone.
+    """
+    if not is_numpy_array(M) or M.shape[0] > _ONE_THREAD_EIGH_MAX:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _centre_kernel(K: Any) -> Any:

@@ -256,7 +256,9 @@ def _average_by_condition(X: Any, conditions: Any, xp: Any) -> Any:
 def _check_precision(noise: Any, n_channels: int, xp: Any, like: Any) -> Any:
     if noise is None:
         return None
-    precision = as_float(noise, xp, dtype=like.dtype)
+    precision = as_float(noise, xp)
+    if precision.dtype != like.dtype:  # no copy of a (possibly 800 MB) matrix otherwise
+        precision = xp.astype(precision, like.dtype)
     if tuple(precision.shape) != (n_channels, n_channels):
         raise ValueError(
             f"noise must be a (n_channels, n_channels) = ({n_channels}, {n_channels}) "
@@ -267,9 +269,39 @@ def _check_precision(noise: Any, n_channels: int, xp: Any, like: Any) -> Any:
     return precision
 
 
+def _diagonal_if_diagonal(precision: Any, xp: Any) -> Any:
+    """The diagonal of ``precision`` if every off-diagonal entry is 0, else None.
+
+    The first row is checked first, so a dense matrix costs almost nothing; a diagonal
+    one costs one pass over its entries.
+    """
+    diagonal = xp.linalg.diagonal(precision)
+    first_row_off = precision[0, 1:]
+    if bool(xp.any(first_row_off != 0)):
+        return None
+    if int(xp.count_nonzero(precision)) != int(xp.count_nonzero(diagonal)):
+        return None
+    return diagonal
+
+
+def _weighted(X: Any, precision: Any, xp: Any) -> Any:
+    """``X @ precision`` (``X`` itself for the identity, ``None``).
+
+    A diagonal precision (e.g. ``noise_precision(residuals, "diag")``) scales the
+    channels instead of multiplying by the matrix: the same numbers (each product has
+    one non-zero term), O(n_channels) instead of O(n_channels**2) per pattern.
+    """
+    if precision is None:
+        return X
+    diagonal = _diagonal_if_diagonal(precision, xp)
+    if diagonal is not None:
+        return X * diagonal
+    return X @ precision
+
+
 def _squared_distances(X: Any, precision: Any, xp: Any) -> Any:
     """(x_i - x_j) P (x_i - x_j)' / n_channels as k_ii + k_jj - 2 k_ij (rsatoolbox's way)."""
-    weighted = X if precision is None else X @ precision
+    weighted = _weighted(X, precision, xp)
     kernel = weighted @ xp.matrix_transpose(X)
     norms = xp.sum(weighted * X, axis=-1)
     n_cond = X.shape[-2]
@@ -292,6 +324,26 @@ def _cosine_distances(X: Any, xp: Any, what: str) -> Any:
         )
     unit = X / norms[..., None]
     return 1 - _upper_triangle(unit @ xp.matrix_transpose(unit), xp)
+
+
+def _cell_sums(X: Any, codes: np.ndarray, counts: np.ndarray, xp: Any) -> Any:
+    """(..., n_rows, n_channels) -> (..., n_cells, n_channels) sums per (partition, condition).
+
+    ``codes`` is each row's cell (``partition * n_conditions + condition``) and ``counts``
+    the rows per cell. When every cell has the same number of rows (a balanced design,
+    e.g. one trial per condition and run) the rows are gathered in cell order and summed
+    in place of the one-hot matrix product of :func:`_group_sums` (O(n_rows) instead of
+    O(n_rows * n_cells) per channel); otherwise that product is used.
+    """
+    per_cell = int(counts.flat[0])
+    if not np.all(counts == per_cell):
+        return _group_sums(X, codes, counts.size, xp)
+    order = _on_device(np.argsort(codes, kind="stable"), X, xp)
+    rows = xp.take(X, order, axis=-2)
+    if per_cell == 1:
+        return rows
+    grouped = xp.reshape(rows, (*X.shape[:-2], counts.size, per_cell, X.shape[-1]))
+    return xp.sum(grouped, axis=-2)
 
 
 def _crossnobis(X: Any, conditions: Any, partitions: Any, precision: Any, xp: Any) -> Any:
@@ -319,14 +371,14 @@ def _crossnobis(X: Any, conditions: Any, partitions: Any, precision: Any, xp: An
             f"condition {cond_values[cond].item()!r} has no measurement in partition "
             f"{part_values[part].item()!r}; crossnobis needs every condition in every partition."
         )
-    sums = _group_sums(X, part_codes * n_cond + cond_codes, n_part * n_cond, xp)
+    sums = _cell_sums(X, part_codes * n_cond + cond_codes, counts, xp)
     sums = xp.reshape(sums, (*X.shape[:-2], n_part, n_cond, X.shape[-1]))
     counts_x = _on_device(counts[..., None], X, xp, dtype=X.dtype)
     test = sums / counts_x
     train = (xp.sum(sums, axis=-3, keepdims=True) - sums) / (
         xp.sum(counts_x, axis=-3, keepdims=True) - counts_x
     )
-    weighted = train if precision is None else train @ precision
+    weighted = _weighted(train, precision, xp)
     kernel = weighted @ xp.matrix_transpose(test)  # (..., n_part, n_cond, n_cond)
     diag = xp.sum(weighted * test, axis=-1)
     rows, cols = _pair_indices(n_cond)
@@ -556,11 +608,36 @@ def noise_precision(
     Returns
     -------
     precision : array of shape (n_channels, n_channels)
-        For ``rdm(..., metric="mahalanobis" or "crossnobis", noise=precision)``.
+        For ``rdm(..., metric="mahalanobis" or "crossnobis", noise=precision)``. For
+        ``"diag"`` the inverse is the reciprocal of each variance (a general matrix
+        inverse gives the same to within an ulp), without an O(n_channels**3)
+        inversion, and :func:`rdm` then scales channels rather than multiplying by the
+        matrix.
+
+    Raises
+    ------
+    ValueError
+        For ``"diag"``, if a channel has zero variance (its precision is undefined):
+        drop constant channels first.
     """
     covariance = noise_covariance(residuals, method, dof=dof)
     xp = namespace(covariance)
+    if method == "diag":
+        return _diagonal_precision(xp.linalg.diagonal(covariance), xp)
     return xp.linalg.inv(covariance)
+
+
+def _diagonal_precision(variances: Any, xp: Any) -> Any:
+    """``diag(1 / variances)`` as a matrix; a ValueError for a zero variance."""
+    if not bool(xp.all(variances > 0)):
+        channel = int(xp.argmax(xp.astype(variances <= 0, xp.int32)))
+        raise ValueError(
+            f"channel {channel} has zero noise variance, so its precision is undefined; "
+            "drop constant channels (or use method='shrinkage_diag')."
+        )
+    n = variances.shape[0]
+    eye = xp.eye(n, dtype=variances.dtype, device=array_device(variances))
+    return eye * (1.0 / variances)[None, :]
 
 
 # ----------------------------------------------------------------------------- comparisons

@@ -83,8 +83,17 @@ _CI_METHODS = ("percentile", "bca")
 _TIE_RTOL = 100 * np.finfo(np.float64).eps
 #: Floats per batch of intermediate arrays (about 256 MB in float64).
 _BATCH_FLOATS = 2**25
-#: Floats per gathered batch of permuted rows: small, as the gather is memory-bound.
-_GATHER_FLOATS = 2**21
+#: Floats per gathered block of permuted rows (2 MB): small enough to stay in cache
+#: between the gather and the product that uses it (measured 1.7x faster than 16 MB).
+_GATHER_FLOATS = 2**18
+#: Units per block of the shuffle null's gathers (a block of rows stays in cache).
+_GATHER_UNITS = 1024
+#: Floats per batch of null values in the permutation loops (about 32 MB in float64).
+#: Each batch has a few same-sized temporaries (clipped, oriented, compared), so this
+#: bounds the loops' memory at ~0.2 GB however many permutations and units: far below
+#: the (n_permutations, n_units) null itself (0.8 GB for 10,000 x 10,000), which is
+#: only kept when ``return_null=True``.
+_NULL_BATCH_FLOATS = 2**22
 
 
 # --------------------------------------------------------------------------- results
@@ -263,7 +272,7 @@ def _at_least(null: Any, observed: Any) -> Any:
 
 def _count_at_least(null: Any, observed: Any, xp: Any) -> Any:
     """Per element of ``observed``: how many rows of ``null`` are at least as extreme."""
-    return xp.sum(xp.astype(_at_least(null, observed), xp.float64), axis=0)
+    return xp.astype(xp.count_nonzero(_at_least(null, observed), axis=0), xp.float64)
 
 
 def _max_over_units(null: Any, xp: Any) -> Any:
@@ -282,7 +291,7 @@ def _fwe_from_max(max_null: Any, observed: Any, xp: Any) -> Any:
     """p_fwe for every observed value (oriented) from the max-statistic null (K,)."""
     shape = tuple(observed.shape)
     flat = xp.reshape(observed, (-1,))
-    step = max(1, _BATCH_FLOATS // max(1, max_null.shape[0]))
+    step = max(1, _NULL_BATCH_FLOATS // max(1, max_null.shape[0]))
     pieces = []
     for start in range(0, flat.shape[0], step):
         chunk = flat[start : start + step]
@@ -535,13 +544,35 @@ def _block_null_batches(Pz: Any, Rz: Any, orders: np.ndarray, block_size: int, x
 
 
 def _gather_null_batches(Pz: Any, Rz: Any, indices: np.ndarray, xp: Any, batch: int):
-    """Null correlations ``sum_t Pz[idx[k, t]] * Rz[t]`` for batches of row orders."""
+    """Null correlations ``sum_t Pz[idx[k, t]] * Rz[t]`` for batches of row orders.
+
+    A shuffle has no structure to share between permutations, so every permutation
+    gathers all ``n_samples x n_units`` values. Each yielded batch of ``batch``
+    permutations is filled in cache-sized blocks (``_GATHER_UNITS`` units at a time,
+    about ``_GATHER_FLOATS`` gathered values per step) rather than gathering whole rows:
+    the gathered block is still in cache when it is multiplied and summed, about 2.5x
+    faster than gathering whole rows (measured at 300 samples x 10,000 units). The
+    result does not depend on the batch sizes.
+    """
     n, n_units = Pz.shape
+    width = min(n_units, _GATHER_UNITS)
+    step = max(1, _GATHER_FLOATS // (n * width))
+    starts = range(0, n_units, width)
+    units = [slice(first, min(first + width, n_units)) for first in starts]
+    # Contiguous copies of the blocks: gathering rows of a strided view is 2x slower.
+    P_blocks = [xp.asarray(Pz[:, block], copy=True) for block in units]
+    R_blocks = [xp.asarray(Rz[:, block], copy=True) for block in units]
     for start in range(0, indices.shape[0], batch):
         chunk = indices[start : start + batch]
-        rows = _to_device(chunk.reshape(-1), xp, Pz)
-        permuted = xp.reshape(xp.take(Pz, rows, axis=0), (chunk.shape[0], n, n_units))
-        yield xp.vecdot(permuted, Rz[None, :, :], axis=1)
+        out = xp.empty((chunk.shape[0], n_units), dtype=Pz.dtype, device=array_device(Pz))
+        for block, P_block, R_block in zip(units, P_blocks, R_blocks, strict=True):
+            for k in range(0, chunk.shape[0], step):
+                orders = chunk[k : k + step]
+                rows = _to_device(orders.reshape(-1), xp, Pz)
+                gathered = xp.take(P_block, rows, axis=0)
+                gathered = xp.reshape(gathered, (orders.shape[0], n, P_block.shape[1]))
+                out[k : k + orders.shape[0], block] = xp.sum(gathered * R_block, axis=1)
+        yield out
 
 
 def permutation_test(
@@ -622,15 +653,15 @@ def permutation_test(
     observed = xp.where(undefined, xp.nan, xp.clip(xp.sum(Pz * Rz, axis=0), min=-1.0, max=1.0))
     if method == "circular_shift":
         shifts = _circular_shifts(n_samples, n_permutations, min_shift, rng)
-        batches = _shift_null_batches(Pz, Rz, shifts, xp, max(1, _BATCH_FLOATS // n_units))
+        batches = _shift_null_batches(Pz, Rz, shifts, xp, max(1, _NULL_BATCH_FLOATS // n_units))
     elif method == "block":
         block_size = _check_block_size(n_samples, block_size)
         orders = _block_orders(n_samples, n_permutations, block_size, rng)
-        batch = max(1, _BATCH_FLOATS // (orders.shape[1] * n_units))
+        batch = max(1, _NULL_BATCH_FLOATS // (orders.shape[1] * n_units))
         batches = _block_null_batches(Pz, Rz, orders, block_size, xp, batch)
     else:
         indices = _shuffles(n_samples, n_permutations, rng)
-        batch = max(1, _GATHER_FLOATS // (n_samples * n_units))
+        batch = max(1, _NULL_BATCH_FLOATS // n_units)
         batches = _gather_null_batches(Pz, Rz, indices, xp, batch)
     t_obs = _oriented(observed, alternative, xp)
     counts = xp.zeros((n_units,), dtype=xp.float64, device=array_device(P))

@@ -303,3 +303,53 @@ def test_cv_accepts_a_list_of_splits_and_checks_indices():
     np.testing.assert_array_equal(from_list.cv_scores_, from_splitter.cv_scores_)
     with pytest.raises(ValueError, match="outside 0..59"):
         RidgeCV(cv=[(np.arange(10, 70), np.arange(10))]).fit(X, Y)
+
+
+# --- internals of the speed-ups ------------------------------------------------------
+
+
+@pytest.mark.parametrize("scoring", ["pearson", "r2"])
+@pytest.mark.parametrize("to_array", [np.asarray, torch.as_tensor])
+def test_one_scorer_serves_many_predictions(scoring, to_array):
+    """The scorer ridge keeps per fold gives the public metrics' numbers for every alpha."""
+    from scipy.stats import pearsonr
+    from sklearn.metrics import r2_score
+
+    from brainalign.alignment.metrics import TargetScorer
+
+    rng = np.random.default_rng(7)
+    Y_val = rng.standard_normal((12, 5)) + 2.0
+    Y_val[:, 1] = 0.3  # constant response: nan
+    score = TargetScorer(scoring, to_array(Y_val))
+    public = pearson_columns if scoring == "pearson" else lambda p, y: r2_columns(y, p)
+    for k in range(3):
+        pred = Y_val + rng.standard_normal((12, 5)) * (k + 0.5)
+        pred[:, 2] = 1.5  # constant prediction: nan for Pearson r
+        got = np.asarray(score(to_array(pred)))
+        np.testing.assert_array_equal(got, np.asarray(public(to_array(pred), to_array(Y_val))))
+        assert np.isnan(got[1])
+        for j in (0, 3, 4):
+            if scoring == "pearson":
+                expected = pearsonr(pred[:, j], Y_val[:, j]).statistic
+            else:
+                expected = r2_score(Y_val[:, j], pred[:, j])
+            np.testing.assert_allclose(got[j], expected, rtol=1e-12)
+
+
+def test_small_numpy_eigh_runs_on_one_blas_thread_and_torch_is_left_alone():
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_info
+
+    from brainalign.alignment import ridge
+
+    with ridge._blas_threads_for_eigh(np.eye(4)):
+        assert all(
+            pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas"
+        )
+    assert isinstance(ridge._blas_threads_for_eigh(torch.eye(4)), nullcontext)
+    big = np.empty((ridge._ONE_THREAD_EIGH_MAX + 1, 1))
+    assert isinstance(ridge._blas_threads_for_eigh(big), nullcontext)
+    M = np.cov(np.random.default_rng(0).standard_normal((5, 40)))
+    s2, vectors = ridge._eigh(M)
+    np.testing.assert_allclose((vectors * s2) @ vectors.T, M, atol=1e-12)

@@ -132,6 +132,64 @@ def test_crossnobis_matches_rsatoolbox(trials, precision, with_noise):
         _close(got, expected)
 
 
+@pytest.mark.parametrize("metric", ["crossnobis", "mahalanobis"])
+def test_diagonal_precision_matches_rsatoolbox_with_the_full_matrix(rng, trials, metric):
+    """A diagonal precision takes the channel-scaling path: same numbers as the matrix."""
+    data, conditions, runs = trials
+    variances = rng.random(N_CHAN) + 0.5
+    diag_prec = np.diag(1.0 / variances)
+    if metric == "crossnobis":
+        dataset = Dataset(data, obs_descriptors={"cond": conditions, "run": runs})
+        expected = calc_rdm(
+            dataset, method="crossnobis", descriptor="cond", cv_descriptor="run", noise=diag_prec
+        ).get_vectors()[0]
+        labels = {"conditions": conditions, "partitions": runs}
+    else:
+        expected = calc_rdm(Dataset(data), method="mahalanobis", noise=diag_prec).get_vectors()[0]
+        labels = {}
+    for X, prec in zip(_both(data), _both(diag_prec), strict=True):
+        _close(rsa.rdm(X, metric, noise=prec, **labels), expected)
+    # Dense and diagonal paths agree to rounding: one off-diagonal entry forces the matmul.
+    nearly = diag_prec.copy()
+    nearly[N_CHAN - 1, 0] = nearly[0, N_CHAN - 1] = 1e-300
+    np.testing.assert_allclose(
+        rsa.rdm(data, metric, noise=nearly, **labels),
+        rsa.rdm(data, metric, noise=diag_prec, **labels),
+        rtol=1e-12,
+        atol=1e-14,
+    )
+
+
+def test_crossnobis_with_unequal_trials_per_cell_matches_rsatoolbox(rng, trials, precision):
+    """Unbalanced cells (2 trials of one condition in one run) use the general sums."""
+    data, conditions, runs = trials
+    extra = rng.standard_normal((2, N_CHAN))
+    data = np.concatenate([data, extra])
+    conditions = np.concatenate([conditions, CONDITIONS[[3, 5]]])
+    runs = np.concatenate([runs, [0, 2]])
+    dataset = Dataset(data, obs_descriptors={"cond": conditions, "run": runs})
+    expected = calc_rdm(
+        dataset, method="crossnobis", descriptor="cond", cv_descriptor="run", noise=precision
+    ).get_vectors()[0]
+    for X, prec in zip(_both(data), _both(precision), strict=True):
+        _close(
+            rsa.rdm(X, "crossnobis", conditions=conditions, partitions=runs, noise=prec), expected
+        )
+
+
+def test_crossnobis_with_two_trials_per_cell_matches_rsatoolbox(rng):
+    """Balanced cells with 2 trials each: gathered and summed in cell order."""
+    conditions = np.tile(CONDITIONS, 2 * N_RUNS)
+    runs = np.repeat(np.arange(N_RUNS), 2 * N_COND)
+    data = rng.standard_normal((len(runs), N_CHAN))
+    dataset = Dataset(data, obs_descriptors={"cond": conditions, "run": runs})
+    expected = calc_rdm(
+        dataset, method="crossnobis", descriptor="cond", cv_descriptor="run"
+    ).get_vectors()[0]
+    for X in _both(data):
+        _close(rsa.rdm(X, "crossnobis", conditions=conditions, partitions=runs), expected)
+
+
 def test_conditions_average_repeated_rows_like_rsatoolbox(trials):
     data, conditions, _ = trials
     dataset = Dataset(data, obs_descriptors={"cond": conditions})
@@ -194,6 +252,18 @@ def test_noise_precision_matches_rsatoolbox(rng, method):
     )
 
 
+def test_diag_noise_precision_is_the_inverse(rng):
+    """The reciprocal shortcut gives numpy's and torch's matrix inverse to the last bit or so."""
+    residuals = rng.standard_normal((30, N_CHAN)) * (rng.random(N_CHAN) + 0.1)
+    covariance = rsa.noise_covariance(residuals, "diag")
+    got = rsa.noise_precision(residuals, "diag")
+    np.testing.assert_allclose(got, np.linalg.inv(covariance), rtol=1e-15, atol=0)
+    assert np.count_nonzero(got) == N_CHAN
+    got = rsa.noise_precision(torch.as_tensor(residuals), "diag")
+    expected = torch.linalg.inv(torch.as_tensor(covariance)).numpy()
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-15, atol=0)
+
+
 def test_noise_precision_refuses_bad_input():
     with pytest.raises(ValueError, match="use one of"):
         rsa.noise_precision(np.ones((5, 2)), "ledoit")
@@ -201,6 +271,10 @@ def test_noise_precision_refuses_bad_input():
         rsa.noise_precision(np.ones(5))
     with pytest.raises(ValueError, match="dof"):
         rsa.noise_precision(np.random.default_rng(0).standard_normal((5, 2)), dof=0)
+    constant_channel = np.random.default_rng(0).standard_normal((5, 3))
+    constant_channel[:, 1] = 2.0
+    with pytest.raises(ValueError, match="channel 1 has zero noise variance"):
+        rsa.noise_precision(constant_channel, "diag")
 
 
 # ----------------------------------------------------------------------------- comparisons

@@ -186,11 +186,35 @@ def test_batches_give_the_same_answer(monkeypatch, null, kwargs):
     args = {"n_permutations": 20, "design": "event", "null": null, "return_null": True}
     whole = S.permutation_test(P, R, **args, **kwargs)
     monkeypatch.setattr(S, "_BATCH_FLOATS", 6 * 6 * 3)  # batches of 3 permutations or fewer
+    monkeypatch.setattr(S, "_NULL_BATCH_FLOATS", 6 * 6 * 3)
     monkeypatch.setattr(S, "_GATHER_FLOATS", 30 * 6 * 3)
     batched = S.permutation_test(P, R, **args, **kwargs)
     assert_array_equal(batched.null, whole.null)
     assert_array_equal(batched.p_values, whole.p_values)
     assert_array_equal(batched.p_fwe, whole.p_fwe)
+
+
+@pytest.mark.parametrize("null", ["circular_shift", "block", "shuffle"])
+def test_null_is_not_kept_unless_asked(monkeypatch, null):
+    """Without return_null the memory is a few batches, not (n_permutations, n_units)."""
+    import tracemalloc
+
+    monkeypatch.setattr(S, "_NULL_BATCH_FLOATS", 2**16)  # 0.5 MB batches
+    monkeypatch.setattr(S, "_GATHER_FLOATS", 2**16)
+    rng = np.random.default_rng(3)
+    P = rng.standard_normal((30, 2000))
+    R = 0.2 * P + rng.standard_normal((30, 2000))
+    n_permutations = 3000
+    full_null_bytes = n_permutations * P.shape[1] * 8  # 48 MB
+    extra = {"block_size": 5} if null == "block" else {}
+    tracemalloc.start()
+    result = S.permutation_test(
+        P, R, n_permutations=n_permutations, design="event", null=null, **extra
+    )
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.null is None
+    assert peak < full_null_bytes / 4, f"peak {peak / 1e6:.1f} MB"
 
 
 @pytest.mark.parametrize(
