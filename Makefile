@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 DEMO_MODEL ?= sentence-transformers/all-MiniLM-L6-v2
 DEMO_OUT ?= demo-results
 
-.PHONY: demo test lint perf clean
+.PHONY: demo test lint perf perf-large clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,23 @@ test: $(VENV)/.test lint
 
 perf: $(VENV)/.test
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/demo_timing.py
-	$(BIN)/python perf/ridge_vs_himalaya.py
 	$(BIN)/python perf/passage_vs_prefix.py
 	$(BIN)/python perf/capture_overhead.py
 	$(BIN)/python perf/memory_growth.py
+	$(BIN)/python perf/ridge_vs_himalaya.py
+	$(BIN)/python perf/banded_vs_himalaya.py --n-targets 500
+	$(BIN)/python perf/rsa_vs_rsatoolbox.py
+	$(BIN)/python perf/rsa_bootstrap_vs_rsatoolbox.py
+	$(BIN)/python perf/searchlight_vs_rsatoolbox.py
+	$(BIN)/python perf/similarity_speed.py
+	$(BIN)/python perf/stats_speed.py
+	$(BIN)/python perf/fmri_masking_memory.py
+
+# the issue-size runs: ridge 2,000 x 768 x 20,000 and 10,000 permutations x 10,000 units
+perf-large: $(VENV)/.test
+	$(BIN)/python perf/ridge_vs_himalaya.py --large
+	$(BIN)/python perf/stats_speed.py --large
+	$(BIN)/python perf/banded_vs_himalaya.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .ruff_cache
