@@ -87,6 +87,16 @@ class Recording:
             raise ValueError(f"{name}: tr must be positive seconds, got {self.tr!r}")
         if not np.all(np.isfinite(data)):
             raise ValueError(f"{name}: data contain NaN or infinite values")
+        if "stimulus_id" in self.samples.columns and len(self.stimuli):
+            known = set(self.stimuli.ids.tolist())
+            referenced = self.samples["stimulus_id"].dropna()
+            missing = [value for value in dict.fromkeys(referenced.tolist()) if value not in known]
+            if missing:
+                raise ValueError(
+                    f"{name}: {len(missing)} stimulus id(s) of the samples are not in the "
+                    f"stimulus table, e.g. {missing[:5]}; every sample's stimulus_id must be "
+                    "a row of stimuli"
+                )
         if self.times is not None:
             times = np.asarray(self.times, dtype=np.float64)
             if data.ndim != 3 or times.shape != (data.shape[2],):

@@ -74,3 +74,11 @@ def test_stimuli_validation():
         pd.DataFrame({"stimulus_id": ["a"], "label": "face", "group": "g", "onset": [-0.5]})
     )
     assert early.onsets.tolist() == [-0.5]
+
+
+def test_samples_must_reference_known_stimuli():
+    stimuli = Stimuli(pd.DataFrame({"stimulus_id": ["a", "b"], "text": "x", "group": "g"}))
+    samples = pd.DataFrame({"stimulus_id": ["a", "c", "d"]})
+    units = pd.DataFrame({"roi": ["r"]})
+    with pytest.raises(ValueError, match=r"2 stimulus id\(s\) of the samples are not in the "):
+        Recording(np.zeros((3, 1)), samples, units, "event", stimuli, meta={"name": "x"})
