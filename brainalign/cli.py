@@ -94,9 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_extract_parser(commands)
 
-    datasets = commands.add_parser("datasets", help="list the datasets brainalign can load")
-    datasets.add_argument("action", choices=["list"], nargs="?", default="list")
+    _add_datasets_parser(commands)
     return parser
+
+
+def _add_datasets_parser(commands: argparse._SubParsersAction) -> None:
+    datasets = commands.add_parser(
+        "datasets",
+        help="list, describe and download the datasets brainalign can load",
+        description="The dataset catalogue. Downloads go to $BRAINALIGN_DATA (default "
+        "~/.cache/brainalign) and are checked against the published checksums; with "
+        "BRAINALIGN_OFFLINE=1 nothing is downloaded.",
+    )
+    actions = datasets.add_subparsers(dest="datasets_action", metavar="ACTION")
+    actions.add_parser("list", help="table of the datasets: name, modality, access, size")
+    info = actions.add_parser("info", help="everything known about one dataset")
+    info.add_argument("name", help="dataset name (see: brainalign datasets list)")
+    fetch = actions.add_parser("fetch", help="download a dataset's files into the cache")
+    fetch.add_argument("name", help="dataset name (see: brainalign datasets list)")
+    fetch.add_argument(
+        "--files", nargs="+", default=None, metavar="KEY", help="only these files (default: all)"
+    )
+    fetch.add_argument(
+        "--cache-dir", type=Path, default=None, help="cache root (default: $BRAINALIGN_DATA)"
+    )
+    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
@@ -164,6 +186,10 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
     )
 
 
+#: Datasets ``brainalign score`` has a scoring study for.
+SCORED_DATASETS: tuple[str, ...] = ("alice2016",)
+
+
 def _check_dataset(name: str) -> None:
     from brainalign.datasets.catalogue import UnknownDatasetError, check_name
 
@@ -188,6 +214,12 @@ def run_score(args: argparse.Namespace) -> int:
     from brainalign._io import OutputDirectoryError, ensure_writable_dir
 
     _check_dataset(args.dataset)
+    if args.dataset not in SCORED_DATASETS:
+        raise CommandError(
+            f"dataset {args.dataset!r} has no scoring study yet; brainalign score runs "
+            f"{', '.join(SCORED_DATASETS)} (see brainalign datasets info {args.dataset} for "
+            "how to load it yourself)"
+        )
     try:
         out = ensure_writable_dir(args.out)
     except OutputDirectoryError as error:
@@ -304,6 +336,74 @@ def run_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _datasets_table() -> str:
+    """``brainalign datasets list``: one row per dataset."""
+    from brainalign.datasets.catalogue import available, info
+
+    header = ("name", "modality", "access", "size")
+    rows = [header] + [
+        (name, info(name).modality, info(name).access, info(name).size) for name in available()
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(value.ljust(width) for value, width in zip(row[:-1], widths, strict=True))
+        + "  "
+        + row[-1]
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def _datasets_info(name: str) -> str:
+    """``brainalign datasets info NAME``: every field, then the files and their cache paths."""
+    from brainalign.datasets.catalogue import INFO_FIELDS, file_status, info
+
+    entry = info(name)
+    lines = [f"name: {entry.name}"]
+    lines += [f"{field.replace('_', ' ')}: {getattr(entry, field)}" for field in INFO_FIELDS]
+    if entry.bundled:
+        lines.append(f"bundled files: {', '.join(entry.bundled)} (in the brainalign package)")
+    if entry.files:
+        lines.append(f"checksum source: {entry.checksum_source}")
+        lines.append("files:")
+        for row in file_status(name):
+            size = f", {row['size']:,} bytes" if row["size"] is not None else ""
+            state = "cached" if row["cached"] else "not cached"
+            lines.append(f"  {row['key']}: {row['url']}")
+            lines.append(f"    {row['checksum']}{size}; {state} at {row['path']}")
+    return "\n".join(lines)
+
+
+def _datasets_fetch(args: argparse.Namespace) -> str:
+    from brainalign.datasets.catalogue import fetch
+    from brainalign.datasets.download import DownloadError
+
+    try:
+        paths = fetch(
+            args.name, files=args.files, cache_dir=args.cache_dir, progress=not args.quiet
+        )
+    except (DownloadError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    return "\n".join(f"{key}: {path}" for key, path in paths.items())
+
+
+def run_datasets(args: argparse.Namespace) -> int:
+    """Run ``brainalign datasets [list|info NAME|fetch NAME]``; returns the exit code."""
+    from brainalign.datasets.catalogue import UnknownDatasetError
+
+    action = args.datasets_action or "list"
+    try:
+        if action == "list":
+            print(_datasets_table())
+        elif action == "info":
+            print(_datasets_info(args.name))
+        else:
+            print(_datasets_fetch(args))
+    except UnknownDatasetError as error:
+        raise CommandError(str(error)) from error
+    return 0
+
+
 def _text_unit(key: dict) -> str:
     """ "words" or "sentences", from a text entry's key."""
     context = key.get("context", {})
@@ -326,10 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "extract":
             return run_extract(args)
         if args.command == "datasets":
-            from brainalign.datasets.catalogue import available
-
-            print("\n".join(available()))
-            return 0
+            return run_datasets(args)
     except CommandError as error:
         print(f"brainalign: error: {error}", file=sys.stderr)
         return 2

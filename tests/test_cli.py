@@ -62,6 +62,7 @@ def test_score_writes_tidy_results_and_png(tiny_bert_dir, tmp_path, capsys):
     ("args", "message"),
     [
         (["--dataset", "alice2017"], "unknown dataset 'alice2017'; available: alice2016"),
+        (["--dataset", "simlex999"], "dataset 'simlex999' has no scoring study yet"),
         (["--layers", "0,9"], "out of range"),
     ],
 )

@@ -356,6 +356,10 @@ BAD_INPUTS = {
     "neither": ([], "exactly one of --dataset NAME or --stimuli FILE; neither given"),
     "both": (["--dataset", "alice2016", "--stimuli", "x.csv"], "both given"),
     "unknown dataset": (["--dataset", "alice2017"], "unknown dataset 'alice2017'"),
+    "dataset without a recording": (
+        ["--dataset", "kriegeskorte2008-92"],
+        "loads as Kriegeskorte92, not a recording",
+    ),
     "missing file": (["--stimuli", "{tmp}/nope.csv"], "nope.csv' does not exist"),
     "bad suffix": (["--stimuli", "{tmp}/words.json"], "unknown suffix '.json'"),
     "no column": (["--stimuli", "{tmp}/nocol.csv"], "neither a 'text' nor an 'image' column"),

@@ -109,7 +109,40 @@ def _stimuli_table(samples: pd.DataFrame, path: Path) -> pd.DataFrame:
     return pd.DataFrame({"stimulus_id": ids, "group": path.stem, "image": None})
 
 
-def read_assembly(path: PathLike, *, variable: str | None = None) -> Recording:
+def _select_experiment(array: Any, experiment: str, path: Path) -> Any:
+    """The presentations of one value of the ``experiment`` coordinate."""
+    if "experiment" not in array.coords or array.coords["experiment"].dims != (SAMPLE_DIM,):
+        raise AssemblyFormatError(
+            f"{path}: experiment={experiment!r} given but the assembly has no 'experiment' "
+            "presentation coordinate"
+        )
+    values = np.asarray(array.coords["experiment"].values).astype(str)
+    if experiment not in set(values):
+        raise AssemblyFormatError(
+            f"{path}: experiment={experiment!r} not found; the file has {sorted(set(values))}"
+        )
+    return array.isel({SAMPLE_DIM: np.flatnonzero(values == experiment)})
+
+
+def _incomplete_hint(array: Any) -> str:
+    """How to load an assembly with missing values."""
+    if "experiment" in array.coords and array.coords["experiment"].dims == (SAMPLE_DIM,):
+        values = sorted({str(v) for v in np.asarray(array.coords["experiment"].values)})
+        if len(values) > 1:
+            return (
+                f"; load one experiment with experiment= one of {values} and "
+                "drop_empty_neuroids=True"
+            )
+    return "; pass drop_empty_neuroids=True, or drop the incomplete presentations first"
+
+
+def read_assembly(
+    path: PathLike,
+    *,
+    variable: str | None = None,
+    experiment: str | None = None,
+    drop_empty_neuroids: bool = False,
+) -> Recording:
     """Read a Brain-Score neural assembly (``NeuroidAssembly``) netCDF file.
 
     Parameters
@@ -119,6 +152,13 @@ def read_assembly(path: PathLike, *, variable: str | None = None) -> Recording:
         ``presentation`` and ``neuroid`` and optionally ``time_bin``.
     variable : str, optional
         Name of the data variable when the file holds several.
+    experiment : str, optional
+        Keep only the presentations whose ``experiment`` coordinate has this value
+        (Pereira 2018 holds two experiments with different subjects).
+    drop_empty_neuroids : bool, default False
+        Drop neuroids that are NaN for every kept presentation (and time bin), e.g. the
+        voxels of subjects who did not do the selected experiment; listed in
+        ``meta["dropped_neuroids"]``. NaN left after that is still an error.
 
     Returns
     -------
@@ -138,7 +178,9 @@ def read_assembly(path: PathLike, *, variable: str | None = None) -> Recording:
     ------
     AssemblyFormatError
         If the file cannot be opened, is not an assembly (naming the file and the
-        dimensions found), has other dimensions, or holds NaN/inf values.
+        dimensions found), has other dimensions, holds NaN/inf values (the message says
+        which experiments exist, when there are several), or has no ``experiment``
+        coordinate or value as asked.
     """
     path = Path(path)
     dataset = _open(path)
@@ -159,16 +201,28 @@ def read_assembly(path: PathLike, *, variable: str | None = None) -> Recording:
         raise AssemblyFormatError(
             f"{path}: unsupported dimension(s) {extra} besides presentation/neuroid/time_bin"
         )
+    if experiment is not None:
+        array = _select_experiment(array, experiment, path)
     order = [SAMPLE_DIM, UNIT_DIM] + ([TIME_DIM] if TIME_DIM in dims else [])
-    values = np.asarray(array.transpose(*order).values)
-    if not np.issubdtype(values.dtype, np.number):
-        raise AssemblyFormatError(f"{path}: data are not numeric (dtype {values.dtype})")
-    values = values.astype(np.float64)
+    array = array.transpose(*order)
+    if not np.issubdtype(array.dtype, np.number):
+        raise AssemblyFormatError(f"{path}: data are not numeric (dtype {array.dtype})")
+    dropped: list[str] = []
+    if drop_empty_neuroids:
+        finite = np.isfinite(np.asarray(array.values, dtype=np.float64))
+        has_value = finite.any(axis=tuple(i for i in range(finite.ndim) if i != 1))
+        ids = (
+            np.asarray(array.coords["neuroid_id"].values)
+            if "neuroid_id" in array.coords
+            else np.arange(array.sizes[UNIT_DIM])
+        )
+        dropped = [str(v) for v in ids[~has_value]]
+        array = array.isel({UNIT_DIM: np.flatnonzero(has_value)})
+    values = np.asarray(array.values, dtype=np.float64)
     if not np.all(np.isfinite(values)):
         raise AssemblyFormatError(
             f"{path}: {int(np.sum(~np.isfinite(values)))} of {values.size} values are NaN or "
-            "inf; drop those presentations/neuroids before loading (Recording holds finite "
-            "values only)"
+            "inf (Recording holds finite values only)" + _incomplete_hint(array)
         )
     samples = _coordinate_table(array, SAMPLE_DIM)
     units = _coordinate_table(array, UNIT_DIM)
@@ -184,6 +238,8 @@ def read_assembly(path: PathLike, *, variable: str | None = None) -> Recording:
         "attrs": {**dataset.attrs, **array.attrs},
         "coords": {d: [c for c, v in array.coords.items() if v.dims == (d,)] for d in dims},
         "aliases": aliases,
+        "experiment": experiment,
+        "dropped_neuroids": dropped,
     }
     if TIME_DIM in dims:
         meta["time_bins"] = _coordinate_table(array, TIME_DIM)

@@ -1,7 +1,7 @@
 """Downloads for the dataset catalogue: resumable, checksum-verified, cached, offline-aware.
 
 A dataset file that is not bundled with the package is described by a :class:`RemoteFile`
-(URL, SHA-256, file name in the cache) and obtained with :func:`fetch`, several at once
+(URL, checksum, file name in the cache) and obtained with :func:`fetch`, several at once
 with :func:`fetch_many`, or, for zip/tar archives, downloaded and unpacked with
 :func:`fetch_archive`. Only the standard library talks to the network (``urllib``).
 
@@ -19,7 +19,8 @@ to group a dataset's files in a folder). Next to it the cache may hold:
 
 - ``<name>.part``: an unfinished download, resumed by the next :func:`fetch` with an HTTP
   ``Range`` request (or restarted from scratch when the server does not honour ranges);
-- ``<name>.verified``: a small JSON record ``{"sha256", "size", "mtime_ns"}`` written once
+- ``<name>.verified``: a small JSON record ``{"sha256", "size", "mtime_ns"}`` (the key is
+  the checksum's algorithm: ``sha256``, or ``sha1``/``md5`` for such entries) written once
   the file's checksum has been verified. While the file keeps that size and modification
   time, later calls trust the record instead of hashing the file again (so multi-gigabyte
   files are hashed once). Touching or replacing the file makes it be hashed again;
@@ -27,7 +28,14 @@ to group a dataset's files in a folder). Next to it the cache may hold:
   once (POSIX ``flock``; on systems without ``fcntl`` there is no locking).
 
 A download is written to the ``.part`` file and renamed onto the final name only after its
-SHA-256 matches, so a file under its final name is always complete and correct.
+checksum matches, so a file under its final name is always complete and correct.
+
+Checksums
+---------
+SHA-256 is the default and preferred. Some publishers give only another digest: Brain-Score
+publishes the SHA-1 of its assemblies, and OpenNeuro's git-annex keys (``MD5E-s<size>--<md5>``)
+carry an MD5. A :class:`RemoteFile` takes exactly one of ``sha256=``, ``sha1=`` or ``md5=``,
+so the catalogue can use the publisher's own checksum rather than one computed here.
 
 Offline mode
 ------------
@@ -77,7 +85,8 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 _RESERVED_SUFFIXES = (PART_SUFFIX, VERIFIED_SUFFIX, LOCK_SUFFIX)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Supported checksum algorithms and their number of hex digits.
+CHECKSUM_DIGITS = {"sha256": 64, "sha1": 40, "md5": 32}
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
@@ -93,14 +102,14 @@ class DownloadInterruptedError(DownloadError):
 
 
 class ChecksumMismatchError(DownloadError):
-    """A file's SHA-256 is not the one the catalogue expects.
+    """A file's checksum (SHA-256, or the SHA-1/MD5 an entry gives) is not the expected one.
 
     Attributes
     ----------
     url : str
         Where the file came from.
     expected, got : str
-        The expected and the actual SHA-256 (hex).
+        The expected and the actual checksum (hex).
     """
 
     def __init__(self, message: str, *, url: str, expected: str, got: str) -> None:
@@ -126,8 +135,9 @@ class RemoteFile:
     ----------
     url : str
         ``http://`` or ``https://`` address of the file.
-    sha256 : str
+    sha256 : str, optional
         Expected SHA-256 of the file's bytes, 64 hex digits (case-insensitive; stored lower).
+        Give exactly one of ``sha256``, ``sha1`` and ``md5``.
     filename : str
         Path of the file inside the cache, relative, with ``/`` separators (for example
         ``"ds003020/sub-01_bold.nii.gz"``); no ``..``, no absolute paths.
@@ -139,14 +149,37 @@ class RemoteFile:
         Licence of the file (for example ``"CC0"``), shown to users; not enforced.
     notes : str, optional
         Free text (citation, what the file holds).
+    sha1 : str, optional
+        Expected SHA-1, 40 hex digits, for files whose publisher gives only that (Brain-Score).
+    md5 : str, optional
+        Expected MD5, 32 hex digits (e.g. from an OpenNeuro git-annex ``MD5E`` key).
+
+    Attributes
+    ----------
+    algorithm : str
+        ``"sha256"``, ``"sha1"`` or ``"md5"``: the checksum given.
+    digest : str
+        The expected checksum, lower-case hex.
     """
 
     url: str
-    sha256: str
-    filename: str
+    sha256: str | None = None
+    filename: str = None  # type: ignore[assignment]  # required; checked in __post_init__
     size: int | None = None
     licence: str | None = None
     notes: str | None = None
+    sha1: str | None = None
+    md5: str | None = None
+
+    @property
+    def algorithm(self) -> str:
+        """Name of the checksum algorithm (``sha256``, ``sha1`` or ``md5``)."""
+        return next(name for name in CHECKSUM_DIGITS if getattr(self, name) is not None)
+
+    @property
+    def digest(self) -> str:
+        """The expected checksum (lower-case hex) in :attr:`algorithm`."""
+        return getattr(self, self.algorithm)
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url.lower().startswith(
@@ -156,13 +189,7 @@ class RemoteFile:
                 f"RemoteFile url={self.url!r} is not an http:// or https:// address; "
                 "give the full download URL"
             )
-        sha = self.sha256.lower() if isinstance(self.sha256, str) else self.sha256
-        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-            raise ValueError(
-                f"RemoteFile sha256={self.sha256!r} (for {self.url}) is not 64 hex digits; "
-                "give the file's SHA-256 (e.g. from `sha256sum FILE`)"
-            )
-        object.__setattr__(self, "sha256", sha)
+        self._check_checksum()
         _check_relative_path(self.filename, "filename")
         if self.size is not None and (
             isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0
@@ -171,6 +198,25 @@ class RemoteFile:
                 f"RemoteFile size={self.size!r} (for {self.url}) must be a non-negative "
                 "integer number of bytes, or None when unknown"
             )
+
+    def _check_checksum(self) -> None:
+        given = [name for name in CHECKSUM_DIGITS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"RemoteFile for {self.url} needs exactly one checksum, got "
+                f"{given or 'none'}; give sha256= (e.g. from `sha256sum FILE`), or sha1= / "
+                "md5= where that is the checksum the publisher gives"
+            )
+        name = given[0]
+        value = getattr(self, name)
+        digits = CHECKSUM_DIGITS[name]
+        lowered = value.lower() if isinstance(value, str) else value
+        if not isinstance(lowered, str) or not re.fullmatch(rf"[0-9a-f]{{{digits}}}", lowered):
+            raise ValueError(
+                f"RemoteFile {name}={value!r} (for {self.url}) is not {digits} hex digits; "
+                f"give the file's {name.upper()} (e.g. from `{name}sum FILE`)"
+            )
+        object.__setattr__(self, name, lowered)
 
 
 def _check_relative_path(name: Any, argument: str) -> None:
@@ -281,7 +327,7 @@ def fetch(
     module documentation) is returned without any network access or hashing; a cached
     file without a record is hashed once. A missing file is downloaded into
     ``<name>.part`` (resuming an earlier partial download with an HTTP ``Range`` request
-    when the server supports it), checked against ``remote.sha256`` while streaming, and
+    when the server supports it), checked against the checksum while streaming, and
     renamed onto its final name only when the checksum matches.
 
     Parameters
@@ -306,7 +352,7 @@ def fetch(
     NotInCacheError
         Offline and the file is not cached (the message gives the path and the URL).
     ChecksumMismatchError
-        The downloaded (or, offline, the cached) file has another SHA-256; nothing is left
+        The downloaded (or, offline, the cached) file has another checksum; nothing is left
         under the final name or as ``.part``.
     DownloadInterruptedError
         The transfer stopped early; the ``.part`` file is kept, rerunning resumes it.
@@ -399,7 +445,7 @@ def _missing_message(remotes: list[RemoteFile], targets: list[Path], source: str
     ]
     for remote, target in zip(remotes, targets, strict=True):
         line = f"  {remote.filename}: get {remote.url} and save it as {target}"
-        line += f" (sha256 {remote.sha256})"
+        line += f" ({remote.algorithm} {remote.digest})"
         part = _part_path(target)
         if part.exists():
             line += f"; a partial download exists at {part}, go online to resume it"
@@ -419,7 +465,7 @@ def _record_path(target: Path) -> Path:
 
 
 def _is_verified(target: Path, remote: RemoteFile) -> bool:
-    """True if a record says ``target`` (same size and mtime) has ``remote.sha256``."""
+    """True if a record says ``target`` (same size and mtime) has ``remote``'s checksum."""
     try:
         stat = target.stat()
         record = json.loads(_record_path(target).read_text(encoding="utf-8"))
@@ -427,17 +473,17 @@ def _is_verified(target: Path, remote: RemoteFile) -> bool:
         return False
     return (
         isinstance(record, dict)
-        and record.get("sha256") == remote.sha256
+        and record.get(remote.algorithm) == remote.digest
         and record.get("size") == stat.st_size
         and record.get("mtime_ns") == stat.st_mtime_ns
         and (remote.size is None or remote.size == stat.st_size)
     )
 
 
-def _write_record(target: Path, sha256: str) -> None:
-    """Record that ``target`` has ``sha256`` (best effort: a read-only cache just re-hashes)."""
+def _write_record(target: Path, algorithm: str, digest: str) -> None:
+    """Record that ``target`` has ``digest`` (best effort: a read-only cache just re-hashes)."""
     stat = target.stat()
-    record = {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    record = {algorithm: digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     try:
         with atomic_path(_record_path(target)) as temp:
             temp.write_text(json.dumps(record), encoding="utf-8")
@@ -445,8 +491,8 @@ def _write_record(target: Path, sha256: str) -> None:
         logger.debug("cannot write %s (%s); the file will be hashed again", target, error)
 
 
-def _hash_file(path: Path, hasher: Any = None) -> Any:
-    hasher = hashlib.sha256() if hasher is None else hasher
+def _hash_file(path: Path, algorithm: str = "sha256") -> Any:
+    hasher = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
             hasher.update(chunk)
@@ -459,23 +505,25 @@ def _verify_existing(target: Path, remote: RemoteFile, offline: bool) -> bool:
     Returns False (so the caller downloads afresh) when it is wrong and we are online;
     raises :class:`ChecksumMismatchError` when it is wrong and we are offline.
     """
-    got = _hash_file(target).hexdigest()
-    if got == remote.sha256:
-        _write_record(target, got)
+    got = _hash_file(target, remote.algorithm).hexdigest()
+    if got == remote.digest:
+        _write_record(target, remote.algorithm, got)
         return True
     if offline:
         raise ChecksumMismatchError(
-            f"cached file {target} has sha256 {got}, expected {remote.sha256}; replace it "
+            f"cached file {target} has {remote.algorithm} {got}, expected {remote.digest}; "
+            f"replace it "
             f"with the file from {remote.url} (or delete it and allow downloads)",
             url=remote.url,
-            expected=remote.sha256,
+            expected=remote.digest,
             got=got,
         )
     logger.warning(
-        "cached file %s has sha256 %s, expected %s; downloading it again from %s",
+        "cached file %s has %s %s, expected %s; downloading it again from %s",
         target,
+        remote.algorithm,
         got,
-        remote.sha256,
+        remote.digest,
         remote.url,
     )
     return False
@@ -509,30 +557,34 @@ def _download(remote: RemoteFile, target: Path, progress: bool) -> None:
     part = _part_path(target)
     offset = _usable_part_size(part, remote)
     if remote.size is not None and offset == remote.size:
-        hasher, resumed = _hash_file(part), True  # finished earlier, stopped before the rename
+        hasher, resumed = (
+            _hash_file(part, remote.algorithm),
+            True,
+        )  # finished earlier, stopped before the rename
     else:
         hasher, resumed = _transfer(remote, part, offset, progress)
     got = hasher.hexdigest()
-    if got != remote.sha256 and resumed:
+    if got != remote.digest and resumed:
         logger.warning(
             "resumed download of %s has the wrong checksum; starting again from scratch",
             remote.url,
         )
         part.unlink(missing_ok=True)
         got = _transfer(remote, part, 0, progress)[0].hexdigest()
-    if got != remote.sha256:
+    if got != remote.digest:
         part.unlink(missing_ok=True)
         raise ChecksumMismatchError(
-            f"checksum mismatch for {remote.url}: expected sha256 {remote.sha256}, got {got}; "
+            f"checksum mismatch for {remote.url}: expected {remote.algorithm} {remote.digest}, "
+            f"got {got}; "
             "the download was deleted. The file on the server differs from the one the "
             "catalogue describes (changed upstream, or a corrupted transfer): try again, and "
             "report it if it persists",
             url=remote.url,
-            expected=remote.sha256,
+            expected=remote.digest,
             got=got,
         )
     os.replace(part, target)
-    _write_record(target, got)
+    _write_record(target, remote.algorithm, got)
 
 
 def _usable_part_size(part: Path, remote: RemoteFile) -> int:
@@ -550,8 +602,9 @@ def _usable_part_size(part: Path, remote: RemoteFile) -> int:
 def _transfer(remote: RemoteFile, part: Path, offset: int, progress: bool) -> tuple[Any, bool]:
     """Stream the file into ``part`` from byte ``offset``.
 
-    Returns the SHA-256 hasher of the whole file and whether an earlier partial file was
-    resumed (False when the server sent the whole file again and ``part`` was truncated).
+    Returns the hasher (``remote.algorithm``) of the whole file and whether an earlier
+    partial file was resumed (False when the server sent the whole file again and ``part``
+    was truncated).
     """
     response = _open(remote, part, offset)
     start, total = _response_range(response, offset)
@@ -571,7 +624,7 @@ def _transfer(remote: RemoteFile, part: Path, offset: int, progress: bool) -> tu
     with response:
         _check_announced_size(remote, total)
         expected_total = total if total is not None else remote.size
-        hasher = _hash_file(part) if offset > 0 else hashlib.sha256()
+        hasher = _hash_file(part, remote.algorithm) if offset > 0 else hashlib.new(remote.algorithm)
         with open(part, "ab" if offset > 0 else "wb") as handle:
             written = _stream(response, handle, hasher, offset, expected_total, remote, progress)
             handle.flush()
@@ -719,7 +772,7 @@ def fetch_archive(
     The checksum is that of the archive. Unpacking goes into a temporary folder next to
     the destination, which is renamed onto the destination only when complete; the
     finished folder holds a marker (``.brainalign-extracted.json``, with the archive's
-    SHA-256), so a later call returns it without network access, even offline and even
+    checksum), so a later call returns it without network access, even offline and even
     if the archive itself was deleted to save space. A destination with a marker for
     another checksum (the catalogue moved to a new version) is replaced.
 
@@ -781,7 +834,7 @@ def _extracted_for(destination: Path, remote: RemoteFile) -> bool:
         marker = json.loads((destination / EXTRACTED_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(marker, dict) and marker.get("sha256") == remote.sha256
+    return isinstance(marker, dict) and marker.get(remote.algorithm) == remote.digest
 
 
 def _extract_atomically(archive: Path, kind: str, destination: Path, remote: RemoteFile) -> None:
@@ -790,7 +843,7 @@ def _extract_atomically(archive: Path, kind: str, destination: Path, remote: Rem
     )
     try:
         _unpack(archive, kind, temp)
-        marker = {"sha256": remote.sha256, "url": remote.url, "archive": remote.filename}
+        marker = {remote.algorithm: remote.digest, "url": remote.url, "archive": remote.filename}
         (temp / EXTRACTED_MARKER).write_text(json.dumps(marker), encoding="utf-8")
         _replace_dir(temp, destination)
     finally:

@@ -184,11 +184,17 @@ def dataset_stimuli(name: str) -> TextStimuli:
         For an unknown dataset or one whose stimuli are not words.
     """
     from brainalign.datasets.catalogue import UnknownDatasetError, load
+    from brainalign.datasets.recording import Recording
 
     try:
         recording = load(name)
     except UnknownDatasetError as error:
         raise StimulusInputError(str(error)) from error
+    if not isinstance(recording, Recording):
+        raise StimulusInputError(
+            f"dataset {name!r} loads as {type(recording).__name__}, not a recording with "
+            "stimuli; give its stimuli as a table with --stimuli"
+        )
     table = recording.stimuli.table
     if "text" not in table.columns:
         raise StimulusInputError(

@@ -1,0 +1,958 @@
+"""The entries of the dataset catalogue: what each dataset is, where it comes from, how to load it.
+
+Each dataset is one :class:`DatasetInfo` in :data:`REGISTRY`. This module imports only the
+standard library and :mod:`brainalign.datasets.download` at import time (so
+``brainalign datasets list`` is fast); every loader imports its reader when called.
+
+Access kinds
+------------
+``bundled``
+    The files ship inside the package; :func:`~brainalign.datasets.catalogue.load` works
+    offline at once.
+``download``
+    The files are downloaded on first use from their published address into the cache
+    (``BRAINALIGN_DATA``, see :mod:`brainalign.datasets.download`), checked against the
+    checksum listed here, and read by the entry's loader.
+``download-only``
+    The catalogue knows published files and their checksums
+    (:func:`~brainalign.datasets.catalogue.fetch` downloads them), but brainalign has no
+    loader for them yet: read the fetched files with the readers named in ``how_to_get``.
+``local path``
+    No file can be downloaded automatically (registration, a data-use agreement, or no
+    published checksum): obtain the data as ``how_to_get`` says and pass ``path=`` to
+    ``load``.
+
+Checksums
+---------
+SHA-256 where the file was checked here (computed from a local copy that is the same git
+blob as the published file); otherwise the publisher's own checksum: SHA-1 for Brain-Score
+assemblies (``load_from_s3(..., sha1=...)`` in brain-score/language) and MD5 from the
+git-annex keys (``MD5E-s<size>--<md5>``) of OpenNeuro's GitHub mirrors. Each entry's
+``checksum_source`` says which.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from brainalign.datasets.download import RemoteFile
+
+Access = Literal["bundled", "download", "download-only", "local path"]
+ACCESS_KINDS: tuple[str, ...] = ("bundled", "download", "download-only", "local path")
+#: ``get(key)`` returns the local path of the entry's file ``key`` (fetching it if needed).
+FileGetter = Callable[[str], Path]
+
+
+class CatalogueError(ValueError):
+    """A dataset cannot be loaded as asked (missing ``path=``, no loader, bad option)."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Everything the catalogue knows about one dataset.
+
+    Parameters
+    ----------
+    name : str
+        Catalogue name (lower case, ``-`` separated), e.g. ``"pereira2018"``.
+    title : str
+        One line: what the data are.
+    description : str
+        A paragraph: what was measured, how it is organised, caveats.
+    modality : str
+        ``fmri``, ``ecog``, ``meg``, ``eeg``, ``behaviour`` or ``rsa`` (precomputed RDMs).
+    subjects : str
+        Who was measured (number of participants, or animals).
+    stimuli : str
+        What was presented.
+    size : str
+        Download or bundle size (as published; "unknown" where not published).
+    citation : str
+        The paper to cite.
+    licence : str
+        Licence of the data as stated by the publisher (or "not stated").
+    access : {"bundled", "download", "download-only", "local path"}
+        See the module documentation.
+    how_to_get : str
+        What a user does to obtain the data (also for bundled and downloaded entries).
+    returns : str
+        What ``load(name)`` returns and its options.
+    files : mapping of str to RemoteFile
+        The downloadable files by key (empty for bundled and local-path entries).
+    checksum_source : str
+        Where the checksums of ``files`` come from ("" when there are no files).
+    loader : callable, optional
+        ``loader(get, **options)``; ``get(key)`` gives the local path of ``files[key]``.
+        ``None`` for download-only entries.
+    bundled : tuple of str
+        Package-relative paths of bundled files (``data/<folder>/<file>``).
+    url : str
+        Home page of the dataset.
+    """
+
+    name: str
+    title: str
+    description: str
+    modality: str
+    subjects: str
+    stimuli: str
+    size: str
+    citation: str
+    licence: str
+    access: Access
+    how_to_get: str
+    returns: str
+    files: Mapping[str, RemoteFile] = field(default_factory=dict)
+    checksum_source: str = ""
+    loader: Callable[..., Any] | None = None
+    bundled: tuple[str, ...] = ()
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.access not in ACCESS_KINDS:
+            raise ValueError(
+                f"DatasetInfo {self.name!r}: access={self.access!r} must be one of {ACCESS_KINDS}"
+            )
+        if self.access in ("download", "download-only") and not self.files:
+            raise ValueError(f"DatasetInfo {self.name!r}: access={self.access!r} needs files")
+        if self.access != "download-only" and self.loader is None:
+            raise ValueError(f"DatasetInfo {self.name!r}: access={self.access!r} needs a loader")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _github_raw(repo: str, commit: str, path: str) -> str:
+    return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+
+
+def _no_options(name: str, options: dict[str, Any]) -> None:
+    if options:
+        raise CatalogueError(f"{name}: unknown option(s) {sorted(options)}; it takes none")
+
+
+def _choice(name: str, option: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise CatalogueError(f"{name}: {option}={value!r} is not one of {list(allowed)}")
+    return value
+
+
+def _require_path(name: str, path: str | os.PathLike | None, how_to_get: str) -> Path:
+    if path is None:
+        raise CatalogueError(
+            f"{name} cannot be downloaded by brainalign; get it yourself and pass its folder: "
+            f"load({name!r}, path=...). {how_to_get}"
+        )
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{name}: path={str(path)!r} does not exist")
+    return path
+
+
+# ----------------------------------------------------------------------------- loaders
+
+
+def _load_alice2016(get: FileGetter, **options: Any) -> Any:
+    from brainalign.datasets.alice2016 import load_alice2016
+
+    return load_alice2016(**options)
+
+
+def _load_futrell2018(get: FileGetter, **options: Any) -> Any:
+    from brainalign.datasets.behaviour import read_natural_stories
+
+    _no_options("futrell2018", options)
+    recording = read_natural_stories(get("processed_wordinfo"))
+    recording.meta["name"] = "futrell2018"
+    return recording
+
+
+def _kriegeskorte_dir() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("brainalign.datasets") / "data" / "kriegeskorte2008_92"))
+
+
+def _load_kriegeskorte2008(get: FileGetter, **options: Any) -> Any:
+    from brainalign.datasets.loaders import load_kriegeskorte2008_92
+
+    _no_options("kriegeskorte2008-92", options)
+    return load_kriegeskorte2008_92(_kriegeskorte_dir())
+
+
+THINGS_TABLES = ("concepts", "animacy", "size")
+
+
+def _load_things(get: FileGetter, table: str = "concepts", **options: Any) -> Any:
+    from brainalign.datasets.behaviour import read_things_concepts
+
+    _choice("things-concepts", "table", table, THINGS_TABLES)
+    return read_things_concepts(get(table), **options)
+
+
+def _word_pairs_loader(name: str) -> Callable[..., Any]:
+    def load_pairs(get: FileGetter, **options: Any) -> Any:
+        from brainalign.datasets.behaviour import read_word_pairs
+
+        _no_options(name, options)
+        return read_word_pairs(get("pairs"), name=name)
+
+    load_pairs.__name__ = f"_load_{name}"
+    return load_pairs
+
+
+def _load_glasgow(get: FileGetter, **options: Any) -> Any:
+    from brainalign.datasets.behaviour import read_glasgow_norms
+
+    _no_options("glasgow-norms", options)
+    return read_glasgow_norms(get("norms"))
+
+
+def _brainscore_loader(name: str, keys: tuple[str, ...]) -> Callable[..., Any]:
+    def load_assembly(get: FileGetter, **options: Any) -> Any:
+        from brainalign.datasets.loaders import read_brainscore_assembly
+
+        key = options.pop("assembly", keys[0])
+        _choice(name, "assembly", key, keys)
+        experiment = options.pop("experiment", None)
+        _no_options(name, options)
+        recording = read_brainscore_assembly(get(key), experiment=experiment)
+        recording.meta["name"] = name
+        return recording
+
+    load_assembly.__name__ = f"_load_{name}"
+    return load_assembly
+
+
+def _local_meg_masc(get: FileGetter, path: Any = None, **options: Any) -> Any:
+    from brainalign.datasets.bids import load_bids_meeg
+
+    root = _require_path("meg-masc", path, REGISTRY["meg-masc"].how_to_get)
+    if "subject" not in options or "task" not in options:
+        raise CatalogueError(
+            "meg-masc: pass subject= and task= (e.g. subject='01', task='0', session='0') "
+            "to load one run of the BIDS dataset with load_bids_meeg"
+        )
+    return load_bids_meeg(root, **options)
+
+
+def _no_reader(name: str, advice: str) -> Callable[..., Any]:
+    def load_local(get: FileGetter, path: Any = None, **options: Any) -> Any:
+        _require_path(name, path, REGISTRY[name].how_to_get)
+        raise CatalogueError(f"{name}: brainalign has no reader for this dataset yet; {advice}")
+
+    load_local.__name__ = f"_load_{name}"
+    return load_local
+
+
+# ----------------------------------------------------------------------------- constants
+
+NATURAL_STORIES_COMMIT = "4700daad696e942f5aba23c957a7423d0de66612"
+EVAL_WORD_VECTORS_COMMIT = "94b3dd9fdbac7ed08dbee7179cd5ee464acf0594"
+THINGS_DATA_COMMIT = "5e0eccac51eac78b57045f5b90b4f53814f56c32"
+THINGSVISION_COMMIT = "57e91c9754dfea8579ffc58c0ae42d9dc60080af"
+IATLANG_COMMIT = "451e273ec9adaf3ca6755108793f358958559c6c"
+BRAINSCORE_S3 = "https://brainscore-language.s3.amazonaws.com"
+OPENNEURO_S3 = "https://s3.amazonaws.com/openneuro.org"
+
+_LOCAL_COPY = (
+    "SHA-256 computed here from a local copy that is the same git blob as the published file "
+    "(blob id checked with `git hash-object`)"
+)
+_BRAINSCORE_CHECKSUMS = (
+    "SHA-1 published by Brain-Score (brain-score/language, brainscore_language/data/<name>/"
+    "__init__.py: load_from_s3(identifier, version_id, sha1)); the file is "
+    "assy_<identifier with . -> _>.nc in the brainscore-language S3 bucket"
+)
+_BRAINSCORE_HOW = (
+    "Downloaded on first use from Brain-Score's public S3 bucket (no account needed): "
+    "brainalign datasets fetch {name}. Offline: download the URL(s) below and save each at the "
+    "cache path shown by `brainalign datasets fetch {name}` with BRAINALIGN_OFFLINE=1."
+)
+_ASSEMBLY_RETURNS = (
+    "Recording (read_assembly): data (n_presentations, n_neuroids) float32, samples = the "
+    "presentation coordinates, units = the neuroid coordinates (subject, roi ...), "
+    "sampling 'event'. Neuroids that are NaN for every selected presentation (subjects not "
+    "in an experiment) are dropped."
+)
+
+
+def _word_pairs_entry(
+    name: str, filename: str, sha256: str, size: int, *, title: str, citation: str, extra: str
+) -> DatasetInfo:
+    return DatasetInfo(
+        name=name,
+        title=title,
+        description=(
+            f"Human similarity or relatedness ratings of word pairs, one pair per line "
+            f"(word, word, rating), as redistributed in mfaruqui/eval-word-vectors "
+            f"(data/word-sim/{filename}). {extra}"
+        ),
+        modality="behaviour",
+        subjects="crowd-sourced or lab raters (see the paper)",
+        stimuli="English word pairs",
+        size=f"{size / 1000:.0f} kB",
+        citation=citation,
+        licence=(
+            "the dataset's own terms (research use; see the paper's release page); the "
+            "eval-word-vectors repository is MIT. Not bundled with brainalign."
+        ),
+        access="download",
+        how_to_get=(
+            f"Downloaded on first use from GitHub (eval-word-vectors at commit "
+            f"{EVAL_WORD_VECTORS_COMMIT[:8]}): brainalign datasets fetch {name}."
+        ),
+        returns=(
+            "Recording (read_word_pairs): data (n_pairs, 1) float32 ratings; samples and "
+            "stimuli with word1, word2. No options."
+        ),
+        files={
+            "pairs": RemoteFile(
+                url=_github_raw(
+                    "mfaruqui/eval-word-vectors",
+                    EVAL_WORD_VECTORS_COMMIT,
+                    f"data/word-sim/{filename}",
+                ),
+                sha256=sha256,
+                filename=f"{name}/{filename}",
+                size=size,
+                licence="research use (dataset's own terms)",
+            )
+        },
+        checksum_source=_LOCAL_COPY,
+        loader=_word_pairs_loader(name),
+        url="https://github.com/mfaruqui/eval-word-vectors",
+    )
+
+
+# ----------------------------------------------------------------------------- entries
+
+_ENTRIES: list[DatasetInfo] = [
+    DatasetInfo(
+        name="alice2016",
+        title="Brennan et al. 2016: fMRI ROI time courses, listening to Alice in Wonderland ch. 1",
+        description=(
+            "fMRI (TR 2 s, 362 volumes after discarding 10) while participants listened to "
+            "12 minutes of the first chapter of Alice in Wonderland: time courses of six "
+            "left/right language ROIs (LATL RATL LPTL LIPL LPreM LIFG; 6 or 10 mm spheres), "
+            "the word-level TextGrid, and the authors' word-rate and sound-power regressors. "
+            "Subject s33 is excluded (all-zero time courses)."
+        ),
+        modality="fmri",
+        subjects="27 usable adults (28 released)",
+        stimuli="2,127 spoken words (audiobook, 12 min)",
+        size="0.6 MB (bundled)",
+        citation=(
+            "Brennan, J. R., Stabler, E. P., Van Wagenen, S. E., Luh, W.-M., & Hale, J. T. "
+            "(2016). Abstract linguistic structure correlates with temporal activity during "
+            "naturalistic comprehension. Brain and Language, 157-158, 81-94. "
+            "doi:10.1016/j.bandl.2016.04.008"
+        ),
+        licence="CC-BY-4.0",
+        access="bundled",
+        how_to_get="Bundled with brainalign: nothing to download.",
+        returns=(
+            "Recording (load_alice2016), continuous, data (362, 6 x n_subjects). Options: "
+            "radius_mm (6 or 10), subjects (list of ids), data_dir (another copy)."
+        ),
+        loader=_load_alice2016,
+        bundled=("data/alice2016/",),
+        url="https://sites.lsa.umich.edu/cnllab/2016/06/11/"
+        "data-sharing-fmri-timecourses-story-listening/",
+    ),
+    DatasetInfo(
+        name="futrell2018",
+        title="Natural Stories: self-paced reading times of 10 stories (mean RT per word)",
+        description=(
+            "Word-by-word self-paced reading times of the Natural Stories corpus: 10 English "
+            "stories (10,256 words) with rare syntactic constructions. The catalogue reads "
+            "processed_wordinfo.tsv of the corpus release (the 2020-11-11 corrected version; "
+            "mean, SD and geometric mean RT per word over readers). Brain-Score's assembly "
+            "assy_Futrell2018.nc is listed as an alternative source (key 'brainscore'; "
+            "fetch only, not read by load)."
+        ),
+        modality="behaviour",
+        subjects="about 180 readers (Amazon Mechanical Turk)",
+        stimuli="10 stories, 10,256 words, read word by word",
+        size="0.9 MB (processed_wordinfo.tsv)",
+        citation=(
+            "Futrell, R., Gibson, E., Tily, H. J., Blank, I., Vishnevetsky, A., Piantadosi, "
+            "S. T., & Fedorenko, E. (2021). The Natural Stories corpus: a reading-time corpus "
+            "of English texts containing rare syntactic constructions. Language Resources and "
+            "Evaluation, 55, 63-77. (LREC 2018 version: Futrell et al. 2018.)"
+        ),
+        licence="CC BY-NC-SA 4.0 (non-commercial; never bundled with brainalign)",
+        access="download",
+        how_to_get=(
+            "Downloaded on first use from GitHub (languageMIT/naturalstories at commit "
+            f"{NATURAL_STORIES_COMMIT[:8]}): brainalign datasets fetch futrell2018 "
+            "--files processed_wordinfo."
+        ),
+        returns=(
+            "Recording (read_natural_stories): data (10256, 1) float32 mean reading time in "
+            "ms; samples with story, position, word; stimuli = the words. No options."
+        ),
+        files={
+            "processed_wordinfo": RemoteFile(
+                url=_github_raw(
+                    "languageMIT/naturalstories",
+                    NATURAL_STORIES_COMMIT,
+                    "naturalstories_RTS/processed_wordinfo.tsv",
+                ),
+                sha256="047d2a0b84eff99d90535d1517f7fa7d466b81fbd60e990f2f08caac04d8aa56",
+                filename="futrell2018/processed_wordinfo.tsv",
+                size=901515,
+                licence="CC BY-NC-SA 4.0",
+            ),
+            "brainscore": RemoteFile(
+                url=f"{BRAINSCORE_S3}/assy_Futrell2018.nc?versionId=MpR.gIXN8UrUnqwQyj.kCrh4VWrBvsGf",
+                sha1="381ccc8038fbdb31235b5f3e1d350f359b5e287f",
+                filename="brainscore/assy_Futrell2018.nc",
+                licence="CC BY-NC-SA 4.0 (derived from Natural Stories)",
+                notes="Brain-Score's packaging of the same reading times (alternative source)",
+            ),
+        },
+        checksum_source=(f"processed_wordinfo: {_LOCAL_COPY}; brainscore: {_BRAINSCORE_CHECKSUMS}"),
+        loader=_load_futrell2018,
+        url="https://github.com/languageMIT/naturalstories",
+    ),
+    DatasetInfo(
+        name="kriegeskorte2008-92",
+        title="Kriegeskorte et al. 2008: human and monkey IT RDMs of 92 object images",
+        description=(
+            "The classic RSA data: representational dissimilarity matrices over 92 images of "
+            "faces, bodies, animals, natural and man-made objects. Human IT fMRI RDMs of 4 "
+            "subjects x 2 sessions (1 - Pearson r of response patterns), the monkey-IT (674 "
+            "neurons) and human-IT (316 voxels) RDMs of figure 1, similarity-judgement RDMs of "
+            "16 subjects (Mur et al. 2013) and 8 model RDMs (animacy, category, monkey IT, "
+            "EVA, HMAX, V1, silhouette, Radon), with the images' category membership."
+        ),
+        modality="rsa",
+        subjects="4 human fMRI subjects (2 sessions), 2 monkeys (figure 1), 16 raters",
+        stimuli="92 object images (not bundled: only their categories)",
+        size="1.6 MB (bundled)",
+        citation=(
+            "Kriegeskorte, N., Mur, M., Ruff, D. A., Kiani, R., Bodurka, J., Esteky, H., "
+            "Tanaka, K., & Bandettini, P. A. (2008). Matching categorical object "
+            "representations in inferior temporal cortex of man and monkey. Neuron, 60(6), "
+            "1126-1141. doi:10.1016/j.neuron.2008.10.043"
+        ),
+        licence="MIT (as redistributed in the rsatoolbox demos)",
+        access="bundled",
+        how_to_get="Bundled with brainalign (from rsagroup/rsatoolbox demos/92imageData).",
+        returns=(
+            "Kriegeskorte92 (brainalign.datasets.loaders): human_it RDMSet (8 = 4 subjects "
+            "x 2 sessions), fig1 RDMSet (monkey IT, human IT of figure 1), behaviour RDMSet "
+            "(16 subjects), models RDMSet (8), conditions (92 rows, one boolean column per "
+            "category). No options."
+        ),
+        loader=_load_kriegeskorte2008,
+        bundled=("data/kriegeskorte2008_92/",),
+        url="https://github.com/rsagroup/rsatoolbox/tree/main/demos/92imageData",
+    ),
+    DatasetInfo(
+        name="things-concepts",
+        title="THINGS: norms and ratings of 1,854 object concepts",
+        description=(
+            "Concept metadata of the THINGS database: word frequency, concreteness, "
+            "categories (things_concepts.tsv from thingsvision), animacy-related ratings "
+            "(animacy.csv) and real-world size ratings (size_fixed.csv) from THINGS-data."
+        ),
+        modality="behaviour",
+        subjects="online raters (see the papers)",
+        stimuli="1,854 object concepts",
+        size="1.3 MB (3 files)",
+        citation=(
+            "Hebart, M. N., Dickter, A. H., Kidder, A., Kwok, W. Y., Corriveau, A., Van Wicklin, "
+            "C., & Baker, C. I. (2019). THINGS: A database of 1,854 object concepts and more "
+            "than 26,000 naturalistic object images. PLOS ONE, 14(10), e0223792. Hebart, M. N., "
+            "et al. (2023). THINGS-data. eLife, 12, e82580."
+        ),
+        licence="CC0-1.0 (THINGS-data); things_concepts.tsv from thingsvision (MIT repository)",
+        access="download",
+        how_to_get=(
+            f"Downloaded on first use from GitHub (ViCCo-Group/THINGS-data at commit "
+            f"{THINGS_DATA_COMMIT[:8]}, ViCCo-Group/thingsvision at {THINGSVISION_COMMIT[:8]}): "
+            "brainalign datasets fetch things-concepts."
+        ),
+        returns=(
+            "Recording (read_things_concepts): data (1854, n_measures). Options: table "
+            "('concepts', 'animacy' or 'size'), measures, dropna."
+        ),
+        files={
+            "concepts": RemoteFile(
+                url=_github_raw(
+                    "ViCCo-Group/thingsvision",
+                    THINGSVISION_COMMIT,
+                    "data/files/things_concepts.tsv",
+                ),
+                sha256="f6eb4ec6fcad61e50a746bee820f98d1595fe655e9e210a9a407e9a17fd8cee4",
+                filename="things-concepts/things_concepts.tsv",
+                size=497467,
+                licence="THINGS metadata (CC0); thingsvision repository MIT",
+            ),
+            "animacy": RemoteFile(
+                url=_github_raw(
+                    "ViCCo-Group/THINGS-data", THINGS_DATA_COMMIT, "MRI/data/animacy.csv"
+                ),
+                sha256="e5163a8d68a2704cf0d14e8b5c002963e180aba79e76d13653bcba854e8cf644",
+                filename="things-concepts/animacy.csv",
+                size=393727,
+                licence="CC0-1.0",
+            ),
+            "size": RemoteFile(
+                url=_github_raw(
+                    "ViCCo-Group/THINGS-data", THINGS_DATA_COMMIT, "MRI/data/size_fixed.csv"
+                ),
+                sha256="6a14e7f359e2698231b49210aeb5e4a6878f1337aa19529b04220bac172ea042",
+                filename="things-concepts/size_fixed.csv",
+                size=409039,
+                licence="CC0-1.0",
+            ),
+        },
+        checksum_source=_LOCAL_COPY,
+        loader=_load_things,
+        url="https://things-initiative.org",
+    ),
+    _word_pairs_entry(
+        "simlex999",
+        "EN-SIMLEX-999.txt",
+        "405394ffb7d25f6d0e3c041f87c9f27d29dc6b047506769953e85c4523b11685",
+        18024,
+        title="SimLex-999: similarity (not relatedness) ratings of 999 word pairs",
+        citation=(
+            "Hill, F., Reichart, R., & Korhonen, A. (2015). SimLex-999: Evaluating semantic "
+            "models with (genuine) similarity estimation. Computational Linguistics, 41(4), "
+            "665-695."
+        ),
+        extra="999 pairs (nouns, verbs, adjectives), ratings 0-10.",
+    ),
+    _word_pairs_entry(
+        "wordsim353",
+        "EN-WS-353-ALL.txt",
+        "ce12919b240af45bdf46d243601eaca2b6212b159b5e7e9b435ee7ee40c5619c",
+        7405,
+        title="WordSim-353: relatedness ratings of 353 word pairs",
+        citation=(
+            "Finkelstein, L., Gabrilovich, E., Matias, Y., Rivlin, E., Solan, Z., Wolfman, G., "
+            "& Ruppin, E. (2002). Placing search in context: the concept revisited. ACM "
+            "Transactions on Information Systems, 20(1), 116-131."
+        ),
+        extra="353 pairs (the combined set), ratings 0-10.",
+    ),
+    _word_pairs_entry(
+        "men3k",
+        "EN-MEN-TR-3k.txt",
+        "888b13580faa362c7b11da0a670258cf1b1eb4bf0ecbcd418918729a3bd3f43a",
+        53593,
+        title="MEN: relatedness ratings of 3,000 word pairs",
+        citation=(
+            "Bruni, E., Tran, N. K., & Baroni, M. (2014). Multimodal distributional semantics. "
+            "Journal of Artificial Intelligence Research, 49, 1-47."
+        ),
+        extra="3,000 pairs, ratings 0-50 (pairwise comparisons turned into scores).",
+    ),
+    _word_pairs_entry(
+        "simverb3500",
+        "EN-SimVerb-3500.txt",
+        "9d84274e7ad029fd3cf69dd0516e9ade624bbef9bd4e2050f6cc1fa01471e0f5",
+        65315,
+        title="SimVerb-3500: similarity ratings of 3,500 verb pairs",
+        citation=(
+            "Gerz, D., Vulic, I., Hill, F., Reichart, R., & Korhonen, A. (2016). SimVerb-3500: "
+            "A large-scale evaluation set of verb similarity. EMNLP 2016, 2173-2182."
+        ),
+        extra="3,500 verb pairs, ratings 0-10.",
+    ),
+    DatasetInfo(
+        name="glasgow-norms",
+        title="Glasgow Norms: 5,553 English words rated on nine psycholinguistic dimensions",
+        description=(
+            "Ratings of arousal, valence, dominance, concreteness, imageability, familiarity, "
+            "age of acquisition, semantic size and gender association (mean, SD and N of "
+            "raters per word), from the paper's supplementary CSV as kept in the IATLANG "
+            "repository (data/study1a/raw/GlasgowNorms.csv)."
+        ),
+        modality="behaviour",
+        subjects="UK participants (see the paper; the N of raters per word is in the data)",
+        stimuli="5,553 English words (ambiguous words with their sense)",
+        size="0.9 MB",
+        citation=(
+            "Scott, G. G., Keitel, A., Becirspahic, M., Yao, B., & Sereno, S. C. (2019). The "
+            "Glasgow Norms: Ratings of 5,500 words on nine scales. Behavior Research Methods, "
+            "51, 1258-1270. doi:10.3758/s13428-018-1099-3"
+        ),
+        licence="not stated (not bundled with brainalign)",
+        access="download",
+        how_to_get=(
+            f"Downloaded on first use from GitHub (mllewis/IATLANG at commit "
+            f"{IATLANG_COMMIT[:8]}): brainalign datasets fetch glasgow-norms."
+        ),
+        returns=(
+            "Recording (read_glasgow_norms): data (5553, 27) float32 (9 dimensions x mean, "
+            "sd, n); use .select(statistic='mean'). No options."
+        ),
+        files={
+            "norms": RemoteFile(
+                url=_github_raw(
+                    "mllewis/IATLANG", IATLANG_COMMIT, "data/study1a/raw/GlasgowNorms.csv"
+                ),
+                sha256="c8808b4c16d3b091ab882269e7dfb1fc1bd69e2ae1eff5a5f04eed97b1dd90b6",
+                filename="glasgow-norms/GlasgowNorms.csv",
+                size=883627,
+                licence="not stated",
+            )
+        },
+        checksum_source=_LOCAL_COPY,
+        loader=_load_glasgow,
+        url="https://doi.org/10.3758/s13428-018-1099-3",
+    ),
+    DatasetInfo(
+        name="pereira2018",
+        title="Pereira et al. 2018: fMRI responses to 627 sentences (Brain-Score assemblies)",
+        description=(
+            "fMRI responses to sentences read one at a time, grouped in passages on many "
+            "topics (experiment 2: 384 sentences; experiment 3: 243 sentences), as packaged by "
+            "Brain-Score language: the 'language' assembly holds voxels of the language "
+            "network, the 'auditory' assembly voxels of auditory cortex. Subjects who did only "
+            "one experiment have NaN for the other; select with experiment=."
+        ),
+        modality="fmri",
+        subjects="participants of experiments 2 and 3 (9 and 6 in the paper)",
+        stimuli="627 written sentences in passages (experiments 2 and 3)",
+        size="unknown (not published; two netCDF assemblies)",
+        citation=(
+            "Pereira, F., Lou, B., Pritchett, B., Ritter, S., Gershman, S. J., Kanwisher, N., "
+            "Botvinick, M., & Fedorenko, E. (2018). Toward a universal decoder of linguistic "
+            "meaning from brain activation. Nature Communications, 9, 963."
+        ),
+        licence="not stated by Brain-Score (brain-score/language code: MIT); cite the paper",
+        access="download",
+        how_to_get=_BRAINSCORE_HOW.format(name="pereira2018"),
+        returns=(
+            _ASSEMBLY_RETURNS
+            + " Options: assembly ('language' (default) or 'auditory'), experiment (a value "
+            "of the 'experiment' presentation coordinate, e.g. '384sentences')."
+        ),
+        files={
+            "language": RemoteFile(
+                url=f"{BRAINSCORE_S3}/assy_Pereira2018_language.nc",
+                sha1="f8434b4022f5b2c862f0ff2854d5b3f5f2a7fb96",
+                filename="brainscore/assy_Pereira2018_language.nc",
+            ),
+            "auditory": RemoteFile(
+                url=f"{BRAINSCORE_S3}/assy_Pereira2018_auditory.nc",
+                sha1="08e576bd3b8caf64850bb879abf07ae228ff1f5f",
+                filename="brainscore/assy_Pereira2018_auditory.nc",
+            ),
+        },
+        checksum_source=_BRAINSCORE_CHECKSUMS + " (no version_id published for Pereira2018)",
+        loader=_brainscore_loader("pereira2018", ("language", "auditory")),
+        url="https://github.com/brain-score/language/tree/main/brainscore_language/data/pereira2018",
+    ),
+    DatasetInfo(
+        name="blank2014",
+        title="Blank et al. 2014: fMRI language fROI time courses during story listening",
+        description=(
+            "fMRI time courses of functionally localised language regions (fROIs) while "
+            "participants listened to stories (from the Natural Stories set), as packaged by "
+            "Brain-Score language (Blank2014.fROI)."
+        ),
+        modality="fmri",
+        subjects="participants of the story-listening experiment (see the paper)",
+        stimuli="spoken stories (Natural Stories)",
+        size="unknown (not published; one netCDF assembly)",
+        citation=(
+            "Blank, I., Kanwisher, N., & Fedorenko, E. (2014). A functional dissociation "
+            "between language and multiple-demand systems revealed in patterns of BOLD signal "
+            "fluctuations. Journal of Neurophysiology, 112(5), 1105-1118."
+        ),
+        licence="not stated by Brain-Score (brain-score/language code: MIT); cite the paper",
+        access="download",
+        how_to_get=_BRAINSCORE_HOW.format(name="blank2014"),
+        returns=_ASSEMBLY_RETURNS + " Options: none.",
+        files={
+            "fROI": RemoteFile(
+                url=f"{BRAINSCORE_S3}/assy_Blank2014_fROI.nc?versionId=qM.uLV8ltOHM297r2SaGteYMX4Vy.oHB",
+                sha1="af1e868821b897cb1684e4c8dcd33977121ef552",
+                filename="brainscore/assy_Blank2014_fROI.nc",
+            )
+        },
+        checksum_source=_BRAINSCORE_CHECKSUMS,
+        loader=_brainscore_loader("blank2014", ("fROI",)),
+        url="https://github.com/brain-score/language/tree/main/brainscore_language/data/blank2014",
+    ),
+    DatasetInfo(
+        name="fedorenko2016",
+        title="Fedorenko et al. 2016: ECoG responses to words of sentences (language electrodes)",
+        description=(
+            "Intracranial (ECoG) high-gamma responses of language-responsive electrodes to "
+            "each word of 8-word sentences, as packaged by Brain-Score language "
+            "(Fedorenko2016.language)."
+        ),
+        modality="ecog",
+        subjects="5 epilepsy patients (as packaged by Brain-Score)",
+        stimuli="8-word written sentences, presented word by word",
+        size="unknown (not published; one netCDF assembly)",
+        citation=(
+            "Fedorenko, E., Scott, T. L., Brunner, P., Coon, W. G., Pritchett, B., Schalk, G., "
+            "& Kanwisher, N. (2016). Neural correlate of the construction of sentence meaning. "
+            "PNAS, 113(41), E6256-E6262."
+        ),
+        licence="not stated by Brain-Score (brain-score/language code: MIT); cite the paper",
+        access="download",
+        how_to_get=_BRAINSCORE_HOW.format(name="fedorenko2016"),
+        returns=_ASSEMBLY_RETURNS + " Options: none.",
+        files={
+            "language": RemoteFile(
+                url=f"{BRAINSCORE_S3}/assy_Fedorenko2016_language.nc?versionId=qvB7YZfEjbXEE64bODNLlQlZKWGpgPhy",
+                sha1="2966b6d78e972a72068aa6907377483f427e8d9a",
+                filename="brainscore/assy_Fedorenko2016_language.nc",
+            )
+        },
+        checksum_source=_BRAINSCORE_CHECKSUMS,
+        loader=_brainscore_loader("fedorenko2016", ("language",)),
+        url="https://github.com/brain-score/language/tree/main/brainscore_language/data/fedorenko2016",
+    ),
+    DatasetInfo(
+        name="tuckute2024",
+        title="Tuckute et al. 2024: language-network fMRI responses to 1,000 sentences",
+        description=(
+            "Mean response of the left-hemisphere language network to each of 1,000 diverse "
+            "sentences (the 'baseline' set used to drive and suppress the network), averaged "
+            "over the 5 train participants, as packaged by Brain-Score language "
+            "(Tuckute2024.language: 1000 presentations x 1 neuroid, per its test.py)."
+        ),
+        modality="fmri",
+        subjects="5 adults (averaged into one neuroid)",
+        stimuli="1,000 written sentences",
+        size="unknown (not published; one netCDF assembly)",
+        citation=(
+            "Tuckute, G., Sathe, A., Srikant, S., Taliaferro, M., Wang, M., Schrimpf, M., Kay, "
+            "K., & Fedorenko, E. (2024). Driving and suppressing the human language network "
+            "using large language models. Nature Human Behaviour, 8, 544-561. "
+            "doi:10.1038/s41562-023-01783-7"
+        ),
+        licence="not stated by Brain-Score (brain-score/language code: MIT); cite the paper",
+        access="download",
+        how_to_get=_BRAINSCORE_HOW.format(name="tuckute2024"),
+        returns=_ASSEMBLY_RETURNS + " Options: none.",
+        files={
+            "language": RemoteFile(
+                url=f"{BRAINSCORE_S3}/assy_Tuckute2024_language.nc?versionId=BB.DbwqLB4OhDR64duqojNdL0CRd4RmG",
+                sha1="5c8fc7f3e24cc1af5f5296459377b638b6492641",
+                filename="brainscore/assy_Tuckute2024_language.nc",
+            )
+        },
+        checksum_source=_BRAINSCORE_CHECKSUMS,
+        loader=_brainscore_loader("tuckute2024", ("language",)),
+        url="https://github.com/brain-score/language/tree/main/brainscore_language/data/tuckute2024",
+    ),
+    DatasetInfo(
+        name="lebel2023",
+        title="LeBel et al. 2023: fMRI of 8 people listening to spoken stories (ds003020)",
+        description=(
+            "OpenNeuro ds003020: BIDS fMRI of subjects listening to natural spoken stories "
+            "(The Moth Radio Hour and others), with preprocessed per-story responses "
+            "(derivative/preprocessed_data/UTS0X/<story>.hf5, HDF5), TextGrids and stimuli. "
+            "The catalogue lists two preprocessed story files of UTS01 (with the checksums "
+            "OpenNeuro's git-annex keys give)."
+        ),
+        modality="fmri",
+        subjects="8 adults (UTS01-UTS08)",
+        stimuli="spoken narrative stories (the number per subject differs; see the paper)",
+        size="whole dataset: large (see OpenNeuro); listed files: 2.08 GB + 278 MB",
+        citation=(
+            "LeBel, A., Wagner, L., Jain, S., Adhikari-Desai, A., Gupta, B., Morgenthal, A., "
+            "Tang, J., Xu, L., & Huth, A. G. (2023). A natural language fMRI dataset for voxelwise "
+            "encoding models. Scientific Data, 10, 555. OpenNeuro ds003020, "
+            "doi:10.18112/openneuro.ds003020"
+        ),
+        licence="CC0 (dataset_description.json)",
+        access="download-only",
+        how_to_get=(
+            "brainalign datasets fetch lebel2023 downloads the listed files from OpenNeuro's "
+            "public S3 bucket. Other files: https://s3.amazonaws.com/openneuro.org/ds003020/"
+            "<path>, or the whole dataset with `openneuro-py download --dataset ds003020` or "
+            "`datalad install https://github.com/OpenNeuroDatasets/ds003020`. Read the .hf5 "
+            "files with h5py (dataset 'data', TRs x voxels) or the BIDS runs with "
+            "brainalign.datasets.fmri."
+        ),
+        returns="No loader yet (download-only): fetch() returns the local paths.",
+        files={
+            "UTS01_wheretheressmoke": RemoteFile(
+                url=f"{OPENNEURO_S3}/ds003020/derivative/preprocessed_data/UTS01/wheretheressmoke.hf5",
+                md5="4d4a9bbc212e79a695ec1e047489fc20",
+                filename="ds003020/derivative/preprocessed_data/UTS01/wheretheressmoke.hf5",
+                size=2077476776,
+                licence="CC0",
+            ),
+            "UTS01_cocoonoflove": RemoteFile(
+                url=f"{OPENNEURO_S3}/ds003020/derivative/preprocessed_data/UTS01/cocoonoflove.hf5",
+                md5="63230548f784281336f8bedadffedaf8",
+                filename="ds003020/derivative/preprocessed_data/UTS01/cocoonoflove.hf5",
+                size=278426480,
+                licence="CC0",
+            ),
+        },
+        checksum_source=(
+            "MD5 and size from the git-annex keys in OpenNeuroDatasets/ds003020 (symlink "
+            "targets MD5E-s<size>--<md5>; wheretheressmoke.hf5 at commit dae4ca61, "
+            "cocoonoflove.hf5 at 48754c58); the S3 object is the latest version and may differ "
+            "from those commits (a mismatch is reported, never accepted)"
+        ),
+        url="https://openneuro.org/datasets/ds003020",
+    ),
+    DatasetInfo(
+        name="narratives",
+        title="Narratives: fMRI of 345 people listening to 27 spoken stories",
+        description=(
+            "OpenNeuro ds002345: BIDS fMRI (with fMRIPrep and AFNI derivatives) of "
+            "participants listening to naturalistic spoken stories, with the audio, "
+            "transcripts and word-level alignments. The catalogue lists one stimulus file; "
+            "the whole dataset is large (see OpenNeuro)."
+        ),
+        modality="fmri",
+        subjects="345 adults",
+        stimuli="27 spoken stories (about 4.6 hours)",
+        size="whole dataset: large (see OpenNeuro); listed file: 135 MB",
+        citation=(
+            "Nastase, S. A., Liu, Y.-F., Hillman, H., Zadbood, A., Hasenfratz, L., et al. "
+            "(2021). The 'Narratives' fMRI dataset for evaluating models of naturalistic "
+            "language comprehension. Scientific Data, 8, 250. OpenNeuro ds002345, "
+            "doi:10.18112/openneuro.ds002345.v1.1.0"
+        ),
+        licence="CC0 (dataset_description.json)",
+        access="download-only",
+        how_to_get=(
+            "brainalign datasets fetch narratives downloads the listed files from OpenNeuro's "
+            "public S3 bucket. Other files: https://s3.amazonaws.com/openneuro.org/ds002345/"
+            "<path>, or `datalad install https://github.com/OpenNeuroDatasets/ds002345` "
+            "(see https://github.com/snastase/narratives). Read BIDS runs with "
+            "brainalign.datasets.fmri and brainalign.datasets.bids."
+        ),
+        returns="No loader yet (download-only): fetch() returns the local paths.",
+        files={
+            "tunnel_audio": RemoteFile(
+                url=f"{OPENNEURO_S3}/ds002345/stimuli/tunnel_audio.wav",
+                md5="5d9fcaac3b920745b0806b856de81bcc",
+                filename="ds002345/stimuli/tunnel_audio.wav",
+                size=135278558,
+                licence="CC0",
+            ),
+        },
+        checksum_source=(
+            "MD5 and size from the git-annex key in OpenNeuroDatasets/ds002345 "
+            "(stimuli/tunnel_audio.wav at commit 5b8c8f63); the S3 object is the latest "
+            "version and may differ (a mismatch is reported, never accepted)"
+        ),
+        url="https://openneuro.org/datasets/ds002345",
+    ),
+    DatasetInfo(
+        name="things-eeg2",
+        title="THINGS-EEG2: EEG responses to 16,740 THINGS images (Gifford et al. 2022)",
+        description=(
+            "64-channel EEG of participants viewing images of the THINGS database in rapid "
+            "serial visual presentation (16,540 training images x 4 repetitions, 200 test "
+            "images x 80 repetitions per participant). Raw and preprocessed data are on OSF; "
+            "no checksums are published, so brainalign does not download them."
+        ),
+        modality="eeg",
+        subjects="10 adults",
+        stimuli="16,740 natural object images (THINGS)",
+        size="large; not stated here (see the OSF project)",
+        citation=(
+            "Gifford, A. T., Dwivedi, K., Roig, G., & Cichy, R. M. (2022). A large and rich "
+            "EEG dataset for modeling human visual object recognition. NeuroImage, 264, "
+            "119754. doi:10.1016/j.neuroimage.2022.119754"
+        ),
+        licence="as stated on the OSF project (check before use)",
+        access="local path",
+        how_to_get=(
+            "Download from the OSF project of the paper (https://osf.io/3jk45/; raw EEG, "
+            "preprocessed EEG and the image set) into a folder, then "
+            "load('things-eeg2', path=FOLDER). brainalign has no reader for it yet: read the "
+            "raw BrainVision files with brainalign.datasets.meeg.read_raw."
+        ),
+        returns="No reader yet: load('things-eeg2', path=...) explains what to use.",
+        loader=_no_reader(
+            "things-eeg2",
+            "read the raw BrainVision recordings with brainalign.datasets.meeg.read_raw and "
+            "make epochs with brainalign.datasets.meeg.make_epochs (the preprocessed .npy "
+            "files are pickled Python objects, which brainalign does not unpickle)",
+        ),
+        url="https://osf.io/3jk45/",
+    ),
+    DatasetInfo(
+        name="meg-masc",
+        title="MEG-MASC: MEG of 27 people listening to 4 spoken stories (Gwilliams et al. 2023)",
+        description=(
+            "208-channel MEG (KIT) of English speakers listening to naturalistic stories, two "
+            "sessions each, in BIDS with word- and phoneme-level annotations in the events "
+            "files. Distributed on OSF without published checksums, so brainalign does not "
+            "download it."
+        ),
+        modality="meg",
+        subjects="27 adults",
+        stimuli="4 spoken stories (about 1 hour per session)",
+        size="large; not stated here (see the OSF project)",
+        citation=(
+            "Gwilliams, L., Flick, G., Marantz, A., Pylkkanen, L., Poeppel, D., & King, J.-R. "
+            "(2023). Introducing MEG-MASC, a high-quality magneto-encephalography dataset for "
+            "evaluating natural speech processing. Scientific Data, 10, 862."
+        ),
+        licence="as stated on the OSF project (check before use)",
+        access="local path",
+        how_to_get=(
+            "Download the BIDS dataset from OSF (https://osf.io/ag3kj/) into a folder, then "
+            "load('meg-masc', path=FOLDER, subject='01', session='0', task='0')."
+        ),
+        returns=(
+            "BIDSMEEGRun (brainalign.datasets.bids.load_bids_meeg): one run. Options: path "
+            "(required), subject, task (required), session, run and the other "
+            "load_bids_meeg options."
+        ),
+        loader=_local_meg_masc,
+        url="https://osf.io/ag3kj/",
+    ),
+    DatasetInfo(
+        name="nsd",
+        title="Natural Scenes Dataset: 7T fMRI of 8 people viewing 73,000 COCO images",
+        description=(
+            "High-resolution 7T fMRI of 8 participants who each viewed 9,000-10,000 natural "
+            "scenes (from COCO) up to 3 times over 30-40 sessions, with single-trial "
+            "response estimates (betas) in several spaces. Access requires agreeing to the "
+            "NSD Terms and Conditions (data-use agreement), so brainalign never downloads it."
+        ),
+        modality="fmri",
+        subjects="8 adults",
+        stimuli="73,000 natural scene images (MS COCO)",
+        size="very large (the full release is many TB; see the NSD documentation)",
+        citation=(
+            "Allen, E. J., St-Yves, G., Wu, Y., Breedlove, J. L., Prince, J. S., Dowdle, L. T., "
+            "et al. (2022). A massive 7T fMRI dataset to bridge cognitive neuroscience and "
+            "artificial intelligence. Nature Neuroscience, 25, 116-126."
+        ),
+        licence="NSD Terms and Conditions (data-use agreement required)",
+        access="local path",
+        how_to_get=(
+            "Fill in the NSD data access form and accept the Terms and Conditions at "
+            "https://naturalscenesdataset.org, download the files you need from the NSD "
+            "bucket as instructed there, then load('nsd', path=FOLDER)."
+        ),
+        returns="No reader yet: load('nsd', path=...) explains what to use.",
+        loader=_no_reader(
+            "nsd",
+            "read the beta NIfTI files with brainalign.datasets.fmri (nilearn maskers) and "
+            "the trial table (nsd_expdesign.mat) with scipy.io.loadmat",
+        ),
+        url="https://naturalscenesdataset.org",
+    ),
+]
+
+#: The catalogue: dataset name -> :class:`DatasetInfo`, in display order.
+REGISTRY: dict[str, DatasetInfo] = {entry.name: entry for entry in _ENTRIES}
