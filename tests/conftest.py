@@ -37,6 +37,16 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """A fresh download cache (BRAINALIGN_DATA), offline mode off, loopback not proxied."""
+    monkeypatch.setenv("BRAINALIGN_DATA", str(tmp_path / "cache"))
+    monkeypatch.delenv("BRAINALIGN_OFFLINE", raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return tmp_path / "cache"
+
+
 @pytest.fixture(scope="session")
 def alice_words() -> list[str]:
     """The first 400 words of Alice chapter 1 (Brennan et al. 2016, CC-BY-4.0)."""

@@ -18,11 +18,8 @@ from tests.datasets.catalogue_helpers import LoopbackServer, serve_entry_file
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("BRAINALIGN_DATA", str(tmp_path / "cache"))
-    monkeypatch.delenv("BRAINALIGN_OFFLINE", raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+def _isolated_cache(isolated_cache):
+    return isolated_cache
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -142,13 +142,8 @@ def server():
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    """Every test gets its own cache; no proxy; offline mode off unless a test sets it."""
-    monkeypatch.setenv("BRAINALIGN_DATA", str(tmp_path / "cache"))
-    monkeypatch.delenv("BRAINALIGN_OFFLINE", raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    return tmp_path / "cache"
+def _isolated_cache(isolated_cache):
+    return isolated_cache
 
 
 def leftovers(directory: Path) -> list[str]:
