@@ -7,6 +7,12 @@
   dropping neuroids that hold no value there: Brain-Score packages some studies (Pereira
   2018) with every subject as neuroids and NaN where a subject did not see an experiment,
   which ``read_assembly`` rightly refuses.
+* :func:`read_lebel_responses` reads one preprocessed story of LeBel et al. (2023,
+  OpenNeuro ds003020, ``derivative/preprocessed_data/<subject>/<story>.hf5``) as a
+  continuous Recording, with the story's words from its TextGrid
+  (:func:`read_lebel_words`).
+* :func:`load_narratives_run` reads one BOLD run of the Narratives dataset (OpenNeuro
+  ds002345) with its events through :func:`brainalign.datasets.fmri.load_fmri_run`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import pandas as pd
 from brainalign.datasets.behaviour import RDMSet, read_rdms
 from brainalign.datasets.brainio import read_assembly
 from brainalign.datasets.recording import Recording
+from brainalign.datasets.stimuli import Stimuli
 
 PathLike = str | os.PathLike
 
@@ -191,3 +198,275 @@ def read_brainscore_assembly(path: PathLike, *, experiment: str | None = None) -
         As :func:`~brainalign.datasets.brainio.read_assembly`.
     """
     return read_assembly(path, experiment=experiment, drop_empty_neuroids=True)
+
+
+# ----------------------------------------------------------------------------- LeBel 2023
+
+LEBEL_CITATION = (
+    "LeBel, A., Wagner, L., Jain, S., Adhikari-Desai, A., Gupta, B., Morgenthal, A., Tang, J., "
+    "Xu, L., & Huth, A. G. (2023). A natural language fMRI dataset for voxelwise encoding "
+    "models. Scientific Data, 10, 555. OpenNeuro ds003020."
+)
+#: Acquisition TR of ds003020 in seconds.
+LEBEL_TR = 2.0045
+#: Time of the first row of a preprocessed .hf5 after the story's audio onset, in seconds:
+#: the authors' code (HuthLab/deep-fMRI-dataset, encoding/) simulates TRs from 10 s before
+#: the audio onset and trims 5 + 5 TRs at the start of the stimulus matrix
+#: (``[5 + trim:-trim]``, ``trim=5``) to match the rows of these files, so row 0 is TR 10,
+#: at 10 TRs x 2 s - 10 s = 10 s.
+LEBEL_FIRST_ONSET = 10.0
+#: TextGrid labels that are not words (the authors' ``DEFAULT_BAD_WORDS``, compared after
+#: lower-casing and stripping ``{}`` and spaces), plus empty intervals.
+LEBEL_NON_WORDS = frozenset({"sentence_start", "sentence_end", "br", "lg", "ls", "ns", "sp", ""})
+
+
+class LebelFormatError(ValueError):
+    """A file is not in the layout of the LeBel et al. (2023) derivatives."""
+
+
+def _read_hf5_data(path: Path) -> np.ndarray:
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise LebelFormatError(f"{path}: not a readable HDF5 file ({error})") from error
+    with handle:
+        if "data" not in handle or not isinstance(handle["data"], h5py.Dataset):
+            raise LebelFormatError(
+                f"{path}: no dataset 'data' (found {sorted(handle)}); the ds003020 "
+                "preprocessed_data/<subject>/<story>.hf5 files hold the responses in 'data'"
+            )
+        dataset = handle["data"]
+        if dataset.ndim != 2 or not np.issubdtype(dataset.dtype, np.floating):
+            raise LebelFormatError(
+                f"{path}: dataset 'data' has shape {dataset.shape} and dtype {dataset.dtype}; "
+                "expected floating-point (n_TRs, n_voxels)"
+            )
+        return np.asarray(dataset[()])
+
+
+def _check_finite(path: Path, data: np.ndarray, nan_to_zero: bool) -> np.ndarray:
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return data
+    if not nan_to_zero:
+        voxels = np.flatnonzero(bad.any(axis=0))
+        raise LebelFormatError(
+            f"{path}: {int(bad.sum())} NaN/infinite values in {voxels.size} voxel(s), e.g. "
+            f"{voxels[:5].tolist()}; pass nan_to_zero=True to set them to 0 as the authors' "
+            "code does (np.nan_to_num)"
+        )
+    return np.where(bad, 0.0, data)
+
+
+def read_lebel_words(textgrid: PathLike, story: str) -> Stimuli:
+    """The words of one LeBel et al. (2023) story from its TextGrid.
+
+    The word tier is the tier named ``word``/``words`` (any case), else the second interval
+    tier (the authors' ``grids[story].tiers[1]``); silences and noises
+    (:data:`LEBEL_NON_WORDS`) are dropped as in the authors' ``make_word_ds``.
+
+    Parameters
+    ----------
+    textgrid : str or path-like
+        ``derivative/TextGrids/<story>.TextGrid``.
+    story : str
+        Story name (the ``group`` of every word).
+
+    Returns
+    -------
+    Stimuli
+        Shape (n_words, 6): ``stimulus_id`` (``<story>_w<index>``), ``group``, ``text``,
+        ``onset`` and ``duration`` (seconds after the story's audio onset), ``position``
+        (0-based word index).
+
+    Raises
+    ------
+    LebelFormatError
+        If there is no word tier.
+    """
+    from brainalign.datasets.textgrid import read_textgrid
+
+    path = Path(textgrid)
+    tiers = read_textgrid(path)
+    named = [name for name in tiers if name.strip().lower() in ("word", "words")]
+    if named:
+        words = tiers[named[0]]
+    elif len(tiers) >= 2:
+        words = tiers[list(tiers)[1]]
+    else:
+        raise LebelFormatError(
+            f"{path}: no word tier (interval tiers: {list(tiers)}); expected a tier named "
+            "'word' or a second interval tier as in the ds003020 TextGrids"
+        )
+    labels = words["text"].astype(str).str.strip()
+    keep = ~labels.str.lower().str.strip("{}").str.strip().isin(LEBEL_NON_WORDS)
+    words = words[keep.to_numpy()].reset_index(drop=True)
+    position = np.arange(len(words))
+    return Stimuli(
+        pd.DataFrame(
+            {
+                "stimulus_id": [f"{story}_w{i:05d}" for i in position],
+                "group": story,
+                "text": labels[keep].tolist(),
+                "onset": words["onset"].to_numpy(dtype=float),
+                "duration": (words["offset"] - words["onset"]).to_numpy(dtype=float),
+                "position": position,
+            }
+        )
+    )
+
+
+def read_lebel_responses(
+    path: PathLike,
+    *,
+    subject: str,
+    story: str,
+    textgrid: PathLike | None = None,
+    tr: float = LEBEL_TR,
+    first_onset: float = LEBEL_FIRST_ONSET,
+    nan_to_zero: bool = False,
+) -> Recording:
+    """Read one preprocessed story of LeBel et al. (2023) as a continuous Recording.
+
+    The ds003020 file ``derivative/preprocessed_data/<subject>/<story>.hf5`` holds one
+    HDF5 dataset ``data`` of shape (n_TRs, n_voxels): the subject's cortical voxels,
+    already trimmed at both ends of the story (see :data:`LEBEL_FIRST_ONSET`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.hf5`` file.
+    subject : str
+        Subject label (``UTS01`` ...), written to ``units``.
+    story : str
+        Story name, written to ``samples`` and used as the stimuli group.
+    textgrid : str or path-like, optional
+        The story's TextGrid; its words become the Recording's stimuli (see
+        :func:`read_lebel_words`). Without it the stimuli are empty.
+    tr : float
+        Seconds between rows (default the acquisition TR, 2.0045 s; the authors' encoding
+        code places TRs every 2.0 s: pass ``tr=2.0`` to reproduce its alignment).
+    first_onset : float
+        Seconds from the story's audio onset to row 0 (default 10.0).
+    nan_to_zero : bool
+        Set NaN/infinite values to 0 (as the authors' code does); by default they are an
+        error.
+
+    Returns
+    -------
+    Recording
+        Continuous, data (n_TRs, n_voxels) float32; ``samples``: ``tr_index``, ``onset``
+        (``first_onset + tr_index * tr``, seconds on the TextGrid clock), ``duration``,
+        ``story``; ``units``: ``subject``, ``voxel`` (column index in the file).
+
+    Raises
+    ------
+    LebelFormatError
+        If the file is not HDF5, has no 2-D floating ``data`` dataset, holds NaN without
+        ``nan_to_zero``, or ``tr`` is not positive.
+    """
+    path = Path(path)
+    if not tr > 0:
+        raise LebelFormatError(f"tr={tr!r} must be a positive number of seconds")
+    data = _check_finite(path, _read_hf5_data(path), nan_to_zero)
+    index = np.arange(data.shape[0])
+    samples = pd.DataFrame(
+        {"tr_index": index, "onset": first_onset + index * tr, "duration": tr, "story": story}
+    )
+    units = pd.DataFrame({"subject": subject, "voxel": np.arange(data.shape[1])})
+    stimuli = (
+        read_lebel_words(textgrid, story)
+        if textgrid is not None
+        else Stimuli(pd.DataFrame({"stimulus_id": [], "group": [], "text": []}))
+    )
+    return Recording(
+        data=data,
+        samples=samples,
+        units=units,
+        sampling="continuous",
+        stimuli=stimuli,
+        tr=tr,
+        meta={
+            "name": "lebel2023",
+            "citation": LEBEL_CITATION,
+            "licence": "CC0",
+            "file": str(path),
+            "subject": subject,
+            "story": story,
+            "first_onset": first_onset,
+            "textgrid": str(textgrid) if textgrid is not None else None,
+        },
+    )
+
+
+# ----------------------------------------------------------------------------- Narratives
+
+NARRATIVES_CITATION = (
+    "Nastase, S. A., Liu, Y.-F., Hillman, H., Zadbood, A., Hasenfratz, L., et al. (2021). "
+    "The 'Narratives' fMRI dataset for evaluating models of naturalistic language "
+    "comprehension. Scientific Data, 8, 250. OpenNeuro ds002345."
+)
+
+
+def _narratives_masker(bold: Path, masker: Any) -> Any:
+    if not (isinstance(masker, str) and masker == "epi"):
+        return masker
+    from nilearn.masking import compute_epi_mask
+
+    from brainalign.datasets.fmri import VoxelMask
+
+    return VoxelMask(compute_epi_mask(str(bold)), name="epi_mask")
+
+
+def load_narratives_run(
+    bold: PathLike,
+    events: PathLike,
+    *,
+    subject: str,
+    task: str,
+    masker: Any = "epi",
+    **options: Any,
+) -> Recording:
+    """Read one Narratives BOLD run (raw, native space) with its events.
+
+    Parameters
+    ----------
+    bold : str or path-like
+        ``sub-<id>_task-<story>_bold.nii.gz``, shape (nx, ny, nz, n_volumes).
+    events : str or path-like
+        The run's ``events.tsv`` (one row: the story's onset and duration on the run clock).
+    subject, task : str
+        BIDS labels, written to the Recording (``subject``, run ``task-<task>``).
+    masker : "epi", VoxelMask, Parcels, Spheres or a mask image
+        What the units are. ``"epi"`` (default) keeps the voxels of
+        ``nilearn.masking.compute_epi_mask`` of the run; any other value is passed to
+        :func:`~brainalign.datasets.fmri.load_fmri_run` (images must be on the run's grid:
+        the data are not registered to a template).
+    **options
+        Other :func:`~brainalign.datasets.fmri.load_fmri_run` options (``standardize``,
+        ``detrend``, ``high_pass`` ...).
+
+    Returns
+    -------
+    Recording
+        Continuous, data (n_volumes, n_voxels), TR from the NIfTI header (1.5 s in
+        Narratives); stimuli from the events file.
+    """
+    from brainalign.datasets.fmri import load_fmri_run
+
+    bold = Path(bold)
+    recording = load_fmri_run(
+        bold,
+        masker=_narratives_masker(bold, masker),
+        events=events,
+        subject=f"sub-{subject}",
+        run=f"task-{task}",
+        name="narratives",
+        **options,
+    )
+    recording.meta.update(
+        {"citation": NARRATIVES_CITATION, "licence": "CC0", "subject": subject, "task": task}
+    )
+    return recording

@@ -240,6 +240,50 @@ def _local_meg_masc(get: FileGetter, path: Any = None, **options: Any) -> Any:
     return load_bids_meeg(root, **options)
 
 
+def _load_lebel2023(
+    get: FileGetter,
+    subject: str = "UTS01",
+    story: str = "cocoonoflove",
+    textgrid: Any = None,
+    **options: Any,
+) -> Any:
+    from brainalign.datasets.loaders import read_lebel_responses
+
+    entry = REGISTRY["lebel2023"]
+    key = f"{subject}_{story}"
+    if key not in entry.files:
+        listed = [k.replace("_", "/", 1) for k in entry.files if not k.startswith("textgrid_")]
+        raise CatalogueError(
+            f"lebel2023: subject={subject!r}, story={story!r} is not among the listed files "
+            f"{listed}; for another story download its .hf5 from OpenNeuro and call "
+            "brainalign.datasets.loaders.read_lebel_responses"
+        )
+    unknown = sorted(set(options) - {"tr", "first_onset", "nan_to_zero"})
+    if unknown:
+        raise CatalogueError(
+            f"lebel2023: unknown option(s) {unknown}; it takes subject, story, textgrid, tr, "
+            "first_onset, nan_to_zero"
+        )
+    if textgrid is None and f"textgrid_{story}" in entry.files:
+        textgrid = get(f"textgrid_{story}")
+    return read_lebel_responses(
+        get(key), subject=subject, story=story, textgrid=textgrid, **options
+    )
+
+
+def _load_narratives(get: FileGetter, masker: Any = "epi", **options: Any) -> Any:
+    from brainalign.datasets.loaders import load_narratives_run
+
+    return load_narratives_run(
+        get("sub-022_tunnel_bold"),
+        get("sub-022_tunnel_events"),
+        subject="022",
+        task="tunnel",
+        masker=masker,
+        **options,
+    )
+
+
 def _no_reader(name: str, advice: str) -> Callable[..., Any]:
     def load_local(get: FileGetter, path: Any = None, **options: Any) -> Any:
         _require_path(name, path, REGISTRY[name].how_to_get)
@@ -279,6 +323,32 @@ _ASSEMBLY_RETURNS = (
     "sampling 'event'. Neuroids that are NaN for every selected presentation (subjects not "
     "in an experiment) are dropped."
 )
+
+
+#: (story, md5, size) of UTS01's preprocessed responses listed for lebel2023.
+LEBEL_RESPONSES = (
+    ("cocoonoflove", "63230548f784281336f8bedadffedaf8", 278426480),
+    ("onlyonewaytofindout", "37eea7b53400d641423438ba4c6fb80b", 247923104),
+    ("wheretheressmoke", "4d4a9bbc212e79a695ec1e047489fc20", 2077476776),
+)
+#: (story, md5, size) of the TextGrids listed for lebel2023.
+LEBEL_TEXTGRIDS = (
+    ("bluehope", "285856bac872db55861cc4febbfef631", 1153885),
+    ("comingofageondeathrow", "871509def4d4f90033d596e0c0f230ab", 1221813),
+    ("theadvancedbeginner", "b591a6e50a7bea41a655f90d27342533", 866518),
+    ("thepostmanalwayscalls", "1542941f1973481eef5da4aeaaf0d0af", 1213306),
+)
+
+
+def _openneuro_file(dataset: str, path: str, md5: str, size: int) -> RemoteFile:
+    """A file of an OpenNeuro dataset on its public S3 bucket, with its git-annex MD5."""
+    return RemoteFile(
+        url=f"{OPENNEURO_S3}/{dataset}/{path}",
+        md5=md5,
+        filename=f"{dataset}/{path}",
+        size=size,
+        licence="CC0",
+    )
 
 
 def _word_pairs_entry(
@@ -757,15 +827,23 @@ _ENTRIES: list[DatasetInfo] = [
         title="LeBel et al. 2023: fMRI of 8 people listening to spoken stories (ds003020)",
         description=(
             "OpenNeuro ds003020: BIDS fMRI of subjects listening to natural spoken stories "
-            "(The Moth Radio Hour and others), with preprocessed per-story responses "
-            "(derivative/preprocessed_data/UTS0X/<story>.hf5, HDF5), TextGrids and stimuli. "
-            "The catalogue lists two preprocessed story files of UTS01 (with the checksums "
-            "OpenNeuro's git-annex keys give)."
+            "(mostly The Moth Radio Hour), with preprocessed per-story responses "
+            "(derivative/preprocessed_data/<subject>/<story>.hf5: HDF5 dataset 'data', "
+            "n_TRs x n_voxels of the subject's cortex, trimmed at both ends) and word/phone "
+            "TextGrids (derivative/TextGrids/<story>.TextGrid). The catalogue lists three "
+            "preprocessed stories of UTS01 and four TextGrids (only files whose published "
+            "checksums could be read; the listed TextGrids are of other stories than the "
+            "listed responses). wheretheressmoke is the repeated test story: its file is "
+            "larger than one presentation and its layout is not verified here (the loader "
+            "accepts only (n_TRs, n_voxels))."
         ),
         modality="fmri",
         subjects="8 adults (UTS01-UTS08)",
-        stimuli="spoken narrative stories (the number per subject differs; see the paper)",
-        size="whole dataset: large (see OpenNeuro); listed files: 2.08 GB + 278 MB",
+        stimuli="27 spoken narrative stories (about 6 hours)",
+        size=(
+            "whole dataset: large (see OpenNeuro); listed responses: 278 MB, 248 MB, 2.08 GB; "
+            "TextGrids: about 1 MB each"
+        ),
         citation=(
             "LeBel, A., Wagner, L., Jain, S., Adhikari-Desai, A., Gupta, B., Morgenthal, A., "
             "Tang, J., Xu, L., & Huth, A. G. (2023). A natural language fMRI dataset for voxelwise "
@@ -773,53 +851,63 @@ _ENTRIES: list[DatasetInfo] = [
             "doi:10.18112/openneuro.ds003020"
         ),
         licence="CC0 (dataset_description.json)",
-        access="download-only",
+        access="download",
         how_to_get=(
-            "brainalign datasets fetch lebel2023 downloads the listed files from OpenNeuro's "
-            "public S3 bucket. Other files: https://s3.amazonaws.com/openneuro.org/ds003020/"
-            "<path>, or the whole dataset with `openneuro-py download --dataset ds003020` or "
-            "`datalad install https://github.com/OpenNeuroDatasets/ds003020`. Read the .hf5 "
-            "files with h5py (dataset 'data', TRs x voxels) or the BIDS runs with "
-            "brainalign.datasets.fmri."
+            "Downloaded on first use from OpenNeuro's public S3 bucket: brainalign datasets "
+            "fetch lebel2023 --files UTS01_cocoonoflove. Other files: "
+            "https://s3.amazonaws.com/openneuro.org/ds003020/<path>, or the whole dataset with "
+            "`datalad install https://github.com/OpenNeuroDatasets/ds003020`; read another "
+            "story with brainalign.datasets.loaders.read_lebel_responses(path, subject=..., "
+            "story=..., textgrid=...)."
         ),
-        returns="No loader yet (download-only): fetch() returns the local paths.",
+        returns=(
+            "Recording (read_lebel_responses), continuous: data (n_TRs, n_voxels) float32, "
+            "samples with tr_index, onset = 10 s + tr_index x tr after the audio onset (the "
+            "trimming of the authors' encoding code), units with subject and voxel; stimuli = "
+            "the story's words with onsets when its TextGrid is listed (or given). Options: "
+            "subject ('UTS01'), story ('cocoonoflove', 'onlyonewaytofindout', "
+            "'wheretheressmoke'), textgrid (a local TextGrid path), tr (default 2.0045 s; 2.0 "
+            "reproduces the authors' alignment), first_onset (10.0), nan_to_zero (False)."
+        ),
         files={
-            "UTS01_wheretheressmoke": RemoteFile(
-                url=f"{OPENNEURO_S3}/ds003020/derivative/preprocessed_data/UTS01/wheretheressmoke.hf5",
-                md5="4d4a9bbc212e79a695ec1e047489fc20",
-                filename="ds003020/derivative/preprocessed_data/UTS01/wheretheressmoke.hf5",
-                size=2077476776,
-                licence="CC0",
-            ),
-            "UTS01_cocoonoflove": RemoteFile(
-                url=f"{OPENNEURO_S3}/ds003020/derivative/preprocessed_data/UTS01/cocoonoflove.hf5",
-                md5="63230548f784281336f8bedadffedaf8",
-                filename="ds003020/derivative/preprocessed_data/UTS01/cocoonoflove.hf5",
-                size=278426480,
-                licence="CC0",
-            ),
+            **{
+                f"UTS01_{story}": _openneuro_file(
+                    "ds003020", f"derivative/preprocessed_data/UTS01/{story}.hf5", md5, size
+                )
+                for story, md5, size in LEBEL_RESPONSES
+            },
+            **{
+                f"textgrid_{story}": _openneuro_file(
+                    "ds003020", f"derivative/TextGrids/{story}.TextGrid", md5, size
+                )
+                for story, md5, size in LEBEL_TEXTGRIDS
+            },
         },
         checksum_source=(
-            "MD5 and size from the git-annex keys in OpenNeuroDatasets/ds003020 (symlink "
-            "targets MD5E-s<size>--<md5>; wheretheressmoke.hf5 at commit dae4ca61, "
-            "cocoonoflove.hf5 at 48754c58); the S3 object is the latest version and may differ "
-            "from those commits (a mismatch is reported, never accepted)"
+            "MD5 and size from the git-annex keys (symlink targets MD5E-s<size>--<md5>) in "
+            "OpenNeuroDatasets/ds003020: cocoonoflove.hf5 at commit 48754c58, "
+            "onlyonewaytofindout.hf5 at 2d07fcb6, wheretheressmoke.hf5 at dae4ca61, the "
+            "TextGrids at 841b2929; the S3 object is the latest version and may differ from "
+            "those commits (a mismatch is reported, never accepted)"
         ),
+        loader=_load_lebel2023,
         url="https://openneuro.org/datasets/ds003020",
     ),
     DatasetInfo(
         name="narratives",
         title="Narratives: fMRI of 345 people listening to 27 spoken stories",
         description=(
-            "OpenNeuro ds002345: BIDS fMRI (with fMRIPrep and AFNI derivatives) of "
-            "participants listening to naturalistic spoken stories, with the audio, "
-            "transcripts and word-level alignments. The catalogue lists one stimulus file; "
-            "the whole dataset is large (see OpenNeuro)."
+            "OpenNeuro ds002345: BIDS fMRI (TR 1.5 s) of participants listening to "
+            "naturalistic spoken stories, with the audio (the fMRIPrep/AFNI derivatives and "
+            "word-level transcripts are in a separate DataLad dataset, not listed here). The "
+            "catalogue lists one raw BOLD run (sub-022, task tunnel, native space, not "
+            "preprocessed), its events file (the story starts 3 s into the run) and the "
+            "story's audio."
         ),
         modality="fmri",
         subjects="345 adults",
         stimuli="27 spoken stories (about 4.6 hours)",
-        size="whole dataset: large (see OpenNeuro); listed file: 135 MB",
+        size="whole dataset: large (see OpenNeuro); listed files: 146 MB BOLD, 135 MB audio",
         citation=(
             "Nastase, S. A., Liu, Y.-F., Hillman, H., Zadbood, A., Hasenfratz, L., et al. "
             "(2021). The 'Narratives' fMRI dataset for evaluating models of naturalistic "
@@ -827,29 +915,52 @@ _ENTRIES: list[DatasetInfo] = [
             "doi:10.18112/openneuro.ds002345.v1.1.0"
         ),
         licence="CC0 (dataset_description.json)",
-        access="download-only",
+        access="download",
         how_to_get=(
-            "brainalign datasets fetch narratives downloads the listed files from OpenNeuro's "
-            "public S3 bucket. Other files: https://s3.amazonaws.com/openneuro.org/ds002345/"
+            "Downloaded on first use from OpenNeuro's public S3 bucket: brainalign datasets "
+            "fetch narratives. Other files: https://s3.amazonaws.com/openneuro.org/ds002345/"
             "<path>, or `datalad install https://github.com/OpenNeuroDatasets/ds002345` "
-            "(see https://github.com/snastase/narratives). Read BIDS runs with "
-            "brainalign.datasets.fmri and brainalign.datasets.bids."
+            "(derivatives and transcripts: see https://github.com/snastase/narratives); read "
+            "other runs with brainalign.datasets.loaders.load_narratives_run."
         ),
-        returns="No loader yet (download-only): fetch() returns the local paths.",
+        returns=(
+            "Recording (load_narratives_run -> fmri.load_fmri_run), continuous: data "
+            "(n_volumes, n_voxels), TR from the header; stimuli from the events file (one "
+            "'story' event). Options: masker ('epi' (default: nilearn compute_epi_mask of the "
+            "run) or a mask/VoxelMask/Parcels/Spheres on the run's grid) and the other "
+            "load_fmri_run options (standardize, detrend, high_pass ...). The audio is fetched "
+            "by fetch() only."
+        ),
         files={
-            "tunnel_audio": RemoteFile(
-                url=f"{OPENNEURO_S3}/ds002345/stimuli/tunnel_audio.wav",
-                md5="5d9fcaac3b920745b0806b856de81bcc",
-                filename="ds002345/stimuli/tunnel_audio.wav",
-                size=135278558,
+            "sub-022_tunnel_bold": _openneuro_file(
+                "ds002345",
+                "sub-022/func/sub-022_task-tunnel_bold.nii.gz",
+                "cb12fb8487d395a304d82e656ed230b3",
+                145637193,
+            ),
+            "sub-022_tunnel_events": RemoteFile(
+                url=f"{OPENNEURO_S3}/ds002345/sub-022/func/sub-022_task-tunnel_events.tsv",
+                sha256="95bf241efe2ceb22b6971f25002ccb35f62111d65b562b7eb490fd9b7da1a1fb",
+                filename="ds002345/sub-022/func/sub-022_task-tunnel_events.tsv",
+                size=70,
                 licence="CC0",
+            ),
+            "tunnel_audio": _openneuro_file(
+                "ds002345",
+                "stimuli/tunnel_audio.wav",
+                "5d9fcaac3b920745b0806b856de81bcc",
+                135278558,
             ),
         },
         checksum_source=(
-            "MD5 and size from the git-annex key in OpenNeuroDatasets/ds002345 "
-            "(stimuli/tunnel_audio.wav at commit 5b8c8f63); the S3 object is the latest "
-            "version and may differ (a mismatch is reported, never accepted)"
+            "OpenNeuroDatasets/ds002345: MD5 and size from the git-annex keys of "
+            "sub-022_task-tunnel_bold.nii.gz (commit 78cbc7e8, in the export.tree/ mirror of "
+            "the dataset tree) and stimuli/tunnel_audio.wav (commit 5b8c8f63); the events file "
+            "is stored in git, not in the annex: its SHA-256 was computed here from the file's "
+            "text at commit 77fcf104 (70 bytes). The S3 objects are the latest versions and may "
+            "differ (a mismatch is reported, never accepted)"
         ),
+        loader=_load_narratives,
         url="https://openneuro.org/datasets/ds002345",
     ),
     DatasetInfo(
@@ -858,8 +969,10 @@ _ENTRIES: list[DatasetInfo] = [
         description=(
             "64-channel EEG of participants viewing images of the THINGS database in rapid "
             "serial visual presentation (16,540 training images x 4 repetitions, 200 test "
-            "images x 80 repetitions per participant). Raw and preprocessed data are on OSF; "
-            "no checksums are published, so brainalign does not download them."
+            "images x 80 repetitions per participant). Raw and preprocessed data are on OSF "
+            "(project 3jk45; the raw EEG in component crxs4, the images in y63gw). OSF computes "
+            "file hashes but no published code or paper pins them, and none could be checked "
+            "here, so brainalign does not download the data."
         ),
         modality="eeg",
         subjects="10 adults",
@@ -870,20 +983,23 @@ _ENTRIES: list[DatasetInfo] = [
             "EEG dataset for modeling human visual object recognition. NeuroImage, 264, "
             "119754. doi:10.1016/j.neuroimage.2022.119754"
         ),
-        licence="as stated on the OSF project (check before use)",
+        licence="as stated on the OSF project (CC BY 4.0 according to third-party code; check)",
         access="local path",
         how_to_get=(
-            "Download from the OSF project of the paper (https://osf.io/3jk45/; raw EEG, "
-            "preprocessed EEG and the image set) into a folder, then "
-            "load('things-eeg2', path=FOLDER). brainalign has no reader for it yet: read the "
-            "raw BrainVision files with brainalign.datasets.meeg.read_raw."
+            "Download from the OSF project of the paper (https://osf.io/3jk45/, linked from "
+            "the authors' repository gifale95/eeg_encoding_model; raw EEG, preprocessed EEG "
+            "and the image set) into a folder, then load('things-eeg2', path=FOLDER). "
+            "brainalign has no reader for it yet: the raw and preprocessed .npy files are "
+            "pickled Python dictionaries, which brainalign does not unpickle."
         ),
         returns="No reader yet: load('things-eeg2', path=...) explains what to use.",
         loader=_no_reader(
             "things-eeg2",
-            "read the raw BrainVision recordings with brainalign.datasets.meeg.read_raw and "
-            "make epochs with brainalign.datasets.meeg.make_epochs (the preprocessed .npy "
-            "files are pickled Python objects, which brainalign does not unpickle)",
+            "the published .npy files are pickled Python dictionaries (np.load(..., "
+            "allow_pickle=True).item()), which brainalign does not unpickle; if you trust them, "
+            "load one yourself and build an mne.io.RawArray (raw: 'raw_eeg_data', 'ch_names', "
+            "'ch_types', 'sfreq') or mne.EpochsArray (preprocessed: 'preprocessed_eeg_data', "
+            "'ch_names', 'times'), then use brainalign.datasets.meeg.epochs_recording",
         ),
         url="https://osf.io/3jk45/",
     ),
@@ -893,8 +1009,10 @@ _ENTRIES: list[DatasetInfo] = [
         description=(
             "208-channel MEG (KIT) of English speakers listening to naturalistic stories, two "
             "sessions each, in BIDS with word- and phoneme-level annotations in the events "
-            "files. Distributed on OSF without published checksums, so brainalign does not "
-            "download it."
+            "files (tasks 0-3: lw1, cable_spool_fort, easy_money, The_Black_Widow). "
+            "Distributed on OSF only (project ag3kj, with the subjects' data split over the "
+            "components h2tzn, u5327 and dr4wy); no published code, paper or OpenNeuro copy "
+            "pins file checksums, so brainalign does not download it."
         ),
         modality="meg",
         subjects="27 adults",
@@ -903,13 +1021,15 @@ _ENTRIES: list[DatasetInfo] = [
         citation=(
             "Gwilliams, L., Flick, G., Marantz, A., Pylkkanen, L., Poeppel, D., & King, J.-R. "
             "(2023). Introducing MEG-MASC, a high-quality magneto-encephalography dataset for "
-            "evaluating natural speech processing. Scientific Data, 10, 862."
+            "evaluating natural speech processing. Scientific Data, 10, 862. "
+            "doi:10.1038/s41597-023-02752-5"
         ),
-        licence="as stated on the OSF project (check before use)",
+        licence="as stated on the OSF project (CC0 according to third-party summaries; check)",
         access="local path",
         how_to_get=(
-            "Download the BIDS dataset from OSF (https://osf.io/ag3kj/) into a folder, then "
-            "load('meg-masc', path=FOLDER, subject='01', session='0', task='0')."
+            "Download the BIDS dataset from OSF (https://osf.io/ag3kj/ and its components) "
+            "into one folder, then load('meg-masc', path=FOLDER, subject='01', session='0', "
+            "task='0')."
         ),
         returns=(
             "BIDSMEEGRun (brainalign.datasets.bids.load_bids_meeg): one run. Options: path "

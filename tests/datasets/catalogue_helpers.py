@@ -100,3 +100,17 @@ def place_in_cache(monkeypatch, name: str, key: str, source: Path, *, subset: bo
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return target
+
+
+def serve_new_entry_file(
+    monkeypatch, server: LoopbackServer, name: str, key: str, data: bytes, *, like: str, path: str
+) -> RemoteFile:
+    """Add file ``key`` to entry ``name`` (a copy of file ``like`` with URL path ``path``).
+
+    For a file in the published format that the entry does not list (e.g. a story whose
+    responses and TextGrid are both needed), served with the checksum of ``data``.
+    """
+    template = registry.REGISTRY[name].files[like]
+    server.files[path] = data
+    remote = with_checksum(template, data, url=server.base + path, filename=path.lstrip("/"))
+    return _replace_file(monkeypatch, name, key, remote)

@@ -8,22 +8,28 @@ Every entry is loaded with its real loader through the real fetch path, offline:
   entry's SHA-256 is replaced (through ``monkeypatch``) by the subset's. Where the full file
   is in ../shared/data, a second test uses it with the published checksum unchanged (and
   skips on a fresh clone).
-* Brain-Score assemblies (sha1) and OpenNeuro files (md5) are written by the test in the
-  published format and served by a loopback HTTP server; the entry's URL (path and
-  ``versionId`` query kept) and checksum are patched to the served bytes.
+* Brain-Score assemblies (sha1) and OpenNeuro files (md5: LeBel 2023 .hf5 responses and
+  TextGrids, a Narratives BOLD run) are written by the test in the published format and
+  served by a loopback HTTP server; the entry's URL (path and ``versionId`` query kept)
+  and checksum are patched to the served bytes. The Narratives events file is served as
+  published, with its published checksum unchanged.
 
 Nothing reaches the internet.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 
+import h5py
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from nilearn.masking import compute_epi_mask
 from scipy.stats import spearmanr
 
 from brainalign.datasets import catalogue, registry
@@ -45,7 +51,7 @@ from brainalign.datasets.download import (
     RemoteFile,
     cache_path,
 )
-from brainalign.datasets.loaders import Kriegeskorte92
+from brainalign.datasets.loaders import Kriegeskorte92, LebelFormatError, read_lebel_responses
 from brainalign.datasets.recording import Recording
 from tests.datasets.catalogue_helpers import (
     ROOT,
@@ -54,6 +60,7 @@ from tests.datasets.catalogue_helpers import (
     LoopbackServer,
     place_in_cache,
     serve_entry_file,
+    serve_new_entry_file,
 )
 
 BEHAVIOUR = TESTS_DATA / "behaviour"
@@ -462,20 +469,231 @@ def test_served_bytes_differing_from_the_sha1_are_refused(tmp_path, monkeypatch,
     assert not cache_path(info("tuckute2024").files["language"]).exists()
 
 
+# ----------------------------------------------------------------------------- OpenNeuro
+
+
+def _hf5_bytes(tmp_path, data: np.ndarray, name: str = "data") -> bytes:
+    """An .hf5 as in ds003020 preprocessed_data: one dataset 'data', (n_TRs, n_voxels)."""
+    path = tmp_path / "story.hf5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset(name, data=data)
+    return path.read_bytes()
+
+
+def _textgrid_bytes(words: list[tuple[float, float, str]]) -> bytes:
+    """A Praat long-format TextGrid with a 'phone' and a 'word' tier, as in ds003020."""
+    xmax = words[-1][1]
+
+    def tier(name: str, intervals: list[tuple[float, float, str]]) -> list[str]:
+        lines = [
+            '        class = "IntervalTier"',
+            f'        name = "{name}"',
+            "        xmin = 0",
+            f"        xmax = {xmax}",
+            f"        intervals: size = {len(intervals)}",
+        ]
+        for i, (start, stop, text) in enumerate(intervals, 1):
+            lines += [
+                f"        intervals [{i}]:",
+                f"            xmin = {start}",
+                f"            xmax = {stop}",
+                f'            text = "{text}"',
+            ]
+        return lines
+
+    phones = [(start, stop, "AH0") for start, stop, _ in words]
+    lines = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "xmin = 0",
+        f"xmax = {xmax}",
+        "tiers? <exists>",
+        "size = 2",
+        "item []:",
+        "    item [1]:",
+        *tier("phone", phones),
+        "    item [2]:",
+        *tier("word", words),
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+LEBEL_WORDS = [
+    (0.0, 1.2, "sp"),
+    (1.2, 1.5, "so"),
+    (1.5, 1.9, "i"),
+    (1.9, 2.0, ""),
+    (2.0, 2.6, "{LG}"),
+    (2.6, 3.1, "went"),
+    (3.1, 3.3, "sentence_end"),
+    (3.3, 4.0, "home"),
+]
+
+
+def test_lebel2023_hf5_and_textgrid_through_the_download_path(tmp_path, monkeypatch, server):
+    rng = np.random.default_rng(2)
+    values = rng.standard_normal((12, 5))
+    serve_new_entry_file(
+        monkeypatch,
+        server,
+        "lebel2023",
+        "UTS01_bluehope",
+        _hf5_bytes(tmp_path, values),
+        like="UTS01_cocoonoflove",
+        path="/openneuro.org/ds003020/derivative/preprocessed_data/UTS01/bluehope.hf5",
+    )
+    remote = serve_entry_file(
+        monkeypatch, server, "lebel2023", "textgrid_bluehope", _textgrid_bytes(LEBEL_WORDS)
+    )
+    assert remote.algorithm == "md5"
+
+    recording = load("lebel2023", subject="UTS01", story="bluehope")
+    assert recording.sampling == "continuous" and recording.tr == pytest.approx(2.0045)
+    np.testing.assert_allclose(recording.data, values, rtol=1e-6)
+    np.testing.assert_allclose(recording.sample_times, 10.0 + 2.0045 * np.arange(12))
+    assert recording.samples["story"].unique().tolist() == ["bluehope"]
+    assert recording.units["subject"].unique().tolist() == ["UTS01"]
+    assert recording.units["voxel"].tolist() == list(range(5))
+    words = recording.stimuli.table
+    assert words["text"].tolist() == ["so", "i", "went", "home"]
+    np.testing.assert_allclose(words["onset"], [1.2, 1.5, 2.6, 3.3])
+    np.testing.assert_allclose(words["duration"], [0.3, 0.4, 0.5, 0.7])
+    assert words["group"].unique().tolist() == ["bluehope"]
+    assert {path for path, _ in server.requests} == {
+        "/openneuro.org/ds003020/derivative/preprocessed_data/UTS01/bluehope.hf5",
+        "/openneuro.org/ds003020/derivative/TextGrids/bluehope.TextGrid",
+    }
+
+    authors = load("lebel2023", subject="UTS01", story="bluehope", tr=2.0)
+    np.testing.assert_allclose(authors.sample_times, 10.0 + 2.0 * np.arange(12))
+    assert len(server.requests) == 2, "the second load must come from the verified cache"
+
+
+def test_lebel2023_listed_story_without_textgrid_and_bad_files(tmp_path, monkeypatch, server):
+    values = np.random.default_rng(3).standard_normal((6, 4)).astype(np.float32)
+    values[2, 1] = np.nan
+    serve_entry_file(
+        monkeypatch, server, "lebel2023", "UTS01_cocoonoflove", _hf5_bytes(tmp_path, values)
+    )
+    with pytest.raises(LebelFormatError, match=r"cocoonoflove.hf5: 1 NaN.*nan_to_zero=True"):
+        load("lebel2023")
+    recording = load("lebel2023", nan_to_zero=True)
+    assert recording.data[2, 1] == 0 and len(recording.stimuli) == 0
+    np.testing.assert_array_equal(np.delete(recording.data, 1, axis=1), np.delete(values, 1, 1))
+
+    with pytest.raises(CatalogueError, match=r"story='nope' is not among the listed files"):
+        load("lebel2023", story="nope")
+    with pytest.raises(CatalogueError, match=r"unknown option\(s\) \['foo'\]"):
+        load("lebel2023", foo=1)
+
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "resp.hf5").write_bytes(_hf5_bytes(wrong, values, name="resp"))
+    with pytest.raises(LebelFormatError, match=r"no dataset 'data' \(found \['resp'\]\)"):
+        read_lebel_responses(wrong / "resp.hf5", subject="UTS01", story="x")
+    (wrong / "cube.hf5").write_bytes(_hf5_bytes(wrong, np.zeros((2, 3, 4))))
+    with pytest.raises(LebelFormatError, match=r"shape \(2, 3, 4\).*\(n_TRs, n_voxels\)"):
+        read_lebel_responses(wrong / "cube.hf5", subject="UTS01", story="x")
+    (wrong / "text.hf5").write_text("not hdf5")
+    with pytest.raises(LebelFormatError, match="not a readable HDF5 file"):
+        read_lebel_responses(wrong / "text.hf5", subject="UTS01", story="x")
+
+
+#: sub-022_task-tunnel_events.tsv exactly as published (OpenNeuroDatasets/ds002345).
+TUNNEL_EVENTS = b"onset\tduration\ttrial_type\tstim_file\n3.0\t1534.0\tstory\ttunnel_audio.wav\n"
+
+
+def _bold_bytes(tmp_path, n_volumes: int = 10) -> tuple[bytes, np.ndarray]:
+    """A small 4D .nii.gz (TR 1.5 s in the header) with a bright 'brain' block."""
+    rng = np.random.default_rng(4)
+    data = rng.normal(10.0, 1.0, size=(12, 12, 10, n_volumes)).astype(np.float32)
+    data[2:10, 2:10, 1:9] += rng.uniform(800.0, 1200.0, size=(8, 8, 8, 1)).astype(np.float32)
+    image = nib.Nifti1Image(data, np.diag([3.0, 3.0, 3.0, 1.0]))
+    image.header.set_zooms((3.0, 3.0, 3.0, 1.5))
+    image.header.set_xyzt_units("mm", "sec")
+    path = tmp_path / "bold.nii.gz"
+    image.to_filename(path)
+    return path.read_bytes(), data
+
+
+def test_narratives_run_with_the_published_events_file(tmp_path, monkeypatch, server):
+    events = info("narratives").files["sub-022_tunnel_events"]
+    assert hashlib.sha256(TUNNEL_EVENTS).hexdigest() == events.sha256
+    assert events.size == len(TUNNEL_EVENTS)
+    bold, data = _bold_bytes(tmp_path)
+    serve_entry_file(monkeypatch, server, "narratives", "sub-022_tunnel_bold", bold)
+    server.files["/openneuro.org/ds002345/sub-022/func/sub-022_task-tunnel_events.tsv"] = (
+        TUNNEL_EVENTS
+    )
+    monkeypatch.setitem(
+        registry.REGISTRY,
+        "narratives",
+        dataclasses.replace(
+            info("narratives"),
+            files={
+                **info("narratives").files,
+                "sub-022_tunnel_events": dataclasses.replace(
+                    events,
+                    url=server.base
+                    + "/openneuro.org/ds002345/sub-022/func/sub-022_task-tunnel_events.tsv",
+                ),
+            },
+        ),
+    )
+
+    recording = load("narratives")  # published events bytes, published SHA-256
+    assert recording.tr == pytest.approx(1.5) and recording.n_samples == 10
+    epi_mask = compute_epi_mask(tmp_path / "bold.nii.gz").get_fdata() > 0  # the reference
+    assert 0 < recording.n_units == epi_mask.sum() and not epi_mask[0, 0, 0]
+    np.testing.assert_allclose(recording.data, data[epi_mask].T, rtol=1e-6)
+    np.testing.assert_allclose(recording.sample_times, 1.5 * np.arange(10))
+    assert recording.units["subject"].unique().tolist() == ["sub-022"]
+    story = recording.stimuli.table
+    assert story["onset"].tolist() == [3.0] and story["duration"].tolist() == [1534.0]
+    assert recording.meta["licence"] == "CC0" and recording.meta["task"] == "tunnel"
+
+    mask = np.zeros((12, 12, 10), dtype=np.uint8)
+    mask[0, 0, 0] = mask[3, 3, 3] = 1
+    mask_path = tmp_path / "mask.nii.gz"
+    nib.Nifti1Image(mask, np.diag([3.0, 3.0, 3.0, 1.0])).to_filename(mask_path)
+    two = load("narratives", masker=mask_path)
+    np.testing.assert_allclose(two.data, data[[0, 3], [0, 3], [0, 3]].T, rtol=1e-6)
+    assert {path for path, _ in server.requests} == {
+        "/openneuro.org/ds002345/sub-022/func/sub-022_task-tunnel_bold.nii.gz",
+        "/openneuro.org/ds002345/sub-022/func/sub-022_task-tunnel_events.tsv",
+    }
+    assert len(server.requests) == 2
+
+
+def test_openneuro_files_keep_their_git_annex_md5(monkeypatch, server):
+    lebel = info("lebel2023").files
+    assert lebel["UTS01_cocoonoflove"].md5 == "63230548f784281336f8bedadffedaf8"
+    assert lebel["textgrid_bluehope"].size == 1153885
+    assert info("narratives").files["sub-022_tunnel_bold"].md5 == (
+        "cb12fb8487d395a304d82e656ed230b3"
+    )
+    payload = hashlib.sha256(b"narratives").digest() * 100
+    remote = serve_entry_file(monkeypatch, server, "narratives", "tunnel_audio", payload)
+    assert remote.algorithm == "md5"
+    assert fetch("narratives", files=["tunnel_audio"])["tunnel_audio"].read_bytes() == payload
+    serve_entry_file(monkeypatch, server, "lebel2023", "textgrid_bluehope", b"published")
+    server.files["/openneuro.org/ds003020/derivative/TextGrids/bluehope.TextGrid"] = b"other!!!!"
+    with pytest.raises(ChecksumMismatchError, match="expected md5"):
+        fetch("lebel2023", files=["textgrid_bluehope"])
+
+
 # ----------------------------------------------------------------------------- other access
 
 
-@pytest.mark.parametrize(
-    ("name", "key"), [("lebel2023", "UTS01_cocoonoflove"), ("narratives", "tunnel_audio")]
-)
-def test_download_only_entries_fetch_with_md5_but_do_not_load(monkeypatch, server, name, key):
-    payload = hashlib.sha256(name.encode()).digest() * 100
-    remote = serve_entry_file(monkeypatch, server, name, key, payload)
-    assert remote.algorithm == "md5"
-    path = fetch(name, files=[key])[key]
-    assert path.read_bytes() == payload
-    with pytest.raises(CatalogueError, match=rf"{name} has no loader.*fetch\('{name}'\)"):
-        load(name)
+def test_a_download_only_entry_fetches_but_does_not_load(monkeypatch, server):
+    entry = dataclasses.replace(info("narratives"), access="download-only", loader=None)
+    monkeypatch.setitem(registry.REGISTRY, "narratives", entry)
+    payload = b"audio" * 50
+    serve_entry_file(monkeypatch, server, "narratives", "tunnel_audio", payload)
+    assert fetch("narratives", files=["tunnel_audio"])["tunnel_audio"].read_bytes() == payload
+    with pytest.raises(CatalogueError, match=r"narratives has no loader.*fetch\('narratives'\)"):
+        load("narratives")
 
 
 @pytest.mark.parametrize("name", ["nsd", "things-eeg2", "meg-masc"])
