@@ -7,7 +7,9 @@ data model:
 - :func:`bids_runs` lists the recording files (M/EEG, iEEG, NIRS, EMG, fMRI ``bold``)
   with their entities and the paths of their sidecars; :func:`bids_entities` says
   which subjects, sessions, tasks, runs ... exist.
-- :func:`events_to_stimuli` reads an ``events.tsv`` into :class:`Stimuli`.
+- :func:`events_to_stimuli` reads an ``events.tsv`` (or an events DataFrame) into
+  :class:`Stimuli`: the project's one reader of events tables, used by the fMRI and
+  M/EEG readers too.
 - :func:`read_channels`, :func:`read_electrodes` and :func:`bids_units` read
   ``channels.tsv`` and ``electrodes.tsv`` (positions with the units of the
   ``coordsystem.json``) into a units table.
@@ -97,7 +99,31 @@ RUN_COLUMNS = (
 )
 EMPTY_ROOM = "emptyroom"
 MISSING_TSV_VALUES = ("n/a", "")
-RESERVED_STIMULI_COLUMNS = ("stimulus_id", "group", "text", "image", "event_index")
+#: Columns :func:`events_to_stimuli` makes besides the content column; an events column
+#: of the same name (or the content column's) is kept as ``events_<name>``.
+RESERVED_STIMULI_COLUMNS = ("stimulus_id", "group", "event_index")
+#: Content columns of :class:`Stimuli`.
+CONTENT_KINDS = ("text", "image", "label")
+#: The BIDS stimulus column naming files under ``stimuli/``: ``content="auto"`` makes
+#: it an ``image``.
+IMAGE_COLUMN = "stim_file"
+#: Stimulus columns holding words or sentences a model can read: ``content="auto"``
+#: makes them ``text`` (compared case-insensitively). Any other column is a ``label``.
+TEXT_COLUMNS = (
+    "text",
+    "stim_text",
+    "stimulus_text",
+    "word",
+    "words",
+    "token",
+    "sentence",
+    "sentences",
+    "phrase",
+    "utterance",
+    "transcript",
+)
+#: Stimuli group of an events DataFrame when none is given.
+DATAFRAME_GROUP = "events"
 LENGTH_TO_METRES = {"m": 1.0, "cm": 1e-2, "mm": 1e-3}
 #: ``<prefix>CoordinateUnits`` key of ``coordsystem.json`` for electrodes per datatype
 #: (EEG electrodes recorded with MEG use the EEG keys).
@@ -105,6 +131,7 @@ COORDINATE_PREFIX = {"ieeg": "iEEG", "eeg": "EEG", "meg": "EEG", "nirs": "NIRS"}
 
 Filter = str | int | Sequence[str | int] | None
 PathLike = str | os.PathLike
+EventsLike = str | os.PathLike | pd.DataFrame
 
 
 class NotABIDSRootError(ValueError):
@@ -435,21 +462,25 @@ def bids_entities(root: PathLike, *, include_emptyroom: bool = False) -> dict[st
 
 
 def _read_tsv(path: PathLike, what: str) -> tuple[Path, pd.DataFrame]:
-    """A BIDS tsv as strings, exactly as written (no NA guessing)."""
+    """A BIDS tsv (a ``.csv`` comma-separated) as strings, exactly as written (no NA guessing)."""
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"{what} file {str(file)!r} does not exist")
+    separator = "," if file.suffix.lower() == ".csv" else "\t"
     try:
-        table = pd.read_csv(file, sep="\t", dtype=str, keep_default_na=False, na_filter=False)
+        table = pd.read_csv(file, sep=separator, dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise BIDSFileError(f"{what} file {str(file)!r} is not a readable tsv: {error}") from error
+        raise BIDSFileError(
+            f"{what} file {str(file)!r} is not a readable table: {error}"
+        ) from error
     table.columns = [str(c).strip() for c in table.columns]
     return file, table
 
 
 def _missing(values: pd.Series) -> np.ndarray:
-    """BIDS missing values: ``n/a`` (and empty cells, which BIDS forbids)."""
-    return values.str.strip().isin(MISSING_TSV_VALUES).to_numpy(dtype=bool)
+    """Missing values: BIDS ``n/a`` and empty cells (which BIDS forbids); NaN/None too."""
+    text = values.astype(str).str.strip()
+    return (values.isna() | text.isin(MISSING_TSV_VALUES)).to_numpy(dtype=bool)
 
 
 def _require_columns(file: Path, table: pd.DataFrame, columns: Iterable[str], what: str) -> None:
@@ -461,51 +492,22 @@ def _require_columns(file: Path, table: pd.DataFrame, columns: Iterable[str], wh
         )
 
 
-def _rows_text(rows: np.ndarray, values: pd.Series | None = None, limit: int = 5) -> str:
+def _rows_text(
+    rows: np.ndarray, values: pd.Series | None = None, limit: int = 5, *, lines: bool = True
+) -> str:
     """``row 3 (line 5): 'abc'`` for the first rows (0-based data rows; line 1: header)."""
     shown = []
     for row in rows[:limit]:
-        value = f": {values.iloc[row]!r}" if values is not None else ""
-        shown.append(f"row {row} (line {row + 2}){value}")
+        value = f": {_plain(values.iloc[row])!r}" if values is not None else ""
+        line = f" (line {row + 2})" if lines else ""
+        shown.append(f"row {row}{line}{value}")
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
     return ", ".join(shown) + more
 
 
-def _seconds_column(
-    file: Path, table: pd.DataFrame, column: str, fill: float | None, what: str
-) -> np.ndarray:
-    """A column of seconds: numbers, n/a only where ``fill`` replaces it."""
-    raw = table[column]
-    missing = _missing(raw)
-    values = pd.to_numeric(raw.where(~missing, "nan"), errors="coerce").to_numpy(
-        dtype=float, copy=True
-    )
-    bad = np.flatnonzero(~missing & ~np.isfinite(values))
-    if bad.size:
-        raise BIDSFileError(
-            f"{what} file {str(file)!r}: column {column!r} must hold numbers of seconds; "
-            f"not a finite number in {_rows_text(bad, raw)}"
-        )
-    if missing.any():
-        if fill is None:
-            raise BIDSFileError(
-                f"{what} file {str(file)!r}: column {column!r} is n/a in "
-                f"{_rows_text(np.flatnonzero(missing))}; every event needs an {column}"
-                + (
-                    " (pass fill_duration=0.0 if these events are instantaneous)"
-                    if column == "duration"
-                    else ""
-                )
-            )
-        values[missing] = fill
-    negative = np.flatnonzero(values < 0)
-    if negative.size:
-        raise BIDSFileError(
-            f"{what} file {str(file)!r}: column {column!r} is negative in "
-            f"{_rows_text(negative, raw)}; Stimuli need non-negative seconds (an onset "
-            "before the first sample cannot be placed on the recording's clock)"
-        )
-    return values
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (``-0.1``, not ``np.float64(-0.1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _typed_column(values: pd.Series) -> pd.Series:
@@ -517,9 +519,95 @@ def _typed_column(values: pd.Series) -> pd.Series:
     return values.where(~missing, np.nan)
 
 
-def _events_group(file: Path) -> str:
-    name = file.name
-    return name[: -len("_events.tsv")] if name.endswith("_events.tsv") else file.stem
+def _with_nan(values: pd.Series) -> pd.Series:
+    """n/a -> NaN, everything else (and the dtype, when nothing is missing) as it is."""
+    missing = _missing(values)
+    return values.where(~missing, np.nan) if missing.any() else values
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class _EventsSource:
+    """Where an events table came from, for messages, groups and stimulus files."""
+
+    name: str  # "events file '/path/x_events.tsv'" or "events table"
+    file: Path | None  # None for a DataFrame
+
+    def rows(self, rows: np.ndarray, values: pd.Series | None = None) -> str:
+        return _rows_text(rows, values, lines=self.file is not None)
+
+
+def _read_events_table(
+    events: EventsLike, source: str | None
+) -> tuple[_EventsSource, pd.DataFrame]:
+    """The events table (a file as strings, a DataFrame as given) and how to name it."""
+    if isinstance(events, pd.DataFrame):
+        table = events.copy()
+        table.columns = [str(c).strip() for c in table.columns]
+        return _EventsSource(source if source is not None else "events table", None), table
+    if not isinstance(events, str | os.PathLike):
+        raise TypeError(
+            f"events must be a path to an events.tsv or a pandas DataFrame, not "
+            f"{type(events).__name__}"
+        )
+    file, table = _read_tsv(events, "events")
+    return _EventsSource(f"events file {str(file)!r}", file), table
+
+
+def _seconds_column(
+    source: _EventsSource,
+    table: pd.DataFrame,
+    column: str,
+    fill: float | None,
+    lowest: float,
+) -> np.ndarray:
+    """A column of seconds: numbers ``>= lowest``, n/a only where ``fill`` replaces it."""
+    if column not in table.columns and fill is not None:
+        return np.full(len(table), float(fill))
+    raw = table[column]
+    missing = _missing(raw)
+    values = pd.to_numeric(raw.where(~missing, "nan"), errors="coerce").to_numpy(
+        dtype=float, copy=True
+    )
+    bad = np.flatnonzero(~missing & ~np.isfinite(values))
+    if bad.size:
+        raise BIDSFileError(
+            f"{source.name}: column {column!r} must hold numbers of seconds; "
+            f"not a finite number in {source.rows(bad, raw)}"
+        )
+    if missing.any():
+        if fill is None:
+            article = "an" if column == "onset" else "a"
+            hint = (
+                " (pass fill_duration=0.0 if these events are instantaneous)"
+                if column == "duration"
+                else ""
+            )
+            raise BIDSFileError(
+                f"{source.name}: column {column!r} is n/a in "
+                f"{source.rows(np.flatnonzero(missing))}; every event needs {article} "
+                f"{column}{hint}"
+            )
+        values[missing] = fill
+    below = np.flatnonzero(values < lowest)
+    if below.size:
+        raise BIDSFileError(
+            f"{source.name}: column {column!r} is negative in {source.rows(below, raw)}; "
+            f"Stimuli need non-negative {column}s"
+        )
+    return values
+
+
+def _events_group(source: _EventsSource) -> str:
+    if source.file is None:
+        return DATAFRAME_GROUP
+    name = source.file.name
+    for ending in ("_events.tsv", "_events.csv"):
+        if name.endswith(ending):
+            return name[: -len(ending)]
+    return source.file.stem
 
 
 def _unique_ids(values: pd.Series, group: str, index: np.ndarray) -> pd.Series:
@@ -531,7 +619,7 @@ def _unique_ids(values: pd.Series, group: str, index: np.ndarray) -> pd.Series:
 
 
 def _image_paths(
-    file: Path,
+    source: _EventsSource,
     values: pd.Series,
     bids_root: PathLike | None,
     stimuli_dir: PathLike | None,
@@ -539,13 +627,16 @@ def _image_paths(
 ) -> list[str]:
     """``stim_file`` entries as paths under the dataset's ``stimuli/`` folder."""
     if stimuli_dir is None:
-        root = Path(bids_root) if bids_root is not None else find_bids_root(file.parent)
+        root = Path(bids_root) if bids_root is not None else None
+        if root is None and source.file is not None:
+            root = find_bids_root(source.file.parent)
         if root is None:
+            where = "is not inside a BIDS dataset" if source.file is not None else "has no folder"
             raise BIDSFileError(
-                f"events file {str(file)!r} is not inside a BIDS dataset, so its stimulus "
-                "files cannot be found; pass bids_root= or stimuli_dir="
+                f"{source.name} {where}, so its stimulus files cannot be found; pass "
+                "bids_root= or stimuli_dir="
             )
-        stimuli_dir = Path(root) / "stimuli"
+        stimuli_dir = root / "stimuli"
     folder = Path(stimuli_dir)
     paths = [str(folder / value) for value in values]
     if check_files:
@@ -553,44 +644,110 @@ def _image_paths(
         if absent:
             names = [Path(p).relative_to(folder).as_posix() for p in absent[:5]]
             raise BIDSFileError(
-                f"events file {str(file)!r}: {len(absent)} of {len(set(paths))} stimulus "
+                f"{source.name}: {len(absent)} of {len(set(paths))} stimulus "
                 f"files are missing under {str(folder)!r}, e.g. {names}; pass stimuli_dir= "
-                "(where they are), content='text' (to keep the names as labels), or "
+                "(where they are), content='label' (to keep the names as labels), or "
                 "check_files=False"
             )
     return paths
 
 
+def content_kind(stimulus_column: str, content: str = "auto") -> str:
+    """The content column :func:`events_to_stimuli` makes of a stimulus column.
+
+    Parameters
+    ----------
+    stimulus_column : str
+        The events column that says what was presented.
+    content : {"auto", "text", "image", "label"}
+        As in :func:`events_to_stimuli`.
+
+    Returns
+    -------
+    str
+        ``"image"``, ``"text"`` or ``"label"``: ``content`` itself unless it is
+        ``"auto"``, which gives ``"image"`` for :data:`IMAGE_COLUMN` (``stim_file``),
+        ``"text"`` for the columns of :data:`TEXT_COLUMNS` and ``"label"`` otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``content`` is not one of the choices.
+    """
+    if content not in ("auto", *CONTENT_KINDS):
+        raise ValueError(f"content must be 'auto', 'text', 'image' or 'label', not {content!r}")
+    if content != "auto":
+        return content
+    if stimulus_column == IMAGE_COLUMN:
+        return "image"
+    return "text" if stimulus_column.strip().lower() in TEXT_COLUMNS else "label"
+
+
+def stimuli_column_name(events_column: str, kind: str) -> str:
+    """The name under which :func:`events_to_stimuli` keeps a column of the events table.
+
+    Parameters
+    ----------
+    events_column : str
+        A column of the events table (other than ``onset`` and ``duration``).
+    kind : {"text", "image", "label"}
+        The content column of the stimuli (:func:`content_kind`).
+
+    Returns
+    -------
+    str
+        ``events_column``, or ``events_<events_column>`` when that name is taken by a
+        column the reader makes (``stimulus_id``, ``group``, ``event_index`` or
+        ``kind``).
+    """
+    taken = (*RESERVED_STIMULI_COLUMNS, kind)
+    return f"events_{events_column}" if events_column in taken else events_column
+
+
 def events_to_stimuli(
-    events_tsv: PathLike,
+    events: EventsLike,
     *,
     stimulus_column: str = "trial_type",
     group: str | None = None,
-    content: Literal["auto", "text", "image"] = "auto",
+    content: Literal["auto", "text", "image", "label"] = "auto",
     bids_root: PathLike | None = None,
     stimuli_dir: PathLike | None = None,
     check_files: bool = True,
     drop_na: bool = False,
     fill_duration: float | None = None,
+    source: str | None = None,
 ) -> Stimuli:
-    """Read a BIDS ``events.tsv`` into :class:`Stimuli`, one row per event.
+    """Read a BIDS events table into :class:`Stimuli`, one row per event.
+
+    The project's one reader of events tables: the fMRI readers
+    (:mod:`brainalign.datasets.fmri`) and the table path of the M/EEG readers
+    (:func:`brainalign.datasets.meeg.events_from_table`) call it.
 
     Parameters
     ----------
-    events_tsv : str or os.PathLike
-        The events file.
+    events : str, os.PathLike or pandas.DataFrame, shape (n_events, n_columns)
+        An ``events.tsv`` (tab-separated, ``n/a`` for missing values; a ``.csv`` file is
+        read comma-separated), or the table itself (missing values as NaN, None or
+        ``"n/a"``). It needs ``onset`` and ``duration`` (seconds) and
+        ``stimulus_column``.
     stimulus_column : str
         The column that says what was presented: ``"trial_type"`` (a condition
-        label), ``"stim_file"`` (a file under the dataset's ``stimuli/`` folder),
+        name), ``"stim_file"`` (a file under the dataset's ``stimuli/`` folder),
         ``"value"``, ``"word"``, ``"sentence"`` ...
     group : str, optional
         The Stimuli group of every row. Default: the run label, i.e. the file name
-        without ``_events.tsv`` (``sub-01_ses-01_task-visual_run-01``).
-    content : {"auto", "text", "image"}
-        ``"text"``: the column's value is the item's ``text`` (a word, a sentence, or
-        a condition label). ``"image"``: the value is a file name relative to
-        ``stimuli_dir``; the item's ``image`` is its path. ``"auto"``: ``"image"``
-        for ``stim_file``, ``"text"`` otherwise.
+        without ``_events.tsv`` (``sub-01_ses-01_task-visual_run-01``); ``"events"``
+        for a DataFrame.
+    content : {"auto", "text", "image", "label"}
+        What the stimulus column holds (see :func:`content_kind`). ``"text"``: words
+        or sentences a model can read (the item's ``text``). ``"image"``: a file name
+        relative to ``stimuli_dir``; the item's ``image`` is its path. ``"label"``: a
+        condition name or code with no content a model could read (the item's
+        ``label``). ``"auto"``: ``"image"`` for ``stim_file``, ``"text"`` for the
+        columns of :data:`TEXT_COLUMNS` (``text``, ``stim_text``, ``stimulus_text``,
+        ``word``, ``words``, ``token``, ``sentence``, ``sentences``, ``phrase``,
+        ``utterance``, ``transcript``; case-insensitive), ``"label"`` for every other
+        column (``trial_type``, ``value``, ``stim_id``, condition codes ...).
     bids_root : str or os.PathLike, optional
         The dataset's root, for ``stimuli/``; default: the nearest folder above the
         events file holding ``dataset_description.json``.
@@ -599,27 +756,38 @@ def events_to_stimuli(
     check_files : bool
         With ``content="image"``, raise if a stimulus file does not exist.
     drop_na : bool
-        Drop the events whose stimulus column is ``n/a`` (responses, for instance)
+        Drop the events whose stimulus column is missing (responses, for instance)
         instead of raising. Their ``event_index`` numbers stay with the kept rows.
     fill_duration : float, optional
-        Seconds to use where ``duration`` is ``n/a``; by default that is an error.
+        Seconds to use where ``duration`` is ``n/a``, or for every event when the
+        table has no ``duration`` column; by default both are errors (BIDS requires
+        durations).
+    source : str, optional
+        How messages name a DataFrame (default ``"events table"``); a file is named by
+        its path.
 
     Returns
     -------
     Stimuli
-        Table of shape (n_events, n_columns), in file order: ``stimulus_id``,
-        ``group``, ``text`` or ``image``, ``onset`` and ``duration`` (seconds, as in
-        the file), ``event_index`` (0-based data row of the file), then every other
-        column of the file (``n/a`` -> NaN; columns of numbers as float; the stimulus
-        column as the strings of the file). Columns of the file named like a
-        reserved column (``stimulus_id``, ``group``, ``text``, ``image``,
-        ``event_index``) are kept as ``events_<name>``.
+        Table of shape (n_events, n_columns), in table order (not sorted):
+        ``stimulus_id``, ``group``, ``text``, ``image`` or ``label`` (the stimulus
+        column's values as strings, or the image paths), ``onset`` (seconds, may be
+        negative: BIDS allows events before the first sample) and ``duration``
+        (non-negative seconds), ``event_index`` (0-based data row of the table),
+        then every other column of the table. From a file: ``n/a`` -> NaN, columns of
+        numbers as float, the stimulus column and columns named ``text``, ``image`` or
+        ``label`` as the strings of the file. From a DataFrame: columns as given,
+        missing values as NaN. A column named like one the reader makes
+        (``stimulus_id``, ``group``, ``event_index``, and the content column) is kept
+        as ``events_<name>`` (:func:`stimuli_column_name`); other content columns are
+        kept as they are (an events ``text`` column next to a ``trial_type`` label
+        gives stimuli with both ``label`` and ``text``).
 
         ``stimulus_id`` is the stimulus column's value when no value repeats in the
-        file (each word of a story, each image shown once), so the same stimulus
+        table (each word of a story, each image shown once), so the same stimulus
         has the same id in every run; otherwise it is ``<group>_event-<row>``
         (``sub-01_ses-01_task-visual_run-01_event-0007``), unique per subject and
-        run, and the repeated value stays in the stimulus column.
+        run, and the repeated value stays in the content and stimulus columns.
 
     Raises
     ------
@@ -627,44 +795,52 @@ def events_to_stimuli(
         If the events file does not exist.
     BIDSFileError
         If ``onset`` or ``duration`` is missing, not a number, ``n/a`` (unless
-        ``fill_duration``) or negative (naming file, column and rows); if the
-        stimulus column is absent or ``n/a`` (unless ``drop_na``); if stimulus files
-        are missing (unless ``check_files=False``).
+        ``fill_duration``) or not finite; if a duration is negative (naming file or
+        ``source``, column and rows); if the stimulus column is absent or missing in
+        a row (unless ``drop_na``); if stimulus files are missing (unless
+        ``check_files=False``).
     ValueError
         If ``content`` is not one of the choices.
+    TypeError
+        If ``events`` is neither a path nor a DataFrame.
     """
-    if content not in ("auto", "text", "image"):
-        raise ValueError(f"content must be 'auto', 'text' or 'image', not {content!r}")
-    file, table = _read_tsv(events_tsv, "events")
-    _require_columns(file, table, ("onset", "duration"), "events")
+    kind = content_kind(stimulus_column, content)
+    origin, table = _read_events_table(events, source)
+    required = ("onset",) if fill_duration is not None else ("onset", "duration")
+    absent_columns = [c for c in required if c not in table.columns]
+    if absent_columns:
+        raise BIDSFileError(
+            f"{origin.name} has no column(s) {absent_columns} (BIDS requires them); "
+            f"it has {list(table.columns)}"
+        )
     if stimulus_column not in table.columns:
         raise BIDSFileError(
-            f"events file {str(file)!r} has no column {stimulus_column!r} to take stimuli "
-            f"from; pass stimulus_column= one of {list(table.columns)}"
+            f"{origin.name} has no column {stimulus_column!r} to take stimuli from; "
+            f"it has {list(table.columns)}: name the column that says what was presented "
+            "(stimulus_column=)"
         )
-    onset = _seconds_column(file, table, "onset", None, "events")
-    duration = _seconds_column(file, table, "duration", fill_duration, "events")
-    labels = table[stimulus_column]
-    absent = _missing(labels)
+    onset = _seconds_column(origin, table, "onset", None, -np.inf)
+    duration = _seconds_column(origin, table, "duration", fill_duration, 0.0)
+    values = table[stimulus_column]
+    absent = _missing(values)
     if absent.any() and not drop_na:
         raise BIDSFileError(
-            f"events file {str(file)!r}: stimulus column {stimulus_column!r} is n/a in "
-            f"{_rows_text(np.flatnonzero(absent))}; pass drop_na=True to leave those "
+            f"{origin.name}: stimulus column {stimulus_column!r} is n/a in "
+            f"{origin.rows(np.flatnonzero(absent))}; pass drop_na=True to leave those "
             "events out, or another stimulus_column"
         )
     keep = ~absent
     index = np.flatnonzero(keep)
-    labels = labels[keep].reset_index(drop=True)
-    group = group if group is not None else _events_group(file)
-    kind = ("image" if stimulus_column == "stim_file" else "text") if content == "auto" else content
+    values = values[keep].astype(str).reset_index(drop=True)
+    group = group if group is not None else _events_group(origin)
     item = (
-        _image_paths(file, labels, bids_root, stimuli_dir, check_files)
+        _image_paths(origin, values, bids_root, stimuli_dir, check_files)
         if kind == "image"
-        else labels.tolist()
+        else values.tolist()
     )
     stimuli = pd.DataFrame(
         {
-            "stimulus_id": _unique_ids(labels, group, index),
+            "stimulus_id": _unique_ids(values, group, index),
             "group": group,
             kind: item,
             "onset": onset[keep],
@@ -675,12 +851,10 @@ def events_to_stimuli(
     for column in table.columns:
         if column in ("onset", "duration"):
             continue
-        values = table[column][keep].reset_index(drop=True)
-        name = f"events_{column}" if column in RESERVED_STIMULI_COLUMNS else column
-        stimuli[name] = (
-            values.where(~_missing(values), np.nan)
-            if column == stimulus_column
-            else _typed_column(values)
+        kept = table[column][keep].reset_index(drop=True)
+        as_is = origin.file is None or column in (stimulus_column, *CONTENT_KINDS)
+        stimuli[stimuli_column_name(column, kind)] = (
+            _with_nan(kept) if as_is else _typed_column(kept)
         )
     return Stimuli(stimuli)
 
@@ -958,7 +1132,7 @@ def load_bids_meeg(
     datatype: str | None = None,
     acquisition: str | None = None,
     stimulus_column: str = "trial_type",
-    content: Literal["auto", "text", "image"] = "auto",
+    content: Literal["auto", "text", "image", "label"] = "auto",
     check_files: bool = True,
     drop_na: bool = False,
     units: Literal["m", "cm", "mm"] | None = None,

@@ -47,6 +47,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from brainalign.datasets.bids import content_kind, events_to_stimuli, stimuli_column_name
 from brainalign.datasets.recording import Recording
 from brainalign.datasets.stimuli import Stimuli
 
@@ -447,46 +448,42 @@ def _read_table(table: str | os.PathLike | pd.DataFrame, what: str) -> tuple[pd.
 
 
 def read_events(
-    events: str | os.PathLike | pd.DataFrame, stimulus_column: str = "trial_type"
-) -> pd.DataFrame:
-    """Read and check a BIDS events table.
+    events: str | os.PathLike | pd.DataFrame,
+    stimulus_column: str = "trial_type",
+    *,
+    group: str | None = None,
+) -> Stimuli:
+    """Read a BIDS events table into Stimuli sorted by onset.
+
+    A thin call of :func:`brainalign.datasets.bids.events_to_stimuli` (the project's one
+    reader of events tables, with its checks, ids and content rule), with the rows put in
+    onset order (stable), the order the GLM and the stimulus timeline use.
 
     Parameters
     ----------
-    events : path or DataFrame
-        ``events.tsv`` (tab-separated, ``n/a`` for missing) or a table.
+    events : path or DataFrame, shape (n_events, n_columns)
+        ``events.tsv`` (tab-separated, ``n/a`` for missing) or a table, with ``onset`` and
+        ``duration`` in seconds on the run clock (volume 0 at 0 s).
     stimulus_column : str
         Column naming what was presented (``trial_type``, ``stim_id``, ``word``, ...).
+    group : str, optional
+        Stimuli group of every row (default: the events file's run label).
 
     Returns
     -------
-    pandas.DataFrame, shape (n_events, n_columns)
-        Sorted by onset, ``onset`` and ``duration`` as float seconds.
+    Stimuli
+        Shape (n_events, n_columns): see ``events_to_stimuli``; ``label`` for conditions and
+        ids, ``text`` for word/sentence columns (and an events ``text`` column is kept as
+        the text), ``image`` for ``stim_file``.
 
     Raises
     ------
-    FMRIError
-        If ``onset``/``duration``/``stimulus_column`` are missing, or timings are not finite
-        (or durations negative).
+    brainalign.datasets.bids.BIDSFileError
+        If ``onset``/``duration``/``stimulus_column`` are missing, timings are not numbers,
+        durations are negative, or the stimulus is ``n/a`` (naming file, column and rows).
     """
-    table, name = _read_table(events, "events")
-    missing = [c for c in ("onset", "duration", stimulus_column) if c not in table.columns]
-    if missing:
-        raise FMRIError(
-            f"{name}: missing column(s) {missing}; it has {list(table.columns)}. BIDS events "
-            "need onset and duration (seconds); set stimulus_column to the column that names "
-            "the stimulus"
-        )
-    for column in ("onset", "duration"):
-        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
-        if not np.all(np.isfinite(values)):
-            raise FMRIError(f"{name}: column {column!r} must hold finite seconds")
-        table[column] = values
-    if np.any(table["duration"] < 0):
-        raise FMRIError(f"{name}: negative durations")
-    if table[stimulus_column].isna().any():
-        raise FMRIError(f"{name}: column {stimulus_column!r} has missing values (n/a)")
-    return table.sort_values("onset", kind="stable").reset_index(drop=True)
+    stimuli = events_to_stimuli(events, stimulus_column=stimulus_column, group=group)
+    return Stimuli(stimuli.table.sort_values("onset", kind="stable"))
 
 
 def read_confounds(
@@ -555,28 +552,8 @@ def _confound_names(columns: str | Sequence[str] | None, table: pd.DataFrame) ->
     return list(columns)
 
 
-def events_to_stimuli(events: pd.DataFrame, stimulus_column: str, group: str) -> Stimuli:
-    """One stimulus per event row, in onset order.
-
-    ``stimulus_id`` is the stimulus column when its values are unique, otherwise
-    ``"<value>#<k>"`` (k-th presentation). The content column ``text`` is the events'
-    own ``text`` column when there is one, else the stimulus column as text.
-    """
-    values = events[stimulus_column].astype(str)
-    if values.is_unique:
-        ids = values
-    else:
-        ids = values + "#" + values.groupby(values).cumcount().astype(str)
-    table = events.copy()
-    table.insert(0, "stimulus_id", ids.to_numpy())
-    table["group"] = group
-    if "text" not in table.columns:
-        table["text"] = values.to_numpy()
-    return Stimuli(table)
-
-
 def _empty_stimuli() -> Stimuli:
-    return Stimuli(pd.DataFrame({"stimulus_id": [], "group": [], "text": []}))
+    return Stimuli(pd.DataFrame({"stimulus_id": [], "group": [], "label": []}))
 
 
 # --------------------------------------------------------------------------- TR and cleaning
@@ -752,15 +729,21 @@ def assemble_continuous(
     slice_time_ref: float,
     run: str,
     subject: str,
-    events: str | os.PathLike | pd.DataFrame | None,
+    events: str | os.PathLike | pd.DataFrame | Stimuli | None,
     stimulus_column: str,
     confounds: pd.DataFrame | None,
     meta: dict[str, Any],
 ) -> Recording:
-    """Build the continuous Recording shared by the NIfTI and GIfTI readers."""
+    """Build the continuous Recording shared by the NIfTI and GIfTI readers.
+
+    ``events`` is an events table (read with :func:`read_events`, group ``run``), the
+    Stimuli already read from one, or None (no stimuli).
+    """
     samples = continuous_samples(data.shape[0], tr, slice_time_ref, run)
-    if events is not None:
-        stimuli = events_to_stimuli(read_events(events, stimulus_column), stimulus_column, run)
+    if isinstance(events, Stimuli):
+        stimuli = events
+    elif events is not None:
+        stimuli = read_events(events, stimulus_column, group=run)
     else:
         stimuli = _empty_stimuli()
     units = units.copy()
@@ -808,7 +791,8 @@ def load_fmri_run(
         What the units are (a bare image or path means ``VoxelMask(img)``). Mask and labels
         images must be on the run's voxel grid.
     events : path or DataFrame, optional
-        BIDS ``events.tsv`` (``onset``, ``duration`` in s on the run clock, volume 0 at 0 s).
+        BIDS ``events.tsv`` (``onset``, ``duration`` in s on the run clock, volume 0 at 0 s),
+        read by :func:`read_events`.
     stimulus_column : str
         Events column naming the stimulus (default ``trial_type``).
     confounds : path or DataFrame, optional
@@ -837,12 +821,15 @@ def load_fmri_run(
         ``samples``: ``volume``, ``onset``, ``duration``, ``run``; ``units``: ``subject``,
         ``roi`` and voxel ``i, j, k`` + world ``x, y, z`` mm (VoxelMask), ``label``, ``roi``,
         centroid ``x, y, z``, ``n_voxels`` (Parcels) or centre and ``radius_mm`` (Spheres);
-        ``stimuli``: one row per event; ``regressors``: the selected confounds.
+        ``stimuli``: one row per event in onset order (:func:`read_events`, group = the
+        run name); ``regressors``: the selected confounds.
 
     Raises
     ------
     FMRIError
-        Grid mismatch between run and mask/labels, bad events or confounds, TR mismatch.
+        Grid mismatch between run and mask/labels, bad confounds, TR mismatch.
+    brainalign.datasets.bids.BIDSFileError
+        Bad events (see :func:`read_events`), raised before the run is read.
     """
     image = _load_image(img, "img")
     what = _image_name(img)
@@ -855,8 +842,10 @@ def load_fmri_run(
     confound_table = (
         read_confounds(confounds, confound_columns, n_volumes) if confounds is not None else None
     )
-    if events is not None:
-        read_events(events, stimulus_column)  # fail before the expensive part
+    run_name = _run_name(img, run)
+    stimuli = (  # read first, to fail before the expensive part
+        read_events(events, stimulus_column, group=run_name) if events is not None else None
+    )
     units = _make_units(masker)
     regress = (
         confound_table.to_numpy() if confound_table is not None and regress_confounds else None
@@ -874,7 +863,6 @@ def load_fmri_run(
         high_pass=high_pass,
         low_pass=low_pass,
     )
-    run_name = _run_name(img, run)
     meta = {
         "name": name or run_name,
         "source": what,
@@ -898,7 +886,7 @@ def load_fmri_run(
         slice_time_ref=slice_time_ref,
         run=run_name,
         subject=subject,
-        events=events,
+        events=stimuli,
         stimulus_column=stimulus_column,
         confounds=confound_table,
         meta=meta,
@@ -944,7 +932,7 @@ def load_beta_maps(
         Unique identifiers.
     masker : VoxelMask, Parcels, Spheres, or a mask image
     stimuli : Stimuli, optional
-        The stimuli (default: a table of the ids, ``text`` = id, ``group`` = ``name``).
+        The stimuli (default: a table of the ids, ``label`` = id, ``group`` = ``name``).
     subject, name : str
 
     Returns
@@ -979,7 +967,7 @@ def load_beta_maps(
     if data.shape[0] != len(ids):
         raise FMRIError(f"load_beta_maps: {data.shape[0]} maps but {len(ids)} stimulus_ids")
     if stimuli is None:
-        stimuli = Stimuli(pd.DataFrame({"stimulus_id": ids, "group": name, "text": ids}))
+        stimuli = Stimuli(pd.DataFrame({"stimulus_id": ids, "group": name, "label": ids}))
     unknown = sorted(set(ids) - set(map(str, stimuli.ids)))
     if unknown:
         raise FMRIError(f"load_beta_maps: stimulus_ids not in stimuli: {unknown[:5]}")
@@ -1020,6 +1008,42 @@ def _fit_columns(
     for label, result in results.items():
         beta[:, labels == label] = result.theta[rows]
     return beta
+
+
+def _stimulus_names(events: pd.DataFrame, stimulus_column: str) -> pd.Series:
+    """Each event's stimulus: its ``stimulus_column`` value as a string, shape (n_events,)."""
+    kept = stimuli_column_name(stimulus_column, content_kind(stimulus_column))
+    return events[kept].astype(str)
+
+
+def _glm_events(events: pd.DataFrame, trial_type: Any) -> pd.DataFrame:
+    """The events nilearn's design needs: ``onset``, ``duration`` (s) and ``trial_type``."""
+    return pd.DataFrame(
+        {"onset": events["onset"], "duration": events["duration"], "trial_type": trial_type}
+    )
+
+
+def _per_stimulus_table(
+    events: pd.DataFrame, stimulus: pd.Series, stimulus_column: str, group: str
+) -> pd.DataFrame:
+    """One row per stimulus, in order of first onset, from the event rows of ``read_events``.
+
+    ``onset`` and ``duration`` are the first presentation's; other event columns are kept
+    when they are the same at every presentation of each stimulus (a column that varies,
+    such as the ``text`` of trials grouped by condition, describes events, not stimuli);
+    ``n_presentations`` counts the events.
+    """
+    kept = stimuli_column_name(stimulus_column, content_kind(stimulus_column))
+    per_event = events.drop(columns=["stimulus_id", "group", kept])
+    constant = per_event.groupby(stimulus.to_numpy(), sort=False).nunique(dropna=False).le(1)
+    columns = [c for c in per_event.columns if c in ("onset", "duration") or constant[c].all()]
+    first = ~stimulus.duplicated().to_numpy()
+    table = per_event.loc[first, columns].reset_index(drop=True)
+    order = stimulus[first].tolist()
+    table.insert(0, "stimulus_id", order)
+    table.insert(1, "group", group)
+    table["n_presentations"] = stimulus.value_counts().loc[order].to_numpy()
+    return table
 
 
 def trial_regressor_names(n: int) -> list[str]:
@@ -1064,8 +1088,9 @@ def estimate_trial_betas(
     Parameters
     ----------
     img : path or image, shape (nx, ny, nz, n_volumes)
-    events : path or DataFrame
-        BIDS events; ``stimulus_column`` identifies the stimulus of each event.
+    events : path or DataFrame, shape (n_events, n_columns)
+        BIDS events (read by :func:`read_events`); ``stimulus_column`` identifies the
+        stimulus of each event.
     masker : VoxelMask, Parcels, Spheres, or a mask image
     method : {"lsa", "lss"}
     confounds, confound_columns
@@ -1081,8 +1106,18 @@ def estimate_trial_betas(
     -------
     Recording
         ``data`` (n_stimuli, n_units) float32, ``sampling="event"``; ``samples`` with
-        ``stimulus_id`` in order of first onset; ``stimuli`` one row per stimulus (its first
-        presentation's onset, ``n_presentations``).
+        ``stimulus_id`` (the distinct values of ``stimulus_column``) in order of first
+        onset; ``stimuli`` one row per stimulus: its content (``label``, ``text`` or
+        ``image``, see :func:`read_events`), its first presentation's ``onset`` and
+        ``duration``, the event columns that are equal at all its presentations, and
+        ``n_presentations``.
+
+    Raises
+    ------
+    FMRIError
+        Bad method, scaling, image, grid, TR or confounds.
+    brainalign.datasets.bids.BIDSFileError
+        Bad events (see :func:`read_events`).
     """
     from nilearn.glm.first_level.first_level import mean_scaling
 
@@ -1097,7 +1132,8 @@ def estimate_trial_betas(
     run_tr = resolve_tr(image, tr, what)
     check_slice_time_ref(slice_time_ref)
     n_volumes = image.shape[3]
-    table = read_events(events, stimulus_column)
+    run_name = _run_name(img, run)
+    table = read_events(events, stimulus_column, group=run_name).table
     confound_table = (
         read_confounds(confounds, confound_columns, n_volumes) if confounds is not None else None
     )
@@ -1106,7 +1142,7 @@ def estimate_trial_betas(
     if signal_scaling is not False:
         Y, _ = mean_scaling(Y, signal_scaling)
 
-    stimulus = table[stimulus_column].astype(str)
+    stimulus = _stimulus_names(table, stimulus_column)
     order = list(dict.fromkeys(stimulus))  # first-onset order
     regressor = dict(zip(order, trial_regressor_names(len(order)), strict=True))
     frame_times = (np.arange(n_volumes) + slice_time_ref) * run_tr
@@ -1119,24 +1155,16 @@ def estimate_trial_betas(
     }
     if method == "lsa":
         design = _design(
-            frame_times, table.assign(trial_type=stimulus.map(regressor)), confound_table, glm
+            frame_times, _glm_events(table, stimulus.map(regressor)), confound_table, glm
         )
         beta = _fit_columns(Y, design, [regressor[s] for s in order], noise_model)
     else:
         beta = np.empty((len(order), Y.shape[1]))
         for k, stim in enumerate(order):
             trial_type = np.where(stimulus == stim, "target", "others")
-            design = _design(frame_times, table.assign(trial_type=trial_type), confound_table, glm)
+            design = _design(frame_times, _glm_events(table, trial_type), confound_table, glm)
             beta[k] = _fit_columns(Y, design, ["target"], noise_model)[0]
-    run_name = _run_name(img, run)
-    first = table.groupby(stimulus, sort=False).first().loc[order]
-    stim_table = first.drop(columns=[stimulus_column], errors="ignore").reset_index(
-        names="stimulus_id"
-    )
-    stim_table["n_presentations"] = stimulus.value_counts().loc[order].to_numpy()
-    stim_table["group"] = run_name
-    if "text" not in stim_table.columns:
-        stim_table["text"] = stim_table["stimulus_id"]
+    stim_table = _per_stimulus_table(table, stimulus, stimulus_column, run_name)
     meta = {
         "name": name or run_name,
         "source": what,

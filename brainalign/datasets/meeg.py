@@ -315,16 +315,6 @@ def read_events(path: PathLike) -> np.ndarray:
     return events
 
 
-def _read_table(table: pd.DataFrame | PathLike) -> tuple[pd.DataFrame, str]:
-    if isinstance(table, pd.DataFrame):
-        return table, "events table"
-    path = _check_file(table, "events table")
-    if _suffix(path) not in EVENT_TABLE_SUFFIXES:
-        raise MEEGFileError(f"{path}: events tables must be .tsv or .csv")
-    sep = "\t" if _suffix(path) == ".tsv" else ","
-    return pd.read_csv(path, sep=sep, na_values=["n/a"]), str(path)
-
-
 def events_from_table(
     table: pd.DataFrame | PathLike,
     raw: mne.io.BaseRaw,
@@ -334,11 +324,17 @@ def events_from_table(
 ) -> tuple[np.ndarray, dict[str, int]]:
     """MNE events from a BIDS ``events.tsv``-like table of onsets in seconds.
 
+    The table is read by :func:`brainalign.datasets.bids.events_to_stimuli` (the project's
+    one reader of events tables: its checks and messages), with events whose name is
+    ``n/a`` left out and durations optional (they do not enter MNE events); onsets are
+    then turned into samples by MNE (:meth:`mne.io.Raw.time_as_index`, rounded).
+
     Parameters
     ----------
-    table : pandas.DataFrame or path
+    table : pandas.DataFrame, shape (n_events, n_columns), or path
         One row per event: ``onset`` in seconds from the first sample of the data file
-        (BIDS), and ``name_column`` naming the event type.
+        (BIDS), and ``name_column`` naming the event type. A path must end in ``.tsv``
+        (BIDS, ``n/a`` for missing) or ``.csv``.
     raw : mne.io.Raw
         The recording the table belongs to (for ``sfreq`` and ``first_samp``).
     name_column : str
@@ -356,23 +352,36 @@ def events_from_table(
 
     Raises
     ------
+    FileNotFoundError
+        If the table file does not exist.
+    MEEGFileError
+        If the path is not a ``.tsv`` or ``.csv`` file.
+    brainalign.datasets.bids.BIDSFileError
+        If ``onset`` or ``name_column`` is missing, or an onset or duration is not a
+        number (the message names the file or "events table", the column and the rows).
     ValueError
-        If a column is missing, an onset is not finite or lies outside the recording.
+        If an onset lies outside the recording (before its first sample or after its
+        last).
+    NoEventsError
+        If no event has a name of ``event_id``.
     """
-    frame, where = _read_table(table)
-    missing = [c for c in ("onset", name_column) if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{where}: missing column(s) {missing}; it has {list(frame.columns)}")
-    frame = frame[frame[name_column].notna()]
-    names = frame[name_column].astype(str).to_numpy()
-    onsets = frame["onset"].to_numpy(dtype=float)
-    if not np.all(np.isfinite(onsets)):
-        raise ValueError(f"{where}: 'onset' holds missing or non-finite values")
+    from brainalign.datasets.bids import events_to_stimuli
+
+    if not isinstance(table, pd.DataFrame):
+        path = _check_file(table, "events table")
+        if _suffix(path) not in EVENT_TABLE_SUFFIXES:
+            raise MEEGFileError(f"{path}: events tables must be .tsv or .csv")
+    where = "events table" if isinstance(table, pd.DataFrame) else str(table)
+    stimuli = events_to_stimuli(
+        table, stimulus_column=name_column, content="label", drop_na=True, fill_duration=0.0
+    )
+    names = stimuli.table["label"].to_numpy(dtype=str)
+    onsets = stimuli.onsets
     if event_id is None:
         event_id = {name: code for code, name in enumerate(sorted(set(names)), start=1)}
     event_id = {str(k): int(v) for k, v in event_id.items()}
     keep = np.isin(names, list(event_id))
-    samples = raw.first_samp + np.round(onsets[keep] * raw.info["sfreq"]).astype(int)
+    samples = raw.first_samp + raw.time_as_index(onsets[keep], use_rounding=True)
     outside = (samples < raw.first_samp) | (samples > raw.last_samp)
     if np.any(outside):
         raise ValueError(
@@ -440,8 +449,9 @@ def _stimuli_onset_events(
 
 
 def _condition_stimuli(stimulus_ids: Sequence[str]) -> Stimuli:
+    """Stimuli known only by their condition names: ``label`` (no content a model reads)."""
     ids = list(dict.fromkeys(stimulus_ids))
-    return Stimuli(pd.DataFrame({"stimulus_id": ids, "text": ids, "group": CONDITION_GROUP}))
+    return Stimuli(pd.DataFrame({"stimulus_id": ids, "label": ids, "group": CONDITION_GROUP}))
 
 
 def events_to_stimuli(
@@ -467,8 +477,9 @@ def events_to_stimuli(
     Returns
     -------
     Stimuli
-        ``stimulus_id`` (``ev0000``...), ``text`` and ``condition`` (the event name),
-        ``code``, ``group`` (``"events"``), ``onset`` (s on the stimulus clock),
+        ``stimulus_id`` (``ev0000``...), ``label`` and ``condition`` (the event name: a
+        condition, no content a model could read), ``code``, ``group`` (``"events"``),
+        ``onset`` (s on the stimulus clock; negative for events before its 0),
         ``duration`` (0).
     """
     names = {int(v): str(k) for k, v in event_id.items()}
@@ -478,7 +489,7 @@ def events_to_stimuli(
     table = pd.DataFrame(
         {
             "stimulus_id": [f"ev{i:04d}" for i in range(len(events))],
-            "text": conditions,
+            "label": conditions,
             "condition": conditions,
             "code": events[:, 2].astype(int),
             "group": EVENT_GROUP,

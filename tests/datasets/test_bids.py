@@ -13,16 +13,19 @@ import pandas as pd
 import pytest
 
 from brainalign.datasets.bids import (
+    TEXT_COLUMNS,
     BIDSFileError,
     NoMatchingRunsError,
     NotABIDSRootError,
     bids_entities,
     bids_runs,
     bids_units,
+    content_kind,
     events_to_stimuli,
     load_bids_meeg,
     read_channels,
     read_electrodes,
+    stimuli_column_name,
 )
 from brainalign.datasets.stimuli import Stimuli
 
@@ -221,14 +224,15 @@ def test_ieeg_events_with_image_stimuli():
     assert (table["group"] == "sub-01_ses-01_task-visual_run-01").all()
 
 
-def test_matchingpennies_trial_types_as_text():
+def test_matchingpennies_trial_types_as_labels():
     stimuli = events_to_stimuli(PENNIES_EVENTS)
     reference = reference_events(PENNIES_EVENTS)
     table = stimuli.table
     np.testing.assert_array_equal(stimuli.onsets, reference["onset"])
     assert (table["duration"] == 0).all()
-    assert stimuli.text == reference["trial_type"].tolist()
-    assert table["text"][0] == "raised-right/match-true"
+    assert "text" not in table.columns and "image" not in table.columns
+    assert table["label"].tolist() == reference["trial_type"].tolist()
+    assert table["label"][0] == "raised-right/match-true"
     assert table["trial_type"].value_counts().to_dict() == (
         reference["trial_type"].value_counts().to_dict()
     )
@@ -238,13 +242,52 @@ def test_matchingpennies_trial_types_as_text():
     )
 
 
+def test_dataframe_gives_the_same_stimuli_as_its_file():
+    """A DataFrame (pandas' own reading, n/a as NaN) is read like the file it came from."""
+    reference = reference_events(PENNIES_EVENTS)
+    group = "sub-05_task-matchingpennies"
+    from_file = events_to_stimuli(PENNIES_EVENTS).table
+    from_frame = events_to_stimuli(reference, group=group).table
+    for column in ("stimulus_id", "group", "label", "event_index", "trial_type"):
+        assert from_frame[column].tolist() == from_file[column].tolist(), column
+    np.testing.assert_array_equal(from_frame["onset"], from_file["onset"])
+    np.testing.assert_array_equal(from_frame["response_time"], from_file["response_time"])
+    assert events_to_stimuli(reference).groups() == ["events"]
+    words = pd.DataFrame({"onset": [-0.2, 0.5], "duration": [0.3, 0.3], "word": ["a", "b"]})
+    assert events_to_stimuli(words, stimulus_column="word").text == ["a", "b"]
+
+
+def test_dataframe_errors_name_the_table_or_source():
+    table = pd.DataFrame({"onset": [0.0, np.nan], "duration": [0.1, 0.1], "trial_type": "x"})
+    with pytest.raises(BIDSFileError, match=r"^events table: column 'onset' is n/a in row 1;"):
+        events_to_stimuli(table)
+    with pytest.raises(BIDSFileError, match=r"^run 3 events: column 'onset' is n/a in row 1;"):
+        events_to_stimuli(table, source="run 3 events")
+    late = table.assign(onset=[0.0, 1.0], duration=[0.1, -0.1])
+    with pytest.raises(BIDSFileError, match=r"'duration' is negative in row 1: -0.1;"):
+        events_to_stimuli(late)
+    named = table.assign(onset=[0.0, "soon"])
+    with pytest.raises(BIDSFileError, match=r"not a finite number in row 1: 'soon'"):
+        events_to_stimuli(named)
+    with pytest.raises(BIDSFileError, match="events table has no folder.*stimuli_dir="):
+        events_to_stimuli(table.assign(onset=0.0, stim_file="a.png"), stimulus_column="stim_file")
+    with pytest.raises(TypeError, match="path to an events.tsv or a pandas DataFrame"):
+        events_to_stimuli(table.to_numpy())
+
+
 def test_missing_stimulus_files_are_named():
     with pytest.raises(BIDSFileError, match=r"2 of 2 stimulus files are missing.*left_hand"):
         events_to_stimuli(PENNIES_EVENTS, stimulus_column="stim_file")
     table = events_to_stimuli(PENNIES_EVENTS, stimulus_column="stim_file", check_files=False).table
     assert table["image"][0] == str(PENNIES / "stimuli" / "left_hand.png")
-    labels = events_to_stimuli(PENNIES_EVENTS, stimulus_column="stim_file", content="text")
-    assert labels.text[:2] == ["left_hand.png", "right_hand.png"]
+    labels = events_to_stimuli(PENNIES_EVENTS, stimulus_column="stim_file", content="label")
+    assert labels.table["label"][:2].tolist() == ["left_hand.png", "right_hand.png"]
+    frame = reference_events(PENNIES_EVENTS)
+    folder = PENNIES / "pictures"
+    paths = events_to_stimuli(
+        frame, stimulus_column="stim_file", stimuli_dir=folder, check_files=False
+    ).table["image"]
+    assert paths[0] == str(folder / "left_hand.png")
 
 
 def test_unique_words_are_their_own_ids(tmp_path):
@@ -272,14 +315,65 @@ def test_missing_onset_column_and_unknown_stimulus_column(tmp_path):
     path = write_events(tmp_path, "duration\tword\n0.3\ta\n")
     with pytest.raises(BIDSFileError, match=r"no column\(s\) \['onset'\]"):
         events_to_stimuli(path, stimulus_column="word")
-    with pytest.raises(BIDSFileError, match=r"no column 'word'.*stimulus_column= one of"):
+    with pytest.raises(BIDSFileError, match=r"no column 'word'.*\(stimulus_column=\)"):
         events_to_stimuli(IEEG_EVENTS, stimulus_column="word")
+    with pytest.raises(BIDSFileError, match=r"no column\(s\) \['duration'\]"):
+        events_to_stimuli(write_events(tmp_path, "onset\tword\n0.3\ta\n", "b_events.tsv"))
+    no_duration = write_events(tmp_path, "onset\tword\n0.3\ta\n", "c_events.tsv")
+    filled = events_to_stimuli(no_duration, stimulus_column="word", fill_duration=0.0)
+    assert filled.table["duration"].tolist() == [0.0]
 
 
-def test_negative_onset_is_an_error(tmp_path):
+def test_negative_onsets_are_kept_negative_durations_are_errors(tmp_path):
     path = write_events(tmp_path, "onset\tduration\tword\n-0.5\t0.3\ta\n")
-    with pytest.raises(BIDSFileError, match="negative in row 0"):
+    assert events_to_stimuli(path, stimulus_column="word").onsets.tolist() == [-0.5]
+    path = write_events(tmp_path, "onset\tduration\tword\n0\t0.3\ta\n1\t-0.3\tb\n")
+    with pytest.raises(BIDSFileError, match=r"'duration' is negative in row 1 \(line 3\)"):
         events_to_stimuli(path, stimulus_column="word")
+
+
+@pytest.mark.parametrize("column", [*TEXT_COLUMNS, "Word", "SENTENCE"])
+def test_auto_content_is_text_for_word_and_sentence_columns(tmp_path, column):
+    path = write_events(tmp_path, f"onset\tduration\t{column}\n0\t0.3\tthe cat\n")
+    stimuli = events_to_stimuli(path, stimulus_column=column)
+    assert stimuli.text == ["the cat"] and "label" not in stimuli.table.columns
+    assert content_kind(column) == "text"
+
+
+@pytest.mark.parametrize("column", ["trial_type", "value", "stim_id", "condition", "code"])
+def test_auto_content_is_label_for_conditions_and_codes(tmp_path, column):
+    path = write_events(tmp_path, f"onset\tduration\t{column}\n0\t0.3\t1\n1\t0.3\t1\n")
+    table = events_to_stimuli(path, stimulus_column=column).table
+    assert table["label"].tolist() == ["1", "1"] and "text" not in table.columns
+    assert table["stimulus_id"].tolist() == [
+        "sub-01_task-x_run-1_event-0000",
+        "sub-01_task-x_run-1_event-0001",
+    ]
+    assert content_kind(column) == "label" and content_kind("stim_file") == "image"
+    assert content_kind(column, "text") == "text"
+
+
+def test_events_text_column_next_to_a_label_is_the_text(tmp_path):
+    """A condition column names the stimulus; the events' own text column is its text."""
+    text = "onset\tduration\ttrial_type\ttext\n0\t1\tsentence\tthe cat sat\n2\t1\tnonword\tn/a\n"
+    path = write_events(tmp_path, text)
+    table = events_to_stimuli(path).table
+    assert table["label"].tolist() == ["sentence", "nonword"]
+    assert table["text"][0] == "the cat sat" and pd.isna(table["text"][1])
+    as_text = events_to_stimuli(path, stimulus_column="trial_type", content="text").table
+    assert as_text["text"].tolist() == ["sentence", "nonword"]
+    assert as_text["events_text"][0] == "the cat sat"
+    assert stimuli_column_name("text", "text") == "events_text"
+    assert stimuli_column_name("text", "label") == "text"
+    assert stimuli_column_name("event_index", "label") == "events_event_index"
+
+
+def test_csv_events_are_read_comma_separated(tmp_path):
+    path = tmp_path / "sub-01_task-x_events.csv"
+    path.write_text("onset,duration,word\n0,0.3,Alice\n0.4,n/a,was\n", encoding="utf-8")
+    stimuli = events_to_stimuli(path, stimulus_column="word", fill_duration=0.1)
+    assert stimuli.text == ["Alice", "was"] and stimuli.groups() == ["sub-01_task-x"]
+    assert stimuli.table["duration"].tolist() == [0.3, 0.1]
 
 
 def test_na_values(tmp_path):
@@ -308,7 +402,7 @@ def test_events_columns_named_like_reserved_ones_are_kept(tmp_path):
 def test_missing_events_file_and_bad_content(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing_events.tsv"):
         events_to_stimuli(tmp_path / "missing_events.tsv")
-    with pytest.raises(ValueError, match="content must be"):
+    with pytest.raises(ValueError, match="content must be 'auto', 'text', 'image' or 'label'"):
         events_to_stimuli(IEEG_EVENTS, content="audio")
 
 

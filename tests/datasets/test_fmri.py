@@ -18,6 +18,7 @@ from nilearn.glm.first_level import FirstLevelModel
 from nilearn.maskers import NiftiLabelsMasker, NiftiMasker, NiftiSpheresMasker
 from numpy.testing import assert_allclose, assert_array_equal
 
+from brainalign.datasets.bids import BIDSFileError
 from brainalign.datasets.fmri import (
     CONFOUND_STRATEGIES,
     FMRIError,
@@ -181,7 +182,9 @@ def test_samples_units_stimuli_and_regressors():
     assert rec.units["subject"].unique().tolist() == ["sub-07"]
     table = rec.stimuli.table
     assert table["stimulus_id"].tolist() == [f"s{i:02d}" for i in range(1, 9)]
-    assert table["text"].iloc[0] == "the cat sat"
+    assert table["label"].tolist() == table["stimulus_id"].tolist()  # stim_id: a label
+    assert table["text"].iloc[0] == "the cat sat"  # the events' own text column
+    assert rec.stimuli.groups() == ["sub-01_task-demo_bold"]
     assert_allclose(rec.stimuli.onsets, 6.0 + 9.0 * np.arange(8))
     assert rec.regressors["framewise_displacement"].iloc[0] == 0.0  # leading n/a
     raw = load_fmri_run(BOLD, masker=GM_MASK)
@@ -189,9 +192,32 @@ def test_samples_units_stimuli_and_regressors():
 
 
 def test_repeated_trial_types_get_unique_stimulus_ids():
+    """The bids reader's rule: <run>_event-<row> when a value repeats; conditions are labels."""
     rec = load_fmri_run(BOLD, masker=GM_MASK, events=EVENTS)
-    ids = rec.stimuli.table["stimulus_id"].tolist()
-    assert ids[:4] == ["sentence#0", "nonword#0", "sentence#1", "nonword#1"]
+    table = rec.stimuli.table
+    assert table["stimulus_id"].tolist()[:2] == [
+        "sub-01_task-demo_bold_event-0000",
+        "sub-01_task-demo_bold_event-0001",
+    ]
+    assert table["label"].tolist()[:4] == ["sentence", "nonword", "sentence", "nonword"]
+    assert table["text"].tolist()[:2] == ["the cat sat", "bleg florp"]
+
+
+def test_events_are_sorted_by_onset_from_a_path_or_a_dataframe():
+    events = pd.read_csv(EVENTS, sep="\t")
+    shuffled = events.iloc[[3, 0, 7, 1, 2, 6, 4, 5]]
+    rec = load_fmri_run(BOLD, masker=Parcels(PARCELS), events=shuffled, stimulus_column="stim_id")
+    table = rec.stimuli.table
+    assert_allclose(table["onset"], events["onset"])
+    assert table["stimulus_id"].tolist() == events["stim_id"].tolist()
+    assert table["event_index"].tolist() == [1, 3, 4, 0, 6, 7, 5, 2]  # rows of the table
+    early = events.assign(onset=events["onset"] - 8.0)  # BIDS allows events before volume 0
+    rec = load_fmri_run(BOLD, masker=Parcels(PARCELS), events=early, stimulus_column="stim_id")
+    assert rec.stimuli.onsets[0] == -2.0
+    by_path = estimate_trial_betas(BOLD, EVENTS, masker=Parcels(PARCELS), method="lsa")
+    by_frame = estimate_trial_betas(BOLD, shuffled, masker=Parcels(PARCELS), method="lsa")
+    assert_array_equal(by_frame.data, by_path.data)
+    assert by_frame.samples["stimulus_id"].tolist() == ["sentence", "nonword"]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -216,10 +242,13 @@ def test_grid_mismatch_names_both_grids_and_suggests_resampling(tmp_path, bold_n
 def test_bad_events_are_reported(tmp_path):
     bad = tmp_path / "events.tsv"
     pd.read_csv(EVENTS, sep="\t").drop(columns="duration").to_csv(bad, sep="\t", index=False)
-    with pytest.raises(FMRIError, match=r"events.tsv: missing column\(s\) \['duration'\]"):
+    with pytest.raises(BIDSFileError, match=r"events.tsv' has no column\(s\) \['duration'\]"):
         load_fmri_run(BOLD, masker=GM_MASK, events=bad)
-    with pytest.raises(FMRIError, match=r"missing column\(s\) \['word'\]"):
+    with pytest.raises(BIDSFileError, match=r"no column 'word' to take stimuli from"):
         load_fmri_run(BOLD, masker=GM_MASK, events=EVENTS, stimulus_column="word")
+    negative = pd.read_csv(EVENTS, sep="\t").assign(duration=-1.0)
+    with pytest.raises(BIDSFileError, match=r"^events table: column 'duration' is negative"):
+        estimate_trial_betas(BOLD, negative, masker=GM_MASK)
 
 
 def test_missing_confound_columns_are_named():
@@ -324,7 +353,15 @@ def test_lss_equals_one_firstlevelmodel_per_trial_and_recovers_amplitudes():
 def test_lsa_on_parcels_and_repeated_stimuli():
     rec = estimate_trial_betas(BOLD, EVENTS, masker=Parcels(PARCELS), method="lsa")
     assert rec.samples["stimulus_id"].tolist() == ["sentence", "nonword"]
-    assert rec.stimuli.table["n_presentations"].tolist() == [4, 4]
+    stimuli = rec.stimuli.table
+    assert stimuli["n_presentations"].tolist() == [4, 4]
+    assert stimuli["label"].tolist() == ["sentence", "nonword"]
+    assert stimuli["onset"].tolist() == [6.0, 15.0]  # first presentations
+    assert "text" not in stimuli.columns  # differs across presentations: event, not stimulus
+    assert "event_index" not in stimuli.columns
+    each = estimate_trial_betas(BOLD, EVENTS, masker=Parcels(PARCELS), stimulus_column="stim_id")
+    assert each.stimuli.table["text"].tolist()[:2] == ["the cat sat", "bleg florp"]
+    assert each.stimuli.table["n_presentations"].tolist() == [1] * 8
     assert rec.data.shape == (2, 4)
     with pytest.raises(FMRIError, match="method must be 'lsa' or 'lss'"):
         estimate_trial_betas(BOLD, EVENTS, masker=GM_MASK, method="lss2")
@@ -347,6 +384,7 @@ def test_beta_maps_from_3d_list_and_4d_image(tmp_path):
     )
     assert_allclose(from_4d.data, expected, rtol=1e-6)
     assert from_list.samples["stimulus_id"].tolist() == ids and from_list.sampling == "event"
+    assert from_list.stimuli.table["label"].tolist() == ids
     with pytest.raises(FMRIError, match="3 maps but 2 stimulus_ids"):
         load_beta_maps(paths, ["a", "b"], masker=GM_MASK)
 
@@ -414,3 +452,13 @@ def test_gifti_vertex_count_mismatch(tmp_path):
         load_gifti_run(path, tr=2.0)
     with pytest.raises(FMRIError, match="give left= and/or right="):
         load_gifti_run(tr=2.0)
+
+
+def test_gifti_run_reads_events_through_the_same_reader(tmp_path):
+    path = tmp_path / "sub-01_hemi-L_bold.func.gii"
+    _write_func_gifti(path, np.random.default_rng(3).normal(size=(10242, 4)))
+    rec = load_gifti_run(path, tr=2.0, events=EVENTS, stimulus_column="stim_id")
+    assert rec.stimuli.ids.tolist() == [f"s{i:02d}" for i in range(1, 9)]
+    assert rec.stimuli.table["label"][0] == "s01" and rec.stimuli.groups() == ["sub-01_bold"]
+    with pytest.raises(BIDSFileError, match="no column 'word'"):
+        load_gifti_run(path, tr=2.0, events=EVENTS, stimulus_column="word")

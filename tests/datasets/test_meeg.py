@@ -12,6 +12,7 @@ import pytest
 mne = pytest.importorskip("mne")
 
 from brainalign.datasets import meeg  # noqa: E402
+from brainalign.datasets.bids import BIDSFileError  # noqa: E402
 from brainalign.datasets.stimuli import Stimuli  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "meeg"
@@ -172,13 +173,42 @@ def test_events_from_table_matches_events_from_annotations(tmp_path):
     np.testing.assert_array_equal(from_file, events)
 
 
-def test_events_from_table_errors():
+def test_events_from_table_reads_through_the_bids_reader(tmp_path):
+    """n/a names are left out, durations are optional, bad onsets are named by row."""
     raw = meeg.read_raw(BRAINVISION)
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['trial_type'\]"):
+    table = pd.DataFrame({"onset": [2.0, 0.5, 1.0], "trial_type": ["b", "n/a", "a"]})
+    events, event_id = meeg.events_from_table(table, raw)
+    sfreq = raw.info["sfreq"]
+    np.testing.assert_array_equal(events[:, 0], np.round(np.array([1.0, 2.0]) * sfreq))
+    assert event_id == {"a": 1, "b": 2} and events[:, 2].tolist() == [1, 2]
+    path = tmp_path / "run_events.csv"
+    table.assign(duration=0.1).to_csv(path, index=False)
+    np.testing.assert_array_equal(meeg.events_from_table(path, raw)[0], events)
+    only_b, b_id = meeg.events_from_table(table, raw, event_id={"b": 7})
+    assert only_b[:, 2].tolist() == [7] and b_id == {"b": 7}
+    bad = table.assign(onset=[2.0, 0.5, "late"])
+    with pytest.raises(BIDSFileError, match=r"^events table: column 'onset'.*row 2: 'late'"):
+        meeg.events_from_table(bad, raw)
+
+
+def test_events_from_table_errors(tmp_path):
+    raw = meeg.read_raw(BRAINVISION)
+    with pytest.raises(BIDSFileError, match=r"events table has no column 'trial_type'"):
         meeg.events_from_table(pd.DataFrame({"onset": [1.0]}), raw)
     late = pd.DataFrame({"onset": [1.0, 100.0], "trial_type": ["a", "a"]})
     with pytest.raises(ValueError, match=r"1 onset\(s\) lie outside .*test.vhdr"):
         meeg.events_from_table(late, raw)
+    early = pd.DataFrame({"onset": [-0.5, 1.0], "trial_type": ["a", "a"]})  # BIDS allows it
+    with pytest.raises(ValueError, match=r"1 onset\(s\) lie outside .*e.g. \[-0.5\] s"):
+        meeg.events_from_table(early, raw)
+    with pytest.raises(meeg.NoEventsError, match=r"no events named \['z'\]"):
+        meeg.events_from_table(early, raw, event_id={"z": 1})
+    text = tmp_path / "events.txt"
+    text.write_text("onset\ttrial_type\n1.0\ta\n")
+    with pytest.raises(meeg.MEEGFileError, match="must be .tsv or .csv"):
+        meeg.events_from_table(text, raw)
+    with pytest.raises(FileNotFoundError, match="nope.tsv"):
+        meeg.events_from_table(tmp_path / "nope.tsv", raw)
 
 
 # ----------------------------------------------------------------------------- epochs
@@ -209,6 +239,8 @@ def test_epochs_recording_equals_mne_epochs_with_filter_decim_baseline():
     assert set(rec.samples["subject"]) == {"s01"} and set(rec.units["subject"]) == {"s01"}
     assert rec.meta["highpass_hz"] == 1.0 and rec.meta["lowpass_hz"] == 30.0
     assert sorted(rec.stimuli.ids) == ["1", "2", "4"]
+    assert rec.stimuli.table["label"].tolist() == rec.stimuli.ids.tolist()  # conditions only
+    assert "text" not in rec.stimuli.table.columns
 
 
 def test_rejection_drops_the_same_epochs_as_mne():
@@ -406,6 +438,8 @@ def test_continuous_recording_equals_mne_pipeline():
     events = mne.find_events(_mne_raw(EDF))
     np.testing.assert_allclose(rec.stimuli.onsets, events[:, 0] / 512.0)
     assert rec.stimuli.table["condition"].tolist() == [str(c) for c in events[:, 2]]
+    assert rec.stimuli.table["label"].tolist() == [str(c) for c in events[:, 2]]
+    assert "text" not in rec.stimuli.table.columns
 
 
 def test_continuous_recording_with_a_stimulus_clock():
