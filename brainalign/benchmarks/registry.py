@@ -1,0 +1,512 @@
+"""Named, versioned benchmarks: a dataset, how the model reads it, a metric, a ceiling.
+
+A :class:`Benchmark` fixes everything that makes a score comparable between models:
+the catalogue dataset, how its stimuli are presented to the model (context mode and
+pooling), the metric, the cross-validation, the ceiling, the aggregation and the
+controls. Its id is versioned (``"simlex999@1"``): any change that can move a score
+bumps ``version``, and every result row carries the versioned id in its ``benchmark``
+column.
+
+``get(name)`` accepts ``"simlex999"`` or ``"simlex999@1"``; :func:`available` lists the
+ids, :func:`info` returns the record, :func:`register` adds one. Each benchmark's
+runner is named as ``"module:function"`` and imported only when the benchmark runs, so
+listing benchmarks imports neither torch nor the readers.
+
+Before running, :meth:`Benchmark.run` makes sure the dataset's files are present (or
+downloadable); offline with a file missing it raises :class:`MissingBenchmarkDataError`
+(a :class:`~brainalign.datasets.download.NotInCacheError`) that says to run
+``brainalign datasets fetch NAME``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from brainalign.datasets.download import NotInCacheError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from brainalign.encoders.store import FeatureStore
+
+__all__ = [
+    "BENCHMARKS",
+    "Benchmark",
+    "MissingBenchmarkDataError",
+    "UnknownBenchmarkError",
+    "available",
+    "get",
+    "info",
+    "register",
+]
+
+
+class UnknownBenchmarkError(KeyError, ValueError):
+    """A benchmark name (or version) the registry does not know."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MissingBenchmarkDataError(NotInCacheError):
+    """A benchmark's dataset is not in the cache and downloads are off."""
+
+
+#: Runner signature: ``runner(benchmark, model, *, layers, device, dtype, batch_size,
+#: store, weights, progress, **options) -> DataFrame`` of tidy rows (``make_results``).
+Runner = Callable[..., "pd.DataFrame"]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One named benchmark.
+
+    Parameters
+    ----------
+    id : str
+        Name, lower case, ``-`` separated (``"simlex999"``).
+    version : int
+        Bumped whenever a change can move the scores; results carry ``id@version``.
+    dataset : str
+        Catalogue dataset (:func:`brainalign.datasets.catalogue.load`).
+    description : str
+        One paragraph: what is measured.
+    presentation : str
+        How stimuli reach the model, in words.
+    context : str
+        Context mode of the encoder (``"isolated"``, ``"passage"``, ``"window"``).
+    pooling : str
+        How an item's tokens become one vector (``"mean"``, ``"last"``, ``"first"``).
+    metric : str
+        Value of the ``metric`` column (``"spearman_r"``, ``"pearson_r"``).
+    cross_validation : str
+        How held-out scores are obtained (``"none"`` when nothing is fitted).
+    ceiling : str
+        What the ``ceiling`` column holds (or why it is NaN).
+    aggregation : str
+        What one row is and how rows are summarised.
+    controls : str
+        The baselines reported next to the model.
+    citation : str
+        The dataset's paper.
+    runner : str or callable
+        ``"package.module:function"`` (imported when run) or the function itself.
+    dataset_files : tuple of str
+        Catalogue file keys the benchmark reads (checked before running); empty for
+        bundled datasets.
+    """
+
+    id: str
+    version: int
+    dataset: str
+    description: str
+    presentation: str
+    context: str
+    pooling: str
+    metric: str
+    cross_validation: str
+    ceiling: str
+    aggregation: str
+    controls: str
+    citation: str
+    runner: str | Runner
+    dataset_files: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.id or "@" in self.id or self.id != self.id.strip().lower():
+            raise ValueError(
+                f"Benchmark id={self.id!r}: use a non-empty lower-case name without '@'"
+            )
+        if not isinstance(self.version, int) or self.version < 1:
+            raise ValueError(f"Benchmark {self.id!r}: version={self.version!r} must be an int >= 1")
+
+    @property
+    def versioned_id(self) -> str:
+        """``"id@version"``, the value of the results' ``benchmark`` column."""
+        return f"{self.id}@{self.version}"
+
+    def resolve_runner(self) -> Runner:
+        """The runner function (imported on first use)."""
+        if callable(self.runner):
+            return self.runner
+        module_name, _, attribute = self.runner.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def check_data(self) -> None:
+        """Make sure the dataset's files are available (downloading them when allowed).
+
+        Raises
+        ------
+        MissingBenchmarkDataError
+            Offline (``BRAINALIGN_OFFLINE=1``) and a file is not in the cache; the message
+            says how to fetch it and lists each missing file with its cache path and URL.
+        """
+        if not self.dataset_files:
+            return
+        from brainalign.datasets.catalogue import fetch
+
+        try:
+            fetch(self.dataset, files=list(self.dataset_files), progress=False)
+        except NotInCacheError as error:
+            raise MissingBenchmarkDataError(
+                f"benchmark {self.versioned_id} needs dataset {self.dataset!r}, which is not "
+                f"in the cache: run `brainalign datasets fetch {self.dataset}` (online), or "
+                f"save the files as listed below.\n{error}"
+            ) from error
+
+    def run(
+        self,
+        model: str,
+        *,
+        layers: Sequence[int] | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        batch_size: int = 32,
+        store: FeatureStore | None = None,
+        weights: str = "pretrained",
+        progress: bool = False,
+        **options: Any,
+    ) -> pd.DataFrame:
+        """Score ``model`` on this benchmark, with its controls and ceiling.
+
+        Parameters
+        ----------
+        model : str
+            Hugging Face hub id or local model directory.
+        layers : sequence of int, optional
+            Hidden-state indices (0 = embeddings); all by default.
+        device, dtype, batch_size
+            Passed to the encoder.
+        store : FeatureStore, optional
+            Features are read from it when present (no forward pass) and streamed into
+            it otherwise.
+        weights : {"pretrained", "untrained"}
+            Weights of the scored model; with ``"pretrained"`` the untrained twin
+            (``MODEL@untrained``) is scored too, as a control.
+        progress : bool
+            Show progress bars.
+        **options
+            Benchmark-specific options (see the runner's documentation).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Tidy results: :data:`brainalign.results.RESULT_COLUMNS`, then ``benchmark``
+            (``id@version``) and any runner-specific columns.
+
+        Raises
+        ------
+        MissingBenchmarkDataError
+            When the data is missing offline (see :meth:`check_data`).
+        ValueError
+            For a bad option (named by the runner).
+        """
+        if weights not in ("pretrained", "untrained"):
+            raise ValueError(f"weights={weights!r}; use 'pretrained' or 'untrained'")
+        self.check_data()
+        rows = self.resolve_runner()(
+            self,
+            model,
+            layers=layers,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            store=store,
+            weights=weights,
+            progress=progress,
+            **options,
+        )
+        return _with_benchmark_column(rows, self.versioned_id)
+
+
+def _with_benchmark_column(rows: pd.DataFrame, versioned_id: str) -> pd.DataFrame:
+    """Insert ``benchmark`` right after the standard result columns."""
+    from brainalign.results import RESULT_COLUMNS
+
+    table = rows.drop(columns=["benchmark"], errors="ignore")
+    position = sum(1 for column in table.columns if column in RESULT_COLUMNS)
+    table.insert(position, "benchmark", versioned_id)
+    return table
+
+
+# ----------------------------------------------------------------------------- registry
+
+#: Every registered benchmark by id.
+BENCHMARKS: dict[str, Benchmark] = {}
+
+
+def register(benchmark: Benchmark, *, replace: bool = False) -> Benchmark:
+    """Add a benchmark to the registry.
+
+    Parameters
+    ----------
+    benchmark : Benchmark
+    replace : bool
+        Allow replacing an existing entry with the same id.
+
+    Returns
+    -------
+    Benchmark
+        The registered record.
+
+    Raises
+    ------
+    ValueError
+        If the id is taken and ``replace`` is False.
+    """
+    if not isinstance(benchmark, Benchmark):
+        raise ValueError(f"register() takes a Benchmark; got {type(benchmark).__name__}")
+    if benchmark.id in BENCHMARKS and not replace:
+        raise ValueError(
+            f"a benchmark {benchmark.id!r} is already registered; bump its version in place "
+            "or pass replace=True"
+        )
+    BENCHMARKS[benchmark.id] = benchmark
+    return benchmark
+
+
+def available() -> list[str]:
+    """Ids of the registered benchmarks, sorted.
+
+    Returns
+    -------
+    list of str
+        Shape (n_benchmarks,).
+    """
+    return sorted(BENCHMARKS)
+
+
+def get(name: str) -> Benchmark:
+    """The benchmark called ``name`` (``"simlex999"`` or versioned ``"simlex999@1"``).
+
+    Raises
+    ------
+    UnknownBenchmarkError
+        For an unknown name (listing the close matches and every id) or a version other
+        than the registered one.
+    """
+    if not isinstance(name, str):
+        raise UnknownBenchmarkError(f"benchmark name must be a string; got {name!r}")
+    base, _, version = name.strip().partition("@")
+    base = base.lower()
+    if base not in BENCHMARKS:
+        close = difflib.get_close_matches(base, available(), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UnknownBenchmarkError(
+            f"unknown benchmark {name!r}; {hint}available: {', '.join(available())} "
+            "(see: brainalign benchmarks list)"
+        )
+    benchmark = BENCHMARKS[base]
+    if version and version != str(benchmark.version):
+        raise UnknownBenchmarkError(
+            f"benchmark {base!r} has version {benchmark.version} here, not {version!r}; "
+            f"use {benchmark.versioned_id} (scores of other versions are not comparable)"
+        )
+    return benchmark
+
+
+def info(name: str) -> Benchmark:
+    """Everything the registry knows about a benchmark (same lookup as :func:`get`)."""
+    return get(name)
+
+
+# ----------------------------------------------------------------------------- entries
+
+_WORD_PAIRS_PRESENTATION = (
+    "every word type of the dataset read alone (context='isolated': the tokenizer's special "
+    "tokens around the word, no other text; one forward pass per word, batched), its "
+    "representation the mean over its own tokens (pooling='mean'; special tokens excluded), "
+    "at every hidden state (0 = embeddings)"
+)
+_WORD_PAIRS_CONTROLS = (
+    "MODEL@untrained (same architecture, seeded random weights, same pipeline) and "
+    "control:random-word-vectors (one seeded Gaussian vector per word type, as many "
+    "dimensions as the model's layers: word identity without any lexical content)"
+)
+_NORMS_CV = (
+    "outer KFold(5, shuffle=True, random_state=seed) over words (items are independent, "
+    "so shuffled folds leak nothing), ridge penalty per dimension chosen by an inner "
+    "shuffled KFold(5) (RidgeCV), features and ratings z-scored with training-fold "
+    "statistics (brainalign.alignment.encoding.cross_validated_encoding, delays (0,))"
+)
+_NORMS_CEILING = (
+    "sqrt of the reliability of the item means, estimated from the published per-item SD "
+    "and number of raters: 1 - mean(SD^2 / N) / var(means) (independent rater noise assumed)"
+)
+
+
+def _word_pairs(name: str, citation: str, what: str) -> Benchmark:
+    return Benchmark(
+        id=name,
+        version=1,
+        dataset=name,
+        description=(
+            f"{what} Spearman correlation between the cosine similarity of the two words' "
+            "representations and the human ratings, over all pairs, one score per layer."
+        ),
+        presentation=_WORD_PAIRS_PRESENTATION,
+        context="isolated",
+        pooling="mean",
+        metric="spearman_r",
+        cross_validation="none (nothing is fitted)",
+        ceiling=(
+            "NaN: the files hold mean ratings only, so the inter-annotator agreement cannot "
+            "be derived here (the papers report it)"
+        ),
+        aggregation="one row per (model, layer); no aggregation over pairs beyond the correlation",
+        controls=_WORD_PAIRS_CONTROLS,
+        citation=citation,
+        runner="brainalign.benchmarks.word_similarity:run_word_similarity",
+        dataset_files=("pairs",),
+    )
+
+
+_ENTRIES = [
+    Benchmark(
+        id="alice2016-encoding",
+        version=1,
+        dataset="alice2016",
+        description=(
+            "fMRI time courses of six language ROIs of 27 listeners of Alice in Wonderland "
+            "ch. 1 predicted from a language model's word features (Lanczos-resampled to "
+            "volumes, FIR delays 1-4 TRs, ridge); held-out Pearson r per subject and ROI."
+        ),
+        presentation=(
+            "the story read word by word with preceding context only (causal window for "
+            "causal models, preceding 16 words for bidirectional ones), last-token pooling"
+        ),
+        context="window",
+        pooling="last",
+        metric="pearson_r",
+        cross_validation=(
+            "5 contiguous blocks of volumes (gap = max delay); inner blocks choose alpha"
+        ),
+        ceiling="leave-one-subject-out inter-subject correlation of each subject and ROI",
+        aggregation="one row per (model, layer, subject, roi)",
+        controls=(
+            "MODEL@untrained and nuisance:word_rate+sound_power (the authors' regressors, "
+            "same pipeline)"
+        ),
+        citation=(
+            "Brennan, J. R., Stabler, E. P., Van Wagenen, S. E., Luh, W.-M., & Hale, J. T. "
+            "(2016). Brain and Language, 157-158, 81-94."
+        ),
+        runner="brainalign.benchmarks.registry:_run_alice2016",
+    ),
+    _word_pairs(
+        "simlex999",
+        "Hill, F., Reichart, R., & Korhonen, A. (2015). SimLex-999. Computational "
+        "Linguistics, 41(4), 665-695.",
+        "SimLex-999: 999 word pairs rated for similarity (not relatedness), 0-10.",
+    ),
+    _word_pairs(
+        "wordsim353",
+        "Finkelstein, L., et al. (2002). Placing search in context: the concept revisited. "
+        "ACM TOIS, 20(1), 116-131.",
+        "WordSim-353: 353 word pairs rated for relatedness, 0-10.",
+    ),
+    _word_pairs(
+        "men3k",
+        "Bruni, E., Tran, N. K., & Baroni, M. (2014). Multimodal distributional semantics. "
+        "JAIR, 49, 1-47.",
+        "MEN: 3,000 word pairs rated for relatedness, 0-50.",
+    ),
+    Benchmark(
+        id="glasgow-norms",
+        version=1,
+        dataset="glasgow-norms",
+        description=(
+            "Glasgow Norms: 5,553 words rated on nine dimensions (arousal, valence, "
+            "dominance, concreteness, imageability, familiarity, age of acquisition, "
+            "semantic size, gender association). A cross-validated ridge probe from each "
+            "layer's word representation to each dimension's mean rating; held-out "
+            "Pearson r per dimension."
+        ),
+        presentation=_WORD_PAIRS_PRESENTATION.replace("word type of the dataset", "word"),
+        context="isolated",
+        pooling="mean",
+        metric="pearson_r",
+        cross_validation=_NORMS_CV,
+        ceiling=_NORMS_CEILING,
+        aggregation="one row per (model, layer, dimension); the dimension is in the roi column",
+        controls=_WORD_PAIRS_CONTROLS,
+        citation=(
+            "Scott, G. G., Keitel, A., Becirspahic, M., Yao, B., & Sereno, S. C. (2019). "
+            "The Glasgow Norms. Behavior Research Methods, 51, 1258-1270."
+        ),
+        runner="brainalign.benchmarks.norms:run_norm_probe",
+        dataset_files=("norms",),
+    ),
+    Benchmark(
+        id="things-concepts",
+        version=1,
+        dataset="things-concepts",
+        description=(
+            "THINGS: 1,854 object concepts rated on eleven dimensions (man-made, precious, "
+            "lives, heavy, natural, moves, grasp, hold, be moved, pleasant, arousing; "
+            "animacy.csv of THINGS-data). A cross-validated ridge probe from each layer's "
+            "representation of the concept word (the 'Word' of things_concepts.tsv) to "
+            "each dimension's mean rating; held-out Pearson r per dimension."
+        ),
+        presentation=_WORD_PAIRS_PRESENTATION.replace("word type of the dataset", "concept word"),
+        context="isolated",
+        pooling="mean",
+        metric="pearson_r",
+        cross_validation=_NORMS_CV,
+        ceiling=_NORMS_CEILING,
+        aggregation="one row per (model, layer, dimension); the dimension is in the roi column",
+        controls=_WORD_PAIRS_CONTROLS,
+        citation=(
+            "Hebart, M. N., et al. (2019). THINGS. PLOS ONE, 14(10), e0223792; Hebart, M. N., "
+            "et al. (2023). THINGS-data. eLife, 12, e82580."
+        ),
+        runner="brainalign.benchmarks.norms:run_norm_probe",
+        dataset_files=("concepts", "animacy"),
+    ),
+]
+
+
+def _run_alice2016(
+    benchmark: Benchmark,
+    model: str,
+    *,
+    layers: Sequence[int] | None,
+    device: str,
+    dtype: str,
+    batch_size: int,
+    store: FeatureStore | None,
+    weights: str,
+    progress: bool,
+    **options: Any,
+) -> pd.DataFrame:
+    """``alice2016-encoding``: a thin wrapper of
+    :func:`~brainalign.benchmarks.alice2016.run_alice2016`.
+
+    ``options`` are passed on (``radius_mm``, ``subjects``, ``context_words``, ``seed``,
+    ``settings``, ``untrained_baseline``, ``timings``).
+    """
+    from brainalign.benchmarks.alice2016 import run_alice2016
+
+    if weights != "pretrained":
+        raise ValueError(
+            f"alice2016-encoding: weights={weights!r}; it scores the pretrained model and "
+            "always adds its untrained twin (MODEL@untrained) as a control"
+        )
+    return run_alice2016(
+        model,
+        layers=layers,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        feature_store=None if store is None else store.root,
+        progress=progress,
+        **options,
+    )
+
+
+for _entry in _ENTRIES:
+    register(_entry)

@@ -1,0 +1,333 @@
+"""Word-similarity benchmarks (SimLex-999, WordSim-353, MEN): cosine vs human ratings.
+
+Every word type of the dataset is read by the model **alone**
+(``TextEncoder.extract(words, context="isolated", level="sentence", pooling="mean")``):
+the word wrapped in the tokenizer's own special tokens (``[CLS] word [SEP]`` for BERT,
+nothing for GPT-2; no leading space, so GPT-2 sees ``"cat"``, not ``" cat"``), one
+forward pass per word in batches, the word's representation the mean of its own tokens'
+hidden states (special tokens excluded) at every hidden state (0 = embeddings). Words
+are used as the dataset spells them (WordSim-353 has ``CD``, ``Jerusalem``); a word
+that occurs in several pairs is encoded once.
+
+Per layer, the score is Spearman's rank correlation (average ranks for ties, as
+:func:`scipy.stats.spearmanr`) between the cosine similarity of the two words of each
+pair and the human rating, over all pairs as listed. Pairs are used row by row rather
+than as an RDM over word types (:func:`brainalign.alignment.similarity.rsa_ratings`)
+because the published files repeat pairs (WordSim-353 lists money/cash twice, with two
+ratings) and pair a word with itself (tiger/tiger).
+
+Ceiling: the files hold only mean ratings, so no inter-annotator agreement can be
+derived: ``ceiling`` is NaN (the papers report theirs: e.g. SimLex-999's inter-rater
+Spearman 0.67).
+
+Controls, reported as rows next to the model's:
+
+- ``MODEL@untrained``: the same architecture with seeded random weights, same pipeline.
+- ``control:random-word-vectors``: one Gaussian vector per word type, drawn from a seed
+  and the word itself, with as many dimensions as the model's layers. For word pairs,
+  "no stimulus content" cannot mean "nothing per item" (every pair would then tie): the
+  minimum a representation must carry is word identity, and this control carries exactly
+  that and nothing else (no spelling, length, frequency or meaning). Its only advantage
+  is that identical words get cosine 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from brainalign.alignment.metrics import pearson_columns
+from brainalign.datasets.catalogue import load
+from brainalign.results import make_results
+
+if TYPE_CHECKING:
+    from brainalign.benchmarks.registry import Benchmark
+    from brainalign.encoders.features import Features
+    from brainalign.encoders.store import FeatureStore
+
+__all__ = [
+    "ALL_RATERS",
+    "RANDOM_CONTROL",
+    "encode_isolated_words",
+    "model_variants",
+    "paired_cosine",
+    "random_word_vectors",
+    "run_word_similarity",
+    "spearman_columns",
+    "word_types",
+]
+
+#: Model label of the content-free control rows.
+RANDOM_CONTROL = "control:random-word-vectors"
+#: The ``subject`` of rows scored against ratings averaged over raters.
+ALL_RATERS = "all"
+
+
+def word_types(*columns: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
+    """Unique words (in order of first appearance) and each column's index into them.
+
+    Parameters
+    ----------
+    *columns : sequence of str, each length n_rows
+
+    Returns
+    -------
+    types : list of str, length n_types
+    indices : list of numpy.ndarray of int, each shape (n_rows,)
+    """
+    lookup: dict[str, int] = {}
+    for column in columns:
+        for word in column:
+            lookup.setdefault(str(word), len(lookup))
+    indices = [np.array([lookup[str(w)] for w in column], dtype=np.intp) for column in columns]
+    return list(lookup), indices
+
+
+def encode_isolated_words(
+    model: str,
+    words: Sequence[str],
+    *,
+    weights: str = "pretrained",
+    layers: Sequence[int] | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 32,
+    seed: int = 0,
+    store: FeatureStore | None = None,
+    progress: bool = False,
+) -> Features:
+    """Every word read alone, mean-pooled over its tokens, at every requested layer.
+
+    Parameters
+    ----------
+    model : str
+        Hugging Face hub id or local model directory.
+    words : sequence of str, length n_words
+        Unique words (duplicates would only cost forward passes).
+    weights : {"pretrained", "untrained"}
+    layers : sequence of int, optional
+        Hidden-state indices; all by default.
+    device, dtype, batch_size, seed
+        Passed to :class:`~brainalign.encoders.text.TextEncoder` (``seed``: of the
+        untrained weights).
+    store : FeatureStore, optional
+        Read the features from it when the entry exists (no forward pass), else stream
+        them into it.
+    progress : bool
+
+    Returns
+    -------
+    Features
+        Float32 arrays of shape (n_words, n_dims) per layer, rows in the order of
+        ``words``.
+    """
+    from brainalign.encoders.store import text_extract_key
+    from brainalign.encoders.text import TextEncoder
+
+    encoder = TextEncoder(
+        model,
+        weights=weights,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        pooling="mean",
+        progress=progress,
+    )
+    options: dict[str, Any] = {
+        "context": "isolated",
+        "level": "sentence",
+        "pooling": "mean",
+        "layers": layers,
+    }
+    key = None if store is None else text_extract_key(encoder, list(words), **options)
+    return encoder.extract(list(words), **options, store=store, key=key)
+
+
+def random_word_vectors(words: Sequence[str], n_dims: int, *, seed: int = 0) -> np.ndarray:
+    """One standard-normal vector per word, fixed by ``seed`` and the word's text.
+
+    The generator of each word is seeded with the SHA-256 of ``"{seed}:{word}"``, so a
+    word gets the same vector in every dataset and run, whatever the other words.
+
+    Parameters
+    ----------
+    words : sequence of str, length n_words
+    n_dims : int
+        Dimensions per vector (positive).
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_words, n_dims)
+    """
+    if not isinstance(n_dims, int | np.integer) or n_dims < 1:
+        raise ValueError(f"n_dims={n_dims!r}; it must be a positive integer")
+    vectors = np.empty((len(words), int(n_dims)))
+    for row, word in enumerate(words):
+        digest = hashlib.sha256(f"{seed}:{word}".encode()).digest()
+        vectors[row] = np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal(
+            int(n_dims)
+        )
+    return vectors
+
+
+def paired_cosine(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Cosine similarity of matching rows, in float64.
+
+    Parameters
+    ----------
+    A, B : numpy.ndarray, shape (n_pairs, n_dims)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_pairs,)
+        NaN where a row has zero norm (undefined).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    if A.shape != B.shape or A.ndim != 2:
+        raise ValueError(f"A and B must be 2-D of the same shape; got {A.shape} and {B.shape}")
+    norms = np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1)
+    dots = np.einsum("ij,ij->i", A, B)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), np.nan)
+
+
+def spearman_columns(similarities: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each column of ``similarities`` with ``ratings``.
+
+    Average ranks for ties (:func:`scipy.stats.rankdata`), then Pearson r of the ranks
+    (:func:`~brainalign.alignment.metrics.pearson_columns`).
+
+    Parameters
+    ----------
+    similarities : numpy.ndarray, shape (n_pairs, n_columns)
+    ratings : numpy.ndarray, shape (n_pairs,)
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_columns,)
+        NaN for a column holding NaN (an undefined cosine) or constant values.
+    """
+    from scipy.stats import rankdata
+
+    similarities = np.asarray(similarities, dtype=np.float64)
+    ratings = np.asarray(ratings, dtype=np.float64)
+    if similarities.ndim != 2 or ratings.shape != (similarities.shape[0],):
+        raise ValueError(
+            f"similarities {similarities.shape} and ratings {ratings.shape}: expected "
+            "(n_pairs, n_columns) and (n_pairs,)"
+        )
+    if not np.all(np.isfinite(ratings)):
+        raise ValueError("ratings hold NaN or inf; every pair needs a finite rating")
+    finite = np.all(np.isfinite(similarities), axis=0)
+    scores = np.full(similarities.shape[1], np.nan)
+    if finite.any():
+        ranks = rankdata(similarities[:, finite], axis=0)
+        rating_ranks = np.repeat(rankdata(ratings)[:, None], ranks.shape[1], axis=1)
+        scores[finite] = pearson_columns(ranks, rating_ranks)
+    return scores
+
+
+def _layer_rows(scores: np.ndarray, layers: Sequence[Any], label: str, metric: str) -> pd.DataFrame:
+    return pd.DataFrame({"model": label, "layer": list(layers), "metric": metric, "score": scores})
+
+
+def model_variants(model: str, weights: str, controls: bool) -> list[tuple[str, str]]:
+    """(weights, model label) to score: the model, plus its untrained twin as a control."""
+    if weights == "untrained":
+        return [("untrained", f"{model}@untrained")]
+    variants = [("pretrained", model)]
+    if controls:
+        variants.append(("untrained", f"{model}@untrained"))
+    return variants
+
+
+def run_word_similarity(
+    benchmark: Benchmark,
+    model: str,
+    *,
+    layers: Sequence[int] | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 32,
+    store: FeatureStore | None = None,
+    weights: str = "pretrained",
+    progress: bool = False,
+    seed: int = 0,
+    controls: bool = True,
+    control_seed: int = 0,
+) -> pd.DataFrame:
+    """Score a model on a word-pair dataset (see the module documentation).
+
+    Parameters
+    ----------
+    benchmark : Benchmark
+        Its ``dataset`` is read with :func:`brainalign.datasets.catalogue.load`.
+    model : str
+    layers, device, dtype, batch_size, store, weights, progress
+        See :meth:`Benchmark.run`.
+    seed : int
+        Seed of the untrained twin's weights.
+    controls : bool
+        Add the untrained twin and the random-word-vector control.
+    control_seed : int
+        Seed of :func:`random_word_vectors`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows (``make_results``): one per (model variant, layer) with ``metric``
+        ``spearman_r``, and one for the random control (``layer`` missing); ``subject``
+        ``"all"`` (mean ratings), ``roi`` ``"rating"``, ``ceiling`` NaN, and
+        ``n_pairs``.
+    """
+    recording = load(benchmark.dataset, progress=False)
+    samples = recording.samples
+    ratings = np.asarray(recording.data[:, 0], dtype=np.float64)
+    types, (first, second) = word_types(samples["word1"].tolist(), samples["word2"].tolist())
+
+    frames = []
+    n_dims = None
+    for variant_weights, label in model_variants(model, weights, controls):
+        features = encode_isolated_words(
+            model,
+            types,
+            weights=variant_weights,
+            layers=layers,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            seed=seed,
+            store=store,
+            progress=progress,
+        )
+        names = features.layer_names
+        cosines = np.column_stack(
+            [paired_cosine(features[name][first], features[name][second]) for name in names]
+        )
+        frames.append(
+            _layer_rows(
+                spearman_columns(cosines, ratings), [int(n) for n in names], label, "spearman_r"
+            )
+        )
+        n_dims = features[names[-1]].shape[1]
+    if controls and n_dims is not None:
+        vectors = random_word_vectors(types, n_dims, seed=control_seed)
+        cosines = paired_cosine(vectors[first], vectors[second])[:, None]
+        frames.append(
+            _layer_rows(spearman_columns(cosines, ratings), [pd.NA], RANDOM_CONTROL, "spearman_r")
+        )
+
+    rows = pd.concat(frames, ignore_index=True)
+    rows["dataset"] = benchmark.dataset
+    rows["subject"] = ALL_RATERS
+    rows["roi"] = str(recording.units["unit"].iloc[0])
+    rows["ceiling"] = np.nan
+    rows["n_pairs"] = len(ratings)
+    return make_results(rows)
