@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--dataset", default="alice2016", help="dataset name (see: brainalign datasets)"
     )
+    score.add_argument(
+        "--benchmark",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="run these registered benchmarks instead of --dataset (see: brainalign benchmarks)",
+    )
     score.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     score.add_argument("--batch-size", type=int, default=32)
     score.add_argument("--radius", type=int, default=6, choices=[6, 10], help="ROI radius in mm")
@@ -95,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extract_parser(commands)
 
     _add_datasets_parser(commands)
+
+    benchmarks = commands.add_parser(
+        "benchmarks",
+        help="list and describe the registered benchmarks",
+        description="Named, versioned benchmarks: dataset, how stimuli reach the model, "
+        "metric, cross-validation, ceiling, aggregation and controls.",
+    )
+    benchmark_actions = benchmarks.add_subparsers(dest="benchmarks_action", metavar="ACTION")
+    benchmark_actions.add_parser("list", help="table of the benchmarks")
+    benchmark_info = benchmark_actions.add_parser("info", help="everything about one benchmark")
+    benchmark_info.add_argument("name", help="benchmark name (see: brainalign benchmarks list)")
     return parser
 
 
@@ -213,6 +231,8 @@ def run_score(args: argparse.Namespace) -> int:
 
     from brainalign._io import OutputDirectoryError, ensure_writable_dir
 
+    if args.benchmark is not None:
+        return _run_benchmarks(args)
     _check_dataset(args.dataset)
     if args.dataset not in SCORED_DATASETS:
         raise CommandError(
@@ -265,6 +285,83 @@ def run_score(args: argparse.Namespace) -> int:
         f"time: {elapsed:.1f} s (feature extraction {timings.extraction:.1f} s, "
         f"encoding {timings.encoding:.1f} s)"
     )
+    return 0
+
+
+def _run_benchmarks(args: argparse.Namespace) -> int:
+    """``brainalign score --benchmark B [B ...]``: run each, write tidy results."""
+    import time
+
+    import pandas as pd
+
+    from brainalign._io import OutputDirectoryError, ensure_writable_dir
+    from brainalign.benchmarks.registry import UnknownBenchmarkError, get
+
+    try:
+        benchmarks = [get(name) for name in args.benchmark]
+    except UnknownBenchmarkError as error:
+        raise CommandError(str(error)) from error
+    try:
+        out = ensure_writable_dir(args.out)
+    except OutputDirectoryError as error:
+        raise CommandError(str(error)) from error
+
+    from brainalign.encoders.store import FeatureStore
+    from brainalign.encoders.text import ModelLoadError
+    from brainalign.results import write_results_csv
+
+    _silence_progress(args.quiet)
+    store = FeatureStore(args.store) if args.store is not None else None
+    start = time.perf_counter()
+    frames = []
+    for benchmark in benchmarks:
+        try:
+            frames.append(
+                benchmark.run(
+                    args.model,
+                    layers=args.layers,
+                    device=args.device,
+                    dtype=args.dtype,
+                    batch_size=args.batch_size,
+                    store=store,
+                    progress=not args.quiet,
+                )
+            )
+        except (ModelLoadError, ValueError, OSError) as error:
+            raise CommandError(f"{benchmark.versioned_id}: {error}") from error
+    results = pd.concat(frames, ignore_index=True)
+    csv_path = write_results_csv(results, out / "results.csv")
+    summary = (
+        results.groupby(["benchmark", "model", "layer"], dropna=False)["score"]
+        .median()
+        .unstack("benchmark")
+    )
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print("\nmedian score per layer (rows: model, layer; columns: benchmark)\n")
+        print(summary.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
+    print(f"\nwrote {csv_path}\ntime: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def run_benchmarks(args: argparse.Namespace) -> int:
+    """Run ``brainalign benchmarks [list|info NAME]``; returns the exit code."""
+    from dataclasses import fields
+
+    from brainalign.benchmarks.registry import UnknownBenchmarkError, available, get
+
+    if (args.benchmarks_action or "list") == "list":
+        rows = [get(name) for name in available()]
+        width = max(len(b.versioned_id) for b in rows)
+        for benchmark in rows:
+            print(f"{benchmark.versioned_id:<{width}}  {benchmark.dataset:<20} {benchmark.metric}")
+        return 0
+    try:
+        benchmark = get(args.name)
+    except UnknownBenchmarkError as error:
+        raise CommandError(str(error)) from error
+    for field in fields(benchmark):
+        if field.name != "runner":
+            print(f"{field.name}: {getattr(benchmark, field.name)}")
     return 0
 
 
@@ -427,6 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_extract(args)
         if args.command == "datasets":
             return run_datasets(args)
+        if args.command == "benchmarks":
+            return run_benchmarks(args)
     except CommandError as error:
         print(f"brainalign: error: {error}", file=sys.stderr)
         return 2

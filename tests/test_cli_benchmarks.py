@@ -1,0 +1,56 @@
+"""``brainalign benchmarks`` and ``brainalign score --benchmark`` on real data subsets."""
+
+import pandas as pd
+import pytest
+
+from brainalign.cli import main
+from brainalign.encoders.store import FeatureStore
+from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
+
+
+@pytest.fixture
+def word_pairs_offline(isolated_cache, monkeypatch):
+    monkeypatch.setenv("BRAINALIGN_OFFLINE", "1")
+    for name, file in (("simlex999", "EN-SIMLEX-999.txt"), ("men3k", "EN-MEN-TR-3k.txt")):
+        place_in_cache(monkeypatch, name, "pairs", TESTS_DATA / "behaviour" / file, subset=True)
+
+
+def test_benchmarks_list_and_info(capsys):
+    assert main(["benchmarks", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "simlex999@1" in listed and "alice2016-encoding@1" in listed
+    assert main(["benchmarks", "info", "men3k"]) == 0
+    described = capsys.readouterr().out
+    for field in ("dataset: men3k", "metric: spearman_r", "controls:", "citation:"):
+        assert field in described
+
+
+def test_unknown_benchmark_lists_close_matches(capsys):
+    assert main(["benchmarks", "info", "simlex"]) == 2
+    assert "did you mean simlex999?" in capsys.readouterr().err
+
+
+def test_score_two_benchmarks_into_one_tidy_table(
+    word_pairs_offline, tiny_bert_dir, tmp_path, capsys
+):
+    out, store = tmp_path / "run", tmp_path / "store"
+    args = ["score", "--model", str(tiny_bert_dir), "--benchmark", "simlex999", "men3k"]
+    args += ["--out", str(out), "--store", str(store), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "simlex999@1" in printed and "men3k@1" in printed
+    results = pd.read_csv(out / "results.csv")
+    assert set(results["benchmark"]) == {"simlex999@1", "men3k@1"}
+    models = set(results["model"])
+    assert str(tiny_bert_dir) in models and f"{tiny_bert_dir}@untrained" in models
+    assert any(model.startswith("control:") for model in models)  # content-free control
+    assert FeatureStore(store).entries()  # features kept for the next run
+
+
+def test_score_with_missing_data_says_how_to_fetch(
+    isolated_cache, monkeypatch, tiny_bert_dir, tmp_path, capsys
+):
+    monkeypatch.setenv("BRAINALIGN_OFFLINE", "1")
+    args = ["score", "--model", str(tiny_bert_dir), "--benchmark", "wordsim353"]
+    assert main([*args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "brainalign datasets fetch wordsim353" in capsys.readouterr().err
