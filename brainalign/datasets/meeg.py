@@ -454,7 +454,7 @@ def _condition_stimuli(stimulus_ids: Sequence[str]) -> Stimuli:
     return Stimuli(pd.DataFrame({"stimulus_id": ids, "label": ids, "group": CONDITION_GROUP}))
 
 
-def events_to_stimuli(
+def mne_events_to_stimuli(
     events: np.ndarray,
     event_id: Mapping[str, int],
     raw: mne.io.BaseRaw,
@@ -987,7 +987,7 @@ def continuous_recording(
         Part of the recording to keep, seconds from its first sample.
     stimuli : Stimuli, optional
         The stimulus timeline (``onset`` in seconds on the stimulus clock). Default:
-        one stimulus per event of the recording (:func:`events_to_stimuli`), from
+        one stimulus per event of the recording (:func:`mne_events_to_stimuli`), from
         ``events`` or found with :func:`find_events`; none if the recording has none.
     events, event_id : optional
         As in :func:`make_epochs`.
@@ -1017,13 +1017,13 @@ def continuous_recording(
     if stimuli is None:
         try:
             found, found_id = _resolve_events(raw, events, event_id, None, verbose)
-            stimuli = events_to_stimuli(
+            stimuli = mne_events_to_stimuli(
                 found, found_id, raw, stimulus_clock_start=stimulus_clock_start
             )
         except NoEventsError:
             if events is not None:
                 raise
-            stimuli = events_to_stimuli(np.empty((0, 3), dtype=int), {}, raw)
+            stimuli = mne_events_to_stimuli(np.empty((0, 3), dtype=int), {}, raw)
     original_first_time = raw.first_time
     raw = raw.copy().crop(tmin, tmax).pick(picks).load_data(verbose=verbose)
     start = raw.first_time - original_first_time - stimulus_clock_start
