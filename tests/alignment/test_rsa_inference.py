@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy.spatial.distance import squareform
 
 from brainalign.alignment.rsa import compare_rdms, rdm_noise_ceiling
 from brainalign.alignment.rsa_inference import (
@@ -323,3 +324,84 @@ def test_float32_input_is_computed_in_float64(rdms):
     assert result.distribution.dtype == np.float64
     assert_allclose(result.distribution, expected.distribution, rtol=1e-12)
     assert_allclose(result.evaluation, expected.evaluation, rtol=1e-12)
+
+
+def _explicitly_resampled(rdms: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """The resampled RDMs as rsatoolbox builds them: every pair of drawn stimuli, pairs of
+    two copies of one stimulus NaN (dropped by compare_rdms)."""
+    n_cond = drawn.size
+    rows, cols = np.triu_indices(n_cond, 1)
+    first, second = np.sort(drawn)[rows], np.sort(drawn)[cols]
+    out = np.full((rdms.shape[0], rows.size), np.nan)
+    kept = first != second
+    square = np.array([squareform(r) for r in rdms])
+    out[:, kept] = square[:, first[kept], second[kept]]
+    return out
+
+
+@pytest.mark.parametrize("method", ["kendall_tau_a", "kendall_tau_b"])
+def test_weighted_kendall_equals_kendall_of_explicitly_resampled_rdms(method):
+    """The weighted-pair Kendall taus against the plain taus of the resampled RDMs, with
+    ties in models and data (categorical, rounded, a few equal values), stimuli drawn many
+    times, and more pairs than one block of the weighted count (31 stimuli, 465 pairs)."""
+    rng = np.random.default_rng(7)
+    n_cond = 31
+    n_pairs = n_cond * (n_cond - 1) // 2
+    data = rng.random((3, n_pairs))
+    data[1] = np.round(data[1] * 5) / 5
+    data[2, :40] = data[2, 40:80]  # a few tied pairs
+    labels = rng.integers(0, 3, n_cond)
+    rows, cols = np.triu_indices(n_cond, 1)
+    models = np.vstack(
+        [
+            (labels[rows] != labels[cols]).astype(float),
+            np.round(data[0] * 3) + rng.random(n_pairs) * 0.1,
+            data[2] + rng.random(n_pairs),
+        ]
+    )
+    stimuli = rng.integers(0, n_cond, size=(6, n_cond))
+    stimuli[0, :10] = 4  # one stimulus drawn 10 times
+    stimuli[1] = np.arange(n_cond)  # the data as given
+    ours = bootstrap_rdm_evaluation(models, data, method=method, stimulus_indices=stimuli)
+    for row, drawn in zip(ours.distribution, stimuli, strict=True):
+        resampled = compare_rdms(
+            _explicitly_resampled(models, drawn), _explicitly_resampled(data, drawn), method
+        )
+        assert_allclose(row, resampled.mean(axis=1), rtol=1e-12, atol=1e-14)
+    assert_allclose(ours.distribution[1], ours.evaluation, rtol=1e-12)
+
+
+def test_weighted_inversions_and_ties_equal_brute_force():
+    from brainalign.alignment.rsa_inference import _weighted_inversions
+
+    rng = np.random.default_rng(3)
+    for n in (2, 9, 40, 300):
+        z = rng.integers(0, max(2, n // 4), size=(5, n))
+        w = rng.integers(0, 4, size=(5, n))
+        later = np.triu(np.ones((n, n), dtype=bool), 1)
+        pairs = w[:, :, None] * w[:, None, :] * later
+        above = z[:, :, None] > z[:, None, :]
+        equal = z[:, :, None] == z[:, None, :]
+        discordant, tied = _weighted_inversions(z, w, np)
+        assert np.array_equal(discordant, (pairs * above).sum(axis=(1, 2)))
+        assert np.array_equal(tied, (pairs * equal).sum(axis=(1, 2)))
+
+
+@pytest.mark.parametrize("method", ["kendall_tau_a", "kendall_tau_b"])
+def test_kendall_noise_ceiling_with_few_ties_equals_rsatoolbox(rdms, monkeypatch, method):
+    """Data RDMs with a few tied pairs (handled pair by pair, not by sorting; the fixture's
+    heavily tied RDM takes the sorting path in test_equals_rsatoolbox)."""
+    models, data = rdms
+    data = data[:4].copy()
+    data[1, :5] = data[1, 5:10]
+    data[2, 3] = data[2, 7]
+    drawn = _recording_samplers(monkeypatch)
+    np.random.seed(5)  # noqa: NPY002 (rsatoolbox draws from the global RNG)
+    reference = _run_rsatoolbox(models, data, method, "both", 20)
+    ours = bootstrap_rdm_evaluation(
+        models, data, method=method, resample="both", **_given_indices(drawn)
+    )
+    assert_allclose(ours.distribution, reference.evaluations, rtol=1e-10, atol=1e-12)
+    assert_allclose(
+        ours.noise_ceiling_distribution, reference.noise_ceiling.T, rtol=1e-10, atol=1e-12
+    )
