@@ -99,7 +99,8 @@ Comparison = Literal[
 ]
 NoiseMethod = Literal["shrinkage_diag", "shrinkage_eye", "diag", "full"]
 
-# Elements of the sign arrays built at once by the Kendall tau computation.
+# Elements of the rank rows merged at once when many RDMs are compared by Kendall tau
+# (bounds the memory of the broadcast pairs of RDMs).
 _KENDALL_CHUNK_ELEMENTS = 1 << 22
 
 
@@ -884,8 +885,8 @@ def compare_rdms(a: Any, b: Any, method: Comparison = "spearman") -> Any:
 
     Notes
     -----
-    The Kendall taus take O(n_a * n_b * n_pairs**2) operations (vectorised as matrix
-    products of pair-sign vectors); they are the slow methods for large RDMs.
+    The Kendall taus count discordant pairs by a vectorised merge sort, O(n_pairs
+    log^2 n_pairs) per pair of RDMs; they are the slow methods for large RDMs.
     """
     _check_name("method", method, COMPARISONS)
     xp = namespace(a, b)
