@@ -127,6 +127,19 @@ def test_fetch_unknown_file_key_and_local_path_dataset(capsys):
     assert code == 2 and "not downloadable" in err and "naturalscenesdataset.org" in err
 
 
-def test_fetch_bundled_prints_the_bundled_folder(capsys):
+def test_fetch_bundled_prints_the_folder_and_fetches_its_extra_files(capsys, monkeypatch):
+    from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
+
+    monkeypatch.setenv("BRAINALIGN_OFFLINE", "1")
+    images = TESTS_DATA / "kriegeskorte2008_92" / "kriegeskorte2008_stimuli_first12.mat"
+    cached = place_in_cache(monkeypatch, "kriegeskorte2008-92", "images", images, subset=True)
     code, out, _ = run(capsys, "fetch", "kriegeskorte2008-92")
-    assert code == 0 and out.strip().endswith("kriegeskorte2008_92")
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0].startswith("folder: ")
+    assert lines[0].endswith("kriegeskorte2008_92") and lines[1] == f"images: {cached}"
+
+
+def test_fetch_bundled_extras_offline_names_the_missing_file(capsys, monkeypatch):
+    monkeypatch.setenv("BRAINALIGN_OFFLINE", "1")
+    code, _, err = run(capsys, "fetch", "kriegeskorte2008-92")
+    assert code == 2 and "Kriegeskorte_Neuron2008_supplementalData.mat" in err

@@ -78,7 +78,8 @@ class Benchmark:
     presentation : str
         How stimuli reach the model, in words.
     context : str
-        Context mode of the encoder (``"isolated"``, ``"passage"``, ``"window"``).
+        Context mode of the encoder (``"isolated"``, ``"passage"``, ``"window"``), or
+        ``"image"`` for images.
     pooling : str
         How an item's tokens become one vector (``"mean"``, ``"last"``, ``"first"``).
     metric : str
@@ -466,6 +467,82 @@ _ENTRIES = [
         ),
         runner="brainalign.benchmarks.norms:run_norm_probe",
         dataset_files=("concepts", "animacy"),
+    ),
+]
+
+
+_KRIEGESKORTE_PRESENTATION = (
+    "the 92 images (175 x 175 RGB, downloaded with load('kriegeskorte2008-92', "
+    "images=True)) through the model's own image processor, one forward pass per image "
+    "(batched); per hidden state (0 = embeddings) the mean over patch tokens (ViTs, CLS "
+    "excluded) or spatial positions (ConvNets) (pooling='mean'); the layer's RDM is the "
+    "correlation distance 1 - Pearson r between images (rsatoolbox 'correlation')"
+)
+_KRIEGESKORTE_CONTROLS = (
+    "MODEL@untrained (same architecture, seeded random weights, same pipeline) and "
+    "control:random-image-features (one seeded Gaussian vector per image, as many "
+    "dimensions as the model's last layer: image identity without any content; expected "
+    "score 0)"
+)
+_KRIEGESKORTE_CITATION = (
+    "Kriegeskorte, N., Mur, M., Ruff, D. A., Kiani, R., Bodurka, J., Esteky, H., Tanaka, K., "
+    "& Bandettini, P. A. (2008). Matching categorical object representations in inferior "
+    "temporal cortex of man and monkey. Neuron, 60(6), 1126-1141."
+)
+
+
+def _kriegeskorte_rsa(name: str, target: str, **fields: str) -> Benchmark:
+    return Benchmark(
+        id=name,
+        version=1,
+        dataset="kriegeskorte2008-92",
+        presentation=_KRIEGESKORTE_PRESENTATION,
+        context="image",
+        pooling="mean",
+        metric="spearman_r",
+        cross_validation="none (nothing is fitted)",
+        controls=_KRIEGESKORTE_CONTROLS,
+        citation=_KRIEGESKORTE_CITATION,
+        runner=f"brainalign.benchmarks.image_rsa:run_{target}_it_rsa",
+        dataset_files=("images",),
+        **fields,
+    )
+
+
+_ENTRIES += [
+    _kriegeskorte_rsa(
+        "kriegeskorte2008-hit-rsa",
+        "human",
+        description=(
+            "Kriegeskorte et al. 2008: the RDM of a vision model's layer over the 92 object "
+            "images compared with the human IT fMRI RDM of each of 4 subjects x 2 sessions "
+            "by Spearman correlation (the paper's comparison; the network's RDM is "
+            "continuous, so Kendall tau-a's handling of tied predictions is not needed)."
+        ),
+        ceiling=(
+            "upper bound of the RSA noise ceiling over the 8 human-IT RDMs "
+            "(brainalign.alignment.rsa.rdm_noise_ceiling, Spearman; each RDM with the mean "
+            "rank-RDM of all 8); the lower bound (each with the mean of the other 7, the "
+            "subject's other session included) is in the ceiling_lower column"
+        ),
+        aggregation=(
+            "one row per (model, layer, subject, session), roi 'hIT'; the session in the "
+            "session column"
+        ),
+    ),
+    _kriegeskorte_rsa(
+        "kriegeskorte2008-mit-rsa",
+        "monkey",
+        description=(
+            "Kriegeskorte et al. 2008: the RDM of a vision model's layer over the 92 object "
+            "images compared with the monkey IT RDM of figure 1 (674 neurons of two "
+            "monkeys, Kiani et al. 2007) by Spearman correlation."
+        ),
+        ceiling=(
+            "NaN: one RDM pooled over two animals, so no between-animal consistency can "
+            "be estimated"
+        ),
+        aggregation="one row per (model, layer), subject 'monkeys-pooled', roi 'mIT'",
     ),
 ]
 

@@ -129,7 +129,8 @@ def fetch(
     ----------
     name : str
         A dataset with access ``download`` or ``download-only``; for ``bundled`` ones the
-        bundled folder is returned.
+        bundled folder is returned, and the optional files they list (such as the
+        Kriegeskorte images) are downloaded.
     files : sequence of str, optional
         Keys of ``info(name).files`` to fetch (default: all).
     cache_dir, offline, progress
@@ -139,7 +140,8 @@ def fetch(
     Returns
     -------
     dict of str to Path
-        File key -> local path (for bundled datasets: ``"folder"`` -> the bundled folder).
+        File key -> local path (for bundled datasets also ``"folder"`` -> the bundled
+        folder).
 
     Raises
     ------
@@ -155,7 +157,14 @@ def fetch(
     """
     entry = info(name)
     if entry.access == "bundled":
-        return {"folder": _bundled_folder(entry)}
+        found = {"folder": _bundled_folder(entry)}
+        if not entry.files or (files is not None and not files):
+            return found
+        keys = _select_files(entry, files)  # optional extras, e.g. the Kriegeskorte images
+        paths = fetch_many(
+            [entry.files[k] for k in keys], cache_dir=cache_dir, offline=offline, progress=progress
+        )
+        return {**found, **dict(zip(keys, paths, strict=True))}
     if entry.access == "local path":
         raise CatalogueError(
             f"{name} is not downloadable by brainalign (access 'local path'). {entry.how_to_get}"

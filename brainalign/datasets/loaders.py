@@ -1,7 +1,8 @@
 """Dataset-specific loading steps used by the catalogue (:mod:`brainalign.datasets.registry`).
 
 * :func:`load_kriegeskorte2008_92` gathers the bundled 92-image RDMs into one
-  :class:`Kriegeskorte92` record.
+  :class:`Kriegeskorte92` record, with the images themselves when their (downloaded)
+  file is given (:func:`read_kriegeskorte_images`).
 * :func:`read_brainscore_assembly` reads a Brain-Score assembly with
   :func:`~brainalign.datasets.brainio.read_assembly`, first selecting one experiment and
   dropping neuroids that hold no value there: Brain-Score packages some studies (Pereira
@@ -41,6 +42,8 @@ KRIEGESKORTE_CITATION = (
 #: Figure-1 RDMs in fig1_mIT_hIT_rdms.npz: key -> (label, number of units).
 FIG1_RDMS = {"mIT_674neurons": ("mIT", 674), "hITvisStim_316vx": ("hIT", 316)}
 N_IMAGES = 92
+#: Flags of each image in ``stimuli_92objs`` of the supplemental data file.
+IMAGE_FLAGS = ("human", "face", "animal", "natural")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,15 @@ class Kriegeskorte92:
         (``animate``, ``inanim``, ``human``, ``nonhumani``, ``body``, ``face``,
         ``natObj``, ``artiObj``, ``rand24``, ``rand48``, ``other48``, ``monkeyape``).
     meta : dict
-        ``name``, ``citation``, ``licence``, ``source``, ``folder``.
+        ``name``, ``citation``, ``licence``, ``source``, ``folder`` (and ``images_file``
+        when the images were read).
+    images : numpy.ndarray of uint8, shape (n_images, 175, 175, 3), optional
+        The stimuli, RGB, in the order of the RDMs' conditions (92 for the published
+        file); ``None`` unless asked for (``load("kriegeskorte2008-92", images=True)``).
+    image_categories : pandas.DataFrame, shape (n_images, 6), optional
+        ``condition`` (0..n_images-1), ``category`` (e.g. ``"human face"``) and the
+        boolean flags ``human``, ``face``, ``animal``, ``natural`` of each image, as in
+        the supplemental data file; ``None`` without images.
     """
 
     human_it: RDMSet
@@ -77,6 +88,8 @@ class Kriegeskorte92:
     models: RDMSet
     conditions: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    images: np.ndarray | None = None
+    image_categories: pd.DataFrame | None = None
 
     @property
     def monkey_it(self) -> RDMSet:
@@ -122,7 +135,63 @@ def _fig1(archive: Path, conditions: pd.DataFrame) -> RDMSet:
     )
 
 
-def load_kriegeskorte2008_92(folder: PathLike) -> Kriegeskorte92:
+def read_kriegeskorte_images(path: PathLike) -> tuple[np.ndarray, pd.DataFrame]:
+    """Read the 92 images of Kriegeskorte et al. (2008) and their category flags.
+
+    The file is ``Kriegeskorte_Neuron2008_supplementalData.mat`` of the rsatoolbox demos
+    (``demos/92imageData``); its struct array ``stimuli_92objs`` holds per image
+    ``image`` (175 x 175 x 3 uint8), ``category`` and the 0/1 flags ``human``, ``face``,
+    ``animal``, ``natural``, in the order of the RDMs' conditions (the flags agree with
+    the file's ``categoryVectors``, which order the bundled RDMs).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.mat`` file (a file with the same layout and fewer images is read as is).
+
+    Returns
+    -------
+    images : numpy.ndarray of uint8, shape (n_images, height, width, 3)
+    categories : pandas.DataFrame, shape (n_images, 6)
+        ``condition``, ``category`` and the boolean :data:`IMAGE_FLAGS`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file has no ``stimuli_92objs`` or an image is not an RGB uint8 array of
+        the same shape as the others.
+    """
+    from scipy.io import loadmat
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"kriegeskorte2008-92: missing images file {path}")
+    contents = loadmat(path, struct_as_record=False, squeeze_me=True)
+    if "stimuli_92objs" not in contents:
+        raise ValueError(
+            f"{path}: no variable 'stimuli_92objs'; expected "
+            "Kriegeskorte_Neuron2008_supplementalData.mat of the rsatoolbox demos"
+        )
+    stimuli = np.atleast_1d(contents["stimuli_92objs"])
+    images = [np.asarray(item.image) for item in stimuli]
+    shapes = {image.shape for image in images}
+    if len(shapes) != 1 or len(images[0].shape) != 3 or images[0].shape[2] != 3:
+        raise ValueError(f"{path}: images must be RGB arrays of one shape; got shapes {shapes}")
+    if any(image.dtype != np.uint8 for image in images):
+        raise ValueError(f"{path}: images must be uint8")
+    categories = pd.DataFrame(
+        {"condition": np.arange(len(images)), "category": [str(s.category) for s in stimuli]}
+    )
+    for flag in IMAGE_FLAGS:
+        categories[flag] = np.array([int(getattr(s, flag)) for s in stimuli]) == 1
+    return np.stack(images), categories
+
+
+def load_kriegeskorte2008_92(
+    folder: PathLike, *, images_file: PathLike | None = None
+) -> Kriegeskorte92:
     """Read the bundled 92-image RDMs (see ``data/kriegeskorte2008_92/SOURCE.txt``).
 
     Parameters
@@ -130,6 +199,10 @@ def load_kriegeskorte2008_92(folder: PathLike) -> Kriegeskorte92:
     folder : str or path-like
         Folder with ``92_brainRDMs.mat``, ``92_modelRDMs.mat``, ``92_behavRDMs.mat`` and
         ``fig1_mIT_hIT_rdms.npz``.
+    images_file : str or path-like, optional
+        ``Kriegeskorte_Neuron2008_supplementalData.mat`` (downloaded by the catalogue):
+        read with :func:`read_kriegeskorte_images` into ``images`` and
+        ``image_categories``.
 
     Returns
     -------
@@ -154,6 +227,10 @@ def load_kriegeskorte2008_92(folder: PathLike) -> Kriegeskorte92:
             )
         return dataclasses.replace(rdms, conditions=conditions)
 
+    images, image_categories, meta = None, None, {}
+    if images_file is not None:
+        images, image_categories = read_kriegeskorte_images(images_file)
+        meta["images_file"] = str(images_file)
     return Kriegeskorte92(
         human_it=with_conditions(read_rdms(folder / "92_brainRDMs.mat")),
         fig1=_fig1(archive, conditions),
@@ -166,7 +243,10 @@ def load_kriegeskorte2008_92(folder: PathLike) -> Kriegeskorte92:
             "licence": "MIT (rsatoolbox demos)",
             "source": "https://github.com/rsagroup/rsatoolbox/tree/main/demos/92imageData",
             "folder": str(folder),
+            **meta,
         },
+        images=images,
+        image_categories=image_categories,
     )
 
 

@@ -177,11 +177,14 @@ def _kriegeskorte_dir() -> Path:
     return Path(str(resources.files("brainalign.datasets") / "data" / "kriegeskorte2008_92"))
 
 
-def _load_kriegeskorte2008(get: FileGetter, **options: Any) -> Any:
+def _load_kriegeskorte2008(get: FileGetter, images: bool = False, **options: Any) -> Any:
     from brainalign.datasets.loaders import load_kriegeskorte2008_92
 
     _no_options("kriegeskorte2008-92", options)
-    return load_kriegeskorte2008_92(_kriegeskorte_dir())
+    if not isinstance(images, bool):
+        raise CatalogueError(f"kriegeskorte2008-92: images={images!r}; use True or False")
+    images_file = get("images") if images else None
+    return load_kriegeskorte2008_92(_kriegeskorte_dir(), images_file=images_file)
 
 
 THINGS_TABLES = ("concepts", "animacy", "size")
@@ -300,6 +303,7 @@ EVAL_WORD_VECTORS_COMMIT = "94b3dd9fdbac7ed08dbee7179cd5ee464acf0594"
 THINGS_DATA_COMMIT = "5e0eccac51eac78b57045f5b90b4f53814f56c32"
 THINGSVISION_COMMIT = "57e91c9754dfea8579ffc58c0ae42d9dc60080af"
 IATLANG_COMMIT = "451e273ec9adaf3ca6755108793f358958559c6c"
+RSATOOLBOX_COMMIT = "f1f83cadb7243492a1aae7460466e0f0140b20ac"
 BRAINSCORE_S3 = "https://brainscore-language.s3.amazonaws.com"
 OPENNEURO_S3 = "https://s3.amazonaws.com/openneuro.org"
 
@@ -503,8 +507,11 @@ _ENTRIES: list[DatasetInfo] = [
         ),
         modality="rsa",
         subjects="4 human fMRI subjects (2 sessions), 2 monkeys (figure 1), 16 raters",
-        stimuli="92 object images (not bundled: only their categories)",
-        size="1.6 MB (bundled)",
+        stimuli=(
+            "92 object images, 175 x 175 RGB (not bundled: downloaded on demand with "
+            "images=True; the bundle holds their categories)"
+        ),
+        size="1.6 MB (bundled) + 3.6 MB images (downloaded with images=True)",
         citation=(
             "Kriegeskorte, N., Mur, M., Ruff, D. A., Kiani, R., Bodurka, J., Esteky, H., "
             "Tanaka, K., & Bandettini, P. A. (2008). Matching categorical object "
@@ -513,13 +520,36 @@ _ENTRIES: list[DatasetInfo] = [
         ),
         licence="MIT (as redistributed in the rsatoolbox demos)",
         access="bundled",
-        how_to_get="Bundled with brainalign (from rsagroup/rsatoolbox demos/92imageData).",
+        how_to_get=(
+            "The RDMs are bundled with brainalign (from rsagroup/rsatoolbox "
+            "demos/92imageData). The images (Kriegeskorte_Neuron2008_supplementalData.mat) "
+            "are downloaded from the same rsatoolbox commit into the cache on the first "
+            "load(..., images=True); offline, save the file listed below at the cache path "
+            "named by the error."
+        ),
         returns=(
             "Kriegeskorte92 (brainalign.datasets.loaders): human_it RDMSet (8 = 4 subjects "
             "x 2 sessions), fig1 RDMSet (monkey IT, human IT of figure 1), behaviour RDMSet "
             "(16 subjects), models RDMSet (8), conditions (92 rows, one boolean column per "
-            "category). No options."
+            "category). Option images=True (default False: bundled files only, no "
+            "download): also images, uint8 (92, 175, 175, 3) in the RDMs' condition order, "
+            "and image_categories (92 rows: condition, category, human, face, animal, "
+            "natural)."
         ),
+        files={
+            "images": RemoteFile(
+                url=_github_raw(
+                    "rsagroup/rsatoolbox",
+                    RSATOOLBOX_COMMIT,
+                    "demos/92imageData/Kriegeskorte_Neuron2008_supplementalData.mat",
+                ),
+                sha256="06f21214399a5d43dc264eed19a7f4b8daf11c8622a59eec3e106064ce5e3504",
+                filename="kriegeskorte2008-92/Kriegeskorte_Neuron2008_supplementalData.mat",
+                size=3603779,
+                licence="MIT (rsatoolbox demos); images of Kriegeskorte et al. 2008",
+            ),
+        },
+        checksum_source=_LOCAL_COPY,
         loader=_load_kriegeskorte2008,
         bundled=("data/kriegeskorte2008_92/",),
         url="https://github.com/rsagroup/rsatoolbox/tree/main/demos/92imageData",

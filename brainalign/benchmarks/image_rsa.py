@@ -1,0 +1,479 @@
+"""RSA on the 92 images of Kriegeskorte et al. (2008): model RDMs vs human and monkey IT.
+
+Benchmarks ``kriegeskorte2008-hit-rsa`` (human IT fMRI, 4 subjects x 2 sessions) and
+``kriegeskorte2008-mit-rsa`` (monkey IT, 674 neurons of two monkeys, figure 1).
+
+Model RDM. The 92 images (175 x 175 RGB, ``load("kriegeskorte2008-92", images=True)``,
+downloaded on first use) are encoded by :class:`~brainalign.encoders.vision.VisionEncoder`
+with the model's own image processor and ``pooling="mean"``: per hidden state (0 =
+embeddings) the mean over the patch tokens (vision transformers; the CLS token is left
+out) or over the spatial positions of the feature map (ConvNets). Mean pooling is used
+rather than the CLS token because it exists for every architecture and carries the image
+at every layer, whereas a ViT's CLS token is only trained to summarise the image at the
+last layer. The RDM of a layer is the correlation distance ``1 - pearson(x, y)`` between
+the images' feature vectors (:func:`brainalign.alignment.rsa.rdm` with
+``metric="correlation"``, rsatoolbox's ``'correlation'``), computed in float64.
+
+Comparison. Spearman's rank correlation between the condensed model RDM and each data
+RDM (:func:`brainalign.alignment.rsa.compare_rdms` with ``method="spearman"``, average
+ranks for ties, = :func:`scipy.stats.spearmanr`), the comparison of the original paper.
+Kendall's tau-a (Nili et al. 2014) is recommended for model RDMs that predict ties
+(categorical models); a network's RDM is continuous, where Spearman is the usual choice
+and much cheaper.
+
+Ceiling (``hit`` only). :func:`brainalign.alignment.rsa.rdm_noise_ceiling` (Spearman)
+over the 8 human-IT RDMs, each session its own RDM: ``ceiling`` holds the **upper**
+bound (mean Spearman of each RDM with the mean rank-RDM of all 8), ``ceiling_lower`` the
+lower bound (each RDM with the mean of the other 7; the subject's other session is among
+them, so this lower bound is lenient). ``normalized_score = score / ceiling`` (upper
+bound: a conservative normalisation). The monkey-IT RDM is one pooled RDM of two
+animals: no between-animal consistency can be estimated, so ``ceiling`` is NaN there.
+
+Controls, rows next to the model's:
+
+- ``MODEL@untrained``: the same architecture with seeded random weights, same pipeline.
+- ``control:random-image-features``: one standard-normal vector per image, seeded by
+  the control seed and the image's condition number (0..91; the same vector for an image
+  in any subset), with as many dimensions as the model's last layer; its
+  correlation-distance RDM is compared like a layer's. It carries image identity and
+  nothing else (no pixels, no category): its expected score is 0. A pixel-space RDM
+  would not be content-free (low-level image statistics correlate with category).
+
+Rows: ``hit``: one per (model variant, layer, subject, session), ``roi`` ``"hIT"``;
+``mit``: one per (model variant, layer), ``subject`` ``"monkeys-pooled"``, ``roi``
+``"mIT"``. Metric ``spearman_r``; extra columns ``session`` (nullable int),
+``ceiling_lower`` and ``n_images``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from brainalign.alignment.rsa import (
+    compare_rdms,
+    rdm,
+    rdm_noise_ceiling,
+    rdm_to_square,
+    square_to_rdm,
+)
+from brainalign.benchmarks.word_similarity import model_variants
+from brainalign.datasets.catalogue import load
+from brainalign.datasets.download import NotInCacheError
+from brainalign.results import make_results
+
+if TYPE_CHECKING:
+    from brainalign.benchmarks.registry import Benchmark
+    from brainalign.encoders.features import Features
+    from brainalign.encoders.store import FeatureStore
+
+__all__ = [
+    "COMPARISON",
+    "HUMAN_IT",
+    "MONKEY_IT",
+    "POOLING",
+    "RANDOM_CONTROL",
+    "encode_image_arrays",
+    "layer_rdms",
+    "random_image_features",
+    "run_human_it_rsa",
+    "run_monkey_it_rsa",
+    "select_conditions",
+]
+
+#: Model label of the content-free control rows.
+RANDOM_CONTROL = "control:random-image-features"
+#: Pooling of the vision encoder.
+POOLING = "mean"
+#: RDM comparison (:func:`brainalign.alignment.rsa.compare_rdms`).
+COMPARISON = "spearman"
+#: ``roi`` of the human-IT rows.
+HUMAN_IT = "hIT"
+#: ``roi`` of the monkey-IT rows.
+MONKEY_IT = "mIT"
+#: ``subject`` of the monkey-IT rows (one RDM of two animals' neurons).
+MONKEYS = "monkeys-pooled"
+_METRIC = "spearman_r"
+
+
+def select_conditions(conditions: Sequence[int] | None, n_conditions: int) -> np.ndarray:
+    """Checked condition indices (default: all).
+
+    Parameters
+    ----------
+    conditions : sequence of int, optional
+        Indices into the 92 images, unique, at least 3.
+    n_conditions : int
+        Number of conditions of the data (92).
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_selected,)
+    """
+    if conditions is None:
+        return np.arange(n_conditions)
+    values = np.asarray(list(conditions))
+    if values.ndim != 1 or values.size < 3 or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(
+            f"conditions={conditions!r}: give at least 3 integer image indices (0..91)"
+        )
+    if np.unique(values).size != values.size:
+        raise ValueError(f"conditions={conditions!r} repeats an index; give each image once")
+    if values.min() < 0 or values.max() >= n_conditions:
+        raise ValueError(f"conditions={conditions!r}: indices must lie in 0..{n_conditions - 1}")
+    return values.astype(np.intp)
+
+
+def _subset_rdms(rdms: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+    """Condensed RDMs (n_rdms, n_pairs) restricted to ``conditions`` (in that order)."""
+    square = rdm_to_square(np.asarray(rdms, dtype=np.float64))
+    return square_to_rdm(square[:, conditions][:, :, conditions])
+
+
+def random_image_features(conditions: Sequence[int], n_dims: int, *, seed: int = 0) -> np.ndarray:
+    """One standard-normal vector per image, fixed by ``seed`` and the image's index.
+
+    Each image's generator is seeded with the SHA-256 of ``"{seed}:{condition}"``, so an
+    image gets the same vector whatever the other images.
+
+    Parameters
+    ----------
+    conditions : sequence of int, length n_images
+        Image indices (0..91).
+    n_dims : int
+        Dimensions per vector (>= 2, so that correlation distances are defined).
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_images, n_dims)
+    """
+    if isinstance(n_dims, bool) or not isinstance(n_dims, int | np.integer) or n_dims < 2:
+        raise ValueError(f"n_dims={n_dims!r}; it must be an integer >= 2")
+    vectors = np.empty((len(conditions), int(n_dims)))
+    for row, condition in enumerate(conditions):
+        digest = hashlib.sha256(f"{seed}:{int(condition)}".encode()).digest()
+        generator = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        vectors[row] = generator.standard_normal(int(n_dims))
+    return vectors
+
+
+def _array_sha256(image: np.ndarray) -> str:
+    header = f"{image.dtype.str}:{image.shape}:".encode()
+    return hashlib.sha256(header + np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def _store_key(encoder: Any, images: np.ndarray, ids: np.ndarray, layers: Any) -> dict[str, Any]:
+    """Feature-store key of in-memory images: ids, virtual names and per-image sha256."""
+    from brainalign.encoders.extract import ImageStimuli, image_features_key
+
+    names = [f"kriegeskorte2008-92/image{int(i):02d}" for i in ids]
+    stimuli = ImageStimuli(
+        paths=[],
+        names=names,
+        stimulus_ids=np.asarray(ids),
+        sha256=[_array_sha256(image) for image in images],
+        source="kriegeskorte2008-92 images (in memory)",
+    )
+    checked = None if layers is None else [int(layer) for layer in layers]
+    return image_features_key(encoder, stimuli, checked)
+
+
+def encode_image_arrays(
+    model: str,
+    images: np.ndarray,
+    stimulus_ids: Sequence[int],
+    *,
+    weights: str = "pretrained",
+    layers: Sequence[int] | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 32,
+    seed: int = 0,
+    store: FeatureStore | None = None,
+    progress: bool = False,
+) -> Features:
+    """Mean-pooled features of every requested layer for images held in memory.
+
+    Parameters
+    ----------
+    model : str
+        Hugging Face hub id or local model directory.
+    images : numpy.ndarray of uint8, shape (n_images, height, width, 3)
+    stimulus_ids : sequence of int, length n_images
+        Row labels (the images' condition indices).
+    weights : {"pretrained", "untrained"}
+    layers : sequence of int, optional
+        Hidden-state indices; all by default.
+    device, dtype, batch_size, seed
+        Passed to :class:`~brainalign.encoders.vision.VisionEncoder` (``seed``: of the
+        untrained weights).
+    store : FeatureStore, optional
+        Read the features from it when the entry exists (no forward pass), else stream
+        them into it; the key holds each image's sha256 (bytes, shape and dtype).
+    progress : bool
+
+    Returns
+    -------
+    Features
+        Float32 arrays of shape (n_images, n_dims) per layer.
+    """
+    from brainalign.encoders.vision import VisionEncoder
+
+    encoder = VisionEncoder(
+        model,
+        weights=weights,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        pooling=POOLING,
+        progress=progress,
+    )
+    ids = np.asarray(stimulus_ids)
+    if layers is None and encoder.n_layers is not None:
+        layers = list(range(encoder.n_layers))
+    key = None if store is None else _store_key(encoder, images, ids, layers)
+    return encoder.encode_images(
+        list(images), layers=layers, stimulus_ids=ids, store=store, key=key
+    )
+
+
+def layer_rdms(features: Features) -> tuple[list[int], np.ndarray]:
+    """Correlation-distance RDM of every layer.
+
+    Parameters
+    ----------
+    features : Features
+        Arrays of shape (n_images, n_dims) per layer.
+
+    Returns
+    -------
+    layers : list of int, length n_layers
+    rdms : numpy.ndarray of float64, shape (n_layers, n_pairs)
+        Condensed, n_pairs = n_images * (n_images - 1) / 2.
+    """
+    names = features.layer_names
+    rdms = np.stack([rdm(np.asarray(features[name], dtype=np.float64)) for name in names])
+    return [int(name) for name in names], rdms
+
+
+def _images(dataset: str, progress: bool) -> Any:
+    try:
+        return load(dataset, images=True, progress=progress)
+    except NotInCacheError as error:
+        from brainalign.benchmarks.registry import MissingBenchmarkDataError
+
+        raise MissingBenchmarkDataError(
+            f"{dataset}: the images are not in the cache and downloads are off; run "
+            f"brainalign.datasets.catalogue.load({dataset!r}, images=True) online once, or "
+            f"save the file as listed below.\n{error}"
+        ) from error
+
+
+def _score_rows(
+    scores: np.ndarray, layers: list[Any], label: str, targets: pd.DataFrame
+) -> pd.DataFrame:
+    """Rows of ``scores`` (n_layers, n_targets) with the targets' subject and session."""
+    n_layers, n_targets = scores.shape
+    rows = pd.DataFrame(
+        {
+            "model": label,
+            "layer": np.repeat(np.asarray(layers, dtype=object), n_targets),
+            "subject": np.tile(targets["subject"].to_numpy(), n_layers),
+            "session": np.tile(targets["session"].to_numpy(), n_layers),
+            "score": scores.ravel(),
+        }
+    )
+    return rows
+
+
+def _targets(data: Any, target: str, conditions: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    if target == HUMAN_IT:
+        rdms = data.human_it
+        labels = pd.DataFrame(
+            {
+                "subject": rdms.descriptors["subject"].astype(str).to_numpy(),
+                "session": rdms.descriptors["session"].to_numpy(),
+            }
+        )
+    else:
+        rdms = data.monkey_it
+        labels = pd.DataFrame({"subject": [MONKEYS], "session": [pd.NA]})
+    return _subset_rdms(rdms.dissimilarities, conditions), labels
+
+
+def _run_image_rsa(
+    benchmark: Benchmark,
+    model: str,
+    target: str,
+    *,
+    layers: Sequence[int] | None,
+    device: str,
+    dtype: str,
+    batch_size: int,
+    store: FeatureStore | None,
+    weights: str,
+    progress: bool,
+    seed: int,
+    controls: bool,
+    control_seed: int,
+    conditions: Sequence[int] | None,
+) -> pd.DataFrame:
+    data = _images(benchmark.dataset, progress)
+    n_available = data.images.shape[0]
+    if conditions is None and n_available != data.human_it.n_conditions:
+        raise ValueError(
+            f"the images file holds {n_available} images but the RDMs "
+            f"{data.human_it.n_conditions}; pass conditions= (indices < {n_available})"
+        )
+    selected = select_conditions(conditions, min(n_available, data.human_it.n_conditions))
+    data_rdms, target_labels = _targets(data, target, selected)
+    images = data.images[selected]
+
+    frames = []
+    n_dims = None
+    for variant_weights, label in model_variants(model, weights, controls):
+        features = encode_image_arrays(
+            model,
+            images,
+            selected,
+            weights=variant_weights,
+            layers=layers,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            seed=seed,
+            store=store,
+            progress=progress,
+        )
+        layer_ids, model_rdms = layer_rdms(features)
+        scores = np.asarray(compare_rdms(model_rdms, data_rdms, COMPARISON))
+        frames.append(_score_rows(scores, layer_ids, label, target_labels))
+        n_dims = features[features.layer_names[-1]].shape[1]
+    if controls and n_dims is not None:
+        control_rdm = rdm(random_image_features(selected, n_dims, seed=control_seed))
+        scores = np.asarray(compare_rdms(control_rdm[None], data_rdms, COMPARISON))
+        frames.append(_score_rows(scores, [pd.NA], RANDOM_CONTROL, target_labels))
+
+    if target == HUMAN_IT:
+        lower, upper = (float(bound) for bound in rdm_noise_ceiling(data_rdms, COMPARISON))
+    else:
+        lower = upper = np.nan
+    rows = pd.concat(frames, ignore_index=True)
+    rows["dataset"] = benchmark.dataset
+    rows["roi"] = target
+    rows["metric"] = _METRIC
+    rows["ceiling"] = upper
+    rows["ceiling_lower"] = lower
+    rows["session"] = rows["session"].astype("Int64")
+    rows["n_images"] = len(selected)
+    return make_results(rows)
+
+
+def run_human_it_rsa(
+    benchmark: Benchmark,
+    model: str,
+    *,
+    layers: Sequence[int] | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 32,
+    store: FeatureStore | None = None,
+    weights: str = "pretrained",
+    progress: bool = False,
+    seed: int = 0,
+    controls: bool = True,
+    control_seed: int = 0,
+    conditions: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """``kriegeskorte2008-hit-rsa``: layer RDMs vs the 8 human-IT RDMs (module docs).
+
+    Parameters
+    ----------
+    benchmark : Benchmark
+    model : str
+    layers, device, dtype, batch_size, store, weights, progress
+        See :meth:`~brainalign.benchmarks.registry.Benchmark.run`.
+    seed : int
+        Seed of the untrained twin's weights.
+    controls : bool
+        Add the untrained twin and the random-image-feature control.
+    control_seed : int
+        Seed of :func:`random_image_features`.
+    conditions : sequence of int, optional
+        Score on these images only (indices 0..91, at least 3); the data RDMs and the
+        noise ceiling are restricted to them. Default: all 92.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows (``make_results``), one per (model variant, layer, subject, session),
+        ``roi`` ``"hIT"``, ``metric`` ``"spearman_r"``, ``ceiling`` the upper bound of
+        the noise ceiling, then ``session``, ``ceiling_lower``, ``n_images``.
+    """
+    return _run_image_rsa(
+        benchmark,
+        model,
+        HUMAN_IT,
+        layers=layers,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        store=store,
+        weights=weights,
+        progress=progress,
+        seed=seed,
+        controls=controls,
+        control_seed=control_seed,
+        conditions=conditions,
+    )
+
+
+def run_monkey_it_rsa(
+    benchmark: Benchmark,
+    model: str,
+    *,
+    layers: Sequence[int] | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    batch_size: int = 32,
+    store: FeatureStore | None = None,
+    weights: str = "pretrained",
+    progress: bool = False,
+    seed: int = 0,
+    controls: bool = True,
+    control_seed: int = 0,
+    conditions: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """``kriegeskorte2008-mit-rsa``: layer RDMs vs the monkey-IT RDM of figure 1.
+
+    Parameters are those of :func:`run_human_it_rsa`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows, one per (model variant, layer), ``subject`` ``"monkeys-pooled"``,
+        ``roi`` ``"mIT"``, ``ceiling`` and ``normalized_score`` NaN (one RDM of two
+        animals: no between-animal consistency to estimate), ``session`` missing.
+    """
+    return _run_image_rsa(
+        benchmark,
+        model,
+        MONKEY_IT,
+        layers=layers,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        store=store,
+        weights=weights,
+        progress=progress,
+        seed=seed,
+        controls=controls,
+        control_seed=control_seed,
+        conditions=conditions,
+    )
