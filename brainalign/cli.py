@@ -11,6 +11,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CommandError(Exception):
@@ -34,10 +38,15 @@ def parse_layers(value: str) -> list[int] | None:
     return sorted(set(layers))
 
 
-def _add_model_options(parser: argparse.ArgumentParser, *, layers_help: str) -> None:
+def _add_model_options(
+    parser: argparse.ArgumentParser, *, layers_help: str, model_required: bool = True
+) -> None:
     """Options every command that runs a model takes."""
     parser.add_argument(
-        "--model", required=True, help="Hugging Face hub id or local model directory"
+        "--model",
+        required=model_required,
+        default=None,
+        help="Hugging Face hub id or local model directory",
     )
     parser.add_argument(
         "--layers",
@@ -71,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cross-validated encoding scores of every layer of a language model, with "
         "the untrained-architecture and nuisance controls and the noise ceiling.",
     )
-    _add_model_options(score, layers_help="hidden-state indices to score")
+    score.add_argument(
+        "models", nargs="*", metavar="MODEL", help="models to score (or give one with --model)"
+    )
+    _add_model_options(score, layers_help="hidden-state indices to score", model_required=False)
     score.add_argument(
         "--dataset", default="alice2016", help="dataset name (see: brainalign datasets)"
     )
@@ -231,6 +243,9 @@ def run_score(args: argparse.Namespace) -> int:
 
     from brainalign._io import OutputDirectoryError, ensure_writable_dir
 
+    args.models = list(args.models) + ([args.model] if args.model else [])
+    if not args.models:
+        raise CommandError("score needs a model: brainalign score MODEL [MODEL ...] (or --model)")
     if args.benchmark is not None:
         return _run_benchmarks(args)
     _check_dataset(args.dataset)
@@ -248,29 +263,35 @@ def run_score(args: argparse.Namespace) -> int:
     from brainalign.benchmarks.alice2016 import Timings, run_alice2016
     from brainalign.encoders.text import ModelLoadError
     from brainalign.report.plots import plot_score_by_layer
-    from brainalign.results import summary_table, write_results_csv
+    from brainalign.results import summary_table, write_results_csv, write_results_parquet
 
     _silence_progress(args.quiet)
     timings = Timings()
     start = time.perf_counter()
-    try:
-        results = run_alice2016(
-            args.model,
-            layers=args.layers,
-            radius_mm=args.radius,
-            device=args.device,
-            dtype=args.dtype,
-            batch_size=args.batch_size,
-            context_words=args.context_words,
-            untrained_baseline=not args.no_untrained,
-            seed=args.seed,
-            feature_store=args.store,
-            progress=not args.quiet,
-            timings=timings,
-        )
-    except (ModelLoadError, ValueError) as error:
-        raise CommandError(str(error)) from error
+    runs = []
+    for model in args.models:
+        try:
+            runs.append(
+                run_alice2016(
+                    model,
+                    layers=args.layers,
+                    radius_mm=args.radius,
+                    device=args.device,
+                    dtype=args.dtype,
+                    batch_size=args.batch_size,
+                    context_words=args.context_words,
+                    untrained_baseline=not args.no_untrained,
+                    seed=args.seed,
+                    feature_store=args.store,
+                    progress=not args.quiet,
+                    timings=timings,
+                )
+            )
+        except (ModelLoadError, ValueError) as error:
+            raise CommandError(str(error)) from error
+    results = _combine_runs(runs)
     csv_path = write_results_csv(results, out / "results.csv")
+    write_results_parquet(results, out / "results.parquet")
     png_path = plot_score_by_layer(results, out / "score_by_layer.png")
     elapsed = time.perf_counter() - start
 
@@ -281,7 +302,7 @@ def run_score(args: argparse.Namespace) -> int:
         print(f"\n{args.dataset}: held-out Pearson r, median over subjects per ROI\n")
         print(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
     print(
-        f"\nwrote {csv_path}\nwrote {png_path}\n"
+        f"\nwrote {csv_path} (and results.parquet)\nwrote {png_path}\n"
         f"time: {elapsed:.1f} s (feature extraction {timings.extraction:.1f} s, "
         f"encoding {timings.encoding:.1f} s)"
     )
@@ -308,29 +329,31 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
 
     from brainalign.encoders.store import FeatureStore
     from brainalign.encoders.text import ModelLoadError
-    from brainalign.results import write_results_csv
+    from brainalign.results import write_results_csv, write_results_parquet
 
     _silence_progress(args.quiet)
     store = FeatureStore(args.store) if args.store is not None else None
     start = time.perf_counter()
     frames = []
-    for benchmark in benchmarks:
-        try:
-            frames.append(
-                benchmark.run(
-                    args.model,
-                    layers=args.layers,
-                    device=args.device,
-                    dtype=args.dtype,
-                    batch_size=args.batch_size,
-                    store=store,
-                    progress=not args.quiet,
+    for model in args.models:
+        for benchmark in benchmarks:
+            try:
+                frames.append(
+                    benchmark.run(
+                        model,
+                        layers=args.layers,
+                        device=args.device,
+                        dtype=args.dtype,
+                        batch_size=args.batch_size,
+                        store=store,
+                        progress=not args.quiet,
+                    )
                 )
-            )
-        except (ModelLoadError, ValueError, OSError) as error:
-            raise CommandError(f"{benchmark.versioned_id}: {error}") from error
-    results = pd.concat(frames, ignore_index=True)
+            except (ModelLoadError, ValueError, OSError) as error:
+                raise CommandError(f"{benchmark.versioned_id}: {error}") from error
+    results = _combine_runs(frames)
     csv_path = write_results_csv(results, out / "results.csv")
+    write_results_parquet(results, out / "results.parquet")
     summary = (
         results.groupby(["benchmark", "model", "layer"], dropna=False)["score"]
         .median()
@@ -339,8 +362,16 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print("\nmedian score per layer (rows: model, layer; columns: benchmark)\n")
         print(summary.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
-    print(f"\nwrote {csv_path}\ntime: {time.perf_counter() - start:.1f} s")
+    print(f"\nwrote {csv_path} (and results.parquet)\ntime: {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _combine_runs(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One tidy table from several runs; rows shared by runs (the same control or
+    ceiling, reported once per model) are kept once."""
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True)
 
 
 def run_benchmarks(args: argparse.Namespace) -> int:

@@ -61,6 +61,18 @@ def write_results_csv(results: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
+def write_results_parquet(results: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a result table to Parquet atomically (temp file, then rename).
+
+    Parquet keeps the column types (the nullable integer ``layer``, floats, strings),
+    which a CSV round trip loses.
+    """
+    path = Path(path)
+    with atomic_path(path) as temp:
+        results.to_parquet(temp, index=False, engine="pyarrow")
+    return path
+
+
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """Wide per-layer summary for printing: median over subjects per ROI.
 

@@ -53,6 +53,8 @@ def test_score_writes_tidy_results_and_png(tiny_bert_dir, tmp_path, capsys):
     assert results["score"].between(-1, 1).all()
     assert results["ceiling"].notna().all()
     assert (out / "score_by_layer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    parquet = pd.read_parquet(out / "results.parquet")
+    assert len(parquet) == len(pd.read_csv(out / "results.csv"))
     printed = capsys.readouterr().out
     assert "noise ceiling" in printed and "LIFG" in printed
     assert not list(out.glob(".*tmp"))

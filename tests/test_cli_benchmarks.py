@@ -54,3 +54,24 @@ def test_score_with_missing_data_says_how_to_fetch(
     args = ["score", "--model", str(tiny_bert_dir), "--benchmark", "wordsim353"]
     assert main([*args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert "brainalign datasets fetch wordsim353" in capsys.readouterr().err
+
+
+def test_several_models_in_one_table_with_parquet(
+    word_pairs_offline, tiny_bert_dir, tiny_gpt2_dir, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    args = ["score", str(tiny_bert_dir), str(tiny_gpt2_dir), "--benchmark", "simlex999"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    csv = pd.read_csv(out / "results.csv")
+    parquet = pd.read_parquet(out / "results.parquet")
+    assert {str(tiny_bert_dir), str(tiny_gpt2_dir)} <= set(parquet["model"])
+    assert len(parquet) == len(csv)
+    assert str(parquet["layer"].dtype) == "Int64"  # parquet keeps the nullable layer
+    # the content-free control does not depend on the model: kept once per width
+    controls = parquet[parquet["model"].str.startswith("control:")]
+    assert not controls.duplicated().any()
+
+
+def test_score_without_a_model_is_a_clear_error(capsys):
+    assert main(["score", "--benchmark", "simlex999"]) == 2
+    assert "score needs a model" in capsys.readouterr().err
