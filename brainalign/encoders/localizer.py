@@ -429,9 +429,9 @@ def encode_stimuli(
     Parameters
     ----------
     encoder : TextEncoder
-        The model. Each word's feature comes from ``encoder.encode_words`` (so it sees
-        the stimulus's preceding words only, and is pooled over its tokens by
-        ``encoder.pooling``).
+        The model. Each word's feature is read as :meth:`TextEncoder.encode_words`
+        reads it (the stimulus's preceding words only, pooled over its tokens by
+        ``encoder.pooling``); all stimuli run in one batched call, each as its own text.
     stimuli : sequence of str, length n_stimuli
         Each stimulus is one string; words are split on whitespace.
     layers : sequence of int, optional
@@ -461,19 +461,28 @@ def encode_stimuli(
         layers = list(range(1, encoder.n_layers))
         if not layers:
             layers = [0]
-    rows: dict[str, list[np.ndarray]] = {}
-    provenance: dict = {}
-    longest = 0
+    words: list[str] = []
+    groups: list[int] = []
     for index, stimulus in enumerate(stimuli):
         if not isinstance(stimulus, str) or not stimulus.split():
             raise ValueError(f"stimulus {index} is {stimulus!r}; it must be a non-empty string")
-        words = stimulus.split()
-        longest = max(longest, len(words))
-        features = encoder.encode_words(words, layers=layers)
-        provenance = features.provenance
-        for name, array in features.layers.items():
-            row = array[-1] if pooling == "last" else array.mean(axis=0)
-            rows.setdefault(name, []).append(np.asarray(row, dtype=np.float32))
+        split = stimulus.split()
+        words.extend(split)
+        groups.extend([index] * len(split))
+    group_of_word = np.asarray(groups)
+    longest = int(np.bincount(group_of_word).max())
+    # one batched run: each stimulus is its own text (no context crosses stimuli)
+    features = encoder.extract(words, context="window", groups=group_of_word, layers=layers)
+    provenance = features.provenance
+    ends = np.cumsum(np.bincount(group_of_word))
+    starts = ends - np.bincount(group_of_word)
+    rows: dict[str, list[np.ndarray]] = {}
+    for name, array in features.layers.items():
+        array = np.asarray(array)
+        if pooling == "last":
+            rows[name] = list(array[ends - 1])
+        else:
+            rows[name] = [array[a:b].mean(axis=0) for a, b in zip(starts, ends, strict=True)]
     if not encoder.is_causal and longest > encoder.context_words:
         warnings.warn(
             f"the longest stimulus has {longest} words but {encoder.model_id!r} reads "
@@ -482,11 +491,13 @@ def encode_stimuli(
             stacklevel=2,
         )
     provenance = {
-        key: value for key, value in provenance.items() if key not in ("n_words", "n_tokens")
+        key: value
+        for key, value in provenance.items()
+        if key not in ("n_words", "n_tokens", "n_windows", "n_groups", "level")
     }
     provenance["stimulus_pooling"] = pooling
     return Features(
-        layers={name: np.stack(values) for name, values in rows.items()},
+        layers={name: np.stack(values).astype(np.float32) for name, values in rows.items()},
         stimulus_ids=np.arange(len(stimuli)),
         provenance=provenance,
     )

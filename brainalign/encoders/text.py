@@ -660,8 +660,9 @@ class TextEncoder(LoadedModelAccess):
     ) -> Features:
         """``extract(level="word")``: each group's words read as :meth:`encode_words` does.
 
-        Every group is planned and run on its own (no context crosses groups); all
-        groups fill one sink, each item at its row of ``words``.
+        Every group is planned on its own (no context crosses groups); the forward
+        passes of all groups are then batched together, each item written at its row
+        of ``words``.
         """
         words = clean_words(words)
         layer_ids = self._check_layers(layers)
@@ -679,9 +680,14 @@ class TextEncoder(LoadedModelAccess):
             if name in provenance:
                 provenance[name] = sum(plan[name] for _, plan in plans)
 
+        jobs: list[Job] = []
+        for members, (group_jobs, _) in zip(rows, plans, strict=True):
+            for job in group_jobs:
+                job.items = members[job.items]  # group rows -> rows of ``words``
+            jobs.extend(group_jobs)
+
         def fill(sink: Sink) -> None:
-            for members, (jobs, _) in zip(rows, plans, strict=True):
-                self._run(jobs, layer_ids, sink, captures=captures, pooling=pooling, rows=members)
+            self._run(jobs, layer_ids, sink, captures=captures, pooling=pooling)
 
         return collect(fill, len(words), ids, onsets, provenance, store, key)
 
@@ -695,26 +701,22 @@ class TextEncoder(LoadedModelAccess):
         *,
         captures: Captures,
         pooling: str,
-        rows: np.ndarray | None = None,
     ) -> None:
         """Run the jobs in batches, pool every item's tokens and hand each batch to ``sink``.
 
         Parameters
         ----------
         jobs : list of Job
-            Forward passes; ``job.items`` index the items of this run.
+            Forward passes; ``job.items`` are the sink rows of the items each serves.
         layer_ids : list of int
             Hidden states to keep.
         sink : Sink
             Receives, per batch, the item rows and ``{name: (n_batch_items, ...)}``
-            float32 arrays: ``str(layer)``, then per block the arrays of
-            :meth:`Captures.names`, in model order (the order of the stored arrays).
+            float32 arrays: ``str(layer)``, then per block the arrays the captures ask
+            for, in model order (the order of the stored arrays).
         captures : Captures
             Which per-head and per-block outputs to add.
         pooling : str
-        rows : numpy.ndarray of int, shape (n_run_items,), optional
-            Row of each item of this run in the sink (default: the item index), so
-            several runs (groups) can fill one sink.
         """
         import torch
 
@@ -776,7 +778,7 @@ class TextEncoder(LoadedModelAccess):
                         for measure in SUMMARY_MEASURES:
                             per_query = summary[measure][index].transpose(1, 2)  # (B, seq, H)
                             pooled[f"{name}attention_{measure}"] = numpy(pool(per_query))
-                sink.write(item_ids if rows is None else rows[item_ids], pooled)
+                sink.write(item_ids, pooled)
 
     @contextlib.contextmanager
     def _eager_attention(self) -> Iterator[None]:
