@@ -61,6 +61,7 @@ from brainalign.alignment.rsa import (
     rdm_to_square,
     square_to_rdm,
 )
+from brainalign.benchmarks.controls import random_vectors
 from brainalign.benchmarks.word_similarity import model_variants
 from brainalign.datasets.catalogue import load
 from brainalign.datasets.download import NotInCacheError
@@ -137,8 +138,8 @@ def _subset_rdms(rdms: np.ndarray, conditions: np.ndarray) -> np.ndarray:
 def random_image_features(conditions: Sequence[int], n_dims: int, *, seed: int = 0) -> np.ndarray:
     """One standard-normal vector per image, fixed by ``seed`` and the image's index.
 
-    Each image's generator is seeded with the SHA-256 of ``"{seed}:{condition}"``, so an
-    image gets the same vector whatever the other images.
+    :func:`~brainalign.benchmarks.controls.random_vectors` keyed by the image's index, so
+    an image gets the same vector whatever the other images.
 
     Parameters
     ----------
@@ -154,12 +155,7 @@ def random_image_features(conditions: Sequence[int], n_dims: int, *, seed: int =
     """
     if isinstance(n_dims, bool) or not isinstance(n_dims, int | np.integer) or n_dims < 2:
         raise ValueError(f"n_dims={n_dims!r}; it must be an integer >= 2")
-    vectors = np.empty((len(conditions), int(n_dims)))
-    for row, condition in enumerate(conditions):
-        digest = hashlib.sha256(f"{seed}:{int(condition)}".encode()).digest()
-        generator = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-        vectors[row] = generator.standard_normal(int(n_dims))
-    return vectors
+    return random_vectors([str(int(c)) for c in conditions], int(n_dims), seed=seed)
 
 
 def _array_sha256(image: np.ndarray) -> str:

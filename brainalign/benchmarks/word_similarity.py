@@ -33,7 +33,6 @@ Controls, reported as rows next to the model's:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.alignment.metrics import pearson_columns
+from brainalign.benchmarks.controls import random_vectors
 from brainalign.datasets.catalogue import load
 from brainalign.results import make_results
 
@@ -151,7 +151,7 @@ def encode_isolated_words(
 def random_word_vectors(words: Sequence[str], n_dims: int, *, seed: int = 0) -> np.ndarray:
     """One standard-normal vector per word, fixed by ``seed`` and the word's text.
 
-    The generator of each word is seeded with the SHA-256 of ``"{seed}:{word}"``, so a
+    :func:`~brainalign.benchmarks.controls.random_vectors` keyed by the word's text, so a
     word gets the same vector in every dataset and run, whatever the other words.
 
     Parameters
@@ -165,15 +165,7 @@ def random_word_vectors(words: Sequence[str], n_dims: int, *, seed: int = 0) -> 
     -------
     numpy.ndarray of float64, shape (n_words, n_dims)
     """
-    if not isinstance(n_dims, int | np.integer) or n_dims < 1:
-        raise ValueError(f"n_dims={n_dims!r}; it must be a positive integer")
-    vectors = np.empty((len(words), int(n_dims)))
-    for row, word in enumerate(words):
-        digest = hashlib.sha256(f"{seed}:{word}".encode()).digest()
-        vectors[row] = np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal(
-            int(n_dims)
-        )
-    return vectors
+    return random_vectors([str(word) for word in words], n_dims, seed=seed)
 
 
 def paired_cosine(A: np.ndarray, B: np.ndarray) -> np.ndarray:
