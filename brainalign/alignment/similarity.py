@@ -46,6 +46,7 @@ from array_api_compat import is_numpy_array
 
 from brainalign.alignment._checks import check_int
 from brainalign.alignment.backend import as_float, namespace, to_numpy
+from brainalign.alignment.metrics import _pearson_2d
 from brainalign.alignment.rsa import _rank
 
 __all__ = [
@@ -763,16 +764,6 @@ def _condensed(name: str, M: Any, xp: Any) -> Any:
     return xp.where(xp.isnan(upper), lower, upper)
 
 
-def _pearson(a: Any, b: Any, xp: Any) -> Any:
-    """Pearson correlation of two 1-D arrays; NaN when either is constant."""
-    if bool(xp.all(a == a[0])) or bool(xp.all(b == b[0])):
-        return _nan(a, xp)
-    a = a - xp.mean(a)
-    b = b - xp.mean(b)
-    r = xp.sum(a * b) / xp.sqrt(xp.sum(a * a) * xp.sum(b * b))
-    return _scalar(xp.clip(r, min=-1.0, max=1.0), xp)
-
-
 def rsa_ratings(
     model_similarity: Any,
     human_ratings: Any,
@@ -833,4 +824,4 @@ def rsa_ratings(
     a, b = a[rated], b[rated]
     if method == "spearman":
         a, b = _rank(a, xp), _rank(b, xp)
-    return _pearson(a, b, xp)
+    return _scalar(_pearson_2d(a[:, None], b[:, None])[0], xp)
