@@ -197,8 +197,10 @@ def load_gifti_run(
         if confounds is not None
         else None
     )
-    if events is not None:
-        read_events(events, stimulus_column)
+    first = Path(next(iter(files.values()))).name
+    run_name = run or first.split(".")[0].replace("_hemi-L", "").replace("_hemi-R", "")
+    # read (and check) the events once, before the cleaning
+    stimuli = read_events(events, stimulus_column, group=run_name) if events is not None else None
     regress = (
         confound_table.to_numpy() if confound_table is not None and regress_confounds else None
     )
@@ -212,8 +214,6 @@ def load_gifti_run(
         high_pass=high_pass,
         low_pass=low_pass,
     )
-    first = Path(next(iter(files.values()))).name
-    run_name = run or first.split(".")[0].replace("_hemi-L", "").replace("_hemi-R", "")
     meta = {
         "name": name or run_name,
         "source": [str(f) for f in files.values()],
@@ -236,7 +236,7 @@ def load_gifti_run(
         slice_time_ref=slice_time_ref,
         run=run_name,
         subject=subject,
-        events=events,
+        events=stimuli,
         stimulus_column=stimulus_column,
         confounds=confound_table,
         meta=meta,
