@@ -97,6 +97,7 @@ def run_brainalign(
     backend: str,
     repeats: int,
     noise_ceiling: bool = True,
+    n_jobs: int = 1,
 ):
     """brainalign on the given resamples, best of ``repeats``: (seconds, evaluations,
     noise ceilings or None)."""
@@ -114,6 +115,7 @@ def run_brainalign(
             resample="stimuli",
             stimulus_indices=indices,
             noise_ceiling=noise_ceiling,
+            n_jobs=n_jobs,
         )
         if backend == "torch_cuda":
             import torch
@@ -134,7 +136,7 @@ def compare_one(args, names, models, data, ours_name: str, theirs_name: str, n: 
         more = rng.integers(0, indices.shape[1], size=(args.resamples - n, indices.shape[1]))
         indices = np.vstack([indices, more])
     t_ours, our_evals, our_ceilings = run_brainalign(
-        models, data, ours_name, indices, args.backend, args.repeats
+        models, data, ours_name, indices, args.backend, args.repeats, n_jobs=args.jobs
     )
     error = max(
         np.nanmax(np.abs(our_evals[:n] - evals)), np.nanmax(np.abs(our_ceilings[:n] - ceilings))
@@ -142,7 +144,19 @@ def compare_one(args, names, models, data, ours_name: str, theirs_name: str, n: 
     if not error < 1e-9:
         raise SystemExit(f"{ours_name}: results differ from rsatoolbox (max |diff| {error:.1e})")
     t_models, _, _ = run_brainalign(
-        models, data, ours_name, indices, args.backend, args.repeats, noise_ceiling=False
+        models,
+        data,
+        ours_name,
+        indices,
+        args.backend,
+        args.repeats,
+        noise_ceiling=False,
+        n_jobs=args.jobs,
+    )
+    t_one, _, _ = (
+        run_brainalign(models, data, ours_name, indices, args.backend, args.repeats)
+        if args.jobs != 1
+        else (t_ours, None, None)
     )
     scale = args.resamples / n
     note = (
@@ -154,6 +168,11 @@ def compare_one(args, names, models, data, ours_name: str, theirs_name: str, n: 
         f"rsatoolbox {t_theirs:8.2f} s   ratio (rsatoolbox / brainalign) "
         f"{t_theirs / t_ours:6.1f}x   max |diff| {error:.1e}{note}"
     )
+    if args.jobs != 1:
+        print(
+            f"{'':<14} brainalign on one thread (n_jobs=1) {t_one:8.2f} s; ratio "
+            f"{t_theirs / t_one:6.1f}x"
+        )
     print(
         f"{'':<14} brainalign without the noise ceiling {t_models:8.2f} s (noise ceiling "
         f"{max(t_ours - t_models, 0.0) / t_ours:.0%} of its time); ratio to all of "
@@ -167,7 +186,14 @@ def main() -> None:
     parser.add_argument("--kendall-resamples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="brainalign: best of N runs")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads, both")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=-1,
+        help="brainalign's n_jobs: threads over batches of resamples (-1: every core; "
+        "rsatoolbox's bootstrap has no such option and runs one resample at a time)",
+    )
     parser.add_argument("--backend", default="numpy", choices=["numpy", "torch", "torch_cuda"])
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -180,7 +206,7 @@ def main() -> None:
     print(
         f"{models.shape[0]} model RDMs vs {data.shape[0]} human-IT RDMs, 92 conditions, "
         f"bootstrap over stimuli with noise ceiling; backend {args.backend}; "
-        f"{args.threads} thread(s)"
+        f"{args.threads} BLAS thread(s); brainalign n_jobs={args.jobs}"
     )
     with threadpool_limits(limits=args.threads):
         compare_one(args, names, models, data, "spearman", "spearman", args.resamples)

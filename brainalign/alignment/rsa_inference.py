@@ -64,6 +64,7 @@ from array_api_compat import device as array_device
 from array_api_compat import is_torch_array
 
 from brainalign.alignment._checks import check_int
+from brainalign.alignment._threads import resolve_n_jobs, thread_map
 from brainalign.alignment.backend import as_float, namespace, to_numpy
 from brainalign.alignment.rsa import compare_rdms, rdm_noise_ceiling
 
@@ -266,11 +267,34 @@ def _weighted_ranks(V: Any, W: Any, xp: Any) -> Any:
     order = xp.argsort(V, axis=-1, stable=False)  # ties share a rank: any order will do
     flat = _flat_index(order, V.shape[-1], xp)
     values = xp.reshape(xp.take(xp.reshape(V, (-1,)), flat), tuple(V.shape))
+    return _ranks_in_order(values, order, flat, W, xp)
+
+
+def _integer_weighted_ranks(K: Any, W: Any, xp: Any) -> Any:
+    """:func:`_weighted_ranks` of rows of non-negative integers K (R, a, m): each entry
+    becomes one integer key (value, position), so the order is a plain sort of keys
+    (several times faster than an argsort) and the positions come back from the keys."""
+    m = K.shape[-1]
+    top = (int(xp.max(K)) + 1) * m if K.shape[0] else m
+    if top >= 2**62:
+        raise ValueError("RDMs too large for the integer keys of the Spearman noise ceiling.")
+    kind = xp.int32 if top < 2**31 else xp.int64
+    position = xp.arange(m, dtype=kind, device=array_device(K))
+    keys = xp.sort(xp.astype(K, kind) * m + position, axis=-1)
+    order = xp.astype(keys % m, xp.int64)
+    flat = _flat_index(order, m, xp)
+    return _ranks_in_order(keys // m, order, flat, W, xp)
+
+
+def _ranks_in_order(values: Any, order: Any, flat: Any, W: Any, xp: Any) -> Any:
+    """Weighted average ranks from rows sorted ascending: ``values`` (R, a, n) sorted,
+    ``order`` the positions they came from and ``flat`` their :func:`_flat_index`; W
+    (R, n) the weight of each position -> ranks (R, a, n) in the original positions."""
     by_resample = order + xp.reshape(
         xp.arange(W.shape[0], dtype=order.dtype, device=array_device(W)) * W.shape[1], (-1, 1, 1)
     )
     weights = xp.take(xp.reshape(W, (-1,)), xp.reshape(by_resample, (-1,)))
-    weights = xp.reshape(weights, tuple(V.shape))
+    weights = xp.reshape(weights, tuple(values.shape))
     upto = xp.cumulative_sum(weights, axis=-1)
     opens, closes = _group_edges(values, xp)
     if bool(xp.all(opens)):  # no ties: rank = weight before + (own weight + 1) / 2
@@ -535,7 +559,9 @@ def _exact_dtype(n_pairs: int, like: Any, xp: Any) -> Any:
     return xp.float32 if on_cpu and n_pairs * (n_pairs - 1) // 2 < 2**24 else xp.float64
 
 
-def _fixed_kendall(models: Any, data: Any, counts: np.ndarray, method: str, xp: Any) -> Any:
+def _fixed_kendall(
+    models: Any, data: Any, counts: np.ndarray, method: str, xp: Any, n_threads: int = 1
+) -> Any:
     """Kendall tau of every fixed model RDM with every fixed data RDM on the resamples
     whose stimuli were drawn ``counts`` (R, n_conditions) times -> (R, n_models, n_data).
 
@@ -568,18 +594,20 @@ def _fixed_kendall(models: Any, data: Any, counts: np.ndarray, method: str, xp: 
         )
         for begin in range(0, counts.shape[0], _KENDALL_RESAMPLES)
     ]
-    taus = []
-    for i, model in enumerate(models_np):
-        for j, rdm in enumerate(data_np):
-            plan = _inversion_plan(model, rdm, dtype, xp, dev)
-            joint = _weighted_tie_pairs(exact, plan.joint_ties, base, xp)
-            discordant = xp.concat([_weighted_discordant(w, plan, xp) for w in batches])
-            difference = n_all - ties_m[i] - ties_d[j] + joint - 2 * discordant
-            if method == "kendall_tau_a":
-                taus.append(difference / n_all)
-            else:
-                untied = (n_all - ties_m[i]) * (n_all - ties_d[j])
-                taus.append(_safe_ratio(difference, xp.sqrt(untied), xp))
+
+    def one_pair(pair: tuple[int, int]) -> Any:
+        i, j = pair
+        plan = _inversion_plan(models_np[i], data_np[j], dtype, xp, dev)
+        joint = _weighted_tie_pairs(exact, plan.joint_ties, base, xp)
+        discordant = xp.concat([_weighted_discordant(w, plan, xp) for w in batches])
+        difference = n_all - ties_m[i] - ties_d[j] + joint - 2 * discordant
+        if method == "kendall_tau_a":
+            return difference / n_all
+        untied = (n_all - ties_m[i]) * (n_all - ties_d[j])
+        return _safe_ratio(difference, xp.sqrt(untied), xp)
+
+    pairs = [(i, j) for i in range(len(models_np)) for j in range(len(data_np))]
+    taus = thread_map(one_pair, pairs, n_threads)
     shape = (len(models_np), len(data_np), counts.shape[0])
     tau = xp.permute_dims(xp.reshape(xp.stack(taus, axis=0), shape), (2, 0, 1))
     return xp.clip(tau, min=-1.0, max=1.0)
@@ -844,6 +872,60 @@ def _similarity(
     return _weighted_cosine(_prepare(X, W, n, method, xp), prepared_y, W, xp, paired)
 
 
+def _kept_pairs(W: Any, xp: Any) -> Any:
+    """(R, m) the pairs of weight > 0 of each resample, in order, padded with pairs of
+    weight 0 to the longest resample (a resample draws about 63% of the stimuli, so about
+    40% of the pairs)."""
+    longest = int(xp.max(xp.sum(xp.astype(W > 0, xp.int64), axis=-1)))
+    # a stable sort of 0/1 keys: the kept pairs first, in order (numpy: a radix sort)
+    return xp.argsort(xp.astype(W == 0, xp.int8), axis=-1, stable=True)[:, :longest]
+
+
+def _spearman_noise_ceiling(ranks: Any, subject_weights: Any, batch: _Batch, xp: Any) -> Any:
+    """(R, 2) Spearman noise-ceiling bounds of each resample, from the data RDMs'
+    weighted ranks ``ranks`` (R, n_data, P).
+
+    The pooled RDMs are means of ranks: their order is that of twice the (weighted) sums
+    of ranks, exact integers, so they are ranked by an integer sort
+    (:func:`_integer_weighted_ranks`) over the pairs of weight > 0 only.
+    """
+    R, P = batch.weights.shape
+    kept = _kept_pairs(batch.weights, xp)
+    flat = _flat_index(kept, P, xp)
+    W = xp.reshape(xp.take(xp.reshape(batch.weights, (-1,)), flat), tuple(kept.shape))
+    n_data = ranks.shape[1]
+    by_data = xp.reshape(
+        xp.arange(n_data, dtype=kept.dtype, device=array_device(kept)) * P, (1, -1, 1)
+    )
+    rows = (xp.reshape(kept, (R, 1, -1)) + by_data) + xp.reshape(
+        xp.arange(R, dtype=kept.dtype, device=array_device(kept)) * (n_data * P), (-1, 1, 1)
+    )
+    data = xp.reshape(xp.take(xp.reshape(ranks, (-1,)), xp.reshape(rows, (-1,))), tuple(rows.shape))
+    S = subject_weights[:, :, None]
+    twice = xp.astype(xp.round(2 * data), xp.int64) * xp.astype(S, xp.int64)
+    total = xp.sum(twice, axis=1, keepdims=True)
+    several = xp.sum(xp.astype(subject_weights > 0, xp.int64), axis=1)[:, None, None] > 1
+    others = xp.where(several, total - twice, total)
+    pooled = _integer_weighted_ranks(xp.concat([others, total], axis=1), W, xp)
+    n = xp.sum(W, axis=-1)[:, None, None]
+    centred_data = _weighted_center(data, W[:, None, :], n, xp)
+    centred_pooled = _weighted_center(pooled, W[:, None, :], n, xp)
+    lower = _weighted_cosine(centred_pooled[:, :n_data], centred_data, W, xp, paired=True)
+    upper = _weighted_cosine(centred_pooled[:, n_data:], centred_data, W, xp, paired=False)
+    return _mean_over_drawn(lower, upper[:, 0, :], subject_weights, xp)
+
+
+def _mean_over_drawn(lower: Any, upper: Any, subject_weights: Any, xp: Any) -> Any:
+    """(R, 2): the bounds (R, n_data) averaged over the distinct drawn subjects."""
+    drawn = xp.astype(subject_weights > 0, lower.dtype)
+    n_distinct = xp.sum(drawn, axis=1)
+    bounds = [
+        xp.sum(xp.where(drawn > 0, b, xp.zeros_like(b)), axis=1) / n_distinct
+        for b in (lower, upper)
+    ]
+    return xp.stack(bounds, axis=1)
+
+
 def _noise_ceiling(
     data: Any, prepared: Any, subject_weights: Any, batch: _Batch, method: str, xp: Any
 ) -> Any:
@@ -851,10 +933,7 @@ def _noise_ceiling(
 
     ``prepared``: ``_prepare(data, ...)`` of this batch, or None (Kendall).
     """
-    if method == "spearman":  # centred ranks: a common shift of the ranks, same pooled ranks
-        transformed = prepared
-    else:
-        transformed = _pool_transform(data, batch.weights, batch.n_pairs, method, xp)
+    transformed = _pool_transform(data, batch.weights, batch.n_pairs, method, xp)
     S = subject_weights[:, :, None]
     n_drawn = xp.sum(subject_weights, axis=1)[:, None, None]
     total = xp.sum(transformed * S, axis=1, keepdims=True)
@@ -874,13 +953,7 @@ def _noise_ceiling(
     else:
         lower = _similarity(pooled_others, data, batch, method, xp, True, prepared)
         upper = _similarity(pooled_all, data, batch, method, xp, False, prepared)[:, 0, :]
-    drawn = xp.astype(subject_weights > 0, data.dtype)
-    n_distinct = xp.sum(drawn, axis=1)
-    bounds = [
-        xp.sum(xp.where(drawn > 0, b, xp.zeros_like(b)), axis=1) / n_distinct
-        for b in (lower, upper)
-    ]
-    return xp.stack(bounds, axis=1)
+    return _mean_over_drawn(lower, upper, subject_weights, xp)
 
 
 def _batch_size(n_models: int, n_data: int, n_pairs: int, method: str) -> int:
@@ -920,6 +993,7 @@ def bootstrap_rdm_evaluation(
     stimulus_indices: Any = None,
     subject_indices: Any = None,
     noise_ceiling: bool = True,
+    n_jobs: int = 1,
 ) -> RDMBootstrapResult:
     """Bootstrap the evaluation of fixed model RDMs on data RDMs (rsatoolbox's
     ``eval_bootstrap_pattern`` / ``eval_bootstrap_rdm`` / ``eval_bootstrap``).
@@ -950,6 +1024,9 @@ def bootstrap_rdm_evaluation(
     noise_ceiling : bool
         Whether to compute the noise ceiling of the data and of every resample (needs
         n_subjects >= 2).
+    n_jobs : int
+        Threads for batches of resamples on the CPU (-1: every core); ignored on a GPU.
+        The numbers do not depend on it.
 
     Returns
     -------
@@ -996,8 +1073,10 @@ def bootstrap_rdm_evaluation(
     subject_counts = (
         np.ones((n_rows, n_subjects)) if subjects is None else _counts(subjects, n_subjects)
     )
+    on_gpu = is_torch_array(data) and data.device.type != "cpu"
+    n_threads = 1 if on_gpu else resolve_n_jobs(n_jobs)
     distribution, ceilings = _bootstrap(
-        models, data, stimuli, subject_counts, method, noise_ceiling, xp
+        models, data, stimuli, subject_counts, method, noise_ceiling, xp, n_threads
     )
     low, high = _interval(to_numpy(distribution), level)
     dev = array_device(data)
@@ -1030,8 +1109,10 @@ def _bootstrap(
     method: str,
     noise_ceiling: bool,
     xp: Any,
+    n_threads: int,
 ) -> tuple[Any, Any | None]:
-    """(n_resamples, n_models) evaluations and (n_resamples, 2) noise ceilings, in batches."""
+    """(n_resamples, n_models) evaluations and (n_resamples, 2) noise ceilings, in batches
+    (on ``n_threads`` threads)."""
     n_rows, n_subjects = subject_counts.shape
     n_cond = _n_conditions(data.shape[1])
     dev = array_device(data)
@@ -1040,29 +1121,40 @@ def _bootstrap(
     if stimuli is None:  # only subjects: the model-data similarities never change
         fixed = compare_rdms(models, data, method)[None, :, :]
     elif method.startswith("kendall"):  # fixed RDMs, weighted pairs: all resamples at once
-        fixed = _fixed_kendall(models, data, _counts(_usable(stimuli, n_cond), n_cond), method, xp)
+        counts = _counts(_usable(stimuli, n_cond), n_cond)
+        fixed = _fixed_kendall(models, data, counts, method, xp, n_threads)
     orders = None
     if method.startswith("kendall") and noise_ceiling:
         orders = [_data_order(rdm) for rdm in to_numpy(data)]
-    evaluations, ceilings = [], []
-    for begin in range(0, n_rows, step):
+
+    def one_batch(begin: int) -> tuple[Any, Any]:
         end = min(begin + step, n_rows)
         part = None if stimuli is None else stimuli[begin:end]
         counts = xp.asarray(subject_counts[begin:end], dtype=data.dtype, device=dev)
         batch = _make_batch(part, end - begin, n_cond, data, xp)
         batch.data_orders = orders
-        prepared = None
-        if not method.startswith("kendall") and (fixed is None or noise_ceiling):
+        prepared = ranks = None
+        if method == "spearman":  # the data's ranks: centred here, pooled in the ceiling
+            ranks = _weighted_ranks(data, batch.weights, xp)
+            prepared = _weighted_center(
+                ranks, batch.weights[:, None, :], batch.n_pairs[:, None, None], xp
+            )
+        elif not method.startswith("kendall") and (fixed is None or noise_ceiling):
             prepared = _prepare(data, batch.weights, batch.n_pairs, method, xp)
         if fixed is None:
             sims = _similarity(models, data, batch, method, xp, False, prepared)
         else:
             sims = fixed if fixed.shape[0] == 1 else fixed[begin:end]
-        evaluations.append(xp.sum(sims * counts[:, None, :], axis=-1) / n_subjects)
+        evaluation = xp.sum(sims * counts[:, None, :], axis=-1) / n_subjects
+        if noise_ceiling and method == "spearman":
+            return evaluation, _spearman_noise_ceiling(ranks, counts, batch, xp)
         if noise_ceiling:
-            ceilings.append(_noise_ceiling(data, prepared, counts, batch, method, xp))
-    distribution = xp.concat(evaluations, axis=0)
-    ceiling = xp.concat(ceilings, axis=0) if noise_ceiling else None
+            return evaluation, _noise_ceiling(data, prepared, counts, batch, method, xp)
+        return evaluation, None
+
+    parts = thread_map(one_batch, range(0, n_rows, step), n_threads)
+    distribution = xp.concat([part[0] for part in parts], axis=0)
+    ceiling = xp.concat([part[1] for part in parts], axis=0) if noise_ceiling else None
     if stimuli is not None:  # fewer than 3 distinct stimuli: NaN, as rsatoolbox
         distinct = (_counts(stimuli, n_cond) > 0).sum(axis=1)
         few = xp.asarray(distinct < 3, device=dev)[:, None]

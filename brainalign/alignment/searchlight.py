@@ -22,7 +22,6 @@ work as they are.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from brainalign.alignment._checks import check_int
+from brainalign.alignment._threads import resolve_n_jobs, thread_map
 from brainalign.alignment.backend import as_float, namespace
 from brainalign.alignment.rsa import compare_rdms, rdm
 
@@ -311,10 +311,7 @@ def searchlight_rsa(
             f"{searchlights.n_units}; build them from the same mask or sensors."
         )
     chunk_size = check_int("chunk_size", chunk_size, minimum=1)
-    n_jobs = check_int("n_jobs", n_jobs, minimum=-1)
-    if n_jobs == 0:
-        raise ValueError("n_jobs must be a positive number of threads, or -1 for all cores.")
-    n_threads = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+    n_threads = resolve_n_jobs(n_jobs)
     time_resolved = X.ndim == 3
     if time_resolved:
         X = xp.permute_dims(X, (2, 0, 1))  # (n_times, n_rows, n_units)
@@ -343,13 +340,7 @@ def searchlight_rsa(
         axes = (1, 0, 2) if time_resolved else (1, 0)
         return xp.permute_dims(similarity, axes)
 
-    if n_threads > 1 and len(chunks) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            results = list(pool.map(score, chunks))
-    else:
-        results = [score(chunk) for chunk in chunks]
+    results = thread_map(score, chunks, n_threads)
     order = np.argsort(np.concatenate(chunks), kind="stable")
     stacked = xp.concat(results, axis=0)
     return xp.take(stacked, xp.asarray(order, device=_device(X)), axis=0)

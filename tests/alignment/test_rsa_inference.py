@@ -226,6 +226,22 @@ def test_torch_equals_numpy(rdms, method):
         assert_allclose(getattr(tensors, name).numpy(), getattr(ours, name), rtol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["spearman", "pearson", "kendall_tau_a"])
+def test_threads_give_the_same_numbers(rdms, monkeypatch, method):
+    import brainalign.alignment.rsa_inference as module
+
+    monkeypatch.setattr(module, "_BATCH_FLOATS", 2000)  # several batches of resamples
+    models, data = rdms
+    one = bootstrap_rdm_evaluation(models, data, method=method, resample="both", n_resamples=12)
+    two = bootstrap_rdm_evaluation(
+        models, data, method=method, resample="both", n_resamples=12, n_jobs=2
+    )
+    assert np.array_equal(one.distribution, two.distribution, equal_nan=True)
+    assert np.array_equal(
+        one.noise_ceiling_distribution, two.noise_ceiling_distribution, equal_nan=True
+    )
+
+
 def test_no_noise_ceiling_with_one_data_rdm(rdms):
     models, data = rdms
     result = bootstrap_rdm_evaluation(models, data[0], noise_ceiling=False, n_resamples=5)
@@ -241,6 +257,7 @@ def test_no_noise_ceiling_with_one_data_rdm(rdms):
         ({"resample": "pairs"}, "resample='pairs'"),
         ({"confidence_level": 1.5}, "confidence_level"),
         ({"n_resamples": 0}, "n_resamples must be at least 1"),
+        ({"n_jobs": 0}, "n_jobs must be a positive number of threads"),
         ({"stimulus_indices": np.zeros((3, 5), dtype=int)}, r"shape \(n_resamples, 12\)"),
         ({"stimulus_indices": np.full((3, N_COND), 12)}, r"must lie in \[0, 12\)"),
         ({"stimulus_indices": np.zeros((3, N_COND))}, "integer array"),
