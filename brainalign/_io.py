@@ -49,6 +49,18 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     return directory.resolve()
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process umask (read from
+    /proc where it can be, as setting it to read it is not thread-safe)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        umask = int(next(line for line in status.splitlines() if line.startswith("Umask:"))[6:], 8)
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` on success.
@@ -73,6 +85,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     temp_path = Path(temp_name)
     try:
         yield temp_path
+        if temp_path.exists():  # mkstemp makes it private (0600): give it a new file's mode
+            os.chmod(temp_path, _new_file_mode())
         os.replace(temp_path, target)
     finally:
         if temp_path.exists():

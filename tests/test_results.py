@@ -54,3 +54,12 @@ def test_unwritable_output_directory(tmp_path):
         ensure_writable_dir(blocker)
     with pytest.raises(OutputDirectoryError, match="cannot write"):
         ensure_writable_dir(blocker / "sub")
+
+
+def test_atomic_write_gives_a_new_files_usual_mode(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    target = tmp_path / "atomic.txt"
+    with atomic_path(target) as temp:
+        temp.write_text("x")
+    assert target.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
