@@ -45,6 +45,7 @@ def test_score_writes_tidy_results_and_png(tiny_bert_dir, tmp_path, capsys):
         str(tiny_bert_dir),
         f"{tiny_bert_dir}@untrained",
         "nuisance:word_rate+sound_power",
+        "control:position",
     }
     model_rows = results[results["model"] == str(tiny_bert_dir)]
     assert sorted(model_rows["layer"].unique()) == [0, 2]

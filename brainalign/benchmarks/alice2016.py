@@ -2,7 +2,11 @@
 
 Every run reports, next to the model's layers: the same architecture with random
 weights (``MODEL@untrained``), the dataset's own word-rate and sound-power regressors
-through the same pipeline, and the leave-one-subject-out noise ceiling.
+through the same pipeline, a position-only control (``control:position``: each word's
+index in the story through
+:func:`~brainalign.benchmarks.controls.position_features`, Lanczos-resampled to the
+volumes and scored with the model's FIR delays and ridge) and the leave-one-subject-out
+noise ceiling.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from brainalign.alignment.temporal import lanczos_resample
 from brainalign.benchmarks.continuous import (
     EncodingSettings,
     features_to_volumes,
@@ -22,7 +28,9 @@ from brainalign.benchmarks.continuous import (
     score_design,
     score_regressors,
 )
+from brainalign.benchmarks.controls import position_features
 from brainalign.datasets.catalogue import load
+from brainalign.datasets.recording import Recording
 from brainalign.results import make_results
 
 logger = logging.getLogger(__name__)
@@ -30,6 +38,7 @@ logger = logging.getLogger(__name__)
 DATASET = "alice2016"
 NUISANCE_REGRESSORS = ["word_rate", "sound_power"]
 NUISANCE_MODEL = "nuisance:word_rate+sound_power"
+POSITION_MODEL = "control:position"
 
 
 @dataclass
@@ -48,6 +57,39 @@ def _progress(description: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return lambda items: tqdm(items, desc=description, unit="layer", leave=False)
+
+
+def score_position_control(
+    recording: Recording, words: pd.DataFrame, settings: EncodingSettings
+) -> pd.DataFrame:
+    """Score the position-only control: each word's index in the story, nothing else.
+
+    :func:`~brainalign.benchmarks.controls.position_features` of the word index (the
+    words in story order form one group), Lanczos-resampled from the word onsets to the
+    volumes like the model's features, then the model's pipeline (FIR delays, ridge,
+    contiguous folds) via :func:`~brainalign.benchmarks.continuous.score_design`.
+
+    Parameters
+    ----------
+    recording : Recording
+        Continuous recording, (n_volumes, n_units).
+    words : pandas.DataFrame, shape (n_words, ...)
+        The story's words in order, with ``onset`` in seconds.
+    settings : EncodingSettings
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unit, ``model`` ``control:position``, ``layer`` missing.
+    """
+    onsets = words["onset"].to_numpy(dtype=float)
+    features = position_features(np.zeros(len(onsets), dtype=int), np.arange(len(onsets)))
+    design = lanczos_resample(
+        features, onsets, recording.sample_times, window=settings.lanczos_window
+    )
+    rows = score_design(recording, {"0": design}, POSITION_MODEL, settings)
+    rows["layer"] = pd.NA
+    return rows
 
 
 def run_alice2016(
@@ -101,7 +143,7 @@ def run_alice2016(
     pandas.DataFrame
         Tidy results (:data:`brainalign.results.RESULT_COLUMNS`): one row per
         (model, layer, subject, roi) for the model and its untrained twin, one row per
-        (subject, roi) for the nuisance control; ``ceiling`` is that subject's
+        (subject, roi) for the nuisance and the position controls; ``ceiling`` is that subject's
         leave-one-subject-out ISC for the ROI.
     """
     from brainalign.encoders.store import FeatureStore, text_encoder_key
@@ -150,6 +192,7 @@ def run_alice2016(
 
     start = time.perf_counter()
     frames.append(score_regressors(recording, NUISANCE_REGRESSORS, NUISANCE_MODEL, settings))
+    frames.append(score_position_control(recording, words, settings))
     ceiling = noise_ceiling(recording)
     timings.encoding += time.perf_counter() - start
 

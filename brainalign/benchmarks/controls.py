@@ -1,8 +1,13 @@
 """Content-free controls shared by the benchmarks.
 
-A control with no stimulus content keeps only the identity of each item: one random
-vector per item, fixed by a seed and the item's key, so an item gets the same vector
-whatever the other items, in every run and dataset.
+* :func:`random_vectors`: a control that keeps only the identity of each item: one
+  random vector per item, fixed by a seed and the item's key, so an item gets the same
+  vector whatever the other items, in every run and dataset.
+* :func:`position_features`: a control that keeps only *where* each item sits in its
+  passage or story (its index, the log of it, its relative position and a few smooth
+  sinusoids of the relative position), "a model with no linguistic content" in the
+  sense of Hadidi et al. (2025), who showed that such features alone can score well on
+  neural benchmarks whose splits let position carry over between train and test.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["random_vectors"]
+__all__ = ["position_feature_names", "position_features", "random_vectors"]
 
 
 def random_vectors(keys: Sequence[str], n_dims: int, *, seed: int = 0) -> np.ndarray:
@@ -41,3 +46,118 @@ def random_vectors(keys: Sequence[str], n_dims: int, *, seed: int = 0) -> np.nda
             int(n_dims)
         )
     return vectors
+
+
+def position_feature_names(n_harmonics: int = 2) -> list[str]:
+    """Column names of :func:`position_features`.
+
+    Parameters
+    ----------
+    n_harmonics : int
+        Number of sinusoid pairs.
+
+    Returns
+    -------
+    list of str, length 3 + 2 * n_harmonics
+        ``position``, ``log1p_position``, ``relative_position``, then ``sin_k``,
+        ``cos_k`` for k = 1..n_harmonics.
+    """
+    n_harmonics = _check_harmonics(n_harmonics)
+    names = ["position", "log1p_position", "relative_position"]
+    for k in range(1, n_harmonics + 1):
+        names += [f"sin_{k}", f"cos_{k}"]
+    return names
+
+
+def _check_harmonics(n_harmonics: int) -> int:
+    if isinstance(n_harmonics, bool) or not isinstance(n_harmonics, int | np.integer):
+        raise ValueError(f"n_harmonics={n_harmonics!r}; it must be an integer >= 0")
+    if n_harmonics < 0:
+        raise ValueError(f"n_harmonics={n_harmonics!r}; it must be an integer >= 0")
+    return int(n_harmonics)
+
+
+def _ranks_within_groups(codes: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... in order of appearance within each group, shape (n_items,)."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+    first_of_group = np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    ranks = np.empty(len(codes))
+    ranks[order] = np.arange(len(codes)) - first_of_group
+    return ranks
+
+
+def position_features(
+    groups: Sequence[object] | np.ndarray,
+    positions: Sequence[float] | np.ndarray | None = None,
+    *,
+    n_harmonics: int = 2,
+) -> np.ndarray:
+    """Features that encode only the position of each item within its group.
+
+    For item ``i`` of group ``g`` at position ``p`` (``positions[i]``, or its 0-based
+    rank in order of appearance within ``g`` when ``positions`` is None), with ``lo``
+    and ``hi`` the smallest and largest position in ``g``, the relative position is
+    ``r = (p - lo) / (hi - lo)`` (0 when the group holds one position) and the row is::
+
+        [p, log(1 + p), r, sin(pi r), cos(pi r), ..., sin(K pi r), cos(K pi r)]
+
+    with ``K = n_harmonics``. No one-hot columns: the basis is smooth, so a linear map
+    can only express smooth functions of position (a ramp, an onset effect, a
+    U-shape), never memorise one position's response. Nothing about the items'
+    content enters.
+
+    Parameters
+    ----------
+    groups : array-like, shape (n_items,)
+        Passage, story or sentence of each item (any hashable labels; items of a group
+        need not be contiguous).
+    positions : array-like of float, shape (n_items,), optional
+        Position of each item within its group (a sentence or word index, >= 0).
+        Default: the item's rank in order of appearance within its group (0, 1, ...).
+    n_harmonics : int, default 2
+        Number of sine/cosine pairs of the relative position.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_items, 3 + 2 * n_harmonics)
+        Columns named by :func:`position_feature_names`.
+
+    Raises
+    ------
+    ValueError
+        If ``groups`` is not 1-D or empty, ``positions`` has another length, holds
+        NaN, inf or negative values, or ``n_harmonics`` is not an integer >= 0.
+    """
+    n_harmonics = _check_harmonics(n_harmonics)
+    labels = np.asarray(groups)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(
+            f"groups has shape {labels.shape}; expected a non-empty 1-D array, one label per item"
+        )
+    _, codes = np.unique(labels.astype(str), return_inverse=True)
+    if positions is None:
+        p = _ranks_within_groups(codes)
+    else:
+        p = np.asarray(positions, dtype=np.float64)
+        if p.shape != labels.shape:
+            raise ValueError(
+                f"positions has shape {p.shape}; expected {labels.shape}, one per item"
+            )
+        if not np.all(np.isfinite(p)) or np.any(p < 0):
+            raise ValueError(
+                "positions must be finite and >= 0 (an index within the group); got "
+                f"values from {np.nanmin(p)} to {np.nanmax(p)}"
+            )
+    n_groups = int(codes.max()) + 1
+    lo = np.full(n_groups, np.inf)
+    hi = np.full(n_groups, -np.inf)
+    np.minimum.at(lo, codes, p)
+    np.maximum.at(hi, codes, p)
+    span = (hi - lo)[codes]
+    relative = np.where(span > 0, (p - lo[codes]) / np.where(span > 0, span, 1.0), 0.0)
+    columns = [p, np.log1p(p), relative]
+    for k in range(1, n_harmonics + 1):
+        columns += [np.sin(np.pi * k * relative), np.cos(np.pi * k * relative)]
+    return np.column_stack(columns)

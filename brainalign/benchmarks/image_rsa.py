@@ -43,6 +43,17 @@ Rows: ``hit``: one per (model variant, layer, subject, session), ``roi`` ``"hIT"
 ``mit``: one per (model variant, layer), ``subject`` ``"monkeys-pooled"``, ``roi``
 ``"mIT"``. Metric ``spearman_r``; extra columns ``session`` (nullable int),
 ``ceiling_lower`` and ``n_images``.
+
+Heads (``heads=True``, vision transformers): every attention head of every layer
+``L >= 1`` is scored exactly as the layer is, from the head's output before the
+attention output projection (``"L.heads"`` of
+:meth:`~brainalign.encoders.vision.VisionEncoder.encode_images`, shape
+(n_images, n_heads, d_head), mean-pooled over the patch tokens like the hidden states):
+the head's correlation-distance RDM (all heads of a layer in one batched
+:func:`~brainalign.alignment.rsa.rdm` call) compared with every data RDM (all heads of
+all layers in one :func:`~brainalign.alignment.rsa.compare_rdms` call). Head rows carry
+the 0-based head index in a ``head`` column (nullable int, missing on whole-layer and
+control rows), placed before ``session``. A ConvNet has no heads: the encoder raises.
 """
 
 from __future__ import annotations
@@ -62,7 +73,11 @@ from brainalign.alignment.rsa import (
     square_to_rdm,
 )
 from brainalign.benchmarks.controls import random_vectors
-from brainalign.benchmarks.word_similarity import model_variants
+from brainalign.benchmarks.word_similarity import (
+    head_layers,
+    hidden_state_names,
+    model_variants,
+)
 from brainalign.datasets.catalogue import load
 from brainalign.datasets.download import NotInCacheError
 from brainalign.results import make_results
@@ -79,6 +94,7 @@ __all__ = [
     "POOLING",
     "RANDOM_CONTROL",
     "encode_image_arrays",
+    "head_rdms",
     "layer_rdms",
     "random_image_features",
     "run_human_it_rsa",
@@ -163,8 +179,10 @@ def _array_sha256(image: np.ndarray) -> str:
     return hashlib.sha256(header + np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
-def _store_key(encoder: Any, images: np.ndarray, ids: np.ndarray, layers: Any) -> dict[str, Any]:
-    """Feature-store key of in-memory images: ids, virtual names and per-image sha256."""
+def _store_key(
+    encoder: Any, images: np.ndarray, ids: np.ndarray, layers: Any, heads: bool = False
+) -> dict[str, Any]:
+    """Feature-store key of in-memory images: ids, virtual names, per-image sha256, heads."""
     from brainalign.encoders.extract import ImageStimuli, image_features_key
 
     names = [f"kriegeskorte2008-92/image{int(i):02d}" for i in ids]
@@ -176,7 +194,8 @@ def _store_key(encoder: Any, images: np.ndarray, ids: np.ndarray, layers: Any) -
         source="kriegeskorte2008-92 images (in memory)",
     )
     checked = None if layers is None else [int(layer) for layer in layers]
-    return image_features_key(encoder, stimuli, checked)
+    captures = {"heads": True, "blocks": False} if heads else None
+    return image_features_key(encoder, stimuli, checked, captures=captures)
 
 
 def encode_image_arrays(
@@ -192,6 +211,7 @@ def encode_image_arrays(
     seed: int = 0,
     store: FeatureStore | None = None,
     progress: bool = False,
+    heads: bool = False,
 ) -> Features:
     """Mean-pooled features of every requested layer for images held in memory.
 
@@ -210,13 +230,19 @@ def encode_image_arrays(
         untrained weights).
     store : FeatureStore, optional
         Read the features from it when the entry exists (no forward pass), else stream
-        them into it; the key holds each image's sha256 (bytes, shape and dtype).
+        them into it; the key holds each image's sha256 (bytes, shape and dtype) and
+        whether heads were captured.
     progress : bool
+    heads : bool
+        Also capture each head's output (``"L.heads"``, shape (n_images, n_heads,
+        d_head), for every requested layer ``L >= 1``). Vision transformers only: a
+        ConvNet raises the encoder's ValueError.
 
     Returns
     -------
     Features
-        Float32 arrays of shape (n_images, n_dims) per layer.
+        Float32 arrays of shape (n_images, n_dims) per layer (``"0"``, ``"1"``, ...),
+        then the ``"L.heads"`` arrays when asked for.
     """
     from brainalign.encoders.vision import VisionEncoder
 
@@ -233,9 +259,9 @@ def encode_image_arrays(
     ids = np.asarray(stimulus_ids)
     if layers is None and encoder.n_layers is not None:
         layers = list(range(encoder.n_layers))
-    key = None if store is None else _store_key(encoder, images, ids, layers)
+    key = None if store is None else _store_key(encoder, images, ids, layers, heads)
     return encoder.encode_images(
-        list(images), layers=layers, stimulus_ids=ids, store=store, key=key
+        list(images), layers=layers, stimulus_ids=ids, heads=heads, store=store, key=key
     )
 
 
@@ -253,9 +279,37 @@ def layer_rdms(features: Features) -> tuple[list[int], np.ndarray]:
     rdms : numpy.ndarray of float64, shape (n_layers, n_pairs)
         Condensed, n_pairs = n_images * (n_images - 1) / 2.
     """
-    names = features.layer_names
+    names = hidden_state_names(features)
     rdms = np.stack([rdm(np.asarray(features[name], dtype=np.float64)) for name in names])
     return [int(name) for name in names], rdms
+
+
+def head_rdms(features: Features) -> tuple[list[int], list[int], np.ndarray]:
+    """Correlation-distance RDM of every head of every layer with per-head features.
+
+    Parameters
+    ----------
+    features : Features
+        With ``"L.heads"`` arrays of shape (n_images, n_heads, d_head).
+
+    Returns
+    -------
+    layers, heads : list of int, each of length n_head_layers * n_heads
+        The (layer, head) of each RDM, layer-major; heads 0-based.
+    rdms : numpy.ndarray of float64, shape (n_head_layers * n_heads, n_pairs)
+        Condensed; shape (0, n_pairs) when no layer has heads.
+    """
+    layers: list[int] = []
+    heads: list[int] = []
+    blocks = []
+    for layer in head_layers(features):
+        per_head = np.asarray(features[f"{layer}.heads"], dtype=np.float64)
+        blocks.append(rdm(np.swapaxes(per_head, 0, 1)))  # (n_heads, n_pairs), one call
+        layers += [layer] * per_head.shape[1]
+        heads += list(range(per_head.shape[1]))
+    n_images = features.n_items
+    empty = np.empty((0, n_images * (n_images - 1) // 2))
+    return layers, heads, np.concatenate(blocks) if blocks else empty
 
 
 def _images(dataset: str, progress: bool) -> Any:
@@ -272,20 +326,33 @@ def _images(dataset: str, progress: bool) -> Any:
 
 
 def _score_rows(
-    scores: np.ndarray, layers: list[Any], label: str, targets: pd.DataFrame
+    scores: np.ndarray,
+    layers: list[Any],
+    label: str,
+    targets: pd.DataFrame,
+    heads: list[Any] | None = None,
 ) -> pd.DataFrame:
-    """Rows of ``scores`` (n_layers, n_targets) with the targets' subject and session."""
+    """Rows of ``scores`` (n_layers, n_targets) with the targets' subject and session.
+
+    ``heads`` (one per row of ``scores``) adds a nullable-int ``head`` column.
+    """
     n_layers, n_targets = scores.shape
-    rows = pd.DataFrame(
+    columns: dict[str, Any] = {
+        "model": label,
+        "layer": np.repeat(np.asarray(layers, dtype=object), n_targets),
+    }
+    if heads is not None:
+        columns["head"] = pd.array(
+            np.repeat(np.asarray(heads, dtype=object), n_targets).tolist(), dtype="Int64"
+        )
+    columns.update(
         {
-            "model": label,
-            "layer": np.repeat(np.asarray(layers, dtype=object), n_targets),
             "subject": np.tile(targets["subject"].to_numpy(), n_layers),
             "session": np.tile(targets["session"].to_numpy(), n_layers),
             "score": scores.ravel(),
         }
     )
-    return rows
+    return pd.DataFrame(columns)
 
 
 def _targets(data: Any, target: str, conditions: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
@@ -319,6 +386,7 @@ def _run_image_rsa(
     controls: bool,
     control_seed: int,
     conditions: Sequence[int] | None,
+    heads: bool = False,
 ) -> pd.DataFrame:
     data = _images(benchmark.dataset, progress)
     n_available = data.images.shape[0]
@@ -346,15 +414,23 @@ def _run_image_rsa(
             seed=seed,
             store=store,
             progress=progress,
+            heads=heads,
         )
         layer_ids, model_rdms = layer_rdms(features)
         scores = np.asarray(compare_rdms(model_rdms, data_rdms, COMPARISON))
-        frames.append(_score_rows(scores, layer_ids, label, target_labels))
-        n_dims = features[features.layer_names[-1]].shape[1]
+        no_head = [pd.NA] * len(layer_ids) if heads else None
+        frames.append(_score_rows(scores, layer_ids, label, target_labels, no_head))
+        if heads:
+            head_layer_ids, head_ids, rdms_of_heads = head_rdms(features)
+            if head_ids:
+                scores = np.asarray(compare_rdms(rdms_of_heads, data_rdms, COMPARISON))
+                frames.append(_score_rows(scores, head_layer_ids, label, target_labels, head_ids))
+        n_dims = features[hidden_state_names(features)[-1]].shape[1]
     if controls and n_dims is not None:
         control_rdm = rdm(random_image_features(selected, n_dims, seed=control_seed))
         scores = np.asarray(compare_rdms(control_rdm[None], data_rdms, COMPARISON))
-        frames.append(_score_rows(scores, [pd.NA], RANDOM_CONTROL, target_labels))
+        no_head = [pd.NA] if heads else None
+        frames.append(_score_rows(scores, [pd.NA], RANDOM_CONTROL, target_labels, no_head))
 
     if target == HUMAN_IT:
         lower, upper = (float(bound) for bound in rdm_noise_ceiling(data_rdms, COMPARISON))
@@ -386,6 +462,7 @@ def run_human_it_rsa(
     controls: bool = True,
     control_seed: int = 0,
     conditions: Sequence[int] | None = None,
+    heads: bool = False,
 ) -> pd.DataFrame:
     """``kriegeskorte2008-hit-rsa``: layer RDMs vs the 8 human-IT RDMs (module docs).
 
@@ -404,13 +481,19 @@ def run_human_it_rsa(
     conditions : sequence of int, optional
         Score on these images only (indices 0..91, at least 3); the data RDMs and the
         noise ceiling are restricted to them. Default: all 92.
+    heads : bool
+        Also score every head of every layer ``L >= 1`` (module documentation; vision
+        transformers only).
 
     Returns
     -------
     pandas.DataFrame
         Tidy rows (``make_results``), one per (model variant, layer, subject, session),
         ``roi`` ``"hIT"``, ``metric`` ``"spearman_r"``, ``ceiling`` the upper bound of
-        the noise ceiling, then ``session``, ``ceiling_lower``, ``n_images``.
+        the noise ceiling, then ``session``, ``ceiling_lower``, ``n_images``. With
+        ``heads``, each variant's layer rows are followed by one row per (layer, head,
+        subject, session) and a ``head`` column (0-based; missing elsewhere) comes
+        before ``session``.
     """
     return _run_image_rsa(
         benchmark,
@@ -427,6 +510,7 @@ def run_human_it_rsa(
         controls=controls,
         control_seed=control_seed,
         conditions=conditions,
+        heads=heads,
     )
 
 
@@ -445,6 +529,7 @@ def run_monkey_it_rsa(
     controls: bool = True,
     control_seed: int = 0,
     conditions: Sequence[int] | None = None,
+    heads: bool = False,
 ) -> pd.DataFrame:
     """``kriegeskorte2008-mit-rsa``: layer RDMs vs the monkey-IT RDM of figure 1.
 
@@ -472,4 +557,5 @@ def run_monkey_it_rsa(
         controls=controls,
         control_seed=control_seed,
         conditions=conditions,
+        heads=heads,
     )

@@ -31,6 +31,14 @@ means can reach against the observed means. NaN where the estimate is not positi
 
 Controls: ``MODEL@untrained`` and ``control:random-word-vectors`` (see
 :mod:`brainalign.benchmarks.word_similarity`), through the same probe.
+
+Heads (``heads=True``): every attention head of every layer ``L >= 1`` gets its own
+probe, exactly as a layer does (same folds, inner CV, z-scoring, metric), from the
+head's output before the attention output projection (``"L.heads"``, shape
+(n_words, n_heads, d_head), mean-pooled over the word's tokens). A ridge fit cannot be
+shared between heads (each has its own features), so the heads of a layer are probed
+one after the other; each probe is small (d_head features). Head rows carry the 0-based
+head index in a ``head`` column (nullable int, missing on whole-layer and control rows).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +56,8 @@ from brainalign.benchmarks.word_similarity import (
     ALL_RATERS,
     RANDOM_CONTROL,
     encode_isolated_words,
+    head_layers,
+    hidden_state_names,
     model_variants,
     random_word_vectors,
     word_types,
@@ -223,8 +233,30 @@ def probe_scores(
     return result.scores
 
 
-def _rows(scores: np.ndarray, layer: object, label: str, table: NormTable) -> pd.DataFrame:
-    return pd.DataFrame({"model": label, "layer": layer, "roi": table.dimensions, "score": scores})
+def _rows(
+    scores: np.ndarray, layer: object, label: str, table: NormTable, head: object = None
+) -> pd.DataFrame:
+    rows = pd.DataFrame({"model": label, "layer": layer, "roi": table.dimensions, "score": scores})
+    if head is not None:
+        rows["head"] = pd.array([head] * len(rows), dtype="Int64")
+    return rows
+
+
+def _head_rows(
+    features: Any,
+    index: np.ndarray,
+    label: str,
+    table: NormTable,
+    probe: dict[str, Any],
+) -> list[pd.DataFrame]:
+    """Probe rows of every head of every layer ``L >= 1`` (``"L.heads"`` arrays)."""
+    frames = []
+    for layer in head_layers(features):
+        per_head = np.asarray(features[f"{layer}.heads"], dtype=np.float64)[index]
+        for head in range(per_head.shape[1]):
+            scores = probe_scores(per_head[:, head], table.means, **probe)
+            frames.append(_rows(scores, layer, label, table, head))
+    return frames
 
 
 def run_norm_probe(
@@ -244,6 +276,7 @@ def run_norm_probe(
     alphas: ArrayLike | None = None,
     controls: bool = True,
     control_seed: int = 0,
+    heads: bool = False,
 ) -> pd.DataFrame:
     """Score a model's layers by ridge probes to every rating dimension.
 
@@ -264,13 +297,17 @@ def run_norm_probe(
         Add the untrained twin and the random-word-vector control.
     control_seed : int
         Seed of the random word vectors.
+    heads : bool
+        Also probe every head of every layer ``L >= 1`` (module documentation).
 
     Returns
     -------
     pandas.DataFrame
         Tidy rows (``make_results``): one per (model variant, layer, dimension), the
         dimension in ``roi``, ``metric`` ``pearson_r``, ``subject`` ``"all"``, the
-        dimension's reliability ceiling, and ``n_items``.
+        dimension's reliability ceiling, and ``n_items``. With ``heads``, each variant's
+        layer rows are followed by one row per (layer, head, dimension), and a ``head``
+        column (0-based; missing elsewhere) comes before ``n_items``.
     """
     table = norm_table(benchmark.dataset)
     types, (index,) = word_types(table.words)
@@ -290,14 +327,21 @@ def run_norm_probe(
             seed=seed,
             store=store,
             progress=progress,
+            heads=heads,
         )
-        for name in features.layer_names:
+        no_head = pd.NA if heads else None
+        names = hidden_state_names(features)
+        for name in names:
             X = np.asarray(features[name], dtype=np.float64)[index]
-            frames.append(_rows(probe_scores(X, table.means, **probe), int(name), label, table))
-        n_dims = features[features.layer_names[-1]].shape[1]
+            scores = probe_scores(X, table.means, **probe)
+            frames.append(_rows(scores, int(name), label, table, no_head))
+        if heads:
+            frames += _head_rows(features, index, label, table, probe)
+        n_dims = features[names[-1]].shape[1]
     if controls and n_dims is not None:
         X = random_word_vectors(types, n_dims, seed=control_seed)[index]
-        frames.append(_rows(probe_scores(X, table.means, **probe), pd.NA, RANDOM_CONTROL, table))
+        scores = probe_scores(X, table.means, **probe)
+        frames.append(_rows(scores, pd.NA, RANDOM_CONTROL, table, pd.NA if heads else None))
 
     rows = pd.concat(frames, ignore_index=True)
     ceiling = dict(

@@ -170,6 +170,7 @@ class Benchmark:
         store: FeatureStore | None = None,
         weights: str = "pretrained",
         progress: bool = False,
+        heads: bool = False,
         **options: Any,
     ) -> pd.DataFrame:
         """Score ``model`` on this benchmark, with its controls and ceiling.
@@ -190,6 +191,13 @@ class Benchmark:
             (``MODEL@untrained``) is scored too, as a control.
         progress : bool
             Show progress bars.
+        heads : bool
+            Also score every attention head of each layer ``L >= 1`` (the head outputs
+            before the output projection, ``"L.heads"`` of the encoders), each exactly
+            as the layer is scored; the whole-layer rows are still produced. Passed to
+            the runner (as ``heads=True``) only when True, so runners without per-head
+            scoring keep working; those that cannot score heads raise a ValueError, and
+            a model without head capture (a ConvNet) raises the encoders' error.
         **options
             Benchmark-specific options (see the runner's documentation).
 
@@ -197,7 +205,9 @@ class Benchmark:
         -------
         pandas.DataFrame
             Tidy results: :data:`brainalign.results.RESULT_COLUMNS`, then ``benchmark``
-            (``id@version``) and any runner-specific columns.
+            (``id@version``) and any runner-specific columns; with ``heads=True`` a
+            ``head`` column (nullable int, 0-based; missing on whole-layer and control
+            rows).
 
         Raises
         ------
@@ -208,8 +218,21 @@ class Benchmark:
         """
         if weights not in ("pretrained", "untrained"):
             raise ValueError(f"weights={weights!r}; use 'pretrained' or 'untrained'")
+        if not isinstance(heads, bool):
+            raise ValueError(f"heads={heads!r}; use True or False")
+        runner = self.resolve_runner()
+        if heads:
+            import inspect
+
+            parameters = inspect.signature(runner).parameters.values()
+            if not any(p.name == "heads" or p.kind is p.VAR_KEYWORD for p in parameters):
+                raise ValueError(
+                    f"heads=True: benchmark {self.versioned_id} does not score attention "
+                    "heads; drop heads (or --heads) to score its layers"
+                )
+            options["heads"] = True
         self.check_data()
-        rows = self.resolve_runner()(
+        rows = runner(
             self,
             model,
             layers=layers,
@@ -546,6 +569,198 @@ _ENTRIES += [
     ),
 ]
 
+_ENTRIES += [
+    Benchmark(
+        id="futrell2018-surprisal",
+        version=1,
+        dataset="futrell2018",
+        description=(
+            "Natural Stories self-paced reading (Futrell et al. 2018): Pearson r between a "
+            "causal language model's per-word surprisal (bits, summed over the word's "
+            "tokens) and the mean reading time over readers, over all words except the "
+            "first of each sentence (Brain-Score's Futrell2018-pearsonr, nothing fitted)."
+        ),
+        presentation=(
+            "each story read as its words joined by single spaces, the BOS token (where the "
+            "model has one) first; surprisal -log2 p(word | preceding words of the story) "
+            "from the LM head, sliding windows of the model's maximum length with at least "
+            "half a window of left context; context never crosses stories"
+        ),
+        context="passage",
+        pooling="sum of the word's token surprisals",
+        metric="pearson_r",
+        cross_validation="none (nothing is fitted)",
+        ceiling=(
+            "square root of the reliability of the mean RT across readers over the scored "
+            "words, 1 - mean(SD^2 / N) / var(means): the expected Spearman-Brown corrected "
+            "split-half consistency (Brain-Score divides by the reliability itself; its "
+            "per-reader resampling needs processed_RTs.tsv, which the catalogue does not "
+            "fetch): reliability 0.832, ceiling 0.912 on the full corpus"
+        ),
+        aggregation=(
+            "one row per model (layer missing: the LM head, not a layer), subject 'mean'; "
+            "n_words, n_sentence_initial and n_missing columns give the exclusions"
+        ),
+        controls=(
+            "MODEL@untrained (seeded random weights, same pipeline) and "
+            "control:story-position (the word's position in its story instead of surprisal: "
+            "no stimulus content beyond position)"
+        ),
+        citation=(
+            "Futrell, R., Gibson, E., Tily, H. J., Blank, I., Vishnevetsky, A., Piantadosi, "
+            "S. T., & Fedorenko, E. (2021). The Natural Stories corpus. Language Resources "
+            "and Evaluation, 55, 63-77."
+        ),
+        runner="brainalign.benchmarks.futrell2018:run_futrell2018",
+        dataset_files=("processed_wordinfo",),
+    ),
+]
+
+
+_LANGUAGE_RIDGE_CV = (
+    "outer GroupKFold by {unit} ({n_splits} folds, fewer when there are fewer groups; a "
+    "{unit} is never split between training and test), ridge penalty per unit chosen by an "
+    "inner GroupKFold(5) over the training {unit}s, features and responses z-scored with "
+    "training-fold statistics, no delays (brainalign.alignment.encoding."
+    "cross_validated_encoding); fold_by= groups by another presentation coordinate"
+)
+_LANGUAGE_RIDGE_CONTROLS = (
+    "MODEL@untrained (same architecture, seeded random weights, same pipeline) and "
+    "control:position (position_features: only the position of each item within its "
+    "{unit}: index, log(1 + index), relative position, two sine/cosine pairs; no content)"
+)
+_LANGUAGE_RIDGE_AGGREGATION = (
+    "held-out Pearson r per unit (mean over folds); one row per (model, layer, subject, roi) "
+    "with the median over that subject's units of the roi (n_units); head rows with heads=True"
+)
+
+
+def _language_ridge(name: str, dataset: str, unit: str, n_splits: int, **fields: str) -> Benchmark:
+    return Benchmark(
+        id=name,
+        version=1,
+        dataset=dataset,
+        pooling="last",
+        metric="pearson_r",
+        cross_validation=_LANGUAGE_RIDGE_CV.format(unit=unit, n_splits=n_splits),
+        aggregation=_LANGUAGE_RIDGE_AGGREGATION,
+        controls=_LANGUAGE_RIDGE_CONTROLS.format(unit=unit),
+        runner="brainalign.benchmarks.language_ridge:run_language_ridge",
+        dataset_files=("fROI",) if dataset == "blank2014" else ("language",),
+        **fields,
+    )
+
+
+_PEREIRA_CITATION = (
+    "Pereira, F., Lou, B., Pritchett, B., Ritter, S., Gershman, S. J., Kanwisher, N., "
+    "Botvinick, M., & Fedorenko, E. (2018). Toward a universal decoder of linguistic meaning "
+    "from brain activation. Nature Communications, 9, 963."
+)
+_PEREIRA_PRESENTATION = (
+    "the sentences of each passage in reading order (stimulus_num), each read after the "
+    "earlier sentences of its passage (context='passage'), last-token pooling, every hidden "
+    "state (as Brain-Score digests Pereira passage by passage)"
+)
+_LOSO_ENCODING_CEILING = (
+    "attrs['ceiling'] of the assembly when present; else per (subject, roi) the median over "
+    "the subject's units of how well the other subjects' units predict them (same ridge "
+    "pipeline and folds; no extrapolation to more subjects, unlike Brain-Score)"
+)
+
+_ENTRIES += [
+    _language_ridge(
+        f"pereira2018-{n}-ridge",
+        "pereira2018",
+        "passage",
+        5,
+        description=(
+            f"Pereira et al. 2018, experiment with {n} sentences (Brain-Score assembly "
+            "Pereira2018.language, language-network voxels): each voxel's response to a "
+            "sentence predicted from a layer's features by cross-validated ridge; held-out "
+            "Pearson r."
+        ),
+        presentation=_PEREIRA_PRESENTATION,
+        context="passage",
+        ceiling=_LOSO_ENCODING_CEILING,
+        citation=_PEREIRA_CITATION,
+    )
+    for n in ("243", "384")
+] + [
+    _language_ridge(
+        "blank2014-ridge",
+        "blank2014",
+        "story",
+        8,
+        description=(
+            "Blank et al. 2014 (Brain-Score assembly Blank2014.fROI): language fROI time "
+            "courses of story listening, one row per TR with the words heard in it (shifted "
+            "by 4 s by Brain-Score), predicted by cross-validated ridge; held-out Pearson r."
+        ),
+        presentation=(
+            "each story's TR word chunks in time order (timepoint_value), each read after "
+            "the earlier chunks of its story (context='passage'), last-token pooling"
+        ),
+        context="passage",
+        ceiling=(
+            "attrs['ceiling'] of the assembly when present; else the leave-one-subject-out "
+            "inter-subject correlation of each subject's fROI (same fROIs in every subject; "
+            "else the leave-one-subject-out encoding ceiling)"
+        ),
+        citation=(
+            "Blank, I., Kanwisher, N., & Fedorenko, E. (2014). A functional dissociation "
+            "between language and multiple-demand systems revealed in patterns of BOLD "
+            "signal fluctuations. Journal of Neurophysiology, 112(5), 1105-1118."
+        ),
+    ),
+    _language_ridge(
+        "fedorenko2016-ridge",
+        "fedorenko2016",
+        "sentence",
+        5,
+        description=(
+            "Fedorenko et al. 2016 (Brain-Score assembly Fedorenko2016.language): ECoG "
+            "high-gamma of language-responsive electrodes to each word of 8-word sentences, "
+            "predicted by cross-validated ridge; held-out Pearson r; roi 'language'."
+        ),
+        presentation=(
+            "the words of each sentence read in order as continuous text (context='window', "
+            "one text per sentence), each word's last token"
+        ),
+        context="window",
+        ceiling=_LOSO_ENCODING_CEILING,
+        citation=(
+            "Fedorenko, E., Scott, T. L., Brunner, P., Coon, W. G., Pritchett, B., Schalk, "
+            "G., & Kanwisher, N. (2016). Neural correlate of the construction of sentence "
+            "meaning. PNAS, 113(41), E6256-E6262."
+        ),
+    ),
+    _language_ridge(
+        "tuckute2024-ridge",
+        "tuckute2024",
+        "sentence",
+        10,
+        description=(
+            "Tuckute et al. 2024 (Brain-Score assembly Tuckute2024.language): the left "
+            "language network's response to 1,000 single sentences, averaged over 5 "
+            "subjects, predicted by cross-validated ridge; held-out Pearson r."
+        ),
+        presentation=(
+            "each sentence alone (context='isolated'), last-token pooling; the position "
+            "control uses the index of the sentence's last word"
+        ),
+        context="isolated",
+        ceiling=(
+            "attrs['ceiling'] of the assembly when present; else NaN: one neuroid averaged "
+            "over subjects, so no inter-subject ceiling (Brain-Score has none either)"
+        ),
+        citation=(
+            "Tuckute, G., Sathe, A., Srikant, S., Taliaferro, M., Wang, M., Schrimpf, M., "
+            "Kay, K., & Fedorenko, E. (2024). Driving and suppressing the human language "
+            "network using large language models. Nature Human Behaviour, 8, 544-561."
+        ),
+    ),
+]
+
 
 def _run_alice2016(
     benchmark: Benchmark,
@@ -568,6 +783,12 @@ def _run_alice2016(
     """
     from brainalign.benchmarks.alice2016 import run_alice2016
 
+    if options.pop("heads", False):
+        raise ValueError(
+            "heads=True: per-head scores are not supported for alice2016-encoding yet; "
+            "score its layers (heads=False), or use a benchmark with heads (e.g. simlex999, "
+            "glasgow-norms, kriegeskorte2008-hit-rsa)"
+        )
     if weights != "pretrained":
         raise ValueError(
             f"alice2016-encoding: weights={weights!r}; it scores the pretrained model and "

@@ -29,6 +29,15 @@ Controls, reported as rows next to the model's:
   minimum a representation must carry is word identity, and this control carries exactly
   that and nothing else (no spelling, length, frequency or meaning). Its only advantage
   is that identical words get cosine 1.
+
+Heads (``heads=True``): every attention head of every layer ``L >= 1`` is scored exactly
+as the layer is, from the head's output before the attention output projection
+(``"L.heads"`` of :meth:`~brainalign.encoders.text.TextEncoder.extract`, shape
+(n_words, n_heads, d_head), mean-pooled over the word's tokens like the hidden states):
+cosine per pair and head, then Spearman with the ratings, all heads of all layers in one
+call. Head rows carry the head's 0-based index in a ``head`` column (nullable int,
+missing on the whole-layer and control rows); the whole-layer rows are unchanged. Layer 0
+(the embeddings) has no heads.
 """
 
 from __future__ import annotations
@@ -51,8 +60,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL_RATERS",
+    "HEAD_CAPTURE",
     "RANDOM_CONTROL",
     "encode_isolated_words",
+    "head_layers",
+    "hidden_state_names",
     "model_variants",
     "paired_cosine",
     "random_word_vectors",
@@ -65,6 +77,52 @@ __all__ = [
 RANDOM_CONTROL = "control:random-word-vectors"
 #: The ``subject`` of rows scored against ratings averaged over raters.
 ALL_RATERS = "all"
+#: Feature-store ``extra`` of per-head text features: the ``Captures`` asked for, as
+#: :mod:`brainalign.encoders.extract` records them (so the key says ``heads``).
+HEAD_CAPTURE = {
+    "capture": {
+        "heads": True,
+        "blocks": False,
+        "contributions": False,
+        "attention_summaries": False,
+    }
+}
+
+
+def hidden_state_names(features: Features) -> list[str]:
+    """Names of the whole-layer arrays (hidden-state indices ``"0"``, ``"1"``, ...).
+
+    Parameters
+    ----------
+    features : Features
+        Possibly with per-head arrays ``"L.heads"`` next to the hidden states.
+
+    Returns
+    -------
+    list of str, length n_layers
+        In model order.
+    """
+    return [name for name in features.layer_names if name.isdigit()]
+
+
+def head_layers(features: Features) -> list[int]:
+    """Layers ``L`` whose per-head array ``"L.heads"`` is in ``features``, in model order.
+
+    Parameters
+    ----------
+    features : Features
+
+    Returns
+    -------
+    list of int, length n_head_layers
+        Each ``features[f"{L}.heads"]`` has shape (n_items, n_heads, d_head).
+    """
+    suffix = ".heads"
+    return [
+        int(name[: -len(suffix)])
+        for name in features.layer_names
+        if name.endswith(suffix) and name[: -len(suffix)].isdigit()
+    ]
 
 
 def word_types(*columns: Sequence[str]) -> tuple[list[str], list[np.ndarray]]:
@@ -99,6 +157,7 @@ def encode_isolated_words(
     seed: int = 0,
     store: FeatureStore | None = None,
     progress: bool = False,
+    heads: bool = False,
 ) -> Features:
     """Every word read alone, mean-pooled over its tokens, at every requested layer.
 
@@ -116,14 +175,18 @@ def encode_isolated_words(
         untrained weights).
     store : FeatureStore, optional
         Read the features from it when the entry exists (no forward pass), else stream
-        them into it.
+        them into it. The key records ``heads`` (:data:`HEAD_CAPTURE`).
     progress : bool
+    heads : bool
+        Also capture each head's output (``"L.heads"``, shape (n_words, n_heads, d_head),
+        for every requested layer ``L >= 1``). A model without head capture support
+        raises the encoder's error.
 
     Returns
     -------
     Features
-        Float32 arrays of shape (n_words, n_dims) per layer, rows in the order of
-        ``words``.
+        Float32 arrays of shape (n_words, n_dims) per layer (``"0"``, ``"1"``, ...), rows
+        in the order of ``words``, then the ``"L.heads"`` arrays when asked for.
     """
     from brainalign.encoders.store import text_extract_key
     from brainalign.encoders.text import TextEncoder
@@ -144,8 +207,9 @@ def encode_isolated_words(
         "pooling": "mean",
         "layers": layers,
     }
-    key = None if store is None else text_extract_key(encoder, list(words), **options)
-    return encoder.extract(list(words), **options, store=store, key=key)
+    extra = HEAD_CAPTURE if heads else None
+    key = None if store is None else text_extract_key(encoder, list(words), **options, extra=extra)
+    return encoder.extract(list(words), **options, heads=heads, store=store, key=key)
 
 
 def random_word_vectors(words: Sequence[str], n_dims: int, *, seed: int = 0) -> np.ndarray:
@@ -169,23 +233,27 @@ def random_word_vectors(words: Sequence[str], n_dims: int, *, seed: int = 0) -> 
 
 
 def paired_cosine(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Cosine similarity of matching rows, in float64.
+    """Cosine similarity of matching rows (over the last axis), in float64.
 
     Parameters
     ----------
-    A, B : numpy.ndarray, shape (n_pairs, n_dims)
+    A, B : numpy.ndarray, shape (n_pairs, n_dims) or (n_pairs, ..., n_dims)
+        E.g. per-head features (n_pairs, n_heads, d_head): every head at once.
 
     Returns
     -------
-    numpy.ndarray, shape (n_pairs,)
-        NaN where a row has zero norm (undefined).
+    numpy.ndarray, shape (n_pairs,) or (n_pairs, ...)
+        NaN where a vector has zero norm (undefined).
     """
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
-    if A.shape != B.shape or A.ndim != 2:
-        raise ValueError(f"A and B must be 2-D of the same shape; got {A.shape} and {B.shape}")
-    norms = np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1)
-    dots = np.einsum("ij,ij->i", A, B)
+    if A.shape != B.shape or A.ndim < 2:
+        raise ValueError(
+            f"A and B must be (n_pairs, ..., n_dims) arrays of the same shape; got {A.shape} "
+            f"and {B.shape}"
+        )
+    norms = np.linalg.norm(A, axis=-1) * np.linalg.norm(B, axis=-1)
+    dots = np.einsum("...i,...i->...", A, B)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), np.nan)
 
@@ -226,8 +294,38 @@ def spearman_columns(similarities: np.ndarray, ratings: np.ndarray) -> np.ndarra
     return scores
 
 
-def _layer_rows(scores: np.ndarray, layers: Sequence[Any], label: str, metric: str) -> pd.DataFrame:
-    return pd.DataFrame({"model": label, "layer": list(layers), "metric": metric, "score": scores})
+def _layer_rows(
+    scores: np.ndarray,
+    layers: Sequence[Any],
+    label: str,
+    metric: str,
+    heads: Sequence[Any] | None = None,
+) -> pd.DataFrame:
+    rows = pd.DataFrame({"model": label, "layer": list(layers), "metric": metric, "score": scores})
+    if heads is not None:
+        rows["head"] = pd.array(list(heads), dtype="Int64")
+    return rows
+
+
+def _head_pair_cosines(
+    features: Features, first: np.ndarray, second: np.ndarray
+) -> tuple[np.ndarray, list[int], list[int]]:
+    """Cosine per pair of every head of every layer, one column per (layer, head).
+
+    Returns
+    -------
+    cosines : numpy.ndarray, shape (n_pairs, n_head_layers * n_heads)
+    layers, heads : list of int, each of length n_head_layers * n_heads
+        The (layer, head) of each column, layer-major.
+    """
+    columns, layers, heads = [], [], []
+    for layer in head_layers(features):
+        per_head = features[f"{layer}.heads"]  # (n_words, n_heads, d_head)
+        columns.append(paired_cosine(per_head[first], per_head[second]))  # (n_pairs, n_heads)
+        layers += [layer] * per_head.shape[1]
+        heads += list(range(per_head.shape[1]))
+    cosines = np.hstack(columns) if columns else np.empty((len(first), 0))
+    return cosines, layers, heads
 
 
 def model_variants(model: str, weights: str, controls: bool) -> list[tuple[str, str]]:
@@ -254,6 +352,7 @@ def run_word_similarity(
     seed: int = 0,
     controls: bool = True,
     control_seed: int = 0,
+    heads: bool = False,
 ) -> pd.DataFrame:
     """Score a model on a word-pair dataset (see the module documentation).
 
@@ -270,6 +369,8 @@ def run_word_similarity(
         Add the untrained twin and the random-word-vector control.
     control_seed : int
         Seed of :func:`random_word_vectors`.
+    heads : bool
+        Also score every head of every layer ``L >= 1`` (module documentation).
 
     Returns
     -------
@@ -277,7 +378,9 @@ def run_word_similarity(
         Tidy rows (``make_results``): one per (model variant, layer) with ``metric``
         ``spearman_r``, and one for the random control (``layer`` missing); ``subject``
         ``"all"`` (mean ratings), ``roi`` ``"rating"``, ``ceiling`` NaN, and
-        ``n_pairs``.
+        ``n_pairs``. With ``heads``, each variant's layer rows are followed by one row
+        per (layer, head), and a ``head`` column (0-based; missing elsewhere) comes
+        before ``n_pairs``.
     """
     recording = load(benchmark.dataset, progress=False)
     samples = recording.samples
@@ -298,22 +401,45 @@ def run_word_similarity(
             seed=seed,
             store=store,
             progress=progress,
+            heads=heads,
         )
-        names = features.layer_names
+        names = hidden_state_names(features)
         cosines = np.column_stack(
             [paired_cosine(features[name][first], features[name][second]) for name in names]
         )
+        no_head = [pd.NA] * len(names) if heads else None
         frames.append(
             _layer_rows(
-                spearman_columns(cosines, ratings), [int(n) for n in names], label, "spearman_r"
+                spearman_columns(cosines, ratings),
+                [int(n) for n in names],
+                label,
+                "spearman_r",
+                no_head,
             )
         )
+        if heads:
+            cosines, head_layer_ids, head_ids = _head_pair_cosines(features, first, second)
+            frames.append(
+                _layer_rows(
+                    spearman_columns(cosines, ratings),
+                    head_layer_ids,
+                    label,
+                    "spearman_r",
+                    head_ids,
+                )
+            )
         n_dims = features[names[-1]].shape[1]
     if controls and n_dims is not None:
         vectors = random_word_vectors(types, n_dims, seed=control_seed)
         cosines = paired_cosine(vectors[first], vectors[second])[:, None]
         frames.append(
-            _layer_rows(spearman_columns(cosines, ratings), [pd.NA], RANDOM_CONTROL, "spearman_r")
+            _layer_rows(
+                spearman_columns(cosines, ratings),
+                [pd.NA],
+                RANDOM_CONTROL,
+                "spearman_r",
+                [pd.NA] if heads else None,
+            )
         )
 
     rows = pd.concat(frames, ignore_index=True)

@@ -1,0 +1,171 @@
+"""``futrell2018-surprisal`` end to end on real Natural Stories reading times.
+
+The data are the first 120 words of stories 1-3 of the published
+``processed_wordinfo.tsv`` (tests/data/futrell2018, original lines), placed in an
+isolated cache and read offline through the catalogue; the model is a tiny random-weight
+GPT-2 with its LM head (64 positions, so the stories are read in sliding windows). The
+reference numbers are recomputed here the plain way: surprisal from
+``word_surprisal``, sentence starts by the rule written out again, scipy's pearsonr.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import pearsonr
+
+from brainalign.benchmarks.futrell2018 import (
+    POSITION_CONTROL,
+    reading_time_reliability,
+    sentence_initial,
+)
+from brainalign.benchmarks.registry import get
+from brainalign.encoders import surprisal as surprisal_module
+from brainalign.encoders.store import FeatureStore
+from brainalign.encoders.surprisal import word_surprisal
+from brainalign.results import RESULT_COLUMNS
+from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
+
+SUBSET = TESTS_DATA / "futrell2018" / "processed_wordinfo_stories1-3_zones1-120.tsv"
+ENDINGS = (".", "?", "!", ".'", "?'", "!'", ";'")
+
+
+@pytest.fixture(autouse=True)
+def _offline_cache(isolated_cache, monkeypatch):
+    monkeypatch.setenv("BRAINALIGN_OFFLINE", "1")
+    place_in_cache(monkeypatch, "futrell2018", "processed_wordinfo", SUBSET, subset=True)
+
+
+@pytest.fixture(scope="module")
+def gpt2_lm_dir(tmp_path_factory, alice_words):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from tests.conftest import _bpe_tokenizer
+
+    directory = tmp_path_factory.mktemp("futrell-gpt2")
+    backend = _bpe_tokenizer(alice_words, bos=False).backend_tokenizer
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+    )
+    tokenizer.save_pretrained(directory)
+    eos = tokenizer.eos_token_id
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2, n_positions=64,
+        bos_token_id=eos, eos_token_id=eos,
+    )  # fmt: skip
+    torch.manual_seed(5)
+    GPT2LMHeadModel(config).save_pretrained(directory)
+    return directory
+
+
+def _table(stories=(1, 2, 3)):
+    table = pd.read_csv(SUBSET, sep="\t", keep_default_na=False, dtype={"word": str})
+    table = table[table["item"].isin(stories)]
+    return table.sort_values(["item", "zone"]).reset_index(drop=True)
+
+
+def _initial_by_hand(table):
+    """Brain-Score's loop over the words (story starts are sentence starts)."""
+    words = table["word"].tolist()
+    out = []
+    for i, word in enumerate(words):
+        if i == 0 or table["item"].iloc[i] != table["item"].iloc[i - 1]:
+            out.append(True)
+            continue
+        previous = words[i - 1]
+        out.append(previous.endswith(ENDINGS) and not (word.islower() or previous == "Mr."))
+    return np.array(out)
+
+
+def test_rows_scores_ceiling_and_controls_equal_a_plain_recomputation(gpt2_lm_dir):
+    model = str(gpt2_lm_dir)
+    rows = get("futrell2018-surprisal").run(model, stories=[1, 3], batch_size=4)
+    assert list(rows.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
+    assert rows["benchmark"].eq("futrell2018-surprisal@1").all()
+    assert rows["model"].tolist() == [model, f"{model}@untrained", POSITION_CONTROL]
+    assert rows["layer"].isna().all() and rows["metric"].eq("pearson_r").all()
+    assert rows["subject"].eq("mean").all() and rows["roi"].eq("reading_time").all()
+
+    table = _table((1, 3))
+    assert len(table) == 240
+    initial = _initial_by_hand(table)
+    assert initial.sum() >= 4 and initial[0] and initial[120]  # sentences + story starts
+    keep = ~initial
+    # first-word exclusion applied: counts
+    assert rows["n_sentence_initial"].eq(int(initial.sum())).all()
+    assert rows["n_words"].eq(240 - int(initial.sum())).all()
+    assert rows["n_missing"].eq(0).all() and rows["n_stories"].eq(2).all()
+
+    # the catalogue's Recording holds the RTs as float32 (its data dtype)
+    rt = table["meanItemRT"].to_numpy().astype(np.float32).astype(np.float64)
+    words, story = table["word"].tolist(), table["item"].to_numpy()
+    surprisal = word_surprisal(model, words, groups=story, batch_size=4)
+    untrained = word_surprisal(model, words, groups=story, weights="untrained", batch_size=4)
+    expected = [
+        pearsonr(surprisal[keep], rt[keep]).statistic,
+        pearsonr(untrained[keep], rt[keep]).statistic,
+        pearsonr(table["zone"].to_numpy(float)[keep], rt[keep]).statistic,
+    ]
+    np.testing.assert_allclose(rows["score"], expected, rtol=1e-10, atol=1e-12)
+    assert abs(expected[0] - expected[1]) > 1e-6  # the twin really is another model
+
+    sd, n = table["sdItemRT"].to_numpy()[keep], table["nItem"].to_numpy()[keep]
+    reliability = 1 - np.mean(sd**2 / n) / np.var(rt[keep], ddof=1)
+    assert 0.3 < reliability < 1
+    np.testing.assert_allclose(rows["ceiling"], np.sqrt(reliability), rtol=1e-12)
+    np.testing.assert_allclose(
+        rows["normalized_score"], rows["score"] / np.sqrt(reliability), rtol=1e-12
+    )
+
+
+def test_store_rerun_does_no_forward_pass(gpt2_lm_dir, tmp_path, monkeypatch):
+    calls = []
+    original = surprisal_module.SurprisalModel._forward
+
+    def counting(self, batch):
+        calls.append(len(batch))
+        return original(self, batch)
+
+    monkeypatch.setattr(surprisal_module.SurprisalModel, "_forward", counting)
+    store = FeatureStore(tmp_path / "store")
+    benchmark = get("futrell2018-surprisal")
+    first = benchmark.run(str(gpt2_lm_dir), stories=[2], store=store, controls=False)
+    assert calls
+    n_calls = len(calls)
+    again = benchmark.run(str(gpt2_lm_dir), stories=[2], store=store, controls=False)
+    assert len(calls) == n_calls
+    pd.testing.assert_frame_equal(first, again)
+    assert first["model"].tolist() == [str(gpt2_lm_dir)]
+
+
+def test_sentence_rule_matches_the_hand_loop_and_resets_at_stories():
+    table = _table()
+    got = sentence_initial(table["word"].tolist(), table["item"].to_numpy())
+    np.testing.assert_array_equal(got, _initial_by_hand(table))
+    words = ["Mr.", "Smith", "said", "hi.", "then", "left.", "The", "end.", "New"]
+    assert np.flatnonzero(sentence_initial(words, [1] * 8 + [2])).tolist() == [0, 6, 8]
+
+
+def test_reliability_helper_is_the_squared_norm_ceiling():
+    table = _table()
+    got = reading_time_reliability(table["meanItemRT"], table["sdItemRT"], table["nItem"])
+    rt = table["meanItemRT"].to_numpy()
+    expected = 1 - np.mean(table["sdItemRT"] ** 2 / table["nItem"]) / np.var(rt, ddof=1)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_bad_options_are_named(gpt2_lm_dir, tiny_bert_dir):
+    benchmark = get("futrell2018-surprisal")
+    with pytest.raises(ValueError, match="stories=\\[11\\]"):
+        benchmark.run(str(gpt2_lm_dir), stories=[11])
+    with pytest.raises(ValueError, match="not a causal language model"):
+        benchmark.run(str(tiny_bert_dir), stories=[1])
+
+
+def test_a_story_with_gaps_is_refused(monkeypatch, gpt2_lm_dir):
+    gappy = TESTS_DATA / "behaviour" / "naturalstories_processed_wordinfo_subset.tsv"
+    place_in_cache(monkeypatch, "futrell2018", "processed_wordinfo", gappy, subset=True)
+    with pytest.raises(ValueError, match="story 1 lacks words at positions"):
+        get("futrell2018-surprisal").run(str(gpt2_lm_dir), stories=[1])
