@@ -64,6 +64,7 @@ from array_api_compat import device as array_device
 from array_api_compat import is_torch_array
 
 from brainalign.alignment._checks import check_int
+from brainalign.alignment._compiled import weighted_inversions
 from brainalign.alignment._threads import resolve_n_jobs, thread_map
 from brainalign.alignment.backend import as_float, namespace, to_numpy
 from brainalign.alignment.rsa import compare_rdms, rdm_noise_ceiling
@@ -646,6 +647,10 @@ def _weighted_inversions(z: Any, w: Any, xp: Any) -> tuple[Any, Any]:
     gathers -- and a left entry meets the weight of the right entries below it (equal z:
     left first, not counted). The tied pairs come from the sorted keys at the end.
     """
+    if isinstance(z, np.ndarray):
+        compiled = weighted_inversions(z, w)
+        if compiled is not None:
+            return compiled
     n_rows, n = z.shape
     width, levels = _merge_layout(n)
     n_pad = width * 2**levels

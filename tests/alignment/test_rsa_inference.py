@@ -388,11 +388,17 @@ def test_weighted_kendall_equals_kendall_of_explicitly_resampled_rdms(method):
     assert_allclose(ours.distribution[1], ours.evaluation, rtol=1e-12)
 
 
-def test_weighted_inversions_and_ties_equal_brute_force():
+@pytest.mark.parametrize("compiled", ["0", "1"])
+def test_weighted_inversions_and_ties_equal_brute_force(monkeypatch, compiled):
+    """The array path and, where numba is installed, the compiled kernel."""
+    from brainalign.alignment._compiled import compiled_available
     from brainalign.alignment.rsa_inference import _weighted_inversions
 
+    monkeypatch.setenv("BRAINALIGN_NUMBA", compiled)
+    if compiled == "1" and not compiled_available():
+        pytest.skip("numba is not installed: no compiled kernel to check")
     rng = np.random.default_rng(3)
-    for n in (2, 9, 40, 300):
+    for n in (1, 2, 9, 40, 300):
         z = rng.integers(0, max(2, n // 4), size=(5, n))
         w = rng.integers(0, 4, size=(5, n))
         later = np.triu(np.ones((n, n), dtype=bool), 1)
