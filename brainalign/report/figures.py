@@ -38,14 +38,13 @@ import pandas as pd
 
 from brainalign.report.comparison import plot_model_comparison
 from brainalign.report.plots import (
-    _layer_curves_figure,
     check_table,
     plot_head_heatmap,
-    save_figure,
+    plot_layer_curves,
 )
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    pass
 
 UNTRAINED_SUFFIX = "@untrained"
 """Suffix of a model's random-weight twin (a control)."""
@@ -299,31 +298,16 @@ def _layer_curves(rows: pd.DataFrame, metric: str, stem: str, out: Path, title: 
     if not (rows["layer"].notna().to_numpy(dtype=bool) & ~content_free).any():
         return []
     path = out / f"{stem}_by_layer.png"
-    figure = _layer_curves_figure(
-        _layer_rows(rows),
-        metric=metric,
-        normalized=False,
-        control=CONTENT_FREE_PREFIXES,
-        untrained_suffix=UNTRAINED_SUFFIX,
-        title=f"{title}: {metric} by layer",
-    )
-    _widen_to_legend(figure)
-    return [save_figure(figure, path)]
-
-
-def _widen_to_legend(figure: Figure) -> None:
-    """Widen a figure whose legend (one row under the panels) is wider than it.
-
-    The subplot parameters are fractions of the figure, so the panels widen with it and
-    the bottom margin reserved for the legend keeps its height.
-    """
-    if not figure.legends:
-        return
-    figure.canvas.draw()
-    needed = figure.legends[0].get_window_extent().width / figure.dpi + 0.3
-    width, height = figure.get_size_inches()
-    if needed > width:
-        figure.set_size_inches(needed, height)
+    return [
+        plot_layer_curves(
+            _layer_rows(rows),
+            path,
+            metric=metric,
+            control=CONTENT_FREE_PREFIXES,
+            untrained_suffix=UNTRAINED_SUFFIX,
+            title=f"{title}: {metric} by layer",
+        )
+    ]
 
 
 def _head_heatmaps(rows: pd.DataFrame, metric: str, stem: str, out: Path, title: str) -> list:

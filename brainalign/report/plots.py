@@ -288,6 +288,7 @@ def _layer_curves_figure(
     title: str | None,
 ) -> Figure:
     import matplotlib
+    from matplotlib.ticker import MaxNLocator
 
     scores, value = _layer_curve_values(results, metric, normalized)
     metric = scores["metric"].iloc[0] if "metric" in scores.columns else None
@@ -316,6 +317,7 @@ def _layer_curves_figure(
         panel.axhline(0, color="0.6", lw=0.6)
         panel.set_title(str(roi))
         panel.set_xlabel("layer (0 = embeddings)")
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
     for panel in list(axes.flat)[len(rois) :]:
         panel.set_visible(False)
     what = "score / noise ceiling" if normalized else _metric_label(metric)
@@ -332,7 +334,23 @@ def _layer_curves_figure(
     figure.suptitle(title)
     bottom = (0.1 + 0.18 * (1 + (len(labels) - 1) // 5)) / (3.3 * n_rows + 0.6)
     figure.tight_layout(rect=(0, bottom + 0.02, 1, 0.97))
+    _widen_to_legend(figure)
     return figure
+
+
+def _widen_to_legend(figure: Figure) -> None:
+    """Widen a figure whose legend (one row under the panels) is wider than it.
+
+    The subplot parameters are fractions of the figure, so the panels widen with it and
+    the bottom margin reserved for the legend keeps its height.
+    """
+    if not figure.legends:
+        return
+    figure.canvas.draw()
+    needed = figure.legends[0].get_window_extent().width / figure.dpi + 0.3
+    width, height = figure.get_size_inches()
+    if needed > width:
+        figure.set_size_inches(needed, height)
 
 
 def plot_layer_curves(

@@ -95,9 +95,11 @@ def test_no_heatmap_without_head_values_and_no_bars_for_empty_scores(results, tm
 
 
 def test_layer_curves_show_the_control_band_and_the_dashed_twin(results, tmp_path, monkeypatch):
+    from brainalign.report import plots
+
     drawn = []
-    original = figures.save_figure
-    monkeypatch.setattr(figures, "save_figure", lambda f, p: drawn.append(f) or original(f, p))
+    original = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda f, p: drawn.append(f) or original(f, p))
     write_benchmark_figures(results[results["benchmark"] == RSA], tmp_path)
     (figure,) = drawn
     labels = [text.get_text() for text in figure.legends[0].get_texts()]
