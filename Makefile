@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 DEMO_MODEL ?= sentence-transformers/all-MiniLM-L6-v2
 DEMO_OUT ?= demo-results
 
-.PHONY: demo test lint perf perf-large clean
+.PHONY: demo test docs lint browser perf perf-large clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,17 @@ lint: $(VENV)/.test
 	$(BIN)/ruff check brainalign tests perf
 	$(BIN)/ruff format --check brainalign tests perf
 
-test: $(VENV)/.test lint
+# the documentation site (tests/test_docs.py runs the same strict build inside make test)
+docs: $(VENV)/.test
+	HF_HUB_OFFLINE=1 NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
+# the HTML report's test renders it in Debian's headless Chromium; without it that test skips
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+		>/dev/null; } || echo "chromium could not be installed: the report's browser test will skip"
+
+test: $(VENV)/.test lint browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 perf: $(VENV)/.test
@@ -49,6 +59,7 @@ perf: $(VENV)/.test
 	$(BIN)/python perf/similarity_speed.py
 	$(BIN)/python perf/stats_speed.py
 	$(BIN)/python perf/fmri_masking_memory.py
+	HF_HUB_OFFLINE=1 $(BIN)/python perf/sweep_local_vs_ray.py
 
 # the issue-size runs: ridge 2,000 x 768 x 20,000 and 10,000 permutations x 10,000 units
 perf-large: $(VENV)/.test
@@ -57,4 +68,4 @@ perf-large: $(VENV)/.test
 	$(BIN)/python perf/banded_vs_himalaya.py
 
 clean:
-	rm -rf $(DEMO_OUT) .pytest_cache .ruff_cache
+	rm -rf $(DEMO_OUT) site .pytest_cache .ruff_cache

@@ -11,6 +11,8 @@ The public API, imported lazily (so ``import brainalign`` does not pull in torch
 - :func:`cross_validated_encoding`, :class:`RidgeCV`, :class:`BlockedKFold`,
   :func:`lanczos_resample`, :func:`fir_delays`, :func:`leave_one_out_isc`: alignment;
 - :func:`run_alice2016`: the alice2016 encoding study with its controls and ceiling.
+- :func:`score`, :func:`sweep`, :func:`compare`: models x benchmarks into one tidy table
+  (a resumable sweep, locally or on Ray) and its leaderboard.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ _EXPORTS = {
     "fir_delays": ("brainalign.alignment.temporal", "fir_delays"),
     "leave_one_out_isc": ("brainalign.alignment.ceiling", "leave_one_out_isc"),
     "run_alice2016": ("brainalign.benchmarks.alice2016", "run_alice2016"),
+    "score": ("brainalign.scoring", "score"),
+    "sweep": ("brainalign.sweeps", "sweep"),
+    "compare": ("brainalign.sweeps", "compare"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -110,10 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="feature store to read features from (and write them to); see brainalign extract",
     )
+    score.add_argument(
+        "--heads",
+        action="store_true",
+        help="also score every attention head of each layer (benchmarks only)",
+    )
 
     _add_extract_parser(commands)
 
     _add_datasets_parser(commands)
+    _add_sweep_parsers(commands)
+    _add_report_parser(commands)
 
     benchmarks = commands.add_parser(
         "benchmarks",
@@ -246,6 +253,12 @@ def run_score(args: argparse.Namespace) -> int:
     args.models = list(args.models) + ([args.model] if args.model else [])
     if not args.models:
         raise CommandError("score needs a model: brainalign score MODEL [MODEL ...] (or --model)")
+    if getattr(args, "heads", False) and args.benchmark is None:
+        raise CommandError(
+            f"--heads is not supported for --dataset {args.dataset} yet: per-head scores "
+            "come from benchmarks (e.g. --benchmark simlex999 kriegeskorte2008-hit-rsa "
+            "--heads); drop --heads to score the layers"
+        )
     if args.benchmark is not None:
         return _run_benchmarks(args)
     _check_dataset(args.dataset)
@@ -289,7 +302,9 @@ def run_score(args: argparse.Namespace) -> int:
             )
         except (ModelLoadError, ValueError) as error:
             raise CommandError(str(error)) from error
-    results = _combine_runs(runs)
+    from brainalign.scoring import combine_results
+
+    results = combine_results(runs)
     csv_path = write_results_csv(results, out / "results.csv")
     write_results_parquet(results, out / "results.parquet")
     png_path = plot_score_by_layer(results, out / "score_by_layer.png")
@@ -315,63 +330,125 @@ def _run_benchmarks(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from brainalign._io import OutputDirectoryError, ensure_writable_dir
-    from brainalign.benchmarks.registry import UnknownBenchmarkError, get
-
-    try:
-        benchmarks = [get(name) for name in args.benchmark]
-    except UnknownBenchmarkError as error:
-        raise CommandError(str(error)) from error
-    try:
-        out = ensure_writable_dir(args.out)
-    except OutputDirectoryError as error:
-        raise CommandError(str(error)) from error
-
-    from brainalign.encoders.store import FeatureStore
-    from brainalign.encoders.text import ModelLoadError
-    from brainalign.results import write_results_csv, write_results_parquet
+    from brainalign._io import OutputDirectoryError
+    from brainalign.benchmarks.registry import UnknownBenchmarkError
+    from brainalign.scoring import BenchmarkRunError, score
 
     _silence_progress(args.quiet)
-    store = FeatureStore(args.store) if args.store is not None else None
     start = time.perf_counter()
-    frames = []
-    for model in args.models:
-        for benchmark in benchmarks:
-            try:
-                frames.append(
-                    benchmark.run(
-                        model,
-                        layers=args.layers,
-                        device=args.device,
-                        dtype=args.dtype,
-                        batch_size=args.batch_size,
-                        store=store,
-                        progress=not args.quiet,
-                    )
-                )
-            except (ModelLoadError, ValueError, OSError) as error:
-                raise CommandError(f"{benchmark.versioned_id}: {error}") from error
-    results = _combine_runs(frames)
-    csv_path = write_results_csv(results, out / "results.csv")
-    write_results_parquet(results, out / "results.parquet")
+    try:
+        results = score(
+            args.models,
+            args.benchmark,
+            layers=args.layers,
+            heads=getattr(args, "heads", False),
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            store=args.store,
+            out=args.out,
+            progress=not args.quiet,
+        )
+    except (OutputDirectoryError, BenchmarkRunError, UnknownBenchmarkError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    csv_path = Path(args.out) / "results.csv"
+    layer_rows = results if "head" not in results else results[results["head"].isna()]
     summary = (
-        results.groupby(["benchmark", "model", "layer"], dropna=False)["score"]
+        layer_rows.groupby(["benchmark", "model", "layer"], dropna=False)["score"]
         .median()
         .unstack("benchmark")
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print("\nmedian score per layer (rows: model, layer; columns: benchmark)\n")
         print(summary.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
-    print(f"\nwrote {csv_path} (and results.parquet)\ntime: {time.perf_counter() - start:.1f} s")
+    if "head" in results:
+        print("\n(per-head scores are in the results files and the heads heatmaps)")
+    print(
+        f"\nwrote {csv_path} (and results.parquet)\nwrote {Path(args.out) / 'figures'}\n"
+        f"time: {time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 
-def _combine_runs(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One tidy table from several runs; rows shared by runs (the same control or
-    ceiling, reported once per model) are kept once."""
+def _add_sweep_parsers(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="score models x benchmarks from a YAML config, resumably, locally or on Ray",
+        description="Every model on every benchmark of CONFIG.yaml; each finished (model, "
+        "benchmark) cell is saved in OUT/cells, so a rerun skips it. All cells are gathered "
+        "into OUT/results.csv and OUT/results.parquet. Keys: models, benchmarks, layers, "
+        "heads, device, dtype, batch_size, store, out, engine, ray (address, num_cpus, "
+        "num_gpus_per_task, timeout_s); see the brainalign.sweeps module.",
+    )
+    sweep.add_argument("config", type=Path, metavar="CONFIG.yaml", help="sweep configuration")
+    sweep.add_argument("--engine", choices=("local", "ray"), default=None, help="executor")
+    sweep.add_argument(
+        "--address", default=None, help="Ray cluster address (host:port, ray://host:port, auto)"
+    )
+    sweep.add_argument("--out", type=Path, default=None, help="output folder (overrides out:)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress lines")
+    compare = commands.add_parser(
+        "compare",
+        help="leaderboard of a results folder",
+        description="Per benchmark and model: the best layer by median score, its score, "
+        "ceiling and normalized score, and the untrained-twin and content-free control scores.",
+    )
+    compare.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+
+
+def _print_table(table: pd.DataFrame) -> None:
     import pandas as pd
 
-    return pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """Run ``brainalign sweep CONFIG.yaml``; returns the exit code."""
+    import time
+
+    from brainalign._io import OutputDirectoryError
+    from brainalign.parallel import RayConnectionError
+    from brainalign.sweeps import SweepConfigError, SweepError, compare, load_config, sweep
+
+    start = time.perf_counter()
+    try:
+        config = load_config(args.config)
+        out = args.out.resolve() if args.out is not None else config.out
+        results = sweep(
+            config,
+            engine=args.engine,
+            address=args.address,
+            out=out,
+            log=None if args.quiet else lambda line: print(line, flush=True),
+        )
+    except (
+        SweepConfigError,
+        SweepError,
+        RayConnectionError,
+        OutputDirectoryError,
+        ImportError,  # engine: ray without ray installed
+    ) as error:
+        raise CommandError(str(error)) from error
+    print(f"\nleaderboard ({len(results)} rows gathered)\n")
+    _print_table(compare(out))
+    print(f"\nwrote {out / 'results.csv'} (and results.parquet)")
+    print(f"time: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Run ``brainalign compare RESULTS_DIR``; returns the exit code."""
+    from brainalign.sweeps import compare
+
+    try:
+        table = compare(args.results_dir)
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    if table.empty:
+        raise CommandError(f"no scored models in {args.results_dir} (only controls?)")
+    _print_table(table)
+    return 0
 
 
 def run_benchmarks(args: argparse.Namespace) -> int:
@@ -532,6 +609,31 @@ def run_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="build one self-contained HTML report of a results folder",
+        description="Tables and figures of a run (the --out folder of brainalign score) in "
+        "one HTML file with the figures embedded: no network and no JavaScript needed.",
+    )
+    report.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="results folder")
+    report.add_argument(
+        "--out", type=Path, default=None, metavar="FILE", help="default: RESULTS_DIR/report.html"
+    )
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run ``brainalign report RESULTS_DIR``; returns the exit code."""
+    from brainalign.report.html import build_report
+
+    try:
+        path = build_report(args.results_dir, args.out)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    print(f"wrote {path}")
+    return 0
+
+
 def _text_unit(key: dict) -> str:
     """ "words" or "sentences", from a text entry's key."""
     context = key.get("context", {})
@@ -557,6 +659,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_datasets(args)
         if args.command == "benchmarks":
             return run_benchmarks(args)
+        if args.command == "sweep":
+            return run_sweep(args)
+        if args.command == "compare":
+            return run_compare(args)
+        if args.command == "report":
+            return run_report(args)
     except CommandError as error:
         print(f"brainalign: error: {error}", file=sys.stderr)
         return 2
