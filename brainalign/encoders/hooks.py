@@ -59,6 +59,8 @@ class ArchitectureSpec:
     n_heads : str
         Name of the config attribute holding the number of query heads.
 
+    Notes
+    -----
     Each path may list alternatives separated by ``|``; the first that resolves wins.
     """
 
