@@ -461,7 +461,11 @@ def run_benchmarks(args: argparse.Namespace) -> int:
         rows = [get(name) for name in available()]
         width = max(len(b.versioned_id) for b in rows)
         for benchmark in rows:
-            print(f"{benchmark.versioned_id:<{width}}  {benchmark.dataset:<20} {benchmark.metric}")
+            heads = "layers, heads" if benchmark.scores_heads else "layers"
+            print(
+                f"{benchmark.versioned_id:<{width}}  {benchmark.dataset:<20} "
+                f"{benchmark.metric:<11} {heads}"
+            )
         return 0
     try:
         benchmark = get(args.name)

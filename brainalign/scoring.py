@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,8 @@ def run_benchmark(
     model : str
         Hugging Face hub id or local model directory.
     layers, heads, device, dtype, batch_size, store, progress
-        See :func:`score`.
+        See :func:`score`. ``heads`` on a benchmark that does not score heads warns and
+        scores its layers (so one call can mix benchmarks).
 
     Returns
     -------
@@ -134,6 +136,12 @@ def run_benchmark(
         When the run raises ``ValueError`` or ``OSError`` (a model that does not load, a
         bad option, missing data); the original error is its ``__cause__``.
     """
+    if heads and not benchmark.scores_heads:
+        warnings.warn(
+            f"{benchmark.versioned_id} does not score attention heads: its layers only",
+            stacklevel=2,
+        )
+        heads = False
     options: dict[str, Any] = {"heads": True} if heads else {}
     try:
         return benchmark.run(

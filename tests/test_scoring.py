@@ -110,6 +110,14 @@ def test_heads_is_passed_only_when_true(monkeypatch):
     assert "heads" not in calls[0] and calls[1]["heads"] is True
     assert plain["benchmark"].tolist() == with_heads["benchmark"].tolist() == ["fake-heads@1"]
 
+    # a benchmark that scores no heads, in the same call: a warning, its layers only
+    layers_only = dataclasses.replace(fake, id="fake-layers", scores_heads=False)
+    monkeypatch.setitem(registry.BENCHMARKS, "fake-layers", layers_only)
+    with pytest.warns(UserWarning, match="fake-layers@1 does not score attention heads"):
+        mixed = score("m", ["fake-heads", "fake-layers"], heads=True)
+    assert calls[2]["heads"] is True and "heads" not in calls[3]
+    assert mixed["benchmark"].tolist() == ["fake-heads@1", "fake-layers@1"]
+
 
 def test_bad_input_is_named_before_anything_runs(tiny_bert_dir, tmp_path):
     with pytest.raises(UnknownBenchmarkError, match="did you mean simlex999"):

@@ -99,6 +99,8 @@ class Benchmark:
     dataset_files : tuple of str
         Catalogue file keys the benchmark reads (checked before running); empty for
         bundled datasets.
+    scores_heads : bool
+        Whether the runner scores attention heads (``heads=True``).
     """
 
     id: str
@@ -116,6 +118,7 @@ class Benchmark:
     citation: str
     runner: str | Runner
     dataset_files: tuple[str, ...] = ()
+    scores_heads: bool = False
 
     def __post_init__(self) -> None:
         if not self.id or "@" in self.id or self.id != self.id.strip().lower():
@@ -196,7 +199,7 @@ class Benchmark:
             before the output projection, ``"L.heads"`` of the encoders), each exactly
             as the layer is scored; the whole-layer rows are still produced. Passed to
             the runner (as ``heads=True``) only when True, so runners without per-head
-            scoring keep working; those that cannot score heads raise a ValueError, and
+            scoring keep working; benchmarks without ``scores_heads`` raise a ValueError, and
             a model without head capture (a ConvNet) raises the encoders' error.
         **options
             Benchmark-specific options (see the runner's documentation).
@@ -222,10 +225,7 @@ class Benchmark:
             raise ValueError(f"heads={heads!r}; use True or False")
         runner = self.resolve_runner()
         if heads:
-            import inspect
-
-            parameters = inspect.signature(runner).parameters.values()
-            if not any(p.name == "heads" or p.kind is p.VAR_KEYWORD for p in parameters):
+            if not self.scores_heads:
                 raise ValueError(
                     f"heads=True: benchmark {self.versioned_id} does not score attention "
                     "heads; drop heads (or --heads) to score its layers"
@@ -386,6 +386,7 @@ def _word_pairs(name: str, citation: str, what: str) -> Benchmark:
         citation=citation,
         runner="brainalign.benchmarks.word_similarity:run_word_similarity",
         dataset_files=("pairs",),
+        scores_heads=True,
     )
 
 
@@ -463,6 +464,7 @@ _ENTRIES = [
             "The Glasgow Norms. Behavior Research Methods, 51, 1258-1270."
         ),
         runner="brainalign.benchmarks.norms:run_norm_probe",
+        scores_heads=True,
         dataset_files=("norms",),
     ),
     Benchmark(
@@ -489,6 +491,7 @@ _ENTRIES = [
             "et al. (2023). THINGS-data. eLife, 12, e82580."
         ),
         runner="brainalign.benchmarks.norms:run_norm_probe",
+        scores_heads=True,
         dataset_files=("concepts", "animacy"),
     ),
 ]
@@ -527,6 +530,7 @@ def _kriegeskorte_rsa(name: str, target: str, **fields: str) -> Benchmark:
         controls=_KRIEGESKORTE_CONTROLS,
         citation=_KRIEGESKORTE_CITATION,
         runner=f"brainalign.benchmarks.image_rsa:run_{target}_it_rsa",
+        scores_heads=True,
         dataset_files=("images",),
         **fields,
     )
@@ -646,6 +650,7 @@ def _language_ridge(name: str, dataset: str, unit: str, n_splits: int, **fields:
         aggregation=_LANGUAGE_RIDGE_AGGREGATION,
         controls=_LANGUAGE_RIDGE_CONTROLS.format(unit=unit),
         runner="brainalign.benchmarks.language_ridge:run_language_ridge",
+        scores_heads=True,
         dataset_files=("fROI",) if dataset == "blank2014" else ("language",),
         **fields,
     )
@@ -783,12 +788,6 @@ def _run_alice2016(
     """
     from brainalign.benchmarks.alice2016 import run_alice2016
 
-    if options.pop("heads", False):
-        raise ValueError(
-            "heads=True: per-head scores are not supported for alice2016-encoding yet; "
-            "score its layers (heads=False), or use a benchmark with heads (e.g. simlex999, "
-            "glasgow-norms, kriegeskorte2008-hit-rsa)"
-        )
     if weights != "pretrained":
         raise ValueError(
             f"alice2016-encoding: weights={weights!r}; it scores the pretrained model and "

@@ -269,7 +269,9 @@ def test_monkey_it_heads_and_a_convnet_refuses(tiny_vit_dir, tiny_convnext_dir):
 
 
 def test_benchmarks_without_heads_say_so(tiny_gpt2_dir, capsys):
-    with pytest.raises(ValueError, match="not supported for alice2016-encoding"):
+    assert not get("alice2016-encoding").scores_heads
+    assert not get("futrell2018-surprisal").scores_heads
+    with pytest.raises(ValueError, match="alice2016-encoding@1 does not score attention heads"):
         get("alice2016-encoding").run(str(tiny_gpt2_dir), heads=True)
     with pytest.raises(ValueError, match="heads='yes'; use True or False"):
         get("simlex999").run(str(tiny_gpt2_dir), heads="yes")
