@@ -1,7 +1,7 @@
 """brainalign.score: models x benchmarks into one table, the shared store, errors, the CLI.
 
-Real benchmarks (simlex999, wordsim353 on the published files from ../shared/data, put in
-an isolated offline cache) scored by the tiny random-weight BERT of tests/conftest.py.
+Real benchmarks (simlex999, wordsim353 on the published files in tests/data/word_similarity,
+put in an isolated offline cache) scored by the tiny random-weight BERT of tests/conftest.py.
 The reference is each benchmark run on its own through Benchmark.run.
 """
 
@@ -26,14 +26,12 @@ from brainalign.encoders.text import TextEncoder
 from brainalign.results import make_results
 from brainalign.scoring import BenchmarkRunError, count_forward_passes, score
 
-WORD_SIMILARITY = Path(__file__).resolve().parents[2] / "shared" / "data" / "word_similarity"
+WORD_SIMILARITY = Path(__file__).resolve().parent / "data" / "word_similarity"
 FILES = {"simlex999": "EN-SIMLEX-999.txt", "wordsim353": "EN-WS-353-ALL.txt"}
 
 
 def place_word_pairs() -> None:
     """Put the published word-pair files where the catalogue's offline cache looks."""
-    if not WORD_SIMILARITY.is_dir():
-        pytest.skip(f"{WORD_SIMILARITY} (published word-similarity files) not here")
     for name, file in FILES.items():
         target = cache_path(dataset_registry.REGISTRY[name].files["pairs"])
         target.parent.mkdir(parents=True, exist_ok=True)

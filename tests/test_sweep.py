@@ -1,6 +1,6 @@
 """Sweeps: config validation, local and Ray executors, resume after a kill, compare.
 
-Real benchmarks (simlex999, wordsim353 on the published files from ../shared/data, in an
+Real benchmarks (simlex999, wordsim353 on the published files in tests/data, in an
 isolated offline cache that subprocesses and Ray workers inherit through the environment)
 scored by the tiny random-weight BERT and GPT-2 of tests/conftest.py. The reference
 table is brainalign.score over the same models and benchmarks.
