@@ -707,61 +707,19 @@ def _run_cells(config, todo, out_dir, settings, progress, log, make_executor):
 # ----------------------------------------------------------------------- leaderboard
 
 
-#: Model-label prefixes of content-free baselines (see the benchmarks' ``controls``).
-CONTROL_PREFIXES = ("control:", "nuisance:")
-
-
-def _is_control(model: str) -> bool:
-    return model.endswith("@untrained") or model.startswith(CONTROL_PREFIXES)
-
-
-def _read_results(results_dir: str | os.PathLike) -> pd.DataFrame:
-    import pandas as pd
-
-    folder = Path(results_dir).expanduser()
-    parquet, csv = folder / "results.parquet", folder / "results.csv"
-    if parquet.is_file():
-        return pd.read_parquet(parquet)
-    if csv.is_file():
-        return pd.read_csv(csv)
-    raise FileNotFoundError(
-        f"no results.parquet or results.csv in {str(folder)!r}; pass the folder that "
-        "brainalign score --out or brainalign sweep wrote"
-    )
-
-
-def _best_layer(rows: pd.DataFrame) -> tuple[Any, float, float, float]:
-    """(layer, median score, median ceiling, median normalized score) of the layer with
-    the highest median score; layer-free rows count as one layer."""
-    import pandas as pd
-
-    key = rows["layer"].astype("Int64").astype("string").fillna("-")
-    medians = rows.groupby(key, sort=False)["score"].median()
-    if medians.isna().all():
-        best = medians.index[0]
-    else:
-        best = medians.idxmax()
-    chosen = rows[key == best]
-    layer = pd.NA if best == "-" else int(best)
-    return (
-        layer,
-        float(chosen["score"].median()),
-        float(chosen["ceiling"].median()),
-        float(chosen["normalized_score"].median()),
-    )
-
-
 def compare(results_dir: str | os.PathLike) -> pd.DataFrame:
     """The leaderboard of a results folder.
 
-    Per benchmark and scored model: the layer whose median score (over subjects, ROIs,
-    rating dimensions: all rows of that layer) is highest, that median ``score``, the
-    median ``ceiling`` and median ``normalized_score`` of the same rows; then the
-    controls: ``untrained_score`` (the model's untrained twin at *its own* best layer,
-    so both get the same layer selection) and ``control_score`` (the best content-free
-    baseline of the benchmark: ``control:*`` or ``nuisance:*`` rows, median over rows,
-    best layer if it has layers), named in ``control``. Rows are sorted by benchmark,
-    then score (best first), with ``rank`` within the benchmark.
+    Per benchmark and scored model, from
+    :func:`brainalign.report.figures.best_layer_table` (the same numbers as the HTML
+    report and the figures): the layer with the highest mean score over its rows
+    (subjects, ROIs, rating dimensions; whole layers, not heads), that ``score``, the
+    median ``ceiling`` and the mean ``normalized_score``; then the controls:
+    ``untrained_score`` (the model's untrained twin at *its own* best layer, so both get
+    the same selection) and ``control_score`` (the best content-free baseline of the
+    benchmark: ``control:*`` or ``nuisance:*`` rows), named in ``control``. Rows are
+    sorted by benchmark, then score (best first), with ``rank`` within the benchmark.
+    The best layer is chosen on the data it is reported on: an optimistic estimate.
 
     Parameters
     ----------
@@ -778,45 +736,40 @@ def compare(results_dir: str | os.PathLike) -> pd.DataFrame:
     Raises
     ------
     FileNotFoundError
-        When the folder holds no results table.
+        When the folder does not exist or holds no results table.
     ValueError
         When the table lacks the result columns.
     """
     import numpy as np
     import pandas as pd
 
-    results = _read_results(results_dir)
-    needed = {"model", "layer", "metric", "score", "ceiling", "normalized_score"}
-    missing = sorted(needed - set(results.columns))
-    if missing:
-        raise ValueError(f"results in {results_dir} lack column(s) {missing}")
-    bench = results["benchmark"] if "benchmark" in results.columns else results["dataset"]
-    results = results.assign(_bench=bench.astype(str))
+    from brainalign.report.figures import UNTRAINED_SUFFIX, best_layer_table
+    from brainalign.report.html import find_results_file, read_results
+
+    best = best_layer_table(read_results(find_results_file(results_dir)))
     rows = []
-    for name, group in results.groupby("_bench", sort=True):
-        labels = list(dict.fromkeys(group["model"]))
-        controls = [m for m in labels if _is_control(m) and not m.endswith("@untrained")]
-        control_scores = {c: _best_layer(group[group["model"] == c])[1] for c in controls}
-        best_control = max(
-            control_scores,
-            key=lambda c: np.nan_to_num(control_scores[c], nan=-np.inf),
-            default=None,
+    for (name, metric), group in best.groupby(["benchmark", "metric"], sort=True):
+        by_model = group.set_index("model")
+        controls = group[group["control"] == "content-free"]
+        strongest = (
+            controls.loc[controls["score"].fillna(-np.inf).idxmax()] if len(controls) else None
         )
-        for model in (m for m in labels if not _is_control(m)):
-            layer, score, ceiling, normalized = _best_layer(group[group["model"] == model])
-            twin = group[group["model"] == f"{model}@untrained"]
+        for record in group[group["control"] == ""].itertuples(index=False):
+            twin = f"{record.model}{UNTRAINED_SUFFIX}"
             rows.append(
                 {
                     "benchmark": name,
-                    "model": model,
-                    "best_layer": layer,
-                    "score": score,
-                    "ceiling": ceiling,
-                    "normalized_score": normalized,
-                    "untrained_score": _best_layer(twin)[1] if len(twin) else np.nan,
-                    "control": best_control if best_control is not None else "",
-                    "control_score": control_scores.get(best_control, np.nan),
-                    "metric": "/".join(dict.fromkeys(group["metric"].astype(str))),
+                    "model": record.model,
+                    "best_layer": record.best_layer,
+                    "score": record.score,
+                    "ceiling": record.ceiling,
+                    "normalized_score": record.normalized_score,
+                    "untrained_score": by_model.at[twin, "score"]
+                    if twin in by_model.index
+                    else np.nan,
+                    "control": "" if strongest is None else strongest["model"],
+                    "control_score": np.nan if strongest is None else strongest["score"],
+                    "metric": metric,
                 }
             )
     table = pd.DataFrame(rows)

@@ -165,7 +165,7 @@ def test_local_sweep_writes_cells_gathers_and_resumes(models, reference, tmp_pat
     with pytest.raises(SweepError, match="was computed with"):
         sweep({**_as_dict(config), "layers": [1]}, out=out)
 
-    # compare: per benchmark x model the best layer by median score, with controls.
+    # compare: per benchmark x model the best layer by mean score, with controls.
     board = compare(out)
     assert len(board) == 4 and list(board.columns) == [
         "benchmark",
@@ -201,7 +201,7 @@ def test_local_sweep_writes_cells_gathers_and_resumes(models, reference, tmp_pat
     printed = capsys.readouterr().out
     assert "simlex999@1" in printed and "best_layer" in printed and models[0] in printed
     assert main(["compare", str(tmp_path / "nothing")]) == 2
-    assert "no results.parquet" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
 
 
 def _as_dict(path: Path) -> dict:
@@ -329,3 +329,23 @@ def test_failed_cells_are_named_and_finished_ones_kept(tiny_bert_dir, tmp_path):
         sweep(config, out=out)
     assert "no-such-model on wordsim353@1" in str(error.value)
     assert len(markers(out)) == 1 and not (out / "results.parquet").exists()
+
+
+def test_compare_leaves_head_rows_out_of_the_best_layer(tmp_path):
+    from brainalign.results import make_results, write_results_parquet
+
+    rows = [
+        {"model": "m", "layer": layer, "head": head, "score": score}
+        for layer, head, score in [(0, None, 0.4), (1, None, 0.5), (1, 0, 0.1), (1, 1, 0.0)]
+    ] + [{"model": "control:position", "layer": None, "head": None, "score": 0.3}]
+    table = pd.DataFrame(rows).assign(
+        dataset="d", subject="all", roi="r", metric="pearson_r", ceiling=0.8, benchmark="b@1"
+    )
+    table["head"] = table["head"].astype("Int64")
+    write_results_parquet(make_results(table), tmp_path / "results.parquet")
+    board = compare(tmp_path)
+    assert board[["model", "best_layer", "score"]].values.tolist() == [["m", 1, 0.5]]
+    assert board.loc[0, "normalized_score"] == pytest.approx(0.5 / 0.8)
+    assert board.loc[0, "control"] == "control:position" and board.loc[0, "control_score"] == 0.3
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        compare(tmp_path / "nowhere")

