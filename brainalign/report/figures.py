@@ -169,9 +169,10 @@ def best_layer_table(results: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame, shape (n_benchmarks x n_metrics x n_models, 11)
         ``benchmark, metric, model, control, best_layer, score, n_units, ceiling,
         ceiling_lower, normalized_score, n_layers``, in table order: ``score`` the mean
-        over the layer's rows, ``ceiling`` (and ``ceiling_lower``) their median,
-        ``normalized_score`` the mean of the rows' score / ceiling (NaN without a
-        ceiling), ``control`` as :func:`control_kind`.
+        over the layer's rows, ``ceiling`` (and ``ceiling_lower``) the mean of theirs,
+        ``normalized_score`` = score / ceiling (a ratio of means, as Brain-Score
+        normalises its aggregate: a mean of per-row ratios is dominated by the rows whose
+        ceiling is near 0; NaN without a ceiling), ``control`` as :func:`control_kind`.
     """
     check_table(results, FIGURE_COLUMNS)
     key = benchmark_column(results)
@@ -191,24 +192,17 @@ def best_layer_table(results: pd.DataFrame) -> pd.DataFrame:
                 "best_layer": layer,
                 "score": _nan_mean(at["score"]),
                 "n_units": int(np.isfinite(at["score"].to_numpy(dtype=float)).sum()),
-                "ceiling": _nan_median(at.get("ceiling")),
-                "ceiling_lower": _nan_median(at.get("ceiling_lower")),
-                "normalized_score": _nan_mean(_normalized(at)),
+                "ceiling": _nan_mean(at.get("ceiling")),
+                "ceiling_lower": _nan_mean(at.get("ceiling_lower")),
                 "n_layers": int(rows["layer"].dropna().nunique()),
             }
         )
     table = pd.DataFrame.from_records(records)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalized = table["score"].to_numpy(dtype=float) / table["ceiling"].to_numpy(dtype=float)
+    table.insert(table.columns.get_loc("ceiling_lower") + 1, "normalized_score", normalized)
     table["best_layer"] = table["best_layer"].astype("Int64")
     return table
-
-
-def _normalized(rows: pd.DataFrame) -> pd.Series | None:
-    if "normalized_score" in rows.columns:
-        return rows["normalized_score"]
-    if "ceiling" in rows.columns:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return rows["score"].astype(float) / rows["ceiling"].astype(float)
-    return None
 
 
 def _finite(values: pd.Series | None) -> np.ndarray:
