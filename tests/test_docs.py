@@ -67,6 +67,7 @@ def test_benchmark_tutorial_shows_layers_heads_controls_and_the_report(site):
         assert expected in html, expected
     assert len(PNG.findall(html)) == 3
     assert "<th>head</th>" in html
+    assert "alice2016-encoding@1" in html and "layers, heads" in html  # the CLI's list
 
 
 def test_scaling_page_runs_a_sweep_and_dataset_pages_render_the_catalogue(site):

@@ -98,6 +98,21 @@ def image(path: str | os.PathLike, alt: str, width: int | None = None) -> str:
     return f'<img alt="{alt}" src="data:image/png;base64,{data}"{size}>'
 
 
+def cli(*args: str) -> str:
+    """What ``brainalign ARGS`` prints (run in this process; its exit code must be 0)."""
+    import contextlib
+    import io
+
+    from brainalign.cli import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(list(args))
+    if code != 0:
+        raise RuntimeError(f"brainalign {' '.join(args)} exited with {code}")
+    return printed.getvalue()
+
+
 def table(frame, digits: int = 3) -> str:
     """A DataFrame as an HTML table for markdown-exec output (numbers rounded)."""
     html = frame.to_html(float_format=lambda v: f"{v:.{digits}f}", border=0, na_rep="")
