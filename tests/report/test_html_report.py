@@ -13,7 +13,6 @@ import os
 import select
 import shutil
 import subprocess
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -69,16 +68,15 @@ class DevToolsPipe:
         os.close(child_out)
         self._buffer, self._id, self.events = b"", 0, []
 
-    def _message(self, deadline: float) -> dict:
+    def _message(self) -> dict:
+        """The next message; a hang guard: silence for ``timeout`` seconds is an error."""
         while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if not select.select([self._receive], [], [], self.timeout)[0]:
                 raise TimeoutError("chromium did not answer within the timeout")
-            if select.select([self._receive], [], [], left)[0]:
-                chunk = os.read(self._receive, 1 << 20)
-                if not chunk:
-                    raise RuntimeError("chromium closed the DevTools pipe")
-                self._buffer += chunk
+            chunk = os.read(self._receive, 1 << 20)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(raw)
 
@@ -88,9 +86,8 @@ class DevToolsPipe:
         if session:
             message["sessionId"] = session
         os.write(self._send, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + self.timeout
         while True:
-            reply = self._message(deadline)
+            reply = self._message()
             if reply.get("id") == self._id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
@@ -98,12 +95,11 @@ class DevToolsPipe:
             self.events.append(reply)
 
     def wait_for(self, method: str) -> dict:
-        deadline = time.monotonic() + self.timeout
         for event in self.events:
             if event.get("method") == method:
                 return event
         while True:
-            event = self._message(deadline)
+            event = self._message()
             self.events.append(event)
             if event.get("method") == method:
                 return event
@@ -345,8 +341,8 @@ def test_figures_are_drawn_once_and_redrawn_when_stale(neural_run):
     build_report(neural_run)
     assert [p.stat().st_mtime_ns for p in figures] == stamps  # reused
     results = neural_run / "results.parquet"
-    future = time.time() + 100
-    os.utime(results, (future, future))
+    later = results.stat().st_mtime + 100  # the results file rewritten after the figures
+    os.utime(results, (later, later))
     build_report(neural_run)
     assert [p.stat().st_mtime_ns for p in figures] != stamps  # the results changed
 
