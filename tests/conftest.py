@@ -85,14 +85,21 @@ def _bpe_tokenizer(words: list[str], bos: bool):
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>")
 
 
-@pytest.fixture(scope="session")
-def tiny_gpt2_dir(tmp_path_factory, alice_words) -> Path:
-    """GPT-2 (2 blocks, 32 dims, 64 positions), random weights, byte-level BPE, no BOS."""
+def save_tiny_gpt2(directory: Path, words: list[str], *, lm_head: bool, bos: bool) -> Path:
+    """A tiny GPT-2 (2 blocks, 32 dims, 64 positions, random weights, byte-level BPE
+    trained on ``words``) saved to ``directory``; ``lm_head``: with its LM head (a causal
+    LM); ``bos``: the tokenizer names <|endoftext|> as BOS (not added by the tokenizer),
+    as the real GPT-2's does."""
     import torch
-    from transformers import GPT2Config, GPT2Model
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model, PreTrainedTokenizerFast
 
-    directory = tmp_path_factory.mktemp("tiny-gpt2")
-    tokenizer = _bpe_tokenizer(alice_words, bos=False)
+    tokenizer = _bpe_tokenizer(words, bos=False)
+    if bos:
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer.backend_tokenizer,
+            bos_token="<|endoftext|>",
+            eos_token="<|endoftext|>",
+        )
     tokenizer.save_pretrained(directory)
     eos = tokenizer.eos_token_id
     config = GPT2Config(
@@ -104,9 +111,23 @@ def tiny_gpt2_dir(tmp_path_factory, alice_words) -> Path:
         bos_token_id=eos,
         eos_token_id=eos,
     )
-    torch.manual_seed(100)  # not 0: the untrained twin's default seed
-    GPT2Model(config).save_pretrained(directory)
+    torch.manual_seed(103 if lm_head else 100)  # not 0: the untrained twin's default seed
+    (GPT2LMHeadModel if lm_head else GPT2Model)(config).save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_lm_dir(tmp_path_factory, alice_words) -> Path:
+    """:func:`save_tiny_gpt2` with its LM head and a BOS token: a causal LM for surprisal."""
+    directory = tmp_path_factory.mktemp("tiny-gpt2-lm")
+    return save_tiny_gpt2(directory, alice_words, lm_head=True, bos=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory, alice_words) -> Path:
+    """GPT-2 (2 blocks, 32 dims, 64 positions), random weights, byte-level BPE, no BOS."""
+    directory = tmp_path_factory.mktemp("tiny-gpt2")
+    return save_tiny_gpt2(directory, alice_words, lm_head=False, bos=False)
 
 
 @pytest.fixture(scope="session")

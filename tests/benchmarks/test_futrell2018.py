@@ -37,29 +37,6 @@ def _offline_cache(isolated_cache, monkeypatch):
     place_in_cache(monkeypatch, "futrell2018", "processed_wordinfo", SUBSET, subset=True)
 
 
-@pytest.fixture(scope="module")
-def gpt2_lm_dir(tmp_path_factory, alice_words):
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    from tests.conftest import _bpe_tokenizer
-
-    directory = tmp_path_factory.mktemp("futrell-gpt2")
-    backend = _bpe_tokenizer(alice_words, bos=False).backend_tokenizer
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>"
-    )
-    tokenizer.save_pretrained(directory)
-    eos = tokenizer.eos_token_id
-    config = GPT2Config(
-        vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2, n_positions=64,
-        bos_token_id=eos, eos_token_id=eos,
-    )  # fmt: skip
-    torch.manual_seed(5)
-    GPT2LMHeadModel(config).save_pretrained(directory)
-    return directory
-
-
 def _table(stories=(1, 2, 3)):
     table = pd.read_csv(SUBSET, sep="\t", keep_default_na=False, dtype={"word": str})
     table = table[table["item"].isin(stories)]
@@ -79,8 +56,8 @@ def _initial_by_hand(table):
     return np.array(out)
 
 
-def test_rows_scores_ceiling_and_controls_equal_a_plain_recomputation(gpt2_lm_dir):
-    model = str(gpt2_lm_dir)
+def test_rows_scores_ceiling_and_controls_equal_a_plain_recomputation(tiny_gpt2_lm_dir):
+    model = str(tiny_gpt2_lm_dir)
     rows = get("futrell2018-surprisal").run(model, stories=[1, 3], batch_size=4)
     assert list(rows.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
     assert rows["benchmark"].eq("futrell2018-surprisal@1").all()
@@ -120,7 +97,7 @@ def test_rows_scores_ceiling_and_controls_equal_a_plain_recomputation(gpt2_lm_di
     )
 
 
-def test_store_rerun_does_no_forward_pass(gpt2_lm_dir, tmp_path, monkeypatch):
+def test_store_rerun_does_no_forward_pass(tiny_gpt2_lm_dir, tmp_path, monkeypatch):
     calls = []
     original = surprisal_module.SurprisalModel._forward
 
@@ -131,13 +108,13 @@ def test_store_rerun_does_no_forward_pass(gpt2_lm_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(surprisal_module.SurprisalModel, "_forward", counting)
     store = FeatureStore(tmp_path / "store")
     benchmark = get("futrell2018-surprisal")
-    first = benchmark.run(str(gpt2_lm_dir), stories=[2], store=store, controls=False)
+    first = benchmark.run(str(tiny_gpt2_lm_dir), stories=[2], store=store, controls=False)
     assert calls
     n_calls = len(calls)
-    again = benchmark.run(str(gpt2_lm_dir), stories=[2], store=store, controls=False)
+    again = benchmark.run(str(tiny_gpt2_lm_dir), stories=[2], store=store, controls=False)
     assert len(calls) == n_calls
     pd.testing.assert_frame_equal(first, again)
-    assert first["model"].tolist() == [str(gpt2_lm_dir)]
+    assert first["model"].tolist() == [str(tiny_gpt2_lm_dir)]
 
 
 def test_sentence_rule_matches_the_hand_loop_and_resets_at_stories():
@@ -156,16 +133,16 @@ def test_reliability_helper_is_the_squared_norm_ceiling():
     assert got == pytest.approx(expected, rel=1e-12)
 
 
-def test_bad_options_are_named(gpt2_lm_dir, tiny_bert_dir):
+def test_bad_options_are_named(tiny_gpt2_lm_dir, tiny_bert_dir):
     benchmark = get("futrell2018-surprisal")
     with pytest.raises(ValueError, match="stories=\\[11\\]"):
-        benchmark.run(str(gpt2_lm_dir), stories=[11])
+        benchmark.run(str(tiny_gpt2_lm_dir), stories=[11])
     with pytest.raises(ValueError, match="not a causal language model"):
         benchmark.run(str(tiny_bert_dir), stories=[1])
 
 
-def test_a_story_with_gaps_is_refused(monkeypatch, gpt2_lm_dir):
+def test_a_story_with_gaps_is_refused(monkeypatch, tiny_gpt2_lm_dir):
     gappy = TESTS_DATA / "behaviour" / "naturalstories_processed_wordinfo_subset.tsv"
     place_in_cache(monkeypatch, "futrell2018", "processed_wordinfo", gappy, subset=True)
     with pytest.raises(ValueError, match="story 1 lacks words at positions"):
-        get("futrell2018-surprisal").run(str(gpt2_lm_dir), stories=[1])
+        get("futrell2018-surprisal").run(str(tiny_gpt2_lm_dir), stories=[1])

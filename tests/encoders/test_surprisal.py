@@ -24,47 +24,17 @@ from brainalign.encoders.surprisal import (
     context_lengths,
     word_surprisal,
 )
-from tests.conftest import _bpe_tokenizer
+from tests.conftest import _bpe_tokenizer, save_tiny_gpt2
 
 ATOL = 1e-5
-
-
-def _save_gpt2(directory, words, *, bos: bool):
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    tokenizer = _bpe_tokenizer(words, bos=False)
-    if bos:  # like the real GPT-2: <|endoftext|> is the BOS token, not added by the tokenizer
-        tokenizer = PreTrainedTokenizerFast(
-            tokenizer_object=tokenizer.backend_tokenizer,
-            bos_token="<|endoftext|>",
-            eos_token="<|endoftext|>",
-        )
-    tokenizer.save_pretrained(directory)
-    eos = tokenizer.eos_token_id
-    config = GPT2Config(
-        vocab_size=len(tokenizer),
-        n_layer=2,
-        n_embd=32,
-        n_head=2,
-        n_positions=64,
-        bos_token_id=eos,
-        eos_token_id=eos,
-    )
-    torch.manual_seed(3)
-    GPT2LMHeadModel(config).save_pretrained(directory)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory, alice_words):
-    """Tiny GPT-2 LM whose tokenizer names <|endoftext|> as BOS (as the real GPT-2)."""
-    return _save_gpt2(tmp_path_factory.mktemp("gpt2-lm"), alice_words, bos=True)
 
 
 @pytest.fixture(scope="module")
 def gpt2_nobos_dir(tmp_path_factory, alice_words):
     """Tiny GPT-2 LM whose tokenizer has no BOS token at all."""
-    return _save_gpt2(tmp_path_factory.mktemp("gpt2-lm-nobos"), alice_words, bos=False)
+    return save_tiny_gpt2(
+        tmp_path_factory.mktemp("gpt2-lm-nobos"), alice_words, lm_head=True, bos=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -134,15 +104,15 @@ WORDS = (
 ).split()
 
 
-def test_gpt2_equals_one_full_forward_pass_with_endoftext_as_bos(gpt2_dir):
-    tokenizer = AutoTokenizer.from_pretrained(gpt2_dir)
-    scorer = SurprisalModel(gpt2_dir, batch_size=4)
+def test_gpt2_equals_one_full_forward_pass_with_endoftext_as_bos(tiny_gpt2_lm_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2_lm_dir)
+    scorer = SurprisalModel(tiny_gpt2_lm_dir, batch_size=4)
     assert scorer.prefix == [tokenizer.convert_tokens_to_ids("<|endoftext|>")]
     assert scorer.window == 64  # the model's n_positions
     n_tokens = len(tokenizer(" ".join(WORDS), add_special_tokens=False)["input_ids"])
     assert n_tokens + 1 <= scorer.window  # one pass: the window covers the text
     got = scorer.word_surprisal(WORDS)
-    expected = _reference(gpt2_dir, WORDS, scorer.prefix)
+    expected = _reference(tiny_gpt2_lm_dir, WORDS, scorer.prefix)
     assert got.shape == (len(WORDS),) and got.dtype == np.float64
     assert np.all(np.isfinite(got)) and np.all(got > 0)
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
@@ -166,8 +136,8 @@ def test_no_bos_token_gives_nan_for_each_groups_first_word_only(gpt2_nobos_dir):
     np.testing.assert_allclose(got, np.concatenate([first, second]), atol=ATOL, rtol=0)
 
 
-def test_groups_never_share_context(gpt2_dir):
-    scorer = SurprisalModel(gpt2_dir)
+def test_groups_never_share_context(tiny_gpt2_lm_dir):
+    scorer = SurprisalModel(tiny_gpt2_lm_dir)
     together = scorer.word_surprisal(WORDS)
     split = scorer.word_surprisal(WORDS, groups=[0] * 12 + [1] * (len(WORDS) - 12))
     alone = scorer.word_surprisal(WORDS[12:])
@@ -176,17 +146,22 @@ def test_groups_never_share_context(gpt2_dir):
     assert abs(split[12] - together[12]) > 1e-3  # word 12 lost its context
 
 
-def test_window_covering_the_text_equals_the_default(gpt2_dir):
-    tokenizer = AutoTokenizer.from_pretrained(gpt2_dir)
+def test_window_covering_the_text_equals_the_default(tiny_gpt2_lm_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2_lm_dir)
     n_tokens = len(tokenizer(" ".join(WORDS), add_special_tokens=False)["input_ids"])
-    full = word_surprisal(gpt2_dir, WORDS)
-    exact = word_surprisal(gpt2_dir, WORDS, window=n_tokens + 1, min_context=5)
+    full = word_surprisal(tiny_gpt2_lm_dir, WORDS)
+    exact = word_surprisal(tiny_gpt2_lm_dir, WORDS, window=n_tokens + 1, min_context=5)
     np.testing.assert_allclose(exact, full, atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize(
     ("directory", "window", "min_context"),
-    [("gpt2_dir", 12, 4), ("gpt2_dir", 9, 7), ("llama_dir", 10, 3), ("gpt2_nobos_dir", 8, 3)],
+    [
+        ("tiny_gpt2_lm_dir", 12, 4),
+        ("tiny_gpt2_lm_dir", 9, 7),
+        ("llama_dir", 10, 3),
+        ("gpt2_nobos_dir", 8, 3),
+    ],
 )
 def test_short_window_equals_per_position_recomputation(request, directory, window, min_context):
     directory = request.getfixturevalue(directory)
@@ -225,20 +200,20 @@ def test_bert_is_refused_with_its_name(tiny_bert_dir):
     assert isinstance(error.value, ValueError)
 
 
-def test_bad_settings_are_named(gpt2_dir):
+def test_bad_settings_are_named(tiny_gpt2_lm_dir):
     with pytest.raises(ValueError, match="min_context=40"):
-        SurprisalModel(gpt2_dir, window=20, min_context=40)
+        SurprisalModel(tiny_gpt2_lm_dir, window=20, min_context=40)
     with pytest.raises(ValueError, match="window=100 exceeds the 64 positions"):
-        SurprisalModel(gpt2_dir, window=100)
+        SurprisalModel(tiny_gpt2_lm_dir, window=100)
     with pytest.raises(ValueError, match="batch_size=0"):
-        SurprisalModel(gpt2_dir, batch_size=0)
+        SurprisalModel(tiny_gpt2_lm_dir, batch_size=0)
     with pytest.raises(ValueError, match="groups has shape"):
-        word_surprisal(gpt2_dir, WORDS, groups=[0, 1])
+        word_surprisal(tiny_gpt2_lm_dir, WORDS, groups=[0, 1])
     with pytest.raises(ValueError, match="contains whitespace"):
-        word_surprisal(gpt2_dir, ["two words"])
+        word_surprisal(tiny_gpt2_lm_dir, ["two words"])
 
 
-def test_store_hit_does_no_forward_pass(gpt2_dir, tmp_path, monkeypatch):
+def test_store_hit_does_no_forward_pass(tiny_gpt2_lm_dir, tmp_path, monkeypatch):
     calls = []
     original = surprisal_module.SurprisalModel._forward
 
@@ -249,16 +224,18 @@ def test_store_hit_does_no_forward_pass(gpt2_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(surprisal_module.SurprisalModel, "_forward", counting)
     store = FeatureStore(tmp_path / "store")
     groups = [0] * 15 + [1] * (len(WORDS) - 15)
-    first = word_surprisal(gpt2_dir, WORDS, groups=groups, window=16, store=store)
+    first = word_surprisal(tiny_gpt2_lm_dir, WORDS, groups=groups, window=16, store=store)
     assert calls and len(store.entries()) == 1
     n_calls = len(calls)
-    again = word_surprisal(gpt2_dir, WORDS, groups=groups, window=16, store=store)
+    again = word_surprisal(tiny_gpt2_lm_dir, WORDS, groups=groups, window=16, store=store)
     assert len(calls) == n_calls  # read back, no forward pass
     np.testing.assert_array_equal(again, first)
     entry = store.entries()[0]
     assert entry["key"]["context"]["window"] == 16 and entry["key"]["extra"]["unit"] == "bits"
     # another window, other groups or untrained weights are other entries
-    word_surprisal(gpt2_dir, WORDS, groups=groups, window=20, store=store)
-    word_surprisal(gpt2_dir, WORDS, window=16, store=store)
-    word_surprisal(gpt2_dir, WORDS, groups=groups, window=16, weights="untrained", store=store)
+    word_surprisal(tiny_gpt2_lm_dir, WORDS, groups=groups, window=20, store=store)
+    word_surprisal(tiny_gpt2_lm_dir, WORDS, window=16, store=store)
+    word_surprisal(
+        tiny_gpt2_lm_dir, WORDS, groups=groups, window=16, weights="untrained", store=store
+    )
     assert len(store.entries()) == 4
