@@ -816,10 +816,7 @@ def _weighted_in_data_order(
     n_data, k = len(data), pooled.shape[1]
     dev = array_device(W)
     orders = xp.asarray(np.concatenate([fixed.order for fixed in data]), device=dev)
-    dropped = xp.reshape(xp.take(xp.astype(W == 0, xp.int8), orders, axis=-1), (R, n_data, P))
-    longest = int(xp.max(xp.sum(xp.astype(W > 0, xp.int64), axis=-1)))
-    # a stable sort of 0/1 keys: the kept pairs first, in order (numpy: a radix sort)
-    first = xp.argsort(dropped, axis=-1, stable=True)[..., :longest]
+    first = _kept_pairs(xp.reshape(xp.take(W, orders, axis=-1), (R, n_data, P)), xp)
     slots = first + xp.asarray(np.arange(n_data) * P, device=dev)[None, :, None]
     pairs = xp.reshape(xp.take(orders, xp.reshape(slots, (-1,))), tuple(first.shape))
     resample = xp.arange(R, dtype=pairs.dtype, device=dev)[:, None, None]
@@ -902,12 +899,12 @@ def _similarity(
 
 
 def _kept_pairs(W: Any, xp: Any) -> Any:
-    """(R, m) the pairs of weight > 0 of each resample, in order, padded with pairs of
-    weight 0 to the longest resample (a resample draws about 63% of the stimuli, so about
-    40% of the pairs)."""
+    """(..., m) the positions of weight > 0 of each row of W (..., P), in order, padded
+    with positions of weight 0 to the longest row (a resample draws about 63% of the
+    stimuli, so about 40% of the pairs)."""
     longest = int(xp.max(xp.sum(xp.astype(W > 0, xp.int64), axis=-1)))
     # a stable sort of 0/1 keys: the kept pairs first, in order (numpy: a radix sort)
-    return xp.argsort(xp.astype(W == 0, xp.int8), axis=-1, stable=True)[:, :longest]
+    return xp.argsort(xp.astype(W == 0, xp.int8), axis=-1, stable=True)[..., :longest]
 
 
 def _spearman_noise_ceiling(ranks: Any, subject_weights: Any, batch: _Batch, xp: Any) -> Any:

@@ -73,7 +73,6 @@ __all__ = [
     "POSITION_CONTROL",
     "SENTENCE_END",
     "run_futrell2018",
-    "reading_time_reliability",
     "scored_words",
     "sentence_initial",
 ]
@@ -117,26 +116,6 @@ def sentence_initial(words: Sequence[str], stories: Sequence[Any]) -> np.ndarray
         ends = previous.endswith(SENTENCE_END) and not (words[i].islower() or previous == "Mr.")
         initial[i] = bool(stories[i] != stories[i - 1]) or ends
     return initial
-
-
-def reading_time_reliability(means: Any, sds: Any, counts: Any) -> float:
-    """Reliability of mean reading times across readers (its square root is the ceiling).
-
-    ``1 - mean_i(sd_i^2 / n_i) / var_i(mean_i)`` (``var`` with ddof 1): the expected
-    Spearman-Brown corrected split-half correlation under independent reader noise.
-
-    Parameters
-    ----------
-    means, sds, counts : array-like, shape (n_words,)
-        Mean RT, SD of the RTs and number of readers of each word.
-
-    Returns
-    -------
-    float
-        NaN where it is not positive.
-    """
-    columns = [np.asarray(a, dtype=np.float64).reshape(-1, 1) for a in (means, sds, counts)]
-    return float(reliability_ceiling(*columns)[0] ** 2)
 
 
 def scored_words(
@@ -286,10 +265,8 @@ def run_futrell2018(
         score = pearson_columns(values[keep, None], rt[keep, None])[0]
         ceiling = np.nan
         if {"sd_rt", "n_subjects"} <= set(table.columns):
-            reliability = reading_time_reliability(
-                rt[keep], table["sd_rt"].to_numpy()[keep], table["n_subjects"].to_numpy()[keep]
-            )
-            ceiling = float(np.sqrt(reliability))
+            columns = (rt, table["sd_rt"].to_numpy(), table["n_subjects"].to_numpy())
+            ceiling = float(reliability_ceiling(*(c[keep, None] for c in columns))[0])
         frames.append(
             {
                 "model": label,

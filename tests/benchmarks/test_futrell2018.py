@@ -17,7 +17,6 @@ from scipy.stats import pearsonr
 
 from brainalign.benchmarks.futrell2018 import (
     POSITION_CONTROL,
-    reading_time_reliability,
     sentence_initial,
 )
 from brainalign.benchmarks.registry import get
@@ -123,14 +122,6 @@ def test_sentence_rule_matches_the_hand_loop_and_resets_at_stories():
     np.testing.assert_array_equal(got, _initial_by_hand(table))
     words = ["Mr.", "Smith", "said", "hi.", "then", "left.", "The", "end.", "New"]
     assert np.flatnonzero(sentence_initial(words, [1] * 8 + [2])).tolist() == [0, 6, 8]
-
-
-def test_reliability_helper_is_the_squared_norm_ceiling():
-    table = _table()
-    got = reading_time_reliability(table["meanItemRT"], table["sdItemRT"], table["nItem"])
-    rt = table["meanItemRT"].to_numpy()
-    expected = 1 - np.mean(table["sdItemRT"] ** 2 / table["nItem"]) / np.var(rt, ddof=1)
-    assert got == pytest.approx(expected, rel=1e-12)
 
 
 def test_bad_options_are_named(tiny_gpt2_lm_dir, tiny_bert_dir):
