@@ -491,11 +491,12 @@ def run_extract(args: argparse.Namespace) -> int:
     if args.context_words is not None and args.context_words < 1:
         raise CommandError(f"--context-words must be a positive integer; got {args.context_words}")
 
+    from brainalign.datasets.catalogue import CatalogueError, UnknownDatasetError, load_stimuli
     from brainalign.encoders.extract import (
         StimulusInputError,
-        dataset_stimuli,
         extract_features,
         read_stimuli,
+        text_stimuli,
     )
     from brainalign.encoders.models import ModelLoadError
     from brainalign.encoders.store import FeatureStore, FeatureStoreError
@@ -503,7 +504,7 @@ def run_extract(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         if args.dataset is not None:
-            stimuli = dataset_stimuli(args.dataset)
+            stimuli = text_stimuli(load_stimuli(args.dataset), f"dataset {args.dataset}")
         else:
             stimuli = read_stimuli(args.stimuli)
         store = FeatureStore(args.out)
@@ -527,7 +528,13 @@ def run_extract(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.quiet,
         )
-    except (StimulusInputError, ModelLoadError, FeatureStoreError) as error:
+    except (
+        StimulusInputError,
+        ModelLoadError,
+        FeatureStoreError,
+        UnknownDatasetError,
+        CatalogueError,
+    ) as error:
         raise CommandError(str(error)) from error
     elapsed = time.perf_counter() - start
 

@@ -288,8 +288,8 @@ def test_sentence_table_matches_the_encoder_and_is_reused(
 ):
     import pandas as pd
 
-    from brainalign.datasets.stimuli import Stimuli
     from brainalign.encoders.text import TextEncoder
+    from brainalign.stimuli import Stimuli
 
     table = _write(tmp_path, "sentences.csv", SENTENCES)
     out = tmp_path / "store"
@@ -447,3 +447,29 @@ def test_score_reads_what_extract_stored(tiny_bert_dir, tmp_path, monkeypatch):
     code = main(["score", "--store", str(store), "--out", str(tmp_path / "run"), *common])
     assert code == 0 and calls == []  # every feature came from the store
     assert (tmp_path / "run" / "results.csv").exists()
+
+
+def test_text_stimuli_reads_a_stimuli_table_as_one_text():
+    import pandas as pd
+
+    from brainalign.encoders.extract import StimulusInputError, text_stimuli
+    from brainalign.stimuli import Stimuli
+
+    table = pd.DataFrame(
+        {
+            "stimulus_id": ["w0", "w1", "w2"],
+            "text": ["Alice", "'s", "cat"],
+            "group": ["a", "a", "b"],
+            "onset": [0.0, 0.4, 0.9],
+            "space_before": [True, False, True],
+        }
+    )
+    stimuli = text_stimuli(Stimuli(table), "dataset demo")
+    assert stimuli.texts == ["Alice", "'s", "cat"] and stimuli.source == "dataset demo"
+    np.testing.assert_array_equal(stimuli.stimulus_ids, ["w0", "w1", "w2"])
+    np.testing.assert_array_equal(stimuli.onsets, [0.0, 0.4, 0.9])
+    np.testing.assert_array_equal(stimuli.space_before, [True, False, True])
+    assert stimuli.groups is None  # one continuous text: the key of encode_words
+    images = Stimuli(pd.DataFrame({"stimulus_id": [0], "image": ["a.png"], "group": [0]}))
+    with pytest.raises(StimulusInputError, match="dataset demo has no 'text' stimuli"):
+        text_stimuli(images, "dataset demo")

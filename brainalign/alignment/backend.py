@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_array, is_torch_array
+from array_api_compat import device as array_device
 
 __all__ = [
     "BACKENDS",
@@ -87,6 +88,12 @@ def to_numpy(x: Any) -> np.ndarray:
     if is_torch_array(x):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+def _like(values: Any, like: Any) -> Any:
+    """``values`` (numpy or array-like) as an array of ``like``'s backend, device and dtype."""
+    xp = namespace(like)
+    return xp.asarray(np.asarray(values), dtype=like.dtype, device=array_device(like))
 
 
 def to_backend(x: Any, backend: Backend = "numpy", *, dtype: Any = None) -> Any:

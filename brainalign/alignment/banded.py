@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from array_api_compat import device as array_device
-from array_api_compat import is_numpy_array, is_torch_array
+from array_api_compat import is_torch_array
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
@@ -50,10 +50,19 @@ from brainalign.alignment._checks import (
     check_xy_arrays,
     finite_2d,
 )
-from brainalign.alignment.backend import as_float, namespace, to_numpy
-from brainalign.alignment.cv import BlockedKFold
+from brainalign.alignment.backend import _like, as_float, namespace, to_numpy
 from brainalign.alignment.metrics import _pearson_2d, _r2_2d
-from brainalign.alignment.ridge import DEFAULT_ALPHAS
+from brainalign.alignment.ridge import (
+    DEFAULT_ALPHAS,
+    _batches,
+    _check_scoring,
+    _check_split_list,
+    _eigh,
+    _resolve_cv,
+    _ridge_apply,
+    _split_kernels,
+    _to_index,
+)
 
 __all__ = [
     "BANDED_SCORINGS",
@@ -108,7 +117,9 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         Seed of the Dirichlet draws (``numpy.random.RandomState``, like himalaya).
     cv : int or splitter, default 5
         An int ``k`` means ``BlockedKFold(k)``: contiguous, unshuffled blocks. Any
-        object with ``split(X)`` yielding ``(train, validation)`` indices is accepted.
+        object with ``split(X)`` yielding ``(train, validation)`` indices is accepted,
+        and so is a list of ``(train, validation)`` index arrays (as for
+        :class:`~brainalign.alignment.ridge.RidgeCV`).
     fit_intercept : bool, default True
         Centre ``X`` and ``Y`` with the training means (the intercept is unpenalised).
     scoring : {"r2", "neg_mse", "pearson"}, default "r2"
@@ -206,11 +217,11 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         xp = namespace(X_arr)
         alphas_np = check_alphas(self.alphas)
         batch = check_int("target_batch_size", self.target_batch_size, minimum=1)
-        _check_scoring(self.scoring)
+        _check_scoring(self.scoring, BANDED_SCORINGS)
         gammas_np = _candidate_weightings(
             self.n_iter, len(bands), self.concentration, self.random_state
         )
-        splits = _check_splits(_resolve_cv(self.cv), X_arr.shape[0])
+        splits = _splits(self.cv, X_arr.shape[0])
 
         problem = _BandedProblem(X_arr, bands, self.fit_intercept)
         gammas = _like(gammas_np, X_arr)
@@ -407,17 +418,8 @@ class _BandedProblem:
         return self._primal_split(self.column_scale(gamma), train, val)
 
     def _dual_split(self, G: Any, train: Any, val: Any) -> _SplitFactors:
-        xp = self.xp
-        G_rows = xp.take(G, train, axis=1)  # (n, n_train)
-        K = xp.take(G_rows, train, axis=0)
-        K_val = xp.take(G_rows, val, axis=0)
-        if self.fit_intercept:
-            row_means = xp.mean(G_rows, axis=1)  # x_i . m, m = training mean
-            train_means = xp.take(row_means, train)
-            grand = xp.mean(train_means)
-            K = K - train_means[:, None] - train_means[None, :] + grand
-            K_val = K_val - xp.take(row_means, val)[:, None] - train_means[None, :] + grand
-        s2, U = _eigh(K)
+        K, K_val = _split_kernels(G, train, val, self.fit_intercept)
+        s2, U = _eigh(K, float32_in_float64=False)
         return _SplitFactors(s2=s2, left=K_val @ U, project=U.T)
 
     def _primal_split(self, scale: Any, train: Any, val: Any) -> _SplitFactors:
@@ -428,7 +430,7 @@ class _BandedProblem:
             mean = xp.mean(X_train, axis=0)
             X_train, X_val = X_train - mean, X_val - mean
         Z_train = X_train * scale
-        s2, V = _eigh(Z_train.T @ Z_train)
+        s2, V = _eigh(Z_train.T @ Z_train, float32_in_float64=False)
         return _SplitFactors(s2=s2, left=(X_val * scale) @ V, project=(Z_train @ V).T)
 
 
@@ -445,7 +447,7 @@ class _SplitFactors:
     project: Any  # (k, n_train)
 
     def predict(self, B: Any, alpha: Any) -> Any:
-        return self.left @ (B / (self.s2[:, None] + alpha))
+        return _ridge_apply(self.left, self.s2, B, alpha)
 
 
 @dataclass(frozen=True)
@@ -537,20 +539,20 @@ def _refit(
     for i in np.unique(gamma_index):
         scale = problem.column_scale(gammas[int(i), :])
         if problem.dual:
-            s2, U = _eigh(problem.kernel(gammas[int(i), :]))
+            s2, U = _eigh(problem.kernel(gammas[int(i), :]), float32_in_float64=False)
         else:
             Z = X0 * scale
-            s2, V = _eigh(Z.T @ Z)
+            s2, V = _eigh(Z.T @ Z, float32_in_float64=False)
         targets = np.flatnonzero(gamma_index == i)
         for part in _batches(targets.size, batch):
             cols = _to_index(targets[part], Y)
             alpha = xp.take(alphas, xp.take(search.alpha_index, cols))
             Y_part = xp.take(Y0, cols, axis=1)
             if problem.dual:  # scale^2 X0^T U (s2 + alpha)^-1 U^T Y
-                dual_coef = U @ ((U.T @ Y_part) / (s2[:, None] + alpha[None, :]))
+                dual_coef = _ridge_apply(U, s2, U.T @ Y_part, alpha[None, :])
                 block = (scale * scale)[:, None] * (X0.T @ dual_coef)
             else:  # scale V (s2 + alpha)^-1 V^T Z^T Y
-                block = scale[:, None] * (V @ ((V.T @ (Z.T @ Y_part)) / (s2[:, None] + alpha)))
+                block = scale[:, None] * _ridge_apply(V, s2, V.T @ (Z.T @ Y_part), alpha)
             coef[:, cols] = block
     return coef
 
@@ -683,7 +685,7 @@ def variance_partitioning(
         numbers of rows or rows different from ``Y``, or an invalid ``cv``.
     """
     names, arrays, Y_arr = _check_bands_mapping(X_bands, Y)
-    splits = _check_splits(_resolve_cv(cv), Y_arr.shape[0])
+    splits = _splits(cv, Y_arr.shape[0])
     base = BandedRidgeCV() if model is None else model
     r2_by_subset = {}
     for subset in _nonempty_subsets(len(names)):
@@ -940,63 +942,16 @@ def _check_band_columns(bands: Sequence[Any], n_features: int) -> list[np.ndarra
     return columns
 
 
-def _check_scoring(scoring: object) -> None:
-    if scoring not in BANDED_SCORINGS:
-        raise ValueError(f"scoring={scoring!r}; use one of {list(BANDED_SCORINGS)}.")
+def _splits(cv: int | object, n_samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The checked splits of ``cv`` (an int: ``BlockedKFold(cv)``) over ``n_samples`` rows.
 
-
-def _resolve_cv(cv: int | object) -> object:
-    if isinstance(cv, int | np.integer) and not isinstance(cv, bool):
-        return BlockedKFold(int(cv), gap=0)
-    if isinstance(cv, str) or not callable(getattr(cv, "split", None)):
-        raise ValueError(
-            f"cv must be an int (number of blocked folds) or a splitter with a split(X) "
-            f"method; got {cv!r}."
-        )
-    return cv
-
-
-def _check_splits(cv: object, n_samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    splits = []
-    for k, (train, val) in enumerate(cv.split(np.zeros((n_samples, 1)))):  # type: ignore[attr-defined]
-        train = np.asarray(to_numpy(train), dtype=np.int64)
-        val = np.asarray(to_numpy(val), dtype=np.int64)
-        if train.size == 0 or val.size < 2:
-            raise ValueError(
-                f"cv split {k} has {train.size} training and {val.size} validation rows; "
-                "each split needs at least 1 training and 2 validation rows. Use fewer "
-                "folds or a smaller gap."
-            )
-        if max(train.max(), val.max()) >= n_samples or min(train.min(), val.min()) < 0:
-            raise ValueError(f"cv split {k} has indices outside 0..{n_samples - 1}.")
-        splits.append((train, val))
-    if not splits:
-        raise ValueError(f"cv {cv!r} produced no splits.")
-    return splits
-
-
-def _eigh(M: Any) -> tuple[Any, Any]:
-    """Eigendecomposition of a symmetric PSD matrix, rounding negatives up to 0."""
-    xp = namespace(M)
-    s2, vectors = xp.linalg.eigh(M)
-    return xp.clip(s2, min=0.0), vectors
-
-
-def _like(values: np.ndarray, like: Any) -> Any:
-    """A float numpy array as an array of ``like``'s backend, dtype and device."""
-    xp = namespace(like)
-    if is_numpy_array(like):
-        return np.asarray(values, dtype=like.dtype)
-    return xp.asarray(np.asarray(values), dtype=like.dtype, device=array_device(like))
-
-
-def _to_index(indices: Any, like: Any) -> Any:
-    """Integer indices as an int64 array of ``like``'s backend and device."""
-    xp = namespace(like)
-    if is_torch_array(indices) and namespace(indices) is xp:
-        return indices
-    return xp.asarray(np.asarray(indices, dtype=np.int64), device=array_device(like))
-
-
-def _batches(n: int, size: int) -> list[slice]:
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+    The splitter is shown a placeholder ``(n_samples, 1)`` array, not ``X``: only the
+    number of rows matters to it, :func:`variance_partitioning` has no single ``X``, and
+    a torch ``X`` never reaches a scikit-learn splitter.
+    """
+    cv = _resolve_cv(cv)
+    return _check_split_list(
+        cv.split(np.zeros((n_samples, 1))),  # type: ignore[attr-defined]
+        cv,
+        n_samples,
+    )

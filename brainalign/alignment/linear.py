@@ -19,13 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from array_api_compat import device as array_device
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from brainalign.alignment._checks import check_int, check_predict_X, check_xy_arrays
-from brainalign.alignment.backend import namespace, to_numpy
+from brainalign.alignment.backend import _like, namespace, to_numpy
 from brainalign.alignment.ridge import (
     _check_scoring,
     _score_columns,
@@ -272,9 +271,3 @@ def _rank_cutoff(s: Any, shape: tuple[int, ...], xp: Any) -> Any:
     if s.shape[0] == 0:
         return 0.0
     return xp.max(s) * max(shape) * xp.finfo(s.dtype).eps
-
-
-def _like(values: np.ndarray, like: Any) -> Any:
-    """``values`` (numpy) as an array of ``like``'s backend, device and dtype."""
-    xp = namespace(like)
-    return xp.asarray(np.asarray(values), dtype=like.dtype, device=array_device(like))

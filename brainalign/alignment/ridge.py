@@ -354,15 +354,9 @@ class _GramSVD:
 
     def _dual(self, train: Any, val: Any | None) -> _SplitSVD:
         xp = namespace(self.G)
-        G = self.G
-        train = _to_index(train, G)
-        G_rows = xp.take(G, train, axis=1)  # (n, n_train)
-        K = xp.take(G_rows, train, axis=0)
-        if self.fit_intercept:
-            row_means = xp.mean(G_rows, axis=1)  # x_i . m, m = mean of training rows
-            train_means = xp.take(row_means, train)
-            grand = xp.mean(train_means)  # m . m
-            K = K - train_means[:, None] - train_means[None, :] + grand
+        train = _to_index(train, self.G)
+        val = None if val is None else _to_index(val, self.G)
+        K, K_val = _split_kernels(self.G, train, val, self.fit_intercept)
         s2, U = _eigh(K)
         if val is None:
             if self.X0 is None:  # kernel: dual coefficients
@@ -371,10 +365,6 @@ class _GramSVD:
             if self.fit_intercept:
                 X_train = X_train - xp.mean(X_train, axis=0)
             return _SplitSVD(s2=s2, left=U, basis=U, outer=X_train.T)
-        val = _to_index(val, G)
-        K_val = xp.take(G_rows, val, axis=0)
-        if self.fit_intercept:
-            K_val = K_val - xp.take(row_means, val)[:, None] - train_means[None, :] + grand
         return _SplitSVD(s2=s2, left=K_val @ U, basis=U)  # left = X_val V S
 
     def _primal(self, train: Any, val: Any | None) -> _SplitSVD:
@@ -390,6 +380,39 @@ class _GramSVD:
             X_val = xp.take(self.X0, _to_index(val, self.X0), axis=0)
             left = (X_val - mean if self.fit_intercept else X_val) @ V
         return _SplitSVD(s2=s2, left=left, basis=V, X_train=X_train)
+
+
+def _split_kernels(G: Any, train: Any, val: Any | None, fit_intercept: bool) -> tuple[Any, Any]:
+    """One split's blocks of a Gram (or kernel) matrix, re-centred on the training rows.
+
+    Parameters
+    ----------
+    G : array, shape (n_samples, n_samples)
+        ``X0 X0^T`` (or a kernel matrix) over all rows.
+    train, val : integer index arrays of ``G``'s backend, or ``val=None``
+    fit_intercept : bool
+        Re-centre in closed form on the mean ``m`` of the training rows:
+        ``K_ij - x_i . m - x_j . m + m . m``.
+
+    Returns
+    -------
+    K : array, shape (n_train, n_train)
+        The training rows' centred Gram matrix.
+    K_val : array, shape (n_val, n_train), or None when ``val`` is None
+        Cross-products of the validation rows with the training rows, centred alike.
+    """
+    xp = namespace(G)
+    G_rows = xp.take(G, train, axis=1)  # (n, n_train)
+    K = xp.take(G_rows, train, axis=0)
+    K_val = None if val is None else xp.take(G_rows, val, axis=0)
+    if fit_intercept:
+        row_means = xp.mean(G_rows, axis=1)  # x_i . m, m = mean of training rows
+        train_means = xp.take(row_means, train)
+        grand = xp.mean(train_means)  # m . m
+        K = K - train_means[:, None] - train_means[None, :] + grand
+        if K_val is not None:
+            K_val = K_val - xp.take(row_means, val)[:, None] - train_means[None, :] + grand
+    return K, K_val
 
 
 def _ridge_apply(left: Any, s2: Any, B: Any, alpha: float | Any) -> Any:
@@ -409,7 +432,7 @@ def _ridge_apply(left: Any, s2: Any, B: Any, alpha: float | Any) -> Any:
     return left @ (B / (s2[:, None] + alpha))
 
 
-def _eigh(M: Any) -> tuple[Any, Any]:
+def _eigh(M: Any, *, float32_in_float64: bool = True) -> tuple[Any, Any]:
     """Eigendecomposition of a symmetric PSD matrix, rounding negatives up to 0.
 
     A float32 matrix is decomposed in float64 and the factors rounded back: the
@@ -417,10 +440,15 @@ def _eigh(M: Any) -> tuple[Any, Any]:
     side), and it keeps float32 fits within ~1e-6 of float64 ones. numpy matrices up
     to ``_ONE_THREAD_EIGH_MAX`` rows are decomposed on one BLAS thread (see
     :func:`_blas_threads_for_eigh`).
+
+    ``float32_in_float64=False`` decomposes a float32 matrix in float32 (the input's
+    precision, as himalaya does): the arithmetic of
+    :class:`~brainalign.alignment.banded.BandedRidgeCV`, kept so its numbers stay as
+    they were.
     """
     xp = namespace(M)
     with _blas_threads_for_eigh(M):
-        if M.dtype == xp.float32:
+        if float32_in_float64 and M.dtype == xp.float32:
             s2, vectors = xp.linalg.eigh(xp.astype(M, xp.float64))
             s2, vectors = xp.astype(s2, xp.float32), xp.astype(vectors, xp.float32)
         else:
@@ -545,6 +573,6 @@ def _check_split_list(
     return splits
 
 
-def _check_scoring(scoring: object) -> None:
-    if scoring not in SCORINGS:
-        raise ValueError(f"scoring={scoring!r}; use one of {list(SCORINGS)}.")
+def _check_scoring(scoring: object, choices: tuple[str, ...] = SCORINGS) -> None:
+    if scoring not in choices:
+        raise ValueError(f"scoring={scoring!r}; use one of {list(choices)}.")

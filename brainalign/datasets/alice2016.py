@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from brainalign.datasets.recording import Recording
-from brainalign.datasets.stimuli import Stimuli
 from brainalign.datasets.textgrid import read_textgrid
+from brainalign.stimuli import Stimuli
 
 ROIS = ("LATL", "RATL", "LPTL", "LIPL", "LPreM", "LIFG")
 TR_SECONDS = 2.0

@@ -34,7 +34,7 @@ import pandas as pd
 from scipy.spatial.distance import squareform
 
 from brainalign.datasets.recording import Recording
-from brainalign.datasets.stimuli import Stimuli
+from brainalign.stimuli import Stimuli
 
 PathLike = str | os.PathLike
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from brainalign.datasets.stimuli import Stimuli
+from brainalign.stimuli import Stimuli
 
 if TYPE_CHECKING:  # pragma: no cover
     import mne

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.datasets.recording import Recording
-from brainalign.datasets.stimuli import Stimuli
+from brainalign.stimuli import Stimuli
 
 PathLike = str | os.PathLike
 SAMPLE_DIM, UNIT_DIM, TIME_DIM, EVENT_DIM = "presentation", "neuroid", "time_bin", "event"

@@ -1,5 +1,6 @@
 """Named datasets: what exists (:func:`available`, :func:`info`), getting the files
-(:func:`fetch`) and loading them (:func:`load`).
+(:func:`fetch`) and loading them (:func:`load`, or only their stimuli:
+:func:`load_stimuli`).
 
 The entries live in :mod:`brainalign.datasets.registry` (one :class:`DatasetInfo` each);
 the command line shows them with ``brainalign datasets list`` / ``info NAME`` / ``fetch
@@ -14,11 +15,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brainalign.datasets.download import cache_path, fetch_many
 from brainalign.datasets.download import fetch as fetch_file
 from brainalign.datasets.registry import REGISTRY, CatalogueError, DatasetInfo
+
+if TYPE_CHECKING:
+    from brainalign.stimuli import Stimuli
 
 __all__ = [
     "CatalogueError",
@@ -29,6 +33,7 @@ __all__ = [
     "fetch",
     "info",
     "load",
+    "load_stimuli",
     "render_markdown",
 ]
 
@@ -237,6 +242,41 @@ def load(
         return fetch_file(entry.files[key], cache_dir=cache_dir, offline=offline, progress=progress)
 
     return entry.loader(get, **options)
+
+
+def load_stimuli(name: str, **options: Any) -> Stimuli:
+    """The stimuli of a catalogue dataset: those of the recording :func:`load` returns.
+
+    Parameters
+    ----------
+    name : str
+        Dataset name, one of :func:`available`.
+    **options
+        Passed to :func:`load` (``cache_dir``, ``offline``, the loader's options).
+
+    Returns
+    -------
+    Stimuli
+        One row per item (for ``alice2016``: the words with their onsets).
+
+    Raises
+    ------
+    UnknownDatasetError
+        If ``name`` is not in the catalogue.
+    CatalogueError
+        If the dataset does not load as a
+        :class:`~brainalign.datasets.recording.Recording` (e.g. ``kriegeskorte2008-92``,
+        a set of RDMs), or as raised by :func:`load`.
+    """
+    from brainalign.datasets.recording import Recording
+
+    recording = load(name, **options)
+    if not isinstance(recording, Recording):
+        raise CatalogueError(
+            f"dataset {name!r} loads as {type(recording).__name__}, not a recording with "
+            "stimuli; give its stimuli as a table with --stimuli"
+        )
+    return recording.stimuli
 
 
 def file_status(name: str, cache_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:

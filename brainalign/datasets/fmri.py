@@ -49,7 +49,7 @@ import pandas as pd
 
 from brainalign.datasets.bids import content_kind, events_to_stimuli, stimuli_column_name
 from brainalign.datasets.recording import Recording
-from brainalign.datasets.stimuli import Stimuli
+from brainalign.stimuli import Stimuli
 
 ImgLike = Any  # a path or a nibabel image
 CHUNK_BYTES = 64 * 2**20

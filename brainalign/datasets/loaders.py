@@ -30,7 +30,7 @@ import pandas as pd
 from brainalign.datasets.behaviour import RDMSet, read_rdms
 from brainalign.datasets.brainio import read_assembly
 from brainalign.datasets.recording import Recording
-from brainalign.datasets.stimuli import Stimuli
+from brainalign.stimuli import Stimuli
 
 PathLike = str | os.PathLike
 

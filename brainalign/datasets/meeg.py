@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.datasets.recording import Recording
-from brainalign.datasets.stimuli import Stimuli
+from brainalign.stimuli import Stimuli
 
 if TYPE_CHECKING:  # pragma: no cover
     import mne

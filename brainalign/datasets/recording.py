@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from brainalign.datasets.stimuli import Stimuli
+from brainalign.stimuli import Stimuli
 
 Sampling = Literal["event", "continuous"]
 

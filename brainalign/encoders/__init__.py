@@ -1,1 +1,48 @@
-"""encoders"""
+"""Encoders: what a model does with the stimuli, as per-layer (and per-head) features.
+
+Models in, :class:`Features` (arrays aligned to stimulus ids, with provenance) out;
+nothing here knows about brains or datasets: stimuli arrive as a
+:class:`~brainalign.stimuli.Stimuli` table, a word list or image files. The names users
+call are re-exported here and imported on first use, so ``import brainalign.encoders``
+imports neither torch nor transformers:
+
+- :class:`TextEncoder`, :class:`VisionEncoder`: hidden states of every layer (and
+  head) of Hugging Face language and vision models; :class:`ModelLoadError`;
+- :class:`Features`: the arrays and their provenance;
+- :class:`FeatureStore` and its keys (:func:`feature_key`, :func:`text_encoder_key`,
+  :func:`text_extract_key`, :func:`stimulus_hash`): features on disk, computed once;
+- :class:`LayerCapture`, :func:`attention_summaries`, :func:`register_architecture`,
+  :func:`supported_architectures`: per-layer and per-head activations through hooks;
+- :func:`extract_features`, :func:`read_stimuli`, :func:`text_stimuli`: stimuli into
+  the store (``brainalign extract``);
+- :class:`SurprisalModel`, :func:`word_surprisal`: per-word surprisal;
+- :func:`localize_model`, :func:`language_localizer`: language-selective units.
+"""
+
+from brainalign._lazy import lazy_exports
+
+_EXPORTS = {
+    "extract_features": "brainalign.encoders.extract",
+    "read_stimuli": "brainalign.encoders.extract",
+    "text_stimuli": "brainalign.encoders.extract",
+    "Features": "brainalign.encoders.features",
+    "LayerCapture": "brainalign.encoders.heads",
+    "attention_summaries": "brainalign.encoders.heads",
+    "register_architecture": "brainalign.encoders.hooks",
+    "supported_architectures": "brainalign.encoders.hooks",
+    "language_localizer": "brainalign.encoders.localizer",
+    "localize_model": "brainalign.encoders.localizer",
+    "ModelLoadError": "brainalign.encoders.models",
+    "FeatureStore": "brainalign.encoders.store",
+    "feature_key": "brainalign.encoders.store",
+    "stimulus_hash": "brainalign.encoders.store",
+    "text_encoder_key": "brainalign.encoders.store",
+    "text_extract_key": "brainalign.encoders.store",
+    "SurprisalModel": "brainalign.encoders.surprisal",
+    "word_surprisal": "brainalign.encoders.surprisal",
+    "TextEncoder": "brainalign.encoders.text",
+    "VisionEncoder": "brainalign.encoders.vision",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

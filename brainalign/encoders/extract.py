@@ -1,8 +1,9 @@
 """Feature extraction into the feature store: stimuli -> encoder -> store entry.
 
-The orchestration behind ``brainalign extract``. Stimuli come from a named dataset
-(its words, with onsets and ``space_before``), from a table file, or from a folder of
-images:
+The orchestration behind ``brainalign extract``. Stimuli come from a
+:class:`~brainalign.stimuli.Stimuli` table (e.g. a named dataset's words, with onsets
+and ``space_before``, through :func:`text_stimuli`), from a table file, or from a folder
+of images:
 
 - a CSV or TSV with a ``text`` column and optional ``stimulus_id``, ``group``,
   ``onset`` (seconds) and ``space_before`` (true/false) columns goes through
@@ -55,6 +56,7 @@ from brainalign.encoders.pooling import POOLINGS
 if TYPE_CHECKING:
     from brainalign.encoders.features import Features
     from brainalign.encoders.store import FeatureStore
+    from brainalign.stimuli import Stimuli
 
 __all__ = [
     "IMAGE_POOLINGS",
@@ -63,11 +65,11 @@ __all__ = [
     "ImageStimuli",
     "StimulusInputError",
     "TextStimuli",
-    "dataset_stimuli",
     "extract_features",
     "image_features_key",
     "read_stimuli",
     "text_context",
+    "text_stimuli",
 ]
 
 #: Poolings of words (those of :func:`~brainalign.encoders.pooling.pool_hidden`).
@@ -80,7 +82,7 @@ _FALSE = {"false", "f", "no", "n", "0"}
 
 
 class StimulusInputError(ValueError):
-    """A stimulus file, folder or dataset that cannot be used, with what to do about it."""
+    """A stimulus file, folder or table that cannot be used, with what to do about it."""
 
 
 @dataclass(frozen=True)
@@ -175,30 +177,35 @@ class Extraction:
 # --------------------------------------------------------------------------- stimuli
 
 
-def dataset_stimuli(name: str) -> TextStimuli:
-    """The words of a catalogue dataset, with ids, onsets and ``space_before``.
+def text_stimuli(stimuli: Stimuli, source: str) -> TextStimuli:
+    """The words of a :class:`~brainalign.stimuli.Stimuli` table, read as one text.
+
+    The rows are the words of one continuous text in order, with their ids, onsets and
+    ``space_before`` where the table has them; its ``group`` column is not used. This is
+    how ``brainalign extract --dataset NAME`` reads a dataset's words (the command line
+    loads the dataset's ``Stimuli`` from the catalogue and passes them here), so its
+    entry has the key of ``encode_words`` on the same words.
+
+    Parameters
+    ----------
+    stimuli : Stimuli
+        A table with a ``text`` column, one word per row.
+    source : str
+        Where the stimuli came from, for messages (e.g. ``"dataset alice2016"``).
+
+    Returns
+    -------
+    TextStimuli
 
     Raises
     ------
     StimulusInputError
-        For an unknown dataset or one whose stimuli are not words.
+        If the table has no ``text`` column.
     """
-    from brainalign.datasets.catalogue import UnknownDatasetError, load
-    from brainalign.datasets.recording import Recording
-
-    try:
-        recording = load(name)
-    except UnknownDatasetError as error:
-        raise StimulusInputError(str(error)) from error
-    if not isinstance(recording, Recording):
-        raise StimulusInputError(
-            f"dataset {name!r} loads as {type(recording).__name__}, not a recording with "
-            "stimuli; give its stimuli as a table with --stimuli"
-        )
-    table = recording.stimuli.table
+    table = stimuli.table
     if "text" not in table.columns:
         raise StimulusInputError(
-            f"dataset {name!r} has no 'text' stimuli (columns {list(table.columns)}); "
+            f"{source} has no 'text' stimuli (columns {list(table.columns)}); "
             "extract its images with --stimuli"
         )
     return TextStimuli(
@@ -208,7 +215,7 @@ def dataset_stimuli(name: str) -> TextStimuli:
         space_before=(
             table["space_before"].to_numpy(dtype=bool) if "space_before" in table.columns else None
         ),
-        source=f"dataset {name}",
+        source=source,
     )
 
 
@@ -520,7 +527,7 @@ def extract_features(
         Hub id or local directory: a language model for :class:`TextStimuli`, a vision
         model for :class:`ImageStimuli`.
     stimuli : TextStimuli or ImageStimuli
-        From :func:`dataset_stimuli` or :func:`read_stimuli`.
+        From :func:`text_stimuli` or :func:`read_stimuli`.
     store : FeatureStore
     layers : sequence of int, optional
         Hidden-state indices (0 = embeddings). Default: all.
@@ -629,10 +636,10 @@ def extract_features(
 
 
 def _stimuli_table(stimuli: TextStimuli) -> Any:
-    """The text stimuli as a :class:`~brainalign.datasets.stimuli.Stimuli` table."""
+    """The text stimuli as a :class:`~brainalign.stimuli.Stimuli` table."""
     import pandas as pd
 
-    from brainalign.datasets.stimuli import Stimuli
+    from brainalign.stimuli import Stimuli
 
     n_items = len(stimuli)
     columns: dict[str, Any] = {

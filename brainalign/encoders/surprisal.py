@@ -219,7 +219,7 @@ class SurprisalModel(LoadedModelAccess):
             tokenizer fingerprint, ``["surprisal"]``, context (window, min_context,
             prefix), dtype, stimulus hash of the words and groups, and the unit.
         """
-        from brainalign.encoders.store import (
+        from brainalign.encoders.store.keys import (
             _text_weights,
             _tokenizer_fingerprint,
             feature_key,

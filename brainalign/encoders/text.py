@@ -95,8 +95,8 @@ from brainalign.encoders.pooling import (
 from brainalign.encoders.sinks import Sink, check_store, collect
 
 if TYPE_CHECKING:
-    from brainalign.datasets.stimuli import Stimuli
     from brainalign.encoders.store import FeatureStore
+    from brainalign.stimuli import Stimuli
 
 __all__ = [
     "CONTEXTS",
@@ -476,7 +476,7 @@ class TextEncoder(LoadedModelAccess):
         Parameters
         ----------
         stimuli : Stimuli or sequence of str, length n_items
-            A :class:`~brainalign.datasets.stimuli.Stimuli` table (its ``text``,
+            A :class:`~brainalign.stimuli.Stimuli` table (its ``text``,
             ``group``, ``stimulus_id`` and, when present, ``onset`` and
             ``space_before`` columns are used) or the items' texts in reading order.
         context : {"isolated", "passage", "window"}
@@ -891,7 +891,7 @@ class TextEncoder(LoadedModelAccess):
         onsets : numpy.ndarray of float, shape (n_items,), or None
         space_before : numpy.ndarray of bool, shape (n_items,), or None
         """
-        from brainalign.datasets.stimuli import Stimuli
+        from brainalign.stimuli import Stimuli
 
         if isinstance(stimuli, Stimuli):
             if groups is not None:

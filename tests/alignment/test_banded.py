@@ -190,6 +190,16 @@ def test_target_batches_do_not_change_results():
     assert_array_equal(b.best_alphas_, a.best_alphas_)
 
 
+def test_a_list_of_splits_is_the_splitter_it_came_from():
+    X, Y = make_data()
+    cv = BlockedKFold(4, gap=2)
+    kwargs = dict(bands=slices((30, 50)), alphas=ALPHAS, n_iter=5, random_state=2)
+    a = BandedRidgeCV(**kwargs, cv=cv).fit(X, Y)
+    b = BandedRidgeCV(**kwargs, cv=list(cv.split(X))).fit(X, Y)
+    assert_array_equal(b.coef_, a.coef_)
+    assert_array_equal(b.cv_scores_, a.cv_scores_)
+
+
 @pytest.mark.parametrize("n_samples", [60, 90])  # dual and primal
 def test_numpy_and_torch_agree(n_samples):
     torch = pytest.importorskip("torch")

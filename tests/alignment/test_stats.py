@@ -13,6 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import squareform
 
 from brainalign.alignment import stats as S
+from brainalign.alignment.stats import permutation as permutation_module
 
 # ------------------------------------------------------------------------- helpers
 
@@ -185,9 +186,11 @@ def test_batches_give_the_same_answer(monkeypatch, null, kwargs):
     P, R = _data(n=30)
     args = {"n_permutations": 20, "design": "event", "null": null, "return_null": True}
     whole = S.permutation_test(P, R, **args, **kwargs)
-    monkeypatch.setattr(S, "_BATCH_FLOATS", 6 * 6 * 3)  # batches of 3 permutations or fewer
-    monkeypatch.setattr(S, "_NULL_BATCH_FLOATS", 6 * 6 * 3)
-    monkeypatch.setattr(S, "_GATHER_FLOATS", 30 * 6 * 3)
+    monkeypatch.setattr(
+        permutation_module, "_BATCH_FLOATS", 6 * 6 * 3
+    )  # batches of 3 permutations or fewer
+    monkeypatch.setattr(permutation_module, "_NULL_BATCH_FLOATS", 6 * 6 * 3)
+    monkeypatch.setattr(permutation_module, "_GATHER_FLOATS", 30 * 6 * 3)
     batched = S.permutation_test(P, R, **args, **kwargs)
     assert_array_equal(batched.null, whole.null)
     assert_array_equal(batched.p_values, whole.p_values)
@@ -199,8 +202,8 @@ def test_null_is_not_kept_unless_asked(monkeypatch, null):
     """Without return_null the memory is a few batches, not (n_permutations, n_units)."""
     import tracemalloc
 
-    monkeypatch.setattr(S, "_NULL_BATCH_FLOATS", 2**16)  # 0.5 MB batches
-    monkeypatch.setattr(S, "_GATHER_FLOATS", 2**16)
+    monkeypatch.setattr(permutation_module, "_NULL_BATCH_FLOATS", 2**16)  # 0.5 MB batches
+    monkeypatch.setattr(permutation_module, "_GATHER_FLOATS", 2**16)
     rng = np.random.default_rng(3)
     P = rng.standard_normal((30, 2000))
     R = 0.2 * P + rng.standard_normal((30, 2000))

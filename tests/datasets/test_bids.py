@@ -27,7 +27,7 @@ from brainalign.datasets.bids import (
     read_electrodes,
     stimuli_column_name,
 )
-from brainalign.datasets.stimuli import Stimuli
+from brainalign.stimuli import Stimuli
 
 BIDS = Path(__file__).resolve().parents[1] / "data" / "bids"
 LAYOUTS = ("eeg_matchingpennies", "ieeg_visual", "ds000246")

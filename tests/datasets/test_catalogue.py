@@ -43,6 +43,7 @@ from brainalign.datasets.catalogue import (
     fetch,
     info,
     load,
+    load_stimuli,
     render_markdown,
 )
 from brainalign.datasets.download import (
@@ -198,6 +199,16 @@ def test_alice2016_loads_from_the_bundle():
     recording = load("alice2016", subjects=["s18"])
     assert isinstance(recording, Recording)
     assert recording.data.shape == (362, 6) and recording.meta["name"] == "alice2016"
+
+
+def test_load_stimuli_gives_a_recordings_stimuli_and_refuses_other_data():
+    stimuli = load_stimuli("alice2016", subjects=["s18"])
+    recording = load("alice2016", subjects=["s18"])
+    pd.testing.assert_frame_equal(stimuli.table, recording.stimuli.table)
+    with pytest.raises(CatalogueError, match="loads as Kriegeskorte92, not a recording"):
+        load_stimuli("kriegeskorte2008-92")
+    with pytest.raises(UnknownDatasetError, match="alice2017"):
+        load_stimuli("alice2017")
 
 
 def test_kriegeskorte2008_92_bundle_matches_the_source_files():

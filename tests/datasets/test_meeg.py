@@ -13,7 +13,7 @@ mne = pytest.importorskip("mne")
 
 from brainalign.datasets import meeg  # noqa: E402
 from brainalign.datasets.bids import BIDSFileError  # noqa: E402
-from brainalign.datasets.stimuli import Stimuli  # noqa: E402
+from brainalign.stimuli import Stimuli  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "meeg"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "eeg_meg"

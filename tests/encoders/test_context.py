@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from brainalign.datasets.stimuli import Stimuli
 from brainalign.encoders.features import Features
 from brainalign.encoders.text import TextEncoder
+from brainalign.stimuli import Stimuli
 
 ATOL = 1e-4
 SENTENCE_WORDS = (4, 3, 5, 2, 6, 3)  # words per sentence, cycled

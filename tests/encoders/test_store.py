@@ -247,7 +247,7 @@ def test_stale_temp_dirs_are_cleaned_and_live_ones_kept(tmp_path):
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
     )
     dead_pid = int(dead.stdout)
-    from brainalign.encoders.store import _host
+    from brainalign.encoders.store.files import _host
 
     stale = tmp_path / f".{name}.tmp-{dead_pid}-deadbeef-{_host()}"
     live = tmp_path / f".{name}.tmp-{os.getpid()}-cafebabe-{_host()}"
@@ -366,7 +366,7 @@ def test_stimulus_hash_is_canonical_and_sensitive(alice_words):
     assert stimulus_hash({"onset": onsets, "text": words}) == timed  # dict key order
     assert stimulus_hash(table.assign(extra=1)) == timed  # unhashed column
     assert stimulus_hash(table.assign(table="x")) == timed  # a column named like Stimuli.table
-    from brainalign.datasets.stimuli import Stimuli
+    from brainalign.stimuli import Stimuli
 
     stimuli = Stimuli(table.assign(group="alice-ch1"))
     assert stimulus_hash(stimuli) == stimulus_hash(stimuli.table) != timed  # group is hashed

@@ -1,4 +1,9 @@
-"""The ``Stimuli`` table: one row per item the participant saw or heard."""
+"""The ``Stimuli`` table: one row per item the participant saw or heard.
+
+A core module of its own, shared by both sides of the data flow: readers in
+:mod:`brainalign.datasets` build ``Stimuli`` for their recordings, and the encoders in
+:mod:`brainalign.encoders` read them, without either importing the other.
+"""
 
 from __future__ import annotations
 

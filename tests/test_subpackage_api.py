@@ -1,0 +1,50 @@
+"""The subpackages' public faces: every name in ``__all__`` resolves, imports stay light."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+#: Packages whose ``__all__`` is their public face (the first three load lazily).
+PACKAGES = (
+    "brainalign.alignment",
+    "brainalign.encoders",
+    "brainalign.datasets",
+    "brainalign.alignment.stats",
+    "brainalign.encoders.store",
+)
+HEAVY = ("torch", "transformers")
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_every_name_in_all_resolves(name):
+    package = importlib.import_module(name)
+    assert len(package.__all__) == len(set(package.__all__)), "a name repeats in __all__"
+    missing = [attr for attr in package.__all__ if getattr(package, attr, None) is None]
+    assert not missing, f"{name}.__all__ names that do not resolve: {missing}"
+    assert set(package.__all__) <= set(dir(package))
+
+
+@pytest.mark.parametrize(
+    ("name", "child"),
+    [
+        ("brainalign.alignment", "rsa"),
+        ("brainalign.encoders", "features"),
+        ("brainalign.datasets", "recording"),
+    ],
+)
+def test_unknown_names_raise_and_submodules_still_import(name, child):
+    package = importlib.import_module(name)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        package.not_a_name  # noqa: B018
+    assert importlib.import_module(f"{name}.{child}") is getattr(package, child)
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_import_does_not_pull_in_torch_or_transformers(name):
+    code = f"import sys, {name}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", f"import {name} imported {out.stdout.strip()}"
