@@ -26,8 +26,8 @@ $(VENV)/.test: pyproject.toml $(VENV)/.torch
 	touch $@
 
 demo: $(VENV)/.demo
-	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/brainalign score --model $(DEMO_MODEL) \
-		--dataset alice2016 --layers all --out $(DEMO_OUT)
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(BIN)/brainalign score $(DEMO_MODEL) \
+		--benchmark alice2016-encoding --out $(DEMO_OUT)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check brainalign tests perf

@@ -2,17 +2,19 @@
 
 The public API, imported lazily (so ``import brainalign`` does not pull in torch):
 
-- :class:`Stimuli`, :class:`Recording`, :class:`Features`: the data model;
-- :func:`load_dataset`, :func:`available_datasets`: the dataset catalogue;
-- :class:`TextEncoder`: word-level features of every layer (and head) of a language model;
-- :class:`VisionEncoder`: per-layer image features of vision models;
-- :class:`FeatureStore`: provenance-keyed, memory-mapped feature sets on disk;
-- :class:`LayerCapture`: per-layer and per-head activations through hooks;
+- :func:`score`, :func:`sweep`, :func:`compare`: models x benchmarks into one tidy
+  table (resumable, locally or on Ray) and its leaderboard; :class:`Benchmark`,
+  :class:`RunSettings`, :func:`get_benchmark`, :func:`available_benchmarks`: the
+  registered benchmarks and the settings a run uses;
+- :func:`load_dataset`, :func:`available_datasets`; :class:`Stimuli`,
+  :class:`Recording`, :class:`Features`: the data model;
+- :class:`TextEncoder`, :class:`VisionEncoder`: per-layer (and per-head) features;
+  :class:`FeatureStore`: provenance-keyed, memory-mapped features on disk;
+  :class:`LayerCapture`: per-layer and per-head activations through hooks;
 - :func:`cross_validated_encoding`, :class:`RidgeCV`, :class:`BlockedKFold`,
-  :func:`lanczos_resample`, :func:`fir_delays`, :func:`leave_one_out_isc`: alignment;
-- :func:`run_alice2016`: the alice2016 encoding study with its controls and ceiling.
-- :func:`score`, :func:`sweep`, :func:`compare`: models x benchmarks into one tidy table
-  (a resumable sweep, locally or on Ray) and its leaderboard.
+  :func:`lanczos_resample`, :func:`fir_delays`, :func:`rdm`, :func:`compare_rdms`,
+  :func:`cka`, :func:`leave_one_out_isc`: alignment;
+- :func:`read_results`, :func:`leaderboard`: result tables (:mod:`brainalign.results`).
 """
 
 from __future__ import annotations
@@ -23,11 +25,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Stimuli": ("brainalign.datasets.stimuli", "Stimuli"),
-    "Recording": ("brainalign.datasets.recording", "Recording"),
-    "Features": ("brainalign.encoders.features", "Features"),
+    "score": ("brainalign.scoring", "score"),
+    "sweep": ("brainalign.sweeps", "sweep"),
+    "compare": ("brainalign.sweeps", "compare"),
+    "Benchmark": ("brainalign.benchmarks.benchmark", "Benchmark"),
+    "RunSettings": ("brainalign.benchmarks.settings", "RunSettings"),
+    "get_benchmark": ("brainalign.benchmarks.registry", "get"),
+    "available_benchmarks": ("brainalign.benchmarks.registry", "available"),
     "load_dataset": ("brainalign.datasets.catalogue", "load"),
     "available_datasets": ("brainalign.datasets.catalogue", "available"),
+    "Stimuli": ("brainalign.stimuli", "Stimuli"),
+    "Recording": ("brainalign.datasets.recording", "Recording"),
+    "Features": ("brainalign.encoders.features", "Features"),
     "TextEncoder": ("brainalign.encoders.text", "TextEncoder"),
     "VisionEncoder": ("brainalign.encoders.vision", "VisionEncoder"),
     "FeatureStore": ("brainalign.encoders.store", "FeatureStore"),
@@ -37,11 +46,12 @@ _EXPORTS = {
     "BlockedKFold": ("brainalign.alignment.cv", "BlockedKFold"),
     "lanczos_resample": ("brainalign.alignment.temporal", "lanczos_resample"),
     "fir_delays": ("brainalign.alignment.temporal", "fir_delays"),
+    "rdm": ("brainalign.alignment.rsa", "rdm"),
+    "compare_rdms": ("brainalign.alignment.rsa", "compare_rdms"),
+    "cka": ("brainalign.alignment.similarity", "cka"),
     "leave_one_out_isc": ("brainalign.alignment.ceiling", "leave_one_out_isc"),
-    "run_alice2016": ("brainalign.benchmarks.alice2016", "run_alice2016"),
-    "score": ("brainalign.scoring", "score"),
-    "sweep": ("brainalign.sweeps", "sweep"),
-    "compare": ("brainalign.sweeps", "compare"),
+    "read_results": ("brainalign.results.io", "read_results"),
+    "leaderboard": ("brainalign.results.summary", "leaderboard"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,48 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    score = commands.add_parser(
-        "score",
-        help="score a model's layers against a dataset",
-        description="Cross-validated encoding scores of every layer of a language model, with "
-        "the untrained-architecture and nuisance controls and the noise ceiling.",
-    )
-    score.add_argument(
-        "models", nargs="*", metavar="MODEL", help="models to score (or give one with --model)"
-    )
-    _add_model_options(score, layers_help="hidden-state indices to score", model_required=False)
-    score.add_argument(
-        "--dataset", default="alice2016", help="dataset name (see: brainalign datasets)"
-    )
-    score.add_argument(
-        "--benchmark",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="run these registered benchmarks instead of --dataset (see: brainalign benchmarks)",
-    )
-    score.add_argument("--out", type=Path, default=Path("results"), help="output directory")
-    score.add_argument("--batch-size", type=int, default=32)
-    score.add_argument("--radius", type=int, default=6, choices=[6, 10], help="ROI radius in mm")
-    score.add_argument(
-        "--no-untrained",
-        action="store_true",
-        help="skip the random-weight control (not recommended)",
-    )
-    score.add_argument("--seed", type=int, default=0, help="seed of the random-weight control")
-    score.add_argument(
-        "--store",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="feature store to read features from (and write them to); see brainalign extract",
-    )
-    score.add_argument(
-        "--heads",
-        action="store_true",
-        help="also score every attention head of each layer (benchmarks only)",
-    )
-
+    _add_score_parser(commands)
     _add_extract_parser(commands)
 
     _add_datasets_parser(commands)
@@ -223,19 +183,6 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
     )
 
 
-#: Datasets ``brainalign score`` has a scoring study for.
-SCORED_DATASETS: tuple[str, ...] = ("alice2016",)
-
-
-def _check_dataset(name: str) -> None:
-    from brainalign.datasets.catalogue import UnknownDatasetError, check_name
-
-    try:
-        check_name(name)
-    except UnknownDatasetError as error:
-        raise CommandError(str(error)) from error
-
-
 def _silence_progress(quiet: bool) -> None:
     """With ``--quiet``, also turn off transformers' own loading bars."""
     if quiet:
@@ -244,130 +191,178 @@ def _silence_progress(quiet: bool) -> None:
         transformers_logging.disable_progress_bar()
 
 
+def parse_option(value: str) -> tuple[str, object]:
+    """Parse ``--option NAME=VALUE``; the value is read as YAML (``10``, ``[s18, s22]``)."""
+    import yaml
+
+    name, equals, text = value.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(
+            f"--option takes NAME=VALUE (e.g. radius_mm=10 or subjects=[s18,s22]); got {value!r}"
+        )
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        parsed = text
+    return name.strip(), parsed
+
+
+def _add_score_parser(commands: argparse._SubParsersAction) -> None:
+    score = commands.add_parser(
+        "score",
+        help="score models on registered benchmarks",
+        description="Every model on every benchmark: scores per layer (and head), next to "
+        "each model's untrained twin, the benchmark's content-free controls and its noise "
+        "ceiling. Each finished (model, benchmark) cell is saved in OUT at once; a rerun "
+        "with the same settings skips finished cells.",
+        epilog="A setting a selected benchmark would not use (e.g. --layers for "
+        "futrell2018-surprisal, --heads for alice2016-encoding) is an error: run that "
+        "benchmark on its own. See brainalign benchmarks info NAME for each benchmark's "
+        "options.",
+    )
+    score.add_argument(
+        "models", nargs="*", metavar="MODEL", help="models to score (or give one with --model)"
+    )
+    _add_model_options(score, layers_help="hidden-state indices to score", model_required=False)
+    score.add_argument(
+        "--benchmark",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="registered benchmarks to run (see: brainalign benchmarks list)",
+    )
+    score.add_argument("--out", type=Path, default=Path("results"), help="run folder")
+    score.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace results of other settings in --out (else they are refused)",
+    )
+    score.add_argument("--batch-size", type=int, default=None, help="items per forward pass")
+    score.add_argument(
+        "--untrained", action="store_true", help="score the architectures with random weights"
+    )
+    score.add_argument(
+        "--no-untrained",
+        action="store_true",
+        help="skip the untrained twin of each pretrained model (not recommended)",
+    )
+    score.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of random weights, random controls and shuffled folds (default 0)",
+    )
+    score.add_argument(
+        "--option",
+        type=parse_option,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a benchmark option, e.g. radius_mm=10 (repeatable)",
+    )
+    score.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="feature store to read features from (and write them to); see brainalign extract",
+    )
+    score.add_argument(
+        "--heads",
+        action="store_true",
+        help="also score every attention head of each layer",
+    )
+
+
 def run_score(args: argparse.Namespace) -> int:
     """Run ``brainalign score``; returns the exit code."""
     import time
 
-    from brainalign._io import OutputDirectoryError, ensure_writable_dir
-
-    args.models = list(args.models) + ([args.model] if args.model else [])
-    if not args.models:
-        raise CommandError("score needs a model: brainalign score MODEL [MODEL ...] (or --model)")
-    if getattr(args, "heads", False) and args.benchmark is None:
-        raise CommandError(
-            f"--heads is not supported for --dataset {args.dataset} yet: per-head scores "
-            "come from benchmarks (e.g. --benchmark simlex999 kriegeskorte2008-hit-rsa "
-            "--heads); drop --heads to score the layers"
-        )
-    if args.benchmark is not None:
-        return _run_benchmarks(args)
-    _check_dataset(args.dataset)
-    if args.dataset not in SCORED_DATASETS:
-        raise CommandError(
-            f"dataset {args.dataset!r} has no scoring study yet; brainalign score runs "
-            f"{', '.join(SCORED_DATASETS)} (see brainalign datasets info {args.dataset} for "
-            "how to load it yourself)"
-        )
-    try:
-        out = ensure_writable_dir(args.out)
-    except OutputDirectoryError as error:
-        raise CommandError(str(error)) from error
-
-    from brainalign.benchmarks.alice2016 import Timings, run_alice2016
-    from brainalign.encoders.text import ModelLoadError
-    from brainalign.report.plots import plot_score_by_layer
-    from brainalign.results import summary_table, write_results_csv, write_results_parquet
-
-    _silence_progress(args.quiet)
-    timings = Timings()
-    start = time.perf_counter()
-    runs = []
-    for model in args.models:
-        try:
-            runs.append(
-                run_alice2016(
-                    model,
-                    layers=args.layers,
-                    radius_mm=args.radius,
-                    device=args.device,
-                    dtype=args.dtype,
-                    batch_size=args.batch_size,
-                    context_words=args.context_words,
-                    untrained_baseline=not args.no_untrained,
-                    seed=args.seed,
-                    feature_store=args.store,
-                    progress=not args.quiet,
-                    timings=timings,
-                )
-            )
-        except (ModelLoadError, ValueError) as error:
-            raise CommandError(str(error)) from error
-    from brainalign.scoring import combine_results
-
-    results = combine_results(runs)
-    csv_path = write_results_csv(results, out / "results.csv")
-    write_results_parquet(results, out / "results.parquet")
-    png_path = plot_score_by_layer(results, out / "score_by_layer.png")
-    elapsed = time.perf_counter() - start
-
-    import pandas as pd
-
-    table = summary_table(results)
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(f"\n{args.dataset}: held-out Pearson r, median over subjects per ROI\n")
-        print(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
-    print(
-        f"\nwrote {csv_path} (and results.parquet)\nwrote {png_path}\n"
-        f"time: {elapsed:.1f} s (feature extraction {timings.extraction:.1f} s, "
-        f"encoding {timings.encoding:.1f} s)"
-    )
-    return 0
-
-
-def _run_benchmarks(args: argparse.Namespace) -> int:
-    """``brainalign score --benchmark B [B ...]``: run each, write tidy results."""
-    import time
-
-    import pandas as pd
-
     from brainalign._io import OutputDirectoryError
+    from brainalign.benchmarks.benchmark import MissingBenchmarkDataError
     from brainalign.benchmarks.registry import UnknownBenchmarkError
+    from brainalign.benchmarks.settings import SettingsError
+    from brainalign.encoders.models import ModelLoadError
+    from brainalign.runs import RunFolderError
     from brainalign.scoring import BenchmarkRunError, score
 
+    models = list(args.models) + ([args.model] if args.model else [])
+    if not models:
+        raise CommandError("score needs a model: brainalign score MODEL [MODEL ...] (or --model)")
+    if args.benchmark is None:
+        raise CommandError(
+            "score needs --benchmark NAME [NAME ...], e.g. --benchmark alice2016-encoding "
+            "(see: brainalign benchmarks list)"
+        )
+    options = dict(args.option)
+    if len(options) < len(args.option):
+        raise CommandError("--option gives the same option twice")
     _silence_progress(args.quiet)
     start = time.perf_counter()
     try:
         results = score(
-            args.models,
+            models,
             args.benchmark,
+            weights="untrained" if args.untrained else "pretrained",
+            untrained_twin=not args.no_untrained,
+            seed=args.seed,
             layers=args.layers,
-            heads=getattr(args, "heads", False),
+            heads=args.heads,
+            context_words=args.context_words,
             device=args.device,
             dtype=args.dtype,
             batch_size=args.batch_size,
             store=args.store,
+            options=options,
             out=args.out,
+            overwrite=args.overwrite,
             progress=not args.quiet,
         )
-    except (OutputDirectoryError, BenchmarkRunError, UnknownBenchmarkError, ValueError) as error:
+    except (
+        OutputDirectoryError,
+        RunFolderError,
+        BenchmarkRunError,
+        UnknownBenchmarkError,
+        SettingsError,
+        ModelLoadError,
+        MissingBenchmarkDataError,
+        ValueError,
+    ) as error:
         raise CommandError(str(error)) from error
-    csv_path = Path(args.out) / "results.csv"
-    layer_rows = results if "head" not in results else results[results["head"].isna()]
-    summary = (
-        layer_rows.groupby(["benchmark", "model", "layer"], dropna=False)["score"]
-        .median()
-        .unstack("benchmark")
-    )
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print("\nmedian score per layer (rows: model, layer; columns: benchmark)\n")
-        print(summary.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
-    if "head" in results:
-        print("\n(per-head scores are in the results files and the heads heatmaps)")
+    _print_summaries(results)
+    out = Path(args.out)
     print(
-        f"\nwrote {csv_path} (and results.parquet)\nwrote {Path(args.out) / 'figures'}\n"
-        f"time: {time.perf_counter() - start:.1f} s"
+        f"\nwrote {out / 'results.csv'} (and results.parquet), {out / 'run.json'}, "
+        f"{out / 'figures'}\ntime: {time.perf_counter() - start:.1f} s"
     )
     return 0
+
+
+def _print_summaries(results: pd.DataFrame) -> None:
+    """Per benchmark and metric: median score per layer and unit, and the ceiling."""
+    import pandas as pd
+
+    from brainalign.alignment.ceiling import CEILING_FLOOR
+    from brainalign.results import summary_table
+
+    for (benchmark, metric), rows in results.groupby(["benchmark", "metric"], sort=False):
+        table = summary_table(rows)
+        ceilings = rows.drop_duplicates(["subject", "unit"])
+        excluded = int(ceilings["ceiling_flag"].isin(["below_floor", "not_finite"]).sum())
+        print(f"\n{benchmark}: {metric}, median over units per layer")
+        if (ceilings["ceiling_flag"] == "none").all():
+            print("(no noise ceiling: see brainalign benchmarks info)")
+            table = table.iloc[:-1]
+        else:
+            print(
+                f"noise ceiling: median over the units whose ceiling is usable (finite, >= "
+                f"{CEILING_FLOOR}); {excluded} of {len(ceilings)} (subject, unit) ceilings "
+                "unusable, left out of it and of normalized scores"
+            )
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
+    if results["head"].notna().any():
+        print("\n(per-head scores are in the results files and the heads heatmaps)")
 
 
 def _add_sweep_parsers(commands: argparse._SubParsersAction) -> None:
@@ -377,8 +372,9 @@ def _add_sweep_parsers(commands: argparse._SubParsersAction) -> None:
         description="Every model on every benchmark of CONFIG.yaml; each finished (model, "
         "benchmark) cell is saved in OUT/cells, so a rerun skips it. All cells are gathered "
         "into OUT/results.csv and OUT/results.parquet. Keys: models, benchmarks, layers, "
-        "heads, device, dtype, batch_size, store, out, engine, ray (address, num_cpus, "
-        "num_gpus_per_task, timeout_s); see the brainalign.sweeps module.",
+        "heads, weights, untrained_twin, seed, context_words, options, device, dtype, "
+        "batch_size, store, out, engine, ray (address, num_cpus, num_gpus_per_task, "
+        "timeout_s); see the brainalign.sweeps module.",
     )
     sweep.add_argument("config", type=Path, metavar="CONFIG.yaml", help="sweep configuration")
     sweep.add_argument("--engine", choices=("local", "ray"), default=None, help="executor")
@@ -386,21 +382,31 @@ def _add_sweep_parsers(commands: argparse._SubParsersAction) -> None:
         "--address", default=None, help="Ray cluster address (host:port, ray://host:port, auto)"
     )
     sweep.add_argument("--out", type=Path, default=None, help="output folder (overrides out:)")
+    sweep.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace results of other settings in the output folder (else refused)",
+    )
     sweep.add_argument("--quiet", action="store_true", help="no progress lines")
     compare = commands.add_parser(
         "compare",
         help="leaderboard of a results folder",
-        description="Per benchmark and model: the best layer by median score, its score, "
-        "ceiling and normalized score, and the untrained-twin and content-free control scores.",
+        description="Per benchmark and model: the best layer by median score over units, its "
+        "median score, median ceiling and normalized score (median score over the units "
+        "with a usable ceiling / their median ceiling), and the untrained twin's and the "
+        "strongest control's scores.",
     )
     compare.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
 
 
-def _print_table(table: pd.DataFrame) -> None:
+def _print_leaderboard(table: pd.DataFrame) -> None:
     import pandas as pd
 
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    from brainalign.results import SUMMARY_NOTE
+
+    with pd.option_context("display.width", 220, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+    print(f"\n{SUMMARY_NOTE}")
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -409,6 +415,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     from brainalign._io import OutputDirectoryError
     from brainalign.parallel import RayConnectionError
+    from brainalign.runs import RunFolderError
     from brainalign.sweeps import SweepConfigError, SweepError, compare, load_config, sweep
 
     start = time.perf_counter()
@@ -420,18 +427,20 @@ def run_sweep(args: argparse.Namespace) -> int:
             engine=args.engine,
             address=args.address,
             out=out,
+            overwrite=args.overwrite,
             log=None if args.quiet else lambda line: print(line, flush=True),
         )
     except (
         SweepConfigError,
         SweepError,
+        RunFolderError,
         RayConnectionError,
         OutputDirectoryError,
         ImportError,  # engine: ray without ray installed
     ) as error:
         raise CommandError(str(error)) from error
     print(f"\nleaderboard ({len(results)} rows gathered)\n")
-    _print_table(compare(out))
+    _print_leaderboard(compare(out))
     print(f"\nwrote {out / 'results.csv'} (and results.parquet)")
     print(f"time: {time.perf_counter() - start:.1f} s")
     return 0
@@ -447,7 +456,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     if table.empty:
         raise CommandError(f"no scored models in {args.results_dir} (only controls?)")
-    _print_table(table)
+    _print_leaderboard(table)
     return 0
 
 
@@ -651,11 +660,40 @@ def _text_unit(key: dict) -> str:
     return "sentences" if context.get("level") == "sentence" else "words"
 
 
+class _ElapsedFormatter(logging.Formatter):
+    """``[  12.3 s] message``: seconds since the command started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = time.time()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"[{record.created - self.start:7.1f} s] {record.getMessage()}"
+
+
+def _log_progress(enabled: bool) -> None:
+    """Log the stages of a run (logger ``brainalign.progress``) to stderr, one line each.
+
+    Works without a terminal (a batch job's log shows every stage with its elapsed time);
+    ``--quiet`` turns it off.
+    """
+    logger = logging.getLogger("brainalign.progress")
+    for handler in list(logger.handlers):
+        if isinstance(handler.formatter, _ElapsedFormatter):
+            logger.removeHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO if enabled else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ElapsedFormatter())
+    logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``brainalign`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _log_progress(not getattr(args, "quiet", False))
     if args.version:
         from brainalign import __version__
 

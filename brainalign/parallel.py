@@ -71,11 +71,18 @@ class RayConnectionError(ConnectionError):
 
 @dataclass
 class Outcome:
-    """What one task gave: ``value``, or ``error`` (one line) and ``details`` (traceback)."""
+    """What one task gave: ``value``, or ``error`` (one line) and ``details`` (traceback).
+
+    ``error`` is ``"ExceptionType: message"``; ``message`` is the message alone and
+    ``kind`` the exception's type name, so a caller can report a user error (a
+    ``ValueError`` naming a bad option) in the exception's own words.
+    """
 
     value: Any = None
     error: str | None = None
     details: str | None = None
+    message: str | None = None
+    kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,7 +95,12 @@ def _guarded(function: Callable[[Any], Any], task: Any) -> Outcome:
     try:
         return Outcome(value=function(task))
     except Exception as error:  # noqa: BLE001 - reported per task, never lost
-        return Outcome(error=f"{type(error).__name__}: {error}", details=traceback.format_exc())
+        return Outcome(
+            error=f"{type(error).__name__}: {error}",
+            details=traceback.format_exc(),
+            message=str(error),
+            kind=type(error).__name__,
+        )
 
 
 class LocalExecutor:
@@ -306,7 +318,11 @@ class RayExecutor:
                 try:
                     outcome = ray.get(ref)
                 except Exception as error:  # noqa: BLE001 - a worker that died
-                    outcome = Outcome(error=f"{type(error).__name__}: {error}")
+                    outcome = Outcome(
+                        error=f"{type(error).__name__}: {error}",
+                        message=str(error),
+                        kind=type(error).__name__,
+                    )
                 yield index, outcome
 
 

@@ -1,13 +1,20 @@
 """``brainalign.score``: several models on several registered benchmarks, one tidy table.
 
-Each (model, benchmark) pair runs through
-:meth:`brainalign.benchmarks.registry.Benchmark.run` (controls and ceiling included);
-the rows of all pairs are concatenated and rows that several runs share (the same
-content-free control or nuisance baseline, reported once per model) are kept once
-(:func:`combine_results`). With ``out`` the table is written atomically to
-``out/results.csv`` and ``out/results.parquet``.
+The one scoring path: every (model, benchmark) *cell* runs through
+:meth:`brainalign.benchmarks.benchmark.Benchmark.run` with one
+:class:`~brainalign.benchmarks.settings.RunSettings` per model, built once here from the
+keyword settings. Before anything runs, :func:`preflight` checks every setting against
+every benchmark (a setting a benchmark would not use is an error), each model's path,
+its layer range and (for causal models) ``context_words``, and the output folder, all
+without importing torch or loading weights.
 
-One feature store (``store``) serves every pair: features computed for one benchmark are
+With ``out``, each cell is written atomically as soon as it finishes
+(:class:`brainalign.runs.RunFolder`: ``cells/``, ``run.json``); a rerun with the same
+settings skips finished cells, and a folder holding other settings is refused unless
+``overwrite=True``. All finished cells are then gathered into ``results.parquet`` and
+``results.csv``, with the figures in ``figures/``.
+
+One feature store (``store``) serves every cell: features computed for one benchmark are
 read back by any other benchmark (or later run) that needs the same provenance key, so
 no forward pass is repeated. :func:`count_forward_passes` counts the forward passes a
 block of code makes, which is how a run with a full store shows that it ran no model.
@@ -17,50 +24,66 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from brainalign.benchmarks.registry import Benchmark
+    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.settings import RunSettings
     from brainalign.encoders.store import FeatureStore
+    from brainalign.parallel import Outcome
+    from brainalign.runs import Cell
 
 __all__ = [
     "BenchmarkRunError",
     "ForwardPassCount",
-    "combine_results",
     "count_forward_passes",
+    "make_settings",
+    "preflight",
     "resolve_benchmarks",
-    "run_benchmark",
     "score",
 ]
 
-#: Errors of a benchmark run that are reported as :class:`BenchmarkRunError` (a model
-#: that does not load, a bad option, missing data); anything else propagates unchanged.
-_RUN_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+#: Exception types whose message is reported as it is (a bad option, a model that does
+#: not load, missing data); any other is reported with its type name.
+USER_ERRORS = ("ValueError", "OSError", "FileNotFoundError", "ModelLoadError",
+               "SettingsError", "MissingBenchmarkDataError", "NotInCacheError")  # fmt: skip
 
 
 class BenchmarkRunError(RuntimeError):
-    """One (model, benchmark) run failed; ``str()`` is ``"<benchmark id@version>: <why>"``.
+    """Cells of a run failed; ``str()`` names each: ``"<benchmark id@version>: <why>"``.
 
     Attributes
     ----------
-    model : str
-    benchmark : str
-        Versioned id.
+    failures : list of (Cell, Outcome)
+        Each failed cell with its outcome (``details`` holds the traceback).
     """
 
-    def __init__(self, model: str, benchmark: str, error: BaseException) -> None:
-        super().__init__(f"{benchmark}: {error}")
-        self.model = model
-        self.benchmark = benchmark
+    def __init__(self, failures: Sequence[tuple[Cell, Outcome]], n_cells: int) -> None:
+        lines = [f"{cell.benchmark}: {_why(outcome)}" for cell, outcome in failures]
+        if len(failures) == 1 and n_cells == 1:
+            message = lines[0]
+        else:
+            several = {cell.model for cell, _ in failures}
+            lines = [
+                f"{cell.model} on {line}" if len(several) > 1 else line
+                for (cell, _), line in zip(failures, lines, strict=True)
+            ]
+            message = f"{len(failures)} of {n_cells} cells failed:\n  " + "\n  ".join(lines)
+        super().__init__(message)
+        self.failures = list(failures)
+        self.model = failures[0][0].model
+        self.benchmark = failures[0][0].benchmark
 
 
-def _as_list(value: str | Sequence[Any], name: str) -> list[Any]:
+def _why(outcome: Outcome) -> str:
+    return outcome.message if outcome.kind in USER_ERRORS else str(outcome.error)
+
+
+def _as_list(value: Any, name: str) -> list[Any]:
     """A single name or a sequence of them as a non-empty list without duplicates."""
     items = [value] if isinstance(value, str) or not isinstance(value, Sequence) else list(value)
     if not items:
@@ -94,204 +117,211 @@ def resolve_benchmarks(benchmarks: str | Benchmark | Sequence[str | Benchmark]) 
     return list({b.versioned_id: b for b in records}.values())
 
 
-def _as_store(store: FeatureStore | str | os.PathLike | None) -> FeatureStore | None:
-    from brainalign.encoders.store import FeatureStore
-
-    if store is None or isinstance(store, FeatureStore):
-        return store
-    return FeatureStore(store)
-
-
-def run_benchmark(
-    benchmark: Benchmark,
-    model: str,
-    *,
-    layers: Sequence[int] | None = None,
-    heads: bool = False,
-    device: str = "cpu",
-    dtype: str = "float32",
-    batch_size: int = 32,
-    store: FeatureStore | str | os.PathLike | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Score one model on one benchmark (:meth:`Benchmark.run`).
-
-    Parameters
-    ----------
-    benchmark : Benchmark
-    model : str
-        Hugging Face hub id or local model directory.
-    layers, heads, device, dtype, batch_size, store, progress
-        See :func:`score`. ``heads`` on a benchmark that does not score heads warns and
-        scores its layers (so one call can mix benchmarks).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The benchmark's tidy rows (``RESULT_COLUMNS``, ``benchmark``, extras).
+def make_settings(models: str | Sequence[str], **settings: Any) -> list[RunSettings]:
+    """One checked :class:`~brainalign.benchmarks.settings.RunSettings` per model.
 
     Raises
     ------
-    BenchmarkRunError
-        When the run raises ``ValueError`` or ``OSError`` (a model that does not load, a
-        bad option, missing data); the original error is its ``__cause__``.
+    brainalign.benchmarks.settings.SettingsError
+        For a bad value (named); models given with different ``@`` weight suffixes.
     """
-    if heads and not benchmark.scores_heads:
-        warnings.warn(
-            f"{benchmark.versioned_id} does not score attention heads: its layers only",
-            stacklevel=2,
+    from brainalign.benchmarks.settings import RunSettings, SettingsError
+
+    built = [RunSettings(str(model), **settings) for model in _as_list(models, "models")]
+    prints = {repr(s.fingerprint()) for s in built}
+    if len(prints) > 1:
+        raise SettingsError(
+            "the models of one run must share their settings; MODEL@untrained and MODEL "
+            "differ in weights: score them in separate runs (or use the untrained twin, "
+            "which every pretrained model gets)"
         )
-        heads = False
-    options: dict[str, Any] = {"heads": True} if heads else {}
-    try:
-        return benchmark.run(
-            model,
-            layers=layers,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            store=_as_store(store),
-            progress=progress,
-            **options,
-        )
-    except _RUN_ERRORS as error:
-        raise BenchmarkRunError(model, benchmark.versioned_id, error) from error
+    return built
 
 
-def combine_results(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """One tidy table from several runs; rows shared by runs are kept once.
+def preflight(settings: Sequence[RunSettings], benchmarks: Sequence[Benchmark]) -> None:
+    """Check everything that can be checked before torch is imported or weights load.
 
-    Parameters
-    ----------
-    frames : sequence of pandas.DataFrame, length n_runs
-        Result tables (columns may differ: missing ones become NaN).
+    Every setting against every benchmark
+    (:func:`~brainalign.benchmarks.settings.check_settings`), then each model
+    (:func:`brainalign.encoders.models.inspect_model`): that it resolves (a directory
+    with config.json, or a hub id), that the requested layers exist when its config
+    states its depth, and that ``context_words`` is not given for a causal model.
 
-    Returns
-    -------
-    pandas.DataFrame
-        The rows in order of the frames, exact duplicates dropped.
+    Raises
+    ------
+    brainalign.benchmarks.settings.SettingsError
+        For a setting a benchmark would not use, a layer out of range, or
+        ``context_words`` for a causal model.
+    brainalign.encoders.models.ModelLoadError
+        For a model path that is not a model.
     """
-    import pandas as pd
+    from brainalign.benchmarks.settings import SettingsError, check_settings
+    from brainalign.encoders.models import inspect_model
 
-    if not frames:
-        raise ValueError("combine_results needs at least one result table")
-    return pd.concat(list(frames), ignore_index=True).drop_duplicates(ignore_index=True)
-
-
-def write_tables(results: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """Write ``results.csv`` and ``results.parquet`` into ``out`` (atomically).
-
-    Returns
-    -------
-    pathlib.Path
-        The CSV path.
-    """
-    from brainalign.results import write_results_csv, write_results_parquet
-
-    out = Path(out)
-    csv_path = write_results_csv(results, out / "results.csv")
-    write_results_parquet(results, out / "results.parquet")
-    return csv_path
+    for run in settings:
+        for benchmark in benchmarks:
+            check_settings(benchmark, run)
+    for run in settings:
+        info = inspect_model(run.model)
+        n_states = info.n_hidden_states()
+        if run.layers is not None and n_states is not None and max(run.layers) >= n_states:
+            raise SettingsError(
+                f"layer {max(run.layers)} is out of range for {run.model!r}; valid "
+                f"hidden-state indices are 0..{n_states - 1} (0 = embeddings)"
+            )
+        if run.context_words is not None and info.is_causal:
+            raise SettingsError(
+                f"context_words={run.context_words} (--context-words) sets the window of "
+                f"bidirectional models; {run.model!r} is causal and reads every preceding "
+                "word: drop it"
+            )
 
 
 def score(
     models: str | Sequence[str],
     benchmarks: str | Benchmark | Sequence[str | Benchmark],
     *,
+    weights: str = "pretrained",
+    untrained_twin: bool = True,
+    seed: int | None = None,
     layers: Sequence[int] | None = None,
     heads: bool = False,
+    context_words: int | None = None,
     device: str = "cpu",
     dtype: str = "float32",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     store: FeatureStore | str | os.PathLike | None = None,
+    options: Mapping[str, Any] | None = None,
     out: str | os.PathLike | None = None,
+    overwrite: bool = False,
     progress: bool = False,
     figures: bool = True,
 ) -> pd.DataFrame:
-    """Score every model on every benchmark, with controls and ceilings.
+    """Score every model on every benchmark, with its untrained twin, controls and ceilings.
 
     Parameters
     ----------
     models : str or sequence of str, length n_models
-        Hugging Face hub ids or local model directories.
+        Hugging Face hub ids or local model directories (``MODEL@untrained``: the
+        architecture with random weights, as ``weights="untrained"``).
     benchmarks : str, Benchmark or sequence of them, length n_benchmarks
-        Registered names (``"simlex999"``, ``"alice2016-encoding@1"``); see
+        Registered names (``"simlex999"``, ``"alice2016-encoding@2"``); see
         ``brainalign benchmarks list``.
-    layers : sequence of int, optional
-        Hidden-state indices (0 = embeddings); all by default.
-    heads : bool
-        Also score each attention head (benchmarks that support it).
-    device : str
-        Torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
-    dtype : {"float32", "float16", "bfloat16"}
-    batch_size : int
-        Items per forward pass.
+    weights, untrained_twin, seed, layers, heads, context_words, device, dtype, batch_size
+        Run settings (:class:`~brainalign.benchmarks.settings.RunSettings`); a setting
+        that a benchmark would not use is refused before anything runs.
     store : FeatureStore or path, optional
-        Feature store shared by all runs: features are read from it when present (no
+        Feature store shared by all cells: features are read from it when present (no
         forward pass) and written to it otherwise.
+    options : mapping, optional
+        Benchmark-specific options (``brainalign benchmarks info NAME`` lists them), e.g.
+        ``{"radius_mm": 10}``; every selected benchmark must take each of them.
     out : path, optional
-        Directory for ``results.csv`` and ``results.parquet`` (created; written
-        atomically).
+        Run folder: each cell written as it finishes, ``run.json``, the gathered
+        ``results.parquet`` / ``results.csv`` and ``figures/``
+        (:mod:`brainalign.runs`). A rerun with the same settings skips finished cells.
+    overwrite : bool, default False
+        Replace the results of other settings in ``out`` (else they are refused).
     progress : bool
-        Show progress bars.
+        Progress bars (on a terminal); stages are logged to ``brainalign.progress``.
     figures : bool
-        With ``out``: also draw each benchmark's figures into ``out/figures``
-        (:func:`brainalign.report.figures.write_benchmark_figures`: score by layer with
-        ceiling and control bands, layers x heads heatmaps, model comparison).
+        With ``out``: draw each benchmark's figures into ``out/figures``.
 
     Returns
     -------
     pandas.DataFrame
-        Tidy rows of all runs (:func:`combine_results`): ``RESULT_COLUMNS``,
-        ``benchmark``, then the runners' extra columns.
+        The rows of every cell of this call (:data:`brainalign.results.RESULT_COLUMNS`
+        first), in order of models, then benchmarks. (``out/results.*`` also hold the
+        folder's earlier cells of the same settings.)
 
     Raises
     ------
     brainalign.benchmarks.registry.UnknownBenchmarkError
         For an unknown benchmark (before anything runs).
+    brainalign.benchmarks.settings.SettingsError
+        For a bad or unused setting (before anything runs).
+    brainalign.runs.RunFolderError
+        When ``out`` holds results of other settings (before anything runs).
     brainalign._io.OutputDirectoryError
         When ``out`` cannot be written (before anything runs).
     BenchmarkRunError
-        When a run fails (model not loadable, bad option, data missing).
-    ValueError
-        For empty ``models`` or a non-positive ``batch_size``.
+        When cells fail (model not loadable, data missing); the finished ones are kept.
 
     Examples
     --------
     >>> import brainalign  # doctest: +SKIP
     >>> brainalign.score(["gpt2"], ["simlex999", "wordsim353"], out="results")  # doctest: +SKIP
     """
-    from brainalign._io import ensure_writable_dir
+    import pandas as pd
 
-    models = [str(m) for m in _as_list(models, "models")]
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    from brainalign.parallel import LocalExecutor
+    from brainalign.runs import Cell, CellTask, RunFolder, run_cells
+
+    runs = make_settings(
+        models,
+        weights=weights,
+        untrained_twin=untrained_twin,
+        seed=seed,
+        layers=layers,
+        heads=heads,
+        context_words=context_words,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        store=store,
+        progress=progress,
+        options=dict(options or {}),
+    )
     records = resolve_benchmarks(benchmarks)
-    out_dir = ensure_writable_dir(out) if out is not None else None
-    shared_store = _as_store(store)
+    preflight(runs, records)
+    tasks = [CellTask(Cell(run.model, b.versioned_id), run) for run in runs for b in records]
+    folder = None
+    if out is not None:
+        invocation = {
+            "device": device,
+            "batch_size": batch_size,
+            "store": runs[0].store,
+            "engine": "local",
+        }
+        folder = RunFolder(out, runs[0].fingerprint(), overwrite=overwrite, invocation=invocation)
+        folder.add_models(run.model for run in runs)
+    cells = [task.cell for task in tasks]
+    pending = set(cells) if folder is None else set(folder.request(cells))
+    todo = [task for task in tasks if task.cell in pending]
+    done, failures = run_cells(todo, LocalExecutor(), folder=folder)
+    if folder is not None:
+        folder.finish()
+    if failures:
+        raise BenchmarkRunError(failures, len(tasks))
     frames = [
-        run_benchmark(
-            benchmark,
-            model,
-            layers=layers,
-            heads=heads,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            store=shared_store,
-            progress=progress,
-        )
-        for model in models
-        for benchmark in records
+        done[task.cell] if task.cell in done else pd.read_parquet(task.cell.table_path(folder.path))
+        for task in tasks
     ]
-    results = combine_results(frames)
-    if out_dir is not None:
-        write_tables(results, out_dir)
-        if figures:
-            from brainalign.report.figures import write_benchmark_figures
+    results = pd.concat(frames, ignore_index=True)
+    if folder is not None:
+        write_run_outputs(folder, figures=figures)
+    from brainalign.results import make_results
 
-            write_benchmark_figures(results, out_dir / "figures")
-    return results
+    return make_results(results)
+
+
+def write_run_outputs(folder: Any, *, figures: bool = True) -> pd.DataFrame:
+    """Gather a run folder's finished cells into ``results.*`` (and its figures).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The gathered table.
+    """
+    from brainalign.results import write_results
+
+    gathered = folder.gather()
+    write_results(gathered, folder.path)
+    if figures:
+        from brainalign.report.figures import write_benchmark_figures
+
+        write_benchmark_figures(gathered, folder.path / "figures")
+    return gathered
 
 
 # ----------------------------------------------------------------- forward-pass counting

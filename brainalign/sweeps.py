@@ -6,6 +6,11 @@ A sweep is described by a YAML file::
     benchmarks: [simlex999, wordsim353, alice2016-encoding]
     layers: all              # or a list of hidden-state indices, e.g. [0, 6, 12]
     heads: false             # also score each attention head (benchmarks that support it)
+    weights: pretrained      # or untrained: score the architectures with random weights
+    untrained_twin: true     # also score each pretrained model's untrained twin
+    seed: 0                  # seeds random weights, random controls and shuffled folds
+    context_words: 16        # bidirectional models reading word windows
+    options: {}              # benchmark options, e.g. {radius_mm: 10}
     device: auto             # auto (cuda when the worker has a GPU, else cpu), cpu, cuda, ...
     dtype: float32           # float32, float16 or bfloat16
     batch_size: 32
@@ -20,40 +25,33 @@ A sweep is described by a YAML file::
 
 :func:`load_config` checks it strictly: an unknown key, a duplicate key or a bad value
 raises :class:`SweepConfigError` naming the file, the line and the key (close matches
-are suggested for misspelt keys and unknown benchmarks).
+are suggested for misspelt keys and unknown benchmarks); a setting that one of the
+benchmarks would not use is refused, as by ``brainalign score``.
 
 Cells and resume
 ----------------
-A cell is one (model, benchmark). Its rows are written atomically to
-``OUT/cells/<model>__<benchmark id@version>.parquet``, then a done-marker
-``... .done.json`` with its provenance (model, benchmark, settings, brainalign version,
-host, finish time, duration, forward passes, feature-store entries written). A rerun
-skips every cell whose marker and table exist, so a killed sweep resumes where it
-stopped; a marker written with other settings (layers, heads, dtype) is an error rather
-than a silent mix (use another ``out``). At the end all cells of the config (finished
-now or before) are gathered into ``OUT/results.parquet`` and ``OUT/results.csv``.
+A sweep runs through the same run folder as ``brainalign score --out``
+(:mod:`brainalign.runs`): each finished (model, benchmark) cell is written at once with
+a done-marker, ``run.json`` records versions, settings, model weight hashes and timings,
+a rerun skips finished cells, and a folder holding other settings is refused. All
+finished cells are gathered into ``OUT/results.parquet`` and ``OUT/results.csv``.
 
 Features are shared through one feature store: a model's features computed for one
 benchmark are read back by any other cell with the same provenance key, and by reruns.
 With Ray on several machines, ``out`` is written by the driver only, but the store must
 be on a filesystem every worker sees.
 
-:func:`compare` turns a results folder into a leaderboard (see its documentation).
+:func:`compare` is the leaderboard of a results folder
+(:func:`brainalign.results.leaderboard`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
 import os
-import re
-import socket
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,8 +60,9 @@ from brainalign.parallel import DEFAULT_TIMEOUT_S
 if TYPE_CHECKING:
     import pandas as pd
 
+    from brainalign.benchmarks.settings import RunSettings
+
 __all__ = [
-    "Cell",
     "RayOptions",
     "SweepConfig",
     "SweepConfigError",
@@ -74,12 +73,18 @@ __all__ = [
 ]
 
 DTYPES = ("float32", "float16", "bfloat16")
+WEIGHTS = ("pretrained", "untrained")
 ENGINES = ("local", "ray")
 TOP_KEYS = (
     "models",
     "benchmarks",
     "layers",
     "heads",
+    "weights",
+    "untrained_twin",
+    "seed",
+    "context_words",
+    "options",
     "device",
     "dtype",
     "batch_size",
@@ -89,8 +94,6 @@ TOP_KEYS = (
     "ray",
 )
 RAY_KEYS = ("address", "num_cpus", "num_gpus_per_task", "timeout_s")
-#: The settings that change a cell's rows; a marker written with others is not reused.
-CELL_SETTINGS = ("layers", "heads", "dtype")
 
 
 class SweepConfigError(ValueError):
@@ -123,6 +126,11 @@ class SweepConfig:
     benchmarks: tuple[str, ...]
     layers: tuple[int, ...] | None = None
     heads: bool = False
+    weights: str = "pretrained"
+    untrained_twin: bool = True
+    seed: int | None = None
+    context_words: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
     device: str = "auto"
     dtype: str = "float32"
     batch_size: int = 32
@@ -347,14 +355,28 @@ def parse_config(
     device = data.get("device", "auto")
     if not isinstance(device, str) or not device.strip():
         raise where.error("device", f"must be auto, cpu, cuda, cuda:N or mps; got {device!r}")
-    heads = data.get("heads", False)
-    if not isinstance(heads, bool):
-        raise where.error("heads", f"must be true or false; got {heads!r}")
+    for key in ("heads", "untrained_twin"):
+        if not isinstance(data.get(key, False), bool):
+            raise where.error(key, f"must be true or false; got {data[key]!r}")
+    seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise where.error("seed", f"must be an integer; got {seed!r}")
+    context_words = data.get("context_words")
+    if context_words is not None:
+        _positive_number(context_words, "context_words", where, integer=True)
+    options = data.get("options") or {}
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise where.error("options", f"must be a mapping of option names; got {options!r}")
     return SweepConfig(
         models=_string_list(data["models"], "models", where),
         benchmarks=_check_benchmarks(_string_list(data["benchmarks"], "benchmarks", where), where),
         layers=_layers(data.get("layers"), where),
-        heads=heads,
+        heads=data.get("heads", False),
+        weights=_choice(data.get("weights", "pretrained"), "weights", WEIGHTS, where),
+        untrained_twin=data.get("untrained_twin", True),
+        seed=seed,
+        context_words=context_words,
+        options=dict(options),
         device=device.strip(),
         dtype=_choice(data.get("dtype", "float32"), "dtype", DTYPES, where),
         batch_size=_positive_number(data.get("batch_size", 32), "batch_size", where, integer=True),
@@ -388,186 +410,27 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     return parse_config(data, source=path, lines=lines)
 
 
-# ----------------------------------------------------------------------- cells
+# ----------------------------------------------------------------------- running
 
 
-def _safe_model_name(model: str) -> str:
-    """A file-name-safe, unique stand-in for a model id or path."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip("/")).strip("._") or "model"
-    digest = hashlib.sha256(model.encode("utf-8")).hexdigest()[:8]
-    return f"{slug[-60:]}-{digest}"
+def run_settings(config: SweepConfig) -> list[RunSettings]:
+    """One :class:`~brainalign.benchmarks.settings.RunSettings` per model of the config."""
+    from brainalign.scoring import make_settings
 
-
-@dataclass(frozen=True)
-class Cell:
-    """One (model, benchmark) of a sweep.
-
-    Attributes
-    ----------
-    model : str
-    benchmark : str
-        Versioned id (``"simlex999@1"``).
-    """
-
-    model: str
-    benchmark: str
-
-    @property
-    def stem(self) -> str:
-        """File name stem: ``<safe model>__<benchmark id@version>``."""
-        return f"{_safe_model_name(self.model)}__{self.benchmark}"
-
-    def table_path(self, out: Path) -> Path:
-        """``OUT/cells/<stem>.parquet``."""
-        return out / "cells" / f"{self.stem}.parquet"
-
-    def marker_path(self, out: Path) -> Path:
-        """``OUT/cells/<stem>.done.json``."""
-        return out / "cells" / f"{self.stem}.done.json"
-
-
-@dataclass(frozen=True)
-class _CellTask:
-    """Everything a worker needs to compute one cell (picklable)."""
-
-    cell: Cell
-    layers: tuple[int, ...] | None
-    heads: bool
-    device: str
-    dtype: str
-    batch_size: int
-    store: str
-    progress: bool
-
-
-def _resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _store_entry_names(store: str) -> set[str]:
-    root = Path(store)
-    if not root.is_dir():
-        return set()
-    return {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
-
-
-def _compute_cell(task: _CellTask) -> dict[str, Any]:
-    """Run one cell (in a worker): its rows and what it cost."""
-    from brainalign.benchmarks.registry import get
-    from brainalign.scoring import count_forward_passes, run_benchmark
-
-    entries_before = _store_entry_names(task.store)
-    start = time.perf_counter()
-    with count_forward_passes() as passes:
-        rows = run_benchmark(
-            get(task.cell.benchmark),
-            task.cell.model,
-            layers=list(task.layers) if task.layers is not None else None,
-            heads=task.heads,
-            device=_resolve_device(task.device),
-            dtype=task.dtype,
-            batch_size=task.batch_size,
-            store=task.store,
-            progress=task.progress,
-        )
-    return {
-        "rows": rows,
-        "duration_s": time.perf_counter() - start,
-        "forward_passes": passes.batches,
-        "forward_items": passes.items,
-        "store_entries_written": len(_store_entry_names(task.store) - entries_before),
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-    }
-
-
-def _settings(config: SweepConfig) -> dict[str, Any]:
-    return {
-        "layers": list(config.layers) if config.layers is not None else "all",
-        "heads": config.heads,
-        "dtype": config.dtype,
-    }
-
-
-def _finished(cell: Cell, out: Path, settings: Mapping[str, Any]) -> bool:
-    """Whether the cell's marker and table exist (and the marker has these settings)."""
-    marker = cell.marker_path(out)
-    if not marker.is_file() or not cell.table_path(out).is_file():
-        return False
-    try:
-        recorded = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    previous = recorded.get("settings", {})
-    if previous != dict(settings):
-        raise SweepError(
-            f"{marker} was computed with {previous}, but this sweep asks for "
-            f"{dict(settings)}; use another out folder, or delete the cell's files to "
-            "recompute it"
-        )
-    return True
-
-
-def _write_cell(cell: Cell, out: Path, result: Mapping[str, Any], extra: Mapping[str, Any]):
-    """The cell's table, then its done-marker (both atomically)."""
-    from brainalign import __version__
-    from brainalign._io import atomic_path
-    from brainalign.results import write_results_parquet
-
-    write_results_parquet(result["rows"], cell.table_path(out))
-    marker = {
-        "model": cell.model,
-        "benchmark": cell.benchmark,
-        "settings": dict(extra["settings"]),
-        "device": extra["device"],
-        "engine": extra["engine"],
-        "brainalign_version": __version__,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "n_rows": len(result["rows"]),
-        **{k: v for k, v in result.items() if k != "rows"},
-    }
-    with atomic_path(cell.marker_path(out)) as temp:
-        Path(temp).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-
-
-def gather(config: SweepConfig, out: Path | None = None) -> pd.DataFrame:
-    """All finished cells of ``config`` in one table (config order), written to
-    ``OUT/results.parquet`` and ``OUT/results.csv``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`brainalign.scoring.combine_results` of the cells' tables.
-    """
-    import pandas as pd
-
-    from brainalign.scoring import combine_results, write_tables
-
-    out = out or config.out
-    frames = [
-        pd.read_parquet(cell.table_path(out))
-        for cell in cells_of(config)
-        if cell.table_path(out).is_file()
-    ]
-    if not frames:
-        raise SweepError(f"no finished cells in {out / 'cells'}")
-    results = combine_results(frames)
-    write_tables(results, out)
-    return results
-
-
-def cells_of(config: SweepConfig) -> list[Cell]:
-    """The cells of a sweep: every model on every benchmark, models outermost.
-
-    Returns
-    -------
-    list of Cell, length n_models * n_benchmarks
-    """
-    return [Cell(model, benchmark) for model in config.models for benchmark in config.benchmarks]
+    return make_settings(
+        list(config.models),
+        weights=config.weights,
+        untrained_twin=config.untrained_twin,
+        seed=config.seed,
+        layers=config.layers,
+        heads=config.heads,
+        context_words=config.context_words,
+        device=config.device,
+        dtype=config.dtype,
+        batch_size=config.batch_size,
+        store=str(config.store_dir),
+        options=dict(config.options),
+    )
 
 
 def _as_config(config: SweepConfig | Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
@@ -584,6 +447,7 @@ def sweep(
     engine: str | None = None,
     address: str | None = None,
     out: str | os.PathLike | None = None,
+    overwrite: bool = False,
     progress: bool = False,
     log: Any = None,
 ) -> pd.DataFrame:
@@ -600,6 +464,8 @@ def sweep(
         ``engine`` is not given).
     out : path, optional
         Overrides the config's ``out``.
+    overwrite : bool, default False
+        Replace results of other settings in the output folder (else refused).
     progress : bool
         Progress bars inside each cell.
     log : callable, optional
@@ -608,43 +474,76 @@ def sweep(
     Returns
     -------
     pandas.DataFrame
-        The gathered rows of all cells (also written to ``OUT/results.parquet`` and
-        ``OUT/results.csv``).
+        Every finished cell of the folder (also written to ``OUT/results.parquet`` and
+        ``OUT/results.csv``, with ``OUT/figures``).
 
     Raises
     ------
     SweepConfigError
-        For an invalid configuration, or no output folder.
+        For an invalid configuration, a setting a benchmark would not use, or no output
+        folder.
+    brainalign.runs.RunFolderError
+        When the output folder holds results of other settings.
     brainalign.parallel.RayConnectionError
         When the Ray address does not answer within ``ray.timeout_s``.
     SweepError
         When cells failed (each named with its error; finished cells are kept, so a
         rerun computes only the missing ones).
     """
-    from brainalign._io import ensure_writable_dir
+    from brainalign.benchmarks.settings import SettingsError
+    from brainalign.encoders.models import ModelLoadError
     from brainalign.parallel import make_executor
+    from brainalign.runs import Cell, CellTask, RunFolder, run_cells
+    from brainalign.scoring import preflight, resolve_benchmarks, write_run_outputs
 
     config = _override(_as_config(config), engine=engine, address=address, out=out)
+    where = config.source or "the sweep config"
     if config.out is None:
-        where = config.source or "the sweep config"
         raise SweepConfigError(f"{where}: no output folder; add 'out: DIR' or pass --out")
-    out_dir = ensure_writable_dir(config.out)
-    ensure_writable_dir(out_dir / "cells")
+    try:
+        runs = run_settings(config)
+        runs = [dataclasses.replace(run, progress=progress) for run in runs]
+        preflight(runs, resolve_benchmarks(list(config.benchmarks)))
+    except (SettingsError, ModelLoadError) as error:
+        raise SweepConfigError(f"{where}: {error}") from error
     log = log or (lambda line: None)
-    settings = _settings(config)
-    cells = cells_of(config)
-    todo = [cell for cell in cells if not _finished(cell, out_dir, settings)]
-    for cell in cells:
-        if cell not in todo:
-            log(f"skip {cell.model} on {cell.benchmark} (done)")
-    failures = _run_cells(config, todo, out_dir, settings, progress, log, make_executor)
+    invocation = {
+        "device": config.device,
+        "batch_size": config.batch_size,
+        "store": str(config.store_dir),
+        "engine": config.engine,
+        "config": None if config.source is None else str(config.source),
+    }
+    folder = RunFolder(
+        config.out, runs[0].fingerprint(), overwrite=overwrite, invocation=invocation
+    )
+    folder.add_models(config.models)
+    tasks = [CellTask(Cell(run.model, b), run) for run in runs for b in config.benchmarks]
+    pending = set(folder.request([task.cell for task in tasks]))
+    for task in tasks:
+        if task.cell not in pending:
+            log(f"skip {task.cell.model} on {task.cell.benchmark} (done)")
+    executor = make_executor(
+        config.engine,
+        address=config.ray.address,
+        num_cpus=config.ray.num_cpus,
+        num_gpus_per_task=config.ray.num_gpus_per_task,
+        timeout_s=config.ray.timeout_s,
+    )
+    todo = [task for task in tasks if task.cell in pending]
+    _, failures = run_cells(
+        todo, executor, folder=folder, wants_gpu=config.device != "cpu", log=log
+    )
+    folder.finish()
     if failures:
         raise SweepError(
-            f"{len(failures)} of {len(cells)} cells failed (finished cells are kept in "
-            f"{out_dir / 'cells'}; rerun to retry only the failed ones):\n"
-            + "\n".join(f"  {cell.model} on {cell.benchmark}: {error}" for cell, error in failures)
+            f"{len(failures)} of {len(tasks)} cells failed (finished cells are kept in "
+            f"{folder.path / 'cells'}; rerun to retry only the failed ones):\n"
+            + "\n".join(
+                f"  {cell.model} on {cell.benchmark}: {outcome.error}" for cell, outcome in failures
+            )
         )
-    return gather(config, out_dir)
+    return write_run_outputs(folder)
 
 
 def _override(
@@ -663,63 +562,18 @@ def _override(
     return dataclasses.replace(config, **changes)
 
 
-def _run_cells(config, todo, out_dir, settings, progress, log, make_executor):
-    """Compute the cells of ``todo`` with the config's engine; save each as it finishes.
-
-    Returns the failures as ``[(cell, error line)]``.
-    """
-    if not todo:
-        return []
-    store = str(config.store_dir)
-    tasks = [
-        _CellTask(
-            cell, config.layers, config.heads, config.device, config.dtype,
-            config.batch_size, store, progress,
-        )
-        for cell in todo
-    ]  # fmt: skip
-    executor = make_executor(
-        config.engine,
-        address=config.ray.address,
-        num_cpus=config.ray.num_cpus,
-        num_gpus_per_task=config.ray.num_gpus_per_task,
-        timeout_s=config.ray.timeout_s,
-    )
-    extra = {"settings": settings, "device": config.device, "engine": config.engine}
-    failures = []
-    with executor:
-        outcomes = executor.map_unordered(_compute_cell, tasks, wants_gpu=config.device != "cpu")
-        for index, outcome in outcomes:
-            cell = todo[index]
-            if outcome.ok:
-                _write_cell(cell, out_dir, outcome.value, extra)
-                log(
-                    f"done {cell.model} on {cell.benchmark} "
-                    f"({outcome.value['duration_s']:.1f} s, "
-                    f"{outcome.value['forward_passes']} forward passes)"
-                )
-            else:
-                failures.append((cell, outcome.error))
-                log(f"FAILED {cell.model} on {cell.benchmark}: {outcome.error}")
-    return failures
-
-
 # ----------------------------------------------------------------------- leaderboard
 
 
 def compare(results_dir: str | os.PathLike) -> pd.DataFrame:
-    """The leaderboard of a results folder.
+    """The leaderboard of a results folder (:func:`brainalign.results.leaderboard`).
 
-    Per benchmark and scored model, from
-    :func:`brainalign.report.figures.best_layer_table` (the same numbers as the HTML
-    report and the figures): the layer with the highest mean score over its rows
-    (subjects, ROIs, rating dimensions; whole layers, not heads), that ``score``, the
-    median ``ceiling`` and the mean ``normalized_score``; then the controls:
-    ``untrained_score`` (the model's untrained twin at *its own* best layer, so both get
-    the same selection) and ``control_score`` (the best content-free baseline of the
-    benchmark: ``control:*`` or ``nuisance:*`` rows), named in ``control``. Rows are
-    sorted by benchmark, then score (best first), with ``rank`` within the benchmark.
-    The best layer is chosen on the data it is reported on: an optimistic estimate.
+    Per benchmark, metric and scored model: the best layer (highest median score over
+    units, whole layers), its ``median_score``, ``median_ceiling`` and
+    ``normalized_score`` (median score over the units with a usable ceiling / their
+    median ceiling), the untrained twin's score at its own best layer and the strongest
+    of the model's own controls (:data:`brainalign.results.SUMMARY_NOTE`). The same
+    numbers as the HTML report and the figures.
 
     Parameters
     ----------
@@ -730,8 +584,7 @@ def compare(results_dir: str | os.PathLike) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Shape (n_benchmarks * n_models, 11): ``benchmark, rank, model, best_layer, score,
-        ceiling, normalized_score, untrained_score, control, control_score, metric``.
+        :data:`brainalign.results.LEADERBOARD_COLUMNS`.
 
     Raises
     ------
@@ -740,42 +593,6 @@ def compare(results_dir: str | os.PathLike) -> pd.DataFrame:
     ValueError
         When the table lacks the result columns.
     """
-    import numpy as np
-    import pandas as pd
+    from brainalign.results import leaderboard, read_results
 
-    from brainalign.report.figures import UNTRAINED_SUFFIX, best_layer_table
-    from brainalign.report.html import find_results_file, read_results
-
-    best = best_layer_table(read_results(find_results_file(results_dir)))
-    rows = []
-    for (name, metric), group in best.groupby(["benchmark", "metric"], sort=True):
-        by_model = group.set_index("model")
-        controls = group[group["control"] == "content-free"]
-        strongest = (
-            controls.loc[controls["score"].fillna(-np.inf).idxmax()] if len(controls) else None
-        )
-        for record in group[group["control"] == ""].itertuples(index=False):
-            twin = f"{record.model}{UNTRAINED_SUFFIX}"
-            rows.append(
-                {
-                    "benchmark": name,
-                    "model": record.model,
-                    "best_layer": record.best_layer,
-                    "score": record.score,
-                    "ceiling": record.ceiling,
-                    "normalized_score": record.normalized_score,
-                    "untrained_score": by_model.at[twin, "score"]
-                    if twin in by_model.index
-                    else np.nan,
-                    "control": "" if strongest is None else strongest["model"],
-                    "control_score": np.nan if strongest is None else strongest["score"],
-                    "metric": metric,
-                }
-            )
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    table = table.sort_values(["benchmark", "score"], ascending=[True, False], kind="stable")
-    table.insert(1, "rank", table.groupby("benchmark").cumcount() + 1)
-    table["best_layer"] = table["best_layer"].astype("Int64")
-    return table.reset_index(drop=True)
+    return leaderboard(read_results(results_dir))

@@ -41,23 +41,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
 
-    from brainalign.benchmarks.alice2016 import Timings, run_alice2016
+    import logging
+
+    from brainalign.benchmarks.registry import get
     from brainalign.datasets import load
     from brainalign.encoders.text import TextEncoder
 
+    # the run's stages (loading, each model variant, controls) with their seconds
+    stages = logging.getLogger("brainalign.progress")
+    stages.setLevel(logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("    %(message)s"))
+    stages.addHandler(handler)
     for repeat in range(args.repeats):
-        timings = Timings()
         start = time.perf_counter()
-        results = run_alice2016(args.model, progress=False, timings=timings)
+        results = get("alice2016-encoding").run(args.model)
         total = time.perf_counter() - start
-        print(
-            f"run {repeat + 1}: total {total:.1f} s = load {timings.load:.1f} s"
-            f" + feature extraction {timings.extraction:.1f} s"
-            f" + encoding (ridge, CV, controls, ceiling) {timings.encoding:.1f} s"
-        )
-        for label, seconds in timings.by_model.items():
-            print(f"    {label}: {seconds:.1f} s (extraction + fitting)")
-        print(f"    {len(results)} result rows; goal < 60 s: {'met' if total < 60 else 'NOT met'}")
+        print(f"run {repeat + 1}: total {total:.1f} s, {len(results)} result rows")
+        print(f"    goal < 60 s: {'met' if total < 60 else 'NOT met'}")
+    stages.removeHandler(handler)
 
     words = load("alice2016").stimuli.text
     encoder = TextEncoder(args.model, progress=False)

@@ -444,7 +444,9 @@ def test_score_reads_what_extract_stored(tiny_bert_dir, tmp_path, monkeypatch):
         )
     calls = []
     monkeypatch.setattr(text.TextEncoder, "_forward", lambda self, batch, **_: calls.append(1))
-    code = main(["score", "--store", str(store), "--out", str(tmp_path / "run"), *common])
+    score = ["score", "--benchmark", "alice2016-encoding", "--store", str(store)]
+    score += ["--option", "subjects=[s18,s22]", "--out", str(tmp_path / "run")]
+    code = main([*score, *common])
     assert code == 0 and calls == []  # every feature came from the store
     assert (tmp_path / "run" / "results.csv").exists()
 

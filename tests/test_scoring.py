@@ -1,13 +1,14 @@
-"""brainalign.score: models x benchmarks into one table, the shared store, errors, the CLI.
+"""brainalign.score: the one scoring path, run folders that resume, refusals, run.json.
 
-Real benchmarks (simlex999, wordsim353 on the published files in tests/data/word_similarity,
-put in an isolated offline cache) scored by the tiny random-weight BERT of tests/conftest.py.
-The reference is each benchmark run on its own through Benchmark.run.
+Real benchmarks (simlex999, wordsim353 on the full published word-pair files in
+tests/data/word_similarity, put in an isolated offline cache) scored by the tiny
+random-weight BERT and GPT-2 of tests/conftest.py. The reference is each benchmark run on
+its own through Benchmark.run.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -16,14 +17,16 @@ import pytest
 
 import brainalign
 from brainalign._io import OutputDirectoryError
-from brainalign.benchmarks import registry
+from brainalign.benchmarks import benchmark as benchmark_module
 from brainalign.benchmarks.registry import UnknownBenchmarkError, get
-from brainalign.cli import main
+from brainalign.benchmarks.settings import SettingsError
 from brainalign.datasets import registry as dataset_registry
 from brainalign.datasets.download import cache_path
+from brainalign.encoders.models import ModelLoadError
 from brainalign.encoders.store import FeatureStore
 from brainalign.encoders.text import TextEncoder
-from brainalign.results import make_results
+from brainalign.results import validate_results
+from brainalign.runs import RUN_FILE, Cell, RunFolderError
 from brainalign.scoring import BenchmarkRunError, count_forward_passes, score
 
 WORD_SIMILARITY = Path(__file__).resolve().parent / "data" / "word_similarity"
@@ -44,37 +47,38 @@ def _word_pairs(isolated_cache, monkeypatch):
     place_word_pairs()
 
 
-def test_score_equals_each_benchmark_run_alone_and_writes_tables(tiny_bert_dir, tmp_path):
+def test_score_equals_each_benchmark_run_alone_and_writes_a_run_folder(tiny_bert_dir, tmp_path):
     model = str(tiny_bert_dir)
     store = FeatureStore(tmp_path / "store")
+    out = tmp_path / "out"
     with count_forward_passes() as first:
         results = score(
-            model,
-            ["simlex999", "wordsim353@1"],
-            layers=[0, 2],
-            store=store,
-            out=tmp_path / "out",
-            batch_size=64,
+            model, ["simlex999", "wordsim353@1"], layers=[0, 2], store=store, out=out, batch_size=64
         )
     alone = [get(name).run(model, layers=[0, 2], batch_size=64) for name in FILES]
-    expected = pd.concat(alone, ignore_index=True)
-    pd.testing.assert_frame_equal(results, expected)
+    pd.testing.assert_frame_equal(results, pd.concat(alone, ignore_index=True))
+    validate_results(results)
     assert set(results["benchmark"]) == {"simlex999@1", "wordsim353@1"}
-    assert {model, f"{model}@untrained", "control:random-word-vectors"} == set(results["model"])
-    assert not results.duplicated().any()
 
-    written = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    written = pd.read_parquet(out / "results.parquet")
     pd.testing.assert_frame_equal(written, results)
-    csv = pd.read_csv(tmp_path / "out" / "results.csv")
+    csv = pd.read_csv(out / "results.csv")
     assert len(csv) == len(results) and list(csv.columns) == list(results.columns)
-    assert not list((tmp_path / "out").glob("*.tmp*"))  # atomic writes leave nothing behind
-    figures = sorted(path.name for path in (tmp_path / "out" / "figures").glob("*.png"))
-    assert figures == [
-        "simlex999-1_by_layer.png",
-        "simlex999-1_models.png",
-        "wordsim353-1_by_layer.png",
-        "wordsim353-1_models.png",
-    ]
+    assert not list(out.rglob("*.tmp"))  # atomic writes leave nothing behind
+    cells = sorted(p.name for p in (out / "cells").iterdir())
+    assert len(cells) == 4 and sum(name.endswith(".done.json") for name in cells) == 2
+    figures = sorted(path.name for path in (out / "figures").glob("*.png"))
+    assert "simlex999-1_by_layer.png" in figures and "wordsim353-1_models.png" in figures
+
+    record = json.loads((out / RUN_FILE).read_text())
+    assert record["versions"]["brainalign"] == brainalign.__version__
+    assert record["versions"]["torch"] and record["versions"]["transformers"]
+    assert record["settings"]["layers"] == [0, 2] and record["settings"]["seed"] == 0
+    weights = record["models"][model]["weights_sha256"]
+    assert list(weights) == ["model.safetensors"] and len(weights["model.safetensors"]) == 64
+    assert [c["benchmark"] for c in record["cells"]] == ["simlex999@1", "wordsim353@1"]
+    assert all(c["seconds"] > 0 and c["forward_passes"] > 0 for c in record["cells"])
+    assert record["invocations"][0]["cells_computed"] == 2
 
     # The same store again: every feature read back, zero forward passes, same table.
     assert first.batches > 0 and first.items >= first.batches
@@ -93,28 +97,99 @@ def test_count_forward_passes_counts_batches_and_restores(tiny_bert_dir):
     assert TextEncoder.__dict__["_forward"] is original
 
 
-def test_heads_is_passed_only_when_true(monkeypatch):
-    calls = []
+def test_a_killed_run_resumes_without_recomputing_finished_cells(
+    tiny_bert_dir, tmp_path, monkeypatch
+):
+    """Kill after the first cell (an interrupt the run does not catch), rerun: the first
+    cell is read back, only the second is computed, and the table equals an
+    uninterrupted run's."""
+    model = str(tiny_bert_dir)
+    benchmarks = ["simlex999", "wordsim353"]
+    uninterrupted = score(model, benchmarks, layers=[1], out=tmp_path / "whole")
 
-    def runner(benchmark, model, **kwargs):
-        calls.append(kwargs)
-        row = {"model": model, "dataset": "d", "layer": 0, "subject": "all", "roi": "r"}
-        return make_results(pd.DataFrame([{**row, "metric": "m", "score": 0.5, "ceiling": 1.0}]))
+    real_run = benchmark_module.Benchmark.run
+    ran = []
 
-    fake = dataclasses.replace(get("simlex999"), id="fake-heads", runner=runner)
-    monkeypatch.setitem(registry.BENCHMARKS, "fake-heads", fake)
-    plain = score("m", "fake-heads")
-    with_heads = score("m", "fake-heads", heads=True)
-    assert "heads" not in calls[0] and calls[1]["heads"] is True
-    assert plain["benchmark"].tolist() == with_heads["benchmark"].tolist() == ["fake-heads@1"]
+    def killed_on_the_second_cell(self, *args, **kwargs):
+        ran.append(self.id)
+        if self.id == "wordsim353":
+            raise KeyboardInterrupt
+        return real_run(self, *args, **kwargs)
 
-    # a benchmark that scores no heads, in the same call: a warning, its layers only
-    layers_only = dataclasses.replace(fake, id="fake-layers", scores_heads=False)
-    monkeypatch.setitem(registry.BENCHMARKS, "fake-layers", layers_only)
-    with pytest.warns(UserWarning, match="fake-layers@1 does not score attention heads"):
-        mixed = score("m", ["fake-heads", "fake-layers"], heads=True)
-    assert calls[2]["heads"] is True and "heads" not in calls[3]
-    assert mixed["benchmark"].tolist() == ["fake-heads@1", "fake-layers@1"]
+    monkeypatch.setattr(benchmark_module.Benchmark, "run", killed_on_the_second_cell)
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        score(model, benchmarks, layers=[1], out=out)
+    assert ran == ["simlex999", "wordsim353"]
+    first_marker = Cell(model, "simlex999@1").marker_path(out)
+    assert first_marker.is_file() and not Cell(model, "wordsim353@1").marker_path(out).exists()
+    assert not (out / "results.csv").exists()
+    stamp = first_marker.stat().st_mtime_ns
+
+    monkeypatch.setattr(benchmark_module.Benchmark, "run", real_run)
+    with count_forward_passes() as passes:
+        resumed = score(model, benchmarks, layers=[1], out=out)
+    assert first_marker.stat().st_mtime_ns == stamp  # the finished cell was not rewritten
+    record = json.loads((out / RUN_FILE).read_text())
+    assert record["invocations"][-1]["cells_reused"] == 1
+    assert record["invocations"][-1]["cells_computed"] == 1
+    with count_forward_passes() as second_cell_alone:
+        get("wordsim353").run(model, layers=[1])
+    assert (passes.batches, passes.items) == (second_cell_alone.batches, second_cell_alone.items)
+    pd.testing.assert_frame_equal(resumed, uninterrupted)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), uninterrupted)
+
+
+def test_other_settings_are_refused_and_overwrite_replaces_them(tiny_bert_dir, tmp_path):
+    model = str(tiny_bert_dir)
+    out = tmp_path / "out"
+    score(model, "simlex999", layers=[1], out=out)
+    with pytest.raises(RunFolderError, match=r"layers: \[1\] there, \[0\] now") as refused:
+        score(model, "simlex999", layers=[0], out=out)
+    assert "--overwrite" in str(refused.value)
+    assert pd.read_parquet(out / "results.parquet")["layer"].dropna().unique().tolist() == [1]
+    replaced = score(model, "simlex999", layers=[0], out=out, overwrite=True)
+    on_disk = pd.read_parquet(out / "results.parquet")
+    pd.testing.assert_frame_equal(on_disk, replaced)
+    assert on_disk["layer"].dropna().unique().tolist() == [0]
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "results.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(RunFolderError, match="without a run.json"):
+        score(model, "simlex999", layers=[1], out=foreign)
+
+
+def test_two_models_keep_their_own_controls_and_accumulate(tiny_bert_dir, tiny_gpt2_dir, tmp_path):
+    bert, gpt2 = str(tiny_bert_dir), str(tiny_gpt2_dir)
+    out = tmp_path / "out"
+    both = score([bert, gpt2], "simlex999", layers=[1], out=out)
+    controls = both[both["control"] != ""]
+    assert controls["control_of"].tolist() == [bert, gpt2]  # one row each, never merged
+    assert controls["model"].eq("").all()
+    # scoring a model into the folder later adds its cells to the gathered table
+    out2 = tmp_path / "out2"
+    score(bert, "simlex999", layers=[1], out=out2)
+    score(gpt2, "simlex999", layers=[1], out=out2)
+    gathered = pd.read_parquet(out2 / "results.parquet")
+    pd.testing.assert_frame_equal(gathered, both)
+
+
+def test_settings_a_benchmark_would_not_use_are_refused_before_anything_runs(
+    tiny_bert_dir, tmp_path
+):
+    model = str(tiny_bert_dir)
+    out = tmp_path / "out"
+    with count_forward_passes() as passes:
+        with pytest.raises(SettingsError, match="alice2016-encoding@2 does not use --heads"):
+            score(model, ["simlex999", "alice2016-encoding"], heads=True, out=out)
+        with pytest.raises(SettingsError, match="simlex999@1 does not use --context-words"):
+            score(model, "simlex999", context_words=4)
+        with pytest.raises(SettingsError, match="does not take option"):
+            score(model, "simlex999", options={"radius_mm": 10})
+        with pytest.raises(SettingsError, match="layer 9 is out of range"):
+            score(model, "simlex999", layers=[9])
+    assert passes.batches == 0 and not out.exists()
 
 
 def test_bad_input_is_named_before_anything_runs(tiny_bert_dir, tmp_path):
@@ -122,32 +197,25 @@ def test_bad_input_is_named_before_anything_runs(tiny_bert_dir, tmp_path):
         score(str(tiny_bert_dir), ["simlex99"])
     with pytest.raises(ValueError, match="models is empty"):
         score([], ["simlex999"])
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(SettingsError, match="batch_size=0"):
         score(str(tiny_bert_dir), ["simlex999"], batch_size=0)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputDirectoryError):
         score(str(tiny_bert_dir), ["simlex999"], out=blocker)
-    with pytest.raises(BenchmarkRunError, match=r"^simlex999@1: ") as error:
+    with pytest.raises(ModelLoadError, match="not an existing directory"):
         score(str(tmp_path / "no-such-model"), ["simlex999"])
-    assert error.value.model == str(tmp_path / "no-such-model")
-    assert error.value.benchmark == "simlex999@1"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="config.json"):
+        score(str(tmp_path / "empty"), ["simlex999"])
 
 
-def test_cli_score_benchmarks_goes_through_score(tiny_bert_dir, tmp_path, capsys):
-    model = str(tiny_bert_dir)
+def test_a_failing_cell_is_named_and_the_others_are_kept(tiny_bert_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("BRAINALIGN_OFFLINE")
+    monkeypatch.setenv("BRAINALIGN_OFFLINE", "1")
+    target = cache_path(dataset_registry.REGISTRY["wordsim353"].files["pairs"])
+    target.unlink()  # wordsim353 is now missing offline
     out = tmp_path / "out"
-    code = main(
-        ["score", model, "--benchmark", "wordsim353", "--layers", "1", "--out", str(out)]
-        + ["--quiet"]
-    )
-    printed = capsys.readouterr().out
-    assert code == 0
-    assert "median score per layer" in printed and "wordsim353@1" in printed
-    assert f"wrote {out / 'results.csv'}" in printed
-    expected = get("wordsim353").run(model, layers=[1])
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), expected)
-
-    code = main(["score", str(tmp_path / "missing"), "--benchmark", "wordsim353", "--quiet"])
-    assert code == 2
-    assert capsys.readouterr().err.startswith("brainalign: error: wordsim353@1: ")
+    with pytest.raises(BenchmarkRunError, match=r"wordsim353@1: benchmark wordsim353@1 needs"):
+        score(str(tiny_bert_dir), ["simlex999", "wordsim353"], layers=[1], out=out)
+    assert Cell(str(tiny_bert_dir), "simlex999@1").marker_path(out).is_file()

@@ -24,7 +24,9 @@ import pytest
 import brainalign
 from brainalign.cli import main
 from brainalign.parallel import LocalExecutor, RayConnectionError
-from brainalign.sweeps import Cell, SweepConfigError, SweepError, compare, load_config, sweep
+from brainalign.results import LEADERBOARD_COLUMNS
+from brainalign.runs import RUN_FILE, Cell, RunFolderError
+from brainalign.sweeps import SweepConfigError, SweepError, compare, load_config, sweep
 from tests.test_scoring import place_word_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +111,12 @@ def test_config_errors_name_file_line_and_key(tmp_path):
     message = _error(tmp_path, "models: [a]\nbenchmarks: [men3k]\nmodels: [b]\n")
     assert "line 3" in message and "given twice (first on line 1)" in message
 
+    message = _error(tmp_path, "models: [a]\nbenchmarks: [men3k]\nseed: 1.5\n")
+    assert "line 3" in message and "'seed'" in message and "integer" in message
+
+    message = _error(tmp_path, "models: [a]\nbenchmarks: [men3k]\noptions: [1]\n")
+    assert "line 3" in message and "'options'" in message and "mapping" in message
+
     assert "'models': is required" in _error(tmp_path, "benchmarks: [men3k]\n")
     assert "mapping" in _error(tmp_path, "- a\n- b\n")
     assert "not valid YAML" in _error(tmp_path, "models: [a\n")
@@ -136,18 +144,24 @@ def test_local_sweep_writes_cells_gathers_and_resumes(models, reference, tmp_pat
     config = write_config(tmp_path / "sweep.yaml", models, out)
     results = brainalign.sweep(config)
     pd.testing.assert_frame_equal(results, reference)
+    controls = results[results["control"] != ""]  # each model keeps its own control rows
+    assert controls.groupby("benchmark")["control_of"].apply(list).tolist() == [models, models]
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), reference)
     assert len(pd.read_csv(out / "results.csv")) == len(reference)
 
     cells = [Cell(m, f"{b}@1") for m in models for b in BENCHMARKS]
+    record = json.loads((out / RUN_FILE).read_text())
+    assert record["versions"]["brainalign"] == brainalign.__version__
+    assert record["settings"]["layers"] == LAYERS and record["settings"]["heads"] is False
+    assert set(record["models"]) == set(models)
+    assert record["invocations"][0]["engine"] == "local"
     for cell in cells:
         rows = pd.read_parquet(cell.table_path(out))
         assert set(rows["benchmark"]) == {cell.benchmark}
         marker = json.loads(cell.marker_path(out).read_text())
         assert marker["model"] == cell.model and marker["benchmark"] == cell.benchmark
-        assert marker["brainalign_version"] == brainalign.__version__
-        assert marker["settings"] == {"layers": LAYERS, "heads": False, "dtype": "float32"}
-        assert marker["duration_s"] > 0 and marker["n_rows"] == len(rows)
+        assert marker["settings"] == record["settings"]
+        assert marker["seconds"] > 0 and marker["n_rows"] == len(rows)
     first = json.loads(cells[0].marker_path(out).read_text())
     assert first["forward_passes"] > 0 and first["store_entries_written"] == 2
     # the BERT features of simlex999 and wordsim353 are different words: both computed
@@ -162,33 +176,22 @@ def test_local_sweep_writes_cells_gathers_and_resumes(models, reference, tmp_pat
     pd.testing.assert_frame_equal(again, reference)
 
     # Other settings on the same out folder are refused rather than mixed.
-    with pytest.raises(SweepError, match="was computed with"):
+    with pytest.raises(RunFolderError, match=r"layers: \[0, 2\] there, \[1\] now"):
         sweep({**_as_dict(config), "layers": [1]}, out=out)
 
-    # compare: per benchmark x model the best layer by mean score, with controls.
+    # compare: per benchmark x model the best layer by median score, with its controls.
     board = compare(out)
-    assert len(board) == 4 and list(board.columns) == [
-        "benchmark",
-        "rank",
-        "model",
-        "best_layer",
-        "score",
-        "ceiling",
-        "normalized_score",
-        "untrained_score",
-        "control",
-        "control_score",
-        "metric",
-    ]
+    assert len(board) == 4 and list(board.columns) == list(LEADERBOARD_COLUMNS)
     for row in board.itertuples():
         rows = reference[(reference["benchmark"] == row.benchmark)]
-        own = rows[rows["model"] == row.model].set_index("layer")["score"]
-        assert row.best_layer == own.idxmax() and row.score == own.max()
-        twin = rows[rows["model"] == f"{row.model}@untrained"]["score"]
+        own = rows[(rows["model"] == row.model) & (rows["weights"] == "pretrained")]
+        own = own.set_index("layer")["score"]
+        assert row.best_layer == own.idxmax() and row.median_score == own.max()
+        twin = rows[(rows["model"] == row.model) & (rows["weights"] == "untrained")]["score"]
         assert row.untrained_score == twin.max()
-        control = rows[rows["model"] == "control:random-word-vectors"]["score"].item()
-        assert row.control == "control:random-word-vectors" and row.control_score == control
-        assert np.isnan(row.ceiling) and np.isnan(row.normalized_score)
+        control = rows[rows["control_of"] == row.model]["score"].item()
+        assert row.control == "random-word-vectors" and row.control_score == control
+        assert np.isnan(row.median_ceiling) and np.isnan(row.normalized_score)
     assert board.groupby("benchmark")["rank"].apply(list).tolist() == [[1, 2], [1, 2]]
 
     capsys.readouterr()
@@ -277,7 +280,9 @@ def test_ray_sweep_equals_local_and_resumes(ray_module, models, reference, tmp_p
     assert len(after) == 4 and all(after[name] == mtime for name, mtime in before.items())
     assert sum(line.startswith("skip ") for line in logged) == 2
     on_ray = [json.loads((out / "cells" / n).read_text()) for n in after if n not in before]
-    assert {c["engine"] for c in on_ray} == {"ray"} and {c["model"] for c in on_ray} == {models[1]}
+    assert {c["model"] for c in on_ray} == {models[1]}
+    record = json.loads((out / RUN_FILE).read_text())
+    assert [i["engine"] for i in record["invocations"]] == ["local", "ray"]
     assert all(c["forward_passes"] > 0 for c in on_ray)
     assert len({c["pid"] for c in on_ray}) == 2  # two workers, one cell each
     assert all(c["pid"] != os.getpid() for c in on_ray)
@@ -334,30 +339,41 @@ def test_local_executor_reports_failures_per_task():
 
 
 def test_failed_cells_are_named_and_finished_ones_kept(tiny_bert_dir, tmp_path):
-    models = [str(tiny_bert_dir), str(tmp_path / "no-such-model")]
+    """men3k's file is not in the offline cache: its cell fails, the other is kept."""
     out = tmp_path / "out"
-    config = {"models": models, "benchmarks": ["wordsim353"], "layers": [1], "device": "cpu"}
+    config = {"models": [str(tiny_bert_dir)], "benchmarks": ["wordsim353", "men3k"],
+              "layers": [1], "device": "cpu"}  # fmt: skip
     with pytest.raises(SweepError, match="1 of 2 cells failed") as error:
         sweep(config, out=out)
-    assert "no-such-model on wordsim353@1" in str(error.value)
+    assert "on men3k@1: MissingBenchmarkDataError" in str(error.value)
     assert len(markers(out)) == 1 and not (out / "results.parquet").exists()
+
+
+def test_settings_a_benchmark_would_not_use_are_config_errors(tiny_bert_dir, tmp_path):
+    config = {"models": [str(tiny_bert_dir)], "benchmarks": ["simlex999", "futrell2018-surprisal"],
+              "layers": [1]}  # fmt: skip
+    with pytest.raises(SweepConfigError, match="futrell2018-surprisal@2 does not use --layers"):
+        sweep(config, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_compare_leaves_head_rows_out_of_the_best_layer(tmp_path):
     from brainalign.results import make_results, write_results_parquet
 
     rows = [
-        {"model": "m", "layer": layer, "head": head, "score": score}
+        {"model": "m", "weights": "pretrained", "control": "", "control_of": "",
+         "layer": layer, "head": head, "score": score}
         for layer, head, score in [(0, None, 0.4), (1, None, 0.5), (1, 0, 0.1), (1, 1, 0.0)]
-    ] + [{"model": "control:position", "layer": None, "head": None, "score": 0.3}]
+    ] + [{"model": "", "weights": "", "control": "position", "control_of": "m", "layer": None,
+          "head": None, "score": 0.3}]  # fmt: skip
     table = pd.DataFrame(rows).assign(
-        dataset="d", subject="all", roi="r", metric="pearson_r", ceiling=0.8, benchmark="b@1"
+        dataset="d", subject="all", unit="r", metric="pearson_r", ceiling=0.8, benchmark="b@1"
     )
     table["head"] = table["head"].astype("Int64")
     write_results_parquet(make_results(table), tmp_path / "results.parquet")
     board = compare(tmp_path)
-    assert board[["model", "best_layer", "score"]].values.tolist() == [["m", 1, 0.5]]
+    assert board[["model", "best_layer", "median_score"]].values.tolist() == [["m", 1, 0.5]]
     assert board.loc[0, "normalized_score"] == pytest.approx(0.5 / 0.8)
-    assert board.loc[0, "control"] == "control:position" and board.loc[0, "control_score"] == 0.3
+    assert board.loc[0, "control"] == "position" and board.loc[0, "control_score"] == 0.3
     with pytest.raises(FileNotFoundError, match="does not exist"):
         compare(tmp_path / "nowhere")

@@ -1,26 +1,44 @@
-"""The alice2016 encoding study: a language model's layers against six language ROIs.
+"""``alice2016-encoding``: a language model's layers against six language ROIs.
 
-Every run reports, next to the model's layers: the same architecture with random
-weights (``MODEL@untrained``), the dataset's own word-rate and sound-power regressors
-through the same pipeline, a position-only control (``control:position``: each word's
-index in the story through
-:func:`~brainalign.benchmarks.controls.position_features`, Lanczos-resampled to the
-volumes and scored with the model's FIR delays and ridge) and the leave-one-subject-out
-noise ceiling.
+Data: the bundled Brennan et al. (2016) recording (27 listeners of *Alice in
+Wonderland* ch. 1, six left/right language ROIs, 362 volumes at TR 2 s).
+
+Model side: every word of the story read with preceding context only
+(:meth:`~brainalign.encoders.text.TextEncoder.encode_words`: causal windows for causal
+models, the preceding ``context_words`` words for bidirectional ones), last-token
+pooling, every hidden state; word features Lanczos-resampled to the volume onsets
+(:func:`~brainalign.benchmarks.continuous.features_to_volumes`).
+
+Score: held-out Pearson r per subject and ROI of FIR-delayed (1-4 volumes) ridge in 5
+contiguous blocks with a gap (:func:`~brainalign.benchmarks.continuous.score_design`).
+
+Controls, scored exactly as the model is (the same delays, blocked folds, ridge and
+metric):
+
+- the untrained twin: the same architecture with seeded random weights;
+- ``word-rate+sound-power``: the authors' regressors (already convolved with an HRF, so
+  a zero delay is added to their FIR delays);
+- ``position``: each word's index in the story as
+  :func:`~brainalign.benchmarks.controls.position_features`, Lanczos-resampled to the
+  volumes like the model's features.
+
+Ceiling: the leave-one-subject-out inter-subject correlation per subject and ROI, every
+subject's time course z-scored before the others are averaged
+(:func:`~brainalign.benchmarks.continuous.noise_ceiling`).
+
+Options: ``radius_mm`` (6 or 10: the ROI spheres) and ``subjects`` (a subset).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from brainalign.alignment.temporal import lanczos_resample
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.continuous import (
     EncodingSettings,
     features_to_volumes,
@@ -30,33 +48,27 @@ from brainalign.benchmarks.continuous import (
 )
 from brainalign.benchmarks.controls import position_features
 from brainalign.datasets.catalogue import load
-from brainalign.datasets.recording import Recording
-from brainalign.results import make_results
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.settings import RunSettings
+    from brainalign.datasets.recording import Recording
 
-DATASET = "alice2016"
+__all__ = [
+    "NUISANCE_CONTROL",
+    "NUISANCE_REGRESSORS",
+    "POSITION_CONTROL",
+    "AliceTask",
+    "prepare",
+    "score_position_control",
+]
+
+#: The dataset's own regressors used as a control.
 NUISANCE_REGRESSORS = ["word_rate", "sound_power"]
-NUISANCE_MODEL = "nuisance:word_rate+sound_power"
-POSITION_MODEL = "control:position"
-
-
-@dataclass
-class Timings:
-    """Seconds spent in each stage of a run."""
-
-    load: float = 0.0
-    extraction: float = 0.0
-    encoding: float = 0.0
-    by_model: dict[str, float] = field(default_factory=dict)
-
-
-def _progress(description: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return lambda items: tqdm(items, desc=description, unit="layer", leave=False)
+#: Name of the regressors' control.
+NUISANCE_CONTROL = "word-rate+sound-power"
+#: Name of the position-only control.
+POSITION_CONTROL = "position"
 
 
 def score_position_control(
@@ -80,122 +92,94 @@ def score_position_control(
     Returns
     -------
     pandas.DataFrame
-        One row per unit, ``model`` ``control:position``, ``layer`` missing.
+        One row per unit, ``layer`` missing.
     """
     onsets = words["onset"].to_numpy(dtype=float)
     features = position_features(np.zeros(len(onsets), dtype=int), np.arange(len(onsets)))
     design = lanczos_resample(
         features, onsets, recording.sample_times, window=settings.lanczos_window
     )
-    rows = score_design(recording, {"0": design}, POSITION_MODEL, settings)
-    rows["layer"] = pd.NA
-    return rows
+    return score_design(recording, {"0": design}, settings, layered=False)
 
 
-def run_alice2016(
-    model: str,
-    *,
-    layers: Sequence[int] | None = None,
-    radius_mm: int = 6,
-    subjects: Sequence[str] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
-    batch_size: int = 32,
-    context_words: int | None = None,
-    untrained_baseline: bool = True,
-    seed: int = 0,
-    settings: EncodingSettings | None = None,
-    feature_store: str | os.PathLike | None = None,
-    progress: bool = True,
-    timings: Timings | None = None,
-) -> pd.DataFrame:
-    """Score a language model's layers on alice2016, with controls and the ceiling.
+@dataclass
+class AliceTask:
+    """The alice2016 recording prepared for one run (module documentation)."""
 
-    Parameters
-    ----------
-    model : str
-        Hugging Face hub id or local model directory.
-    layers : sequence of int, optional
-        Hidden-state indices (0 = embeddings); all by default.
-    radius_mm : {6, 10}
-        ROI radius.
-    subjects : sequence of str, optional
-        Subset of subjects (default: all 27).
-    device, dtype, batch_size, context_words
-        Passed to :class:`brainalign.encoders.text.TextEncoder`.
-    untrained_baseline : bool
-        Also score the same architecture with seeded random weights.
-    seed : int
-        Seed of the random weights.
-    settings : EncodingSettings, optional
-        Delays, folds, gap and alphas (defaults documented there).
-    feature_store : path, optional
-        A :class:`~brainalign.encoders.store.FeatureStore` directory: features are read
-        from it when an entry with the same provenance exists (no forward pass), and
-        written to it otherwise.
-    progress : bool
-        Show progress bars.
-    timings : Timings, optional
-        Filled with the seconds spent per stage.
+    benchmark: Benchmark
+    settings: RunSettings
+    recording: Recording
+    encoding: EncodingSettings
 
-    Returns
-    -------
-    pandas.DataFrame
-        Tidy results (:data:`brainalign.results.RESULT_COLUMNS`): one row per
-        (model, layer, subject, roi) for the model and its untrained twin, one row per
-        (subject, roi) for the nuisance and the position controls; ``ceiling`` is that subject's
-        leave-one-subject-out ISC for the ROI.
-    """
-    from brainalign.encoders.store import FeatureStore, text_encoder_key
-    from brainalign.encoders.text import TextEncoder
+    def score_model(self, weights: str) -> ModelScores:
+        """Every layer's word features, resampled and scored against every ROI."""
+        from brainalign.encoders.store import text_encoder_key
+        from brainalign.encoders.text import TextEncoder
 
-    settings = settings or EncodingSettings()
-    store = FeatureStore(feature_store) if feature_store is not None else None
-    timings = timings if timings is not None else Timings()
-
-    start = time.perf_counter()
-    recording = load(DATASET, radius_mm=radius_mm, subjects=list(subjects) if subjects else None)
-    words = recording.stimuli.table
-    timings.load = time.perf_counter() - start
-
-    variants = [("pretrained", model)]
-    if untrained_baseline:
-        variants.append(("untrained", f"{model}@untrained"))
-
-    encoder_options = {"device": device, "dtype": dtype, "batch_size": batch_size, "seed": seed}
-    if context_words is not None:
-        encoder_options["context_words"] = context_words
-
-    word_options = {
-        "layers": layers,
-        "stimulus_ids": words["stimulus_id"].to_numpy(),
-        "onsets": words["onset"].to_numpy(),
-        "space_before": words["space_before"].to_numpy(),
-    }
-    texts = words["text"].tolist()
-
-    frames = []
-    for weights, label in variants:
-        start = time.perf_counter()
-        encoder = TextEncoder(model, weights=weights, progress=progress, **encoder_options)
+        settings = self.settings
+        words = self.recording.stimuli.table
+        window = {} if settings.context_words is None else {"context_words": settings.context_words}
+        encoder = TextEncoder(
+            settings.model,
+            weights=weights,
+            seed=settings.run_seed,
+            device=settings.device,
+            dtype=settings.dtype,
+            batch_size=settings.batch_size_for(self.benchmark),
+            progress=settings.progress_label(self.benchmark, weights),
+            **window,
+        )
+        word_options = {
+            "layers": settings.layers,
+            "stimulus_ids": words["stimulus_id"].to_numpy(),
+            "onsets": words["onset"].to_numpy(),
+            "space_before": words["space_before"].to_numpy(),
+        }
+        texts = words["text"].tolist()
+        store = settings.feature_store()
         key = None if store is None else text_encoder_key(encoder, texts, **word_options)
         # With a store, a complete entry is read back and a missing one is streamed into it.
         features = encoder.encode_words(texts, **word_options, store=store, key=key)
-        extracted = time.perf_counter()
-        timings.extraction += extracted - start
-        design = features_to_volumes(features, recording.sample_times, settings.lanczos_window)
-        frames.append(
-            score_design(recording, design, label, settings, _progress(f"fit {label}", progress))
+        design = features_to_volumes(
+            features, self.recording.sample_times, self.encoding.lanczos_window
         )
-        timings.encoding += time.perf_counter() - extracted
-        timings.by_model[label] = time.perf_counter() - start
+        n_dims = next(reversed(design.values())).shape[1]
+        return ModelScores(score_design(self.recording, design, self.encoding), n_dims)
 
-    start = time.perf_counter()
-    frames.append(score_regressors(recording, NUISANCE_REGRESSORS, NUISANCE_MODEL, settings))
-    frames.append(score_position_control(recording, words, settings))
-    ceiling = noise_ceiling(recording)
-    timings.encoding += time.perf_counter() - start
+    def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
+        """The authors' regressors and the position control, through the same pipeline."""
+        return {
+            NUISANCE_CONTROL: score_regressors(self.recording, NUISANCE_REGRESSORS, self.encoding),
+            POSITION_CONTROL: score_position_control(
+                self.recording, self.recording.stimuli.table, self.encoding
+            ),
+        }
 
-    rows = pd.concat(frames, ignore_index=True).merge(ceiling, on=["subject", "roi"], how="left")
-    rows["dataset"] = DATASET
-    return make_results(rows)
+    def ceiling(self) -> pd.DataFrame:
+        """The z-scored leave-one-subject-out ISC of every subject and ROI."""
+        return noise_ceiling(self.recording)
+
+
+def prepare(benchmark: Benchmark, settings: RunSettings) -> AliceTask:
+    """Load alice2016 for a run (options ``radius_mm`` and ``subjects``).
+
+    Returns
+    -------
+    AliceTask
+        Rows: one per (layer, subject, ROI), the ROI in ``unit``.
+
+    Raises
+    ------
+    ValueError
+        For a radius other than 6 or 10 or unknown subjects (named by the loader).
+    """
+    options = settings.options
+    subjects = options.get("subjects")
+    if isinstance(subjects, str):
+        subjects = [subjects]
+    recording = load(
+        benchmark.dataset,
+        radius_mm=options.get("radius_mm", 6),
+        subjects=None if subjects is None else list(subjects),
+    )
+    return AliceTask(benchmark, settings, recording, EncodingSettings())

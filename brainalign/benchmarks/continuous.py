@@ -8,7 +8,7 @@ by held-out Pearson r in contiguous cross-validation blocks (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,20 +91,24 @@ def features_to_volumes(
     }
 
 
-def _rows(recording: Recording, scores: np.ndarray, **labels) -> pd.DataFrame:
-    table = recording.units[["subject", "roi"]].copy()
-    table["score"] = scores
-    for key, value in labels.items():
-        table[key] = value
-    return table
+def _rows(recording: Recording, scores: np.ndarray, layer: object) -> pd.DataFrame:
+    """One row per unit: ``layer, subject, unit`` (the ROI), ``score``."""
+    return pd.DataFrame(
+        {
+            "layer": pd.array([layer] * len(scores), dtype="Int64"),
+            "subject": recording.units["subject"].to_numpy(),
+            "unit": recording.units["roi"].to_numpy(),
+            "score": scores,
+        }
+    )
 
 
 def score_design(
     recording: Recording,
     design: Mapping[str, np.ndarray],
-    model: str,
     settings: EncodingSettings,
-    progress: Iterable | None = None,
+    *,
+    layered: bool = True,
 ) -> pd.DataFrame:
     """Score each layer's design matrix against every unit of ``recording``.
 
@@ -114,32 +118,24 @@ def score_design(
         Continuous recording, (n_volumes, n_units).
     design : mapping of str to numpy.ndarray, each shape (n_volumes, n_features)
         One design matrix per layer (layer names are integer strings).
-    model : str
-        Label written in the ``model`` column.
     settings : EncodingSettings
-    progress : callable, optional
-        Wraps the iterable of layers (a progress bar).
+    layered : bool, default True
+        False for a layer-free design (a control): ``layer`` is missing.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (layer, unit) with ``model, layer, subject, roi, metric, score``.
+        One row per (layer, unit) with ``layer, subject, unit, score`` (held-out r).
     """
-    layers = list(design)
-    iterator = progress(layers) if progress is not None else layers
     frames = []
-    for layer in iterator:
-        result = cross_validated_encoding(
-            design[layer], recording.data, **settings.encoding_options()
-        )
-        frames.append(
-            _rows(recording, result.scores, model=model, layer=int(layer), metric="pearson_r")
-        )
+    for layer, X in design.items():
+        result = cross_validated_encoding(X, recording.data, **settings.encoding_options())
+        frames.append(_rows(recording, result.scores, int(layer) if layered else pd.NA))
     return pd.concat(frames, ignore_index=True)
 
 
 def score_regressors(
-    recording: Recording, names: list[str], model: str, settings: EncodingSettings
+    recording: Recording, names: list[str], settings: EncodingSettings
 ) -> pd.DataFrame:
     """Score the recording's own per-subject regressors through the same pipeline.
 
@@ -159,21 +155,23 @@ def score_regressors(
         result = cross_validated_encoding(
             regressors, subset.data, **settings.encoding_options(delays)
         )
-        frames.append(_rows(subset, result.scores, model=model, layer=pd.NA, metric="pearson_r"))
+        frames.append(_rows(subset, result.scores, pd.NA))
     return pd.concat(frames, ignore_index=True)
 
 
 def noise_ceiling(recording: Recording) -> pd.DataFrame:
-    """Leave-one-subject-out inter-subject correlation of every (subject, roi).
+    """Leave-one-subject-out inter-subject correlation of every (subject, ROI).
 
-    Each subject's time course is correlated with the mean of the other subjects' time
-    courses in the same ROI: how well the shared, stimulus-driven signal predicts one
-    subject, an upper bound on what any stimulus model can reach.
+    Each subject's time course is correlated with the mean of the other subjects'
+    z-scored time courses in the same ROI
+    (:func:`~brainalign.alignment.ceiling.leave_one_out_isc`; within each run when the
+    samples have a ``run`` column): how well the shared, stimulus-driven signal predicts
+    one subject, an upper bound on what any stimulus model can reach.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``subject, roi, ceiling``.
+        Columns ``subject, unit`` (the ROI), ``ceiling``.
     """
     subjects = recording.subjects
     if len(subjects) < 2:
@@ -189,11 +187,12 @@ def noise_ceiling(recording: Recording) -> pd.DataFrame:
             if len(column) != 1:
                 raise ValueError(f"subject {subject!r} has {len(column)} units for ROI {roi!r}")
             stacked[i, :, j] = recording.data[:, column[0]]
-    isc = leave_one_out_isc(stacked)
+    runs = recording.samples["run"].to_numpy() if "run" in recording.samples else None
+    isc = leave_one_out_isc(stacked, runs=runs)
     return pd.DataFrame(
         {
             "subject": np.repeat(subjects, len(rois)),
-            "roi": np.tile(rois, len(subjects)),
+            "unit": np.tile(rois, len(subjects)),
             "ceiling": isc.reshape(-1),
         }
     )

@@ -15,9 +15,17 @@ word's tokens, comes from the model's LM head
 maximum length with at least half a window of left context past the first window; the
 BOS token, where the model has one, opens every pass). Context never crosses stories.
 
-Score: Pearson r between surprisal and mean RT over the scored words (one row per
-model; there are no layers, ``layer`` is missing). Excluded words, with their counts in
-the rows:
+Score: how well each predictor predicts the mean RT of the scored words, by one rule for
+the model, its untrained twin and the control alike: leave-one-story-out linear fits
+(:func:`heldout_fit_score`: ordinary least squares of RT on the predictor with an
+intercept), each story's RTs predicted from a fit to the other stories, then the Pearson
+r of all held-out predictions with the RTs (one row per model; there are no layers,
+``layer`` is missing). A fit learns the sign of the relation,
+so a predictor that explains as much RT variance scores as high whichever way it
+correlates: a control whose raw r is -0.34 is as strong as a model whose raw r is 0.34.
+The unfitted Pearson r of the predictor with the RTs over the scored words, Brain-Score's
+``Futrell2018-pearsonr`` number, is kept in the ``raw_pearson_r`` column. At least two
+stories are needed. Excluded words, with their counts in the rows:
 
 - the first word of every sentence (``n_sentence_initial``), as in Brain-Score:
   sentence boundaries follow Brain-Score's rule on the displayed words (a word ending
@@ -41,10 +49,10 @@ split-halves of the pre-2020 data with all words). Brain-Score divides the score
 reliability itself, which makes its normalised scores larger than r / ceiling; the raw
 score is the same. NaN for the Schrimpf variant of the file (no SD or reader counts).
 
-Controls, rows next to the model's:
+Controls, rows next to the model's, scored by the same held-out fit:
 
-- ``MODEL@untrained``: the same architecture with seeded random weights, same pipeline;
-- ``control:story-position``: the word's position in its story (1, 2, ...) in place
+- the untrained twin: the same architecture with seeded random weights, same pipeline;
+- the control ``story-position``: the word's position in its story (1, 2, ...) in place
   of surprisal. It carries no stimulus content beyond position (Hadidi et al. 2025's
   position-only baseline), so it measures how much of the score a reading-speed trend
   over the story could give.
@@ -53,36 +61,40 @@ Controls, rows next to the model's:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from brainalign.alignment.metrics import pearson_columns
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.norms import reliability_ceiling
-from brainalign.benchmarks.word_similarity import model_variants
 from brainalign.datasets.catalogue import load
-from brainalign.results import make_results
 
 if TYPE_CHECKING:
-    from brainalign.benchmarks.registry import Benchmark
+    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.settings import RunSettings
     from brainalign.datasets.recording import Recording
-    from brainalign.encoders.store import FeatureStore
 
 __all__ = [
     "POSITION_CONTROL",
     "SENTENCE_END",
-    "run_futrell2018",
+    "ReadingTimeTask",
+    "heldout_fit_score",
+    "prepare",
     "scored_words",
     "sentence_initial",
 ]
 
-#: Model label of the position-only control rows.
-POSITION_CONTROL = "control:story-position"
+#: Name of the position-only control.
+POSITION_CONTROL = "story-position"
 #: Endings of a sentence-final word (Brain-Score's Futrell2018 packaging).
 SENTENCE_END = (".", "?", "!", ".'", "?'", "!'", ";'")
 #: ``subject`` of the rows: reading times averaged over readers.
 MEAN_READER = "mean"
+#: ``unit`` of the rows.
+READING_TIME = "reading_time"
 
 
 def sentence_initial(words: Sequence[str], stories: Sequence[Any]) -> np.ndarray:
@@ -174,113 +186,124 @@ def _select_stories(recording: Recording, stories: Sequence[int] | None) -> pd.D
     return table
 
 
-def run_futrell2018(
-    benchmark: Benchmark,
-    model: str,
-    *,
-    layers: Sequence[int] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
-    batch_size: int = 8,
-    store: FeatureStore | None = None,
-    weights: str = "pretrained",
-    progress: bool = False,
-    stories: Sequence[int] | None = None,
-    window: int | None = None,
-    min_context: int | None = None,
-    seed: int = 0,
-    controls: bool = True,
-) -> pd.DataFrame:
-    """Score a causal LM's surprisal against Natural Stories reading times.
+def heldout_fit_score(predictor: np.ndarray, rt: np.ndarray, stories: np.ndarray) -> float:
+    """Pearson r of leave-one-story-out linear predictions of ``rt`` with ``rt``.
+
+    For each story, ordinary least squares ``rt ~ a + b * predictor`` fitted to the
+    other stories' words (:class:`~brainalign.alignment.linear.OLS`, one predictor and
+    thousands of words: no penalty is needed) predicts the story's words; the score is
+    the Pearson r of all held-out predictions with the reading times.
 
     Parameters
     ----------
-    benchmark : Benchmark
-        Its ``dataset`` is read with :func:`brainalign.datasets.catalogue.load`.
-    model : str
-        Hub id or directory of a causal LM.
-    layers : sequence of int, optional
-        Ignored: the score uses the LM head's next-word probabilities, which belong to no
-        layer (so a run of several benchmarks can pass the same ``layers`` to all).
-    device, dtype, batch_size, store, weights, progress
-        See :meth:`~brainalign.benchmarks.registry.Benchmark.run`.
-    stories : sequence of int, optional
-        Score these stories only (1..10; e.g. for a quick run). Default: all.
-    window, min_context : int, optional
-        Sliding-window settings of :func:`~brainalign.encoders.surprisal.word_surprisal`.
-    seed : int
-        Seed of the untrained twin's weights.
-    controls : bool
-        Add the untrained twin and the story-position control.
+    predictor, rt : numpy.ndarray, shape (n_words,)
+        Finite values of the scored words.
+    stories : numpy.ndarray, shape (n_words,)
+        Story of each word (at least 2 stories).
 
     Returns
     -------
-    pandas.DataFrame
-        Tidy rows (``make_results``), one per model variant and control: ``metric``
-        ``pearson_r``, ``layer`` missing, ``subject`` ``"mean"``, ``roi``
-        ``"reading_time"``, ``ceiling`` (square root of the reliability of the mean RT
-        over the scored words), then ``n_words``, ``n_sentence_initial``, ``n_missing``,
-        ``n_stories`` and ``predictor`` (``surprisal_bits`` or ``story_position``).
+    float
+    """
+    from brainalign.alignment.linear import OLS
+
+    predictions = np.empty_like(rt, dtype=np.float64)
+    x = np.asarray(predictor, dtype=np.float64)[:, None]
+    for story in np.unique(stories):
+        test = stories == story
+        fit = OLS().fit(x[~test], rt[~test])
+        predictions[test] = fit.predict(x[test])
+    return float(pearson_columns(predictions[:, None], rt[:, None])[0])
+
+
+@dataclass
+class ReadingTimeTask:
+    """The Natural Stories reading times prepared for one run (module documentation)."""
+
+    benchmark: Benchmark
+    settings: RunSettings
+    table: pd.DataFrame
+    initial: np.ndarray
+
+    def _row(self, values: np.ndarray, predictor: str) -> pd.DataFrame:
+        rt = self.table["rt"].to_numpy()
+        keep, counts = scored_words(rt, values, self.initial)
+        stories = self.table["story"].to_numpy()
+        return pd.DataFrame(
+            [
+                {
+                    "subject": MEAN_READER,
+                    "unit": READING_TIME,
+                    "score": heldout_fit_score(values[keep], rt[keep], stories[keep]),
+                    "raw_pearson_r": float(pearson_columns(values[keep, None], rt[keep, None])[0]),
+                    **counts,
+                    "n_stories": int(len(np.unique(stories))),
+                    "predictor": predictor,
+                }
+            ]
+        )
+
+    def score_model(self, weights: str) -> ModelScores:
+        """The model's per-word surprisal (bits) as the predictor."""
+        from brainalign.encoders.surprisal import SURPRISAL_UNIT, word_surprisal
+
+        settings, options = self.settings, self.settings.options
+        values = word_surprisal(
+            settings.model,
+            self.table["word"].astype(str).tolist(),
+            groups=self.table["story"].to_numpy(),
+            weights=weights,
+            seed=settings.run_seed,
+            window=options.get("window"),
+            min_context=options.get("min_context"),
+            device=settings.device,
+            dtype=settings.dtype,
+            batch_size=settings.batch_size_for(self.benchmark),
+            store=settings.feature_store(),
+            progress=settings.progress_label(self.benchmark, weights),
+        )
+        return ModelScores(self._row(values, f"surprisal_{SURPRISAL_UNIT}"))
+
+    def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
+        """The story-position control through the same held-out fit."""
+        position = self.table["position"].to_numpy(dtype=np.float64)
+        return {POSITION_CONTROL: self._row(position, "story_position")}
+
+    def ceiling(self) -> pd.DataFrame | None:
+        """Square root of the reliability of the mean RTs over the scored words."""
+        if not {"sd_rt", "n_subjects"} <= set(self.table.columns):
+            return None  # the Schrimpf variant of the file: no SD or reader counts
+        rt = self.table["rt"].to_numpy()
+        keep = ~self.initial & np.isfinite(rt)
+        columns = (rt, self.table["sd_rt"].to_numpy(), self.table["n_subjects"].to_numpy())
+        value = float(reliability_ceiling(*(c[keep, None] for c in columns))[0])
+        return pd.DataFrame({"unit": [READING_TIME], "ceiling": [value]})
+
+
+def prepare(benchmark: Benchmark, settings: RunSettings) -> ReadingTimeTask:
+    """Load the reading times (option ``stories``: a subset of at least 2 stories).
+
+    Options ``window`` and ``min_context`` go to
+    :func:`~brainalign.encoders.surprisal.word_surprisal`.
+
+    Returns
+    -------
+    ReadingTimeTask
+        Rows: one per model variant and control, ``subject`` ``"mean"``, ``unit``
+        ``"reading_time"``, then ``raw_pearson_r``, ``n_words``, ``n_sentence_initial``,
+        ``n_missing``, ``n_stories`` and ``predictor``.
 
     Raises
     ------
     ValueError
-        For unknown stories, a story with missing words, or a model that is
-        not a causal LM.
+        For unknown stories, fewer than 2 stories, or a story with missing words.
     """
-    from brainalign.encoders.surprisal import SURPRISAL_UNIT, word_surprisal
-
-    del layers  # the LM head's probabilities belong to no layer
     recording = load(benchmark.dataset, progress=False)
-    table = _select_stories(recording, stories)
-    words = table["word"].astype(str).tolist()
-    story = table["story"].to_numpy()
-    rt = table["rt"].to_numpy()
-    initial = sentence_initial(words, story)
-
-    predictors: list[tuple[str, str, np.ndarray]] = []
-    for variant_weights, label in model_variants(model, weights, controls):
-        values = word_surprisal(
-            model,
-            words,
-            groups=story,
-            weights=variant_weights,
-            seed=seed,
-            window=window,
-            min_context=min_context,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            store=store,
-            progress=progress,
+    table = _select_stories(recording, settings.options.get("stories"))
+    if table["story"].nunique() < 2:
+        raise ValueError(
+            f"{benchmark.versioned_id} fits each story's reading times from the other "
+            "stories, so it needs at least 2 stories; give stories=[...] with two or more"
         )
-        predictors.append((label, f"surprisal_{SURPRISAL_UNIT}", values))
-    if controls:
-        position = table["position"].to_numpy(dtype=np.float64)
-        predictors.append((POSITION_CONTROL, "story_position", position))
-
-    frames = []
-    for label, predictor, values in predictors:
-        keep, counts = scored_words(rt, values, initial)
-        score = pearson_columns(values[keep, None], rt[keep, None])[0]
-        ceiling = np.nan
-        if {"sd_rt", "n_subjects"} <= set(table.columns):
-            columns = (rt, table["sd_rt"].to_numpy(), table["n_subjects"].to_numpy())
-            ceiling = float(reliability_ceiling(*(c[keep, None] for c in columns))[0])
-        frames.append(
-            {
-                "model": label,
-                "layer": pd.NA,
-                "metric": "pearson_r",
-                "score": float(score),
-                "ceiling": ceiling,
-                **counts,
-                "n_stories": int(len(np.unique(story))),
-                "predictor": predictor,
-            }
-        )
-    rows = pd.DataFrame(frames)
-    rows["dataset"] = benchmark.dataset
-    rows["subject"] = MEAN_READER
-    rows["roi"] = str(recording.units["unit"].iloc[0])
-    return make_results(rows)
+    initial = sentence_initial(table["word"].astype(str).tolist(), table["story"].to_numpy())
+    return ReadingTimeTask(benchmark, settings, table, initial)

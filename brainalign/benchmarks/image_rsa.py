@@ -29,20 +29,21 @@ them, so this lower bound is lenient). ``normalized_score = score / ceiling`` (u
 bound: a conservative normalisation). The monkey-IT RDM is one pooled RDM of two
 animals: no between-animal consistency can be estimated, so ``ceiling`` is NaN there.
 
-Controls, rows next to the model's:
+Controls, rows next to the model's, scored exactly as it is (correlation-distance RDM,
+Spearman with each data RDM):
 
-- ``MODEL@untrained``: the same architecture with seeded random weights, same pipeline.
-- ``control:random-image-features``: one standard-normal vector per image, seeded by
-  the control seed and the image's condition number (0..91; the same vector for an image
+- the untrained twin: the same architecture with seeded random weights, same pipeline.
+- the control ``random-image-features``: one standard-normal vector per image, seeded by
+  the run's seed and the image's condition number (0..91; the same vector for an image
   in any subset), with as many dimensions as the model's last layer; its
   correlation-distance RDM is compared like a layer's. It carries image identity and
   nothing else (no pixels, no category): its expected score is 0. A pixel-space RDM
   would not be content-free (low-level image statistics correlate with category).
 
-Rows: ``hit``: one per (model variant, layer, subject, session), ``roi`` ``"hIT"``;
-``mit``: one per (model variant, layer), ``subject`` ``"monkeys-pooled"``, ``roi``
+Rows: ``hit``: one per (model variant, layer, subject, session), ``unit`` ``"hIT"``;
+``mit``: one per (model variant, layer), ``subject`` ``"monkeys-pooled"``, ``unit``
 ``"mIT"``. Metric ``spearman_r``; extra columns ``session`` (nullable int),
-``ceiling_lower`` and ``n_images``.
+``ceiling_lower`` and ``n_images``. Options: ``conditions`` (a subset of the images).
 
 Heads (``heads=True``, vision transformers): every attention head of every layer
 ``L >= 1`` is scored exactly as the layer is, from the head's output before the
@@ -52,14 +53,15 @@ attention output projection (``"L.heads"`` of
 the head's correlation-distance RDM (all heads of a layer in one batched
 :func:`~brainalign.alignment.rsa.rdm` call) compared with every data RDM (all heads of
 all layers in one :func:`~brainalign.alignment.rsa.compare_rdms` call). Head rows carry
-the 0-based head index in a ``head`` column (nullable int, missing on whole-layer and
-control rows), placed before ``session``. A ConvNet has no heads: the encoder raises.
+the 0-based head index in the ``head`` column (missing on whole-layer and control rows).
+A ConvNet has no heads: the encoder raises.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,18 +74,15 @@ from brainalign.alignment.rsa import (
     rdm_to_square,
     square_to_rdm,
 )
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.controls import random_vectors
-from brainalign.benchmarks.word_similarity import (
-    head_layers,
-    hidden_state_names,
-    model_variants,
-)
+from brainalign.benchmarks.word_similarity import head_layers, hidden_state_names
 from brainalign.datasets.catalogue import load
 from brainalign.datasets.download import NotInCacheError
-from brainalign.results import make_results
 
 if TYPE_CHECKING:
-    from brainalign.benchmarks.registry import Benchmark
+    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.settings import RunSettings
     from brainalign.encoders.features import Features
     from brainalign.encoders.store import FeatureStore
 
@@ -93,17 +92,18 @@ __all__ = [
     "MONKEY_IT",
     "POOLING",
     "RANDOM_CONTROL",
+    "ImageRsaTask",
     "encode_image_arrays",
     "head_rdms",
     "layer_rdms",
+    "prepare_human_it",
+    "prepare_monkey_it",
     "random_image_features",
-    "run_human_it_rsa",
-    "run_monkey_it_rsa",
     "select_conditions",
 ]
 
-#: Model label of the content-free control rows.
-RANDOM_CONTROL = "control:random-image-features"
+#: Name of the content-free control.
+RANDOM_CONTROL = "random-image-features"
 #: Pooling of the vision encoder.
 POOLING = "mean"
 #: RDM comparison (:func:`brainalign.alignment.rsa.compare_rdms`).
@@ -210,7 +210,7 @@ def encode_image_arrays(
     batch_size: int = 32,
     seed: int = 0,
     store: FeatureStore | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     heads: bool = False,
 ) -> Features:
     """Mean-pooled features of every requested layer for images held in memory.
@@ -325,36 +325,6 @@ def _images(dataset: str, progress: bool) -> Any:
         ) from error
 
 
-def _score_rows(
-    scores: np.ndarray,
-    layers: list[Any],
-    label: str,
-    targets: pd.DataFrame,
-    heads: list[Any] | None = None,
-) -> pd.DataFrame:
-    """Rows of ``scores`` (n_layers, n_targets) with the targets' subject and session.
-
-    ``heads`` (one per row of ``scores``) adds a nullable-int ``head`` column.
-    """
-    n_layers, n_targets = scores.shape
-    columns: dict[str, Any] = {
-        "model": label,
-        "layer": np.repeat(np.asarray(layers, dtype=object), n_targets),
-    }
-    if heads is not None:
-        columns["head"] = pd.array(
-            np.repeat(np.asarray(heads, dtype=object), n_targets).tolist(), dtype="Int64"
-        )
-    columns.update(
-        {
-            "subject": np.tile(targets["subject"].to_numpy(), n_layers),
-            "session": np.tile(targets["session"].to_numpy(), n_layers),
-            "score": scores.ravel(),
-        }
-    )
-    return pd.DataFrame(columns)
-
-
 def _targets(data: Any, target: str, conditions: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     if target == HUMAN_IT:
         rdms = data.human_it
@@ -370,192 +340,108 @@ def _targets(data: Any, target: str, conditions: np.ndarray) -> tuple[np.ndarray
     return _subset_rdms(rdms.dissimilarities, conditions), labels
 
 
-def _run_image_rsa(
-    benchmark: Benchmark,
-    model: str,
-    target: str,
-    *,
-    layers: Sequence[int] | None,
-    device: str,
-    dtype: str,
-    batch_size: int,
-    store: FeatureStore | None,
-    weights: str,
-    progress: bool,
-    seed: int,
-    controls: bool,
-    control_seed: int,
-    conditions: Sequence[int] | None,
-    heads: bool = False,
-) -> pd.DataFrame:
-    data = _images(benchmark.dataset, progress)
+@dataclass
+class ImageRsaTask:
+    """The 92 images and the target RDMs prepared for one run (module documentation)."""
+
+    benchmark: Benchmark
+    settings: RunSettings
+    target: str
+    images: np.ndarray
+    conditions: np.ndarray
+    data_rdms: np.ndarray
+    targets: pd.DataFrame
+
+    def _rows(self, model_rdms: np.ndarray, layers: list[Any], heads: list[Any]) -> pd.DataFrame:
+        """Rows of the model RDMs (n_rdms, n_pairs) against every data RDM."""
+        scores = np.asarray(compare_rdms(model_rdms, self.data_rdms, COMPARISON))
+        n_rdms, n_targets = scores.shape
+        return pd.DataFrame(
+            {
+                "layer": pd.array(np.repeat(np.asarray(layers, dtype=object), n_targets).tolist(),
+                                  dtype="Int64"),
+                "head": pd.array(np.repeat(np.asarray(heads, dtype=object), n_targets).tolist(),
+                                 dtype="Int64"),
+                "subject": np.tile(self.targets["subject"].to_numpy(), n_rdms),
+                "unit": self.target,
+                "session": pd.array(np.tile(self.targets["session"].to_numpy(), n_rdms).tolist(),
+                                    dtype="Int64"),
+                "score": scores.ravel(),
+                "n_images": len(self.conditions),
+            }
+        )  # fmt: skip
+
+    def score_model(self, weights: str) -> ModelScores:
+        """Each layer's (and head's) RDM against every data RDM."""
+        settings = self.settings
+        features = encode_image_arrays(
+            settings.model,
+            self.images,
+            self.conditions,
+            heads=settings.heads,
+            **settings.encoder_options(self.benchmark, weights),
+        )
+        layer_ids, model_rdms = layer_rdms(features)
+        frames = [self._rows(model_rdms, layer_ids, [pd.NA] * len(layer_ids))]
+        if settings.heads:
+            head_layer_ids, head_ids, rdms_of_heads = head_rdms(features)
+            if head_ids:
+                frames.append(self._rows(rdms_of_heads, head_layer_ids, head_ids))
+        n_dims = features[hidden_state_names(features)[-1]].shape[1]
+        return ModelScores(pd.concat(frames, ignore_index=True), n_dims)
+
+    def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
+        """The random-image-feature control, as wide as the model's last layer."""
+        vectors = random_image_features(self.conditions, model.n_dims, seed=self.settings.run_seed)
+        return {RANDOM_CONTROL: self._rows(rdm(vectors)[None], [pd.NA], [pd.NA])}
+
+    def ceiling(self) -> pd.DataFrame | None:
+        """Human IT: the upper and lower bounds of the RSA noise ceiling; monkey IT: none."""
+        if self.target != HUMAN_IT:
+            return None
+        lower, upper = (float(b) for b in rdm_noise_ceiling(self.data_rdms, COMPARISON))
+        return pd.DataFrame({"unit": [self.target], "ceiling": [upper], "ceiling_lower": [lower]})
+
+
+def _prepare(benchmark: Benchmark, settings: RunSettings, target: str) -> ImageRsaTask:
+    data = _images(benchmark.dataset, settings.progress)
+    conditions = settings.options.get("conditions")
     n_available = data.images.shape[0]
     if conditions is None and n_available != data.human_it.n_conditions:
         raise ValueError(
             f"the images file holds {n_available} images but the RDMs "
-            f"{data.human_it.n_conditions}; pass conditions= (indices < {n_available})"
+            f"{data.human_it.n_conditions}; pass the option conditions (indices < "
+            f"{n_available})"
         )
     selected = select_conditions(conditions, min(n_available, data.human_it.n_conditions))
-    data_rdms, target_labels = _targets(data, target, selected)
-    images = data.images[selected]
-
-    frames = []
-    n_dims = None
-    for variant_weights, label in model_variants(model, weights, controls):
-        features = encode_image_arrays(
-            model,
-            images,
-            selected,
-            weights=variant_weights,
-            layers=layers,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            seed=seed,
-            store=store,
-            progress=progress,
-            heads=heads,
-        )
-        layer_ids, model_rdms = layer_rdms(features)
-        scores = np.asarray(compare_rdms(model_rdms, data_rdms, COMPARISON))
-        no_head = [pd.NA] * len(layer_ids) if heads else None
-        frames.append(_score_rows(scores, layer_ids, label, target_labels, no_head))
-        if heads:
-            head_layer_ids, head_ids, rdms_of_heads = head_rdms(features)
-            if head_ids:
-                scores = np.asarray(compare_rdms(rdms_of_heads, data_rdms, COMPARISON))
-                frames.append(_score_rows(scores, head_layer_ids, label, target_labels, head_ids))
-        n_dims = features[hidden_state_names(features)[-1]].shape[1]
-    if controls and n_dims is not None:
-        control_rdm = rdm(random_image_features(selected, n_dims, seed=control_seed))
-        scores = np.asarray(compare_rdms(control_rdm[None], data_rdms, COMPARISON))
-        no_head = [pd.NA] if heads else None
-        frames.append(_score_rows(scores, [pd.NA], RANDOM_CONTROL, target_labels, no_head))
-
-    if target == HUMAN_IT:
-        lower, upper = (float(bound) for bound in rdm_noise_ceiling(data_rdms, COMPARISON))
-    else:
-        lower = upper = np.nan
-    rows = pd.concat(frames, ignore_index=True)
-    rows["dataset"] = benchmark.dataset
-    rows["roi"] = target
-    rows["metric"] = _METRIC
-    rows["ceiling"] = upper
-    rows["ceiling_lower"] = lower
-    rows["session"] = rows["session"].astype("Int64")
-    rows["n_images"] = len(selected)
-    return make_results(rows)
+    data_rdms, targets = _targets(data, target, selected)
+    return ImageRsaTask(
+        benchmark, settings, target, data.images[selected], selected, data_rdms, targets
+    )
 
 
-def run_human_it_rsa(
-    benchmark: Benchmark,
-    model: str,
-    *,
-    layers: Sequence[int] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
-    batch_size: int = 32,
-    store: FeatureStore | None = None,
-    weights: str = "pretrained",
-    progress: bool = False,
-    seed: int = 0,
-    controls: bool = True,
-    control_seed: int = 0,
-    conditions: Sequence[int] | None = None,
-    heads: bool = False,
-) -> pd.DataFrame:
+def prepare_human_it(benchmark: Benchmark, settings: RunSettings) -> ImageRsaTask:
     """``kriegeskorte2008-hit-rsa``: layer RDMs vs the 8 human-IT RDMs (module docs).
 
-    Parameters
-    ----------
-    benchmark : Benchmark
-    model : str
-    layers, device, dtype, batch_size, store, weights, progress
-        See :meth:`~brainalign.benchmarks.registry.Benchmark.run`.
-    seed : int
-        Seed of the untrained twin's weights.
-    controls : bool
-        Add the untrained twin and the random-image-feature control.
-    control_seed : int
-        Seed of :func:`random_image_features`.
-    conditions : sequence of int, optional
-        Score on these images only (indices 0..91, at least 3); the data RDMs and the
-        noise ceiling are restricted to them. Default: all 92.
-    heads : bool
-        Also score every head of every layer ``L >= 1`` (module documentation; vision
-        transformers only).
+    Option ``conditions``: score on these images only (indices 0..91, at least 3); the
+    data RDMs and the noise ceiling are restricted to them.
 
     Returns
     -------
-    pandas.DataFrame
-        Tidy rows (``make_results``), one per (model variant, layer, subject, session),
-        ``roi`` ``"hIT"``, ``metric`` ``"spearman_r"``, ``ceiling`` the upper bound of
-        the noise ceiling, then ``session``, ``ceiling_lower``, ``n_images``. With
-        ``heads``, each variant's layer rows are followed by one row per (layer, head,
-        subject, session) and a ``head`` column (0-based; missing elsewhere) comes
-        before ``session``.
+    ImageRsaTask
+        Rows: one per (layer[, head], subject, session), ``unit`` ``"hIT"``; the
+        ceiling's upper bound in ``ceiling``, its lower bound in ``ceiling_lower``.
     """
-    return _run_image_rsa(
-        benchmark,
-        model,
-        HUMAN_IT,
-        layers=layers,
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        store=store,
-        weights=weights,
-        progress=progress,
-        seed=seed,
-        controls=controls,
-        control_seed=control_seed,
-        conditions=conditions,
-        heads=heads,
-    )
+    return _prepare(benchmark, settings, HUMAN_IT)
 
 
-def run_monkey_it_rsa(
-    benchmark: Benchmark,
-    model: str,
-    *,
-    layers: Sequence[int] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
-    batch_size: int = 32,
-    store: FeatureStore | None = None,
-    weights: str = "pretrained",
-    progress: bool = False,
-    seed: int = 0,
-    controls: bool = True,
-    control_seed: int = 0,
-    conditions: Sequence[int] | None = None,
-    heads: bool = False,
-) -> pd.DataFrame:
+def prepare_monkey_it(benchmark: Benchmark, settings: RunSettings) -> ImageRsaTask:
     """``kriegeskorte2008-mit-rsa``: layer RDMs vs the monkey-IT RDM of figure 1.
 
-    Parameters are those of :func:`run_human_it_rsa`.
-
     Returns
     -------
-    pandas.DataFrame
-        Tidy rows, one per (model variant, layer), ``subject`` ``"monkeys-pooled"``,
-        ``roi`` ``"mIT"``, ``ceiling`` and ``normalized_score`` NaN (one RDM of two
-        animals: no between-animal consistency to estimate), ``session`` missing.
+    ImageRsaTask
+        Rows: one per (layer[, head]), ``subject`` ``"monkeys-pooled"``, ``unit``
+        ``"mIT"``; no ceiling (one RDM of two animals).
     """
-    return _run_image_rsa(
-        benchmark,
-        model,
-        MONKEY_IT,
-        layers=layers,
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        store=store,
-        weights=weights,
-        progress=progress,
-        seed=seed,
-        controls=controls,
-        control_seed=control_seed,
-        conditions=conditions,
-        heads=heads,
-    )
+    return _prepare(benchmark, settings, MONKEY_IT)

@@ -35,11 +35,12 @@ Differences from Brain-Score, on purpose:
   one row per item, Blank's shifted by 4 s by Brain-Score). ``fold_by=`` names another
   presentation coordinate (e.g. ``"story"``, Brain-Score's passage *topic* for Pereira).
 * **Every layer**, not one committed layer; optionally every attention head.
-* **Scores.** Held-out Pearson r per unit (neuroid), mean over outer folds; one row per
-  (model, layer, subject, roi) holding the median over that subject's units of the roi
-  (Brain-Score takes the median over all neuroids), with ``n_units`` (finite ones).
+* **Scores.** Held-out Pearson r per neuroid (voxel or electrode), mean over outer folds;
+  one row per (model, layer, subject, ROI), the ROI in the ``unit`` column, holding the
+  median over that subject's neuroids of the ROI (Brain-Score takes the median over all
+  neuroids), with ``n_units`` (finite ones).
 * **Ceiling.** The value the assembly carries in ``attrs["ceiling"]`` when it has one
-  (scalar, or one per neuroid); else computed here, per (subject, roi) (column
+  (scalar, or one per neuroid); else computed here, per (subject, ROI) (column
   ``ceiling_source``):
 
   - ``loso-encoding`` (Pereira, Fedorenko): each subject's units predicted from all
@@ -48,15 +49,18 @@ Differences from Brain-Score, on purpose:
     extrapolates a similar inter-subject predictivity to infinitely many subjects, so
     its ceilings are higher);
   - ``loso-isc`` (Blank: the same fROIs in every subject): leave-one-subject-out
-    inter-subject correlation (:func:`brainalign.alignment.ceiling.leave_one_out_isc`),
-    falling back to ``loso-encoding`` when the subjects' fROIs differ;
-  - ``none`` (Tuckute: the assembly holds one neuroid, the average of 5 subjects, so no
-    inter-subject ceiling exists; Brain-Score's benchmark has none either): NaN.
+    inter-subject correlation (:func:`brainalign.alignment.ceiling.leave_one_out_isc`,
+    each subject's time courses z-scored within each story), falling back to
+    ``loso-encoding`` when the subjects' fROIs differ;
+  - none (Tuckute: the assembly holds one neuroid, the average of 5 subjects, so no
+    inter-subject ceiling exists; Brain-Score's benchmark has none either): NaN, with
+    ``ceiling_flag`` ``"none"``.
 
-Controls, as rows next to the model's (same folds, same ridge):
+Controls, as rows next to the model's, scored exactly as it is (same folds, same ridge,
+same metric):
 
-* ``MODEL@untrained``: the same architecture with seeded random weights.
-* ``control:position``: :func:`~brainalign.benchmarks.controls.position_features` of
+* the untrained twin: the same architecture with seeded random weights.
+* the control ``position``: :func:`~brainalign.benchmarks.controls.position_features` of
   each item's position in its group (sentence index in the passage, TR index in the
   story, word index in the sentence): index, log(1 + index), relative position and two
   sine/cosine pairs of it. Tuckute's sentences are read alone, so the only position the
@@ -79,13 +83,13 @@ import pandas as pd
 
 from brainalign.alignment.ceiling import leave_one_out_isc
 from brainalign.alignment.encoding import cross_validated_encoding
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.controls import position_features
-from brainalign.benchmarks.word_similarity import model_variants
 from brainalign.datasets.catalogue import load
-from brainalign.results import make_results
 
 if TYPE_CHECKING:
-    from brainalign.benchmarks.registry import Benchmark
+    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.settings import RunSettings
     from brainalign.datasets.recording import Recording
     from brainalign.encoders.features import Features
     from brainalign.encoders.store import FeatureStore
@@ -94,15 +98,16 @@ __all__ = [
     "POSITION_CONTROL",
     "SPECS",
     "AssemblySpec",
+    "LanguageRidgeTask",
     "Presentation",
     "extract_item_features",
     "group_cv",
+    "prepare",
     "presentation",
-    "run_language_ridge",
 ]
 
-#: Model label of the position-only control rows.
-POSITION_CONTROL = "control:position"
+#: Name of the position-only control.
+POSITION_CONTROL = "position"
 #: Column holding where the ceiling came from.
 CEILING_SOURCE = "ceiling_source"
 
@@ -398,12 +403,13 @@ def extract_item_features(
     weights: str = "pretrained",
     layers: Sequence[int] | None = None,
     heads: bool = False,
+    context_words: int | None = None,
     device: str = "cpu",
     dtype: str = "float32",
     batch_size: int = 32,
     seed: int = 0,
     store: FeatureStore | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
 ) -> Features:
     """Last-token features of every item, read in the benchmark's context mode.
 
@@ -418,19 +424,24 @@ def extract_item_features(
         As for :class:`~brainalign.encoders.text.TextEncoder`.
     heads : bool
         Also capture per-head outputs (``"L.heads"``, (n_items, n_heads, d_head)).
+    context_words : int, optional
+        Bidirectional models reading words in a window (``context="window"``): words per
+        window (default that of :class:`~brainalign.encoders.text.TextEncoder`).
     store : FeatureStore, optional
         Read the entry when present (no forward pass), else stream into it.
-    progress : bool
+    progress : bool or str
+        A progress bar (on a terminal), named by the string when one is given.
 
     Returns
     -------
     Features
         Float32 (n_items, n_dims) per hidden state, rows in the order of ``items``.
     """
-    from brainalign.datasets.stimuli import Stimuli
     from brainalign.encoders.store import text_extract_key
     from brainalign.encoders.text import TextEncoder
+    from brainalign.stimuli import Stimuli
 
+    window = {} if context_words is None else {"context_words": context_words}
     encoder = TextEncoder(
         model,
         weights=weights,
@@ -440,6 +451,7 @@ def extract_item_features(
         batch_size=batch_size,
         pooling="last",
         progress=progress,
+        **window,
     )
     table = items[["stimulus_id", "text", "group"]].reset_index(drop=True)
     options: dict[str, Any] = {
@@ -501,27 +513,19 @@ class _Scorer:
 
 
 def _aggregate(units: pd.DataFrame, scores: np.ndarray, column: str = "score") -> pd.DataFrame:
-    """Median over each (subject, roi)'s units, and how many units were finite."""
-    table = units.assign(**{column: scores})
-    grouped = table.groupby(["subject", "roi"], sort=False)[column]
+    """Median over each (subject, ROI)'s neuroids, and how many were finite.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``subject``, ``unit`` (the ROI), ``column`` (and ``n_units`` for scores).
+    """
+    table = units.rename(columns={"roi": "unit"}).assign(**{column: scores})
+    grouped = table.groupby(["subject", "unit"], sort=False)[column]
     result = grouped.median().to_frame(column)
     if column == "score":
         result["n_units"] = grouped.count()
     return result.reset_index()
-
-
-def _model_rows(
-    presented: Presentation, scorer: _Scorer, features: Features, label: str, heads: bool
-) -> list[pd.DataFrame]:
-    frames = []
-    for layer, head, X in _feature_sets(features, heads):
-        rows = _aggregate(presented.units, scorer.unit_scores(X, presented.data))
-        rows.insert(0, "model", label)
-        rows.insert(1, "layer", layer)
-        if heads:
-            rows["head"] = head
-        frames.append(rows)
-    return frames
 
 
 def _assembly_ceiling(presented: Presentation) -> pd.DataFrame | None:
@@ -551,11 +555,11 @@ def _isc_ceiling(presented: Presentation) -> pd.DataFrame | None:
     stacked = np.stack(
         [presented.data[:, [column[(s, r)] for r in rois]] for s in subjects]
     )  # (n_subjects, n_items, n_rois)
-    isc = leave_one_out_isc(stacked)
+    isc = leave_one_out_isc(stacked, runs=presented.position_groups)
     return pd.DataFrame(
         {
             "subject": np.repeat(subjects, len(rois)),
-            "roi": np.tile(rois, len(subjects)),
+            "unit": np.tile(rois, len(subjects)),
             "ceiling": isc.reshape(-1),
             CEILING_SOURCE: "loso-isc",
         }
@@ -576,75 +580,78 @@ def _encoding_ceiling(presented: Presentation, scorer: _Scorer) -> pd.DataFrame 
     )
 
 
-def _ceiling(presented: Presentation, spec: AssemblySpec, scorer: _Scorer) -> pd.DataFrame:
+def _ceiling(presented: Presentation, spec: AssemblySpec, scorer: _Scorer) -> pd.DataFrame | None:
     found = _assembly_ceiling(presented)
     if found is None and spec.ceiling == "isc":
         found = _isc_ceiling(presented)
     if found is None and spec.ceiling in ("isc", "encoding"):
         found = _encoding_ceiling(presented, scorer)
-    if found is None:
-        found = presented.units.drop_duplicates(["subject", "roi"])[["subject", "roi"]].assign(
-            ceiling=np.nan, **{CEILING_SOURCE: "none"}
-        )
     return found
 
 
-def run_language_ridge(
-    benchmark: Benchmark,
-    model: str,
-    *,
-    layers: Sequence[int] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
-    batch_size: int = 32,
-    store: FeatureStore | None = None,
-    weights: str = "pretrained",
-    progress: bool = False,
-    heads: bool = False,
-    seed: int = 0,
-    controls: bool = True,
-    n_splits: int | None = None,
-    inner_splits: int = 5,
-    alphas: Sequence[float] | None = None,
-    fold_by: str | None = None,
-    n_harmonics: int = 2,
-) -> pd.DataFrame:
-    """Score a language model on a Brain-Score language assembly (see the module docs).
+@dataclass
+class LanguageRidgeTask:
+    """A Brain-Score language assembly prepared for one run (module documentation)."""
 
-    Parameters
-    ----------
-    benchmark : Benchmark
-        One of :data:`SPECS` (by id).
-    model : str
-        Hugging Face hub id or local model directory.
-    layers, device, dtype, batch_size, store, weights, progress
-        See :meth:`~brainalign.benchmarks.registry.Benchmark.run`.
-    heads : bool
-        Also score every attention head's output (rows with a ``head`` column; hidden
-        states have ``head`` missing).
-    seed : int
-        Seed of the untrained twin's weights.
-    controls : bool
-        Add the untrained twin and the position control.
-    n_splits : int, optional
-        Outer group folds (default per benchmark: 5, Blank 8, Tuckute 10; fewer when
-        there are fewer groups).
-    inner_splits : int
-        Inner group folds choosing each unit's ridge penalty.
-    alphas : sequence of float, optional
-        Ridge penalty grid (default that of ``cross_validated_encoding``).
-    fold_by : str, optional
-        A presentation coordinate grouping the folds instead of the default group.
-    n_harmonics : int
-        Sine/cosine pairs of the position control.
+    benchmark: Benchmark
+    settings: RunSettings
+    spec: AssemblySpec
+    presented: Presentation
+    scorer: _Scorer
+    n_harmonics: int
+
+    def _rows(self, X: np.ndarray, layer: object = pd.NA, head: object = pd.NA) -> pd.DataFrame:
+        rows = _aggregate(self.presented.units, self.scorer.unit_scores(X, self.presented.data))
+        rows.insert(0, "layer", pd.array([layer] * len(rows), dtype="Int64"))
+        rows.insert(1, "head", pd.array([head] * len(rows), dtype="Int64"))
+        return rows
+
+    def score_model(self, weights: str) -> ModelScores:
+        """Ridge from every layer (and head) to every neuroid, median per subject and ROI."""
+        settings = self.settings
+        features = extract_item_features(
+            settings.model,
+            self.presented.items,
+            self.spec,
+            heads=settings.heads,
+            context_words=settings.context_words,
+            **settings.encoder_options(self.benchmark, weights),
+        )
+        frames = [
+            self._rows(X, layer, head) for layer, head, X in _feature_sets(features, settings.heads)
+        ]
+        last = [name for name in features.layer_names if name.isdigit()][-1]
+        return ModelScores(pd.concat(frames, ignore_index=True), features[last].shape[1])
+
+    def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
+        """The position control through the same ridge and folds."""
+        X = position_features(
+            self.presented.position_groups,
+            self.presented.items["position"].to_numpy(),
+            n_harmonics=self.n_harmonics,
+        )
+        return {POSITION_CONTROL: self._rows(X)}
+
+    def ceiling(self) -> pd.DataFrame | None:
+        """The assembly's ceiling, else the spec's inter-subject ceiling (module docs)."""
+        return _ceiling(self.presented, self.spec, self.scorer)
+
+
+def prepare(benchmark: Benchmark, settings: RunSettings) -> LanguageRidgeTask:
+    """Load a Brain-Score language assembly in reading order for a run.
+
+    Options (``settings.options``): ``n_splits`` (outer group folds; default per
+    benchmark: 5, Blank 8, Tuckute 10; fewer when there are fewer groups),
+    ``inner_splits`` (default 5), ``alphas`` (ridge grid), ``fold_by`` (a presentation
+    coordinate grouping the folds instead of the default group), ``n_harmonics`` (sine/
+    cosine pairs of the position control, default 2).
 
     Returns
     -------
-    pandas.DataFrame
-        Tidy rows (``make_results``): per (model variant, layer[, head], subject, roi)
-        and per (position control, subject, roi); ``metric`` ``pearson_r``, ``score`` the
-        median held-out r over the units, ``ceiling`` and ``normalized_score``, then
-        ``n_units``, ``ceiling_source`` (and ``head``).
+    LanguageRidgeTask
+        Rows: per (layer[, head], subject, ROI), the ROI in ``unit``, the median
+        held-out r over the subject's neuroids of the ROI, ``n_units``; ceiling rows add
+        ``ceiling_source``.
 
     Raises
     ------
@@ -657,47 +664,18 @@ def run_language_ridge(
             f"benchmark {benchmark.id!r} is not a language ridge benchmark; known: {sorted(SPECS)}"
         )
     spec = SPECS[benchmark.id]
-    options = {} if spec.experiment is None else {"experiment": spec.experiment}
-    recording = load(spec.dataset, progress=False, **options)
-    presented = presentation(recording, spec, fold_by=fold_by)
+    options = settings.options
+    load_options = {} if spec.experiment is None else {"experiment": spec.experiment}
+    recording = load(spec.dataset, progress=False, **load_options)
+    presented = presentation(recording, spec, fold_by=options.get("fold_by"))
+    alphas = options.get("alphas")
     scorer = _Scorer(
         folds=presented.folds,
-        n_splits=spec.n_splits if n_splits is None else n_splits,
-        inner_splits=inner_splits,
+        n_splits=options.get("n_splits", spec.n_splits),
+        inner_splits=options.get("inner_splits", 5),
         alphas=None if alphas is None else np.asarray(alphas, dtype=float),
     )
     group_cv(scorer.folds, scorer.n_splits)  # check the options before any forward pass
-
-    frames = []
-    for variant_weights, label in model_variants(model, weights, controls):
-        features = extract_item_features(
-            model,
-            presented.items,
-            spec,
-            weights=variant_weights,
-            layers=layers,
-            heads=heads,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            seed=seed,
-            store=store,
-            progress=progress,
-        )
-        frames += _model_rows(presented, scorer, features, label, heads)
-    if controls:
-        X = position_features(
-            presented.position_groups,
-            presented.items["position"].to_numpy(),
-            n_harmonics=n_harmonics,
-        )
-        rows = _aggregate(presented.units, scorer.unit_scores(X, presented.data))
-        frames.append(rows.assign(model=POSITION_CONTROL, layer=pd.NA))
-
-    rows = pd.concat(frames, ignore_index=True)
-    rows = rows.merge(_ceiling(presented, spec, scorer), on=["subject", "roi"], how="left")
-    rows["dataset"] = spec.dataset
-    rows["metric"] = "pearson_r"
-    if heads:
-        rows["head"] = rows["head"].astype("Int64")
-    return make_results(rows)
+    return LanguageRidgeTask(
+        benchmark, settings, spec, presented, scorer, options.get("n_harmonics", 2)
+    )

@@ -16,7 +16,7 @@ probe maps the word's representation to every rating dimension at once, scored b
   each dimension's penalty by an inner shuffled ``KFold(5)``; features and ratings are
   z-scored with the training rows' statistics.
 - score: held-out Pearson r per dimension, averaged over the outer folds (units =
-  dimensions, in the ``roi`` column).
+  dimensions, in the ``unit`` column).
 
 Items and words: Glasgow lists ambiguous words once per sense (``"address (postal)"``);
 the model reads the word without the sense, so the senses share a representation.
@@ -29,8 +29,9 @@ dimension, so the reliability of the item means is estimated as
 and the ceiling is its square root, the largest Pearson r any predictor of the true
 means can reach against the observed means. NaN where the estimate is not positive.
 
-Controls: ``MODEL@untrained`` and ``control:random-word-vectors`` (see
-:mod:`brainalign.benchmarks.word_similarity`), through the same probe.
+Controls: the untrained twin and the control ``random-word-vectors`` (see
+:mod:`brainalign.benchmarks.word_similarity`), scored exactly as the model: the same
+probe, folds and metric. The run's seed seeds the folds and the random vectors.
 
 Heads (``heads=True``): every attention head of every layer ``L >= 1`` gets its own
 probe, exactly as a layer does (same folds, inner CV, z-scoring, metric), from the
@@ -38,13 +39,12 @@ head's output before the attention output projection (``"L.heads"``, shape
 (n_words, n_heads, d_head), mean-pooled over the word's tokens). A ridge fit cannot be
 shared between heads (each has its own features), so the heads of a layer are probed
 one after the other; each probe is small (d_head features). Head rows carry the 0-based
-head index in a ``head`` column (nullable int, missing on whole-layer and control rows).
+head index in the ``head`` column (missing on whole-layer and control rows).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,26 +52,32 @@ import numpy as np
 import pandas as pd
 
 from brainalign.alignment.encoding import cross_validated_encoding
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.word_similarity import (
     ALL_RATERS,
     RANDOM_CONTROL,
-    encode_isolated_words,
     head_layers,
     hidden_state_names,
-    model_variants,
     random_word_vectors,
     word_types,
+    words_of_run,
 )
 from brainalign.datasets.catalogue import load
-from brainalign.results import make_results
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from brainalign.benchmarks.registry import Benchmark
-    from brainalign.encoders.store import FeatureStore
+    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.settings import RunSettings
 
-__all__ = ["NormTable", "norm_table", "probe_scores", "reliability_ceiling", "run_norm_probe"]
+__all__ = [
+    "NormProbeTask",
+    "NormTable",
+    "norm_table",
+    "prepare",
+    "probe_scores",
+    "reliability_ceiling",
+]
 
 
 @dataclass(frozen=True)
@@ -233,125 +239,78 @@ def probe_scores(
     return result.scores
 
 
-def _rows(
-    scores: np.ndarray, layer: object, label: str, table: NormTable, head: object = None
-) -> pd.DataFrame:
-    rows = pd.DataFrame({"model": label, "layer": layer, "roi": table.dimensions, "score": scores})
-    if head is not None:
-        rows["head"] = pd.array([head] * len(rows), dtype="Int64")
-    return rows
+@dataclass
+class NormProbeTask:
+    """A norm table prepared for one run (see the module documentation)."""
+
+    benchmark: Benchmark
+    settings: RunSettings
+    table: NormTable
+    types: list[str]
+    index: np.ndarray
+    probe: dict[str, Any]
+
+    def _rows(self, X: Any, layer: object, head: object = pd.NA) -> pd.DataFrame:
+        scores = probe_scores(np.asarray(X, dtype=np.float64)[self.index], self.table.means,
+                              **self.probe)  # fmt: skip
+        return pd.DataFrame(
+            {
+                "layer": pd.array([layer] * len(scores), dtype="Int64"),
+                "head": pd.array([head] * len(scores), dtype="Int64"),
+                "subject": ALL_RATERS,
+                "unit": self.table.dimensions,
+                "score": scores,
+                "n_items": len(self.table.item_ids),
+            }
+        )
+
+    def score_model(self, weights: str) -> ModelScores:
+        """A probe per layer (and per head of every layer ``L >= 1``)."""
+        settings = self.settings
+        features = words_of_run(self.benchmark, settings, self.types, weights)
+        names = hidden_state_names(features)
+        frames = [self._rows(features[name], int(name)) for name in names]
+        if settings.heads:
+            for layer in head_layers(features):
+                per_head = np.asarray(features[f"{layer}.heads"])
+                frames += [self._rows(per_head[:, h], layer, h) for h in range(per_head.shape[1])]
+        return ModelScores(pd.concat(frames, ignore_index=True), features[names[-1]].shape[1])
+
+    def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
+        """The random-word-vector control through the same probe."""
+        vectors = random_word_vectors(self.types, model.n_dims, seed=self.settings.run_seed)
+        return {RANDOM_CONTROL: self._rows(vectors, pd.NA)}
+
+    def ceiling(self) -> pd.DataFrame:
+        """The reliability ceiling of each dimension (``unit``)."""
+        table = self.table
+        return pd.DataFrame(
+            {
+                "unit": table.dimensions,
+                "ceiling": reliability_ceiling(table.means, table.sds, table.counts),
+            }
+        )
 
 
-def _head_rows(
-    features: Any,
-    index: np.ndarray,
-    label: str,
-    table: NormTable,
-    probe: dict[str, Any],
-) -> list[pd.DataFrame]:
-    """Probe rows of every head of every layer ``L >= 1`` (``"L.heads"`` arrays)."""
-    frames = []
-    for layer in head_layers(features):
-        per_head = np.asarray(features[f"{layer}.heads"], dtype=np.float64)[index]
-        for head in range(per_head.shape[1]):
-            scores = probe_scores(per_head[:, head], table.means, **probe)
-            frames.append(_rows(scores, layer, label, table, head))
-    return frames
+def prepare(benchmark: Benchmark, settings: RunSettings) -> NormProbeTask:
+    """Load ``"glasgow-norms"`` or ``"things-concepts"`` for a run.
 
-
-def run_norm_probe(
-    benchmark: Benchmark,
-    model: str,
-    *,
-    layers: Sequence[int] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
-    batch_size: int = 32,
-    store: FeatureStore | None = None,
-    weights: str = "pretrained",
-    progress: bool = False,
-    seed: int = 0,
-    n_splits: int = 5,
-    inner_splits: int = 5,
-    alphas: ArrayLike | None = None,
-    controls: bool = True,
-    control_seed: int = 0,
-    heads: bool = False,
-) -> pd.DataFrame:
-    """Score a model's layers by ridge probes to every rating dimension.
-
-    Parameters
-    ----------
-    benchmark : Benchmark
-        ``dataset`` is ``"glasgow-norms"`` or ``"things-concepts"``.
-    model : str
-    layers, device, dtype, batch_size, store, weights, progress
-        See :meth:`~brainalign.benchmarks.registry.Benchmark.run`.
-    seed : int
-        Seed of the folds and of the untrained twin's weights.
-    n_splits, inner_splits : int
-        Outer and inner folds.
-    alphas : array-like, optional
-        Ridge penalties.
-    controls : bool
-        Add the untrained twin and the random-word-vector control.
-    control_seed : int
-        Seed of the random word vectors.
-    heads : bool
-        Also probe every head of every layer ``L >= 1`` (module documentation).
+    Options (``settings.options``): ``n_splits``, ``inner_splits`` (outer and inner
+    folds, default 5) and ``alphas`` (ridge penalties); the run's seed seeds the folds.
 
     Returns
     -------
-    pandas.DataFrame
-        Tidy rows (``make_results``): one per (model variant, layer, dimension), the
-        dimension in ``roi``, ``metric`` ``pearson_r``, ``subject`` ``"all"``, the
-        dimension's reliability ceiling, and ``n_items``. With ``heads``, each variant's
-        layer rows are followed by one row per (layer, head, dimension), and a ``head``
-        column (0-based; missing elsewhere) comes before ``n_items``.
+    NormProbeTask
+        Rows: one per (layer[, head], dimension), the dimension in ``unit``, ``subject``
+        ``"all"``, and ``n_items``.
     """
+    options = settings.options
     table = norm_table(benchmark.dataset)
     types, (index,) = word_types(table.words)
-    probe = {"n_splits": n_splits, "inner_splits": inner_splits, "seed": seed, "alphas": alphas}
-
-    frames = []
-    n_dims = None
-    for variant_weights, label in model_variants(model, weights, controls):
-        features = encode_isolated_words(
-            model,
-            types,
-            weights=variant_weights,
-            layers=layers,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            seed=seed,
-            store=store,
-            progress=progress,
-            heads=heads,
-        )
-        no_head = pd.NA if heads else None
-        names = hidden_state_names(features)
-        for name in names:
-            X = np.asarray(features[name], dtype=np.float64)[index]
-            scores = probe_scores(X, table.means, **probe)
-            frames.append(_rows(scores, int(name), label, table, no_head))
-        if heads:
-            frames += _head_rows(features, index, label, table, probe)
-        n_dims = features[names[-1]].shape[1]
-    if controls and n_dims is not None:
-        X = random_word_vectors(types, n_dims, seed=control_seed)[index]
-        scores = probe_scores(X, table.means, **probe)
-        frames.append(_rows(scores, pd.NA, RANDOM_CONTROL, table, pd.NA if heads else None))
-
-    rows = pd.concat(frames, ignore_index=True)
-    ceiling = dict(
-        zip(
-            table.dimensions, reliability_ceiling(table.means, table.sds, table.counts), strict=True
-        )
-    )
-    rows["dataset"] = benchmark.dataset
-    rows["subject"] = ALL_RATERS
-    rows["metric"] = "pearson_r"
-    rows["ceiling"] = rows["roi"].map(ceiling).astype(float)
-    rows["n_items"] = len(table.item_ids)
-    return make_results(rows)
+    probe = {
+        "n_splits": options.get("n_splits", 5),
+        "inner_splits": options.get("inner_splits", 5),
+        "seed": settings.run_seed,
+        "alphas": options.get("alphas"),
+    }
+    return NormProbeTask(benchmark, settings, table, types, index, probe)

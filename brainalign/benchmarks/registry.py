@@ -21,17 +21,8 @@ downloadable); offline with a file missing it raises :class:`MissingBenchmarkDat
 from __future__ import annotations
 
 import difflib
-import importlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from brainalign.datasets.download import NotInCacheError
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from brainalign.encoders.store import FeatureStore
+from brainalign.benchmarks.benchmark import Benchmark, MissingBenchmarkDataError
 
 __all__ = [
     "BENCHMARKS",
@@ -50,211 +41,6 @@ class UnknownBenchmarkError(KeyError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-class MissingBenchmarkDataError(NotInCacheError):
-    """A benchmark's dataset is not in the cache and downloads are off."""
-
-
-#: Runner signature: ``runner(benchmark, model, *, layers, device, dtype, batch_size,
-#: store, weights, progress, **options) -> DataFrame`` of tidy rows (``make_results``).
-Runner = Callable[..., "pd.DataFrame"]
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One named benchmark.
-
-    Parameters
-    ----------
-    id : str
-        Name, lower case, ``-`` separated (``"simlex999"``).
-    version : int
-        Bumped whenever a change can move the scores; results carry ``id@version``.
-    dataset : str
-        Catalogue dataset (:func:`brainalign.datasets.catalogue.load`).
-    description : str
-        One paragraph: what is measured.
-    presentation : str
-        How stimuli reach the model, in words.
-    context : str
-        Context mode of the encoder (``"isolated"``, ``"passage"``, ``"window"``), or
-        ``"image"`` for images.
-    pooling : str
-        How an item's tokens become one vector (``"mean"``, ``"last"``, ``"first"``).
-    metric : str
-        Value of the ``metric`` column (``"spearman_r"``, ``"pearson_r"``).
-    cross_validation : str
-        How held-out scores are obtained (``"none"`` when nothing is fitted).
-    ceiling : str
-        What the ``ceiling`` column holds (or why it is NaN).
-    aggregation : str
-        What one row is and how rows are summarised.
-    controls : str
-        The baselines reported next to the model.
-    citation : str
-        The dataset's paper.
-    runner : str or callable
-        ``"package.module:function"`` (imported when run) or the function itself.
-    dataset_files : tuple of str
-        Catalogue file keys the benchmark reads (checked before running); empty for
-        bundled datasets.
-    scores_heads : bool
-        Whether the runner scores attention heads (``heads=True``).
-    """
-
-    id: str
-    version: int
-    dataset: str
-    description: str
-    presentation: str
-    context: str
-    pooling: str
-    metric: str
-    cross_validation: str
-    ceiling: str
-    aggregation: str
-    controls: str
-    citation: str
-    runner: str | Runner
-    dataset_files: tuple[str, ...] = ()
-    scores_heads: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.id or "@" in self.id or self.id != self.id.strip().lower():
-            raise ValueError(
-                f"Benchmark id={self.id!r}: use a non-empty lower-case name without '@'"
-            )
-        if not isinstance(self.version, int) or self.version < 1:
-            raise ValueError(f"Benchmark {self.id!r}: version={self.version!r} must be an int >= 1")
-
-    @property
-    def versioned_id(self) -> str:
-        """``"id@version"``, the value of the results' ``benchmark`` column."""
-        return f"{self.id}@{self.version}"
-
-    def resolve_runner(self) -> Runner:
-        """The runner function (imported on first use)."""
-        if callable(self.runner):
-            return self.runner
-        module_name, _, attribute = self.runner.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)
-
-    def check_data(self) -> None:
-        """Make sure the dataset's files are available (downloading them when allowed).
-
-        Raises
-        ------
-        MissingBenchmarkDataError
-            Offline (``BRAINALIGN_OFFLINE=1``) and a file is not in the cache; the message
-            says how to fetch it and lists each missing file with its cache path and URL.
-        """
-        if not self.dataset_files:
-            return
-        from brainalign.datasets.catalogue import fetch
-
-        try:
-            fetch(self.dataset, files=list(self.dataset_files), progress=False)
-        except NotInCacheError as error:
-            raise MissingBenchmarkDataError(
-                f"benchmark {self.versioned_id} needs dataset {self.dataset!r}, which is not "
-                f"in the cache: run `brainalign datasets fetch {self.dataset}` (online), or "
-                f"save the files as listed below.\n{error}"
-            ) from error
-
-    def run(
-        self,
-        model: str,
-        *,
-        layers: Sequence[int] | None = None,
-        device: str = "cpu",
-        dtype: str = "float32",
-        batch_size: int = 32,
-        store: FeatureStore | None = None,
-        weights: str = "pretrained",
-        progress: bool = False,
-        heads: bool = False,
-        **options: Any,
-    ) -> pd.DataFrame:
-        """Score ``model`` on this benchmark, with its controls and ceiling.
-
-        Parameters
-        ----------
-        model : str
-            Hugging Face hub id or local model directory.
-        layers : sequence of int, optional
-            Hidden-state indices (0 = embeddings); all by default.
-        device, dtype, batch_size
-            Passed to the encoder.
-        store : FeatureStore, optional
-            Features are read from it when present (no forward pass) and streamed into
-            it otherwise.
-        weights : {"pretrained", "untrained"}
-            Weights of the scored model; with ``"pretrained"`` the untrained twin
-            (``MODEL@untrained``) is scored too, as a control.
-        progress : bool
-            Show progress bars.
-        heads : bool
-            Also score every attention head of each layer ``L >= 1`` (the head outputs
-            before the output projection, ``"L.heads"`` of the encoders), each exactly
-            as the layer is scored; the whole-layer rows are still produced. Passed to
-            the runner (as ``heads=True``) only when True, so runners without per-head
-            scoring keep working; benchmarks without ``scores_heads`` raise a ValueError, and
-            a model without head capture (a ConvNet) raises the encoders' error.
-        **options
-            Benchmark-specific options (see the runner's documentation).
-
-        Returns
-        -------
-        pandas.DataFrame
-            Tidy results: :data:`brainalign.results.RESULT_COLUMNS`, then ``benchmark``
-            (``id@version``) and any runner-specific columns; with ``heads=True`` a
-            ``head`` column (nullable int, 0-based; missing on whole-layer and control
-            rows).
-
-        Raises
-        ------
-        MissingBenchmarkDataError
-            When the data is missing offline (see :meth:`check_data`).
-        ValueError
-            For a bad option (named by the runner).
-        """
-        if weights not in ("pretrained", "untrained"):
-            raise ValueError(f"weights={weights!r}; use 'pretrained' or 'untrained'")
-        if not isinstance(heads, bool):
-            raise ValueError(f"heads={heads!r}; use True or False")
-        runner = self.resolve_runner()
-        if heads:
-            if not self.scores_heads:
-                raise ValueError(
-                    f"heads=True: benchmark {self.versioned_id} does not score attention "
-                    "heads; drop heads (or --heads) to score its layers"
-                )
-            options["heads"] = True
-        self.check_data()
-        rows = runner(
-            self,
-            model,
-            layers=layers,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            store=store,
-            weights=weights,
-            progress=progress,
-            **options,
-        )
-        return _with_benchmark_column(rows, self.versioned_id)
-
-
-def _with_benchmark_column(rows: pd.DataFrame, versioned_id: str) -> pd.DataFrame:
-    """Insert ``benchmark`` right after the standard result columns."""
-    from brainalign.results import RESULT_COLUMNS
-
-    table = rows.drop(columns=["benchmark"], errors="ignore")
-    position = sum(1 for column in table.columns if column in RESULT_COLUMNS)
-    table.insert(position, "benchmark", versioned_id)
-    return table
 
 
 # ----------------------------------------------------------------------------- registry
@@ -319,6 +105,10 @@ def get(name: str) -> Benchmark:
     base = base.lower()
     if base not in BENCHMARKS:
         close = difflib.get_close_matches(base, available(), n=3, cutoff=0.6)
+        if not close:  # a dataset's name (alice2016) names its benchmarks
+            datasets = {b.dataset for b in BENCHMARKS.values()}
+            near = set(difflib.get_close_matches(base, sorted(datasets), n=2, cutoff=0.6))
+            close = [name for name in available() if BENCHMARKS[name].dataset in near][:3]
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise UnknownBenchmarkError(
             f"unknown benchmark {name!r}; {hint}available: {', '.join(available())} "
@@ -346,17 +136,33 @@ _WORD_PAIRS_PRESENTATION = (
     "representation the mean over its own tokens (pooling='mean'; special tokens excluded), "
     "at every hidden state (0 = embeddings)"
 )
-_WORD_PAIRS_CONTROLS = (
-    "MODEL@untrained (same architecture, seeded random weights, same pipeline) and "
-    "control:random-word-vectors (one seeded Gaussian vector per word type, as many "
-    "dimensions as the model's layers: word identity without any lexical content)"
+_TWIN = (
+    "the untrained twin (weights 'untrained': same architecture, seeded random weights, "
+    "same pipeline)"
 )
+_WORD_PAIRS_CONTROLS = (
+    f"{_TWIN} and the control 'random-word-vectors' (one seeded Gaussian vector per word "
+    "type, as many dimensions as the model's layers: word identity without any lexical "
+    "content). Scored exactly as the model: cosine per pair, Spearman with the ratings"
+)
+_NORMS_CONTROLS = (
+    f"{_TWIN} and the control 'random-word-vectors' (one seeded Gaussian vector per word, "
+    "as many dimensions as the model's layers). Scored exactly as the model: the same "
+    "ridge probe, folds and metric"
+)
+_SEEDED_WORDS = "the random word vectors"
+_SEEDED_NORMS = "the random word vectors and the shuffled outer and inner folds"
 _NORMS_CV = (
     "outer KFold(5, shuffle=True, random_state=seed) over words (items are independent, "
     "so shuffled folds leak nothing), ridge penalty per dimension chosen by an inner "
     "shuffled KFold(5) (RidgeCV), features and ratings z-scored with training-fold "
     "statistics (brainalign.alignment.encoding.cross_validated_encoding, delays (0,))"
 )
+_NORMS_OPTIONS = {
+    "n_splits": "outer folds (default 5)",
+    "inner_splits": "inner folds choosing each dimension's penalty (default 5)",
+    "alphas": "ridge penalty grid (default logspace(-1, 8, 19))",
+}
 _NORMS_CEILING = (
     "sqrt of the reliability of the item means, estimated from the published per-item SD "
     "and number of raters: 1 - mean(SD^2 / N) / var(means) (independent rater noise assumed)"
@@ -384,16 +190,17 @@ def _word_pairs(name: str, citation: str, what: str) -> Benchmark:
         aggregation="one row per (model, layer); no aggregation over pairs beyond the correlation",
         controls=_WORD_PAIRS_CONTROLS,
         citation=citation,
-        runner="brainalign.benchmarks.word_similarity:run_word_similarity",
+        runner="brainalign.benchmarks.word_similarity:prepare",
         dataset_files=("pairs",),
         scores_heads=True,
+        seeded=_SEEDED_WORDS,
     )
 
 
 _ENTRIES = [
     Benchmark(
         id="alice2016-encoding",
-        version=1,
+        version=2,
         dataset="alice2016",
         description=(
             "fMRI time courses of six language ROIs of 27 listeners of Alice in Wonderland "
@@ -410,17 +217,29 @@ _ENTRIES = [
         cross_validation=(
             "5 contiguous blocks of volumes (gap = max delay); inner blocks choose alpha"
         ),
-        ceiling="leave-one-subject-out inter-subject correlation of each subject and ROI",
-        aggregation="one row per (model, layer, subject, roi)",
+        ceiling=(
+            "leave-one-subject-out inter-subject correlation of each subject and ROI, each "
+            "subject's time course z-scored before the others are averaged "
+            "(brainalign.alignment.ceiling.leave_one_out_isc)"
+        ),
+        aggregation="one row per (model, layer, subject, ROI); the ROI in the unit column",
         controls=(
-            "MODEL@untrained and nuisance:word_rate+sound_power (the authors' regressors, "
-            "same pipeline)"
+            f"{_TWIN}; the control 'word-rate+sound-power' (the authors' HRF-convolved "
+            "regressors, with a delay of 0 volumes added to the FIR delays as they are "
+            "already convolved) and the control 'position' (each word's index in the "
+            "story as position_features, Lanczos-resampled like the model's features). "
+            "Scored exactly as the model: the same delays, blocked folds, ridge and metric"
         ),
         citation=(
             "Brennan, J. R., Stabler, E. P., Van Wagenen, S. E., Luh, W.-M., & Hale, J. T. "
             "(2016). Brain and Language, 157-158, 81-94."
         ),
-        runner="brainalign.benchmarks.registry:_run_alice2016",
+        runner="brainalign.benchmarks.alice2016:prepare",
+        uses_context_words=True,
+        options={
+            "radius_mm": "ROI sphere radius in mm, 6 (default) or 10",
+            "subjects": "score these subjects only (default: all 27), e.g. [s18, s22]",
+        },
     ),
     _word_pairs(
         "simlex999",
@@ -457,14 +276,16 @@ _ENTRIES = [
         metric="pearson_r",
         cross_validation=_NORMS_CV,
         ceiling=_NORMS_CEILING,
-        aggregation="one row per (model, layer, dimension); the dimension is in the roi column",
-        controls=_WORD_PAIRS_CONTROLS,
+        aggregation="one row per (model, layer, dimension); the dimension in the unit column",
+        controls=_NORMS_CONTROLS,
         citation=(
             "Scott, G. G., Keitel, A., Becirspahic, M., Yao, B., & Sereno, S. C. (2019). "
             "The Glasgow Norms. Behavior Research Methods, 51, 1258-1270."
         ),
-        runner="brainalign.benchmarks.norms:run_norm_probe",
+        runner="brainalign.benchmarks.norms:prepare",
         scores_heads=True,
+        seeded=_SEEDED_NORMS,
+        options=_NORMS_OPTIONS,
         dataset_files=("norms",),
     ),
     Benchmark(
@@ -484,14 +305,16 @@ _ENTRIES = [
         metric="pearson_r",
         cross_validation=_NORMS_CV,
         ceiling=_NORMS_CEILING,
-        aggregation="one row per (model, layer, dimension); the dimension is in the roi column",
-        controls=_WORD_PAIRS_CONTROLS,
+        aggregation="one row per (model, layer, dimension); the dimension in the unit column",
+        controls=_NORMS_CONTROLS,
         citation=(
             "Hebart, M. N., et al. (2019). THINGS. PLOS ONE, 14(10), e0223792; Hebart, M. N., "
             "et al. (2023). THINGS-data. eLife, 12, e82580."
         ),
-        runner="brainalign.benchmarks.norms:run_norm_probe",
+        runner="brainalign.benchmarks.norms:prepare",
         scores_heads=True,
+        seeded=_SEEDED_NORMS,
+        options=_NORMS_OPTIONS,
         dataset_files=("concepts", "animacy"),
     ),
 ]
@@ -505,10 +328,10 @@ _KRIEGESKORTE_PRESENTATION = (
     "correlation distance 1 - Pearson r between images (rsatoolbox 'correlation')"
 )
 _KRIEGESKORTE_CONTROLS = (
-    "MODEL@untrained (same architecture, seeded random weights, same pipeline) and "
-    "control:random-image-features (one seeded Gaussian vector per image, as many "
-    "dimensions as the model's last layer: image identity without any content; expected "
-    "score 0)"
+    f"{_TWIN} and the control 'random-image-features' (one seeded Gaussian vector per "
+    "image, as many dimensions as the model's last layer: image identity without any "
+    "content; expected score 0). Scored exactly as the model: correlation-distance RDM, "
+    "Spearman with each data RDM"
 )
 _KRIEGESKORTE_CITATION = (
     "Kriegeskorte, N., Mur, M., Ruff, D. A., Kiani, R., Bodurka, J., Esteky, H., Tanaka, K., "
@@ -529,8 +352,10 @@ def _kriegeskorte_rsa(name: str, target: str, **fields: str) -> Benchmark:
         cross_validation="none (nothing is fitted)",
         controls=_KRIEGESKORTE_CONTROLS,
         citation=_KRIEGESKORTE_CITATION,
-        runner=f"brainalign.benchmarks.image_rsa:run_{target}_it_rsa",
+        runner=f"brainalign.benchmarks.image_rsa:prepare_{target}_it",
         scores_heads=True,
+        seeded="the random image features",
+        options={"conditions": "score these images only (indices 0..91, at least 3)"},
         dataset_files=("images",),
         **fields,
     )
@@ -553,7 +378,7 @@ _ENTRIES += [
             "subject's other session included) is in the ceiling_lower column"
         ),
         aggregation=(
-            "one row per (model, layer, subject, session), roi 'hIT'; the session in the "
+            "one row per (model, layer, subject, session), unit 'hIT'; the session in the "
             "session column"
         ),
     ),
@@ -569,20 +394,22 @@ _ENTRIES += [
             "NaN: one RDM pooled over two animals, so no between-animal consistency can "
             "be estimated"
         ),
-        aggregation="one row per (model, layer), subject 'monkeys-pooled', roi 'mIT'",
+        aggregation="one row per (model, layer), subject 'monkeys-pooled', unit 'mIT'",
     ),
 ]
 
 _ENTRIES += [
     Benchmark(
         id="futrell2018-surprisal",
-        version=1,
+        version=2,
         dataset="futrell2018",
         description=(
-            "Natural Stories self-paced reading (Futrell et al. 2018): Pearson r between a "
-            "causal language model's per-word surprisal (bits, summed over the word's "
-            "tokens) and the mean reading time over readers, over all words except the "
-            "first of each sentence (Brain-Score's Futrell2018-pearsonr, nothing fitted)."
+            "Natural Stories self-paced reading (Futrell et al. 2018): how well a causal "
+            "language model's per-word surprisal (bits, summed over the word's tokens) "
+            "predicts the mean reading time over readers, over all words except the first "
+            "of each sentence: held-out Pearson r of a linear fit of reading time on "
+            "surprisal, each story predicted from a fit to the other stories. Brain-Score's "
+            "Futrell2018-pearsonr (the unfitted r) is kept in the raw_pearson_r column."
         ),
         presentation=(
             "each story read as its words joined by single spaces, the BOS token (where the "
@@ -593,7 +420,11 @@ _ENTRIES += [
         context="passage",
         pooling="sum of the word's token surprisals",
         metric="pearson_r",
-        cross_validation="none (nothing is fitted)",
+        cross_validation=(
+            "leave-one-story-out: ordinary least squares of reading time on the predictor "
+            "(with an intercept), fitted to the other stories' words, predicts each story's; "
+            "Pearson r of all held-out predictions with the reading times"
+        ),
         ceiling=(
             "square root of the reliability of the mean RT across readers over the scored "
             "words, 1 - mean(SD^2 / N) / var(means): the expected Spearman-Brown corrected "
@@ -602,21 +433,31 @@ _ENTRIES += [
             "fetch): reliability 0.832, ceiling 0.912 on the full corpus"
         ),
         aggregation=(
-            "one row per model (layer missing: the LM head, not a layer), subject 'mean'; "
-            "n_words, n_sentence_initial and n_missing columns give the exclusions"
+            "one row per model (layer missing: the LM head, not a layer), subject 'mean', "
+            "unit 'reading_time'; n_words, n_sentence_initial and n_missing columns give "
+            "the exclusions"
         ),
         controls=(
-            "MODEL@untrained (seeded random weights, same pipeline) and "
-            "control:story-position (the word's position in its story instead of surprisal: "
-            "no stimulus content beyond position)"
+            f"{_TWIN} and the control 'story-position' (the word's position in its story "
+            "instead of surprisal: no stimulus content beyond position). Scored exactly as "
+            "the model: the same held-out linear fit, so a predictor that explains as much "
+            "reading-time variance scores as high whatever the sign of its correlation"
         ),
         citation=(
             "Futrell, R., Gibson, E., Tily, H. J., Blank, I., Vishnevetsky, A., Piantadosi, "
             "S. T., & Fedorenko, E. (2021). The Natural Stories corpus. Language Resources "
             "and Evaluation, 55, 63-77."
         ),
-        runner="brainalign.benchmarks.futrell2018:run_futrell2018",
+        runner="brainalign.benchmarks.futrell2018:prepare",
         dataset_files=("processed_wordinfo",),
+        uses_layers=False,
+        layers_note="it scores the LM head's next-word surprisal, which belongs to no layer",
+        batch_size=8,
+        options={
+            "stories": "score these stories only (1..10, at least 2), e.g. [1, 2]",
+            "window": "tokens per sliding window (default: the model's maximum length)",
+            "min_context": "least left context of a window in tokens (default: half a window)",
+        },
     ),
 ]
 
@@ -629,28 +470,40 @@ _LANGUAGE_RIDGE_CV = (
     "cross_validated_encoding); fold_by= groups by another presentation coordinate"
 )
 _LANGUAGE_RIDGE_CONTROLS = (
-    "MODEL@untrained (same architecture, seeded random weights, same pipeline) and "
-    "control:position (position_features: only the position of each item within its "
-    "{unit}: index, log(1 + index), relative position, two sine/cosine pairs; no content)"
+    _TWIN + " and the control 'position' (position_features: only the position of each "
+    "item within its {unit}: index, log(1 + index), relative position, two sine/cosine "
+    "pairs; no content). Scored exactly as the model: the same folds, ridge and metric"
 )
 _LANGUAGE_RIDGE_AGGREGATION = (
-    "held-out Pearson r per unit (mean over folds); one row per (model, layer, subject, roi) "
-    "with the median over that subject's units of the roi (n_units); head rows with heads=True"
+    "held-out Pearson r per voxel or electrode (mean over folds); one row per (model, "
+    "layer, subject, ROI), the ROI in the unit column, holding the median over that "
+    "subject's voxels or electrodes of the ROI (n_units); head rows with heads=True"
 )
+_LANGUAGE_RIDGE_OPTIONS = {
+    "n_splits": "outer group folds (default per benchmark; fewer when there are fewer groups)",
+    "inner_splits": "inner group folds choosing each unit's penalty (default 5)",
+    "alphas": "ridge penalty grid (default logspace(-1, 8, 19))",
+    "fold_by": "a presentation coordinate grouping the folds instead of the default group",
+    "n_harmonics": "sine/cosine pairs of the position control (default 2)",
+}
 
 
-def _language_ridge(name: str, dataset: str, unit: str, n_splits: int, **fields: str) -> Benchmark:
+def _language_ridge(
+    name: str, dataset: str, unit: str, n_splits: int, version: int = 1, **fields: str
+) -> Benchmark:
     return Benchmark(
         id=name,
-        version=1,
+        version=version,
         dataset=dataset,
         pooling="last",
         metric="pearson_r",
         cross_validation=_LANGUAGE_RIDGE_CV.format(unit=unit, n_splits=n_splits),
         aggregation=_LANGUAGE_RIDGE_AGGREGATION,
         controls=_LANGUAGE_RIDGE_CONTROLS.format(unit=unit),
-        runner="brainalign.benchmarks.language_ridge:run_language_ridge",
+        runner="brainalign.benchmarks.language_ridge:prepare",
         scores_heads=True,
+        options=_LANGUAGE_RIDGE_OPTIONS,
+        uses_context_words=fields.get("context") == "window",
         dataset_files=("fROI",) if dataset == "blank2014" else ("language",),
         **fields,
     )
@@ -667,7 +520,7 @@ _PEREIRA_PRESENTATION = (
     "state (as Brain-Score digests Pereira passage by passage)"
 )
 _LOSO_ENCODING_CEILING = (
-    "attrs['ceiling'] of the assembly when present; else per (subject, roi) the median over "
+    "attrs['ceiling'] of the assembly when present; else per (subject, ROI) the median over "
     "the subject's units of how well the other subjects' units predict them (same ridge "
     "pipeline and folds; no extrapolation to more subjects, unlike Brain-Score)"
 )
@@ -696,6 +549,7 @@ _ENTRIES += [
         "blank2014",
         "story",
         8,
+        version=2,
         description=(
             "Blank et al. 2014 (Brain-Score assembly Blank2014.fROI): language fROI time "
             "courses of story listening, one row per TR with the words heard in it (shifted "
@@ -708,8 +562,9 @@ _ENTRIES += [
         context="passage",
         ceiling=(
             "attrs['ceiling'] of the assembly when present; else the leave-one-subject-out "
-            "inter-subject correlation of each subject's fROI (same fROIs in every subject; "
-            "else the leave-one-subject-out encoding ceiling)"
+            "inter-subject correlation of each subject's fROI, time courses z-scored within "
+            "each story (same fROIs in every subject; else the leave-one-subject-out "
+            "encoding ceiling)"
         ),
         citation=(
             "Blank, I., Kanwisher, N., & Fedorenko, E. (2014). A functional dissociation "
@@ -725,7 +580,7 @@ _ENTRIES += [
         description=(
             "Fedorenko et al. 2016 (Brain-Score assembly Fedorenko2016.language): ECoG "
             "high-gamma of language-responsive electrodes to each word of 8-word sentences, "
-            "predicted by cross-validated ridge; held-out Pearson r; roi 'language'."
+            "predicted by cross-validated ridge; held-out Pearson r; unit 'language'."
         ),
         presentation=(
             "the words of each sentence read in order as continuous text (context='window', "
@@ -765,44 +620,6 @@ _ENTRIES += [
         ),
     ),
 ]
-
-
-def _run_alice2016(
-    benchmark: Benchmark,
-    model: str,
-    *,
-    layers: Sequence[int] | None,
-    device: str,
-    dtype: str,
-    batch_size: int,
-    store: FeatureStore | None,
-    weights: str,
-    progress: bool,
-    **options: Any,
-) -> pd.DataFrame:
-    """``alice2016-encoding``: a thin wrapper of
-    :func:`~brainalign.benchmarks.alice2016.run_alice2016`.
-
-    ``options`` are passed on (``radius_mm``, ``subjects``, ``context_words``, ``seed``,
-    ``settings``, ``untrained_baseline``, ``timings``).
-    """
-    from brainalign.benchmarks.alice2016 import run_alice2016
-
-    if weights != "pretrained":
-        raise ValueError(
-            f"alice2016-encoding: weights={weights!r}; it scores the pretrained model and "
-            "always adds its untrained twin (MODEL@untrained) as a control"
-        )
-    return run_alice2016(
-        model,
-        layers=layers,
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        feature_store=None if store is None else store.root,
-        progress=progress,
-        **options,
-    )
 
 
 for _entry in _ENTRIES:

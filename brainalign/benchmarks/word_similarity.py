@@ -20,11 +20,13 @@ Ceiling: the files hold only mean ratings, so no inter-annotator agreement can b
 derived: ``ceiling`` is NaN (the papers report theirs: e.g. SimLex-999's inter-rater
 Spearman 0.67).
 
-Controls, reported as rows next to the model's:
+Controls, reported as rows next to the model's and scored exactly as it is (cosine per
+pair, Spearman with the ratings):
 
-- ``MODEL@untrained``: the same architecture with seeded random weights, same pipeline.
-- ``control:random-word-vectors``: one Gaussian vector per word type, drawn from a seed
-  and the word itself, with as many dimensions as the model's layers. For word pairs,
+- the untrained twin (``weights="untrained"``): the same architecture with seeded random
+  weights, same pipeline.
+- the control ``random-word-vectors``: one Gaussian vector per word type, drawn from the
+  run's seed and the word itself, with as many dimensions as the model's layers. For word pairs,
   "no stimulus content" cannot mean "nothing per item" (every pair would then tie): the
   minimum a representation must carry is word identity, and this control carries exactly
   that and nothing else (no spelling, length, frequency or meaning). Its only advantage
@@ -35,26 +37,28 @@ as the layer is, from the head's output before the attention output projection
 (``"L.heads"`` of :meth:`~brainalign.encoders.text.TextEncoder.extract`, shape
 (n_words, n_heads, d_head), mean-pooled over the word's tokens like the hidden states):
 cosine per pair and head, then Spearman with the ratings, all heads of all layers in one
-call. Head rows carry the head's 0-based index in a ``head`` column (nullable int,
-missing on the whole-layer and control rows); the whole-layer rows are unchanged. Layer 0
-(the embeddings) has no heads.
+call. Head rows carry the head's 0-based index in the ``head`` column (missing on the
+whole-layer and control rows); the whole-layer rows are unchanged. Layer 0 (the
+embeddings) has no heads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from brainalign.alignment.metrics import pearson_columns
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.controls import random_vectors
 from brainalign.datasets.catalogue import load
-from brainalign.results import make_results
 
 if TYPE_CHECKING:
-    from brainalign.benchmarks.registry import Benchmark
+    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.settings import RunSettings
     from brainalign.encoders.features import Features
     from brainalign.encoders.store import FeatureStore
 
@@ -62,19 +66,20 @@ __all__ = [
     "ALL_RATERS",
     "HEAD_CAPTURE",
     "RANDOM_CONTROL",
+    "WordPairsTask",
     "encode_isolated_words",
     "head_layers",
     "hidden_state_names",
-    "model_variants",
     "paired_cosine",
+    "prepare",
     "random_word_vectors",
-    "run_word_similarity",
     "spearman_columns",
     "word_types",
+    "words_of_run",
 ]
 
-#: Model label of the content-free control rows.
-RANDOM_CONTROL = "control:random-word-vectors"
+#: Name of the content-free control.
+RANDOM_CONTROL = "random-word-vectors"
 #: The ``subject`` of rows scored against ratings averaged over raters.
 ALL_RATERS = "all"
 #: Feature-store ``extra`` of per-head text features: the ``Captures`` asked for, as
@@ -156,7 +161,7 @@ def encode_isolated_words(
     batch_size: int = 32,
     seed: int = 0,
     store: FeatureStore | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
     heads: bool = False,
 ) -> Features:
     """Every word read alone, mean-pooled over its tokens, at every requested layer.
@@ -176,7 +181,8 @@ def encode_isolated_words(
     store : FeatureStore, optional
         Read the features from it when the entry exists (no forward pass), else stream
         them into it. The key records ``heads`` (:data:`HEAD_CAPTURE`).
-    progress : bool
+    progress : bool or str
+        A progress bar (on a terminal), named by the string when one is given.
     heads : bool
         Also capture each head's output (``"L.heads"``, shape (n_words, n_heads, d_head),
         for every requested layer ``L >= 1``). A model without head capture support
@@ -210,6 +216,15 @@ def encode_isolated_words(
     extra = HEAD_CAPTURE if heads else None
     key = None if store is None else text_extract_key(encoder, list(words), **options, extra=extra)
     return encoder.extract(list(words), **options, heads=heads, store=store, key=key)
+
+
+def words_of_run(
+    benchmark: Benchmark, settings: RunSettings, words: Sequence[str], weights: str
+) -> Features:
+    """:func:`encode_isolated_words` of ``words`` with a run's settings and ``weights``."""
+    return encode_isolated_words(
+        settings.model, words, heads=settings.heads, **settings.encoder_options(benchmark, weights)
+    )
 
 
 def random_word_vectors(words: Sequence[str], n_dims: int, *, seed: int = 0) -> np.ndarray:
@@ -294,19 +309,6 @@ def spearman_columns(similarities: np.ndarray, ratings: np.ndarray) -> np.ndarra
     return scores
 
 
-def _layer_rows(
-    scores: np.ndarray,
-    layers: Sequence[Any],
-    label: str,
-    metric: str,
-    heads: Sequence[Any] | None = None,
-) -> pd.DataFrame:
-    rows = pd.DataFrame({"model": label, "layer": list(layers), "metric": metric, "score": scores})
-    if heads is not None:
-        rows["head"] = pd.array(list(heads), dtype="Int64")
-    return rows
-
-
 def _head_pair_cosines(
     features: Features, first: np.ndarray, second: np.ndarray
 ) -> tuple[np.ndarray, list[int], list[int]]:
@@ -328,124 +330,75 @@ def _head_pair_cosines(
     return cosines, layers, heads
 
 
-def model_variants(model: str, weights: str, controls: bool) -> list[tuple[str, str]]:
-    """(weights, model label) to score: the model, plus its untrained twin as a control."""
-    if weights == "untrained":
-        return [("untrained", f"{model}@untrained")]
-    variants = [("pretrained", model)]
-    if controls:
-        variants.append(("untrained", f"{model}@untrained"))
-    return variants
+@dataclass
+class WordPairsTask:
+    """A word-pair dataset prepared for one run (see the module documentation)."""
+
+    benchmark: Benchmark
+    settings: RunSettings
+    ratings: np.ndarray
+    types: list[str]
+    first: np.ndarray
+    second: np.ndarray
+    unit: str
+
+    def _scores(self, cosines: np.ndarray, layers: list[Any], heads: list[Any]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "layer": pd.array(layers, dtype="Int64"),
+                "head": pd.array(heads, dtype="Int64"),
+                "subject": ALL_RATERS,
+                "unit": self.unit,
+                "score": spearman_columns(cosines, self.ratings),
+                "n_pairs": len(self.ratings),
+            }
+        )
+
+    def score_model(self, weights: str) -> ModelScores:
+        """Spearman of the pair cosines with the ratings, per layer (and head)."""
+        settings = self.settings
+        features = words_of_run(self.benchmark, settings, self.types, weights)
+        names = hidden_state_names(features)
+        cosines = np.column_stack(
+            [paired_cosine(features[n][self.first], features[n][self.second]) for n in names]
+        )
+        frames = [self._scores(cosines, [int(n) for n in names], [pd.NA] * len(names))]
+        if settings.heads:
+            cosines, head_layer_ids, head_ids = _head_pair_cosines(
+                features, self.first, self.second
+            )
+            frames.append(self._scores(cosines, head_layer_ids, head_ids))
+        return ModelScores(pd.concat(frames, ignore_index=True), features[names[-1]].shape[1])
+
+    def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
+        """The random-word-vector control, as wide as the model's last layer."""
+        vectors = random_word_vectors(self.types, model.n_dims, seed=self.settings.run_seed)
+        cosines = paired_cosine(vectors[self.first], vectors[self.second])[:, None]
+        return {RANDOM_CONTROL: self._scores(cosines, [pd.NA], [pd.NA])}
+
+    def ceiling(self) -> None:
+        """None: the files hold mean ratings only (module documentation)."""
+        return None
 
 
-def run_word_similarity(
-    benchmark: Benchmark,
-    model: str,
-    *,
-    layers: Sequence[int] | None = None,
-    device: str = "cpu",
-    dtype: str = "float32",
-    batch_size: int = 32,
-    store: FeatureStore | None = None,
-    weights: str = "pretrained",
-    progress: bool = False,
-    seed: int = 0,
-    controls: bool = True,
-    control_seed: int = 0,
-    heads: bool = False,
-) -> pd.DataFrame:
-    """Score a model on a word-pair dataset (see the module documentation).
-
-    Parameters
-    ----------
-    benchmark : Benchmark
-        Its ``dataset`` is read with :func:`brainalign.datasets.catalogue.load`.
-    model : str
-    layers, device, dtype, batch_size, store, weights, progress
-        See :meth:`Benchmark.run`.
-    seed : int
-        Seed of the untrained twin's weights.
-    controls : bool
-        Add the untrained twin and the random-word-vector control.
-    control_seed : int
-        Seed of :func:`random_word_vectors`.
-    heads : bool
-        Also score every head of every layer ``L >= 1`` (module documentation).
+def prepare(benchmark: Benchmark, settings: RunSettings) -> WordPairsTask:
+    """Load a word-pair dataset (``benchmark.dataset``) for a run.
 
     Returns
     -------
-    pandas.DataFrame
-        Tidy rows (``make_results``): one per (model variant, layer) with ``metric``
-        ``spearman_r``, and one for the random control (``layer`` missing); ``subject``
-        ``"all"`` (mean ratings), ``roi`` ``"rating"``, ``ceiling`` NaN, and
-        ``n_pairs``. With ``heads``, each variant's layer rows are followed by one row
-        per (layer, head), and a ``head`` column (0-based; missing elsewhere) comes
-        before ``n_pairs``.
+    WordPairsTask
+        Rows: one per (layer[, head]) with ``subject`` ``"all"``, ``unit`` the ratings'
+        name (``"rating"``), and ``n_pairs``.
     """
     recording = load(benchmark.dataset, progress=False)
     samples = recording.samples
-    ratings = np.asarray(recording.data[:, 0], dtype=np.float64)
     types, (first, second) = word_types(samples["word1"].tolist(), samples["word2"].tolist())
-
-    frames = []
-    n_dims = None
-    for variant_weights, label in model_variants(model, weights, controls):
-        features = encode_isolated_words(
-            model,
-            types,
-            weights=variant_weights,
-            layers=layers,
-            device=device,
-            dtype=dtype,
-            batch_size=batch_size,
-            seed=seed,
-            store=store,
-            progress=progress,
-            heads=heads,
-        )
-        names = hidden_state_names(features)
-        cosines = np.column_stack(
-            [paired_cosine(features[name][first], features[name][second]) for name in names]
-        )
-        no_head = [pd.NA] * len(names) if heads else None
-        frames.append(
-            _layer_rows(
-                spearman_columns(cosines, ratings),
-                [int(n) for n in names],
-                label,
-                "spearman_r",
-                no_head,
-            )
-        )
-        if heads:
-            cosines, head_layer_ids, head_ids = _head_pair_cosines(features, first, second)
-            frames.append(
-                _layer_rows(
-                    spearman_columns(cosines, ratings),
-                    head_layer_ids,
-                    label,
-                    "spearman_r",
-                    head_ids,
-                )
-            )
-        n_dims = features[names[-1]].shape[1]
-    if controls and n_dims is not None:
-        vectors = random_word_vectors(types, n_dims, seed=control_seed)
-        cosines = paired_cosine(vectors[first], vectors[second])[:, None]
-        frames.append(
-            _layer_rows(
-                spearman_columns(cosines, ratings),
-                [pd.NA],
-                RANDOM_CONTROL,
-                "spearman_r",
-                [pd.NA] if heads else None,
-            )
-        )
-
-    rows = pd.concat(frames, ignore_index=True)
-    rows["dataset"] = benchmark.dataset
-    rows["subject"] = ALL_RATERS
-    rows["roi"] = str(recording.units["unit"].iloc[0])
-    rows["ceiling"] = np.nan
-    rows["n_pairs"] = len(ratings)
-    return make_results(rows)
+    return WordPairsTask(
+        benchmark=benchmark,
+        settings=settings,
+        ratings=np.asarray(recording.data[:, 0], dtype=np.float64),
+        types=types,
+        first=first,
+        second=second,
+        unit=str(recording.units["unit"].iloc[0]),
+    )

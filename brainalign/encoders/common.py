@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,3 +91,31 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 22), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def progress_bar(items: Iterable[Any], progress: bool | str, default: str) -> Iterator[Any]:
+    """Iterate ``items`` with a progress bar over batches, on a terminal only.
+
+    Parameters
+    ----------
+    items : iterable
+        The batches.
+    progress : bool or str
+        False: no bar; True: a bar named ``default``; a string: a bar with that name
+        (e.g. ``"simlex999@1 gpt2 (untrained)"``, which a benchmark run passes so the
+        bar says what it is encoding). Shown only when stderr is a terminal.
+    default : str
+        The bar's name for ``progress=True``.
+
+    Yields
+    ------
+    object
+        The items, in order.
+    """
+    import sys
+
+    from tqdm.auto import tqdm
+
+    name = progress if isinstance(progress, str) else default
+    show = bool(progress) and sys.stderr.isatty()
+    yield from tqdm(items, desc=name, unit="batch", disable=not show)

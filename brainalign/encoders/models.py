@@ -300,6 +300,121 @@ def split_model_spec(name: str | os.PathLike, weights: str = "pretrained") -> tu
     return base, suffix
 
 
+#: Config keys that count transformer blocks, in the order they are looked up (the
+#: encoder's own count for encoder-decoder models first).
+_BLOCK_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+_ENCODER_BLOCK_KEYS = ("encoder_layers", "num_layers", "num_hidden_layers")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What can be known about a model without importing torch or loading weights.
+
+    Attributes
+    ----------
+    given : str
+        The name as given.
+    source : str
+        Where it loads from (:func:`resolve_model_source`).
+    local : bool
+        Whether ``source`` is a local directory.
+    config : dict or None
+        ``config.json`` (of the directory, or of the Hugging Face cache for a hub id);
+        None when not available without a download.
+    revision : str or None
+        The cached snapshot (commit) of a hub model.
+    weights_sha256 : dict of str to str
+        sha256 of each weight file of a local or cached model (:func:`weights_sha256`).
+    """
+
+    given: str
+    source: str
+    local: bool
+    config: dict | None
+    revision: str | None
+    weights_sha256: dict
+
+    @property
+    def is_causal(self) -> bool | None:
+        """Whether the config is a causal LM's (:func:`is_causal_config`); None unknown."""
+        if self.config is None:
+            return None
+        return is_causal_config(_namespace(self.config))
+
+    def n_hidden_states(self) -> int | None:
+        """Hidden states of a text or vision model (blocks or stages + 1), if stated.
+
+        Counted as the encoders count them (an encoder-decoder model's encoder); None
+        when the config does not state it in a key known here.
+        """
+        if self.config is None:
+            return None
+        config = self.config.get("text_config") or self.config.get("vision_config")
+        config = config if isinstance(config, dict) else self.config
+        encoder = bool(config.get("is_encoder_decoder"))
+        for key in _ENCODER_BLOCK_KEYS if encoder else _BLOCK_KEYS:
+            if isinstance(config.get(key), int) and not isinstance(config.get(key), bool):
+                return int(config[key]) + 1
+        depths = config.get("depths")
+        return len(depths) + 1 if isinstance(depths, list) and depths else None
+
+
+def _namespace(config: dict) -> Any:
+    import types
+
+    return types.SimpleNamespace(**config)
+
+
+def inspect_model(name: str | os.PathLike) -> ModelInfo:
+    """Resolve a model and read its config and weight hashes, without torch.
+
+    A local directory must hold ``config.json``; a hub id is looked up in the Hugging
+    Face cache (nothing is downloaded: an uncached hub model has ``config`` None and is
+    checked when it loads).
+
+    Parameters
+    ----------
+    name : str or path-like
+        Hub id or local directory (no ``@`` suffix: split it with
+        :func:`split_model_spec` first).
+
+    Returns
+    -------
+    ModelInfo
+
+    Raises
+    ------
+    ModelLoadError
+        For a path that is not a model directory, a directory without config.json, or a
+        config.json that is not JSON.
+    """
+    import json
+
+    given, source, local = locate_model(name, "weights and tokenizer files")
+    config_path: Path | None = Path(source) / "config.json" if local else None
+    revision = None
+    if not local:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(source, "config.json")
+        except (ImportError, ValueError):
+            cached = None
+        if isinstance(cached, str):
+            config_path = Path(cached)
+            revision = config_path.parent.name
+    config = None
+    if config_path is not None:
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(
+                f"cannot read {config_path} of model {given!r}: {error}"
+            ) from error
+    digests = weights_sha256(config_path.parent) if config_path is not None else {}
+    return ModelInfo(given, source, local, config, revision, digests)
+
+
 def check_device(device: str, *, allow_auto: bool = True) -> str:
     """Check that a device string is valid and that the device exists here.
 

@@ -53,14 +53,13 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from brainalign.encoders.common import LoadedModelAccess, thread_limit
+from brainalign.encoders.common import LoadedModelAccess, progress_bar, thread_limit
 from brainalign.encoders.context import group_rows
 from brainalign.encoders.models import (
     ModelLoadError,
@@ -136,8 +135,9 @@ class SurprisalModel(LoadedModelAccess):
     min_context : int, optional
         Text tokens of left context every token past the first window is predicted
         from, at least. Default ``(window - n_prefix) // 2`` (stride of half a window).
-    progress : bool
-        Show a progress bar over batches (only when stderr is a terminal).
+    progress : bool or str
+        Show a progress bar over batches (only when stderr is a terminal), named by the
+        string when one is given.
 
     Attributes
     ----------
@@ -168,7 +168,7 @@ class SurprisalModel(LoadedModelAccess):
         batch_size: int = 8,
         window: int | None = None,
         min_context: int | None = None,
-        progress: bool = False,
+        progress: bool | str = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
@@ -341,15 +341,12 @@ class SurprisalModel(LoadedModelAccess):
                     token_bits[job.targets] = -chosen.double().cpu().numpy() / _LN2
 
     def _batches(self, passes: list[_Pass]) -> Iterator[list[_Pass]]:
-        from tqdm.auto import tqdm
-
         order = sorted(range(len(passes)), key=lambda j: -len(passes[j].ids))
         batches = [
             [passes[j] for j in order[i : i + self.batch_size]]
             for i in range(0, len(order), self.batch_size)
         ]
-        show = self.progress and sys.stderr.isatty()
-        yield from tqdm(batches, desc=f"surprisal ({self.model_id})", disable=not show)
+        yield from progress_bar(batches, self.progress, f"surprisal ({self.model_id})")
 
     def _forward(self, batch: list[_Pass]) -> Any:
         """Logits of one right-padded batch, shape (batch, width, vocab)."""
@@ -410,7 +407,7 @@ def word_surprisal(
     dtype: str = "float32",
     batch_size: int = 8,
     store: FeatureStore | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
 ) -> np.ndarray:
     """Surprisal in bits of every word given the preceding words of its group.
 

@@ -58,14 +58,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from brainalign.encoders.common import LoadedModelAccess, check_layer_indices, thread_limit
+from brainalign.encoders.common import (
+    LoadedModelAccess,
+    check_layer_indices,
+    progress_bar,
+    thread_limit,
+)
 from brainalign.encoders.context import (
     Job,
     causal_window_jobs,
@@ -174,8 +178,9 @@ class TextEncoder(LoadedModelAccess):
     pooling : {"last", "mean", "first"}
         Default pooling of an item's tokens: the last token's state, the mean over the
         item's tokens, or (words only) the first token's state (first subword).
-    progress : bool
-        Show a progress bar over batches (only when stderr is a terminal).
+    progress : bool or str
+        Show a progress bar over batches (only when stderr is a terminal), named by the
+        string when one is given.
 
     Attributes
     ----------
@@ -212,7 +217,7 @@ class TextEncoder(LoadedModelAccess):
         max_length: int | None = None,
         stride: int | None = None,
         pooling: Pooling = "last",
-        progress: bool = True,
+        progress: bool | str = True,
     ) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r}; use one of {list(POOLINGS)}")
@@ -802,15 +807,12 @@ class TextEncoder(LoadedModelAccess):
 
     def _batches(self, jobs: list[Job]) -> Iterator[list[Job]]:
         """Jobs sorted by length (longest first) in batches, with a progress bar."""
-        from tqdm.auto import tqdm
-
         order = sorted(range(len(jobs)), key=lambda j: -len(jobs[j].ids))
         batches = [
             [jobs[j] for j in order[i : i + self.batch_size]]
             for i in range(0, len(order), self.batch_size)
         ]
-        show = self.progress and sys.stderr.isatty()
-        yield from tqdm(batches, desc=f"encoding ({self.model_id})", unit="batch", disable=not show)
+        yield from progress_bar(batches, self.progress, f"encoding ({self.model_id})")
 
     def _forward(
         self, batch: list[Job], *, attentions: bool = False

@@ -67,14 +67,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from brainalign.encoders.common import LoadedModelAccess, check_layer_indices, thread_limit
+from brainalign.encoders.common import (
+    LoadedModelAccess,
+    check_layer_indices,
+    progress_bar,
+    thread_limit,
+)
 from brainalign.encoders.features import Features
 from brainalign.encoders.models import (
     ModelLoadError,
@@ -499,8 +503,9 @@ class VisionEncoder(LoadedModelAccess):
         Image processor to use instead of the model's own: called as
         ``processor(images=[PIL images], return_tensors="pt")`` and must return
         ``pixel_values``. Needed when the model directory has no processor config.
-    progress : bool
-        Show a progress bar over batches (only when stderr is a terminal).
+    progress : bool or str
+        Show a progress bar over batches (only when stderr is a terminal), named by the
+        string when one is given.
 
     Attributes
     ----------
@@ -534,7 +539,7 @@ class VisionEncoder(LoadedModelAccess):
         pooling: VisionPooling = "cls",
         grid: int | tuple[int, int] = 2,
         processor: Any = None,
-        progress: bool = True,
+        progress: bool | str = True,
     ) -> None:
         if pooling not in _POOLINGS:
             raise ValueError(f"pooling={pooling!r}; use 'cls', 'mean' or 'spatial'")
@@ -800,11 +805,8 @@ class VisionEncoder(LoadedModelAccess):
 
     def _batches(self, n_images: int) -> Iterator[int]:
         """Start index of each batch, with a progress bar."""
-        from tqdm.auto import tqdm
-
-        show = self.progress and sys.stderr.isatty()
         starts = range(0, n_images, self.batch_size)
-        yield from tqdm(starts, desc=f"encoding ({self.model_id})", unit="batch", disable=not show)
+        yield from progress_bar(starts, self.progress, f"encoding ({self.model_id})")
 
     def _preprocess(self, batch: list[Any]) -> Any:
         import torch

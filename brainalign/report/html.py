@@ -6,11 +6,13 @@ mailed or archived as one file, and renders the same in any browser. Every strin
 comes from the data (model names, benchmark ids, metadata) is HTML-escaped.
 
 Sections: a header (when the results were written, the brainalign version, models,
-benchmarks), a leaderboard (per benchmark and model: best layer, its score, ceiling,
-normalised score, and the scores of the untrained twin and the content-free
-controls), one section per benchmark (its figures and a per-layer table), other
-figures found in the folder, and the provenance (the results file's checksum and any
-``*.json`` run metadata in the folder).
+controls, benchmarks), the leaderboard (:func:`brainalign.results.leaderboard`, the
+numbers of ``brainalign compare``, its caption quoting
+:data:`brainalign.results.SUMMARY_NOTE`), one section per benchmark (its figures, each
+shown once, and its :func:`brainalign.results.layer_summary` table), other figures found
+in the folder, and the provenance (the results file's checksum; the run record
+``run.json`` of :mod:`brainalign.runs` as tables: versions, settings, models with their
+weight hashes, cells with their seconds, invocations; any other ``*.json`` as text).
 """
 
 from __future__ import annotations
@@ -21,32 +23,64 @@ import hashlib
 import html
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from brainalign._io import atomic_path
-from brainalign.report.figures import (
-    benchmark_column,
-    best_layer_table,
-    control_kind,
-    slug,
-    write_benchmark_figures,
+from brainalign.report.figures import benchmark_stems, write_benchmark_figures
+from brainalign.results import (
+    LEADERBOARD_COLUMNS,
+    SUMMARY_NOTE,
+    find_results_file,
+    layer_summary,
+    leaderboard,
+    read_results,
 )
-from brainalign.results import RESULT_COLUMNS, make_results
-
-REQUIRED_COLUMNS = tuple(c for c in RESULT_COLUMNS if c != "normalized_score")
-"""Columns a results file must hold (``normalized_score`` is recomputed when absent)."""
-
-RESULT_FILES = ("results.parquet", "results.csv")
-"""Results files looked for in the folder, in this order."""
 
 FIGURES_DIR = "figures"
 """Sub-folder of the figures :func:`build_report` draws when there are none."""
 
+RUN_FILE = "run.json"
+"""The run record of a run folder (:data:`brainalign.runs.RUN_FILE`)."""
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+LEADERBOARD_NOTE = (
+    "One row per benchmark, metric and scored model at its best layer: the numbers of "
+    "brainalign compare (brainalign.results.leaderboard). "
+    + SUMMARY_NOTE
+    + " untrained_score: the median_score of the model's untrained twin (same "
+    "architecture, seeded random weights) at the twin's own best layer. control, "
+    "control_score: the strongest of the controls computed for this model (highest "
+    "median_score, at its own best layer)."
+)
+"""Caption of the leaderboard table."""
+
+LAYER_NOTE = (
+    "One row per model (or control) and layer: brainalign.results.layer_summary, whole "
+    "layers (rows of single heads are left out; layer-free controls have no layer). "
+    "n_units: units (rows) of the layer with a finite score. " + SUMMARY_NOTE
+)
+"""Caption of each benchmark's per-layer table (after the benchmark's name)."""
+
+FIGURE_NOTES = {
+    "_by_layer.png": (
+        "Score by layer, one panel per unit: each curve is layer_summary(by_unit=True)'s "
+        "median_score; bands are interquartile ranges; the grey band is the noise ceiling "
+        "(median and IQR of the units with a usable ceiling)."
+    ),
+    "_heads.png": "Layers x heads: each cell is the median score of its rows.",
+    "_models.png": (
+        "Each model and control at its best layer: the bar is the leaderboard's "
+        "median_score; error bars (when drawn) a bootstrap interval of that median; stars "
+        "mark a difference from the model's own strongest control (BH-adjusted)."
+    ),
+}
+"""Captions of the figures, by the end of their file name."""
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -66,90 +100,19 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.85rem; color: #555; }
 pre { background: #f6f6f8; padding: 0.8rem; overflow-x: auto; font-size: 0.8rem; }
 p.note { font-size: 0.85rem; color: #555; }
+caption { caption-side: top; text-align: left; font-size: 0.85rem; color: #333;
+  padding-bottom: 0.3rem; max-width: 1000px; }
+h3 { margin-top: 1.4rem; }
+div.wide { overflow-x: auto; }
 """
 
 
 # ------------------------------------------------------------------ reading a run
 
 
-def find_results_file(results_dir: str | os.PathLike) -> Path:
-    """The results file of a run folder: ``results.parquet``, else ``results.csv``.
-
-    Parameters
-    ----------
-    results_dir : path-like
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    FileNotFoundError
-        If the folder does not exist, is not a folder, or holds neither file.
-    """
-    folder = Path(results_dir)
-    if not folder.exists():
-        raise FileNotFoundError(
-            f"results folder {str(folder)!r} does not exist; give the --out folder of "
-            "brainalign score"
-        )
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{str(folder)!r} is not a folder; give a results folder")
-    for name in RESULT_FILES:
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(
-        f"no {' or '.join(RESULT_FILES)} in {str(folder)!r}; run brainalign score --out "
-        f"{folder} first"
-    )
-
-
-def read_results(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a results file (Parquet or CSV) and check its columns.
-
-    Parameters
-    ----------
-    path : path-like
-        ``.parquet`` or ``.csv`` as written by ``brainalign score``.
-
-    Returns
-    -------
-    pandas.DataFrame, shape (n_rows, n_columns)
-        Typed as :func:`brainalign.results.make_results` types it (nullable ``layer``,
-        ``normalized_score`` = score / ceiling).
-
-    Raises
-    ------
-    ValueError
-        If the file cannot be read, lacks required columns (all missing ones named) or
-        has no rows.
-    """
-    path = Path(path)
-    try:
-        if path.suffix == ".parquet":
-            table = pd.read_parquet(path)
-        else:
-            table = pd.read_csv(path)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read results file {str(path)!r}: {error}") from error
-    missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
-    if missing:
-        raise ValueError(
-            f"results file {str(path)!r} lacks required column(s) {missing}; it has "
-            f"{list(table.columns)} (see brainalign.results.RESULT_COLUMNS)"
-        )
-    if table.empty:
-        raise ValueError(f"results file {str(path)!r} has no rows: nothing to report")
-    for column in ("head", "session"):
-        if column in table.columns and pd.api.types.is_float_dtype(table[column]):
-            table[column] = table[column].astype("Int64")  # CSV reads integers with NaN as float
-    return make_results(table)
-
-
 def _figures(results: pd.DataFrame, folder: Path, results_file: Path) -> list[Path]:
     """The PNGs of the run: ``figures/*.png``, drawn first when absent or older than
-    the results, then any other PNG in the folder."""
+    the results, then any other PNG in the folder; each path once."""
     figures_dir = folder / FIGURES_DIR
     drawn = sorted(figures_dir.glob("*.png")) if figures_dir.is_dir() else []
     stale = any(p.stat().st_mtime < results_file.stat().st_mtime for p in drawn)
@@ -157,19 +120,35 @@ def _figures(results: pd.DataFrame, folder: Path, results_file: Path) -> list[Pa
         for old in drawn:
             old.unlink()
         drawn = write_benchmark_figures(results, figures_dir)
-    return list(drawn) + sorted(folder.glob("*.png"))
+    return list(dict.fromkeys([*drawn, *sorted(folder.glob("*.png"))]))
 
 
-def _metadata(folder: Path) -> list[tuple[str, str]]:
-    """(file name, pretty JSON or a note) of each ``*.json`` file in the folder."""
-    entries = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            text = json.dumps(json.loads(path.read_text(encoding="utf-8")), indent=2)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            text = f"(not readable as JSON: {error})"
-        entries.append((path.name, text))
-    return entries
+def _assign_figures(
+    figures: Sequence[Path], results: pd.DataFrame
+) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Each figure to one benchmark section (the longest stem its name starts with), or
+    to the other figures: every figure is shown exactly once."""
+    stems = benchmark_stems(results)
+    sections: dict[str, list[Path]] = {benchmark: [] for benchmark in stems}
+    others = []
+    for path in figures:
+        owners = [
+            b for b, stem in stems.items()
+            if path.parent.name == FIGURES_DIR and path.name.startswith(stem + "_")
+        ]  # fmt: skip
+        if owners:
+            sections[max(owners, key=lambda b: len(stems[b]))].append(path)
+        else:
+            others.append(path)
+    return sections, others
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """The parsed JSON of a file, or None and why it could not be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return None, f"not readable as JSON: {error}"
 
 
 # ------------------------------------------------------------------ HTML pieces
@@ -183,6 +162,7 @@ def _e(value: object) -> str:
 
 
 def _number(value: object) -> str:
+    """A number to 3 decimals (an en dash for missing or infinite values)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -190,138 +170,76 @@ def _number(value: object) -> str:
     return "\u2013" if not np.isfinite(number) else f"{number:.3f}"
 
 
-def _table(frame: pd.DataFrame, numeric: Iterable[str], caption: str, **attributes: str) -> str:
-    """An HTML table of a DataFrame: escaped cells, numbers right-aligned to 3 decimals.
-
-    A ``control`` column, when present, marks control rows (greyed) by its truthiness.
-    """
+def _table(
+    frame: pd.DataFrame,
+    numeric: Iterable[str],
+    caption: str,
+    *,
+    greyed: Sequence[bool] | None = None,
+    **attributes: str,
+) -> str:
+    """An HTML table of a DataFrame: escaped cells, ``numeric`` columns right-aligned
+    to 3 decimals, the rows where ``greyed`` is true in grey (controls); scrolled
+    sideways when wider than the page."""
     numeric = set(numeric)
     extra = "".join(f' {key}="{_e(value)}"' for key, value in attributes.items())
     head = "".join(f"<th>{_e(column)}</th>" for column in frame.columns)
+    greyed = [False] * len(frame) if greyed is None else list(greyed)
     rows = []
-    for record in frame.itertuples(index=False):
-        values = dict(zip(frame.columns, record, strict=True))
-        css = ' class="control"' if values.get("control") else ""
+    for grey, record in zip(greyed, frame.itertuples(index=False), strict=True):
         cells = "".join(
             f'<td class="num">{_number(v)}</td>' if c in numeric else f"<td>{_e(v)}</td>"
-            for c, v in values.items()
+            for c, v in zip(frame.columns, record, strict=True)
         )
+        css = ' class="control"' if grey else ""
         rows.append(f"<tr{css}>{cells}</tr>")
     return (
-        f"<table{extra}><caption>{_e(caption)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>\n"
+        f'<div class="wide"><table{extra}><caption>{_e(caption)}</caption><thead><tr>{head}'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>\n"
     )
 
 
 def _image(path: Path) -> str:
-    """A ``<figure>`` with the PNG embedded as a data URI."""
+    """A ``<figure>`` with the PNG embedded as a data URI and what it shows."""
     data = path.read_bytes()
     if not data.startswith(PNG_SIGNATURE):
         raise ValueError(f"figure {str(path)!r} is not a PNG file; delete or replace it")
     encoded = base64.b64encode(data).decode("ascii")
+    note = next((n for end, n in FIGURE_NOTES.items() if path.name.endswith(end)), "")
+    caption = f"{path.name}: {note}" if note else path.name
     return (
         f'<figure><img src="data:image/png;base64,{encoded}" alt="{_e(path.stem)}">'
-        f"<figcaption>{_e(path.name)}</figcaption></figure>\n"
+        f"<figcaption>{_e(caption)}</figcaption></figure>\n"
     )
 
 
-def _controls_of(model: str, rows: pd.DataFrame) -> str:
-    """Text of the twin's and the content-free controls' scores next to a model."""
-    parts = []
-    for other in rows.itertuples(index=False):
-        is_twin = other.control == "untrained twin" and other.model == f"{model}@untrained"
-        if is_twin or other.control == "content-free":
-            where = "" if pd.isna(other.best_layer) else f" (layer {other.best_layer})"
-            parts.append(f"{other.model}: {_number(other.score)}{where}")
-    return "; ".join(parts)
+_SCORES = ("median_score", "median_ceiling", "normalized_score", "untrained_score",
+           "control_score")  # fmt: skip
 
 
-def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
-    """Per benchmark and model: best layer, score, ceiling, normalised score, controls.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame, shape (n_rows, ...)
-        Tidy results (see :func:`brainalign.report.figures.best_layer_table`).
-
-    Returns
-    -------
-    pandas.DataFrame, shape (n_benchmarks x n_models, 9)
-        ``benchmark, metric, model, best_layer, score, [ceiling_lower,] ceiling,
-        normalized_score, n_units, controls`` (``ceiling_lower`` when a benchmark gives
-        lower noise-ceiling bounds): one row per scored model (controls are in the ``controls``
-        text of their model's row), best score first within a benchmark.
-    """
-    best = best_layer_table(results)
-    rows = []
-    for (benchmark, metric), group in best.groupby(["benchmark", "metric"], sort=False):
-        for record in group[group["control"] == ""].itertuples(index=False):
-            rows.append(
-                {
-                    "benchmark": benchmark,
-                    "metric": metric,
-                    "model": record.model,
-                    "best_layer": record.best_layer,
-                    "score": record.score,
-                    "ceiling": record.ceiling,
-                    "normalized_score": record.normalized_score,
-                    "n_units": record.n_units,
-                    "controls": _controls_of(record.model, group),
-                }
-            )
-    table = pd.DataFrame(rows, columns=_LEADERBOARD_COLUMNS)
-    if best["ceiling_lower"].notna().any():  # RSA noise ceiling: lower and upper bounds
-        lower = best.set_index(["benchmark", "metric", "model"])["ceiling_lower"]
-        keys = pd.MultiIndex.from_frame(table[["benchmark", "metric", "model"]])
-        table.insert(5, "ceiling_lower", lower.reindex(keys).to_numpy())
-    order = table.groupby("benchmark", sort=False).ngroup()
-    table = table.assign(_order=order).sort_values(["_order", "score"], ascending=[True, False])
-    return table.drop(columns="_order").reset_index(drop=True)
+def _cell(value: Any) -> Any:
+    """A JSON value for a table cell: strings and numbers as they are, null as missing,
+    the rest (true, false, lists, objects) as compact JSON."""
+    if value is None or isinstance(value, str) or type(value) in (int, float):
+        return value
+    return json.dumps(value, sort_keys=True)
 
 
-_LEADERBOARD_COLUMNS = [
-    "benchmark", "metric", "model", "best_layer", "score", "ceiling", "normalized_score",
-    "n_units", "controls",
-]  # fmt: skip
-_NUMERIC = {
-    "score",
-    "ceiling",
-    "ceiling_lower",
-    "normalized_score",
-    "mean",
-    "median",
-    "ceiling_median",
-}
+def _records_table(records: Sequence[Mapping[str, Any]], caption: str, **attributes: str) -> str:
+    """A table of JSON objects: one row each, the union of their keys as columns."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    frame = pd.DataFrame(
+        [[_cell(record.get(c)) for c in columns] for record in records], columns=columns
+    )
+    return _table(frame.astype(object), (), caption, **attributes)
 
 
-def per_layer_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per model and layer of one benchmark: mean and median score, ceiling, units.
-
-    Parameters
-    ----------
-    rows : pandas.DataFrame, shape (n_rows, ...)
-        One benchmark's tidy results; per-head rows are left out when whole-layer rows
-        exist.
-
-    Returns
-    -------
-    pandas.DataFrame, shape (n_models x n_layers, 8)
-        ``model, control, metric, layer, n_units, mean, median, ceiling_median,
-        normalized_score`` (the mean of score / ceiling), in table order.
-    """
-    if "head" in rows.columns and rows["head"].isna().any():
-        rows = rows[rows["head"].isna()]
-    models = set(rows["model"].astype(str))
-    grouped = rows.groupby(["model", "metric", "layer"], sort=False, dropna=False)
-    table = grouped.agg(
-        n_units=("score", "count"),
-        mean=("score", "mean"),
-        median=("score", "median"),
-        ceiling_median=("ceiling", "median"),
-        normalized_score=("normalized_score", "mean"),
-    ).reset_index()
-    table.insert(1, "control", [control_kind(m, models) for m in table["model"]])
-    return table
+def _mapping_table(mapping: Mapping[str, Any], names: tuple[str, str], caption: str) -> str:
+    """A two-column table of a JSON object (key, value)."""
+    frame = pd.DataFrame(
+        [(key, _cell(value)) for key, value in mapping.items()], columns=list(names)
+    ).astype(object)
+    return _table(frame, (), caption)
 
 
 # ------------------------------------------------------------------ the document
@@ -330,15 +248,15 @@ def per_layer_table(rows: pd.DataFrame) -> pd.DataFrame:
 def _header(results: pd.DataFrame, results_file: Path) -> str:
     from brainalign import __version__
 
-    key = benchmark_column(results)
     written = datetime.datetime.fromtimestamp(results_file.stat().st_mtime, datetime.UTC)
     built = datetime.datetime.now(datetime.UTC)
     items = {
         "results written": written.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "report built": built.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "brainalign version": __version__,
-        "models": ", ".join(map(str, dict.fromkeys(results["model"]))),
-        "benchmarks": ", ".join(map(str, dict.fromkeys(results[key].dropna()))),
+        "report built with brainalign": __version__,
+        "models": ", ".join(m for m in dict.fromkeys(results["model"]) if m),
+        "controls": ", ".join(c for c in dict.fromkeys(results["control"]) if c) or "none",
+        "benchmarks": ", ".join(dict.fromkeys(results["benchmark"])),
         "rows": str(len(results)),
     }
     meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items())
@@ -353,43 +271,80 @@ def _header(results: pd.DataFrame, results_file: Path) -> str:
 
 def _leaderboard_section(results: pd.DataFrame) -> str:
     table = leaderboard(results)
-    note = (
-        '<p class="note">Best layer: the layer with the highest mean score over units '
-        "(subjects, sessions, ROIs), chosen on these data (an optimistic estimate). "
-        "Ceiling: median over units; normalised score: mean of score / ceiling. Controls: "
-        "the untrained twin (same architecture, random weights) and content-free "
-        "baselines, each at its own best layer.</p>"
-    )
-    body = _table(table, _NUMERIC, "Leaderboard", id="leaderboard")
-    return f'<section id="leaderboard-section"><h2>Leaderboard</h2>{note}{body}</section>\n'
+    if table.empty:
+        body = '<p class="note">No scored model in the results (only controls).</p>'
+    else:
+        body = _table(table[list(LEADERBOARD_COLUMNS)], _SCORES, LEADERBOARD_NOTE, id="leaderboard")
+    return f'<section id="leaderboard-section"><h2>Leaderboard</h2>{body}</section>\n'
 
 
-def _benchmark_sections(results: pd.DataFrame, figures: list[Path]) -> Iterator[str]:
-    key = benchmark_column(results)
-    for index, benchmark in enumerate(dict.fromkeys(results[key].dropna().astype(str))):
-        rows = results[results[key].astype(str) == benchmark]
-        prefix = slug(benchmark) + "_"
-        mine = [p for p in figures if p.parent.name == FIGURES_DIR and p.name.startswith(prefix)]
+def _benchmark_sections(results: pd.DataFrame, figures: dict[str, list[Path]]) -> Iterator[str]:
+    for index, (benchmark, paths) in enumerate(figures.items()):
+        rows = results[results["benchmark"] == benchmark]
         yield f'<section class="benchmark" id="benchmark-{index}"><h2>{_e(benchmark)}</h2>\n'
-        for path in mine:
+        for path in paths:
             yield _image(path)
+        summary = layer_summary(rows).drop(columns="benchmark")
         yield _table(
-            per_layer_table(rows), _NUMERIC, f"{benchmark}: score per layer", **{"class": "layers"}
+            summary,
+            _SCORES,
+            f"{benchmark}: summary per layer. {LAYER_NOTE}",
+            greyed=(summary["control"] != "").tolist(),
+            **{"class": "layers"},
         )
         yield "</section>\n"
 
 
-def _other_figures(figures: list[Path], results: pd.DataFrame) -> Iterator[str]:
-    key = benchmark_column(results)
-    prefixes = tuple(slug(b) + "_" for b in dict.fromkeys(results[key].dropna().astype(str)))
-    others = [
-        p for p in figures if not (p.parent.name == FIGURES_DIR and p.name.startswith(prefixes))
-    ]
+def _other_figures(others: list[Path]) -> Iterator[str]:
     if others:
         yield '<section id="other-figures"><h2>Other figures</h2>\n'
         for path in others:
             yield _image(path)
         yield "</section>\n"
+
+
+def _run_record(record: Any) -> str:
+    """The run record (``run.json``) as tables: versions, settings, models, cells,
+    invocations."""
+    if not isinstance(record, dict):
+        return f'<p class="note">{_e(RUN_FILE)} is not a JSON object; shown as text below.</p>'
+    parts = []
+    dates = {k: record[k] for k in ("created", "updated") if k in record}
+    if dates:
+        meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in dates.items())
+        parts.append(f'<dl class="meta">{meta}</dl>')
+    if isinstance(record.get("versions"), dict):
+        parts.append(
+            _mapping_table(record["versions"], ("library", "version"), "Versions of the run")
+        )
+    if isinstance(record.get("settings"), dict):
+        parts.append(
+            _mapping_table(
+                record["settings"], ("setting", "value"),
+                "Settings: every setting that changes scores (the run's fingerprint)",
+            )
+        )  # fmt: skip
+    if isinstance(record.get("models"), dict):
+        rows = []
+        for model, identity in record["models"].items():
+            identity = identity if isinstance(identity, dict) else {}
+            hashes = identity.get("weights_sha256") or {"": ""}
+            hashes = hashes if isinstance(hashes, dict) else {"": hashes}
+            for file, digest in hashes.items():
+                rows.append(
+                    {"model": model, "source": identity.get("source"),
+                     "revision": identity.get("revision"), "weights file": file,
+                     "sha256": digest}
+                )  # fmt: skip
+        parts.append(_records_table(rows, "Models: source, revision and weight hashes"))
+    for key, caption in (
+        ("cells", "Cells: one model on one benchmark each, with what it cost (seconds)"),
+        ("invocations", "Invocations: each command that computed or reused cells"),
+    ):
+        entries = record.get(key)
+        if isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries):
+            parts.append(_records_table(entries, caption, **{"class": f"run-{key}"}))
+    return "".join(parts)
 
 
 def _provenance(folder: Path, results_file: Path) -> str:
@@ -399,23 +354,39 @@ def _provenance(folder: Path, results_file: Path) -> str:
         f"<p>Results file <code>{_e(results_file.name)}</code>, SHA-256 "
         f"<code>{_e(digest)}</code>.</p>",
     ]
-    metadata = _metadata(folder)
-    if not metadata:
-        parts.append('<p class="note">No run metadata (*.json) in the results folder.</p>')
-    for name, text in metadata:
-        parts.append(f"<h3>{_e(name)}</h3><pre>{_e(text)}</pre>")
+    record_path = folder / RUN_FILE
+    if record_path.is_file():
+        record, problem = _read_json(record_path)
+        parts.append(f"<h3>Run record ({_e(RUN_FILE)})</h3>")
+        if problem is not None:
+            parts.append(f'<p class="note">{_e(RUN_FILE)} is {_e(problem)}.</p>')
+        else:
+            parts.append(_run_record(record))
+            if not isinstance(record, dict):
+                parts.append(f"<pre>{_e(json.dumps(record, indent=2))}</pre>")
+    else:
+        parts.append(
+            f'<p class="note">No run record ({_e(RUN_FILE)}) in the results folder: '
+            "versions, settings and model hashes are unknown.</p>"
+        )
+    for path in sorted(folder.glob("*.json")):
+        if path.name == RUN_FILE:
+            continue
+        value, problem = _read_json(path)
+        text = f"({problem})" if problem is not None else json.dumps(value, indent=2)
+        parts.append(f"<h3>{_e(path.name)}</h3><pre>{_e(text)}</pre>")
     parts.append("</section>\n")
     return "".join(parts)
 
 
 def _document(results: pd.DataFrame, folder: Path, results_file: Path) -> Iterator[str]:
     """The report, piece by piece (written as it is produced, into a temporary file)."""
-    figures = _figures(results, folder, results_file)
+    sections, others = _assign_figures(_figures(results, folder, results_file), results)
     yield _header(results, results_file)
     yield "<main>\n"
     yield _leaderboard_section(results)
-    yield from _benchmark_sections(results, figures)
-    yield from _other_figures(figures, results)
+    yield from _benchmark_sections(results, sections)
+    yield from _other_figures(others)
     yield _provenance(folder, results_file)
     yield "</main></body></html>\n"
 
@@ -423,17 +394,19 @@ def _document(results: pd.DataFrame, folder: Path, results_file: Path) -> Iterat
 def build_report(results_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write one self-contained HTML report of a results folder.
 
-    Reads ``results.parquet`` (else ``results.csv``), draws the figures into
+    Reads ``results.parquet`` (else ``results.csv``) with
+    :func:`brainalign.results.read_results`, draws the figures into
     ``RESULTS_DIR/figures`` with
     :func:`~brainalign.report.figures.write_benchmark_figures` when that folder has no
-    PNG or older ones than the results, and embeds them and any other PNG of the folder
-    as base64 data URIs. The file needs no network and no JavaScript. It is written
-    atomically: on any error no (partial) report is left and an earlier one is kept.
+    PNG or older ones than the results, and embeds them (each once) and any other PNG of
+    the folder as base64 data URIs. The file needs no network and no JavaScript. It is
+    written atomically: on any error no (partial) report is left and an earlier one is
+    kept.
 
     Parameters
     ----------
     results_dir : path-like
-        The ``--out`` folder of ``brainalign score``.
+        The ``--out`` folder of ``brainalign score`` or ``brainalign sweep``.
     out : path-like, optional
         Output file; default ``RESULTS_DIR/report.html``. Its folder must exist.
 
@@ -447,7 +420,7 @@ def build_report(results_dir: str | os.PathLike, out: str | os.PathLike | None =
     FileNotFoundError
         If the folder, its results file or the output's folder is missing.
     ValueError
-        If the results file lacks required columns (named), has no rows, or a PNG in the
+        If the results file lacks result columns (named), has no rows, or a PNG in the
         folder is not a PNG.
     """
     folder = Path(results_dir)

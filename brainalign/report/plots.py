@@ -1,4 +1,4 @@
-"""Figures read at a glance: score by layer, layers x heads, model comparison.
+"""Figures read at a glance: score by layer and layers x heads, from result tables.
 
 Every function draws on a fresh :class:`matplotlib.figure.Figure` (no pyplot state, so
 nothing leaks between calls or threads), writes it atomically (a temporary file renamed
@@ -77,12 +77,21 @@ def save_figure(figure: Figure, path: str | os.PathLike, *, dpi: int = 110) -> P
     return path
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A figure that belongs to no pyplot state, drawn with the Agg canvas."""
+def new_figure(width: float, height: float, layout: str | None = None) -> Figure:
+    """A figure that belongs to no pyplot state, drawn with the Agg canvas.
+
+    Parameters
+    ----------
+    width, height : float
+        Inches.
+    layout : {"constrained", "tight"}, optional
+        Matplotlib's layout engine: ``"constrained"`` keeps titles, axis labels and an
+        outside legend inside the figure.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height))
+    figure = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
@@ -169,188 +178,325 @@ def _metric_label(metric: str | None) -> str:
     return METRIC_LABELS.get(metric, metric) if metric else "score"
 
 
+# ------------------------------------------------------------------ what a summary is over
+
+_REPLICATES = {"subject": "subjects", "session": "sessions", "unit": "units"}
+
+
+def median_over(rows: pd.DataFrame, by: Sequence[str]) -> str | None:
+    """What the median of each group of ``rows`` is taken over, for axis labels.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame, shape (n_rows, ...)
+        Result rows; NaN scores are left out (as the summaries leave them out).
+    by : sequence of str
+        The columns of one group (e.g. the entity columns, ``layer`` and ``unit``).
+
+    Returns
+    -------
+    str or None
+        ``"median over subjects"``, ``"median over subjects x sessions"``, ... (the
+        columns of :data:`_REPLICATES` that vary within a group), ``"median over N
+        rows"`` when none of them varies; None when every group holds one score (there
+        is no median to speak of: one score per group).
+    """
+    finite = rows[np.isfinite(rows["score"].to_numpy(dtype=np.float64))]
+    if finite.empty:
+        return None
+    groups = finite.groupby(list(by), dropna=False, sort=False)
+    largest = int(groups.size().max())
+    if largest <= 1:
+        return None
+    varying = [
+        plural
+        for column, plural in _REPLICATES.items()
+        if column in finite.columns and column not in by and groups[column].nunique().max() > 1
+    ]
+    return "median over " + (" x ".join(varying) if varying else f"{largest} rows")
+
+
+LEGEND_WIDTH = 70
+"""Legend labels longer than this many characters are wrapped."""
+
+
+def _legend(figure: Figure, entries: dict[str, list], **kwargs: Any) -> None:
+    """A figure legend with one entry per label, the figure widened to hold it.
+
+    An entry's artists (a line and its band) take its label and are drawn on top of
+    each other in its key; labels are wrapped at :data:`LEGEND_WIDTH` characters.
+    """
+    import textwrap
+
+    from matplotlib.legend_handler import HandlerTuple
+
+    for label, artists in entries.items():
+        for artist in artists:
+            artist.set_label(label)
+    legend = figure.legend(
+        [tuple(artists) for artists in entries.values()],
+        [textwrap.fill(label, LEGEND_WIDTH) for label in entries],
+        handler_map={tuple: HandlerTuple(ndivide=1)},
+        frameon=False,
+        fontsize=8,
+        **kwargs,
+    )
+    figure.canvas.draw()
+    needed = legend.get_window_extent().width / figure.dpi + 0.4
+    width, height = figure.get_size_inches()
+    if needed > width:
+        figure.set_size_inches(needed, height)
+
+
 # ------------------------------------------------------------------ score by layer
 
-
-def _is_control(model: str, control: str | Sequence[str] | None) -> bool:
-    if control is None:
-        return False
-    prefixes = (control,) if isinstance(control, str) else tuple(control)
-    return model.startswith(prefixes)
+_ENTITY = ["model", "weights", "control", "control_of"]
+_CONTROL_COLOURS = ("black", "tab:brown", "tab:olive", "tab:gray", "tab:pink", "tab:cyan")
+_HATCHES = ("//", "\\\\", "xx", "..", "--", "++")
 
 
-def _quartiles(rows: pd.DataFrame, value: str, by: str | None) -> pd.DataFrame:
-    """Median and quartiles of ``value`` (NaN skipped), per ``by`` or over all rows."""
-    values = rows.groupby(by)[value] if by else rows[value]
-    frame = pd.DataFrame(
-        {"q1": values.quantile(0.25), "median": values.median(), "q3": values.quantile(0.75)},
-        index=None if by else [0],
+def _curve_rows(results: pd.DataFrame, metric: str | None) -> tuple[pd.DataFrame, str]:
+    """Whole-layer rows of one benchmark and metric, units pooled beyond
+    :data:`brainalign.results.tables.MAX_UNIT_COLUMNS` panels."""
+    from brainalign.results import RESULT_COLUMNS
+    from brainalign.results.tables import ALL_UNITS, MAX_UNIT_COLUMNS
+
+    check_table(results, RESULT_COLUMNS)
+    rows, metric = _one_metric(results, metric)
+    if rows["benchmark"].nunique() > 1:
+        raise ValueError(
+            f"results hold several benchmarks {list(dict.fromkeys(rows['benchmark']))}; "
+            "select one (results[results['benchmark'] == ...])"
+        )
+    rows = rows[rows["head"].isna()]
+    if rows["unit"].nunique() > MAX_UNIT_COLUMNS:
+        rows = rows.assign(unit=ALL_UNITS)
+    models = rows[(rows["control"] == "") & rows["layer"].notna()]
+    if not np.isfinite(models["score"].to_numpy(dtype=np.float64)).any():
+        raise ValueError(
+            "no model with layers to draw: every row is a control, has no layer or no "
+            f"finite score (models: {sorted(set(rows['model']) - {''})})"
+        )
+    return rows, metric
+
+
+def _entity_rows(rows: pd.DataFrame, entity: Any, layer: Any = None) -> np.ndarray:
+    """Which rows are of one model or control (``entity`` has the entity columns), at
+    ``layer`` when given (``pd.NA``: the layer-free rows).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_rows,)
+    """
+    same = np.ones(len(rows), dtype=bool)
+    for column in _ENTITY:
+        same &= (rows[column] == entity[column]).to_numpy(dtype=bool)
+    if layer is None:
+        return same
+    at = rows["layer"].isna() if pd.isna(layer) else (rows["layer"] == layer).fillna(False)
+    return same & at.to_numpy(dtype=bool)
+
+
+def _entities(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per model or control: its label, role (model, twin, control) and style."""
+    import matplotlib
+
+    from brainalign.results import entity_labels
+
+    entities = summary.drop_duplicates(_ENTITY)[_ENTITY].reset_index(drop=True)
+    entities["label"] = entity_labels(entities).to_numpy()
+    pretrained = set(entities.loc[entities["weights"] == "pretrained", "model"])
+    twin = (entities["weights"] == "untrained") & entities["model"].isin(pretrained)
+    entities["role"] = np.where(
+        entities["control"] != "", "control", np.where(twin, "twin", "model")
     )
-    return frame
+    cycle = [c for c in matplotlib.rcParams["axes.prop_cycle"].by_key()["color"] if c != "#7f7f7f"]
+    solid = list(dict.fromkeys(entities.loc[entities["role"] != "control", "model"]))
+    colour_of = {model: cycle[i % len(cycle)] for i, model in enumerate(solid)}
+    controls = np.cumsum(entities["role"] == "control") - 1
+    entities["colour"] = [
+        _CONTROL_COLOURS[k % len(_CONTROL_COLOURS)] if role == "control" else colour_of[model]
+        for role, model, k in zip(entities["role"], entities["model"], controls, strict=True)
+    ]
+    entities["hatch"] = [
+        _HATCHES[k % len(_HATCHES)] if role == "control" else ""
+        for role, k in zip(entities["role"], controls, strict=True)
+    ]
+    order = {"model": 0, "twin": 1, "control": 2}
+    return entities.sort_values("role", key=lambda r: r.map(order), kind="stable")
 
 
-def _layer_curve_values(
-    results: pd.DataFrame, metric: str | None, normalized: bool
-) -> tuple[pd.DataFrame, str]:
-    """The rows to draw and the column holding the plotted value."""
-    check_table(results, ["model", "layer", "subject", "roi", "score"])
-    scores, _ = _one_metric(results, metric)
-    scores = scores.copy()
-    if not normalized:
-        return scores, "score"
-    has_ceiling = "ceiling" in scores.columns and scores["ceiling"].notna().any()
-    if not has_ceiling:
-        raise ValueError("normalized=True needs a 'ceiling' column with values; plot raw scores")
-    if "normalized_score" not in scores.columns:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scores["normalized_score"] = scores["score"].astype(float) / scores["ceiling"]
-    infinite = np.isinf(scores["normalized_score"].to_numpy(dtype=float))
-    if infinite.any():
-        raise ValueError(
-            f"{int(infinite.sum())} row(s) have an infinite normalized_score (ceiling 0); "
-            "drop them or plot raw scores (normalized=False)"
-        )
-    return scores, "normalized_score"
-
-
-def _draw_ceiling(panel: Any, rows: pd.DataFrame, normalized: bool) -> None:
-    """Noise ceiling: median line over subjects and a grey band from Q1 to Q3."""
+def _band_rows(rows: pd.DataFrame, normalized: bool) -> pd.DataFrame:
+    """The rows whose scores a band spans: finite scores (with a usable ceiling when
+    normalized)."""
+    keep = np.isfinite(rows["score"].to_numpy(dtype=np.float64))
     if normalized:
-        panel.axhline(1.0, color="0.4", lw=1.2, label="noise ceiling (= 1)")
-        return
-    if "ceiling" not in rows.columns:
-        return
-    ceiling = rows.drop_duplicates("subject")["ceiling"].astype(float)
-    if ceiling.notna().any():
-        q1, median, q3 = np.nanpercentile(ceiling, [25, 50, 75])
-        panel.axhspan(q1, q3, color="0.85", zorder=0)
-        panel.axhline(median, color="0.4", lw=1.2, label="noise ceiling (median, IQR)")
+        keep &= rows["ceiling_flag"].to_numpy().astype(str) == "ok"
+    return rows[keep]
 
 
-def _draw_control(panel: Any, rows: pd.DataFrame, value: str, name: str, style: dict) -> None:
-    """A control baseline: median over subjects, IQR as a hatched band."""
-    layered = rows[rows["layer"].notna()]
-    if layered.empty:
-        stats = _quartiles(rows, value, None).iloc[0]
-        panel.axhspan(stats["q1"], stats["q3"], alpha=0.12, hatch="//", lw=0, **style)
-        panel.axhline(stats["median"], ls=":", lw=1.3, label=name, **style)
-        return
-    stats = _quartiles(layered, value, "layer")
-    layers = stats.index.to_numpy(dtype=int)
-    panel.fill_between(layers, stats["q1"], stats["q3"], alpha=0.12, hatch="//", lw=0, **style)
-    panel.plot(layers, stats["median"], ls=":", lw=1.3, label=name, **style)
+def _quartiles(rows: pd.DataFrame, summary: pd.DataFrame, normalized: bool) -> pd.DataFrame:
+    """Q1 and Q3 per layer of the values a curve summarises (scores, or the usable
+    units' scores over their ``median_ceiling`` when normalized), aligned to ``summary``
+    (one row per layer)."""
+    values = _band_rows(rows, normalized)
+    layers = summary["layer"].astype("Float64").fillna(-1.0).to_numpy(dtype=np.float64)
+    keys = values["layer"].astype("Float64").fillna(-1.0).to_numpy(dtype=np.float64)
+    q1, q3 = np.full(len(layers), np.nan), np.full(len(layers), np.nan)
+    score = values["score"].to_numpy(dtype=np.float64)
+    for index, layer in enumerate(layers):
+        at = score[keys == layer]
+        if at.size:
+            q1[index], q3[index] = np.quantile(at, [0.25, 0.75])
+    if normalized:
+        ceiling = summary["median_ceiling"].to_numpy(dtype=np.float64)
+        q1, q3 = q1 / ceiling, q3 / ceiling
+    return pd.DataFrame({"q1": q1, "q3": q3})
 
 
-def _draw_model(panel: Any, rows: pd.DataFrame, value: str, name: str, colour: str, ls: str):
-    """A model's median over subjects per layer; its IQR shaded for solid curves."""
-    stats = _quartiles(rows[rows["layer"].notna()], value, "layer")
-    layers = stats.index.to_numpy(dtype=int)
-    panel.plot(layers, stats["median"], ls, marker="o", ms=3, color=colour, label=name)
-    if ls == "-":
-        panel.fill_between(layers, stats["q1"], stats["q3"], color=colour, alpha=0.15)
+def _draw_entity(
+    panel: Any,
+    rows: pd.DataFrame,
+    summary: pd.DataFrame,
+    entity: pd.Series,
+    *,
+    value: str,
+    band: bool,
+    normalized: bool,
+) -> list:
+    """One model's or control's curve (or level, without layers) and its IQR band;
+    returns the artists drawn."""
+    style = {"color": entity["colour"]}
+    line_style = {"model": "-", "twin": "--", "control": ":"}[entity["role"]]
+    layered = summary[summary["layer"].notna()]
+    spread = _quartiles(rows, summary, normalized)
+    fill = {"alpha": 0.12 if entity["hatch"] else 0.18, "hatch": entity["hatch"] or None, "lw": 0}
+    artists = []
+    if layered.empty:  # a layer-free control (e.g. nuisance regressors): a level
+        artists.append(panel.axhline(summary[value].iloc[0], ls=line_style, lw=1.3, **style))
+        if band and np.isfinite(spread["q1"].iloc[0]):
+            artists.append(
+                panel.axhspan(spread["q1"].iloc[0], spread["q3"].iloc[0], **fill, **style)
+            )
+        return artists
+    layers = layered["layer"].to_numpy(dtype=np.float64)
+    marker = {"model": "o", "twin": "s", "control": None}[entity["role"]]
+    (line,) = panel.plot(layers, layered[value], line_style, marker=marker, ms=3, lw=1.4, **style)
+    artists.append(line)
+    if band:
+        at = spread[summary["layer"].notna().to_numpy()]
+        artists.append(panel.fill_between(layers, at["q1"], at["q3"], **fill, **style))
+    return artists
 
 
-def _split_models(
-    scores: pd.DataFrame, untrained_suffix: str, control: str | Sequence[str] | None
-) -> tuple[list[str], list[str]]:
-    """Models drawn as curves and controls drawn as bands, in table order."""
-    layered = set(scores.loc[scores["layer"].notna(), "model"])
-    curves, controls = [], []
-    for model in dict.fromkeys(scores["model"]):
-        if _is_control(model, control) or model not in layered:
-            controls.append(model)
-        elif not model.endswith(untrained_suffix) or model[: -len(untrained_suffix)] not in layered:
-            curves.append(model)
-    if not curves:
-        raise ValueError(
-            "no model with layers to draw: every row is a control or has no layer "
-            f"(models: {list(dict.fromkeys(scores['model']))})"
-        )
-    return curves, controls
+def _reference_group(rows: pd.DataFrame, summary: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """The first summary row of a unit and the rows it summarises (the ceilings of a
+    unit are the same for every model, control and layer)."""
+    first = summary.iloc[0]
+    return first, rows[_entity_rows(rows, first, first["layer"])]
 
 
-def _legend_entries(panels: Any) -> tuple[list, list]:
-    """Legend handles of every panel, each label once, in order of appearance."""
-    entries: dict[str, Any] = {}
-    for panel in panels:
-        for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
-            entries.setdefault(label, handle)
-    return list(entries.values()), list(entries)
+def _draw_ceiling(
+    panel: Any, rows: pd.DataFrame, summary: pd.DataFrame, *, normalized: bool, band: bool
+) -> tuple[list, str]:
+    """The noise ceiling of one unit: ``median_ceiling`` of the units with a usable
+    ceiling as a line, their IQR as a grey band; returns the artists and a note on how
+    many units have a usable ceiling (empty when all do)."""
+    first, group = _reference_group(rows, summary)
+    usable = _band_rows(group, normalized=True)["ceiling"].to_numpy(dtype=np.float64)
+    excluded = int(first["n_ceiling_excluded"])
+    note = ""
+    if excluded:
+        note = f"ceiling usable for {usable.size} of {usable.size + excluded}"
+    if normalized:
+        if not usable.size:
+            panel.text(0.5, 0.5, "no unit with a usable ceiling", ha="center", va="center",
+                       transform=panel.transAxes, color="0.4")  # fmt: skip
+        return [panel.axhline(1.0, color="0.35", lw=1.2)], note
+    if not usable.size:
+        return [], note
+    artists = [panel.axhline(first["median_ceiling"], color="0.35", lw=1.2)]
+    if band:
+        q1, q3 = np.quantile(usable, [0.25, 0.75])
+        artists.append(panel.axhspan(q1, q3, color="0.85", lw=0, zorder=0))
+    return artists, note
+
+
+def _ceiling_label(*, normalized: bool, band: bool) -> str:
+    if normalized:
+        return "noise ceiling (score / ceiling = 1)"
+    if band:
+        return "noise ceiling: median, IQR of the units with a usable ceiling"
+    return "noise ceiling"
 
 
 def _layer_curves_figure(
     results: pd.DataFrame,
     *,
-    metric: str | None,
-    normalized: bool,
-    control: str | Sequence[str] | None,
-    untrained_suffix: str,
-    title: str | None,
+    metric: str | None = None,
+    normalized: bool = False,
+    title: str | None = None,
 ) -> Figure:
-    import matplotlib
     from matplotlib.ticker import MaxNLocator
 
-    scores, value = _layer_curve_values(results, metric, normalized)
-    metric = scores["metric"].iloc[0] if "metric" in scores.columns else None
-    curves, controls = _split_models(scores, untrained_suffix, control)
-    rois = list(dict.fromkeys(scores["roi"]))
-    n_columns = min(3, len(rois))
-    n_rows = int(np.ceil(len(rois) / n_columns))
-    figure = new_figure(4.2 * n_columns, 3.3 * n_rows + 0.6)
-    axes = figure.subplots(n_rows, n_columns, squeeze=False, sharey=True)
-    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    control_colours = ["black", "tab:brown", "tab:olive", "tab:gray"]
-    for panel, roi in zip(axes.flat, rois, strict=False):
-        in_roi = scores[scores["roi"] == roi]
-        _draw_ceiling(panel, in_roi, normalized)
-        for index, model in enumerate(curves):
-            colour = colours[index % len(colours)]
-            for name, ls in ((model, "-"), (model + untrained_suffix, "--")):
-                rows = in_roi[in_roi["model"] == name]
-                if not rows.empty and (ls == "-" or name not in controls):
-                    _draw_model(panel, rows, value, name, colour, ls)
-        for index, model in enumerate(controls):
-            rows = in_roi[in_roi["model"] == model]
-            if not rows.empty:
-                colour = control_colours[index % len(control_colours)]
-                _draw_control(panel, rows, value, model, {"color": colour})
+    from brainalign.results import layer_summary
+
+    rows, metric = _curve_rows(results, metric)
+    value = "normalized_score" if normalized else "median_score"
+    if normalized and not (rows["ceiling_flag"] == "ok").any():
+        raise ValueError(
+            "normalized=True needs rows with a usable ceiling (ceiling_flag 'ok'); there "
+            "are none: plot raw scores (normalized=False)"
+        )
+    summary = layer_summary(rows, by_unit=True)
+    entities = _entities(summary)
+    over = median_over(rows, [*_ENTITY, "layer", "unit"])
+    ceilings = rows[rows["ceiling_flag"] == "ok"]
+    ceiling_band = median_over(ceilings, [*_ENTITY, "layer", "unit"]) is not None
+    units = list(dict.fromkeys(rows["unit"]))
+    n_columns = min(3, len(units))
+    n_rows = int(np.ceil(len(units) / n_columns))
+    figure = new_figure(max(5.0, 4.2 * n_columns), 3.2 * n_rows + 1.4, layout="constrained")
+    axes = figure.subplots(n_rows, n_columns, squeeze=False, sharex=True, sharey=True)
+    entries: dict[str, list] = {}
+    for panel, unit in zip(axes.flat, units, strict=False):
+        in_unit, unit_summary = rows[rows["unit"] == unit], summary[summary["unit"] == unit]
+        drawn, note = _draw_ceiling(
+            panel, in_unit, unit_summary, normalized=normalized, band=ceiling_band
+        )
+        if drawn:
+            label = _ceiling_label(normalized=normalized, band=ceiling_band)
+            for artist in drawn:
+                artist.set_label(label)
+            entries.setdefault(label, drawn)
+        for _, entity in entities.iterrows():
+            mine = _entity_rows(in_unit, entity)
+            if not mine.any():
+                continue
+            band = over is not None and entity["role"] != "twin"
+            drawn = _draw_entity(
+                panel, in_unit[mine], unit_summary[_entity_rows(unit_summary, entity)], entity,
+                value=value, band=band, normalized=normalized,
+            )  # fmt: skip
+            label = entity["label"] + (": median, IQR" if band else "")
+            for artist in drawn:
+                artist.set_label(label)
+            entries.setdefault(label, drawn)
         panel.axhline(0, color="0.6", lw=0.6)
-        panel.set_title(str(roi))
+        panel.set_title(f"{unit}\n{note}" if note else str(unit), fontsize=10)
         panel.set_xlabel("layer (0 = embeddings)")
         panel.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for panel in list(axes.flat)[len(rois) :]:
+        panel.tick_params(labelbottom=True)
+    for panel in list(axes.flat)[len(units) :]:
         panel.set_visible(False)
     what = "score / noise ceiling" if normalized else _metric_label(metric)
-    figure.supylabel(f"{what} (median over subjects)", fontsize=10)
-    handles, labels = _legend_entries(axes.flat)
-    figure.legend(
-        handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False
-    )
-    if title is None:
-        dataset = ""
-        if "dataset" in scores.columns:
-            dataset = ", ".join(map(str, dict.fromkeys(scores["dataset"].dropna()))) + ": "
-        title = f"{dataset}encoding score by layer"
-    figure.suptitle(title)
-    bottom = (0.1 + 0.18 * (1 + (len(labels) - 1) // 5)) / (3.3 * n_rows + 0.6)
-    figure.tight_layout(rect=(0, bottom + 0.02, 1, 0.97))
-    _widen_to_legend(figure)
+    per = over if over is not None else "one score per layer"
+    if normalized:
+        per = f"{per} with a usable ceiling\n/ their median ceiling"
+    figure.supylabel(f"{what}\n({per})", fontsize=10)
+    _legend(figure, entries, loc="outside lower center", ncol=min(2, len(entries)))
+    figure.suptitle(title or f"{rows['benchmark'].iloc[0]}: {what} by layer")
     return figure
-
-
-def _widen_to_legend(figure: Figure) -> None:
-    """Widen a figure whose legend (one row under the panels) is wider than it.
-
-    The subplot parameters are fractions of the figure, so the panels widen with it and
-    the bottom margin reserved for the legend keeps its height.
-    """
-    if not figure.legends:
-        return
-    figure.canvas.draw()
-    needed = figure.legends[0].get_window_extent().width / figure.dpi + 0.3
-    width, height = figure.get_size_inches()
-    if needed > width:
-        figure.set_size_inches(needed, height)
 
 
 def plot_layer_curves(
@@ -359,39 +505,37 @@ def plot_layer_curves(
     *,
     metric: str | None = None,
     normalized: bool = False,
-    control: str | Sequence[str] | None = "nuisance:",
-    untrained_suffix: str = "@untrained",
     title: str | None = None,
 ) -> Path:
-    """Score by layer, one curve per model, one panel per ROI, with ceiling and controls.
+    """Score by layer, one curve per model, one panel per unit, with ceiling and controls.
 
-    Each model: the median over subjects per layer (solid, markers) with its interquartile
-    range shaded; its random-weight twin (``MODEL@untrained``) dashed in the same colour.
-    Control baselines: their median over subjects as a dotted line and their IQR as a
-    hatched band (horizontal for layer-free controls such as nuisance regressors). The
-    noise ceiling: median over subjects as a solid grey line, IQR as a grey band.
+    Every curve is :func:`brainalign.results.layer_summary` ``(..., by_unit=True)``: the
+    ``median_score`` of each model (or control) per layer and unit (``normalized_score``
+    with ``normalized=True``). Each model: solid, with markers, its interquartile range
+    over the unit's rows shaded; its untrained twin (the same ``model`` with ``weights``
+    ``"untrained"``) dashed in the same colour; its controls (``control`` rows, found by
+    ``control_of``) dotted with a hatched IQR band, a horizontal level for layer-free
+    controls. The noise ceiling: ``median_ceiling`` (the median over the units with a
+    usable ceiling) as a grey line and their IQR as a grey band; a panel's title says
+    how many units have a usable ceiling when some have none. Every line and band has a
+    legend entry. The y axis says what the median is over (``median over subjects``, or
+    ``one score per layer`` for one-row units, where no band is drawn).
 
     Parameters
     ----------
     results : pandas.DataFrame, shape (n_rows, ...)
-        Tidy results (:func:`brainalign.results.make_results`) with at least ``model,
-        layer, subject, roi, score``; ``metric``, ``ceiling``, ``normalized_score`` and
-        ``dataset`` are used when present. One row per subject is expected per (model,
-        roi, layer); NaN scores are skipped.
+        A result table (:data:`brainalign.results.RESULT_COLUMNS`) of one benchmark;
+        whole-layer rows are drawn (rows of heads are left out). More units than
+        :data:`brainalign.results.tables.MAX_UNIT_COLUMNS` are pooled in one panel.
     path : path-like
         Output ``.png`` or ``.svg``, written atomically.
     metric : str, optional
         Rows of this metric; default: the only metric present (an error if several).
     normalized : bool, default False
-        Plot ``normalized_score`` (score / ceiling; computed if the column is absent)
-        with the ceiling at 1, instead of raw scores with the ceiling band.
-    control : str or sequence of str or None, default "nuisance:"
-        Model-name prefix(es) of control baselines, drawn as bands. Models with no
-        layered row are drawn as bands too; None: only those.
-    untrained_suffix : str, default "@untrained"
-        Suffix naming a model's random-weight twin (drawn dashed next to it).
+        Plot ``normalized_score`` (the median score of the units with a usable ceiling
+        over their median ceiling) with the ceiling at 1, instead of raw scores.
     title : str, optional
-        Default: ``"<datasets>: encoding score by layer"``.
+        Default: ``"<benchmark>: <metric> by layer"``.
 
     Returns
     -------
@@ -401,63 +545,24 @@ def plot_layer_curves(
     Raises
     ------
     ValueError
-        For missing columns, empty results, several metrics without ``metric``, no model
-        with layers, or ``normalized=True`` without ceilings (or with a zero ceiling).
+        For missing columns, empty results, several benchmarks, several metrics without
+        ``metric``, no model with layers, or ``normalized=True`` without usable ceilings.
     """
     path = output_path(path)
-    figure = _layer_curves_figure(
-        results,
-        metric=metric,
-        normalized=normalized,
-        control=control,
-        untrained_suffix=untrained_suffix,
-        title=title,
-    )
+    figure = _layer_curves_figure(results, metric=metric, normalized=normalized, title=title)
     return save_figure(figure, path)
-
-
-def plot_score_by_layer(
-    results: pd.DataFrame,
-    path: str | os.PathLike,
-    *,
-    untrained_suffix: str = "@untrained",
-    nuisance_prefix: str = "nuisance:",
-) -> Path:
-    """Draw held-out Pearson r by layer, one panel per ROI, with the ceiling and controls.
-
-    The figure of ``brainalign score``: :func:`plot_layer_curves` on the ``pearson_r``
-    rows, with models named ``<nuisance_prefix>...`` as control bands.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        Tidy results with ``model, layer, subject, roi, metric, score, ceiling``.
-    path : path-like
-        Output PNG (or SVG), written atomically.
-    untrained_suffix : str, default "@untrained"
-    nuisance_prefix : str, default "nuisance:"
-
-    Returns
-    -------
-    Path
-    """
-    check_table(results, ["metric"])
-    return plot_layer_curves(
-        results,
-        path,
-        metric="pearson_r",
-        control=nuisance_prefix,
-        untrained_suffix=untrained_suffix,
-    )
 
 
 # ------------------------------------------------------------------ layers x heads
 
+_ONE_OF = ("model", "weights", "control", "control_of", "unit")
+
 
 def _head_matrix(
-    scores: pd.DataFrame | np.ndarray, metric: str | None, aggregate: str
-) -> tuple[np.ndarray, list, list, str | None]:
-    """(n_layers, n_heads) values with layer and head labels, and the metric."""
+    scores: pd.DataFrame | np.ndarray, metric: str | None
+) -> tuple[np.ndarray, list, list, str | None, str | None]:
+    """(n_layers, n_heads) values, layer and head labels, the metric and what each cell
+    is (:func:`median_over`, or ``"one score per cell"``; None for an array)."""
     if not isinstance(scores, pd.DataFrame):
         matrix = to_numpy(scores, "scores")
         if matrix.ndim != 2 or 0 in matrix.shape:
@@ -465,19 +570,27 @@ def _head_matrix(
                 f"scores must be a (n_layers, n_heads) array or a DataFrame; got shape "
                 f"{matrix.shape}"
             )
-        return matrix, list(range(matrix.shape[0])), list(range(matrix.shape[1])), metric
+        return matrix, list(range(matrix.shape[0])), list(range(matrix.shape[1])), metric, None
+    from brainalign.results import summarize
+
     check_table(scores, ["layer", "head", "score"], "scores")
     rows, metric = _one_metric(scores, metric)
-    for column in ("model", "roi"):
+    for column in _ONE_OF:
         if column in rows.columns and rows[column].nunique() > 1:
             raise ValueError(
-                f"scores hold several {column}s {list(dict.fromkeys(rows[column]))}; select one "
-                f"first (scores[scores[{column!r}] == ...])"
+                f"scores hold several {column} values {list(dict.fromkeys(rows[column]))}; "
+                f"select one first (scores[scores[{column!r}] == ...])"
             )
-    if aggregate not in ("median", "mean"):
-        raise ValueError(f"aggregate must be 'median' or 'mean'; got {aggregate!r}")
-    table = rows.pivot_table(index="layer", columns="head", values="score", aggfunc=aggregate)
-    return table.to_numpy(dtype=float), list(table.index), list(table.columns), metric
+    rows = rows[rows["layer"].notna() & rows["head"].notna()]
+    if rows.empty:
+        raise ValueError("scores has no row with both a layer and a head: nothing to draw")
+    if "ceiling" not in rows.columns:  # a plain table: the summary's ceiling columns empty
+        rows = rows.assign(ceiling=np.nan, ceiling_flag="none")
+    summary = summarize(rows, ["layer", "head"])
+    table = summary.pivot(index="layer", columns="head", values="median_score")
+    table = table.sort_index().sort_index(axis=1)
+    over = median_over(rows, ["layer", "head"]) or "one score per cell"
+    return table.to_numpy(dtype=np.float64), list(table.index), list(table.columns), metric, over
 
 
 def _set_ticks(set_ticks: Callable, set_labels: Callable, labels: list) -> None:
@@ -487,46 +600,18 @@ def _set_ticks(set_ticks: Callable, set_labels: Callable, labels: list) -> None:
     set_labels([str(labels[i]) for i in positions])
 
 
-def plot_head_heatmap(
+def _head_heatmap_figure(
     scores: pd.DataFrame | np.ndarray,
-    path: str | os.PathLike,
     *,
     metric: str | None = None,
     mask: np.ndarray | None = None,
     signed: bool | None = None,
-    aggregate: str = "median",
     colorbar_label: str | None = None,
     title: str | None = None,
-) -> Path:
-    """Layers x heads heatmap; diverging colours for signed values, optional marks.
+) -> Figure:
+    import textwrap
 
-    Parameters
-    ----------
-    scores : pandas.DataFrame or array-like, shape (n_layers, n_heads)
-        A table with ``layer, head, score`` (and ``metric``; at most one ``model`` and one
-        ``roi``), summarised over its other rows (subjects) by ``aggregate``; or an array
-        (numpy or torch). NaN cells are left blank.
-    path : path-like
-        Output ``.png`` or ``.svg``, written atomically.
-    metric : str, optional
-        Rows of this metric; default: the only one present. Labels the colorbar.
-    mask : array-like of bool, shape (n_layers, n_heads), optional
-        Cells to mark with a dot (e.g. significant after FDR); rows are the layers and
-        columns the heads in ascending order.
-    signed : bool, optional
-        Diverging colormap symmetric about 0 (``RdBu_r``) or sequential (``viridis``);
-        default: diverging when any value is negative.
-    aggregate : {"median", "mean"}, default "median"
-    colorbar_label : str, optional
-        Default: the metric.
-    title : str, optional
-
-    Returns
-    -------
-    Path
-    """
-    path = output_path(path)
-    matrix, layers, heads, metric = _head_matrix(scores, metric, aggregate)
+    matrix, layers, heads, metric, over = _head_matrix(scores, metric)
     marks = None
     if mask is not None:
         marks = np.asarray(mask)
@@ -536,7 +621,8 @@ def plot_head_heatmap(
                 f"{marks.dtype} of shape {marks.shape}"
             )
     cmap, vmin, vmax, _ = colour_scale(matrix, signed=signed)
-    figure = new_figure(min(12.0, 2.5 + 0.32 * len(heads)), min(10.0, 1.8 + 0.3 * len(layers)))
+    width = min(12.0, max(5.0, 2.8 + 0.32 * len(heads)))
+    figure = new_figure(width, min(10.0, 2.6 + 0.3 * len(layers)), layout="constrained")
     panel = figure.add_subplot()
     image = panel.imshow(
         np.ma.masked_invalid(matrix), cmap=cmap, vmin=vmin, vmax=vmax, origin="lower",
@@ -545,12 +631,61 @@ def plot_head_heatmap(
     if marks is not None and marks.any():
         layer_index, head_index = np.nonzero(marks)
         panel.scatter(head_index, layer_index, s=12, c="black", marker="o", label="marked")
+        _legend(figure, {"marked": [panel.collections[-1]]}, loc="outside lower center")
     _set_ticks(panel.set_xticks, panel.set_xticklabels, heads)
     _set_ticks(panel.set_yticks, panel.set_yticklabels, layers)
     panel.set_xlabel("head")
-    panel.set_ylabel("layer")
-    figure.colorbar(image, ax=panel, label=colorbar_label or _metric_label(metric))
+    panel.set_ylabel("layer (0 = embeddings)")
+    if colorbar_label is None:
+        colorbar_label = _metric_label(metric) + (f"\n({over})" if over else "")
+    figure.colorbar(image, ax=panel, label=colorbar_label)
     if title:
-        panel.set_title(title)
-    figure.tight_layout()
+        figure.suptitle(textwrap.fill(title, width=int(width * 9)), fontsize=10)
+    return figure
+
+
+def plot_head_heatmap(
+    scores: pd.DataFrame | np.ndarray,
+    path: str | os.PathLike,
+    *,
+    metric: str | None = None,
+    mask: np.ndarray | None = None,
+    signed: bool | None = None,
+    colorbar_label: str | None = None,
+    title: str | None = None,
+) -> Path:
+    """Layers x heads heatmap; diverging colours for signed values, optional marks.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame or array-like, shape (n_layers, n_heads)
+        A result table with ``layer, head, score`` (and ``metric``; one model or control
+        and one unit), each cell the ``median_score`` of its rows
+        (:func:`brainalign.results.summarize` by layer and head: the median over
+        subjects); or an array (numpy or torch). NaN cells are left blank.
+    path : path-like
+        Output ``.png`` or ``.svg``, written atomically.
+    metric : str, optional
+        Rows of this metric; default: the only one present. Labels the colorbar.
+    mask : array-like of bool, shape (n_layers, n_heads), optional
+        Cells to mark with a dot (e.g. significant after FDR), with a legend entry;
+        rows are the layers and columns the heads in ascending order.
+    signed : bool, optional
+        Diverging colormap symmetric about 0 (``RdBu_r``) or sequential (``viridis``);
+        default: diverging when any value is negative.
+    colorbar_label : str, optional
+        Default: the metric and what each cell is the median over (``one score per
+        cell`` when each cell has one row).
+    title : str, optional
+        Wrapped to the figure's width.
+
+    Returns
+    -------
+    Path
+    """
+    path = output_path(path)
+    figure = _head_heatmap_figure(
+        scores, metric=metric, mask=mask, signed=signed, colorbar_label=colorbar_label,
+        title=title,
+    )  # fmt: skip
     return save_figure(figure, path)

@@ -1,8 +1,8 @@
-"""The alice2016 study reads features from the store on a second run."""
+"""alice2016-encoding reads features from the store on a second run."""
 
 import pandas as pd
 
-from brainalign.benchmarks.alice2016 import run_alice2016
+from brainalign.benchmarks.registry import get
 from brainalign.encoders import text
 from brainalign.encoders.store import FeatureStore
 
@@ -21,11 +21,17 @@ def test_second_run_reads_the_store_and_gives_the_same_scores(tiny_bert_dir, tmp
         raise AssertionError("scoring must stream its features into the store, not put() them")
 
     monkeypatch.setattr(FeatureStore, "put", no_put)
-    options = {"layers": [0, 2], "subjects": ["s18", "s22"], "context_words": 4, "progress": False}
-    first = run_alice2016(str(tiny_bert_dir), feature_store=tmp_path / "store", **options)
+    settings = {
+        "layers": [0, 2],
+        "context_words": 4,
+        "store": tmp_path / "store",
+        "options": {"subjects": ["s18", "s22"]},
+    }
+    benchmark = get("alice2016-encoding")
+    first = benchmark.run(str(tiny_bert_dir), **settings)
     assert calls, "the first run extracts"
     calls.clear()
-    second = run_alice2016(str(tiny_bert_dir), feature_store=tmp_path / "store", **options)
+    second = benchmark.run(str(tiny_bert_dir), **settings)
     assert calls == []  # zero forward passes: pretrained and untrained features both reused
     pd.testing.assert_frame_equal(first, second)
     assert len(list((tmp_path / "store").iterdir())) >= 2

@@ -18,13 +18,13 @@ from scipy.stats import spearmanr
 
 from brainalign.benchmarks.image_rsa import RANDOM_CONTROL as IMAGE_CONTROL
 from brainalign.benchmarks.norms import norm_table, probe_scores
-from brainalign.benchmarks.registry import Benchmark, get
+from brainalign.benchmarks.registry import get
 from brainalign.benchmarks.word_similarity import RANDOM_CONTROL, paired_cosine
 from brainalign.cli import build_parser, main
 from brainalign.datasets.catalogue import load
 from brainalign.encoders import text, vision
 from brainalign.encoders.store import FeatureStore
-from brainalign.results import RESULT_COLUMNS
+from brainalign.results import RESULT_COLUMNS, validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
 
 BEHAVIOUR = TESTS_DATA / "behaviour"
@@ -112,8 +112,8 @@ def _simlex_pairs():
     return [r[0] for r in rows], [r[1] for r in rows], np.array([float(r[2]) for r in rows])
 
 
-def _head_rows(results, label):
-    rows = results[(results["model"] == label) & results["head"].notna()]
+def _head_rows(results, weights):
+    rows = results[(results["weights"] == weights) & results["head"].notna()]
     return rows.set_index(["layer", "head"])
 
 
@@ -148,17 +148,17 @@ def test_simlex_head_scores_equal_scipy_per_head_and_reuse_the_store(
     results = benchmark.run(model, store=store, heads=True)
     assert text_forwards, "the heads entry must not be the layers-only entry"
 
-    assert list(results.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
-    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["benchmark", "head", "n_pairs"]
+    validate_results(results)
+    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["n_pairs"]
     assert results["head"].dtype == "Int64"
     # Whole-layer and control rows are those of the layers-only run, with head missing.
-    whole = results[results["head"].isna()].drop(columns="head").reset_index(drop=True)
+    whole = results[results["head"].isna()].reset_index(drop=True)
     pd.testing.assert_frame_equal(whole, layers_only)
-    control = results[results["model"] == RANDOM_CONTROL]
+    control = results[results["control"] == RANDOM_CONTROL]
     assert len(control) == 1 and control["head"].isna().all()
 
-    for label, weights in ((model, "pretrained"), (f"{model}@untrained", "untrained")):
-        heads = _head_rows(results, label)
+    for weights in ("pretrained", "untrained"):
+        heads = _head_rows(results, weights)
         assert list(heads.index) == [(1, 0), (1, 1), (2, 0), (2, 1)]  # every (layer, head)
         assert (heads["metric"] == "spearman_r").all() and heads["ceiling"].isna().all()
         expected = _reference_word_heads(model, weights)
@@ -178,8 +178,13 @@ def test_simlex_head_scores_equal_scipy_per_head_and_reuse_the_store(
 def test_things_probe_per_head(tiny_gpt2_dir):
     model = str(tiny_gpt2_dir)
     results = get("things-concepts").run(
-        model, layers=[0, 2], heads=True, controls=False, n_splits=3, inner_splits=3
+        model,
+        layers=[0, 2],
+        heads=True,
+        untrained_twin=False,
+        options={"n_splits": 3, "inner_splits": 3},
     )
+    results = results[results["control"] == ""]
     table = norm_table("things-concepts")
     n_dims = len(table.dimensions)
     layer_rows = results[results["head"].isna()]
@@ -187,7 +192,7 @@ def test_things_probe_per_head(tiny_gpt2_dir):
     heads = results[results["head"].notna()]
     assert heads["layer"].tolist() == [2] * (2 * n_dims)  # layer 0 (embeddings) has no heads
     assert heads["head"].tolist() == [0] * n_dims + [1] * n_dims
-    assert heads["roi"].tolist() == table.dimensions * 2
+    assert heads["unit"].tolist() == table.dimensions * 2
     np.testing.assert_allclose(heads["ceiling"], layer_rows["ceiling"].iloc[:n_dims].tolist() * 2)
 
     encoder = text.TextEncoder(model, pooling="mean", progress=False)
@@ -211,16 +216,12 @@ def test_human_it_head_scores_equal_plain_rdms_per_head(tiny_vit_dir, tmp_path, 
     model = str(tiny_vit_dir)
     store = FeatureStore(tmp_path / "store")
     subset = list(range(N_IMAGES))
+    options = {"conditions": subset}
     results = get("kriegeskorte2008-hit-rsa").run(
-        model, store=store, heads=True, conditions=subset, controls=False
+        model, store=store, heads=True, options=options, untrained_twin=False
     )
-    assert list(results.columns[len(RESULT_COLUMNS) :]) == [
-        "benchmark",
-        "head",
-        "session",
-        "ceiling_lower",
-        "n_images",
-    ]
+    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["session", "n_images", "ceiling_lower"]
+    results = results[results["control"] == ""]
     assert results["layer"][results["head"].isna()].tolist() == [0] * 8 + [1] * 8 + [2] * 8
     heads = results[results["head"].notna()]
     keys = list(dict.fromkeys(zip(heads["layer"], heads["head"], strict=True)))
@@ -245,69 +246,40 @@ def test_human_it_head_scores_equal_plain_rdms_per_head(tiny_vit_dir, tmp_path, 
 
     vision_forwards.clear()
     again = get("kriegeskorte2008-hit-rsa").run(
-        model, store=store, heads=True, conditions=subset, controls=False
+        model, store=store, heads=True, options=options, untrained_twin=False
     )
     assert vision_forwards == []
-    pd.testing.assert_frame_equal(results, again)
+    pd.testing.assert_frame_equal(results, again[again["control"] == ""])
 
 
 def test_monkey_it_heads_and_a_convnet_refuses(tiny_vit_dir, tiny_convnext_dir):
-    subset = list(range(N_IMAGES))
+    options = {"conditions": list(range(N_IMAGES))}
     monkey = get("kriegeskorte2008-mit-rsa").run(
-        str(tiny_vit_dir), layers=[2], heads=True, conditions=subset
+        str(tiny_vit_dir), layers=[2], heads=True, options=options
     )
-    model = str(tiny_vit_dir)
-    labels = [model] * 3 + [f"{model}@untrained"] * 3 + [IMAGE_CONTROL]
-    assert monkey["model"].tolist() == labels
+    assert (monkey["weights"] + monkey["control"]).tolist() == (
+        ["pretrained"] * 3 + ["untrained"] * 3 + [IMAGE_CONTROL]
+    )
     assert monkey["head"].fillna(-1).tolist() == [-1, 0, 1, -1, 0, 1, -1]
     assert monkey["layer"].fillna(-1).tolist() == [2, 2, 2, 2, 2, 2, -1]
-    assert (monkey["roi"] == "mIT").all() and monkey["ceiling"].isna().all()
+    assert (monkey["unit"] == "mIT").all() and monkey["ceiling"].isna().all()
     with pytest.raises(ValueError, match="ConvNet"):
-        get("kriegeskorte2008-hit-rsa").run(
-            str(tiny_convnext_dir), heads=True, conditions=subset, controls=False
-        )
+        get("kriegeskorte2008-hit-rsa").run(str(tiny_convnext_dir), heads=True, options=options)
 
 
-def test_benchmarks_without_heads_say_so(tiny_gpt2_dir, capsys):
+def test_benchmarks_without_heads_refuse_them(tiny_gpt2_dir, capsys):
     assert not get("alice2016-encoding").scores_heads
     assert not get("futrell2018-surprisal").scores_heads
-    with pytest.raises(ValueError, match="alice2016-encoding@1 does not score attention heads"):
+    with pytest.raises(ValueError, match="alice2016-encoding@2 does not use --heads"):
         get("alice2016-encoding").run(str(tiny_gpt2_dir), heads=True)
-    with pytest.raises(ValueError, match="heads='yes'; use True or False"):
+    with pytest.raises(ValueError, match="heads='yes': use True or False"):
         get("simlex999").run(str(tiny_gpt2_dir), heads="yes")
-
-    def layers_only(  # a runner that knows nothing of heads
-        benchmark, model, *, layers, device, dtype, batch_size, store, weights, progress
-    ):
-        return pd.DataFrame(
-            {
-                "model": [model],
-                "dataset": ["d"],
-                "layer": [0],
-                "subject": ["s"],
-                "roi": ["r"],
-                "metric": ["m"],
-                "score": [0.5],
-                "ceiling": [np.nan],
-            }
-        )
-
-    fields = dict.fromkeys(
-        ("dataset", "description", "presentation", "context", "pooling", "metric"), "x"
-    )
-    fields.update(dict.fromkeys(("cross_validation", "ceiling", "aggregation"), "x"))
-    plain = Benchmark(
-        id="plain", version=1, controls="x", citation="x", runner=layers_only, **fields
-    )
-    assert plain.run("m")["score"].tolist() == [0.5]  # heads=False is not passed on
-    with pytest.raises(ValueError, match="plain@1 does not score attention heads"):
-        plain.run("m", heads=True)
 
     args = build_parser().parse_args(["score", "m", "--benchmark", "simlex999", "--heads"])
     assert args.heads is True
     assert build_parser().parse_args(["score", "m"]).heads is False
-    assert main(["score", "m", "--dataset", "alice2016", "--heads"]) == 2
-    assert "--heads is not supported for --dataset alice2016" in capsys.readouterr().err
+    assert main(["score", "m", "--benchmark", "alice2016-encoding", "--heads"]) == 2
+    assert "alice2016-encoding@2 does not use --heads" in capsys.readouterr().err
 
 
 def test_paired_cosine_over_heads_equals_one_head_at_a_time():

@@ -25,12 +25,13 @@ from brainalign.datasets.catalogue import info, load
 from brainalign.encoders import vision
 from brainalign.encoders.store import FeatureStore
 from brainalign.encoders.vision import VisionEncoder
-from brainalign.results import RESULT_COLUMNS
+from brainalign.results import RESULT_COLUMNS, validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
 
 FIXTURE = TESTS_DATA / "kriegeskorte2008_92" / "kriegeskorte2008_stimuli_first12.mat"
 N = 12
 SUBSET = list(range(N))
+SUBSET_OPTION = {"conditions": SUBSET}
 
 
 @pytest.fixture(scope="module")
@@ -131,32 +132,33 @@ def test_hit_scores_equal_a_plain_reimplementation(
 ):
     model = str(tiny_vit_dir)
     store = FeatureStore(tmp_path / "store")
-    results = get("kriegeskorte2008-hit-rsa").run(model, store=store, conditions=SUBSET)
+    results = get("kriegeskorte2008-hit-rsa").run(model, store=store, options=SUBSET_OPTION)
 
-    assert list(results.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
+    validate_results(results)
     extra = list(results.columns[len(RESULT_COLUMNS) :])
-    assert extra == ["benchmark", "session", "ceiling_lower", "n_images"]
+    assert extra == ["session", "n_images", "ceiling_lower"]
     assert (results["benchmark"] == "kriegeskorte2008-hit-rsa@1").all()
-    assert (results["roi"] == "hIT").all() and (results["metric"] == "spearman_r").all()
+    assert (results["unit"] == "hIT").all() and (results["metric"] == "spearman_r").all()
     assert (results["n_images"] == N).all()
-    by_model = results.groupby("model", sort=False)["layer"].apply(list).to_dict()
-    assert list(by_model) == [model, f"{model}@untrained", RANDOM_CONTROL]
-    assert by_model[model] == [0] * 8 + [1] * 8 + [2] * 8
-    assert pd.isna(by_model[RANDOM_CONTROL]).all() and len(by_model[RANDOM_CONTROL]) == 8
-    first = results[results["model"] == model].iloc[:8]
+    by_entity = results.groupby(["weights", "control"], sort=False)["layer"].apply(list).to_dict()
+    assert list(by_entity) == [("pretrained", ""), ("untrained", ""), ("", RANDOM_CONTROL)]
+    assert by_entity[("pretrained", "")] == [0] * 8 + [1] * 8 + [2] * 8
+    control_layers = by_entity[("", RANDOM_CONTROL)]
+    assert pd.isna(control_layers).all() and len(control_layers) == 8
+    first = results[results["weights"] == "pretrained"].iloc[:8]
     assert first["subject"].tolist() == [s for s in ("BE", "KO", "SN", "TI") for _ in (1, 2)]
     assert first["session"].tolist() == [1, 2] * 4
 
     data_rdms = _data_rdms(load("kriegeskorte2008-92").human_it.dissimilarities)
-    for label, weights in ((model, "pretrained"), (f"{model}@untrained", "untrained")):
-        scores = results.loc[results["model"] == label, "score"].to_numpy().reshape(3, 8)
+    for weights in ("pretrained", "untrained"):
+        scores = results.loc[results["weights"] == weights, "score"].to_numpy().reshape(3, 8)
         expected = _reference_scores(model, data_rdms, [0, 1, 2], weights)
         np.testing.assert_allclose(scores, expected, rtol=1e-8, atol=1e-12)
     assert not np.allclose(
-        results.loc[results["model"] == model, "score"],
-        results.loc[results["model"] == f"{model}@untrained", "score"],
+        results.loc[results["weights"] == "pretrained", "score"],
+        results.loc[results["weights"] == "untrained", "score"],
     )
-    control = results.loc[results["model"] == RANDOM_CONTROL, "score"].to_numpy()
+    control = results.loc[results["control"] == RANDOM_CONTROL, "score"].to_numpy()
     random_rdm = _correlation_rdm(random_image_features(SUBSET, 16))
     np.testing.assert_allclose(
         control, [spearmanr(random_rdm, d).statistic for d in data_rdms], rtol=1e-8
@@ -172,31 +174,34 @@ def test_hit_scores_equal_a_plain_reimplementation(
     # A second run reads the store: no forward pass, the same table.
     assert forward_calls
     forward_calls.clear()
-    again = get("kriegeskorte2008-hit-rsa").run(model, store=store, conditions=SUBSET)
+    again = get("kriegeskorte2008-hit-rsa").run(model, store=store, options=SUBSET_OPTION)
     assert forward_calls == []
     pd.testing.assert_frame_equal(results, again)
 
 
 def test_mit_rows_per_layer_without_a_ceiling(tiny_vit_dir, cached_images):
     model = str(tiny_vit_dir)
-    results = get("kriegeskorte2008-mit-rsa").run(model, layers=[2], conditions=SUBSET)
-    assert results["model"].tolist() == [model, f"{model}@untrained", RANDOM_CONTROL]
+    results = get("kriegeskorte2008-mit-rsa").run(model, layers=[2], options=SUBSET_OPTION)
+    validate_results(results)
+    assert results["weights"].tolist() == ["pretrained", "untrained", ""]
+    assert results["control"].tolist() == ["", "", RANDOM_CONTROL]
     assert results["layer"].iloc[:2].tolist() == [2, 2] and pd.isna(results["layer"].iloc[2])
-    assert (results["roi"] == "mIT").all() and (results["subject"] == "monkeys-pooled").all()
+    assert (results["unit"] == "mIT").all() and (results["subject"] == "monkeys-pooled").all()
     assert results["ceiling"].isna().all() and results["normalized_score"].isna().all()
+    assert (results["ceiling_flag"] == "none").all()
     assert results["session"].isna().all()
     monkey = _data_rdms(load("kriegeskorte2008-92").monkey_it.dissimilarities)
     expected = _reference_scores(model, monkey, [2])[0, 0]
     np.testing.assert_allclose(results["score"].iloc[0], expected, rtol=1e-8)
 
 
-def test_untrained_weights_and_no_controls(tiny_vit_dir, cached_images):
+def test_untrained_weights_and_no_twin(tiny_vit_dir, cached_images):
     model = str(tiny_vit_dir)
     benchmark = get("kriegeskorte2008-mit-rsa")
-    only_twin = benchmark.run(model, layers=[1], weights="untrained", conditions=SUBSET)
-    assert only_twin["model"].tolist() == [f"{model}@untrained", RANDOM_CONTROL]
-    bare = benchmark.run(model, layers=[1], controls=False, conditions=SUBSET)
-    assert bare["model"].tolist() == [model]
+    untrained = benchmark.run(model, layers=[1], weights="untrained", options=SUBSET_OPTION)
+    assert untrained["weights"].tolist() == ["untrained", ""]
+    no_twin = benchmark.run(model, layers=[1], untrained_twin=False, options=SUBSET_OPTION)
+    assert no_twin["weights"].tolist() == ["pretrained", ""]
 
 
 def test_bad_subsets_and_missing_images_are_clear_errors(tiny_vit_dir, isolated_cache, monkeypatch):
@@ -205,12 +210,12 @@ def test_bad_subsets_and_missing_images_are_clear_errors(tiny_vit_dir, isolated_
     with pytest.raises(
         MissingBenchmarkDataError, match="brainalign datasets fetch kriegeskorte2008-92"
     ):
-        get("kriegeskorte2008-hit-rsa").run(model, conditions=SUBSET)
+        get("kriegeskorte2008-hit-rsa").run(model, options=SUBSET_OPTION)
     place_in_cache(monkeypatch, "kriegeskorte2008-92", "images", FIXTURE, subset=True)
     with pytest.raises(ValueError, match="holds 12 images but the RDMs 92"):
         get("kriegeskorte2008-hit-rsa").run(model)
     with pytest.raises(ValueError, match=r"indices must lie in 0\.\.11"):
-        get("kriegeskorte2008-hit-rsa").run(model, conditions=[0, 1, 12])
+        get("kriegeskorte2008-hit-rsa").run(model, options={"conditions": [0, 1, 12]})
     with pytest.raises(ValueError, match="repeats an index"):
         select_conditions([0, 1, 1], 92)
     with pytest.raises(ValueError, match="at least 3 integer"):

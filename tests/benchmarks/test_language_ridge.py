@@ -24,6 +24,7 @@ from brainalign.benchmarks.registry import MissingBenchmarkDataError, get
 from brainalign.datasets.catalogue import load
 from brainalign.encoders import text
 from brainalign.encoders.store import FeatureStore
+from brainalign.results import validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
 
 FIXTURES = TESTS_DATA / "brainscore_language"
@@ -38,7 +39,7 @@ CEILING_SOURCES = {
     "pereira2018-384-ridge": "loso-encoding",
     "blank2014-ridge": "loso-isc",
     "fedorenko2016-ridge": "loso-encoding",
-    "tuckute2024-ridge": "none",
+    "tuckute2024-ridge": None,
 }
 
 
@@ -62,27 +63,34 @@ def test_each_benchmark_scores_a_tiny_gpt2_with_ceiling_and_controls(
     model = str(tiny_gpt2_dir)
     rows = benchmark.run(model, layers=[0, 2], seed=7)
 
-    assert set(rows["model"]) == {model, f"{model}@untrained", POSITION_CONTROL}
-    assert (rows["benchmark"] == f"{name}@1").all() and (rows["metric"] == "pearson_r").all()
-    assert sorted(rows.loc[rows["model"] == model, "layer"].unique()) == [0, 2]
-    assert rows.loc[rows["model"] == POSITION_CONTROL, "layer"].isna().all()
-    # every (subject, roi) has its model rows, untrained rows and one position row
-    per_cell = rows.groupby(["subject", "roi"])["model"].value_counts().unstack()
-    assert (per_cell[model] == 2).all() and (per_cell[POSITION_CONTROL] == 1).all()
-    assert (rows["ceiling_source"] == CEILING_SOURCES[name]).all()
-    if CEILING_SOURCES[name] == "none":
+    validate_results(rows)
+    entity = rows["weights"] + rows["control"]
+    assert set(entity) == {"pretrained", "untrained", POSITION_CONTROL}
+    assert (rows.loc[rows["control"] != "", "control_of"] == model).all()
+    assert (rows["benchmark"] == get(name).versioned_id).all()
+    assert (rows["metric"] == "pearson_r").all()
+    assert sorted(rows.loc[entity == "pretrained", "layer"].unique()) == [0, 2]
+    assert rows.loc[entity == POSITION_CONTROL, "layer"].isna().all()
+    # every (subject, ROI) has its model rows, untrained rows and one position row
+    per_cell = rows.assign(entity=entity).groupby(["subject", "unit"])["entity"]
+    per_cell = per_cell.value_counts().unstack()
+    assert (per_cell["pretrained"] == 2).all() and (per_cell[POSITION_CONTROL] == 1).all()
+    if CEILING_SOURCES[name] is None:
+        assert "ceiling_source" not in rows.columns
         assert rows["ceiling"].isna().all() and rows["normalized_score"].isna().all()
+        assert (rows["ceiling_flag"] == "none").all()
     else:
+        assert (rows["ceiling_source"] == CEILING_SOURCES[name]).all()
         assert rows["ceiling"].between(0.5, 1).all()
         np.testing.assert_allclose(rows["normalized_score"], rows["score"] / rows["ceiling"])
     assert rows["score"].between(-1, 1).all() and (rows["n_units"] >= 1).all()
 
     # the planted signal (last-word identity) beats the position-only control
-    model_median = rows[rows["model"] == model].groupby("layer")["score"].median().max()
-    position_median = rows.loc[rows["model"] == POSITION_CONTROL, "score"].median()
+    model_median = rows[entity == "pretrained"].groupby("layer")["score"].median().max()
+    position_median = rows.loc[entity == POSITION_CONTROL, "score"].median()
     assert model_median > 0.4 and model_median > position_median + 0.3
-    untrained = rows[rows["model"] == f"{model}@untrained"]["score"].to_numpy()
-    assert not np.allclose(untrained, rows[rows["model"] == model]["score"].to_numpy())
+    untrained = rows[entity == "untrained"]["score"].to_numpy()
+    assert not np.allclose(untrained, rows[entity == "pretrained"]["score"].to_numpy())
 
 
 def test_group_folds_never_split_a_passage(offline_cache, monkeypatch):
@@ -155,10 +163,11 @@ def test_second_run_reads_the_store(tiny_gpt2_dir, offline_cache, monkeypatch, t
 def test_heads_give_one_row_per_head(tiny_gpt2_dir, offline_cache, monkeypatch):
     _place(monkeypatch, "tuckute2024")
     rows = get("tuckute2024-ridge").run(
-        str(tiny_gpt2_dir), layers=[2], heads=True, controls=False, n_splits=5
+        str(tiny_gpt2_dir), layers=[2], heads=True, untrained_twin=False, options={"n_splits": 5}
     )
     assert rows["head"].dtype == "Int64"
-    assert rows["head"].isna().sum() == 1  # the hidden state of layer 2
+    model_rows = rows[rows["control"] == ""]
+    assert model_rows["head"].isna().sum() == 1  # the hidden state of layer 2
     head_rows = rows[rows["head"].notna()]
     assert sorted(head_rows["head"]) == [0, 1] and set(head_rows["layer"]) == {2}
 
@@ -170,8 +179,9 @@ def test_the_ceiling_an_assembly_carries_is_used(tiny_gpt2_dir, offline_cache, m
     dataset.attrs["ceiling"] = 0.7
     dataset.to_netcdf(path, engine="h5netcdf")
     _place(monkeypatch, "tuckute2024", path)
-    rows = get("tuckute2024-ridge").run(str(tiny_gpt2_dir), layers=[0], controls=False)
+    rows = get("tuckute2024-ridge").run(str(tiny_gpt2_dir), layers=[0], untrained_twin=False)
     assert (rows["ceiling"] == 0.7).all() and (rows["ceiling_source"] == "assembly").all()
+    assert (rows["ceiling_flag"] == "ok").all()
 
 
 def test_missing_data_says_how_to_fetch(tiny_gpt2_dir, offline_cache):
@@ -187,8 +197,10 @@ def test_bad_options_are_clear_errors(tiny_gpt2_dir, offline_cache, monkeypatch)
     _place(monkeypatch, "pereira2018")
     benchmark = get("pereira2018-384-ridge")
     with pytest.raises(ValueError, match="fold_by='chapter' is not a presentation coordinate"):
-        benchmark.run(str(tiny_gpt2_dir), fold_by="chapter")
+        benchmark.run(str(tiny_gpt2_dir), options={"fold_by": "chapter"})
     with pytest.raises(ValueError, match="n_splits=1"):
-        benchmark.run(str(tiny_gpt2_dir), n_splits=1)
-    rows = benchmark.run(str(tiny_gpt2_dir), layers=[0], fold_by="story", controls=False)
-    assert len(rows) == 6  # 3 subjects x 2 rois, folds by passage topic
+        benchmark.run(str(tiny_gpt2_dir), options={"n_splits": 1})
+    rows = benchmark.run(
+        str(tiny_gpt2_dir), layers=[0], options={"fold_by": "story"}, untrained_twin=False
+    )
+    assert len(rows[rows["control"] == ""]) == 6  # 3 subjects x 2 ROIs, folds by passage topic

@@ -17,7 +17,7 @@ from brainalign.benchmarks.registry import get
 from brainalign.benchmarks.word_similarity import RANDOM_CONTROL
 from brainalign.encoders import text
 from brainalign.encoders.store import FeatureStore
-from brainalign.results import RESULT_COLUMNS
+from brainalign.results import RESULT_COLUMNS, validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
 
 BEHAVIOUR = TESTS_DATA / "behaviour"
@@ -88,10 +88,13 @@ def test_glasgow_probe_equals_a_sklearn_reimplementation(tiny_bert_dir, tmp_path
     store = FeatureStore(tmp_path / "store")
     results = get("glasgow-norms").run(model, layers=[2], store=store)
 
-    assert list(results.columns) == [*RESULT_COLUMNS, "benchmark", "n_items"]
+    validate_results(results)
+    assert list(results.columns) == [*RESULT_COLUMNS, "n_items"]
     assert (results["benchmark"] == "glasgow-norms@1").all() and (results["n_items"] == 70).all()
-    assert set(results["model"]) == {model, f"{model}@untrained", RANDOM_CONTROL}
-    assert results.groupby("model").size().tolist() == [9, 9, 9]
+    entities = results.groupby(["model", "weights", "control"], sort=False).size()
+    assert entities.to_dict() == {
+        (model, "pretrained", ""): 9, (model, "untrained", ""): 9, ("", "", RANDOM_CONTROL): 9
+    }  # fmt: skip
     assert (results["metric"] == "pearson_r").all()
 
     table = norm_table("glasgow-norms")
@@ -100,7 +103,8 @@ def test_glasgow_probe_equals_a_sklearn_reimplementation(tiny_bert_dir, tmp_path
     features = encoder.extract(words, context="isolated", level="sentence", layers=[2])
     vectors = np.asarray(features["2"], dtype=np.float64)
     X = vectors[[words.index(w) for w in table.words]]
-    mine = results[results["model"] == model].set_index("roi")["score"][table.dimensions]
+    pretrained = results[results["weights"] == "pretrained"]
+    mine = pretrained.set_index("unit")["score"][table.dimensions]
     np.testing.assert_allclose(mine.to_numpy(), _reference_probe(X, table.means), rtol=1e-6)
 
     # Ceiling: sqrt(1 - mean(SD^2/N) / var(M)) per dimension, from the raw CSV.
@@ -108,8 +112,9 @@ def test_glasgow_probe_equals_a_sklearn_reimplementation(tiny_bert_dir, tmp_path
         BEHAVIOUR / "GlasgowNorms_subset.csv", lineterminator="\r", encoding="utf-8-sig"
     )
     reliability = 1 - (raw["VAL_SD"] ** 2 / raw["VAL_N"]).mean() / raw["VAL_M"].var(ddof=1)
-    valence = results[(results["roi"] == "valence")]
+    valence = results[(results["unit"] == "valence")]
     np.testing.assert_allclose(valence["ceiling"], np.sqrt(reliability), rtol=1e-5)
+    assert (valence["ceiling_flag"] == "ok").all()
     np.testing.assert_allclose(valence["normalized_score"], valence["score"] / valence["ceiling"])
 
     calls.clear()
@@ -123,14 +128,14 @@ def test_things_probe_reads_concept_words_and_eleven_dimensions(tiny_bert_dir):
     assert len(table.dimensions) == 11 and "lives" in table.dimensions
     assert table.words[4] == "air conditioner" and table.item_ids[4] == "air_conditioner"
     model = str(tiny_bert_dir)
-    results = get("things-concepts").run(model, layers=[1], n_splits=4)
-    assert results.groupby("model", sort=False).size().to_dict() == {
-        model: 11,
-        f"{model}@untrained": 11,
-        RANDOM_CONTROL: 11,
+    results = get("things-concepts").run(model, layers=[1], options={"n_splits": 4})
+    assert results.groupby(["weights", "control"], sort=False).size().to_dict() == {
+        ("pretrained", ""): 11,
+        ("untrained", ""): 11,
+        ("", RANDOM_CONTROL): 11,
     }
     assert results["score"].between(-1, 1).all() and results["ceiling"].between(0, 1).all()
-    assert results.loc[results["model"] == RANDOM_CONTROL, "layer"].isna().all()
+    assert results.loc[results["control"] == RANDOM_CONTROL, "layer"].isna().all()
 
 
 def test_reliability_ceiling_edge_cases():

@@ -1,11 +1,13 @@
-"""The benchmark registry: lookup, close matches, missing data, the alice2016 wrapper."""
+"""The benchmark registry and Benchmark.run: lookup, missing data, labelling, ceilings."""
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from brainalign.benchmarks import registry
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.registry import (
     Benchmark,
     MissingBenchmarkDataError,
@@ -17,7 +19,7 @@ from brainalign.benchmarks.registry import (
 )
 from brainalign.datasets.catalogue import info as dataset_info
 from brainalign.datasets.download import NotInCacheError, cache_path
-from brainalign.results import RESULT_COLUMNS
+from brainalign.results import validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
 
 EXPECTED = {
@@ -116,42 +118,8 @@ def test_bad_weights_are_refused_before_anything_runs():
         get("simlex999").run("model", weights="random")
 
 
-def test_alice2016_encoding_wraps_run_alice2016(monkeypatch, tmp_path):
-    from brainalign.benchmarks import alice2016
-    from brainalign.encoders.store import FeatureStore
-
-    calls = []
-    table = pd.DataFrame({column: [1.0] for column in RESULT_COLUMNS} | {"extra": ["x"]}).astype(
-        {"model": str}
-    )
-
-    def fake_run(model, **kwargs):
-        calls.append((model, kwargs))
-        return table
-
-    monkeypatch.setattr(alice2016, "run_alice2016", fake_run)
-    store = FeatureStore(tmp_path / "store")
-    result = get("alice2016-encoding").run(
-        "tiny", layers=[1], store=store, subjects=["s18"], batch_size=4
-    )
-    model, kwargs = calls[0]
-    assert model == "tiny" and kwargs["feature_store"] == store.root
-    assert kwargs["subjects"] == ["s18"] and kwargs["layers"] == [1] and kwargs["batch_size"] == 4
-    assert list(result.columns) == [*RESULT_COLUMNS, "benchmark", "extra"]
-    assert (result["benchmark"] == "alice2016-encoding@1").all()
-    with pytest.raises(ValueError, match="untrained twin"):
-        get("alice2016-encoding").run("tiny", weights="untrained")
-
-
-def test_a_registered_callable_runner_gets_the_benchmark(monkeypatch):
-    monkeypatch.setattr(registry, "BENCHMARKS", dict(registry.BENCHMARKS))
-    seen = {}
-
-    def runner(benchmark, model, **kwargs):
-        seen.update(benchmark=benchmark, model=model, **kwargs)
-        return pd.DataFrame({column: [0.5] for column in RESULT_COLUMNS})
-
-    toy = Benchmark(
+def _toy(runner, **fields) -> Benchmark:
+    return Benchmark(
         id="toy",
         version=3,
         dataset="alice2016",
@@ -161,13 +129,92 @@ def test_a_registered_callable_runner_gets_the_benchmark(monkeypatch):
         pooling="mean",
         metric="m",
         cross_validation="none",
-        ceiling="none",
+        ceiling="c",
         aggregation="a",
         controls="c",
         citation="c",
         runner=runner,
+        **fields,
     )
-    register(toy)
-    result = get("toy@3").run("m", option=7)
-    assert seen["benchmark"] is toy and seen["option"] == 7 and seen["store"] is None
-    assert result["benchmark"].tolist() == ["toy@3"]
+
+
+class _Task:
+    """Two subjects, one unit, layers 0 and 1; a control 'flat'; a ceiling per subject."""
+
+    def __init__(self, benchmark, settings, calls):
+        self.settings = settings
+        self.calls = calls
+        calls.append(("prepare", benchmark.id, settings.model))
+
+    def score_model(self, weights):
+        self.calls.append(("model", weights))
+        value = 0.4 if weights == "pretrained" else 0.1
+        rows = pd.DataFrame(
+            {"layer": [0, 0, 1, 1], "subject": ["a", "b"] * 2, "unit": "u",
+             "score": [value, value, value + 0.1, value + 0.1]}
+        )  # fmt: skip
+        return ModelScores(rows, n_dims=5)
+
+    def score_controls(self, model):
+        self.calls.append(("controls", model.n_dims))
+        return {"flat": pd.DataFrame({"subject": ["a", "b"], "unit": "u", "score": [0.2, 0.2]})}
+
+    def ceiling(self):
+        return pd.DataFrame({"subject": ["a", "b"], "ceiling": [0.5, 0.05]})
+
+
+def test_run_labels_rows_adds_the_twin_controls_and_ceiling(monkeypatch):
+    calls = []
+    toy = _toy(lambda benchmark, settings: _Task(benchmark, settings, calls))
+    rows = toy.run("m")
+    validate_results(rows)
+    assert calls == [("prepare", "toy", "m"), ("model", "pretrained"), ("model", "untrained"),
+                     ("controls", 5)]  # fmt: skip
+    assert rows["benchmark"].unique().tolist() == ["toy@3"]
+    assert rows["metric"].unique().tolist() == ["m"] and (rows["dataset"] == "alice2016").all()
+    model = rows[rows["control"] == ""]
+    assert set(zip(model["model"], model["weights"], strict=True)) == {
+        ("m", "pretrained"), ("m", "untrained")
+    }  # fmt: skip
+    control = rows[rows["control"] != ""]
+    assert (control["control"] == "flat").all() and (control["control_of"] == "m").all()
+    assert (control[["model", "weights"]] == "").all(axis=None)
+    # the ceiling joins by subject; 0.05 is below the floor: kept, never divided by
+    by_subject = rows.drop_duplicates("subject").set_index("subject")
+    assert by_subject.loc["a", "ceiling_flag"] == "ok"
+    assert by_subject.loc["b", "ceiling_flag"] == "below_floor"
+    assert by_subject.loc["b", "ceiling"] == 0.05
+    assert rows.loc[rows["subject"] == "b", "normalized_score"].isna().all()
+    np.testing.assert_allclose(
+        rows.loc[rows["subject"] == "a", "normalized_score"],
+        rows.loc[rows["subject"] == "a", "score"] / 0.5,
+    )
+
+    calls.clear()
+    alone = toy.run("m", untrained_twin=False)
+    assert ("model", "untrained") not in calls and set(alone["weights"]) == {"pretrained", ""}
+    calls.clear()
+    untrained = toy.run("m@untrained")
+    assert ("model", "pretrained") not in calls
+    assert set(untrained.loc[untrained["control"] == "", "weights"]) == {"untrained"}
+
+
+def test_a_benchmark_without_ceiling_flags_none():
+    calls = []
+
+    class NoCeiling(_Task):
+        def ceiling(self):
+            return None
+
+    rows = _toy(lambda b, s: NoCeiling(b, s, calls)).run("m")
+    assert (rows["ceiling_flag"] == "none").all() and rows["ceiling"].isna().all()
+    assert rows["normalized_score"].isna().all()
+
+
+def test_the_registered_runners_follow_the_task_protocol(monkeypatch):
+    monkeypatch.setattr(registry, "BENCHMARKS", dict(registry.BENCHMARKS))
+    calls = []
+    register(_toy(lambda b, s: _Task(b, s, calls)))
+    assert get("toy@3").run("m", options={}).shape[0] == 4 + 4 + 2
+    with pytest.raises(ValueError, match="toy@3 does not take option"):
+        get("toy").run("m", options={"radius_mm": 10})

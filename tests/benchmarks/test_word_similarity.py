@@ -21,7 +21,7 @@ from brainalign.benchmarks.word_similarity import (
 )
 from brainalign.encoders import text
 from brainalign.encoders.store import FeatureStore
-from brainalign.results import RESULT_COLUMNS
+from brainalign.results import RESULT_COLUMNS, validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
 
 FILES = {
@@ -80,31 +80,36 @@ def test_simlex_scores_equal_a_plain_reimplementation(tiny_bert_dir, tmp_path, f
     store = FeatureStore(tmp_path / "store")
     results = get("simlex999").run(model, layers=[0, 2], store=store, batch_size=8)
 
-    assert list(results.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
-    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["benchmark", "n_pairs"]
+    validate_results(results)
+    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["n_pairs"]
     assert (results["benchmark"] == "simlex999@1").all()
     assert (results["metric"] == "spearman_r").all() and results["ceiling"].isna().all()
+    assert (results["ceiling_flag"] == "none").all() and results["normalized_score"].isna().all()
     assert (results["dataset"] == "simlex999").all() and (results["n_pairs"] == 25).all()
-    by_model = results.groupby("model", sort=False)["layer"].apply(list).to_dict()
-    assert list(by_model) == [model, f"{model}@untrained", RANDOM_CONTROL]
-    assert by_model[model] == [0, 2] and by_model[f"{model}@untrained"] == [0, 2]
-    assert pd.isna(by_model[RANDOM_CONTROL][0])
+    by_entity = results.groupby(["model", "weights", "control"], sort=False)["layer"]
+    layers = by_entity.apply(list).to_dict()
+    assert list(layers) == [
+        (model, "pretrained", ""), (model, "untrained", ""), ("", "", RANDOM_CONTROL)
+    ]  # fmt: skip
+    assert layers[(model, "pretrained", "")] == [0, 2] == layers[(model, "untrained", "")]
+    assert pd.isna(layers[("", "", RANDOM_CONTROL)][0])
+    control_rows = results[results["control"] == RANDOM_CONTROL]
+    assert (control_rows["control_of"] == model).all()
 
-    score = results.set_index(["model", "layer"])["score"]
-    np.testing.assert_allclose(score[(model, 2)], _reference(model, "simlex999", 2), rtol=1e-6)
+    score = results.set_index(["weights", "layer"])["score"]
     np.testing.assert_allclose(
-        score[(f"{model}@untrained", 0)],
-        _reference(model, "simlex999", 0, weights="untrained"),
-        rtol=1e-6,
+        score[("pretrained", 2)], _reference(model, "simlex999", 2), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        score[("untrained", 0)], _reference(model, "simlex999", 0, weights="untrained"), rtol=1e-6
     )
     first, second, ratings = _pairs("simlex999")
     types, (i, j) = word_types(first, second)
     vectors = random_word_vectors(types, 32)
-    control = results.loc[results["model"] == RANDOM_CONTROL, "score"].item()
     np.testing.assert_allclose(
-        control, spearmanr(paired_cosine(vectors[i], vectors[j]), ratings)[0]
+        control_rows["score"].item(), spearmanr(paired_cosine(vectors[i], vectors[j]), ratings)[0]
     )
-    assert score[(model, 2)] != score[(f"{model}@untrained", 2)]  # the twin is another model
+    assert score[("pretrained", 2)] != score[("untrained", 2)]  # the twin is another model
 
     # A second run with the store: zero forward passes, the same table.
     assert forward_calls
@@ -114,19 +119,36 @@ def test_simlex_scores_equal_a_plain_reimplementation(tiny_bert_dir, tmp_path, f
     pd.testing.assert_frame_equal(results, again)
 
 
+def test_the_seed_seeds_the_random_word_vectors(tiny_bert_dir):
+    model = str(tiny_bert_dir)
+    first, second, ratings = _pairs("simlex999")
+    types, (i, j) = word_types(first, second)
+    results = get("simlex999").run(model, layers=[1], seed=3)
+    vectors = random_word_vectors(types, 32, seed=3)
+    control = results.loc[results["control"] == RANDOM_CONTROL, "score"].item()
+    np.testing.assert_allclose(
+        control, spearmanr(paired_cosine(vectors[i], vectors[j]), ratings)[0]
+    )
+
+
 @pytest.mark.parametrize("name", ["wordsim353", "men3k"])
 def test_relatedness_sets_run_end_to_end(tiny_bert_dir, name):
     model = str(tiny_bert_dir)
-    results = get(name).run(model, layers=[1], controls=False)
-    assert results["model"].tolist() == [model] and results["layer"].tolist() == [1]
-    np.testing.assert_allclose(results["score"].item(), _reference(model, name, 1), rtol=1e-6)
+    results = get(name).run(model, layers=[1], untrained_twin=False)
+    scored = results[results["control"] == ""]
+    assert scored["model"].tolist() == [model] and scored["layer"].tolist() == [1]
+    np.testing.assert_allclose(scored["score"].item(), _reference(model, name, 1), rtol=1e-6)
     assert (results["benchmark"] == f"{name}@1").all()
 
 
-def test_untrained_weights_score_only_the_twin(tiny_bert_dir):
+def test_untrained_weights_score_only_the_untrained_model(tiny_bert_dir):
     model = str(tiny_bert_dir)
     results = get("simlex999").run(model, layers=[1], weights="untrained")
-    assert results["model"].tolist() == [f"{model}@untrained", RANDOM_CONTROL]
+    assert results["weights"].tolist() == ["untrained", ""]
+    assert results["model"].tolist() == [model, ""]
+    assert results["control"].tolist() == ["", RANDOM_CONTROL]
+    same = get("simlex999").run(f"{model}@untrained", layers=[1])
+    pd.testing.assert_frame_equal(results, same)
 
 
 def test_spearman_columns_matches_scipy_with_ties_and_nan():

@@ -2,8 +2,10 @@
 
 The browser is driven through the DevTools protocol over ``--remote-debugging-pipe``
 (standard library only): it loads the report from disk, and the test reads back the
-rendered DOM, whether every image decoded, a full-page screenshot, and every console
-message, uncaught exception, log error and network request of the page.
+rendered DOM, the tables as the reader sees them (caption, header, cell texts), whether
+every image decoded, a full-page screenshot, and every console message, uncaught
+exception, log error and network request of the page. The numbers of the rendered tables
+are checked against the result rows recomputed independently with plain pandas.
 """
 
 import base64
@@ -22,12 +24,18 @@ import pytest
 
 from brainalign.cli import main
 from brainalign.report import html as report_html
-from brainalign.report.figures import best_layer_table
-from brainalign.report.html import REQUIRED_COLUMNS, build_report, leaderboard
-from brainalign.results import write_results_csv, write_results_parquet
+from brainalign.report.html import LAYER_NOTE, LEADERBOARD_NOTE, build_report
+from brainalign.results import (
+    LEADERBOARD_COLUMNS,
+    SUMMARY_NOTE,
+    leaderboard,
+    read_results,
+    write_results_csv,
+    write_results_parquet,
+)
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
 from tests.report.pictures import PNG_SIGNATURE
-from tests.report.test_figures import EVIL, HEADS, RSA, synthetic_results
+from tests.report.test_figures import CONTROL, EVIL, HEADS, RSA, synthetic_results
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(
@@ -116,8 +124,17 @@ class DevToolsPipe:
             os.close(self._receive)
 
 
+TABLES = """Array.from(document.querySelectorAll("table"), t => ({
+  id: t.id, class: t.className, caption: t.caption ? t.caption.innerText : "",
+  head: Array.from(t.tHead.rows[0].cells, c => c.innerText),
+  rows: Array.from(t.tBodies[0].rows, r => Array.from(r.cells, c => c.innerText)),
+}))"""
+"""Every rendered table as the reader sees it: caption, header and cell texts."""
+
+
 def render(url: str, profile: Path) -> dict:
-    """Load ``url``; the DOM, image states, a screenshot and the page's problems."""
+    """Load ``url``; the DOM, rendered tables, image states, a screenshot and the page's
+    problems."""
     browser = DevToolsPipe(profile)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -138,6 +155,8 @@ def render(url: str, profile: Path) -> dict:
 
         dom = evaluate("document.documentElement.outerHTML")
         images = evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+        tables = evaluate(TABLES)
+        captions = evaluate("Array.from(document.querySelectorAll('figcaption'), c => c.innerText)")
         shot = browser.send(
             "Page.captureScreenshot",
             {"format": "png", "captureBeyondViewport": True},
@@ -148,6 +167,8 @@ def render(url: str, profile: Path) -> dict:
     return {
         "dom": dom,
         "images": images,
+        "tables": tables,
+        "figure_captions": captions,
         "screenshot": base64.b64decode(shot["data"]),
         "problems": _problems(browser.events),
         "requests": [
@@ -215,6 +236,38 @@ def _pixels(png: bytes) -> np.ndarray:
 
 # ------------------------------------------------------------------ runs to report
 
+SHA = {"vit-tiny": "a" * 64, EVIL: "b" * 64, "gpt2": "c" * 64}
+
+RUN_RECORD = {
+    "settings": {
+        "weights": "pretrained", "untrained_twin": True, "seed": 0, "layers": "all",
+        "heads": True, "options": {"note": "<script>alert(1)</script>"},
+    },
+    "versions": {"python": "3.11.7", "brainalign": "0.1.0", "torch": "2.5.1",
+                 "transformers": "4.46.3", "numpy": "2.1.0"},
+    "models": {
+        model: {"source": "hub", "revision": f"rev-{i}",
+                "weights_sha256": {"model.safetensors": sha}}
+        for i, (model, sha) in enumerate(SHA.items())
+    },
+    "cells": [
+        {"model": "vit-tiny", "benchmark": RSA, "finished": "2025-01-01T10:00:00+00:00",
+         "n_rows": 80, "seconds": 12.5, "forward_passes": 3, "device": "cuda"},
+        {"model": EVIL, "benchmark": RSA, "finished": "2025-01-01T10:01:00+00:00",
+         "n_rows": 40, "seconds": 7.25, "forward_passes": 3, "device": "cuda"},
+        {"model": "gpt2", "benchmark": HEADS, "finished": "2025-01-01T10:02:00+00:00",
+         "n_rows": 93, "seconds": 31.75, "forward_passes": 9, "device": "cuda"},
+    ],
+    "invocations": [
+        {"started": "2025-01-01T09:59:00+00:00", "host": "node-7", "device": "cuda",
+         "batch_size": 32, "engine": "local", "cells_computed": 3, "cells_reused": 0,
+         "seconds": 52.0, "finished": "2025-01-01T10:02:00+00:00"},
+    ],
+    "created": "2025-01-01T09:59:00+00:00",
+    "updated": "2025-01-01T10:02:00+00:00",
+}  # fmt: skip
+"""A run record as brainalign.runs writes it (a settings value holds markup to escape)."""
+
 
 @pytest.fixture
 def real_run(isolated_cache, monkeypatch, tiny_bert_dir, tmp_path) -> Path:
@@ -230,12 +283,11 @@ def real_run(isolated_cache, monkeypatch, tiny_bert_dir, tmp_path) -> Path:
 
 @pytest.fixture
 def neural_run(tmp_path) -> Path:
-    """A realistic neural run (RSA ceilings, sessions, heads) with run metadata."""
+    """A realistic neural run (RSA ceilings, sessions, heads) with its run record."""
     out = tmp_path / "neural"
     out.mkdir()
     write_results_parquet(synthetic_results(), out / "results.parquet")
-    metadata = {"command": "brainalign score vit-tiny", "note": "<script>alert(1)</script>"}
-    (out / "run.json").write_text(json.dumps(metadata))
+    (out / "run.json").write_text(json.dumps(RUN_RECORD))
     return out
 
 
@@ -247,6 +299,7 @@ def _check_in_browser(report: Path, tmp_path: Path) -> tuple[dict, _Collector]:
     assert all(url.startswith("data:image/png;base64,") for url in page["requests"][1:])
     dom = _parsed(page["dom"])
     assert dom.images and len(page["images"]) == len(dom.images)
+    assert len(set(dom.images)) == len(dom.images), "a figure is shown twice"
     assert all(complete and width > 0 for complete, width in page["images"])  # decoded
     for source in dom.images:
         assert source.startswith("data:image/png;base64,")
@@ -256,7 +309,99 @@ def _check_in_browser(report: Path, tmp_path: Path) -> tuple[dict, _Collector]:
     assert screenshot.shape[0] > 1600 and screenshot.shape[1] > 1200  # the whole page
     colours = screenshot[..., :3]
     assert colours.var() > 1e-3 and (colours < 0.9).any(axis=-1).mean() > 0.01  # not blank
+    assert dom.scripts == 0
     return page, dom
+
+
+def _table(page: dict, **where: str) -> list[dict]:
+    """The rendered tables with the given id or class, each row as {header: text}."""
+    key, value = next(iter(where.items()))
+    found = [t for t in page["tables"] if t[key] == value]
+    return [
+        {"caption": t["caption"], "rows": [dict(zip(t["head"], r, strict=True)) for r in t["rows"]]}
+        for t in found
+    ]
+
+
+def _text(value: float) -> str:
+    """A number as the report prints it."""
+    return "\u2013" if not np.isfinite(value) else f"{value:.3f}"
+
+
+def _usable(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose ceiling can divide (finite, at least 0.1), written out by hand."""
+    ceiling = rows["ceiling"].to_numpy(dtype=float)
+    return rows[np.isfinite(ceiling) & (ceiling >= 0.1) & np.isfinite(rows["score"])]
+
+
+def _expected_summary(rows: pd.DataFrame) -> dict[str, float]:
+    """median_score, median_ceiling, normalized_score of rows, with plain pandas."""
+    usable = _usable(rows)
+    ceiling = usable["ceiling"].median() if len(usable) else np.nan
+    return {
+        "median_score": rows["score"].median(),
+        "median_ceiling": ceiling,
+        "normalized_score": usable["score"].median() / ceiling if len(usable) else np.nan,
+        "n_units": int(rows["score"].notna().sum()),
+    }
+
+
+def _best(rows: pd.DataFrame) -> tuple[object, pd.DataFrame]:
+    """The layer with the highest median score and its rows (layer-free rows as they are)."""
+    if rows["layer"].isna().all():
+        return None, rows
+    medians = rows.groupby("layer")["score"].median()
+    return medians.idxmax(), rows[rows["layer"] == medians.idxmax()]
+
+
+def _check_leaderboard(page: dict, results: pd.DataFrame) -> None:
+    """Every leaderboard cell against the result rows, recomputed with pandas."""
+    (board,) = _table(page, id="leaderboard")
+    assert SUMMARY_NOTE in board["caption"] and "median over units" in board["caption"]
+    whole = results[results["head"].isna()]
+    assert len(board["rows"]) == len(whole.loc[whole["weights"] == "pretrained"].groupby(
+        ["benchmark", "model"]))  # fmt: skip
+    for row in board["rows"]:
+        of = whole[(whole["benchmark"] == row["benchmark"]) & (whole["model"] == row["model"])]
+        layer, at = _best(of[of["weights"] == row["weights"]])
+        expected = _expected_summary(at)
+        assert row["best_layer"] == str(layer)
+        assert row["n_units"] == str(expected["n_units"])
+        for column in ("median_score", "median_ceiling", "normalized_score"):
+            assert row[column] == _text(expected[column]), (row["model"], column)
+        _, twin = _best(of[of["weights"] == "untrained"]) if (
+            of["weights"] == "untrained").any() else (None, of.iloc[:0])  # fmt: skip
+        assert row["untrained_score"] == _text(twin["score"].median() if len(twin) else np.nan)
+        controls = whole[(whole["benchmark"] == row["benchmark"])
+                         & (whole["control_of"] == row["model"])]  # fmt: skip
+        scores = {name: _best(c)[1]["score"].median() for name, c in controls.groupby("control")}
+        strongest = max(scores, key=scores.get)
+        assert (row["control"], row["control_score"]) == (strongest, _text(scores[strongest]))
+
+
+def _check_layer_tables(page: dict, results: pd.DataFrame) -> None:
+    """Every per-layer table cell against the result rows, recomputed with pandas."""
+    tables = _table(page, **{"class": "layers"})
+    assert len(tables) == results["benchmark"].nunique()
+    for benchmark, table in zip(dict.fromkeys(results["benchmark"]), tables, strict=True):
+        assert table["caption"].startswith(benchmark) and LAYER_NOTE in table["caption"]
+        for column in ("median_score", "median_ceiling", "normalized_score", "n_units",
+                       "n_ceiling_excluded"):  # fmt: skip
+            assert f"{column}: " in table["caption"]
+        whole = results[(results["benchmark"] == benchmark) & results["head"].isna()]
+        assert len(table["rows"]) == len(
+            whole.groupby(["model", "weights", "control", "control_of", "layer"], dropna=False)
+        )
+        for row in table["rows"]:
+            rows = whole[(whole["model"] == row["model"]) & (whole["weights"] == row["weights"])
+                         & (whole["control"] == row["control"])
+                         & (whole["control_of"] == row["control_of"])]  # fmt: skip
+            layer = rows["layer"].isna() if row["layer"] == "\u2013" else (
+                rows["layer"].astype("Float64") == float(row["layer"]))  # fmt: skip
+            expected = _expected_summary(rows[layer.to_numpy(dtype=bool)])
+            for column in ("median_score", "median_ceiling", "normalized_score"):
+                assert row[column] == _text(expected[column])
+            assert row["n_units"] == str(expected["n_units"])
 
 
 # ------------------------------------------------------------------ browser tests
@@ -270,13 +415,44 @@ def test_report_of_a_real_run_renders_in_chromium(real_run, tiny_bert_dir, tmp_p
     assert capsys.readouterr().out.strip() == f"wrote {report}"
     page, dom = _check_in_browser(report, tmp_path)
     assert dom.tables[0] == "leaderboard" and dom.tables.count("layers") == 2
-    assert dom.scripts == 0
-    model = str(tiny_bert_dir)
-    for name in ("simlex999@1", "men3k@1", model, f"{model}@untrained"):
+    for name in ("simlex999@1", "men3k@1", str(tiny_bert_dir), "untrained"):
         assert name in dom.cells
-    assert any("control:random-word-vectors" in cell for cell in dom.cells)
+    assert "random-word-vectors" in dom.cells
     # per benchmark: by-layer curves and model bars (no heads, no head heatmap)
     assert len(dom.images) == 4
+    results = read_results(real_run)
+    _check_leaderboard(page, results)
+    _check_layer_tables(page, results)
+    # the run record of the real run, as tables
+    record = json.loads((real_run / "run.json").read_text())
+    for library in ("brainalign", "torch", "transformers"):
+        assert record["versions"][library] in dom.cells
+    for digest in record["models"][str(tiny_bert_dir)]["weights_sha256"].values():
+        assert digest in dom.cells
+    (cells,) = _table(page, **{"class": "run-cells"})
+    assert [(r["benchmark"], r["seconds"]) for r in cells["rows"]] == [
+        (c["benchmark"], str(c["seconds"])) for c in record["cells"]
+    ]
+    assert "No run record" not in page["dom"]
+
+
+@needs_chromium
+def test_report_captions_match_the_numbers_in_chromium(neural_run, tmp_path):
+    """What the reader sees: each caption names its statistic, each number follows it."""
+    page, dom = _check_in_browser(build_report(neural_run), tmp_path)
+    results = read_results(neural_run)
+    _check_leaderboard(page, results)
+    _check_layer_tables(page, results)
+    (board,) = _table(page, id="leaderboard")
+    assert [r["model"] for r in board["rows"]] == ["vit-tiny", EVIL, "gpt2"]
+    assert board["rows"][0]["control"] == CONTROL  # the model's own, not the other model's
+    assert board["rows"][1]["control_score"] != board["rows"][0]["control_score"]
+    assert len(page["figure_captions"]) == 6
+    for caption in page["figure_captions"]:
+        assert "median" in caption
+    for caption in page["figure_captions"]:
+        if caption.split(":")[0].endswith("_models.png"):
+            assert "leaderboard's median_score" in caption
 
 
 @needs_chromium
@@ -287,7 +463,8 @@ def test_report_of_a_neural_run_renders_in_chromium(neural_run, tmp_path):
     for name in (RSA, HEADS, EVIL, "vit-tiny", "gpt2"):
         assert name in dom.cells
     assert "<script>alert(1)</script>" in page["dom"].replace("&lt;", "<").replace("&gt;", ">")
-    assert dom.scripts == 0
+    (invocations,) = _table(page, **{"class": "run-invocations"})
+    assert invocations["rows"][0]["host"] == "node-7"
 
 
 @needs_chromium
@@ -307,30 +484,68 @@ def test_the_browser_check_sees_errors_and_external_requests(tmp_path):
 # ------------------------------------------------------------------ build_report
 
 
-def test_report_content_escaping_and_leaderboard(neural_run):
+def test_report_content_escaping_and_the_leaderboard_of_compare(neural_run):
     report = build_report(neural_run, neural_run / "custom.html")
     text = report.read_text(encoding="utf-8")
     assert "<script" not in text and "<b>evil" not in text
     assert "org/&lt;b&gt;evil&lt;/b&gt;&amp;model" in text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # the metadata, escaped
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # the run record, escaped
     assert "http://" not in text and "https://" not in text  # nothing external
     assert not (neural_run / "report.html").exists()
     assert (report.stat().st_mode & 0o777) == 0o644
+    assert LEADERBOARD_NOTE.replace("'", "&#x27;") in text
 
-    results = pd.read_parquet(neural_run / "results.parquet")
-    board = leaderboard(results).set_index(["benchmark", "model"])
-    assert list(board.index) == [(RSA, "vit-tiny"), (RSA, EVIL), (HEADS, "gpt2")]
-    best = best_layer_table(results).set_index(["benchmark", "model"])
-    for key in board.index:
-        for column in ("best_layer", "score", "ceiling", "normalized_score"):
-            assert board.loc[key, column] == best.loc[key, column]
-    np.testing.assert_allclose(board.loc[(RSA, "vit-tiny"), "ceiling_lower"], 0.25)
-    twin = best.loc[(RSA, "vit-tiny@untrained")]
-    assert board.loc[(RSA, "vit-tiny"), "controls"] == (
-        f"vit-tiny@untrained: {twin['score']:.3f} (layer {twin['best_layer']}); "
-        f"control:random-image-features: {best.loc[(RSA, 'control:random-image-features'), 'score']:.3f}"  # noqa: E501
+    dom = _parsed(text)
+    board = leaderboard(read_results(neural_run))  # what brainalign compare prints
+    start = dom.cells.index("benchmark")
+    header = dom.cells[start : start + len(LEADERBOARD_COLUMNS)]
+    assert header == list(LEADERBOARD_COLUMNS)
+    cells = dom.cells[start + len(header) : start + len(header) * (len(board) + 1)]
+    for index, record in enumerate(board.itertuples(index=False)):
+        row = cells[index * len(header) : (index + 1) * len(header)]
+        for column, cell in zip(LEADERBOARD_COLUMNS, row, strict=True):
+            value = getattr(record, column)
+            if isinstance(value, float):
+                assert cell == _text(value), column
+            else:
+                assert cell == ("\u2013" if pd.isna(value) else str(value)), column
+
+
+def test_the_run_record_is_rendered_as_tables(neural_run, tmp_path):
+    text = build_report(neural_run).read_text(encoding="utf-8")
+    dom = _parsed(text)
+    assert "Run record (run.json)" in text and "No run record" not in text
+    for library, version in RUN_RECORD["versions"].items():
+        assert [library, version] == dom.cells[dom.cells.index(library) :][:2]
+    for sha in SHA.values():
+        assert sha in dom.cells
+    for cell in RUN_RECORD["cells"]:
+        assert str(cell["seconds"]) in dom.cells
+    assert '{"note": "<script>alert(1)</script>"}' in dom.cells  # nested: JSON, escaped
+    assert "true" in dom.cells  # JSON values as JSON (untrained_twin)
+    (neural_run / "run.json").unlink()
+    text = build_report(neural_run).read_text(encoding="utf-8")
+    assert "No run record (run.json)" in text
+    (neural_run / "run.json").write_text("{not json")
+    assert "run.json is not readable as JSON" in build_report(neural_run).read_text()
+
+
+def test_each_figure_is_shown_once(neural_run, tmp_path):
+    """Benchmarks whose stems are prefixes of each other: each figure in one section."""
+    results = read_results(neural_run)
+    nested = results[results["benchmark"] == HEADS].assign(benchmark="toy-heads@1_b")
+    folder = tmp_path / "nested"
+    folder.mkdir()
+    write_results_parquet(
+        pd.concat([results, nested], ignore_index=True), folder / "results.parquet"
     )
-    assert "vit-tiny@untrained" not in board.loc[(RSA, EVIL), "controls"]
+    text = build_report(folder).read_text(encoding="utf-8")
+    sources = _parsed(text).images
+    assert len(sources) == len(list((folder / "figures").glob("*.png"))) == 10
+    assert len(set(sources)) == len(sources)
+    sections = text.split('<section class="benchmark"')[1:]
+    assert [s.count("<img ") for s in sections] == [2, 4, 4]
+    assert 'id="other-figures"' not in text
 
 
 def test_figures_are_drawn_once_and_redrawn_when_stale(neural_run):
@@ -351,14 +566,14 @@ def test_csv_results_and_other_figures(neural_run, tmp_path):
     folder = tmp_path / "csv"
     folder.mkdir()
     write_results_csv(pd.read_parquet(neural_run / "results.parquet"), folder / "results.csv")
-    shutil.copy(next((neural_run.parent / "neural").glob("*.json")), folder / "meta.json")
+    (folder / "meta.json").write_text(json.dumps({"note": "made by hand"}))
     build_report(neural_run)  # draws figures there
     extra = next((neural_run / "figures").glob("*models.png"))
-    shutil.copy(extra, folder / "score_by_layer.png")  # as plain brainalign score writes
+    shutil.copy(extra, folder / "extra.png")  # a picture someone put in the folder
     text = build_report(folder).read_text(encoding="utf-8")
-    assert 'id="other-figures"' in text and "score_by_layer.png" in text
+    assert 'id="other-figures"' in text and "extra.png" in text
     assert text.count("<img ") == 7
-    assert "<h3>meta.json</h3>" in text
+    assert "<h3>meta.json</h3>" in text and "made by hand" in text
 
 
 def test_bad_folders_and_tables_are_clear_errors(tmp_path, neural_run):
@@ -366,16 +581,13 @@ def test_bad_folders_and_tables_are_clear_errors(tmp_path, neural_run):
         build_report(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match=r"no results.parquet or results.csv"):
         build_report(tmp_path)
-    table = pd.read_parquet(neural_run / "results.parquet").drop(columns=["ceiling", "roi"])
+    table = pd.read_parquet(neural_run / "results.parquet").drop(columns=["ceiling", "unit"])
     write_results_csv(table, tmp_path / "results.csv")
-    with pytest.raises(ValueError, match=r"lacks required column\(s\) \['roi', 'ceiling'\]"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['unit', 'ceiling'\]"):
         build_report(tmp_path)
-    write_results_csv(table.iloc[:0].assign(roi=[], ceiling=[]), tmp_path / "results.csv")
+    write_results_csv(table.iloc[:0].assign(unit=[], ceiling=[]), tmp_path / "results.csv")
     with pytest.raises(ValueError, match="has no rows"):
         build_report(tmp_path)
-    assert set(REQUIRED_COLUMNS) == {
-        "model", "dataset", "layer", "subject", "roi", "metric", "score", "ceiling",
-    }  # fmt: skip
     with pytest.raises(FileNotFoundError, match="create it first"):
         build_report(neural_run, tmp_path / "nowhere" / "r.html")
     assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob(".*.tmp"))

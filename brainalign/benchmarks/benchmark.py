@@ -1,0 +1,328 @@
+"""A benchmark, and the one path that turns run settings into result rows.
+
+A :class:`Benchmark` fixes everything that makes a score comparable between models
+(dataset, presentation, metric, cross-validation, ceiling, aggregation, controls) under
+a versioned id. :meth:`Benchmark.run` is the only way a score is made:
+
+1. the settings are checked against the benchmark (:func:`~brainalign.benchmarks.
+   settings.check_settings`: a setting it would not use is an error);
+2. the dataset's files are checked (:meth:`Benchmark.check_data`);
+3. the benchmark's *task* is prepared (its runner: ``prepare(benchmark, settings)``,
+   which loads the data once) and asked for the scores of the model, of its untrained
+   twin, of its controls and for the ceiling (:class:`BenchmarkTask`);
+4. ``Benchmark.run`` labels every row (``model``, ``weights``, ``control``,
+   ``control_of``, ``benchmark``, ``dataset``, ``metric``), joins the ceiling, and types
+   the table (:func:`brainalign.results.make_results`).
+
+A task only computes scores: it never names the rows, adds the twin or the controls
+itself, or checks settings. Each stage is logged (logger ``brainalign.progress``, one
+line with the elapsed time and what was scored), so a run without a terminal is never
+silent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from brainalign.benchmarks.settings import RunSettings, check_settings
+from brainalign.datasets.download import NotInCacheError
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "Benchmark",
+    "BenchmarkTask",
+    "MissingBenchmarkDataError",
+    "ModelScores",
+    "as_settings",
+]
+
+PROGRESS = logging.getLogger("brainalign.progress")
+"""Where the stages of a run are logged (INFO)."""
+
+#: Columns a task's rows may be joined to the ceiling on.
+CEILING_KEYS = ("subject", "unit", "session")
+
+
+class MissingBenchmarkDataError(NotInCacheError):
+    """A benchmark's dataset is not in the cache and downloads are off."""
+
+
+@dataclass
+class ModelScores:
+    """What a task scored for one model variant.
+
+    Attributes
+    ----------
+    rows : pandas.DataFrame, shape (n_rows, ...)
+        ``layer`` (missing for layer-free scores), ``head`` (optional), ``subject``,
+        ``unit``, ``score`` and any benchmark-specific columns; no model, weights,
+        control, benchmark, dataset or metric (the benchmark adds them).
+    n_dims : int or None
+        Width of the model's last scored layer, for controls that match it.
+    """
+
+    rows: pd.DataFrame
+    n_dims: int | None = None
+
+
+class BenchmarkTask(Protocol):
+    """A benchmark's data, prepared once for one run (returned by its runner)."""
+
+    def score_model(self, weights: str) -> ModelScores:
+        """Scores of the run's model with ``weights`` (``"pretrained"``/``"untrained"``)."""
+
+    def score_controls(self, model: ModelScores) -> Mapping[str, pd.DataFrame]:
+        """Rows of each control by name, scored exactly as the model is."""
+
+    def ceiling(self) -> pd.DataFrame | None:
+        """The ceiling: :data:`CEILING_KEYS` columns present in the rows, ``ceiling``,
+        and any other ceiling columns; None when the benchmark has no ceiling."""
+
+
+#: A runner: ``prepare(benchmark, settings) -> BenchmarkTask``.
+Runner = Callable[..., BenchmarkTask]
+
+
+def as_settings(model: str | RunSettings, **settings: Any) -> RunSettings:
+    """``RunSettings`` from a model name and keyword settings, or unchanged.
+
+    Raises
+    ------
+    brainalign.benchmarks.settings.SettingsError
+        For a bad value, or keyword settings next to a ``RunSettings``.
+    """
+    if isinstance(model, RunSettings):
+        if settings:
+            from brainalign.benchmarks.settings import SettingsError
+
+            raise SettingsError(
+                "give settings either as a RunSettings or as keywords, not both "
+                f"({sorted(settings)})"
+            )
+        return model
+    return RunSettings(model, **settings)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One named benchmark.
+
+    Parameters
+    ----------
+    id : str
+        Name, lower case, ``-`` separated (``"simlex999"``).
+    version : int
+        Bumped whenever a change can move the scores; results carry ``id@version``.
+    dataset : str
+        Catalogue dataset (:func:`brainalign.datasets.catalogue.load`).
+    description : str
+        One paragraph: what is measured.
+    presentation : str
+        How stimuli reach the model, in words.
+    context : str
+        Context mode of the encoder (``"isolated"``, ``"passage"``, ``"window"``), or
+        ``"image"`` for images.
+    pooling : str
+        How an item's tokens become one vector.
+    metric : str
+        Value of the ``metric`` column (``"spearman_r"``, ``"pearson_r"``).
+    cross_validation : str
+        How held-out scores are obtained (``"none"`` when nothing is fitted).
+    ceiling : str
+        What the ``ceiling`` column holds (or why it is NaN).
+    aggregation : str
+        What one row is.
+    controls : str
+        The baselines reported next to the model and how they are scored (exactly as
+        the model is).
+    citation : str
+        The dataset's paper.
+    runner : str or callable
+        ``"package.module:function"`` (imported when run) or the function itself:
+        ``prepare(benchmark, settings) -> BenchmarkTask``.
+    dataset_files : tuple of str
+        Catalogue file keys the benchmark reads (checked before running).
+    scores_heads : bool
+        Whether it scores attention heads (``heads=True``).
+    uses_layers : bool
+        Whether it scores layers (``layers=`` selects them).
+    layers_note : str
+        Why it takes no ``layers``, when it takes none.
+    uses_context_words : bool
+        Whether it reads words in windows of preceding words (``context_words``).
+    seeded : str
+        What the run's seed seeds besides the untrained twin (random controls, shuffled
+        folds); empty when nothing.
+    options : mapping of str to str
+        Benchmark-specific options and what each does.
+    batch_size : int
+        Items per forward pass when the run does not set one.
+    """
+
+    id: str
+    version: int
+    dataset: str
+    description: str
+    presentation: str
+    context: str
+    pooling: str
+    metric: str
+    cross_validation: str
+    ceiling: str
+    aggregation: str
+    controls: str
+    citation: str
+    runner: str | Runner
+    dataset_files: tuple[str, ...] = ()
+    scores_heads: bool = False
+    uses_layers: bool = True
+    layers_note: str = ""
+    uses_context_words: bool = False
+    seeded: str = ""
+    options: Mapping[str, str] = field(default_factory=dict)
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if not self.id or "@" in self.id or self.id != self.id.strip().lower():
+            raise ValueError(
+                f"Benchmark id={self.id!r}: use a non-empty lower-case name without '@'"
+            )
+        if not isinstance(self.version, int) or self.version < 1:
+            raise ValueError(f"Benchmark {self.id!r}: version={self.version!r} must be an int >= 1")
+
+    @property
+    def versioned_id(self) -> str:
+        """``"id@version"``, the value of the results' ``benchmark`` column."""
+        return f"{self.id}@{self.version}"
+
+    def resolve_runner(self) -> Runner:
+        """The runner function (imported on first use)."""
+        if callable(self.runner):
+            return self.runner
+        module_name, _, attribute = self.runner.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def check_data(self) -> None:
+        """Make sure the dataset's files are available (downloading them when allowed).
+
+        Raises
+        ------
+        MissingBenchmarkDataError
+            Offline (``BRAINALIGN_OFFLINE=1``) and a file is not in the cache; the message
+            says how to fetch it and lists each missing file with its cache path and URL.
+        """
+        if not self.dataset_files:
+            return
+        from brainalign.datasets.catalogue import fetch
+
+        try:
+            fetch(self.dataset, files=list(self.dataset_files), progress=False)
+        except NotInCacheError as error:
+            raise MissingBenchmarkDataError(
+                f"benchmark {self.versioned_id} needs dataset {self.dataset!r}, which is not "
+                f"in the cache: run `brainalign datasets fetch {self.dataset}` (online), or "
+                f"save the files as listed below.\n{error}"
+            ) from error
+
+    def run(self, model: str | RunSettings, **settings: Any) -> pd.DataFrame:
+        """Score a model on this benchmark, with its untrained twin, controls and ceiling.
+
+        Parameters
+        ----------
+        model : str or RunSettings
+            A hub id or model directory (then ``settings`` are
+            :class:`~brainalign.benchmarks.settings.RunSettings` keywords: ``layers``,
+            ``heads``, ``seed``, ``options``, ...), or the settings themselves.
+        **settings
+            Keywords of :class:`~brainalign.benchmarks.settings.RunSettings`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Result rows (:data:`brainalign.results.RESULT_COLUMNS`, then the
+            benchmark's own columns): the model's, its untrained twin's (unless
+            ``untrained_twin=False``), each control's (``control``, ``control_of``), with
+            the ceiling.
+
+        Raises
+        ------
+        brainalign.benchmarks.settings.SettingsError
+            For a setting the benchmark would not use (named), or a bad value.
+        MissingBenchmarkDataError
+            When the data is missing offline (see :meth:`check_data`).
+        """
+        settings_ = as_settings(model, **settings)
+        check_settings(self, settings_)
+        self.check_data()
+        start = time.perf_counter()
+        where = f"{self.versioned_id} {settings_.model}"
+        PROGRESS.info("%s: loading %s", where, self.dataset)
+        task = self.resolve_runner()(self, settings_)
+        frames = []
+        scored: ModelScores | None = None
+        for weights in settings_.variants:
+            began = time.perf_counter()
+            PROGRESS.info("%s (%s): features and scores", where, weights)
+            scores = task.score_model(weights)
+            PROGRESS.info(
+                "%s (%s): %s in %.1f s", where, weights, _counts(scores.rows),
+                time.perf_counter() - began,
+            )  # fmt: skip
+            frames.append(_label(scores.rows, model=settings_.model, weights=weights))
+            if weights == settings_.weights:
+                scored = scores
+        assert scored is not None
+        for name, rows in task.score_controls(scored).items():
+            frames.append(_label(rows, control=name, control_of=settings_.model))
+        rows = pd.concat(frames, ignore_index=True)
+        rows = _with_ceiling(rows, task.ceiling())
+        rows["benchmark"] = self.versioned_id
+        rows["dataset"] = self.dataset
+        rows["metric"] = self.metric
+        PROGRESS.info("%s: done in %.1f s (%d rows)", where, time.perf_counter() - start, len(rows))
+        from brainalign.results import make_results
+
+        return make_results(rows)
+
+
+def _counts(rows: pd.DataFrame) -> str:
+    """'13 layers x 12 heads, 162 units' for a progress line."""
+    layers = rows["layer"].dropna().nunique() if "layer" in rows else 0
+    heads = rows["head"].dropna().nunique() if "head" in rows else 0
+    units = rows[["subject", "unit"]].drop_duplicates().shape[0]
+    what = f"{layers} layer{'s' * (layers != 1)}" if layers else "scored"
+    if heads:
+        what += f" x {heads} heads"
+    return f"{what}, {units} unit{'s' * (units != 1)}"
+
+
+def _label(rows: pd.DataFrame, **entity: str) -> pd.DataFrame:
+    labelled = rows.copy()
+    for column in ("model", "weights", "control", "control_of"):
+        labelled[column] = entity.get(column, "")
+    if "layer" not in labelled.columns:
+        labelled["layer"] = pd.NA
+    return labelled
+
+
+def _with_ceiling(rows: pd.DataFrame, ceiling: pd.DataFrame | None) -> pd.DataFrame:
+    """Join the task's ceiling; rows it does not cover are marked as having none."""
+    if ceiling is None:
+        return rows.assign(ceiling=np.nan, ceiling_flag="none")
+    keys = [c for c in CEILING_KEYS if c in ceiling.columns]
+    if not keys:
+        raise ValueError(f"a ceiling needs at least one of {CEILING_KEYS} to join on")
+    table = ceiling.assign(ceiling_flag="")
+    joined = rows.merge(table, on=keys, how="left", validate="many_to_one")
+    joined["ceiling_flag"] = joined["ceiling_flag"].fillna("none")
+    return joined
