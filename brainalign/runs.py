@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CELLS_DIR",
+    "FIGURES_DIR",
     "RUN_FILE",
     "Cell",
     "CellTask",
@@ -62,8 +63,11 @@ RUN_FILE = "run.json"
 CELLS_DIR = "cells"
 """Sub-folder of the finished cells."""
 
+FIGURES_DIR = "figures"
+"""Sub-folder of the figures drawn from the gathered results."""
+
 #: Files and folders of a run that ``overwrite=True`` removes (nothing else is touched).
-RUN_OUTPUTS = (CELLS_DIR, RUN_FILE, "results.csv", "results.parquet", "figures", "report.html")
+RUN_OUTPUTS = (CELLS_DIR, RUN_FILE, "results.csv", "results.parquet", FIGURES_DIR, "report.html")
 
 #: Distributions whose versions a run records.
 LIBRARIES = ("brainalign", "torch", "transformers", "numpy", "scipy", "scikit-learn", "pandas")

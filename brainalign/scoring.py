@@ -314,13 +314,14 @@ def write_run_outputs(folder: Any, *, figures: bool = True) -> pd.DataFrame:
         The gathered table.
     """
     from brainalign.results import write_results
+    from brainalign.runs import FIGURES_DIR
 
     gathered = folder.gather()
     write_results(gathered, folder.path)
     if figures:
         from brainalign.report.figures import write_benchmark_figures
 
-        write_benchmark_figures(gathered, folder.path / "figures")
+        write_benchmark_figures(gathered, folder.path / FIGURES_DIR)
     return gathered
 
 

@@ -62,18 +62,36 @@ def test_tutorials_hold_their_executed_tables_and_figures(site, name):
 
 def test_benchmark_tutorial_shows_layers_heads_controls_and_the_report(site):
     html = _page(site, "tutorials/benchmarks")
-    for expected in ("tiny-bert@untrained", "control:random-word-vectors", "simlex999@1",
-                     "nuisance:word_rate+sound_power", "report.html"):  # fmt: skip
+    # the twin and the controls are told apart by columns, not by labels in the model name
+    for expected in ("<td>untrained</td>", "<td>random-word-vectors</td>", "<th>control_of</th>",
+                     "control: word-rate+sound-power", "control: position", "noise ceiling",
+                     "<th>below_floor</th>", "simlex999@1", "report.html"):  # fmt: skip
         assert expected in html, expected
+    for gone in ("@untrained", "control:random", "nuisance:", "<th>roi</th>"):
+        assert gone not in html, gone
     assert len(PNG.findall(html)) == 3
     assert "<th>head</th>" in html
-    assert "alice2016-encoding@1" in html and "layers, heads" in html  # the CLI's list
+    assert "alice2016-encoding@2" in html and "layers, heads" in html  # the CLI's list
+
+
+def test_results_page_renders_the_schema_flags_and_summaries_from_the_code(site):
+    from brainalign.alignment.ceiling import CEILING_FLAGS
+    from brainalign.results import COLUMN_DOCS, LEADERBOARD_COLUMNS, SUMMARY_NOTE
+
+    html = _page(site, "concepts/results")
+    for name in (*COLUMN_DOCS, *CEILING_FLAGS, *LEADERBOARD_COLUMNS):
+        assert f"<code>{name}</code>" in html, name
+    assert SUMMARY_NOTE.split(";")[0] in html
+    assert "0 cells computed, 2 reused" in html and "RunFolderError" in html
+    assert "executed-table" in html and len(NUMBER_CELL.findall(html)) >= 5
 
 
 def test_scaling_page_runs_a_sweep_and_dataset_pages_render_the_catalogue(site):
     from brainalign.datasets.catalogue import available, info
 
-    assert "finished cells" in _page(site, "scaling") and "rerun: " in _page(site, "scaling")
+    scaling = _page(site, "scaling")
+    assert "finished cells" in scaling and "rerun: " in scaling and "2 reused" in scaling
+    assert all(f"<th>{column}</th>" in scaling for column in ("untrained_score", "control_score"))
     for name in available():
         html = _page(site, f"datasets/{name}")
         assert "Licence" in html and "Citation" in html, name

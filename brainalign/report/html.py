@@ -40,12 +40,7 @@ from brainalign.results import (
     leaderboard,
     read_results,
 )
-
-FIGURES_DIR = "figures"
-"""Sub-folder of the figures :func:`build_report` draws when there are none."""
-
-RUN_FILE = "run.json"
-"""The run record of a run folder (:data:`brainalign.runs.RUN_FILE`)."""
+from brainalign.runs import FIGURES_DIR, RUN_FILE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

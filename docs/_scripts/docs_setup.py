@@ -114,7 +114,15 @@ def cli(*args: str) -> str:
 
 
 def table(frame, digits: int = 3) -> str:
-    """A DataFrame as an HTML table for markdown-exec output (numbers rounded)."""
+    """A DataFrame as an HTML table for markdown-exec output (numbers rounded).
+
+    Missing values show as empty cells, the missing ``layer`` and ``head`` (nullable
+    integers) included.
+    """
+    frame = frame.copy()
+    for column in frame.columns:
+        if str(frame[column].dtype) == "Int64":
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), "")
     html = frame.to_html(float_format=lambda v: f"{v:.{digits}f}", border=0, na_rep="")
     return f'<div class="executed-table">\n{html}\n</div>'
 
