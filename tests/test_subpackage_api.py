@@ -8,13 +8,16 @@ import sys
 
 import pytest
 
-#: Packages whose ``__all__`` is their public face (the first three load lazily).
+#: Packages whose ``__all__`` is their public face (the first five load lazily).
 PACKAGES = (
     "brainalign.alignment",
     "brainalign.encoders",
     "brainalign.datasets",
+    "brainalign.benchmarks",
+    "brainalign.report",
     "brainalign.alignment.stats",
     "brainalign.encoders.store",
+    "brainalign.results",
 )
 HEAVY = ("torch", "transformers")
 
@@ -34,6 +37,8 @@ def test_every_name_in_all_resolves(name):
         ("brainalign.alignment", "rsa"),
         ("brainalign.encoders", "features"),
         ("brainalign.datasets", "recording"),
+        ("brainalign.benchmarks", "registry"),
+        ("brainalign.report", "plots"),
     ],
 )
 def test_unknown_names_raise_and_submodules_still_import(name, child):

@@ -1,1 +1,32 @@
-"""Figures and reports built from tidy result tables."""
+"""Figures and reports built from tidy result tables.
+
+Every plotted or tabulated number comes from :mod:`brainalign.results`. The names users
+call are re-exported here and imported on first use (``import brainalign.report``
+imports neither matplotlib nor nilearn):
+
+- :func:`build_report`: one self-contained HTML report of a run folder;
+- :func:`write_benchmark_figures`, :func:`comparison_table`: each benchmark's figures,
+  and the numbers of its model-comparison bars;
+- :func:`plot_layer_curves`, :func:`plot_head_heatmap`, :func:`plot_model_comparison`:
+  score by layer, layers x heads, models at their best layer;
+- :func:`plot_rdms`, :func:`plot_glass_brain`, :func:`plot_surface_map`,
+  :func:`plot_topomap`: RDMs and brain maps, from arrays.
+"""
+
+from brainalign._lazy import lazy_exports
+
+_EXPORTS = {
+    "build_report": "brainalign.report.html",
+    "comparison_table": "brainalign.report.figures",
+    "write_benchmark_figures": "brainalign.report.figures",
+    "plot_head_heatmap": "brainalign.report.plots",
+    "plot_layer_curves": "brainalign.report.plots",
+    "plot_model_comparison": "brainalign.report.comparison",
+    "plot_rdms": "brainalign.report.rdm",
+    "plot_glass_brain": "brainalign.report.brain_maps",
+    "plot_surface_map": "brainalign.report.brain_maps",
+    "plot_topomap": "brainalign.report.brain_maps",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
