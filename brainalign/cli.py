@@ -470,19 +470,28 @@ def run_benchmarks(args: argparse.Namespace) -> int:
         rows = [get(name) for name in available()]
         width = max(len(b.versioned_id) for b in rows)
         for benchmark in rows:
-            heads = "layers, heads" if benchmark.scores_heads else "layers"
-            print(
+            scores = "layers, heads" if benchmark.scores_heads else "layers"
+            if not benchmark.uses_layers:
+                scores = "no layers"
+            options = ", ".join(benchmark.options)
+            line = (
                 f"{benchmark.versioned_id:<{width}}  {benchmark.dataset:<20} "
-                f"{benchmark.metric:<11} {heads}"
+                f"{benchmark.metric:<11} {scores:<14}{f'options: {options}' if options else ''}"
             )
+            print(line.rstrip())
         return 0
     try:
         benchmark = get(args.name)
     except UnknownBenchmarkError as error:
         raise CommandError(str(error)) from error
     for field in fields(benchmark):
-        if field.name != "runner":
-            print(f"{field.name}: {getattr(benchmark, field.name)}")
+        value = getattr(benchmark, field.name)
+        if field.name == "options":
+            print("options (--option NAME=VALUE):" + ("" if value else " none"))
+            for name, meaning in value.items():
+                print(f"  {name}: {meaning}")
+        elif field.name != "runner":
+            print(f"{field.name}: {value}")
     return 0
 
 
