@@ -27,16 +27,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from brainalign.benchmarks.settings import RunSettings, check_settings
 from brainalign.datasets.download import NotInCacheError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "Benchmark",

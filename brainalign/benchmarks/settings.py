@@ -15,7 +15,6 @@ change how a run goes, not its numbers.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -229,10 +228,6 @@ class RunSettings:
     def batch_size_for(self, benchmark: Benchmark) -> int:
         """``batch_size``, or the benchmark's default."""
         return self.batch_size if self.batch_size is not None else benchmark.batch_size
-
-    def for_model(self, model: str) -> RunSettings:
-        """The same settings for another model."""
-        return dataclasses.replace(self, model=model, weights=self.weights)
 
 
 def _plain(value: Any) -> Any:
