@@ -7,10 +7,11 @@ Heavy libraries (torch, transformers, nilearn) are imported inside the commands,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -680,21 +681,27 @@ class _ElapsedFormatter(logging.Formatter):
         return f"[{record.created - self.start:7.1f} s] {record.getMessage()}"
 
 
-def _log_progress(enabled: bool) -> None:
+@contextlib.contextmanager
+def _progress_log(enabled: bool) -> Iterator[None]:
     """Log the stages of a run (logger ``brainalign.progress``) to stderr, one line each.
 
     Works without a terminal (a batch job's log shows every stage with its elapsed time);
-    ``--quiet`` turns it off.
+    ``--quiet`` turns it off. The logger's level, handlers and propagation are restored
+    when the command ends, so calling :func:`main` leaves the process's logging as it was.
     """
     logger = logging.getLogger("brainalign.progress")
-    for handler in list(logger.handlers):
-        if isinstance(handler.formatter, _ElapsedFormatter):
-            logger.removeHandler(handler)
-    logger.propagate = False
-    logger.setLevel(logging.INFO if enabled else logging.WARNING)
+    saved = (logger.level, logger.propagate)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_ElapsedFormatter())
+    logger.setLevel(logging.INFO if enabled else logging.WARNING)
+    logger.propagate = False
     logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -702,32 +709,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _log_progress(not getattr(args, "quiet", False))
     if args.version:
         from brainalign import __version__
 
         print(__version__)
         return 0
+    commands = {
+        "score": run_score,
+        "extract": run_extract,
+        "datasets": run_datasets,
+        "benchmarks": run_benchmarks,
+        "sweep": run_sweep,
+        "compare": run_compare,
+        "report": run_report,
+    }
+    if args.command not in commands:
+        parser.print_help()
+        return 0
     try:
-        if args.command == "score":
-            return run_score(args)
-        if args.command == "extract":
-            return run_extract(args)
-        if args.command == "datasets":
-            return run_datasets(args)
-        if args.command == "benchmarks":
-            return run_benchmarks(args)
-        if args.command == "sweep":
-            return run_sweep(args)
-        if args.command == "compare":
-            return run_compare(args)
-        if args.command == "report":
-            return run_report(args)
+        with _progress_log(not getattr(args, "quiet", False)):
+            return commands[args.command](args)
     except CommandError as error:
         print(f"brainalign: error: {error}", file=sys.stderr)
         return 2
-    parser.print_help()
-    return 0
 
 
 if __name__ == "__main__":
