@@ -331,7 +331,10 @@ class RunFolder:
         self._save_record()
 
     def finish(self) -> None:
-        """Record the invocation's end."""
+        """Record the invocation's end (and the weight hashes of models downloaded by it)."""
+        for model, identity in self.record["models"].items():
+            if not identity.get("weights_sha256"):  # a hub model not cached when it began
+                self.record["models"][model] = model_identity(model)
         self._invocation["finished"] = _now()
         self._save_record()
 
