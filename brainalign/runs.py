@@ -148,7 +148,7 @@ def model_identity(model: str) -> dict[str, Any]:
     return {
         "source": info.source,
         "revision": info.revision,
-        "weights_sha256": dict(info.weights_sha256),
+        "weights_sha256": info.weight_hashes(),
     }
 
 

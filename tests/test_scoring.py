@@ -219,3 +219,17 @@ def test_a_failing_cell_is_named_and_the_others_are_kept(tiny_bert_dir, tmp_path
     with pytest.raises(BenchmarkRunError, match=r"wordsim353@1: benchmark wordsim353@1 needs"):
         score(str(tiny_bert_dir), ["simlex999", "wordsim353"], layers=[1], out=out)
     assert Cell(str(tiny_bert_dir), "simlex999@1").marker_path(out).is_file()
+
+
+def test_preflight_reads_configs_but_hashes_no_weights(tiny_bert_dir, monkeypatch):
+    from brainalign.encoders import models
+    from brainalign.scoring import make_settings, preflight, resolve_benchmarks
+
+    def no_hashing(directory):
+        raise AssertionError("preflight must not hash weight files")
+
+    monkeypatch.setattr(models, "weights_sha256", no_hashing)
+    runs = make_settings(str(tiny_bert_dir), layers=[0, 2])
+    preflight(runs, resolve_benchmarks("simlex999"))
+    with pytest.raises(SettingsError, match="layer 3 is out of range"):
+        preflight(make_settings(str(tiny_bert_dir), layers=[3]), resolve_benchmarks("simlex999"))

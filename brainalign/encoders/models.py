@@ -47,6 +47,7 @@ import importlib.util
 import logging
 import os
 import re
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,8 +324,10 @@ class ModelInfo:
         None when not available without a download.
     revision : str or None
         The cached snapshot (commit) of a hub model.
-    weights_sha256 : dict of str to str
-        sha256 of each weight file of a local or cached model (:func:`weights_sha256`).
+    directory : pathlib.Path or None
+        The folder holding its config and weight files (local, or the cached snapshot);
+        None for an uncached hub model. Its weights are hashed only when asked
+        (:meth:`weight_hashes`), never to check a config.
     """
 
     given: str
@@ -332,14 +335,18 @@ class ModelInfo:
     local: bool
     config: dict | None
     revision: str | None
-    weights_sha256: dict
+    directory: Path | None
+
+    def weight_hashes(self) -> dict[str, str]:
+        """sha256 of each weight file (:func:`weights_sha256`); empty when uncached."""
+        return {} if self.directory is None else weights_sha256(self.directory)
 
     @property
     def is_causal(self) -> bool | None:
         """Whether the config is a causal LM's (:func:`is_causal_config`); None unknown."""
         if self.config is None:
             return None
-        return is_causal_config(_namespace(self.config))
+        return is_causal_config(types.SimpleNamespace(**self.config))
 
     def n_hidden_states(self) -> int | None:
         """Hidden states of a text or vision model (blocks or stages + 1), if stated.
@@ -359,14 +366,8 @@ class ModelInfo:
         return len(depths) + 1 if isinstance(depths, list) and depths else None
 
 
-def _namespace(config: dict) -> Any:
-    import types
-
-    return types.SimpleNamespace(**config)
-
-
 def inspect_model(name: str | os.PathLike) -> ModelInfo:
-    """Resolve a model and read its config and weight hashes, without torch.
+    """Resolve a model and read its config, without torch and without hashing weights.
 
     A local directory must hold ``config.json``; a hub id is looked up in the Hugging
     Face cache (nothing is downloaded: an uncached hub model has ``config`` None and is
@@ -411,8 +412,8 @@ def inspect_model(name: str | os.PathLike) -> ModelInfo:
             raise ModelLoadError(
                 f"cannot read {config_path} of model {given!r}: {error}"
             ) from error
-    digests = weights_sha256(config_path.parent) if config_path is not None else {}
-    return ModelInfo(given, source, local, config, revision, digests)
+    directory = None if config_path is None else config_path.parent
+    return ModelInfo(given, source, local, config, revision, directory)
 
 
 def check_device(device: str, *, allow_auto: bool = True) -> str:
