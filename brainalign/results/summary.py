@@ -211,21 +211,14 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
     best = best_layers(results)
     controls = best[best["control"] != ""]
     models = best[best["control"] == ""]
-    pretrained = set(
-        zip(*(models.loc[models["weights"] == "pretrained", c] for c in ("benchmark", "metric",
-                                                                          "model")), strict=True)
-    )  # fmt: skip
+    keys = ["benchmark", "metric", "model"]
+    twins = models[models["weights"] == "untrained"].set_index(keys)["median_score"]
+    pretrained = set(models.loc[models["weights"] == "pretrained", keys].itertuples(index=False))
     rows = []
     for record in models.itertuples(index=False):
         key = (record.benchmark, record.metric, record.model)
         if record.weights == "untrained" and key in pretrained:
             continue  # the twin of a pretrained model: its untrained_score
-        twin = models[
-            (models["benchmark"] == record.benchmark)
-            & (models["metric"] == record.metric)
-            & (models["model"] == record.model)
-            & (models["weights"] == "untrained")
-        ]
         own = controls[
             (controls["benchmark"] == record.benchmark)
             & (controls["metric"] == record.metric)
@@ -241,9 +234,7 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
                 "n_layers": record.n_layers,
                 **{c: getattr(record, c) for c in SUMMARY_COLUMNS},
                 "untrained_score": (
-                    float(twin["median_score"].iloc[0])
-                    if record.weights == "pretrained" and len(twin)
-                    else np.nan
+                    float(twins[key]) if record.weights == "pretrained" and key in twins else np.nan
                 ),
                 "control": "" if strongest is None else strongest["control"],
                 "control_score": np.nan if strongest is None else strongest["median_score"],
