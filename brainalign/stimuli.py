@@ -72,8 +72,9 @@ class Stimuli:
         return len(self.table)
 
     @property
-    def ids(self) -> np.ndarray:
-        """Stimulus identifiers, shape (n_items,)."""
+    def stimulus_ids(self) -> np.ndarray:
+        """Stimulus identifiers, shape (n_items,) (named as :attr:`Features.stimulus_ids
+        <brainalign.encoders.features.Features.stimulus_ids>`)."""
         return self.table["stimulus_id"].to_numpy()
 
     @property

@@ -968,7 +968,7 @@ def load_beta_maps(
         raise FMRIError(f"load_beta_maps: {data.shape[0]} maps but {len(ids)} stimulus_ids")
     if stimuli is None:
         stimuli = Stimuli(pd.DataFrame({"stimulus_id": ids, "group": name, "label": ids}))
-    unknown = sorted(set(ids) - set(map(str, stimuli.ids)))
+    unknown = sorted(set(ids) - set(map(str, stimuli.stimulus_ids)))
     if unknown:
         raise FMRIError(f"load_beta_maps: stimulus_ids not in stimuli: {unknown[:5]}")
     meta = {"name": name, "units": units.kind, "response": "beta maps (user supplied)"}

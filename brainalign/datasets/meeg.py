@@ -438,7 +438,7 @@ def _stimuli_onset_events(
     samples = raw.first_samp + np.round(onsets * raw.info["sfreq"]).astype(int)
     outside = (samples < raw.first_samp) | (samples > raw.last_samp)
     if np.any(outside):
-        ids = stimuli.ids[outside][:3].tolist()
+        ids = stimuli.stimulus_ids[outside][:3].tolist()
         raise ValueError(
             f"stimuli: {int(outside.sum())} onset(s) (e.g. {ids}) lie outside "
             f"{_source_name(raw)} (0 to {raw.times[-1]:.3f} s) with stimulus_clock_start="
@@ -522,11 +522,11 @@ def _map_stimulus_ids(
 def _check_stimuli(stimulus_ids: Sequence[str], stimuli: Stimuli | None) -> Stimuli:
     if stimuli is None:
         return _condition_stimuli(stimulus_ids)
-    unknown = sorted(set(stimulus_ids) - set(map(str, stimuli.ids)))
+    unknown = sorted(set(stimulus_ids) - set(map(str, stimuli.stimulus_ids)))
     if unknown:
         raise ValueError(
             f"stimulus_id(s) {unknown[:5]} of the recording are not in the stimuli table "
-            f"(which has {len(stimuli)} items, e.g. {list(stimuli.ids[:3])})"
+            f"(which has {len(stimuli)} items, e.g. {list(stimuli.stimulus_ids[:3])})"
         )
     return stimuli
 
@@ -660,7 +660,7 @@ def make_epochs(
         raise ValueError(f"decim must be a positive integer, not {decim!r}")
     if events is None and stimuli is not None and "onset" in stimuli.table.columns:
         events, event_id = _stimuli_onset_events(raw, stimuli, stimulus_clock_start)
-        stimulus_ids = [str(s) for s in stimuli.ids]
+        stimulus_ids = [str(s) for s in stimuli.stimulus_ids]
         conditions = ["stimulus"] * len(events)
     else:
         events, event_id = _resolve_events(raw, events, event_id, stim_channel, verbose)

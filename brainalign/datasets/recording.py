@@ -88,7 +88,7 @@ class Recording:
         if not np.all(np.isfinite(data)):
             raise ValueError(f"{name}: data contain NaN or infinite values")
         if "stimulus_id" in self.samples.columns and len(self.stimuli):
-            known = set(self.stimuli.ids.tolist())
+            known = set(self.stimuli.stimulus_ids.tolist())
             referenced = self.samples["stimulus_id"].dropna()
             missing = [value for value in dict.fromkeys(referenced.tolist()) if value not in known]
             if missing:

@@ -911,7 +911,7 @@ class TextEncoder(LoadedModelAccess):
                 if "space_before" in table.columns
                 else None
             )
-            return texts, table["group"].to_numpy(), stimuli.ids, onsets, space_before
+            return texts, table["group"].to_numpy(), stimuli.stimulus_ids, onsets, space_before
         if isinstance(stimuli, str):
             raise ValueError("stimuli must be a sequence of texts or a Stimuli table, not a str")
         texts = list(stimuli)

@@ -245,7 +245,7 @@ def test_glasgow_two_row_header_published_layout(tmp_path):
     two_rows = read_glasgow_norms(path)
     assert two_rows.meta["header_rows"] == 2
     assert_array_equal(two_rows.data, read_glasgow_norms(GLASGOW).data)
-    assert two_rows.stimuli.ids.tolist() == reference["word"].tolist()
+    assert two_rows.stimuli.stimulus_ids.tolist() == reference["word"].tolist()
 
 
 def test_glasgow_errors(tmp_path):
@@ -263,7 +263,7 @@ def test_things_concepts_tables():
     path = BEHAVIOUR / "things_concepts_subset.tsv"
     rec = read_things_concepts(path)
     reference = pd.read_csv(path, sep="\t")
-    assert rec.stimuli.ids.tolist() == reference["uniqueID"].tolist()
+    assert rec.stimuli.stimulus_ids.tolist() == reference["uniqueID"].tolist()
     assert rec.stimuli.text == reference["Word"].tolist()
     assert "Concreteness (M)" in rec.units["unit"].tolist()
     assert_allclose(

@@ -293,7 +293,7 @@ def test_missing_stimulus_files_are_named():
 def test_unique_words_are_their_own_ids(tmp_path):
     path = write_events(tmp_path, "onset\tduration\tword\n0\t0.3\tAlice\n0.4\t0.2\twas\n")
     stimuli = events_to_stimuli(path, stimulus_column="word")
-    assert stimuli.ids.tolist() == ["Alice", "was"] and stimuli.text == ["Alice", "was"]
+    assert stimuli.stimulus_ids.tolist() == ["Alice", "was"] and stimuli.text == ["Alice", "was"]
     assert stimuli.groups() == ["sub-01_task-x_run-1"]
     assert events_to_stimuli(path, stimulus_column="word", group="story").groups() == ["story"]
 

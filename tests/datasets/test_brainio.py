@@ -29,7 +29,7 @@ def test_two_dimensional_assembly():
     assert rec.samples["repetition"].tolist() == [1, 1, 2, 1, 1, 1]
     assert rec.units["neuroid_id"].tolist() == ["alpha", "beta", "gamma"]
     assert rec.units["foo"].tolist() == [1, 2, 5]
-    assert rec.stimuli.ids.tolist() == ["n0", "n1", "n4", "n9"]
+    assert rec.stimuli.stimulus_ids.tolist() == ["n0", "n1", "n4", "n9"]
     assert rec.meta["coords"] == {
         "presentation": ["stimulus_id", "repetition"],
         "neuroid": ["neuroid_id", "foo"],

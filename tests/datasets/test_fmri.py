@@ -458,7 +458,7 @@ def test_gifti_run_reads_events_through_the_same_reader(tmp_path):
     path = tmp_path / "sub-01_hemi-L_bold.func.gii"
     _write_func_gifti(path, np.random.default_rng(3).normal(size=(10242, 4)))
     rec = load_gifti_run(path, tr=2.0, events=EVENTS, stimulus_column="stim_id")
-    assert rec.stimuli.ids.tolist() == [f"s{i:02d}" for i in range(1, 9)]
+    assert rec.stimuli.stimulus_ids.tolist() == [f"s{i:02d}" for i in range(1, 9)]
     assert rec.stimuli.table["label"][0] == "s01" and rec.stimuli.groups() == ["sub-01_bold"]
     with pytest.raises(BIDSFileError, match="no column 'word'"):
         load_gifti_run(path, tr=2.0, events=EVENTS, stimulus_column="word")

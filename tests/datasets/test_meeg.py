@@ -238,8 +238,8 @@ def test_epochs_recording_equals_mne_epochs_with_filter_decim_baseline():
     assert rec.units["channel"].tolist() == ["C3", "Cz"]
     assert set(rec.samples["subject"]) == {"s01"} and set(rec.units["subject"]) == {"s01"}
     assert rec.meta["highpass_hz"] == 1.0 and rec.meta["lowpass_hz"] == 30.0
-    assert sorted(rec.stimuli.ids) == ["1", "2", "4"]
-    assert rec.stimuli.table["label"].tolist() == rec.stimuli.ids.tolist()  # conditions only
+    assert sorted(rec.stimuli.stimulus_ids) == ["1", "2", "4"]
+    assert rec.stimuli.table["label"].tolist() == rec.stimuli.stimulus_ids.tolist()  # conditions only
     assert "text" not in rec.stimuli.table.columns
 
 
@@ -301,7 +301,7 @@ def test_epochs_at_stimulus_onsets_equal_epochs_at_events():
     by_stimuli = meeg.epochs_recording(BDF, stimuli=stimuli, stimulus_clock_start=shift, **params)
     by_events = meeg.epochs_recording(BDF, **params)
     np.testing.assert_array_equal(by_stimuli.data, by_events.data)
-    assert by_stimuli.samples["stimulus_id"].tolist() == stimuli.ids.tolist()
+    assert by_stimuli.samples["stimulus_id"].tolist() == stimuli.stimulus_ids.tolist()
     np.testing.assert_allclose(by_stimuli.samples["onset"], onsets)
     with pytest.raises(ValueError, match=r"9 onset\(s\).*outside .*check the clocks"):
         meeg.epochs_recording(BDF, stimuli=stimuli, stimulus_clock_start=100.0, **params)
