@@ -6,6 +6,10 @@
   (finite and at least :data:`CEILING_FLOOR`), and ``score / ceiling`` where it can,
   NaN with the reason where it cannot. Every normalised number brainalign reports (result
   rows, layer summaries, the leaderboard, figures) comes from :func:`normalized_scores`.
+* :func:`split_half_reliability` and :func:`split_half_ceiling`: the Spearman-Brown
+  corrected split-half reliability of responses to repeated presentations, and its
+  square root; :func:`ceiling_from_reliability` is the one definition of a ceiling from a
+  reliability (its square root, NaN where negative).
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ __all__ = [
     "CEILING_FLAGS",
     "CEILING_FLOOR",
     "ceiling_flags",
+    "ceiling_from_reliability",
     "leave_one_out_isc",
     "normalized_scores",
+    "split_half_ceiling",
+    "split_half_reliability",
 ]
 
 CEILING_FLOOR = 0.1
@@ -188,3 +195,226 @@ def leave_one_out_isc(data: ArrayLike, *, runs: ArrayLike | None = None) -> np.n
         others = (total - z[s]) / (n_subjects - 1)
         isc[s] = _pearson_2d(z[s], others)
     return isc
+
+
+def ceiling_from_reliability(reliability: ArrayLike) -> np.ndarray:
+    """The ceiling of a correlation score from the reliability of the data: its square root.
+
+    A reliability (split-half Spearman-Brown corrected correlation, or the reliability of
+    item means) is on the scale of r squared: it is the correlation the data would reach
+    with an independent replication of themselves. A model's prediction can correlate
+    with the data at most ``sqrt(reliability)`` in expectation, so the ceiling, on the
+    scale of the score, is that square root. This is the one definition of the rule;
+    :func:`split_half_ceiling` and
+    :func:`brainalign.benchmarks.norms.reliability_ceiling` go through it.
+
+    Parameters
+    ----------
+    reliability : array-like of float, shape (n,) or any shape
+
+    Returns
+    -------
+    numpy.ndarray of float64, same shape as ``reliability``
+        ``sqrt(reliability)`` where the reliability is at least 0. NaN where it is
+        negative (the data do not replicate: there is no ceiling) or NaN; such ceilings
+        are flagged by :func:`ceiling_flags` (``"not_finite"``) and never divide a score.
+    """
+    values = np.asarray(reliability, dtype=np.float64)
+    ceiling = np.full(values.shape, np.nan)
+    usable = values >= 0  # False for NaN
+    ceiling[usable] = np.sqrt(values[usable])
+    return ceiling
+
+
+_CONSTANT_TOLERANCE = 1e-10
+"""A half whose variance over items is below this fraction of its sum of squares (after
+centring each unit on its mean) is constant up to rounding: its correlation is undefined."""
+
+
+def _split_weights(perms: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Averaging weights of the two halves of ``k`` available repeats, per split.
+
+    Parameters
+    ----------
+    perms : numpy.ndarray of int, shape (n_splits, n_repeats)
+        One permutation of ``0 .. n_repeats - 1`` per split.
+    k : int
+        Number of available repeats (at least 2), at positions ``0 .. k - 1``.
+
+    Returns
+    -------
+    first, second : numpy.ndarray, shape (n_splits, k)
+        ``1 / (k // 2)`` on the repeats of each half, 0 elsewhere (the left-out repeat
+        of an odd ``k`` has 0 in both).
+    """
+    order = perms[perms < k].reshape(len(perms), k)  # row-major: each row's order kept
+    half = k // 2
+    first = np.zeros((len(perms), k))
+    second = np.zeros((len(perms), k))
+    np.put_along_axis(first, order[:, :half], 1.0 / half, axis=1)
+    np.put_along_axis(second, order[:, half : 2 * half], 1.0 / half, axis=1)
+    return first, second
+
+
+def split_half_reliability(
+    responses: ArrayLike, *, n_splits: int = 100, seed: int = 0
+) -> np.ndarray:
+    """Split-half reliability of each unit's responses to repeated presentations.
+
+    For each of ``n_splits`` random splits, the available (non-NaN) repeats of each
+    (item, unit) are split into two halves of ``floor(k / 2)`` repeats each (``k``
+    available repeats; when ``k`` is odd one repeat, chosen at random, is left out), and
+    each half is averaged. Per unit, the Pearson r between the two half means across the
+    items with at least 2 repeats is Spearman-Brown corrected to the reliability of the
+    mean of all repeats, ``2 r / (1 + r)``. The result is the mean over splits of the
+    corrected r's (the corrected value of each split, then averaged; not the corrected
+    mean r). With ``k`` odd, the estimate is that of the mean of ``k - 1`` repeats,
+    slightly below the reliability of the mean of all ``k``.
+
+    The random draws: ``rng = numpy.random.Generator(numpy.random.PCG64(seed))``; for
+    each split in turn ``perm = rng.permutation(n_repeats)``. An (item, unit) with ``k``
+    available repeats numbers them ``0 .. k - 1`` in their order along the repeats axis;
+    with ``order = perm[perm < k]`` (a uniformly random permutation of ``0 .. k - 1``),
+    repeats ``order[:k // 2]`` form the first half and ``order[k // 2 : 2 * (k // 2)]``
+    the second. The
+    randomness of a split is thus shared by all (item, unit) entries with the same ``k``:
+    each entry's split is uniformly random, but entries with equal ``k`` are split
+    alike. The estimate does not depend on the order of the repeats in distribution
+    (exactly, with 2 repeats: the halves can only swap, and r is symmetric).
+
+    Parameters
+    ----------
+    responses : array-like, shape (n_items, n_units, n_repeats)
+        Responses to each presentation, NaN where an (item, unit) has fewer repeats
+        (:meth:`brainalign.datasets.Recording.repeat_array` gives this array). Computed
+        in float64.
+    n_splits : int, default 100
+        Number of random splits.
+    seed : int, default 0
+        Seed of the random splits.
+
+    Returns
+    -------
+    reliability : numpy.ndarray of float64, shape (n_units,)
+        Mean over splits of the Spearman-Brown corrected split-half r. A split gives
+        NaN for a unit with fewer than 3 items having at least 2 repeats, or whose half
+        means are constant across items; NaN splits are left out of the mean, and the
+        unit's reliability is NaN when no split is defined. Can be negative (no reliable
+        signal; ``-inf`` if a split's halves correlate at exactly -1): see
+        :func:`ceiling_from_reliability`.
+
+    Raises
+    ------
+    ValueError
+        If ``responses`` is not 3-D, holds inf, ``n_splits`` is below 1, or no
+        (item, unit) has 2 repeats or more.
+
+    See Also
+    --------
+    split_half_ceiling : the square root, on the scale of a correlation score.
+    """
+    arr = np.asarray(responses, dtype=np.float64)
+    if arr.ndim != 3:
+        raise ValueError(
+            f"responses must be 3-D (n_items, n_units, n_repeats); got shape {arr.shape}. "
+            "Recording.repeat_array() returns this array for a recording with repeats."
+        )
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 1:
+        raise ValueError(f"n_splits must be an integer >= 1; got {n_splits!r}")
+    if np.isinf(arr).any():
+        where = np.argwhere(np.isinf(arr))[:5].tolist()
+        raise ValueError(
+            f"responses hold {int(np.isinf(arr).sum())} infinite value(s), e.g. at "
+            f"(item, unit, repeat) {where}; only NaN may mark a missing repeat"
+        )
+    n_items, n_units, n_repeats = arr.shape
+    available = ~np.isnan(arr)
+    counts = available.sum(axis=2)  # (n_items, n_units)
+    usable = counts >= 2
+    if not usable.any():
+        raise ValueError(
+            f"responses of shape {arr.shape} hold repeats of one presentation only: no "
+            "split-half possible. Every (item, unit) has fewer than 2 non-NaN repeats; a "
+            "split-half ceiling needs items presented at least twice."
+        )
+    n_usable = usable.sum(axis=0)  # (n_units,)
+    # Centre each unit on its mean (split-half means shift by the same constant, so r is
+    # unchanged) to keep the sums of squares below free of cancellation.
+    kept = usable[:, :, None] & available
+    centre = np.where(kept, arr, 0.0).sum(axis=(0, 2)) / np.maximum(kept.sum(axis=(0, 2)), 1)
+    centred = arr - centre[None, :, None]
+    # Available repeats to the front, in their order (stable sort), zeros behind.
+    order = np.argsort(~available, axis=2, kind="stable")
+    compact = np.nan_to_num(np.take_along_axis(centred, order, axis=2), nan=0.0)
+
+    # Per count k: each unit's sum and Gram matrix of the k available repeats over items.
+    groups = []
+    for k in np.unique(counts[usable]).tolist():
+        rows = np.where((counts == k)[:, :, None], compact[:, :, :k], 0.0)
+        sums = rows.sum(axis=0)  # (n_units, k)
+        gram = np.einsum("iuj,iul->ujl", rows, rows)  # (n_units, k, k)
+        groups.append((k, sums, gram))
+
+    rng = np.random.Generator(np.random.PCG64(seed))
+    total = np.zeros(n_units)
+    defined = np.zeros(n_units, dtype=np.int64)
+    chunk = max(1, min(n_splits, 4_000_000 // max(1, n_units * n_repeats)))
+    n = n_usable[:, None].astype(np.float64)
+    for start in range(0, n_splits, chunk):
+        size = min(chunk, n_splits - start)
+        perms = np.stack([rng.permutation(n_repeats) for _ in range(size)])
+        sa = np.zeros((n_units, size))
+        sb = np.zeros((n_units, size))
+        saa = np.zeros((n_units, size))
+        sbb = np.zeros((n_units, size))
+        sab = np.zeros((n_units, size))
+        for k, sums, gram in groups:
+            first, second = _split_weights(perms, k)
+            sa += sums @ first.T
+            sb += sums @ second.T
+            gram_first = gram @ first.T  # (n_units, k, size)
+            saa += (gram_first * first.T).sum(axis=1)
+            sab += (gram_first * second.T).sum(axis=1)
+            sbb += ((gram @ second.T) * second.T).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var_a = saa - sa * sa / n
+            var_b = sbb - sb * sb / n
+            cov = sab - sa * sb / n
+            ok = (
+                (n >= 3) & (var_a > _CONSTANT_TOLERANCE * saa) & (var_b > _CONSTANT_TOLERANCE * sbb)
+            )
+            r = np.clip(cov / np.sqrt(var_a * var_b), -1.0, 1.0)
+            corrected = 2.0 * r / (1.0 + r)
+        total += np.where(ok, corrected, 0.0).sum(axis=1)
+        defined += ok.sum(axis=1)
+    reliability = np.full(n_units, np.nan)
+    some = defined > 0
+    reliability[some] = total[some] / defined[some]
+    return reliability
+
+
+def split_half_ceiling(responses: ArrayLike, *, n_splits: int = 100, seed: int = 0) -> np.ndarray:
+    """Noise ceiling of a correlation score from repeated presentations, per unit.
+
+    ``ceiling_from_reliability(split_half_reliability(responses, ...))``: the square root
+    of the Spearman-Brown corrected split-half reliability, NaN where it is negative or
+    undefined. The usual ceiling of event-related data with repeats (a user's study,
+    vision datasets), scored against the mean response over all repeats.
+
+    Parameters
+    ----------
+    responses : array-like, shape (n_items, n_units, n_repeats)
+        NaN-padded where an (item, unit) has fewer repeats.
+    n_splits : int, default 100
+    seed : int, default 0
+
+    Returns
+    -------
+    ceiling : numpy.ndarray of float64, shape (n_units,)
+
+    Raises
+    ------
+    ValueError
+        As :func:`split_half_reliability`.
+    """
+    return ceiling_from_reliability(split_half_reliability(responses, n_splits=n_splits, seed=seed))

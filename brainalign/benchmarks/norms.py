@@ -27,7 +27,9 @@ Ceiling: the published tables give per item the mean, SD and number of raters of
 dimension, so the reliability of the item means is estimated as
 ``1 - mean_i(SD_i^2 / N_i) / var_i(mean_i)`` (rater noise independent between raters)
 and the ceiling is its square root, the largest Pearson r any predictor of the true
-means can reach against the observed means. NaN where the estimate is not positive.
+means can reach against the observed means
+(:func:`~brainalign.alignment.ceiling.ceiling_from_reliability`). NaN where the
+estimate is negative.
 
 Controls: the untrained twin and the control ``random-word-vectors`` (see
 :mod:`brainalign.benchmarks.word_similarity`), scored exactly as the model: the same
@@ -51,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from brainalign.alignment.ceiling import ceiling_from_reliability
 from brainalign.alignment.encoding import cross_validated_encoding
 from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.word_similarity import (
@@ -179,7 +182,8 @@ def reliability_ceiling(means: ArrayLike, sds: ArrayLike, counts: ArrayLike) -> 
     Returns
     -------
     numpy.ndarray, shape (n_dims,)
-        NaN where the reliability is not positive or the means are constant.
+        :func:`~brainalign.alignment.ceiling.ceiling_from_reliability` of the
+        reliability: NaN where it is negative or the means are constant.
     """
     means, sds, counts = (np.asarray(a, dtype=np.float64) for a in (means, sds, counts))
     if not (means.shape == sds.shape == counts.shape) or means.ndim != 2 or means.shape[0] < 2:
@@ -192,8 +196,8 @@ def reliability_ceiling(means: ArrayLike, sds: ArrayLike, counts: ArrayLike) -> 
     noise = np.mean(sds**2 / counts, axis=0)
     variance = np.var(means, axis=0, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        reliability = 1.0 - noise / variance
-    return np.where((variance > 0) & (reliability > 0), np.sqrt(np.abs(reliability)), np.nan)
+        reliability = np.where(variance > 0, 1.0 - noise / variance, np.nan)
+    return ceiling_from_reliability(reliability)
 
 
 def probe_scores(
@@ -231,6 +235,7 @@ def probe_scores(
         result = cross_validated_encoding(
             np.asarray(X, dtype=np.float64),
             np.asarray(Y, dtype=np.float64),
+            sampling="event",
             delays=(0,),
             cv=KFold(n_splits, shuffle=True, random_state=seed),
             inner_cv=KFold(inner_splits, shuffle=True, random_state=seed),
