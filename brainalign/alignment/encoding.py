@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -14,6 +15,11 @@ from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d
 from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
 from brainalign.alignment.temporal import fir_delays
+
+#: What the rows of ``Y`` are: one row per stimulus, or samples of a time series.
+SAMPLINGS = ("event", "continuous")
+#: FIR delays (samples) used when ``delays`` is not given, by kind of data.
+DEFAULT_DELAYS = {"event": (0,), "continuous": (1, 2, 3, 4)}
 
 
 @dataclass(frozen=True)
@@ -32,19 +38,28 @@ class EncodingResult:
     predictions : numpy.ndarray, shape (n_samples, n_targets), or None
         Held-out predictions in the units of ``Y`` (each row predicted by the fold
         that held it out), when ``return_predictions=True``.
+    settings : dict
+        What was used, defaults included: ``sampling`` (``"event"`` or
+        ``"continuous"``), ``sampling_from`` (``"argument"``, ``"recording"`` when
+        ``Y`` was a Recording, or ``"assumed"`` when neither said), ``delays`` (tuple of
+        int), ``gap`` (int, samples), ``seed`` (int), ``cv`` (repr of the outer
+        splitter) and ``inner_cv`` (tuple of str, shape (n_folds,): repr of the inner
+        splitter of each outer fold).
     """
 
     scores: np.ndarray
     fold_scores: np.ndarray
     best_alphas: np.ndarray
     predictions: np.ndarray | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def cross_validated_encoding(
     X: ArrayLike,
-    Y: ArrayLike,
+    Y: ArrayLike | Any,
     *,
-    delays: Sequence[int] = (1, 2, 3, 4),
+    sampling: str | None = None,
+    delays: Sequence[int] | None = None,
     cv: object | None = None,
     groups: ArrayLike | None = None,
     n_splits: int = 5,
@@ -52,52 +67,78 @@ def cross_validated_encoding(
     alphas: ArrayLike = DEFAULT_ALPHAS,
     inner_cv: object | None = None,
     inner_splits: int = 5,
+    seed: int = 0,
     return_predictions: bool = False,
     feature_ids: ArrayLike | None = None,
     response_ids: ArrayLike | None = None,
 ) -> EncodingResult:
     """Fit and score a delayed ridge encoding model with nested cross-validation.
 
+    What the rows of ``Y`` are decides the defaults (``sampling``, or the Recording's):
+
+    - ``"event"`` (one row per stimulus: image, sentence, trial average; rows are
+      independent items): ``delays=(0,)``; outer
+      ``KFold(n_splits, shuffle=True, random_state=seed)``, or ``GroupKFold(n_splits)``
+      with ``groups``; inner shuffled ``KFold(inner_splits)`` over the training rows, or
+      ``GroupKFold`` over the training groups when they hold at least two; ``gap=0``.
+    - ``"continuous"`` (samples of a time series): ``delays=(1, 2, 3, 4)``; outer
+      ``BlockedKFold(n_splits, gap=max(delays))`` (contiguous blocks), or
+      ``GroupKFold(n_splits)`` with ``groups``; inner ``GroupKFold`` over the training
+      groups when they hold at least two, else ``BlockedKFold(inner_splits, gap)``.
+    - not given, and ``Y`` not a Recording: the continuous defaults, with a warning
+      when ``delays`` is not given either.
+
+    Each default applies only to a parameter left unset; what was used is in
+    :attr:`EncodingResult.settings`.
+
     1. FIR delays (:func:`~brainalign.alignment.temporal.fir_delays`) on the whole
        series (inside each run when ``groups`` are given); they have no learned
        parameters.
-    2. Outer splits: ``cv`` if given, else :class:`~brainalign.alignment.cv.BlockedKFold`
-       ``(n_splits, gap)`` (contiguous test blocks with ``gap`` samples dropped from
-       training on each side) or, with ``groups``, ``GroupKFold(n_splits)`` (whole runs
-       or stories held out).
+    2. Outer splits: ``cv`` if given, else the default of the table.
     3. Per outer fold, z-score the delayed features and ``Y`` with means and standard
        deviations of the **training rows only** (columns constant on the training
        rows become 0), fit :class:`~brainalign.alignment.ridge.RidgeCV` on the training
        rows with the inner splits, and score the held-out rows by Pearson r per target.
-       Inner splits: ``inner_cv`` if given (called with the training rows' groups);
-       else ``GroupKFold(inner_splits)`` over the training rows' groups when they hold
-       at least two groups; else ``BlockedKFold(inner_splits, gap)`` over their
-       positions.
+       Inner splits: ``inner_cv`` if given (called with the training rows' groups),
+       else the default of the table.
 
     Parameters
     ----------
     X : array-like, shape (n_samples, n_features)
-        Features already on the sampling clock of ``Y`` (e.g. Lanczos-resampled to
+        Features on the samples of ``Y``: one row per stimulus for event-related data,
+        or already on the sampling clock of a time series (e.g. Lanczos-resampled to
         volumes with :func:`~brainalign.alignment.temporal.lanczos_resample`).
-    Y : array-like, shape (n_samples, n_targets) or (n_samples,)
-        Responses (voxels, channels, ROIs), one row per sample of ``X``. 1-D is one
-        target.
-    delays : sequence of int, default (1, 2, 3, 4)
-        FIR delays in samples. ``(0,)`` for event-related data (one row per stimulus).
+    Y : array-like, shape (n_samples, n_targets) or (n_samples,), or Recording
+        Responses (voxels, neurons, channels, ROIs), one row per sample of ``X``. 1-D
+        is one target. A :class:`~brainalign.datasets.recording.Recording` with 2-D
+        ``data`` (n_samples, n_units) gives its ``data`` and its ``sampling`` (and, when
+        ``feature_ids`` are given, its ``samples["stimulus_id"]`` as ``response_ids``).
+    sampling : {"event", "continuous"}, optional
+        ``"event"``: one row per stimulus (image, sentence, trial average), rows
+        independent. ``"continuous"``: samples of a time series (fMRI volumes, M/EEG
+        samples). Not given (and ``Y`` not a Recording): the continuous defaults, with
+        a warning when ``delays`` is not given either.
+    delays : sequence of int, optional
+        FIR delays in samples. Default ``(0,)`` for event data (no delays), else
+        ``(1, 2, 3, 4)``. Other delays than ``(0,)`` with ``sampling="event"`` are used
+        but warn: they mix each item with its neighbouring rows.
     cv : splitter, optional
         Any scikit-learn splitter (``split(X, y, groups)``), e.g. ``LeaveOneGroupOut()``
-        or ``GroupKFold(5)``. A splitter that shuffles (``shuffle=True``) draws a
-        warning: shuffled rows of a time series leak neighbouring samples into
-        training and inflate scores.
+        or ``GroupKFold(5)``. Unless ``sampling="event"``, a splitter that shuffles
+        (``shuffle=True``) draws a warning: shuffled rows of a time series leak
+        neighbouring samples into training and inflate scores.
     groups : array-like, shape (n_samples,), optional
-        Run, story or passage of each sample (each run's samples contiguous when
-        ``delays`` are not just 0). Passed to the outer and inner splitters.
+        Run, story, passage, or repeated stimulus of each sample (each run's samples
+        contiguous when ``delays`` are not just 0). Passed to the outer and inner
+        splitters: rows of one group are never split between training and test.
     n_splits : int, default 5
         Outer folds when ``cv`` is not given.
     gap : int, optional
         Samples dropped from training on each side of every held-out block of the
-        blocked splitters. Defaults to ``max(delays)``, the least that keeps delayed
-        copies of held-out stimuli out of training.
+        blocked splitters. Continuous default: ``max(delays)``, the least that keeps
+        delayed copies of held-out stimuli out of training. Event default: 0; a
+        positive ``gap`` with ``sampling="event"`` is honoured by using the blocked
+        splitters (contiguous blocks in row order) instead of shuffled ones.
     alphas : array-like of float, default DEFAULT_ALPHAS
         Ridge penalties, log-spaced; the default ``numpy.logspace(-1, 8, 19)`` suits
         z-scored features with hundreds to thousands of columns and a few hundred
@@ -106,6 +147,9 @@ def cross_validated_encoding(
         Splitter choosing the penalty inside each outer training set.
     inner_splits : int, default 5
         Inner folds of the default inner splitters.
+    seed : int, default 0
+        ``random_state`` of the shuffled default ``KFold`` splitters of event data
+        (outer and inner); the same seed gives the same folds. Unused otherwise.
     return_predictions : bool, default False
         Also return the held-out predictions. Rows held out by no outer split (e.g. in
         a gap) are NaN; rows held out twice keep the last prediction.
@@ -117,7 +161,10 @@ def cross_validated_encoding(
     -----
     UserWarning
         Once, naming the units, when some columns of ``Y`` are constant: their score
-        is NaN (undefined), never 0.
+        is NaN (undefined), never 0. Once when neither ``sampling`` nor ``delays`` is
+        given (the rows are treated as a time series; the message says how to change
+        it). When ``cv`` shuffles and the data are not ``sampling="event"``. When
+        ``sampling="event"`` comes with delays other than ``(0,)``.
 
     Returns
     -------
@@ -129,8 +176,23 @@ def cross_validated_encoding(
         If ``X`` and ``Y`` have different numbers of rows, hold NaN or inf (the message
         names the samples and units), their ids differ, ``groups``
         has the wrong length or fewer than 2 groups for group folds, a split is empty,
-        or there are too few samples for the outer or inner folds with this gap.
+        there are too few samples for the outer or inner folds with this gap,
+        ``sampling`` is not ``"event"``, ``"continuous"`` or None, it contradicts the
+        Recording given as ``Y``, or that Recording is time-resolved (3-D).
+
+    Examples
+    --------
+    One row per image (event-related), 5 repeats of each image kept together:
+
+    >>> result = cross_validated_encoding(
+    ...     features, responses, sampling="event", groups=image_ids
+    ... )  # doctest: +SKIP
+    >>> result.settings["cv"]  # doctest: +SKIP
+    'GroupKFold(n_splits=5, random_state=None, shuffle=False)'
     """
+    Y, sampling, sampling_from, response_ids = _unpack_responses(
+        Y, sampling, feature_ids, response_ids
+    )
     X_arr, Y_arr, _ = check_xy(
         X,
         Y,
@@ -141,11 +203,42 @@ def cross_validated_encoding(
     if feature_ids is not None:
         check_matching_ids(feature_ids, response_ids)
     group_arr = _check_groups(groups, X_arr.shape[0])
-    delay_groups = None if group_arr is None or tuple(delays) == (0,) else group_arr
-    delayed = fir_delays(X_arr, delays, groups=delay_groups)
+    kind = "continuous" if sampling is None else sampling
+    used_delays = DEFAULT_DELAYS[kind] if delays is None else delays
+    delay_groups = None if group_arr is None or tuple(used_delays) == (0,) else group_arr
+    delayed = fir_delays(X_arr, used_delays, groups=delay_groups)
+    used_delays = tuple(int(d) for d in used_delays)
     alphas = check_alphas(alphas)
-    gap = max(int(d) for d in delays) if gap is None else check_int("gap", gap, minimum=0)
-    outer = _outer_splits(delayed, Y_arr, cv, group_arr, n_splits, gap)
+    seed = check_int("seed", seed, minimum=0)
+    if gap is None:
+        gap = max(used_delays) if kind == "continuous" else 0
+    else:
+        gap = check_int("gap", gap, minimum=0)
+    blocked = kind == "continuous" or gap > 0
+    outer_cv = _outer_splitter(cv, group_arr, n_splits, gap, blocked, seed, X_arr.shape[0])
+
+    if sampling == "event" and delays is not None and used_delays != (0,):
+        warnings.warn(
+            f"sampling='event' with delays={used_delays}: FIR delays mix each row with "
+            "its neighbouring rows, which are independent items (stimuli) in event-related "
+            "data; used as given, but pass delays=(0,) unless the row order is time.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if sampling is None and delays is None:
+        warnings.warn(_assumed_message(cv, group_arr, gap), UserWarning, stacklevel=2)
+    if kind == "continuous" and getattr(outer_cv, "shuffle", False):
+        warnings.warn(
+            f"cv={outer_cv!r} shuffles samples: rows of a time series (sampling="
+            f"{sampling!r}) are correlated with their neighbours, so shuffled folds put "
+            "near-copies of held-out rows in training and inflate held-out scores. Prefer "
+            "contiguous blocks (BlockedKFold) or group folds (GroupKFold, "
+            "LeaveOneGroupOut); for one row per stimulus (independent items) pass "
+            "sampling='event'.",
+            UserWarning,
+            stacklevel=2,
+        )
+    outer = _outer_splits(delayed, Y_arr, outer_cv, group_arr)
 
     constant = np.flatnonzero(np.ptp(Y_arr, axis=0) == 0)
     if constant.size:
@@ -159,13 +252,17 @@ def cross_validated_encoding(
     n_samples, n_targets = Y_arr.shape
     fold_scores = np.empty((len(outer), n_targets))
     best_alphas = np.empty((len(outer), n_targets))
+    inner_used = []
     predictions = np.full((n_samples, n_targets), np.nan) if return_predictions else None
     for k, (train, test) in enumerate(outer):
         X_train, Y_train = delayed[train], Y_arr[train]
         x_mean, x_scale = _zscore_params(X_train)
         y_mean, y_scale = _zscore_params(Y_train)
         train_groups = None if group_arr is None else group_arr[train]
-        inner = _inner_splitter(inner_cv, train_groups, X_train, inner_splits, gap)
+        splitter, inner = _inner_splitter(
+            inner_cv, train_groups, X_train, inner_splits, gap, blocked, seed
+        )
+        inner_used.append(repr(splitter))
         model = RidgeCV(alphas, cv=inner)
         try:
             model.fit((X_train - x_mean) * x_scale, (Y_train - y_mean) * y_scale)
@@ -187,6 +284,76 @@ def cross_validated_encoding(
         fold_scores=fold_scores,
         best_alphas=best_alphas,
         predictions=predictions,
+        settings={
+            "sampling": kind,
+            "sampling_from": sampling_from,
+            "delays": used_delays,
+            "gap": gap,
+            "seed": seed,
+            "cv": repr(outer_cv),
+            "inner_cv": tuple(inner_used),
+        },
+    )
+
+
+def _unpack_responses(
+    Y: Any,
+    sampling: str | None,
+    feature_ids: ArrayLike | None,
+    response_ids: ArrayLike | None,
+) -> tuple[Any, str | None, str, ArrayLike | None]:
+    """``Y``'s array, the sampling, where it came from, and the response ids.
+
+    A Recording is recognised by its ``data``, ``samples`` and ``sampling`` attributes
+    (``alignment/`` does not import ``datasets/``).
+    """
+    if sampling is not None and sampling not in SAMPLINGS:
+        raise ValueError(
+            f"sampling={sampling!r}; pass 'event' (one row per stimulus: image, sentence, "
+            "trial) or 'continuous' (rows are samples of a time series), or leave it out."
+        )
+    if not all(hasattr(Y, name) for name in ("data", "samples", "sampling")):
+        return Y, sampling, "assumed" if sampling is None else "argument", response_ids
+    meta = getattr(Y, "meta", None)
+    name = meta.get("name", "recording") if isinstance(meta, dict) else "recording"
+    kind = Y.sampling
+    if kind not in SAMPLINGS:
+        raise ValueError(
+            f"Y ({name}) has sampling={kind!r}; a Recording's sampling must be 'event' or "
+            "'continuous'."
+        )
+    if sampling is not None and sampling != kind:
+        raise ValueError(
+            f"sampling={sampling!r} contradicts Y, a Recording ({name}) with "
+            f"sampling={kind!r}; leave sampling out (it comes from the recording), or pass "
+            "Y=recording.data to choose another."
+        )
+    data = np.asarray(Y.data)
+    if data.ndim != 2:
+        raise ValueError(
+            f"Y is a Recording ({name}) with data of shape {data.shape}; encoding needs 2-D "
+            "data (n_samples, n_units), not time-resolved (n_samples, n_units, n_times). "
+            "Select one time point or average a time window first, e.g. "
+            f"Y=recording.data[:, :, k] with sampling={kind!r}."
+        )
+    samples = Y.samples
+    if feature_ids is not None and response_ids is None and "stimulus_id" in samples:
+        response_ids = np.asarray(samples["stimulus_id"].tolist())
+    return data, kind, "recording", response_ids
+
+
+def _assumed_message(cv: object | None, groups: np.ndarray | None, gap: int) -> str:
+    """The warning when neither ``sampling`` nor ``delays`` is given."""
+    if cv is not None:
+        folds = f"the folds of cv={cv!r}"
+    elif groups is not None:
+        folds = "group folds (GroupKFold) over groups"
+    else:
+        folds = f"contiguous blocked folds with gap {gap}"
+    return (
+        f"sampling not given: treating the rows as a time series (FIR delays 1-4, {folds}); "
+        "pass sampling='event' for one row per stimulus or image (no delays, shuffled "
+        "K-fold), or sampling='continuous' to silence this."
     )
 
 
@@ -201,40 +368,52 @@ def _check_groups(groups: ArrayLike | None, n_samples: int) -> np.ndarray | None
     return labels
 
 
-def _outer_splits(
-    X: np.ndarray,
-    Y: np.ndarray,
+def _outer_splitter(
     cv: object | None,
     groups: np.ndarray | None,
     n_splits: int,
     gap: int,
+    blocked: bool,
+    seed: int,
+    n_samples: int,
+) -> object:
+    """The outer splitter: ``cv``, or the default for these data."""
+    from sklearn.model_selection import GroupKFold, KFold
+
+    if cv is not None:
+        if isinstance(cv, str) or not callable(getattr(cv, "split", None)):
+            raise ValueError(
+                f"cv must be a splitter with a split(X, y, groups) method; got {cv!r}."
+            )
+        return cv
+    if groups is not None:
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
+            raise ValueError(
+                f"groups holds {n_groups} group; group folds need at least 2 (or leave "
+                "groups=None for folds over samples)."
+            )
+        return GroupKFold(min(check_int("n_splits", n_splits, minimum=2), n_groups))
+    if blocked:
+        return BlockedKFold(n_splits, gap=gap)
+    n_splits = check_int("n_splits", n_splits, minimum=2)
+    if n_samples < 2 * n_splits:
+        raise ValueError(
+            f"{n_samples} samples are too few for n_splits={n_splits} outer folds with at "
+            f"least 2 held-out samples each; lower n_splits or add samples."
+        )
+    return KFold(n_splits, shuffle=True, random_state=seed)
+
+
+def _outer_splits(
+    X: np.ndarray,
+    Y: np.ndarray,
+    cv: object,
+    groups: np.ndarray | None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The outer (train, test) index arrays, checked."""
-    from sklearn.model_selection import GroupKFold
-
-    if cv is None:
-        if groups is None:
-            cv = BlockedKFold(n_splits, gap=gap)
-        else:
-            n_groups = len(np.unique(groups))
-            if n_groups < 2:
-                raise ValueError(
-                    f"groups holds {n_groups} group; group folds need at least 2 (or leave "
-                    "groups=None for contiguous blocks)."
-                )
-            cv = GroupKFold(min(check_int("n_splits", n_splits, minimum=2), n_groups))
-    elif isinstance(cv, str) or not callable(getattr(cv, "split", None)):
-        raise ValueError(f"cv must be a splitter with a split(X, y, groups) method; got {cv!r}.")
-    if getattr(cv, "shuffle", False):
-        warnings.warn(
-            f"cv={cv!r} shuffles samples: with a time series or stories, neighbouring "
-            "samples leak into training and inflate held-out scores. Prefer contiguous "
-            "blocks (BlockedKFold) or group folds (GroupKFold, LeaveOneGroupOut).",
-            UserWarning,
-            stacklevel=3,
-        )
     splits = []
-    for k, (train, test) in enumerate(cv.split(X, Y, groups)):
+    for k, (train, test) in enumerate(cv.split(X, Y, groups)):  # type: ignore[attr-defined]
         train, test = np.asarray(train, dtype=np.intp), np.asarray(test, dtype=np.intp)
         if train.size == 0 or test.size < 2:
             raise ValueError(
@@ -253,18 +432,25 @@ def _inner_splitter(
     X_train: np.ndarray,
     inner_splits: int,
     gap: int,
-) -> object:
-    """The splitter RidgeCV uses inside one outer training set."""
-    from sklearn.model_selection import GroupKFold, check_cv
+    blocked: bool,
+    seed: int,
+) -> tuple[object, object]:
+    """The splitter inside one outer training set, and what RidgeCV is given."""
+    from sklearn.model_selection import GroupKFold, KFold, check_cv
 
     if inner_cv is None:
         n_groups = 0 if train_groups is None else len(np.unique(train_groups))
         if n_groups < 2:
-            return BlockedKFold(inner_splits, gap=gap)
+            if blocked:
+                splitter = BlockedKFold(inner_splits, gap=gap)
+            else:
+                n_splits = check_int("inner_splits", inner_splits, minimum=2)
+                splitter = KFold(n_splits, shuffle=True, random_state=seed)
+            return splitter, splitter
         inner_cv = GroupKFold(min(check_int("inner_splits", inner_splits, minimum=2), n_groups))
     if isinstance(inner_cv, str) or not callable(getattr(inner_cv, "split", None)):
         raise ValueError(f"inner_cv must be a splitter with a split method; got {inner_cv!r}.")
-    return check_cv(list(inner_cv.split(X_train, None, train_groups)))
+    return inner_cv, check_cv(list(inner_cv.split(X_train, None, train_groups)))
 
 
 def _zscore_params(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -129,7 +129,9 @@ def score_design(
     """
     frames = []
     for layer, X in design.items():
-        result = cross_validated_encoding(X, recording.data, **settings.encoding_options())
+        result = cross_validated_encoding(
+            X, recording.data, sampling="continuous", **settings.encoding_options()
+        )
         frames.append(_rows(recording, result.scores, int(layer) if layered else pd.NA))
     return pd.concat(frames, ignore_index=True)
 
@@ -153,7 +155,7 @@ def score_regressors(
         subset = recording.select(subject=subject)
         regressors = subset.regressor_matrix(subject, names)
         result = cross_validated_encoding(
-            regressors, subset.data, **settings.encoding_options(delays)
+            regressors, subset.data, sampling="continuous", **settings.encoding_options(delays)
         )
         frames.append(_rows(subset, result.scores, pd.NA))
     return pd.concat(frames, ignore_index=True)
