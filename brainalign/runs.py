@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.parallel import Outcome
 
@@ -93,10 +94,14 @@ class Cell:
     model : str
     benchmark : str
         Versioned id (``"simlex999@1"``).
+    digest : str
+        The benchmark's :attr:`~brainalign.benchmarks.benchmark.Benchmark.digest` (a
+        study's data and analysis); a finished cell of another digest is recomputed.
     """
 
     model: str
     benchmark: str
+    digest: str = ""
 
     @property
     def stem(self) -> str:
@@ -114,10 +119,26 @@ class Cell:
 
 @dataclass(frozen=True)
 class CellTask:
-    """Everything a worker needs to compute one cell (picklable)."""
+    """Everything a worker needs to compute one cell (picklable).
+
+    Attributes
+    ----------
+    cell : Cell
+    settings : RunSettings
+    benchmark : Benchmark
+        The benchmark itself (a registered one, or a user's study), so a worker never
+        looks it up by name.
+    """
 
     cell: Cell
     settings: RunSettings
+    benchmark: Benchmark
+
+    @classmethod
+    def of(cls, settings: RunSettings, benchmark: Benchmark) -> CellTask:
+        """The task of scoring ``settings.model`` on ``benchmark``."""
+        return cls(Cell(settings.model, benchmark.versioned_id, benchmark.digest), settings,
+                   benchmark)  # fmt: skip
 
 
 def library_versions() -> dict[str, str | None]:
@@ -295,15 +316,21 @@ class RunFolder:
             recorded = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        return recorded.get("settings") == self.settings
+        return (
+            recorded.get("settings") == self.settings and recorded.get("digest", "") == cell.digest
+        )
 
     def request(self, cells: Sequence[Cell]) -> list[Cell]:
         """Note the cells of this invocation; return those still to compute."""
-        listed = {(c["model"], c["benchmark"]) for c in self.record["cells"]}
+        listed = {(c["model"], c["benchmark"]): c for c in self.record["cells"]}
         for cell in cells:
-            if (cell.model, cell.benchmark) not in listed:
-                self.record["cells"].append({"model": cell.model, "benchmark": cell.benchmark})
-                listed.add((cell.model, cell.benchmark))
+            entry = listed.get((cell.model, cell.benchmark))
+            if entry is None:
+                entry = {"model": cell.model, "benchmark": cell.benchmark}
+                self.record["cells"].append(entry)
+                listed[(cell.model, cell.benchmark)] = entry
+            if cell.digest:
+                entry["digest"] = cell.digest
         todo = [cell for cell in cells if not self.is_done(cell)]
         self._invocation["cells_reused"] = len(cells) - len(todo)
         self._save_record()
@@ -318,6 +345,7 @@ class RunFolder:
         marker = {
             "model": cell.model,
             "benchmark": cell.benchmark,
+            "digest": cell.digest,
             "settings": self.settings,
             "finished": _now(),
             "n_rows": len(value["rows"]),
@@ -344,7 +372,9 @@ class RunFolder:
 
         from brainalign.results import make_results
 
-        cells = [Cell(c["model"], c["benchmark"]) for c in self.record["cells"]]
+        cells = [
+            Cell(c["model"], c["benchmark"], c.get("digest", "")) for c in self.record["cells"]
+        ]
         tables = [pd.read_parquet(c.table_path(self.path)) for c in cells if self.is_done(c)]
         if not tables:
             return None
@@ -374,14 +404,13 @@ def compute_cell(task: CellTask) -> dict[str, Any]:
         ``rows`` (the result table), ``seconds``, ``forward_passes``, ``forward_items``,
         ``store_entries_written``, ``device``, ``host``, ``pid``.
     """
-    from brainalign.benchmarks.registry import get
     from brainalign.scoring import count_forward_passes
 
     settings = dataclasses.replace(task.settings, device=_resolve_device(task.settings.device))
     entries_before = _store_entries(settings.store)
     start = time.perf_counter()
     with count_forward_passes() as passes:
-        rows = get(task.cell.benchmark).run(settings)
+        rows = task.benchmark.run(settings)
     return {
         "rows": rows,
         "seconds": round(time.perf_counter() - start, 3),

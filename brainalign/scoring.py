@@ -44,6 +44,7 @@ __all__ = [
     "make_settings",
     "preflight",
     "resolve_benchmarks",
+    "resolve_studies",
     "score",
 ]
 
@@ -177,10 +178,30 @@ def preflight(settings: Sequence[RunSettings], benchmarks: Sequence[Benchmark]) 
             )
 
 
+def resolve_studies(studies: Any) -> list[Benchmark]:
+    """Benchmarks of a user's studies: :class:`~brainalign.benchmarks.study.Study`
+    objects or study files (YAML), one or a sequence.
+
+    Raises
+    ------
+    brainalign.benchmarks.study.StudyInputError
+        For a study file or input that is wrong (named).
+    """
+    from brainalign.benchmarks.study import Study
+
+    if studies is None:
+        return []
+    items = [studies] if isinstance(studies, Study | str | os.PathLike) else list(studies)
+    return [
+        (item if isinstance(item, Study) else Study.from_yaml(item)).benchmark() for item in items
+    ]
+
+
 def score(
     models: str | Sequence[str],
-    benchmarks: str | Benchmark | Sequence[str | Benchmark],
+    benchmarks: str | Benchmark | Sequence[str | Benchmark] | None = None,
     *,
+    study: Any = None,
     weights: str = "pretrained",
     untrained_twin: bool = True,
     seed: int | None = None,
@@ -204,9 +225,13 @@ def score(
     models : str or sequence of str, length n_models
         Hugging Face hub ids or local model directories (``MODEL@untrained``: the
         architecture with random weights, as ``weights="untrained"``).
-    benchmarks : str, Benchmark or sequence of them, length n_benchmarks
+    benchmarks : str, Benchmark or sequence of them, length n_benchmarks, optional
         Registered names (``"simlex999"``, ``"alice2016-encoding@2"``); see
         ``brainalign benchmarks list``.
+    study : Study, path or sequence of them, optional
+        The user's own studies (:class:`~brainalign.benchmarks.study.Study`, or study
+        files read by :meth:`~brainalign.benchmarks.study.Study.from_yaml`), scored
+        exactly as the benchmarks are. At least one benchmark or study is needed.
     weights, untrained_twin, seed, layers, heads, context_words, device, dtype, batch_size
         Run settings (:class:`~brainalign.benchmarks.settings.RunSettings`); a setting
         that a benchmark would not use is refused before anything runs.
@@ -255,7 +280,7 @@ def score(
     import pandas as pd
 
     from brainalign.parallel import LocalExecutor
-    from brainalign.runs import Cell, CellTask, RunFolder, run_cells
+    from brainalign.runs import CellTask, RunFolder, run_cells
 
     runs = make_settings(
         models,
@@ -272,9 +297,15 @@ def score(
         progress=progress,
         options=dict(options or {}),
     )
-    records = resolve_benchmarks(benchmarks)
+    records = [] if benchmarks is None else resolve_benchmarks(benchmarks)
+    records += resolve_studies(study)
+    if not records:
+        raise ValueError("give at least one benchmark or study to score")
+    names = [record.versioned_id for record in records]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two benchmarks or studies share a name: {sorted(names)}")
     preflight(runs, records)
-    tasks = [CellTask(Cell(run.model, b.versioned_id), run) for run in runs for b in records]
+    tasks = [CellTask.of(run, b) for run in runs for b in records]
     folder = None
     if out is not None:
         invocation = {

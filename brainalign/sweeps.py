@@ -48,18 +48,19 @@ be on a filesystem every worker sees.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brainalign._yaml import Place, check_keys, read_yaml_mapping
 from brainalign.parallel import DEFAULT_TIMEOUT_S
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
 
 __all__ = [
@@ -78,6 +79,7 @@ ENGINES = ("local", "ray")
 TOP_KEYS = (
     "models",
     "benchmarks",
+    "studies",
     "layers",
     "heads",
     "weights",
@@ -124,6 +126,7 @@ class SweepConfig:
 
     models: tuple[str, ...]
     benchmarks: tuple[str, ...]
+    studies: tuple[Path, ...] = ()
     layers: tuple[int, ...] | None = None
     heads: bool = False
     weights: str = "pretrained"
@@ -153,74 +156,17 @@ class SweepConfig:
 # ----------------------------------------------------------------------- config parsing
 
 
-class _Where:
-    """Names a place in the config for error messages: the file and a key's line."""
-
-    def __init__(self, source: Path | None, lines: Mapping[str, int]) -> None:
-        self.source = source
-        self.lines = lines
-
-    def error(self, key: str, message: str) -> SweepConfigError:
-        place = str(self.source) if self.source is not None else "sweep config"
-        line = self.lines.get(key)
-        if line is not None:
-            place += f", line {line}"
-        return SweepConfigError(f"{place}: {key!r}: {message}")
-
-
-def _mapping_lines(node: Any, where: _Where, prefix: str = "") -> dict[str, int]:
-    """Line (1-based) of each key of a YAML mapping node (nested: ``ray.address``);
-    duplicate keys are an error."""
-    import yaml
-
-    lines: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        name = prefix + str(key_node.value)
-        if name in lines:
-            where.lines = {**where.lines, name: key_node.start_mark.line + 1}
-            raise where.error(name, f"given twice (first on line {lines[name]})")
-        lines[name] = key_node.start_mark.line + 1
-        if not prefix and isinstance(value_node, yaml.MappingNode):
-            lines.update(_mapping_lines(value_node, where, prefix=f"{name}."))
-    return lines
+def _where(source: Path | None, lines: Mapping[str, int]) -> Place:
+    return Place(source, lines, SweepConfigError, "sweep config")
 
 
 def _read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
-    """The document of a YAML file and the line of each key."""
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SweepConfigError(f"cannot read sweep config {str(path)!r}: {error}") from error
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as error:
-        raise SweepConfigError(f"{path}: not valid YAML: {error}") from error
-    if not isinstance(node, yaml.MappingNode):
-        raise SweepConfigError(
-            f"{path}: a sweep config is a mapping of keys (models:, benchmarks:, ...); "
-            f"got {type(data).__name__}"
-        )
-    return data, _mapping_lines(node, _Where(path, {}))
+    """The document of a sweep config file and the line of each key."""
+    return read_yaml_mapping(path, error=SweepConfigError, what="sweep config",
+                             example="models:, benchmarks:, ...")  # fmt: skip
 
 
-def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], where: _Where, prefix: str):
-    for key in data:
-        if str(key) not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=2, cutoff=0.6)
-            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-            raise where.error(
-                prefix + str(key), f"unknown key; {hint}allowed: {', '.join(allowed)}"
-            )
-
-
-def _string_list(value: Any, key: str, where: _Where) -> tuple[str, ...]:
+def _string_list(value: Any, key: str, where: Place) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
@@ -234,7 +180,7 @@ def _string_list(value: Any, key: str, where: _Where) -> tuple[str, ...]:
     return tuple(item.strip() for item in value)
 
 
-def _check_benchmarks(names: tuple[str, ...], where: _Where) -> tuple[str, ...]:
+def _check_benchmarks(names: tuple[str, ...], where: Place) -> tuple[str, ...]:
     from brainalign.benchmarks.registry import UnknownBenchmarkError, get
 
     resolved = []
@@ -246,7 +192,7 @@ def _check_benchmarks(names: tuple[str, ...], where: _Where) -> tuple[str, ...]:
     return tuple(resolved)
 
 
-def _layers(value: Any, where: _Where) -> tuple[int, ...] | None:
+def _layers(value: Any, where: Place) -> tuple[int, ...] | None:
     if value is None or value == "all":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -264,7 +210,7 @@ def _layers(value: Any, where: _Where) -> tuple[int, ...] | None:
     return tuple(sorted(set(value)))
 
 
-def _positive_number(value: Any, key: str, where: _Where, *, integer: bool, zero_ok=False):
+def _positive_number(value: Any, key: str, where: Place, *, integer: bool, zero_ok=False):
     kinds = (int,) if integer else (int, float)
     bad = isinstance(value, bool) or not isinstance(value, kinds)
     if bad or value < 0 or (value == 0 and not zero_ok):
@@ -274,25 +220,28 @@ def _positive_number(value: Any, key: str, where: _Where, *, integer: bool, zero
     return value
 
 
-def _choice(value: Any, key: str, choices: Sequence[str], where: _Where) -> str:
+def _choice(value: Any, key: str, choices: Sequence[str], where: Place) -> str:
     if value not in choices:
         raise where.error(key, f"must be one of {', '.join(choices)}; got {value!r}")
     return value
 
 
-def _path(value: Any, key: str, where: _Where, base: Path) -> Path:
+def _path(value: Any, key: str, where: Place, base: Path, must_exist: bool = False) -> Path:
     if not isinstance(value, str) or not value.strip():
-        raise where.error(key, f"must be a folder path (a string); got {value!r}")
+        raise where.error(key, f"must be a path (a string); got {value!r}")
     path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
+    path = path if path.is_absolute() else (base / path).resolve()
+    if must_exist and not path.is_file():
+        raise where.error(key, f"{path} does not exist ({value!r} relative to {base})")
+    return path
 
 
-def _ray_options(value: Any, where: _Where) -> RayOptions:
+def _ray_options(value: Any, where: Place) -> RayOptions:
     if value is None:
         return RayOptions()
     if not isinstance(value, dict):
         raise where.error("ray", f"must be a mapping (address:, num_cpus:, ...); got {value!r}")
-    _check_keys(value, RAY_KEYS, where, prefix="ray.")
+    check_keys(value, RAY_KEYS, where, prefix="ray.")
     address = value.get("address")
     if address is not None and (not isinstance(address, str) or not address.strip()):
         raise where.error(
@@ -344,13 +293,14 @@ def parse_config(
     SweepConfigError
         For a missing, unknown or duplicate key, a bad value or an unknown benchmark.
     """
-    where = _Where(source, lines or {})
+    where = _where(source, lines or {})
     if not isinstance(data, Mapping):
         raise SweepConfigError(f"{source or 'sweep config'}: must be a mapping of keys")
-    _check_keys(data, TOP_KEYS, where, prefix="")
-    for required in ("models", "benchmarks"):
-        if required not in data:
-            raise where.error(required, "is required (a list of names)")
+    check_keys(data, TOP_KEYS, where, prefix="")
+    if "models" not in data:
+        raise where.error("models", "is required (a list of names)")
+    if "benchmarks" not in data and "studies" not in data:
+        raise where.error("benchmarks", "is required (a list of names), unless studies are given")
     base = base or (source.parent if source is not None else Path.cwd())
     device = data.get("device", "auto")
     if not isinstance(device, str) or not device.strip():
@@ -369,7 +319,15 @@ def parse_config(
         raise where.error("options", f"must be a mapping of option names; got {options!r}")
     return SweepConfig(
         models=_string_list(data["models"], "models", where),
-        benchmarks=_check_benchmarks(_string_list(data["benchmarks"], "benchmarks", where), where),
+        benchmarks=_check_benchmarks(_string_list(data["benchmarks"], "benchmarks", where), where)
+        if "benchmarks" in data
+        else (),
+        studies=tuple(
+            _path(item, "studies", where, base, must_exist=True)
+            for item in _string_list(data["studies"], "studies", where)
+        )
+        if "studies" in data
+        else (),
         layers=_layers(data.get("layers"), where),
         heads=data.get("heads", False),
         weights=_choice(data.get("weights", "pretrained"), "weights", WEIGHTS, where),
@@ -411,6 +369,28 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
 
 
 # ----------------------------------------------------------------------- running
+
+
+def study_benchmarks(config: SweepConfig) -> list[Benchmark]:
+    """The benchmarks of the config's study files (:meth:`~brainalign.benchmarks.study.
+    Study.from_yaml`).
+
+    Raises
+    ------
+    SweepConfigError
+        Naming the sweep config and the study file's own error.
+    """
+    from brainalign.benchmarks.study import Study, StudyInputError
+
+    studies = []
+    for path in config.studies:
+        try:
+            studies.append(Study.from_yaml(path).benchmark())
+        except StudyInputError as error:
+            raise SweepConfigError(
+                f"{config.source or 'sweep config'}: study {path}: {error}"
+            ) from None
+    return studies
 
 
 def run_settings(config: SweepConfig) -> list[RunSettings]:
@@ -493,7 +473,7 @@ def sweep(
     from brainalign.benchmarks.settings import SettingsError
     from brainalign.encoders.models import ModelLoadError
     from brainalign.parallel import make_executor
-    from brainalign.runs import Cell, CellTask, RunFolder, run_cells
+    from brainalign.runs import CellTask, RunFolder, run_cells
     from brainalign.scoring import preflight, resolve_benchmarks, write_run_outputs
 
     config = _override(_as_config(config), engine=engine, address=address, out=out)
@@ -503,7 +483,8 @@ def sweep(
     try:
         runs = run_settings(config)
         runs = [dataclasses.replace(run, progress=progress) for run in runs]
-        preflight(runs, resolve_benchmarks(list(config.benchmarks)))
+        benchmarks = resolve_benchmarks([*config.benchmarks, *study_benchmarks(config)])
+        preflight(runs, benchmarks)
     except (SettingsError, ModelLoadError) as error:
         raise SweepConfigError(f"{where}: {error}") from error
     log = log or (lambda line: None)
@@ -518,7 +499,7 @@ def sweep(
         config.out, runs[0].fingerprint(), overwrite=overwrite, invocation=invocation
     )
     folder.add_models(config.models)
-    tasks = [CellTask(Cell(run.model, b), run) for run in runs for b in config.benchmarks]
+    tasks = [CellTask.of(run, b) for run in runs for b in benchmarks]
     pending = set(folder.request([task.cell for task in tasks]))
     for task in tasks:
         if task.cell not in pending:

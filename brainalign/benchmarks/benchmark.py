@@ -164,6 +164,11 @@ class Benchmark:
         Benchmark-specific options and what each does.
     batch_size : int
         Items per forward pass when the run does not set one.
+    digest : str
+        sha256 of the data and analysis behind the scores, for benchmarks whose data
+        can change under the same version (a user's :class:`~brainalign.benchmarks.
+        study.Study`); a run folder recomputes a cell whose digest changed. Empty for
+        registered benchmarks, whose version says it.
     """
 
     id: str
@@ -188,6 +193,7 @@ class Benchmark:
     seeded: str = ""
     options: Mapping[str, str] = field(default_factory=dict)
     batch_size: int = 32
+    digest: str = ""
 
     def __post_init__(self) -> None:
         if not self.id or "@" in self.id or self.id != self.id.strip().lower():

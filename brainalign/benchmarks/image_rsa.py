@@ -180,18 +180,26 @@ def _array_sha256(image: np.ndarray) -> str:
 
 
 def _store_key(
-    encoder: Any, images: np.ndarray, ids: np.ndarray, layers: Any, heads: bool = False
+    encoder: Any,
+    images: Sequence[np.ndarray],
+    ids: np.ndarray,
+    layers: Any,
+    heads: bool = False,
+    source: str = "kriegeskorte2008-92",
 ) -> dict[str, Any]:
     """Feature-store key of in-memory images: ids, virtual names, per-image sha256, heads."""
     from brainalign.encoders.extract import ImageStimuli, image_features_key
 
-    names = [f"kriegeskorte2008-92/image{int(i):02d}" for i in ids]
+    if source == "kriegeskorte2008-92":
+        names = [f"kriegeskorte2008-92/image{int(i):02d}" for i in ids]
+    else:
+        names = [f"{source}/{i}" for i in ids]
     stimuli = ImageStimuli(
         paths=[],
         names=names,
         stimulus_ids=np.asarray(ids),
         sha256=[_array_sha256(image) for image in images],
-        source="kriegeskorte2008-92 images (in memory)",
+        source=f"{source} images (in memory)",
     )
     checked = None if layers is None else [int(layer) for layer in layers]
     captures = {"heads": True, "blocks": False} if heads else None
@@ -200,9 +208,10 @@ def _store_key(
 
 def encode_image_arrays(
     model: str,
-    images: np.ndarray,
-    stimulus_ids: Sequence[int],
+    images: np.ndarray | Sequence[np.ndarray],
+    stimulus_ids: Sequence[int] | Sequence[str],
     *,
+    source: str = "kriegeskorte2008-92",
     weights: str = "pretrained",
     layers: Sequence[int] | None = None,
     device: str = "cpu",
@@ -219,9 +228,13 @@ def encode_image_arrays(
     ----------
     model : str
         Hugging Face hub id or local model directory.
-    images : numpy.ndarray of uint8, shape (n_images, height, width, 3)
-    stimulus_ids : sequence of int, length n_images
-        Row labels (the images' condition indices).
+    images : numpy.ndarray of uint8, shape (n_images, height, width, 3), or a list of
+        (height, width, 3) arrays (sizes may differ)
+    stimulus_ids : sequence of int or str, length n_images
+        Row labels (the images' condition indices, or a study's stimulus ids).
+    source : str
+        Name of the image set, part of the feature-store key (with each image's
+        content hash and id).
     weights : {"pretrained", "untrained"}
     layers : sequence of int, optional
         Hidden-state indices; all by default.
@@ -259,7 +272,7 @@ def encode_image_arrays(
     ids = np.asarray(stimulus_ids)
     if layers is None and encoder.n_layers is not None:
         layers = list(range(encoder.n_layers))
-    key = None if store is None else _store_key(encoder, images, ids, layers, heads)
+    key = None if store is None else _store_key(encoder, images, ids, layers, heads, source)
     return encoder.encode_images(
         list(images), layers=layers, stimulus_ids=ids, heads=heads, store=store, key=key
     )

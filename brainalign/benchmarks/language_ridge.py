@@ -398,8 +398,10 @@ def group_cv(groups: Sequence[Any] | np.ndarray, n_splits: int) -> Any:
 def extract_item_features(
     model: str,
     items: pd.DataFrame,
-    spec: AssemblySpec,
     *,
+    context: str,
+    level: str = "sentence",
+    pooling: str = "last",
     weights: str = "pretrained",
     layers: Sequence[int] | None = None,
     heads: bool = False,
@@ -411,15 +413,20 @@ def extract_item_features(
     store: FeatureStore | None = None,
     progress: bool | str = False,
 ) -> Features:
-    """Last-token features of every item, read in the benchmark's context mode.
+    """Features of every item, read in a context mode (``pooling`` over its tokens).
 
     Parameters
     ----------
     model : str
     items : pandas.DataFrame, shape (n_items, ...)
         ``stimulus_id``, ``text``, ``group`` in reading order (:func:`presentation`).
-    spec : AssemblySpec
-        Its ``context`` and ``level``.
+    context : {"isolated", "passage", "window"}
+        How items are read (:meth:`~brainalign.encoders.text.TextEncoder.extract`).
+    level : str
+        Item level of :meth:`~brainalign.encoders.text.TextEncoder.extract`
+        (``"sentence"`` or ``"word"``).
+    pooling : str
+        How an item's tokens become one vector (``"last"``, ``"mean"`` ...).
     weights, layers, device, dtype, batch_size, seed
         As for :class:`~brainalign.encoders.text.TextEncoder`.
     heads : bool
@@ -449,15 +456,15 @@ def extract_item_features(
         device=device,
         dtype=dtype,
         batch_size=batch_size,
-        pooling="last",
+        pooling=pooling,
         progress=progress,
         **window,
     )
     table = items[["stimulus_id", "text", "group"]].reset_index(drop=True)
     options: dict[str, Any] = {
-        "context": spec.context,
-        "level": spec.level,
-        "pooling": "last",
+        "context": context,
+        "level": level,
+        "pooling": pooling,
         "layers": layers,
     }
     capture = {"heads": True, "blocks": False, "contributions": False}
@@ -502,6 +509,7 @@ class _Scorer:
     def unit_scores(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Held-out Pearson r per column of ``Y``, shape (n_units,)."""
         options: dict[str, Any] = {
+            "sampling": "event",
             "delays": (0,),
             "cv": group_cv(self.folds, self.n_splits),
             "groups": self.folds,
@@ -612,7 +620,8 @@ class LanguageRidgeTask:
         features = extract_item_features(
             settings.model,
             self.presented.items,
-            self.spec,
+            context=self.spec.context,
+            level=self.spec.level,
             heads=settings.heads,
             context_words=settings.context_words,
             **settings.encoder_options(self.benchmark, weights),

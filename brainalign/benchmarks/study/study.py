@@ -1,0 +1,789 @@
+"""A user's own study, run as a benchmark.
+
+A :class:`Study` describes the user's data (stimuli, responses or RDMs or ratings, how
+they were sampled) and the analysis; :meth:`Study.benchmark` turns it into a
+:class:`~brainalign.benchmarks.benchmark.Benchmark`, so it is scored by the one path
+every registered benchmark takes (:meth:`Benchmark.run <brainalign.benchmarks.
+benchmark.Benchmark.run>`): the untrained twin, a content-free control, the ceiling, the
+tidy result rows, figures, ``report``, ``compare`` and ``sweep``.
+
+Defaults are decided by the data:
+
+- **event** responses (one row per stimulus or trial; images, sentences, words): no
+  delays, K-fold over stimuli (shuffled with the run's seed; whole groups held out
+  with ``groups``); repeats are averaged for the fit and give the split-half ceiling;
+- **continuous** responses (a time series; fMRI volumes): word features
+  Lanczos-resampled to the samples, FIR delays 1-4 samples, contiguous folds with a
+  gap of the largest delay (whole runs held out when there are several); the
+  leave-one-subject-out inter-subject correlation is the ceiling when two or more
+  subjects share units.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from brainalign.benchmarks.study.inputs import (
+    StudyInputError,
+    read_responses,
+    read_stimuli,
+    unit_labels,
+)
+from brainalign.datasets.recording import Recording
+from brainalign.stimuli import Stimuli
+
+if TYPE_CHECKING:
+    from brainalign.benchmarks.benchmark import Benchmark, BenchmarkTask
+    from brainalign.benchmarks.settings import RunSettings
+    from brainalign.datasets.behaviour import RDMSet
+
+__all__ = ["ANALYSES", "OPTIONS", "Study", "StudyInputError"]
+
+#: Analyses a study can run.
+ANALYSES = ("ridge", "rsa", "ratings")
+
+#: Options of each analysis and what they do (defaults in brackets).
+OPTIONS: dict[str, dict[str, str]] = {
+    "ridge": {
+        "n_splits": "outer folds [5]",
+        "inner_splits": "inner folds choosing each unit's penalty [5]",
+        "alphas": "ridge penalty grid [logspace(-1, 8, 19)]",
+        "delays": "FIR delays in samples, continuous responses only [1, 2, 3, 4]",
+        "ceiling_splits": "random split-halves of the repeats for the ceiling [100]",
+    },
+    "rsa": {
+        "dissimilarity": "RDM distance of model features and response patterns [correlation]",
+        "comparison": "how two RDMs are compared [spearman]",
+    },
+    "ratings": {
+        "n_splits": "outer folds of the norms probe [5]",
+        "inner_splits": "inner folds of the norms probe [5]",
+        "alphas": "ridge penalty grid of the norms probe [logspace(-1, 8, 19)]",
+    },
+}
+
+#: The metric column of each analysis (RSA: the comparison's name).
+_METRICS = {"ridge": "pearson_r", "spearman": "spearman_r", "pearson": "pearson_r"}
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise StudyInputError(f"name={name!r}: give the study a short name, e.g. 'v4-images'")
+    cleaned = name.strip()
+    if cleaned != cleaned.lower() or "@" in cleaned or " " in cleaned:
+        raise StudyInputError(
+            f"name={name!r}: use lower case, no spaces and no '@' (e.g. "
+            f"{cleaned.lower().replace(' ', '-').replace('@', '-')!r}); it names the study's "
+            "rows in the benchmark column"
+        )
+    from brainalign.benchmarks.registry import BENCHMARKS
+
+    if cleaned in BENCHMARKS:
+        raise StudyInputError(
+            f"name={name!r} is a registered benchmark; give the study another name"
+        )
+    return cleaned
+
+
+def _hash_table(digest: Any, table: pd.DataFrame) -> None:
+    """Feed a table (arrays in cells by their bytes) into a running sha256."""
+    digest.update(repr(list(table.columns)).encode())
+    for column in table.columns:
+        for value in table[column]:
+            if isinstance(value, np.ndarray):
+                digest.update(np.ascontiguousarray(value).tobytes())
+            else:
+                digest.update(repr(value).encode())
+
+
+def _file_hash(digest: Any, path: str) -> None:
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+class Study:
+    """A user's own data and analysis, scored like a registered benchmark.
+
+    Parameters
+    ----------
+    name : str
+        Short lower-case name; results carry ``NAME@VERSION`` in their ``benchmark``
+        column.
+    stimuli : Stimuli or path, optional
+        What was presented: a :class:`~brainalign.stimuli.Stimuli`, a CSV/TSV table
+        (``stimulus_id`` and ``text`` or ``image``; image paths relative to the table),
+        a folder of images or a ``.zip`` of images (ids = file stems). Continuous
+        studies give words with ``onset`` (seconds). Optional for ratings of word pairs
+        and when ``responses`` is a Recording (its own stimuli).
+    responses : Recording, array, mne.Epochs or path, optional
+        What was measured (:func:`~brainalign.benchmarks.study.inputs.read_responses`):
+        event arrays (n_stimuli, n_units) or with a trailing repeats axis (n_stimuli,
+        n_units, n_repeats), NaN-padded where counts differ; continuous arrays
+        (n_samples, n_units); ``.npy``, ``.npz``, ``.csv`` (``stimulus_id`` [, ``repeat``]
+        and a column per unit), NIfTI beta maps (with ``mask``), MNE epochs (with
+        ``window``), or a Recording.
+    rdms : RDMSet or path, optional
+        Precomputed data RDMs over the stimuli, in their order (``read_rdms`` formats:
+        ``.mat``, ``.npz``, ``.npy``, ``.csv``); implies ``analysis="rsa"``.
+    ratings : Recording, path or mapping, optional
+        Human ratings: word pairs (a path in the SimLex/WordSim format or
+        ``{"pairs": path}``), or norms (``{"norms": path, "id_column": ..., "text_column":
+        ..., "measures": [...]}``, optionally ``sd_suffix``/``n_suffix`` columns naming
+        each measure's SD and number of raters); implies ``analysis="ratings"``.
+    analysis : {"ridge", "rsa", "ratings"}, optional
+        Default: ``rsa`` with ``rdms``, ``ratings`` with ``ratings``, else ``ridge``.
+    sampling : {"event", "continuous"}, optional
+        How the responses were sampled; required for arrays and files (a Recording
+        knows its own).
+    units : DataFrame or path, optional
+        One row per unit (``subject``, ``roi``, ``unit`` ...).
+    tr : float, optional
+        Seconds between samples of continuous arrays.
+    groups : str, optional
+        A column of the stimuli table (event) whose values are held out together in
+        the folds (passages, image categories, sessions); for continuous responses a
+        column of the samples (runs; default ``run`` when present).
+    context : {"isolated", "passage"}, optional
+        How text items are read: alone (default) or after the earlier items of their
+        ``group``.
+    pooling : str, optional
+        How an item's tokens become one vector (text, default ``"mean"``); images are
+        mean-pooled over patches.
+    text_column : str
+        Column of a stimuli table holding the text.
+    mask : path, optional
+        Mask image of NIfTI responses.
+    window : (float, float), optional
+        Seconds of M/EEG epochs averaged into one response per trial.
+    options : mapping, optional
+        Analysis options (:data:`OPTIONS`).
+    version : int
+        Bump when the study's data or analysis changes.
+    description, citation : str
+    base : path, optional
+        Folder that relative paths are resolved against (a study file's folder).
+
+    Raises
+    ------
+    StudyInputError
+        For anything missing, malformed or inconsistent, naming the file, column, id or
+        key and what to do.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        stimuli: Stimuli | str | os.PathLike | None = None,
+        responses: Any = None,
+        rdms: Any = None,
+        ratings: Any = None,
+        analysis: str | None = None,
+        sampling: str | None = None,
+        units: pd.DataFrame | str | os.PathLike | None = None,
+        tr: float | None = None,
+        groups: str | None = None,
+        context: str | None = None,
+        pooling: str | None = None,
+        text_column: str = "text",
+        mask: str | os.PathLike | None = None,
+        window: Sequence[float] | None = None,
+        options: Mapping[str, Any] | None = None,
+        version: int = 1,
+        description: str = "",
+        citation: str = "",
+        base: str | os.PathLike | None = None,
+    ) -> None:
+        self.name = _check_name(name)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise StudyInputError(f"version={version!r}: give an integer >= 1")
+        self.version = version
+        self.description = str(description or "")
+        self.citation = str(citation or "")
+        base_path = None if base is None else Path(base)
+        given = [
+            k
+            for k, v in (("responses", responses), ("rdms", rdms), ("ratings", ratings))
+            if v is not None
+        ]
+        if len(given) != 1:
+            raise StudyInputError(
+                f"study {self.name}: give exactly one of responses, rdms or ratings (got "
+                f"{', '.join(given) or 'none'})"
+            )
+        implied = {"responses": "ridge", "rdms": "rsa", "ratings": "ratings"}[given[0]]
+        self.analysis = analysis or implied
+        if self.analysis not in ANALYSES:
+            raise StudyInputError(f"analysis={analysis!r}: use one of {', '.join(ANALYSES)}")
+        if (
+            (given[0] == "rdms" and self.analysis != "rsa")
+            or (given[0] == "ratings" and self.analysis != "ratings")
+            or (given[0] == "responses" and self.analysis == "ratings")
+        ):
+            raise StudyInputError(
+                f"analysis={self.analysis!r} does not fit {given[0]}: {given[0]} are scored "
+                f"with analysis {implied!r}" + (" or 'rsa'" if given[0] == "responses" else "")
+            )
+        self.options = self._check_options(options)
+        self.recording: Recording | None = None
+        self.rdm_set: RDMSet | None = None
+        self.rating_kind: str | None = None
+        self.ratings: Recording | None = None
+        self._rating_spread: tuple[np.ndarray, np.ndarray] | None = None
+        if ratings is not None:
+            self._read_ratings(ratings, base_path)
+            self.stimuli = self.ratings.stimuli
+        else:
+            self.stimuli = self._read_stimuli(stimuli, responses, base_path, text_column)
+            if responses is not None:
+                self.recording = read_responses(
+                    responses,
+                    stimuli=self.stimuli,
+                    sampling=sampling,
+                    units=units,
+                    tr=tr,
+                    name=self.name,
+                    base=base_path,
+                    mask=mask,
+                    window=window,
+                )
+            else:
+                self._read_rdms(rdms, base_path)
+        self.sampling = "event" if self.recording is None else self.recording.sampling
+        self.modality = "image" if "image" in self.stimuli.table.columns else "text"
+        if self.modality == "text" and "text" not in self.stimuli.table.columns:
+            raise StudyInputError(
+                f"study {self.name}: the stimuli have neither text nor images (columns "
+                f"{list(self.stimuli.table.columns)}); a model needs something to read"
+            )
+        self.groups = self._check_groups(groups)
+        self.context = self._check_context(context)
+        self.pooling = pooling or "mean"
+        if self.modality == "image" and pooling not in (None, "mean"):
+            raise StudyInputError(f"pooling={pooling!r}: images are mean-pooled; drop pooling")
+        if self.sampling == "continuous":
+            self._check_continuous()
+        if self.analysis == "rsa" and self.sampling != "event":
+            raise StudyInputError("analysis 'rsa' needs event responses (one per stimulus)")
+        self.digest = self._digest()
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> Study:
+        """Read a study file (:func:`~brainalign.benchmarks.study.config.load_study`;
+        keys: :data:`~brainalign.benchmarks.study.config.STUDY_KEYS`)."""
+        from brainalign.benchmarks.study.config import load_study
+
+        return load_study(path)
+
+    # ----------------------------------------------------------------- inputs
+
+    def _check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        import difflib
+
+        options = dict(options or {})
+        known = OPTIONS[self.analysis]
+        for key in options:
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise StudyInputError(
+                    f"option {key!r} is not an option of analysis {self.analysis!r}; {hint}"
+                    f"its options: {', '.join(known)}"
+                )
+        if self.analysis == "rsa":
+            from brainalign.alignment.rsa import COMPARISONS, METRICS
+
+            for key, allowed in (("dissimilarity", METRICS), ("comparison", COMPARISONS)):
+                if key in options and options[key] not in allowed:
+                    raise StudyInputError(
+                        f"{key}={options[key]!r}: use one of {', '.join(allowed)}"
+                    )
+        for key in ("n_splits", "inner_splits", "ceiling_splits"):
+            value = options.get(key)
+            lowest = 1 if key == "ceiling_splits" else 2
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < lowest
+            ):
+                raise StudyInputError(f"{key}={value!r}: give an integer >= {lowest}")
+        return options
+
+    def _read_stimuli(
+        self, stimuli: Any, responses: Any, base: Path | None, text_column: str
+    ) -> Stimuli:
+        if stimuli is None:
+            if isinstance(responses, Recording):
+                return responses.stimuli
+            raise StudyInputError(f"study {self.name}: give stimuli (a table, folder or zip)")
+        return read_stimuli(stimuli, base=base, text_column=text_column, default_group=self.name)
+
+    def _read_rdms(self, rdms: Any, base: Path | None) -> None:
+        from brainalign.datasets.behaviour import RDMSet, read_rdms
+
+        if not isinstance(rdms, RDMSet):
+            from brainalign.benchmarks.study.inputs import resolve_path
+
+            rdms = read_rdms(resolve_path(rdms, base, "rdms"))
+        if rdms.n_conditions != len(self.stimuli):
+            raise StudyInputError(
+                f"the RDMs are over {rdms.n_conditions} conditions but there are "
+                f"{len(self.stimuli)} stimuli; give one stimulus per condition, in the RDMs' "
+                "order"
+            )
+        self.rdm_set = rdms
+
+    def _read_ratings(self, ratings: Any, base: Path | None) -> None:
+        from brainalign.benchmarks.study.inputs import resolve_path
+        from brainalign.datasets.behaviour import read_word_norms, read_word_pairs
+
+        if isinstance(ratings, Recording):
+            recording = ratings
+        else:
+            spec = dict(ratings) if isinstance(ratings, Mapping) else {"pairs": ratings}
+            kinds = [k for k in ("pairs", "norms") if k in spec]
+            if len(kinds) != 1:
+                raise StudyInputError(
+                    f"ratings={ratings!r}: give {{pairs: FILE}} (word pairs) or {{norms: FILE, "
+                    "id_column: COLUMN}} (per-item norms)"
+                )
+            path = resolve_path(spec.pop(kinds[0]), base, f"ratings {kinds[0]}")
+            if kinds[0] == "pairs":
+                if spec:
+                    raise StudyInputError(f"ratings pairs take no other keys; got {sorted(spec)}")
+                recording = read_word_pairs(path, name=self.name)
+            else:
+                recording = self._read_norms(path, spec, read_word_norms)
+        if {"word1", "word2"} <= set(recording.samples.columns):
+            self.rating_kind = "pairs"
+        elif "text" in recording.stimuli.table.columns:
+            self.rating_kind = "norms"
+        else:
+            raise StudyInputError(
+                "ratings: a Recording of word pairs (word1, word2) or of per-item norms "
+                "(stimuli with text) is needed"
+            )
+        self.ratings = recording
+
+    def _read_norms(self, path: Path, spec: dict[str, Any], reader: Any) -> Recording:
+        allowed = {"id_column", "text_column", "measures", "sd_suffix", "n_suffix"}
+        unknown = sorted(set(spec) - allowed)
+        if unknown:
+            raise StudyInputError(
+                f"ratings norms: unknown key(s) {unknown}; the keys are {sorted(allowed)}"
+            )
+        if "id_column" not in spec:
+            raise StudyInputError("ratings norms: name the id_column (one id per item)")
+        sd_suffix, n_suffix = spec.pop("sd_suffix", None), spec.pop("n_suffix", None)
+        recording = reader(path, name=self.name, **spec)
+        if (sd_suffix is None) != (n_suffix is None):
+            raise StudyInputError("ratings norms: give both sd_suffix and n_suffix, or neither")
+        if sd_suffix is not None:
+            table = pd.read_csv(path, sep=None, engine="python")
+            measures = recording.units["unit"].tolist()
+            columns = [f"{m}{suffix}" for suffix in (sd_suffix, n_suffix) for m in measures]
+            missing = [c for c in columns if c not in table.columns]
+            if missing:
+                raise StudyInputError(f"ratings norms {path}: no column(s) {missing}")
+            index = table[spec["id_column"]].astype(str)
+            order = (
+                index.reset_index()
+                .set_index(spec["id_column"])
+                .loc[recording.samples["stimulus_id"].astype(str), "index"]
+            )
+            sds = table[[f"{m}{sd_suffix}" for m in measures]].to_numpy(float)[order]
+            counts = table[[f"{m}{n_suffix}" for m in measures]].to_numpy(float)[order]
+            self._rating_spread = (sds, counts)
+        return recording
+
+    def _check_groups(self, groups: str | None) -> str | None:
+        if groups is None:
+            if self.sampling == "continuous" and "run" in self.recording.samples.columns:
+                return "run"
+            return None
+        table = self.recording.samples if self.sampling == "continuous" else self.stimuli.table
+        if groups not in table.columns:
+            where = "samples" if self.sampling == "continuous" else "stimuli table"
+            raise StudyInputError(
+                f"groups={groups!r} is not a column of the {where}; it has {list(table.columns)}"
+            )
+        return groups
+
+    def _check_context(self, context: str | None) -> str:
+        if self.modality == "image":
+            if context not in (None, "image"):
+                raise StudyInputError(f"context={context!r}: images are read one at a time")
+            return "image"
+        if self.sampling == "continuous":
+            if context not in (None, "window"):
+                raise StudyInputError(
+                    f"context={context!r}: the words of a continuous study are read with their "
+                    "preceding words (context window); drop context"
+                )
+            return "window"
+        if context is None:
+            return "isolated"
+        if context not in ("isolated", "passage"):
+            raise StudyInputError(f"context={context!r}: use 'isolated' or 'passage'")
+        if context == "passage" and self.stimuli.table["group"].nunique() < 2:
+            raise StudyInputError(
+                "context='passage' reads each item after the earlier items of its group, but "
+                "the stimuli table has no 'group' column (or one group): add one"
+            )
+        return context
+
+    def _check_continuous(self) -> None:
+        table = self.stimuli.table
+        if self.modality != "text" or "onset" not in table.columns:
+            raise StudyInputError(
+                f"study {self.name}: continuous responses need timed words (stimuli with "
+                "text and onset in seconds on the responses' clock)"
+            )
+        if "onset" not in self.recording.samples.columns:
+            raise StudyInputError("continuous responses need the onset of every sample")
+        if self.groups is not None:
+            runs = set(self.recording.samples[self.groups].astype(str))
+            words = set(table["group"].astype(str))
+            if runs != words:
+                raise StudyInputError(
+                    f"the samples' {self.groups!r} values {sorted(runs)[:5]} must equal the "
+                    f"stimuli's group values {sorted(words)[:5]} (the words of each run)"
+                )
+
+    def _digest(self) -> str:
+        """sha256 of everything that makes the study's scores (data, analysis, options)."""
+        digest = hashlib.sha256()
+        settings = (
+            self.name,
+            self.version,
+            self.analysis,
+            sorted(self.options.items()),
+            self.groups,
+            self.context,
+            self.pooling,
+        )
+        digest.update(repr(settings).encode())
+        _hash_table(digest, self.stimuli.table)
+        for recording in (self.recording, self.ratings):
+            if recording is not None:
+                digest.update(np.ascontiguousarray(recording.data).tobytes())
+                _hash_table(digest, recording.samples)
+                _hash_table(digest, recording.units)
+        if self.rdm_set is not None:
+            digest.update(np.ascontiguousarray(self.rdm_set.dissimilarities).tobytes())
+            _hash_table(digest, self.rdm_set.descriptors)
+        if self._rating_spread is not None:
+            for array in self._rating_spread:
+                digest.update(np.ascontiguousarray(array).tobytes())
+        if self.modality == "image":
+            for value in self.stimuli.table["image"]:
+                if isinstance(value, str):
+                    _file_hash(digest, value)
+        return digest.hexdigest()
+
+    # ----------------------------------------------------------------- analysis settings
+
+    @property
+    def comparison(self) -> str:
+        """How RDMs are compared (RSA)."""
+        return self.options.get("comparison", "spearman")
+
+    @property
+    def dissimilarity(self) -> str:
+        """The RDM distance (RSA)."""
+        return self.options.get("dissimilarity", "correlation")
+
+    @property
+    def metric(self) -> str:
+        """Value of the results' ``metric`` column."""
+        if self.analysis == "rsa":
+            return _METRICS.get(self.comparison, self.comparison)
+        if self.analysis == "ratings" and self.rating_kind == "pairs":
+            return "spearman_r"
+        return "pearson_r"
+
+    def ridge_options(self) -> dict[str, Any]:
+        """Keywords of :func:`~brainalign.alignment.encoding.cross_validated_encoding`."""
+        options: dict[str, Any] = {
+            "n_splits": self.options.get("n_splits", 5),
+            "inner_splits": self.options.get("inner_splits", 5),
+        }
+        if "alphas" in self.options:
+            options["alphas"] = np.asarray(self.options["alphas"], dtype=float)
+        if "delays" in self.options:
+            if self.sampling != "continuous":
+                raise StudyInputError("option delays is for continuous responses only")
+            options["delays"] = tuple(int(d) for d in self.options["delays"])
+        return options
+
+    # ----------------------------------------------------------------- ceilings
+
+    def repeat_ceiling(self, labels: np.ndarray) -> pd.DataFrame | None:
+        """Split-half ceiling of every unit from the repeats; None without repeats.
+
+        Returns
+        -------
+        pandas.DataFrame or None
+            ``subject``, ``unit``, ``ceiling`` (sqrt of the Spearman-Brown corrected
+            split-half reliability), ``reliability``.
+        """
+        from brainalign.alignment.ceiling import ceiling_from_reliability, split_half_reliability
+
+        recording = self.recording
+        if recording is None or recording.n_repeats < 2:
+            return None
+        _, array = recording.repeat_array()
+        reliability = split_half_reliability(
+            array, n_splits=self.options.get("ceiling_splits", 100), seed=0
+        )
+        from brainalign.benchmarks.study.tasks import _subjects
+
+        return pd.DataFrame(
+            {
+                "subject": _subjects(recording.units),
+                "unit": labels,
+                "ceiling": ceiling_from_reliability(reliability),
+                "reliability": reliability,
+            }
+        )
+
+    def isc_ceiling(self, labels: np.ndarray, runs: np.ndarray | None) -> pd.DataFrame | None:
+        """Leave-one-subject-out ISC of units every subject has; None with one subject."""
+        from brainalign.alignment.ceiling import leave_one_out_isc
+        from brainalign.benchmarks.study.tasks import _subjects
+
+        units = self.recording.units
+        subjects = _subjects(units)
+        order = list(dict.fromkeys(subjects.tolist()))
+        if len(order) < 2:
+            return None
+        shared = [
+            label
+            for label in dict.fromkeys(labels.tolist())
+            if all(((subjects == s) & (labels == label)).sum() == 1 for s in order)
+        ]
+        if not shared:
+            return None
+        cube = np.stack(
+            [
+                np.column_stack(
+                    [
+                        self.recording.data[:, (subjects == s) & (labels == label)][:, 0]
+                        for label in shared
+                    ]
+                )
+                for s in order
+            ]
+        ).astype(np.float64)
+        isc = leave_one_out_isc(cube, runs=runs)
+        return pd.DataFrame(
+            {
+                "subject": np.repeat(order, len(shared)),
+                "unit": np.tile(shared, len(order)),
+                "ceiling": isc.reshape(-1),
+            }
+        )
+
+    # ----------------------------------------------------------------- as a benchmark
+
+    def describe_ceiling(self) -> str:
+        """What the ``ceiling`` column holds for this study, in words."""
+        if self.analysis == "ratings":
+            if self._rating_spread is not None:
+                return "sqrt of the reliability of the item means from each measure's SD and raters"
+            return "none: the ratings file holds mean ratings only"
+        if self.analysis == "rsa":
+            return (
+                "upper bound of the RDM noise ceiling over the data RDMs of each unit "
+                "(ceiling_lower: the lower bound); none with one RDM"
+            )
+        if self.sampling == "continuous":
+            return (
+                "leave-one-subject-out inter-subject correlation of units shared by every "
+                "subject (z-scored); none with one subject"
+            )
+        if self.recording.n_repeats >= 2:
+            splits = self.options.get("ceiling_splits", 100)
+            return (
+                f"sqrt of the split-half reliability over {splits} "
+                "random splits of the repeats, Spearman-Brown corrected, per unit"
+            )
+        return "none: one presentation per stimulus and no repeats to split"
+
+    def benchmark(self) -> Benchmark:
+        """The study as a :class:`~brainalign.benchmarks.benchmark.Benchmark` (not
+        registered): scored by :meth:`Benchmark.run` like any other."""
+        from brainalign.benchmarks.benchmark import Benchmark
+
+        what = {
+            "ridge": "cross-validated ridge encoding, held-out Pearson r per unit",
+            "rsa": f"RSA: {self.dissimilarity} RDMs compared by {self.comparison}",
+            "ratings": f"ratings ({self.rating_kind})",
+        }[self.analysis]
+        return Benchmark(
+            id=self.name,
+            version=self.version,
+            dataset=self.name,
+            description=self.description or f"A user's study: {what}.",
+            presentation=self._presentation(),
+            context=self.context,
+            pooling=self.pooling if self.modality == "text" else "mean",
+            metric=self.metric,
+            cross_validation=self._cross_validation(),
+            ceiling=self.describe_ceiling(),
+            aggregation="one row per (model, layer[, head], subject, unit)",
+            controls=self._controls(),
+            citation=self.citation,
+            runner=self.prepare,
+            scores_heads=self.sampling == "event",
+            uses_context_words=self.context == "window",
+            seeded="the random stimulus features and the shuffled folds",
+            digest=self.digest,
+        )
+
+    def _presentation(self) -> str:
+        if self.modality == "image":
+            return "each image through the model's image processor, mean over patches"
+        if self.sampling == "continuous":
+            return "the words in order, each with its preceding words (window), Lanczos-resampled"
+        return f"each text item read {self.context}, {self.pooling}-pooled over its tokens"
+
+    def _cross_validation(self) -> str:
+        if self.analysis == "rsa" or (self.analysis == "ratings" and self.rating_kind == "pairs"):
+            return "none (nothing is fitted)"
+        if self.sampling == "continuous":
+            return "contiguous blocks of samples with a gap of the largest delay (runs held out)"
+        group = f"GroupKFold by {self.groups!r}" if self.groups else "shuffled KFold over stimuli"
+        return f"{group}, no delays, inner folds choose each unit's penalty"
+
+    def _controls(self) -> str:
+        twin = "the untrained twin (same architecture, seeded random weights)"
+        if self.analysis == "ratings":
+            return f"{twin} and 'random-word-vectors' (one seeded vector per word)"
+        if self.sampling == "continuous":
+            return f"{twin} and 'word-rate' (words per sample, resampled like the features)"
+        return f"{twin} and 'random-stimulus-features' (one seeded vector per stimulus)"
+
+    def prepare(self, benchmark: Benchmark, settings: RunSettings) -> BenchmarkTask:
+        """The task of one run (the runner of :meth:`benchmark`)."""
+        from brainalign.benchmarks.study import tasks
+
+        if self.analysis == "ratings":
+            return self._ratings_task(benchmark, settings)
+        if self.analysis == "rsa":
+            data_rdms, targets = self._data_rdms()
+            return tasks.RsaTask(self, benchmark, settings, data_rdms, targets)
+        labels = unit_labels(self.recording.units)
+        if self.sampling == "continuous":
+            runs = None
+            if self.groups is not None:
+                runs = self.recording.samples[self.groups].astype(str).to_numpy()
+            return tasks.ContinuousEncodingTask(self, benchmark, settings, runs, labels)
+        averaged = self.recording.average_repeats()
+        ids = averaged.samples["stimulus_id"].astype(str)
+        position = pd.Series(
+            np.arange(len(self.stimuli)), index=self.stimuli.table["stimulus_id"].astype(str)
+        )
+        rows = position.loc[ids].to_numpy()
+        groups = None
+        if self.groups is not None:
+            groups = self.stimuli.table[self.groups].astype(str).to_numpy()[rows]
+        return tasks.EventEncodingTask(self, benchmark, settings, averaged, rows, groups, labels)
+
+    def _data_rdms(self) -> tuple[np.ndarray, pd.DataFrame]:
+        """Data RDMs (n_rdms, n_pairs) in stimulus order, with subject/unit per RDM."""
+        from brainalign.alignment.rsa import rdm
+
+        if self.rdm_set is not None:
+            descriptors = self.rdm_set.descriptors
+            n = len(descriptors)
+            targets = pd.DataFrame(
+                {
+                    "subject": (
+                        descriptors["subject"].astype(str).to_numpy()
+                        if "subject" in descriptors
+                        else descriptors["name"].astype(str).to_numpy()
+                    ),
+                    "unit": (
+                        descriptors["label"].astype(str).to_numpy()
+                        if "label" in descriptors
+                        else np.full(n, "rdm")
+                    ),
+                }
+            )
+            if "session" in descriptors:
+                targets["session"] = pd.array(descriptors["session"].tolist(), dtype="Int64")
+            return np.asarray(self.rdm_set.dissimilarities, dtype=np.float64), targets
+        averaged = self.recording.average_repeats()
+        position = pd.Series(
+            np.arange(averaged.n_samples), index=averaged.samples["stimulus_id"].astype(str)
+        )
+        order = position.loc[self.stimuli.table["stimulus_id"].astype(str)].to_numpy()
+        units = averaged.units
+        subjects = (
+            units["subject"].astype(str) if "subject" in units else pd.Series(["all"] * len(units))
+        )
+        regions = units["roi"].astype(str) if "roi" in units else pd.Series(["all"] * len(units))
+        keys = pd.DataFrame({"subject": subjects.to_numpy(), "unit": regions.to_numpy()})
+        rdms, targets = [], []
+        for (subject, region), rows in keys.groupby(["subject", "unit"], sort=False):
+            patterns = averaged.data[order][:, rows.index.to_numpy()].astype(np.float64)
+            rdms.append(rdm(patterns, metric=self.dissimilarity))
+            targets.append({"subject": subject, "unit": region})
+        return np.stack(rdms), pd.DataFrame(targets)
+
+    def _ratings_task(self, benchmark: Benchmark, settings: RunSettings) -> BenchmarkTask:
+        from brainalign.benchmarks.norms import NormTable
+        from brainalign.benchmarks.study.tasks import RatingNormsTask
+        from brainalign.benchmarks.word_similarity import WordPairsTask, word_types
+
+        recording = self.ratings
+        if self.rating_kind == "pairs":
+            samples = recording.samples
+            types, (first, second) = word_types(
+                samples["word1"].tolist(), samples["word2"].tolist()
+            )
+            ratings = recording.data[:, 0].astype(np.float64)
+            unit = str(recording.units["unit"].iloc[0])
+            return WordPairsTask(benchmark, settings, ratings, types, first, second, unit)
+        texts = recording.stimuli.table.set_index("stimulus_id")["text"]
+        ids = recording.samples["stimulus_id"].tolist()
+        words = [str(texts[i]) for i in ids]
+        means = recording.data.astype(np.float64)
+        spread = self._rating_spread or (np.full_like(means, np.nan), np.full_like(means, np.nan))
+        dimensions = recording.units["unit"].astype(str).tolist()
+        table = NormTable([str(i) for i in ids], words, dimensions, means, *spread)
+        types, (index,) = word_types(table.words)
+        probe = {
+            "n_splits": self.options.get("n_splits", 5),
+            "inner_splits": self.options.get("inner_splits", 5),
+            "seed": settings.run_seed,
+            "alphas": self.options.get("alphas"),
+        }
+        return RatingNormsTask(
+            benchmark,
+            settings,
+            table,
+            types,
+            index,
+            probe,
+            has_spread=self._rating_spread is not None,
+        )
+
+    def __repr__(self) -> str:
+        if self.recording is not None:
+            what = repr(self.recording)
+        elif self.rdm_set is not None:
+            what = f"{len(self.rdm_set)} RDMs over {self.rdm_set.n_conditions} conditions"
+        else:
+            what = f"{self.rating_kind} ratings of {self.ratings.n_samples} items"
+        return (
+            f"<Study {self.name}@{self.version}: {self.analysis} on {len(self.stimuli)} "
+            f"{self.modality} stimuli; {what}>"
+        )

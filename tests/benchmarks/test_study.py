@@ -1,0 +1,392 @@
+"""A user's own study, scored through the same path as the registered benchmarks.
+
+Real data: the Kriegeskorte 2008 images (first 12 of 92, from the published .mat) with
+the human-IT RDMs restricted to them, as an RSA study; the 78 Algonauts 2019 images
+(tests/data/algonauts2019_78) as an event study whose responses the test builds from a
+tiny ViT's features (planted signal, NaN-padded repeats); the published SimLex-999 file
+and a Glasgow Norms subset as ratings studies. Reference numbers are recomputed the
+plain way (encoder features, numpy/scipy statistics).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from brainalign.benchmarks.study import Study, StudyInputError
+from brainalign.datasets.behaviour import read_rdms
+from brainalign.datasets.loaders import read_kriegeskorte_images
+from brainalign.datasets.recording import Recording
+from brainalign.results import RESULT_COLUMNS, validate_results
+from brainalign.stimuli import Stimuli
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ALGONAUTS = DATA / "algonauts2019_78"
+KRIEGESKORTE = DATA / "kriegeskorte2008_92"
+SIMLEX = DATA / "word_similarity" / "EN-SIMLEX-999.txt"
+GLASGOW = DATA / "behaviour" / "GlasgowNorms_subset.csv"
+
+# The image folder also holds its SOURCE.txt, left out with a warning (tested below).
+pytestmark = pytest.mark.filterwarnings("ignore:stimuli folder .* not images:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def tiny_vit_dir(tmp_path_factory):
+    """ViT (2 blocks, 16 dims, 32 x 32 pixels, 8 x 8 patches), weights from seed 123."""
+    import torch
+    import transformers as tf
+
+    directory = tmp_path_factory.mktemp("tiny-vit")
+    config = tf.ViTConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=32,
+        patch_size=8,
+    )
+    torch.manual_seed(123)
+    tf.ViTModel(config).save_pretrained(directory)
+    tf.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(directory)
+    return directory
+
+
+def _vit_features(model_dir, paths, layer):
+    from brainalign.encoders.vision import VisionEncoder
+
+    encoder = VisionEncoder(str(model_dir), pooling="mean")
+    features = encoder.encode_images([str(p) for p in paths], layers=[layer])
+    return np.asarray(features[str(layer)], dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- event ridge
+
+
+@pytest.fixture(scope="module")
+def planted(tiny_vit_dir):
+    """78 images; 12 units driven by layer 2 of the tiny ViT, 4 repeats (unequal counts)."""
+    paths = sorted(ALGONAUTS.glob("*.jpg"))
+    X = _vit_features(tiny_vit_dir, paths, 2)
+    X = (X - X.mean(0)) / X.std(0)
+    rng = np.random.default_rng(7)
+    signal = X @ rng.normal(size=(X.shape[1], 12))
+    signal /= signal.std(0)
+    repeats = signal[:, :, None] + 0.8 * rng.normal(size=(len(paths), 12, 4))
+    repeats[::5, :3, 3] = np.nan  # some units miss the last presentation of some images
+    return paths, repeats
+
+
+def test_event_study_recovers_planted_signal_with_ceiling_from_repeats(
+    tiny_vit_dir, planted, tmp_path
+):
+    from brainalign.alignment.ceiling import ceiling_from_reliability, split_half_reliability
+
+    paths, repeats = planted
+    np.save(tmp_path / "responses.npy", repeats)
+    (tmp_path / "study.yaml").write_text(
+        f"name: algonauts-planted\nstimuli: {ALGONAUTS}\nresponses: responses.npy\n"
+        "sampling: event\noptions: {ceiling_splits: 50}\n"
+    )
+    study = Study.from_yaml(tmp_path / "study.yaml")
+    assert study.recording.n_repeats == 4 and study.modality == "image"
+    rows = study.benchmark().run(str(tiny_vit_dir), seed=3)
+    validate_results(rows)
+    assert list(rows.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
+    assert set(rows["benchmark"]) == {"algonauts-planted@1"}
+    model = rows[(rows["weights"] == "pretrained") & (rows["control"] == "")]
+    by_layer = model.groupby("layer")["score"].median()
+    control = rows[rows["control"] == "random-stimulus-features"]["score"].median()
+    assert by_layer[2] > 0.6 and by_layer[2] > control + 0.4
+    # the ceiling: sqrt of the split-half reliability of every unit's repeats
+    expected = ceiling_from_reliability(split_half_reliability(repeats, n_splits=50, seed=0))
+    ceilings = model[model["layer"] == 2].sort_values("unit", key=lambda u: u.astype(int))
+    np.testing.assert_allclose(ceilings["ceiling"].to_numpy(), expected, rtol=1e-6)
+    assert (ceilings["ceiling_flag"] == "ok").all()
+
+
+def test_event_study_in_python_equals_yaml_and_scores_like_a_manual_pipeline(tiny_vit_dir, planted):
+    from sklearn.model_selection import KFold
+
+    from brainalign.alignment.encoding import cross_validated_encoding
+
+    paths, repeats = planted
+    study = Study("planted-python", stimuli=str(ALGONAUTS), responses=repeats, sampling="event")
+    rows = study.benchmark().run(str(tiny_vit_dir), layers=[1], untrained_twin=False, seed=5)
+    model = rows[rows["control"] == ""]
+    X = _vit_features(tiny_vit_dir, paths, 1)
+    Y = np.nanmean(repeats, axis=2)
+    manual = cross_validated_encoding(
+        X,
+        Y,
+        delays=(0,),
+        cv=KFold(5, shuffle=True, random_state=5),
+        inner_cv=KFold(5, shuffle=True, random_state=5),
+        sampling="event",
+    ).scores
+    np.testing.assert_allclose(model["score"].to_numpy(), manual, rtol=1e-5, atol=1e-6)
+
+
+def test_event_study_without_repeats_has_no_ceiling(tiny_vit_dir, planted):
+    paths, repeats = planted
+    study = Study(
+        "no-repeats", stimuli=str(ALGONAUTS), responses=repeats[:, :, 0], sampling="event"
+    )
+    assert "none" in study.describe_ceiling()
+    rows = study.benchmark().run(str(tiny_vit_dir), layers=[2], untrained_twin=False)
+    assert rows["ceiling"].isna().all() and (rows["ceiling_flag"] == "none").all()
+
+
+def test_images_from_a_zip_equal_the_folder(tiny_vit_dir, planted, tmp_path):
+    paths, repeats = planted
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in paths:
+            handle.write(path, arcname=f"stimuli/{path.name}")
+    from_zip = Study("zipped", stimuli=archive, responses=repeats, sampling="event")
+    with pytest.warns(UserWarning, match=r"not images are left out \(SOURCE.txt\)"):
+        from_folder = Study("zipped", stimuli=ALGONAUTS, responses=repeats, sampling="event")
+    assert from_zip.stimuli.stimulus_ids.tolist() == [p.stem for p in paths]
+    options = {"layers": [2], "untrained_twin": False}
+    a = from_zip.benchmark().run(str(tiny_vit_dir), **options)
+    b = from_folder.benchmark().run(str(tiny_vit_dir), **options)
+    np.testing.assert_allclose(a["score"], b["score"], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- RSA
+
+
+@pytest.fixture(scope="module")
+def kriegeskorte12(tmp_path_factory):
+    """The first 12 Kriegeskorte images as PNGs, and the 8 human-IT RDMs over them."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("kriegeskorte12")
+    images, _ = read_kriegeskorte_images(KRIEGESKORTE / "kriegeskorte2008_stimuli_first12.mat")
+    (folder / "images").mkdir()
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(folder / "images" / f"image{i:02d}.png")
+    rdms = read_rdms(KRIEGESKORTE / "92_brainRDMs.mat")
+    squares = rdms.matrices()[:, :12, :12]
+    np.savez(folder / "hit_rdms.npz", **{f"rdm{i}": square for i, square in enumerate(squares)})
+    return folder, squares, rdms
+
+
+def test_rsa_study_of_the_92_images_matches_plain_rsa(tiny_vit_dir, kriegeskorte12):
+    from scipy.spatial.distance import squareform
+
+    from brainalign.alignment.rsa import rdm_noise_ceiling
+
+    folder, squares, _ = kriegeskorte12
+    (folder / "study.yaml").write_text(
+        "name: hit-12\nstimuli: images\nrdms: hit_rdms.npz\nanalysis: rsa\n"
+        "options: {dissimilarity: correlation, comparison: spearman}\n"
+    )
+    study = Study.from_yaml(folder / "study.yaml")
+    rows = study.benchmark().run(str(tiny_vit_dir), untrained_twin=False)
+    validate_results(rows)
+    condensed = np.stack([squareform(s, checks=False) for s in squares])
+    paths = sorted((folder / "images").glob("*.png"))
+    for layer in (0, 1, 2):
+        model_rdm = squareform(
+            1 - np.corrcoef(_vit_features(tiny_vit_dir, paths, layer)), checks=False
+        )
+        expected = [spearmanr(model_rdm, data).statistic for data in condensed]
+        got = rows[(rows["layer"] == layer) & (rows["control"] == "")]["score"].to_numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    lower, upper = rdm_noise_ceiling(condensed, "spearman")
+    np.testing.assert_allclose(rows["ceiling"].dropna().unique(), [upper])
+    np.testing.assert_allclose(rows["ceiling_lower"].dropna().unique(), [lower])
+    assert set(rows["metric"]) == {"spearman_r"}
+
+
+def test_rsa_study_from_a_python_rdm_set_keeps_subjects_and_sessions(tiny_vit_dir, kriegeskorte12):
+    folder, _, rdms = kriegeskorte12
+    from brainalign.datasets.behaviour import RDMSet
+
+    subset = RDMSet(
+        np.stack([_sub(square) for square in rdms.matrices()]),
+        rdms.descriptors,
+        rdms.conditions.iloc[:12].reset_index(drop=True),
+    )
+    study = Study("hit-12-sessions", stimuli=folder / "images", rdms=subset)
+    rows = study.benchmark().run(str(tiny_vit_dir), layers=[2], untrained_twin=False)
+    model = rows[rows["control"] == ""]
+    assert len(model) == 8 and model["session"].notna().all()
+    assert sorted(model["subject"].unique()) == sorted(rdms.descriptors["subject"].unique())
+
+
+def _sub(square):
+    from scipy.spatial.distance import squareform
+
+    return squareform(square[:12, :12], checks=False)
+
+
+# ----------------------------------------------------------------------------- ratings
+
+
+def test_word_pair_ratings_study_matches_plain_cosines(tiny_bert_dir, tmp_path):
+    from brainalign.encoders.text import TextEncoder
+
+    pairs = tmp_path / "my_pairs.txt"
+    pairs.write_text("".join(SIMLEX.read_text().splitlines(keepends=True)[:81]))
+    study = Study("my-pairs", ratings=pairs)
+    rows = study.benchmark().run(str(tiny_bert_dir), layers=[0, 2])
+    validate_results(rows)
+    table = pd.read_csv(pairs, sep="\t", header=None)
+    words = list(dict.fromkeys([*table.iloc[:, 0], *table.iloc[:, 1]]))
+    features = TextEncoder(str(tiny_bert_dir), pooling="mean").extract(
+        words, context="isolated", level="sentence", layers=[0, 2]
+    )
+    index = {w: i for i, w in enumerate(words)}
+    for layer in (0, 2):
+        F = np.asarray(features[str(layer)], dtype=np.float64)
+        a, b = F[[index[w] for w in table.iloc[:, 0]]], F[[index[w] for w in table.iloc[:, 1]]]
+        cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        expected = spearmanr(cosine, table.iloc[:, 2]).statistic
+        got = rows[
+            (rows["layer"] == layer) & (rows["weights"] == "pretrained") & (rows["control"] == "")
+        ]["score"]
+        assert got.item() == pytest.approx(expected, abs=1e-6)
+    assert set(rows["control"]) == {"", "random-word-vectors"}
+    assert set(rows["weights"]) == {"pretrained", "untrained", ""}
+
+
+def test_norms_ratings_study_from_yaml_with_reliability_ceiling(tiny_bert_dir, tmp_path):
+    from brainalign.benchmarks.norms import reliability_ceiling
+
+    (tmp_path / "norms.yaml").write_text(
+        f"name: my-norms\nratings:\n  norms: {GLASGOW}\n  id_column: word\n"
+        "  measures: [VAL_M, CNC_M]\n  sd_suffix: _SD\n  n_suffix: _N\n"
+        "options: {n_splits: 3}\n".replace("_M]", "_M]")
+    )
+    text = (tmp_path / "norms.yaml").read_text().replace("sd_suffix: _SD", "sd_suffix: _SD")
+    (tmp_path / "norms.yaml").write_text(text)
+    with pytest.raises(StudyInputError, match="no column"):
+        Study.from_yaml(tmp_path / "norms.yaml")  # VAL_M_SD does not exist: suffix of the stem
+    (tmp_path / "norms.yaml").write_text(
+        f"name: my-norms\nratings:\n  norms: {GLASGOW}\n  id_column: word\n"
+        "  measures: [VAL, CNC]\n  sd_suffix: _SD\n  n_suffix: _N\noptions: {n_splits: 3}\n"
+    )
+    table = pd.read_csv(GLASGOW, encoding="utf-8-sig")
+    table = table.rename(columns={"VAL_M": "VAL", "CNC_M": "CNC"})
+    renamed = tmp_path / "glasgow.csv"
+    table.to_csv(renamed, index=False)
+    text = (tmp_path / "norms.yaml").read_text().replace(str(GLASGOW), "glasgow.csv")
+    (tmp_path / "norms.yaml").write_text(text)
+    study = Study.from_yaml(tmp_path / "norms.yaml")
+    rows = study.benchmark().run(str(tiny_bert_dir), layers=[2], untrained_twin=False)
+    validate_results(rows)
+    expected = reliability_ceiling(
+        table[["VAL", "CNC"]].to_numpy(float),
+        table[["VAL_SD", "CNC_SD"]].to_numpy(float),
+        table[["VAL_N", "CNC_N"]].to_numpy(float),
+    )
+    got = rows.drop_duplicates("unit").set_index("unit")["ceiling"]
+    np.testing.assert_allclose(got[["VAL", "CNC"]].to_numpy(), expected, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _images(tmp_path, n=4):
+    folder = tmp_path / "imgs"
+    folder.mkdir(exist_ok=True)
+    for path in sorted(ALGONAUTS.glob("*.jpg"))[:n]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
+def test_responses_that_do_not_match_the_stimuli_are_named(tmp_path):
+    folder = _images(tmp_path)
+    with pytest.raises(StudyInputError, match="5 rows but there are 4 stimuli"):
+        Study("bad", stimuli=folder, responses=np.zeros((5, 3)), sampling="event")
+    table = pd.DataFrame(
+        {"stimulus_id": ["image_01", "image_02", "image_03", "image_99"], "v1": [1.0, 2, 3, 4]}
+    )
+    table.to_csv(tmp_path / "responses.csv", index=False)
+    with pytest.raises(StudyInputError) as error:
+        Study("bad", stimuli=folder, responses=tmp_path / "responses.csv", sampling="event")
+    assert "image_99" in str(error.value) and "image_04" in str(error.value)
+
+
+def test_nan_outside_the_repeats_axis_is_located(tmp_path):
+    folder = _images(tmp_path)
+    data = np.ones((4, 3))
+    data[2, 1] = np.nan
+    with pytest.raises(StudyInputError, match=r"row 2 \(image_03\), unit 1"):
+        Study("bad", stimuli=folder, responses=data, sampling="event")
+
+
+def test_one_presentation_only_cannot_give_a_split_half(tmp_path):
+    folder = _images(tmp_path)
+    with pytest.raises(StudyInputError, match="one presentation only"):
+        Study("bad", stimuli=folder, responses=np.ones((4, 3, 1)), sampling="event")
+
+
+def test_sampling_must_be_said_for_arrays(tmp_path):
+    with pytest.raises(StudyInputError, match="'event'.*'continuous'"):
+        Study("bad", stimuli=_images(tmp_path), responses=np.ones((4, 3)))
+
+
+def test_a_zip_with_non_images_names_them(tmp_path):
+    archive = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.write(sorted(ALGONAUTS.glob("*.jpg"))[0], arcname="a.jpg")
+        handle.writestr("notes.txt", "not an image")
+    with pytest.raises(StudyInputError, match="mixed.zip holds 1 member.*notes.txt"):
+        Study("bad", stimuli=archive, responses=np.ones((1, 2)), sampling="event")
+
+
+def test_yaml_unknown_key_suggests_and_relative_paths_print_resolved(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("name: mine\nstimulli: imgs\nresponses: r.npy\nsampling: event\n")
+    with pytest.raises(StudyInputError) as error:
+        Study.from_yaml(path)
+    assert "line 2" in str(error.value) and "did you mean 'stimuli'" in str(error.value)
+    path.write_text("name: mine\nstimuli: missing_folder\nresponses: r.npy\nsampling: event\n")
+    with pytest.raises(StudyInputError) as error:
+        Study.from_yaml(path)
+    assert str((tmp_path / "missing_folder").resolve()) in str(error.value)
+    path.write_text(
+        f"name: mine\nstimuli: {_images(tmp_path)}\nresponses: r.npy\n"
+        "options: {n_split: 3}\nsampling: event\n"
+    )
+    np.save(tmp_path / "r.npy", np.ones((4, 2)))
+    with pytest.raises(StudyInputError, match="did you mean 'n_splits'"):
+        Study.from_yaml(path)
+
+
+def test_a_study_name_may_not_shadow_a_registered_benchmark(tmp_path):
+    with pytest.raises(StudyInputError, match="registered benchmark"):
+        Study("simlex999", ratings=SIMLEX)
+    with pytest.raises(StudyInputError, match="lower case"):
+        Study("My Study", ratings=SIMLEX)
+
+
+def test_a_recording_with_its_own_stimuli_is_a_study(tmp_path):
+    stimuli = Stimuli(
+        pd.DataFrame(
+            {
+                "stimulus_id": ["a", "b", "c", "d", "e", "f"],
+                "text": ["one", "two", "three", "four", "five", "six"],
+                "group": "g",
+            }
+        )
+    )
+    recording = Recording(
+        np.arange(12.0).reshape(6, 2),
+        pd.DataFrame({"stimulus_id": list("abcdef")}),
+        pd.DataFrame({"unit": ["u1", "u2"], "subject": "s1"}),
+        "event",
+        stimuli,
+    )
+    study = Study("from-recording", responses=recording)
+    assert study.sampling == "event" and study.modality == "text"
+    assert study.benchmark().context == "isolated"
+    with pytest.raises(StudyInputError, match="sampling='continuous'"):
+        Study("from-recording", responses=recording, sampling="continuous")
