@@ -46,6 +46,11 @@ def _first(indices: np.ndarray, n: int = 10) -> str:
     return f"{indices[:n].tolist()}{' ...' if indices.size > n else ''}"
 
 
+def _plain(value: object) -> object:
+    """A numpy scalar as its Python value; anything else (a str of an object array) as is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def check_matching_ids(
     feature_ids: ArrayLike, response_ids: ArrayLike, what: str = "features and responses"
 ) -> None:
@@ -71,7 +76,7 @@ def check_matching_ids(
         )
     differ = np.flatnonzero(a != b)
     if differ.size:
-        pairs = ", ".join(f"row {i}: {a[i].item()!r} vs {b[i].item()!r}" for i in differ[:5])
+        pairs = ", ".join(f"row {i}: {_plain(a[i])!r} vs {_plain(b[i])!r}" for i in differ[:5])
         raise ValueError(
             f"stimulus ids of {what} differ at {differ.size} of {a.size} rows ({pairs}"
             f"{' ...' if differ.size > 5 else ''}); put both in the same stimulus order."

@@ -272,6 +272,12 @@ def test_stimulus_ids_must_match_row_by_row():
         cross_validated_encoding(
             X, Y, alphas=[1.0], feature_ids=ids, response_ids=shuffled, sampling="continuous"
         )
+    as_objects = shuffled.astype(object)  # ids from pandas (.to_numpy()) are object arrays
+    with pytest.raises(ValueError, match=r"row 3: 'w3' vs 'w7'"):
+        cross_validated_encoding(
+            X, Y, alphas=[1.0], feature_ids=ids.astype(object), response_ids=as_objects,
+            sampling="continuous",
+        )  # fmt: skip
     with pytest.raises(ValueError, match="60 and 59 stimulus ids"):
         cross_validated_encoding(
             X, Y, alphas=[1.0], feature_ids=ids, response_ids=ids[:-1], sampling="continuous"
