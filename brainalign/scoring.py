@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BenchmarkRunError",
     "ForwardPassCount",
+    "check_distinct",
     "count_forward_passes",
     "make_settings",
     "preflight",
@@ -110,12 +111,32 @@ def resolve_benchmarks(benchmarks: str | Benchmark | Sequence[str | Benchmark]) 
     """
     from brainalign.benchmarks.registry import Benchmark, get
 
-    if isinstance(benchmarks, Benchmark):
+    if isinstance(benchmarks, Benchmark | str):
         benchmarks = [benchmarks]
-    records = [
-        b if isinstance(b, Benchmark) else get(b) for b in _as_list(benchmarks, "benchmarks")
-    ]
+    if not benchmarks:
+        raise ValueError("benchmarks is empty; give at least one")
+    records = [b if isinstance(b, Benchmark) else get(b) for b in benchmarks]
     return list({b.versioned_id: b for b in records}.values())
+
+
+def check_distinct(records: Sequence[Benchmark]) -> list[Benchmark]:
+    """``records`` unless two of them share a versioned id (a study named like another).
+
+    Raises
+    ------
+    ValueError
+        For an empty list, or naming the shared ids.
+    """
+    if not records:
+        raise ValueError("give at least one benchmark or study to score")
+    names = [record.versioned_id for record in records]
+    shared = sorted({name for name in names if names.count(name) > 1})
+    if shared:
+        raise ValueError(
+            f"two benchmarks or studies share the name {', '.join(shared)}: give each study "
+            "its own name"
+        )
+    return list(records)
 
 
 def make_settings(models: str | Sequence[str], **settings: Any) -> list[RunSettings]:
@@ -297,13 +318,8 @@ def score(
         progress=progress,
         options=dict(options or {}),
     )
-    records = [] if benchmarks is None else resolve_benchmarks(benchmarks)
-    records += resolve_studies(study)
-    if not records:
-        raise ValueError("give at least one benchmark or study to score")
-    names = [record.versioned_id for record in records]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two benchmarks or studies share a name: {sorted(names)}")
+    registered = [] if benchmarks is None else resolve_benchmarks(benchmarks)
+    records = check_distinct(registered + resolve_studies(study))
     preflight(runs, records)
     tasks = [CellTask.of(run, b) for run in runs for b in records]
     folder = None

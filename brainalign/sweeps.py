@@ -474,7 +474,12 @@ def sweep(
     from brainalign.encoders.models import ModelLoadError
     from brainalign.parallel import make_executor
     from brainalign.runs import CellTask, RunFolder, run_cells
-    from brainalign.scoring import preflight, resolve_benchmarks, write_run_outputs
+    from brainalign.scoring import (
+        check_distinct,
+        preflight,
+        resolve_benchmarks,
+        write_run_outputs,
+    )
 
     config = _override(_as_config(config), engine=engine, address=address, out=out)
     where = config.source or "the sweep config"
@@ -483,9 +488,12 @@ def sweep(
     try:
         runs = run_settings(config)
         runs = [dataclasses.replace(run, progress=progress) for run in runs]
-        benchmarks = resolve_benchmarks([*config.benchmarks, *study_benchmarks(config)])
+        registered = resolve_benchmarks(list(config.benchmarks)) if config.benchmarks else []
+        benchmarks = check_distinct(registered + study_benchmarks(config))
         preflight(runs, benchmarks)
-    except (SettingsError, ModelLoadError) as error:
+    except (SettingsError, ModelLoadError, ValueError) as error:
+        if isinstance(error, SweepConfigError):
+            raise
         raise SweepConfigError(f"{where}: {error}") from error
     log = log or (lambda line: None)
     invocation = {

@@ -390,3 +390,28 @@ def test_a_recording_with_its_own_stimuli_is_a_study(tmp_path):
     assert study.benchmark().context == "isolated"
     with pytest.raises(StudyInputError, match="sampling='continuous'"):
         Study("from-recording", responses=recording, sampling="continuous")
+
+
+# ----------------------------------------------------------------------------- continuous
+
+
+def test_a_continuous_study_of_alice_equals_the_registered_benchmark(tiny_bert_dir):
+    """The bundled alice2016 recording given as a user's own continuous study scores the
+    model exactly as the registered alice2016-encoding benchmark does (same words, same
+    resampling, delays, blocked folds and inter-subject ceiling)."""
+    from brainalign.benchmarks.registry import get
+    from brainalign.datasets.catalogue import load
+
+    recording = load("alice2016", subjects=["s18", "s22", "s24"])
+    settings = {"layers": [0, 2], "context_words": 4, "untrained_twin": False}
+    study = Study("alice-own", responses=recording)
+    assert study.sampling == "continuous" and study.context == "window"
+    ours = study.benchmark().run(str(tiny_bert_dir), **settings)
+    options = {"subjects": ["s18", "s22", "s24"]}
+    theirs = get("alice2016-encoding").run(str(tiny_bert_dir), **settings, options=options)
+    keys = ["layer", "subject", "unit"]
+    a = ours[ours["control"] == ""].sort_values(keys).reset_index(drop=True)
+    b = theirs[theirs["control"] == ""].sort_values(keys).reset_index(drop=True)
+    np.testing.assert_allclose(a["score"], b["score"], atol=1e-10)
+    np.testing.assert_allclose(a["ceiling"], b["ceiling"], atol=1e-10)
+    assert set(ours["control"]) == {"", "word-rate"}
