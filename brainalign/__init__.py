@@ -3,7 +3,8 @@
 The public API, imported lazily (so ``import brainalign`` does not pull in torch):
 
 - :func:`score`, :func:`sweep`, :func:`compare`: models x benchmarks into one tidy
-  table (resumable, locally or on Ray) and its leaderboard; :class:`Benchmark`,
+  table (resumable, locally or on Ray) and its leaderboard; :class:`Study`: a user's
+  own data scored like a benchmark; :class:`Benchmark`,
   :class:`RunSettings`, :func:`get_benchmark`, :func:`available_benchmarks`: the
   registered benchmarks and the settings a run uses;
 - :func:`load_dataset`, :func:`available_datasets`; :class:`Stimuli`,
@@ -29,6 +30,7 @@ _EXPORTS = {
     "sweep": ("brainalign.sweeps", "sweep"),
     "compare": ("brainalign.sweeps", "compare"),
     "Benchmark": ("brainalign.benchmarks.benchmark", "Benchmark"),
+    "Study": ("brainalign.benchmarks.study.study", "Study"),
     "RunSettings": ("brainalign.benchmarks.settings", "RunSettings"),
     "get_benchmark": ("brainalign.benchmarks.registry", "get"),
     "available_benchmarks": ("brainalign.benchmarks.registry", "available"),

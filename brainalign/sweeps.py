@@ -4,6 +4,7 @@ A sweep is described by a YAML file::
 
     models: [gpt2, bert-base-uncased]
     benchmarks: [simlex999, wordsim353, alice2016-encoding]
+    studies: [my-study.yaml]  # your own studies (brainalign.benchmarks.study), optional
     layers: all              # or a list of hidden-state indices, e.g. [0, 6, 12]
     heads: false             # also score each attention head (benchmarks that support it)
     weights: pretrained      # or untrained: score the architectures with random weights

@@ -11,7 +11,9 @@ library):
   checked once, and refused where a benchmark would not use it;
 - :func:`get`, :func:`available`, :func:`info`, :func:`register`,
   :class:`UnknownBenchmarkError`: the registry;
-- :func:`position_features`, :func:`random_vectors`: the content-free controls.
+- :func:`position_features`, :func:`random_vectors`: the content-free controls;
+- :class:`Study`, :class:`StudyInputError`: a user's own data run as a benchmark
+  (:mod:`brainalign.benchmarks.study`).
 """
 
 from brainalign._lazy import lazy_exports
@@ -31,6 +33,8 @@ _EXPORTS = {
     "register": "brainalign.benchmarks.registry",
     "position_features": "brainalign.benchmarks.controls",
     "random_vectors": "brainalign.benchmarks.controls",
+    "Study": "brainalign.benchmarks.study.study",
+    "StudyInputError": "brainalign.benchmarks.study.inputs",
 }
 
 __all__ = sorted(_EXPORTS)
