@@ -415,3 +415,86 @@ def test_a_continuous_study_of_alice_equals_the_registered_benchmark(tiny_bert_d
     np.testing.assert_allclose(a["score"], b["score"], atol=1e-10)
     np.testing.assert_allclose(a["ceiling"], b["ceiling"], atol=1e-10)
     assert set(ours["control"]) == {"", "word-rate"}
+
+
+# ----------------------------------------------------------------------------- other formats
+
+
+def test_nifti_beta_maps_are_read_through_the_fmri_reader(tmp_path):
+    from brainalign.datasets.fmri import load_beta_maps
+
+    bold = DATA / "fmri" / "sub-01_task-demo_bold.nii.gz"  # 40 volumes used as 40 beta maps
+    mask = DATA / "fmri" / "gm_mask_crop.nii.gz"
+    words = pd.DataFrame(
+        {"stimulus_id": [f"w{i:02d}" for i in range(40)], "text": [f"word {i}" for i in range(40)]}
+    )
+    words.to_csv(tmp_path / "words.csv", index=False)
+    (tmp_path / "study.yaml").write_text(
+        f"name: betas\nstimuli: words.csv\nresponses: {bold}\nmask: {mask}\nsampling: event\n"
+    )
+    study = Study.from_yaml(tmp_path / "study.yaml")
+    expected = load_beta_maps(str(bold), words["stimulus_id"].tolist(), masker=str(mask))
+    np.testing.assert_array_equal(study.recording.data, expected.data)
+    assert study.recording.n_units == 1032
+    (tmp_path / "study.yaml").write_text(
+        f"name: betas\nstimuli: words.csv\nresponses: {bold}\nsampling: event\n"
+    )
+    with pytest.raises(StudyInputError, match="need a mask"):
+        Study.from_yaml(tmp_path / "study.yaml")
+
+
+def test_mne_epochs_become_repeats_averaged_over_a_window(tmp_path):
+    import mne
+
+    raw = mne.io.read_raw_bdf(
+        DATA / "meeg" / "test_bdf_stim_channel.bdf", preload=True, verbose="error"
+    )
+    events = mne.find_events(raw, verbose="error")
+    epochs = mne.Epochs(
+        raw,
+        events,
+        {"1": 1, "2": 2, "4": 4},
+        tmin=-0.1,
+        tmax=0.4,
+        picks=["C3", "C4", "Cz"],
+        baseline=(None, 0),
+        preload=True,
+        verbose="error",
+    )
+    stimuli = Stimuli(
+        pd.DataFrame(
+            {"stimulus_id": ["1", "2", "4"], "text": ["one", "two", "four"], "group": "digits"}
+        )
+    )
+    study = Study(
+        "digits-eeg",
+        stimuli=stimuli,
+        responses=epochs,
+        window=[0.1, 0.3],
+        analysis="rsa",
+        options={"dissimilarity": "euclidean"},
+    )
+    recording = study.recording
+    counts = pd.Series(events[:, 2]).value_counts()
+    assert recording.data.ndim == 2 and recording.n_repeats == counts.max() > 1
+    keep = (epochs.times >= 0.1) & (epochs.times <= 0.3)
+    expected = epochs.get_data()[:, :, keep].mean(axis=2)
+    np.testing.assert_allclose(recording.data, expected, rtol=1e-6)
+    assert recording.samples["repeat"].tolist() == (
+        pd.Series(events[:, 2].astype(str)).groupby(events[:, 2]).cumcount().tolist()
+    )
+    path = tmp_path / "digits-epo.fif"
+    epochs.save(path, verbose="error")
+    from_file = Study(
+        "digits-eeg",
+        stimuli=stimuli,
+        responses=path,
+        window=[0.1, 0.3],
+        analysis="rsa",
+        sampling="event",
+    )
+    np.testing.assert_allclose(from_file.recording.data, recording.data, rtol=1e-6)
+    with pytest.raises(StudyInputError, match="give window"):
+        Study("digits-eeg", stimuli=stimuli, responses=epochs, analysis="rsa")
+    with pytest.raises(StudyInputError, match="holds no time point"):
+        Study("digits-eeg", stimuli=stimuli, responses=epochs, window=[2, 3], analysis="rsa")
