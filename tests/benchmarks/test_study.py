@@ -498,3 +498,108 @@ def test_mne_epochs_become_repeats_averaged_over_a_window(tmp_path):
         Study("digits-eeg", stimuli=stimuli, responses=epochs, analysis="rsa")
     with pytest.raises(StudyInputError, match="holds no time point"):
         Study("digits-eeg", stimuli=stimuli, responses=epochs, window=[2, 3], analysis="rsa")
+
+
+# ----------------------------------------------------------------------------- text events
+
+
+@pytest.fixture(scope="module")
+def sentences(alice_words):
+    """48 eight-word sentences of Alice, in 6 passages of 8 sentences."""
+    texts = [" ".join(alice_words[i : i + 8]) for i in range(0, 48 * 8, 8)]
+    return pd.DataFrame(
+        {
+            "stimulus_id": [f"s{i:02d}" for i in range(48)],
+            "text": texts,
+            "passage": [f"p{i // 8}" for i in range(48)],
+        }
+    )
+
+
+def _text_features(model_dir, table, layer, context="isolated"):
+    from brainalign.encoders.text import TextEncoder
+
+    stimuli = Stimuli(table.assign(group=table.get("passage", "all")))
+    features = TextEncoder(str(model_dir), pooling="mean").extract(
+        stimuli, context=context, level="sentence", layers=[layer]
+    )
+    return np.asarray(features[str(layer)], dtype=np.float64)
+
+
+def test_a_sentence_study_with_groups_holds_out_whole_passages(tiny_bert_dir, sentences, tmp_path):
+    from brainalign.alignment.encoding import cross_validated_encoding
+
+    X = _text_features(tiny_bert_dir, sentences, 2)
+    rng = np.random.default_rng(1)
+    Y = (X - X.mean(0)) @ rng.normal(size=(X.shape[1], 6)) + 0.3 * rng.normal(size=(48, 6))
+    sentences.to_csv(tmp_path / "sentences.csv", index=False)
+    units = pd.DataFrame({"subject": ["s1"] * 3 + ["s2"] * 3, "roi": ["LIFG", "LATL", "LPTL"] * 2})
+    study = Study(
+        "sentences",
+        stimuli=tmp_path / "sentences.csv",
+        responses=Y,
+        units=units,
+        sampling="event",
+        groups="passage",
+    )
+    assert study.context == "isolated"  # groups hold out passages; reading stays isolated
+    rows = study.benchmark().run(str(tiny_bert_dir), layers=[2], untrained_twin=False, seed=4)
+    model = rows[rows["control"] == ""]
+    assert model["subject"].tolist() == units["subject"].tolist()
+    assert model["unit"].tolist() == units["roi"].tolist()
+    expected = cross_validated_encoding(
+        X, Y, sampling="event", groups=sentences["passage"], seed=4
+    ).scores
+    np.testing.assert_allclose(model["score"].to_numpy(), expected, atol=1e-6)
+    assert "GroupKFold by 'passage'" in study.benchmark().cross_validation
+    passage = Study(
+        "sentences",
+        stimuli=Stimuli(sentences.assign(group=sentences["passage"])),
+        responses=Y,
+        sampling="event",
+        context="passage",
+    )
+    assert passage.context == "passage" and "read passage" in passage.benchmark().presentation
+    with pytest.raises(StudyInputError, match="no 'group' column"):
+        Study(
+            "sentences",
+            stimuli=tmp_path / "sentences.csv",
+            responses=Y,
+            sampling="event",
+            context="passage",
+        )
+    with pytest.raises(StudyInputError, match="groups='story' is not a column"):
+        Study(
+            "sentences",
+            stimuli=tmp_path / "sentences.csv",
+            responses=Y,
+            sampling="event",
+            groups="story",
+        )
+
+
+def test_rsa_from_response_patterns_per_subject(tiny_bert_dir, sentences):
+    from scipy.spatial.distance import pdist
+
+    from brainalign.alignment.rsa import rdm_noise_ceiling
+
+    rng = np.random.default_rng(2)
+    patterns = rng.normal(size=(48, 10, 3))  # 10 units (5 per subject), 3 repeats
+    units = pd.DataFrame({"subject": ["s1"] * 5 + ["s2"] * 5})
+    study = Study(
+        "sentence-rsa",
+        stimuli=Stimuli(sentences.assign(group="all")),
+        responses=patterns,
+        units=units,
+        sampling="event",
+        analysis="rsa",
+    )
+    rows = study.benchmark().run(str(tiny_bert_dir), layers=[1], untrained_twin=False)
+    mean = patterns.mean(axis=2)
+    data = np.stack([pdist(mean[:, :5], "correlation"), pdist(mean[:, 5:], "correlation")])
+    model_rdm = pdist(_text_features(tiny_bert_dir, sentences, 1), "correlation")
+    model = rows[rows["control"] == ""]
+    expected = [spearmanr(model_rdm, d).statistic for d in data]
+    np.testing.assert_allclose(model["score"].to_numpy(), expected, atol=1e-6)
+    assert model["subject"].tolist() == ["s1", "s2"]
+    np.testing.assert_allclose(rows["ceiling"].unique(), [rdm_noise_ceiling(data, "spearman")[1]])
