@@ -603,3 +603,59 @@ def test_rsa_from_response_patterns_per_subject(tiny_bert_dir, sentences):
     np.testing.assert_allclose(model["score"].to_numpy(), expected, atol=1e-6)
     assert model["subject"].tolist() == ["s1", "s2"]
     np.testing.assert_allclose(rows["ceiling"].unique(), [rdm_noise_ceiling(data, "spearman")[1]])
+
+
+def test_a_continuous_study_in_two_runs_resamples_and_folds_run_by_run(tiny_bert_dir):
+    import dataclasses
+
+    from brainalign.alignment.encoding import cross_validated_encoding
+    from brainalign.alignment.temporal import lanczos_resample
+    from brainalign.datasets.catalogue import load
+    from brainalign.encoders.text import TextEncoder
+
+    recording = load("alice2016", subjects=["s18", "s22"]).select(roi=["LATL", "LPTL"])
+    half = recording.sample_times[recording.n_samples // 2]
+    runs = np.where(recording.sample_times < half, "run-1", "run-2")
+    words = recording.stimuli.table
+    word_runs = np.where(words["onset"].to_numpy() < half, "run-1", "run-2")
+    two_runs = dataclasses.replace(
+        recording,
+        samples=recording.samples.assign(run=runs),
+        stimuli=Stimuli(words.assign(group=word_runs)),
+        regressors=None,
+    )
+    study = Study("alice-two-runs", responses=two_runs)
+    assert study.groups == "run"
+    rows = study.benchmark().run(
+        str(tiny_bert_dir), layers=[2], context_words=4, untrained_twin=False
+    )
+    features = TextEncoder(str(tiny_bert_dir), context_words=4).encode_words(
+        words["text"].tolist(),
+        layers=[2],
+        onsets=words["onset"].to_numpy(),
+        stimulus_ids=words["stimulus_id"].to_numpy(),
+        space_before=words["space_before"].to_numpy(),
+    )
+    F = np.asarray(features["2"], dtype=np.float64)
+    design = np.concatenate(
+        [
+            lanczos_resample(
+                F[word_runs == r],
+                words["onset"].to_numpy()[word_runs == r],
+                recording.sample_times[runs == r],
+            )
+            for r in ("run-1", "run-2")
+        ]
+    )
+    expected = cross_validated_encoding(
+        design, recording.data, sampling="continuous", groups=runs
+    ).scores
+    model = rows[rows["control"] == ""]
+    np.testing.assert_allclose(model["score"].to_numpy(), expected, atol=1e-10)
+    with pytest.raises(StudyInputError, match="must equal the stimuli's group values"):
+        Study(
+            "alice-two-runs",
+            responses=dataclasses.replace(
+                two_runs, stimuli=Stimuli(words.assign(group="one-story"))
+            ),
+        )
