@@ -8,6 +8,7 @@ photographs (tests/data/images).
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ N_ALICE_WORDS = 2127
 
 
 def _only_entry(root: Path) -> dict:
-    entries = FeatureStore(root).entries()
+    entries = FeatureStore(root).entries().to_dict("records")
     assert len(entries) == 1 and entries[0]["complete"], entries
     return entries[0]
 
@@ -87,7 +88,7 @@ def test_dataset_words_are_stored_then_reused(tiny_bert_dir, tmp_path, capsys, m
     assert main(args) == 0
     printed = capsys.readouterr().out
     entry = _only_entry(out)
-    assert "computed and stored" in printed and entry["path"] in printed
+    assert "computed and stored" in printed and f"entry: {entry['name']}\n" in printed
     assert "layers: 0, 2" in printed and "(2127, 32)" in printed
     assert entry["n_items"] == N_ALICE_WORDS and entry["arrays"] == ["0", "2"]
     assert forward, "the first run must run the model"
@@ -132,7 +133,7 @@ def test_heads_and_blocks_add_arrays_in_their_own_entry(tiny_bert_dir, tmp_path,
     printed = capsys.readouterr().out
     lines = [line.split() for line in printed.splitlines()]
     assert ["1.heads", "(2127,", "2,", "16)", "float32"] in lines
-    entries = {len(e["arrays"]): e for e in FeatureStore(out).entries()}
+    entries = {len(e["arrays"]): e for e in FeatureStore(out).entries().to_dict("records")}
     assert sorted(entries) == [1, 4]  # a separate entry, never served for the plain key
     captured = entries[4]
     assert captured["arrays"] == ["1", "1.attention", "1.mlp", "1.heads"]
@@ -183,7 +184,7 @@ def test_untrained_twin_gets_its_own_entry(tiny_gpt2_dir, tmp_path, capsys):
     assert main([*args, "--untrained", "--seed", "3"]) == 0
     weights = sorted(
         (e["key"]["weights"]["kind"], e["key"]["weights"]["seed"])
-        for e in FeatureStore(out).entries()
+        for e in FeatureStore(out).entries().to_dict("records")
     )
     assert weights == [("pretrained", None), ("untrained", 3)]
 
@@ -243,7 +244,7 @@ def test_image_heads_and_blocks_stream_into_their_own_entry(tiny_vit_dir, tmp_pa
     base = ["extract", "--model", str(tiny_vit_dir), "--stimuli", str(IMAGES), "--quiet"]
     assert main([*base, "--out", str(out), "--layers", "1,2"]) == 0
     assert main([*base, "--out", str(out), "--layers", "1,2", "--heads", "--blocks"]) == 0
-    entries = Store(out).entries()
+    entries = Store(out).entries().to_dict("records")
     assert len(entries) == 2 and all(e["complete"] for e in entries)
     captured = next(e for e in entries if "capture" in e["key"]["extra"])
     assert captured["key"]["extra"]["capture"] == {"heads": True, "blocks": True}
@@ -268,6 +269,19 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+def _zip(path: Path, files) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in files:
+            archive.write(file, file.name)
+    return path
+
+
+def _printed_entry(printed: str) -> str:
+    """The entry name that extract printed (the line ``entry: NAME``)."""
+    [name] = [line.removeprefix("entry: ") for line in printed.splitlines() if "entry: " in line]
+    return name
 
 
 # --------------------------------------------------------------------------- sentences
@@ -296,7 +310,7 @@ def test_sentence_table_matches_the_encoder_and_is_reused(
     args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table), "--quiet"]
     args += ["--out", str(out), "--pooling", "mean", "--contributions", "--blocks"]
     if context == "isolated":
-        args += ["--context", "isolated"]  # passage is the default for sentences
+        args += ["--context", "isolated"]  # passage: the default for sentences with groups
     assert main(args) == 0
     assert f"on {table}: 5 sentences, computed and stored" in capsys.readouterr().out
     entry = _only_entry(out)
@@ -327,7 +341,10 @@ def test_passage_and_isolated_differ_and_groups_keep_passages_apart(tiny_gpt2_di
     for context in ("passage", "isolated"):
         assert main([*base, "--out", str(out), "--context", context, "--layers", "2"]) == 0
     store = FeatureStore(out)
-    entries = {e["key"]["context"]["mode"]: store.load(e["key"]) for e in store.entries()}
+    entries = {
+        e["key"]["context"]["mode"]: store.load(e["key"])
+        for e in store.entries().to_dict("records")
+    }
     passage, isolated = entries["passage"]["2"], entries["isolated"]["2"]
     # the first sentence of each story has no context: equal; later ones see their story
     np.testing.assert_allclose(passage[[0, 2]], isolated[[0, 2]], atol=1e-5)
@@ -395,6 +412,31 @@ BAD_INPUTS = {
         "available for text models only",
     ),
     "bad batch size": (["--dataset", "alice2016", "--batch-size", "0"], "--batch-size"),
+    "passage without a group column": (
+        ["--stimuli", "{tmp}/sentences.csv", "--context", "passage"],
+        "sentences.csv has no 'group' column (columns: ['text']), but context 'passage' reads",
+    ),
+    "missing text column": (
+        ["--stimuli", "{tmp}/sentences.csv", "--text-column", "sentence"],
+        "has no column 'sentence' (--text-column); its columns are ['text']",
+    ),
+    "default text column missing": (
+        ["--stimuli", "{tmp}/nocol.csv"],
+        "(columns: ['word', 'onset']); give exactly one: 'text' (the texts; --text-column",
+    ),
+    "text column with a dataset": (
+        ["--dataset", "alice2016", "--text-column", "word"],
+        "--text-column applies to --stimuli tables",
+    ),
+    "text column with images": (
+        ["--stimuli", str(IMAGES), "--text-column", "word"],
+        "--text-column 'word' applies to text tables",
+    ),
+    "zip with other members": (
+        ["--stimuli", "{tmp}/photos.zip"],
+        "photos.zip holds 1 member that is not an image: SOURCE.txt",
+    ),
+    "empty zip": (["--stimuli", "{tmp}/empty.zip"], "empty.zip' is empty: no image to read"),
 }
 
 
@@ -408,6 +450,8 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tiny_bert_dir, tmp_path, 
     _write(tmp_path, "onset.tsv", "text\tonset\nAlice\tsoon\n")
     _write(tmp_path, "lost.csv", "image\nlost.jpg\n")
     _write(tmp_path, "sentences.csv", "text\nHello.\nthe cat sat.\n")
+    _zip(tmp_path / "photos.zip", IMAGES.iterdir())  # the images and SOURCE.txt
+    _zip(tmp_path / "empty.zip", [])
     extra, message = BAD_INPUTS[case]
     extra = [part.replace("{tmp}", str(tmp_path)) for part in extra]
     out = tmp_path / "store"
@@ -475,3 +519,162 @@ def test_text_stimuli_reads_a_stimuli_table_as_one_text():
     images = Stimuli(pd.DataFrame({"stimulus_id": [0], "image": ["a.png"], "group": [0]}))
     with pytest.raises(StimulusInputError, match="dataset demo has no 'text' stimuli"):
         text_stimuli(images, "dataset demo")
+
+
+# --------------------------------------------------------------------------- entry names
+
+
+def test_printed_entry_name_opens_the_entry(tiny_vit_dir, image_table, tmp_path, capsys):
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_vit_dir), "--stimuli", str(image_table)]
+    assert main([*args, "--out", str(out), "--quiet", "--layers", "0,2"]) == 0
+    printed = capsys.readouterr().out
+    name = _printed_entry(printed)
+    entry = _only_entry(out)
+    assert name == entry["name"] and f"store: {out}\n" in printed
+    by_name = FeatureStore(out).load(name)
+    by_key = FeatureStore(out).load(entry["key"])
+    assert by_name.layer_names == by_key.layer_names == ["0", "2"]
+    np.testing.assert_array_equal(by_name["2"], by_key["2"])
+    assert by_name.stimulus_ids.tolist() == [f"img{i}" for i in range(6)]
+    # the printed Python line runs as it is
+    [line] = [line for line in printed.splitlines() if line.startswith("open it: ")]
+    opened = eval(line.removeprefix("open it: "), {"FeatureStore": FeatureStore})
+    np.testing.assert_array_equal(opened["0"], by_key["0"])
+    assert repr(opened).startswith(f"<Features {tiny_vit_dir.name} (pretrained): 2 layers")
+
+
+def test_printed_entry_name_of_sentences_opens_them(tiny_gpt2_dir, tmp_path, capsys):
+    table = _write(tmp_path, "sentences.csv", SENTENCES)
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table), "--quiet"]
+    assert main([*args, "--out", str(out), "--layers", "1"]) == 0
+    name = _printed_entry(capsys.readouterr().out)
+    features = FeatureStore(out).load(name)
+    assert features.stimulus_ids.tolist() == ["s1", "s2", "s3", "s4", "s5"]
+    assert features.provenance["context"] == "passage"
+
+
+def test_store_list_prints_every_entry(tiny_vit_dir, tiny_gpt2_dir, tmp_path, capsys):
+    out = tmp_path / "store"
+    images = ["extract", "--model", str(tiny_vit_dir), "--stimuli", str(IMAGES), "--quiet"]
+    assert main([*images, "--out", str(out), "--layers", "1,2"]) == 0
+    image_entry = _printed_entry(capsys.readouterr().out)
+    words = _write(tmp_path, "words.csv", "text\nAlice\nwas\nbeginning\n")
+    text = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(words), "--quiet"]
+    assert main([*text, "--out", str(out), "--untrained"]) == 0
+    word_entry = _printed_entry(capsys.readouterr().out)
+
+    assert main(["store", "list", str(out)]) == 0
+    printed = capsys.readouterr().out
+    lines = {line.split()[0]: line.split() for line in printed.splitlines() if line.strip()}
+    table = FeatureStore(out).entries().set_index("name")
+    image_row, word_row = lines[image_entry], lines[word_entry]
+    assert image_row[1:5] == [str(tiny_vit_dir), "pretrained", "2", "6"]
+    assert word_row[1:5] == [str(tiny_gpt2_dir), "untrained", "3", "3"]
+    assert table.loc[image_entry, "n_layers"] == 2 and table.loc[word_entry, "n_items"] == 3
+    assert image_row[-1] == "complete" and image_row[5:7] == _size_words(table, image_entry)
+    assert "2 entries (0 incomplete)" in printed
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["store", "list", str(empty)]) == 0
+    assert "no entries" in capsys.readouterr().out
+    assert main(["store", "list", str(tmp_path / "missing")]) == 2
+    assert "does not exist or is not a directory" in capsys.readouterr().err
+    assert main(["store"]) == 2
+    assert "brainalign store list DIR" in capsys.readouterr().err
+
+
+def _size_words(table, name: str) -> list[str]:
+    n_bytes = int(table.loc[name, "bytes"])
+    assert 1000 <= n_bytes < 1_000_000
+    return [f"{n_bytes / 1000:.1f}", "kB"]
+
+
+# --------------------------------------------------------------------------- zip archives
+
+
+def test_zip_of_images_shares_the_folder_entry(tiny_vit_dir, tmp_path, capsys, monkeypatch):
+    from brainalign.encoders.vision import VisionEncoder
+
+    out = tmp_path / "store"
+    base = ["extract", "--model", str(tiny_vit_dir), "--quiet", "--out", str(out)]
+    assert main([*base, "--stimuli", str(IMAGES)]) == 0
+    folder_entry = _printed_entry(capsys.readouterr().out)
+
+    archive = _zip(tmp_path / "photos.zip", sorted(IMAGES.glob("*.jpg")))
+    forward = _count_forward(monkeypatch, VisionEncoder)
+    assert main([*base, "--stimuli", str(archive)]) == 0
+    printed = capsys.readouterr().out
+    assert f"on {archive}: 6 images, reused existing entry (no forward pass)" in printed
+    assert _printed_entry(printed) == folder_entry and forward == []
+
+    # a zip of other bytes under the same names is computed into its own entry
+    changed = tmp_path / "changed.zip"
+    with zipfile.ZipFile(changed, "w") as handle:
+        for index, path in enumerate(sorted(IMAGES.glob("*.jpg"))):
+            handle.write(sorted(IMAGES.glob("*.jpg"))[(index + 1) % 6], path.name)
+    assert main([*base, "--stimuli", str(changed)]) == 0
+    printed = capsys.readouterr().out
+    assert "computed and stored" in printed and forward
+    assert _printed_entry(printed) != folder_entry
+    stored = FeatureStore(out).load(_printed_entry(printed))
+    assert stored.stimulus_ids.tolist() == [f"image_0{i}" for i in range(1, 7)]
+    first = FeatureStore(out).load(folder_entry)
+    np.testing.assert_array_equal(stored["2"][0], first["2"][1])  # image_01 holds image_02
+
+
+# --------------------------------------------------------------------------- contexts
+
+
+UNGROUPED = (
+    "stimulus_id,sentence\n"
+    "s1,Alice was beginning to get very tired.\n"
+    "s2,The rabbit took a watch out of its waistcoat pocket.\n"
+    "s3,It hurried across the field.\n"
+)
+
+
+def test_sentences_without_groups_are_read_one_by_one(tiny_gpt2_dir, tmp_path, capsys):
+    import pandas as pd
+
+    from brainalign.encoders.text import TextEncoder
+    from brainalign.stimuli import Stimuli
+
+    table = _write(tmp_path, "sentences.csv", UNGROUPED)
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table), "--quiet"]
+    args += ["--out", str(out), "--layers", "2", "--text-column", "sentence"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "3 sentences, computed and stored" in printed and "context: isolated" in printed
+    entry = _only_entry(out)
+    assert entry["key"]["context"]["mode"] == "isolated"
+    stored = FeatureStore(out).load(_printed_entry(printed))
+
+    # each sentence exactly as if it were the only one
+    encoder = TextEncoder(tiny_gpt2_dir, progress=False)
+    texts = pd.read_csv(table)["sentence"].tolist()
+    for row, sentence in enumerate(texts):
+        alone = encoder.extract([sentence], context="isolated", layers=[2])
+        np.testing.assert_allclose(stored["2"][row], alone["2"][0], atol=1e-5)
+    # while the passage reading of the same sentences differs after the first
+    grouped = Stimuli(pd.DataFrame({"stimulus_id": ["s1", "s2", "s3"], "group": 0, "text": texts}))
+    passage = encoder.extract(grouped, context="passage", layers=[2])
+    assert np.abs(passage["2"][1:] - stored["2"][1:]).max() > 1e-3
+
+    # the same texts under the default column name: the same entry (the key holds texts)
+    renamed = _write(tmp_path, "renamed.csv", UNGROUPED.replace(",sentence", ",text"))
+    args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(renamed), "--quiet"]
+    assert main([*args, "--out", str(out), "--layers", "2"]) == 0
+    assert "reused existing entry" in capsys.readouterr().out
+
+    # a group column makes passage the default; the mode is part of the key
+    with_groups = _write(tmp_path, "grouped.csv", SENTENCES)
+    args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(with_groups), "--quiet"]
+    assert main([*args, "--out", str(out), "--layers", "2"]) == 0
+    assert "context: passage" in capsys.readouterr().out
+    assert main([*args, "--out", str(out), "--layers", "2", "--context", "isolated"]) == 0
+    modes = sorted(FeatureStore(out).entries()["context"])
+    assert modes == ["isolated", "isolated", "passage"]

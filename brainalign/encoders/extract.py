@@ -3,26 +3,39 @@
 The orchestration behind ``brainalign extract``. Stimuli come from a
 :class:`~brainalign.stimuli.Stimuli` table (e.g. a named dataset's words, with onsets
 and ``space_before``, through :func:`text_stimuli`), from a table file, or from a folder
-of images:
+or zip archive of images:
 
-- a CSV or TSV with a ``text`` column and optional ``stimulus_id``, ``group``,
-  ``onset`` (seconds) and ``space_before`` (true/false) columns goes through
-  :class:`~brainalign.encoders.text.TextEncoder`. Its rows are either words of a
-  continuous text in reading order (``context="window"``: each word read after the
-  words before it, one text per ``group``) or sentences (``context="passage"``: each
-  read after the earlier sentences of its ``group``, or ``"isolated"``: each alone).
-  Without a context, rows holding more than one word mean ``"passage"`` and one word
-  per row means ``"window"``; a list of unrelated words wants ``"isolated"``;
+- a CSV or TSV with a text column (``text``, or the one named by ``text_column``) and
+  optional ``stimulus_id``, ``group``, ``onset`` (seconds) and ``space_before``
+  (true/false) columns goes through :class:`~brainalign.encoders.text.TextEncoder`.
+  How its rows are read (the context, :func:`text_context`):
+
+  ``"window"``
+      words of a continuous text in reading order, each read after the words before it
+      (one text per ``group``). The default when every row is one word.
+  ``"isolated"``
+      each row read alone. The default for sentences (rows of more than one word)
+      when the table has no ``group`` column: unrelated sentences never see each
+      other.
+  ``"passage"``
+      each sentence read after the earlier sentences of its ``group``. The default for
+      sentences when the table has a ``group`` column; asked for without one, it is an
+      error naming the missing column.
+
 - a CSV or TSV with an ``image`` column of file paths (relative to the table's folder,
-  or absolute) and an optional ``stimulus_id`` column, or a folder of image files,
-  goes through :class:`~brainalign.encoders.vision.VisionEncoder`.
+  or absolute) and an optional ``stimulus_id`` column, a folder of image files, or a
+  ``.zip`` of image files (read from the archive, never extracted) goes through
+  :class:`~brainalign.encoders.vision.VisionEncoder`; see
+  :func:`~brainalign.encoders.vision.image_stimuli`.
 
 Every input is checked before a model is loaded, so a bad table fails in well under a
 second and writes nothing. Features go into a :class:`~brainalign.encoders.store.FeatureStore`
 with :meth:`~brainalign.encoders.store.FeatureStore.get_or_compute`: a second run with
 the same key does no forward pass. Text features stream into the entry batch by batch
 (``encode_words(..., store=, key=)``), so memory does not grow with the number of words;
-image features likewise (``encode_images(..., store=, key=)``).
+image features likewise (``encode_images(..., store=, key=)``). The entry's name
+(:attr:`Extraction.name`, printed by ``brainalign extract``) opens it again:
+``FeatureStore(root).load(name)``.
 
 Keys
 ----
@@ -30,28 +43,28 @@ Words of one continuous text (``window``, no ``group`` column):
 :func:`~brainalign.encoders.store.text_encoder_key` with the same arguments as
 ``encode_words`` (so an extraction of a dataset's words shares its entry with the
 benchmarks that read the same store). Other text:
-:func:`~brainalign.encoders.store.text_extract_key` with the context, level and groups.
-Both add ``extra={"capture": {...}}`` only when per-head, per-block or attention
-arrays are requested. Images:
-:func:`~brainalign.encoders.store.feature_key` with the stimulus hash of the ids and
-image paths as given, the processor's configuration, and one sha256 over the bytes of
-every image file, so an edited image misses the entry even under an unchanged name.
+:func:`~brainalign.encoders.store.text_extract_key` with the context mode, level and
+groups, so the same table read ``isolated`` and ``passage`` are two entries. Both add
+``extra={"capture": {...}}`` only when per-head, per-block or attention arrays are
+requested. Images: :func:`~brainalign.encoders.vision.image_features_key`, which holds
+the stimulus ids and the sha256 of every image's bytes (not its path), the processor's
+configuration and the captures: an edited image misses the entry even under an
+unchanged name, and a folder, a zip and a table of the same files share one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from brainalign.encoders.common import file_sha256
 from brainalign.encoders.pooling import POOLINGS
+from brainalign.encoders.vision import ImageStimuli, image_features_key, image_stimuli
 
 if TYPE_CHECKING:
     from brainalign.encoders.features import Features
@@ -62,11 +75,9 @@ __all__ = [
     "IMAGE_POOLINGS",
     "TEXT_POOLINGS",
     "Extraction",
-    "ImageStimuli",
     "StimulusInputError",
     "TextStimuli",
     "extract_features",
-    "image_features_key",
     "read_stimuli",
     "text_context",
     "text_stimuli",
@@ -100,7 +111,9 @@ class TextStimuli:
     source : str
         Where the texts came from (dataset name or file), for messages.
     groups : numpy.ndarray or None, shape (n_items,)
-        Text (story) or passage of each item; ``None``: one group.
+        Text (story) or passage of each item; ``None``: no ``group`` column (one text).
+    columns : tuple of str
+        The columns of the table the texts came from (for messages); empty if unknown.
     """
 
     texts: list[str]
@@ -109,6 +122,7 @@ class TextStimuli:
     space_before: np.ndarray | None
     source: str
     groups: np.ndarray | None = None
+    columns: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -117,34 +131,6 @@ class TextStimuli:
     def one_word_per_item(self) -> bool:
         """Whether every item is a single word (no whitespace inside)."""
         return all(len(text.split()) == 1 for text in self.texts)
-
-
-@dataclass(frozen=True)
-class ImageStimuli:
-    """Image files to encode, in order.
-
-    Attributes
-    ----------
-    paths : list of Path, length n_images
-        Resolved file paths.
-    names : list of str, length n_images
-        The paths as given (relative to the table's folder, or file names in a folder):
-        what the stimulus hash sees, so a moved folder keeps its entry.
-    stimulus_ids : numpy.ndarray, shape (n_images,)
-        Given ids, or the file stems.
-    sha256 : list of str, length n_images
-        sha256 of each file's bytes.
-    source : str
-    """
-
-    paths: list[Path]
-    names: list[str]
-    stimulus_ids: np.ndarray
-    sha256: list[str]
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.paths)
 
 
 Stimulus = TextStimuli | ImageStimuli
@@ -159,7 +145,7 @@ class Extraction:
     features : Features
         The stored arrays, memory-mapped from the entry.
     path : Path
-        The entry directory.
+        The entry directory, ``store.root / name``.
     key : dict
         The store key.
     reused : bool
@@ -172,6 +158,11 @@ class Extraction:
     key: dict[str, Any]
     reused: bool
     kind: Literal["text", "image"]
+
+    @property
+    def name(self) -> str:
+        """The entry's name: ``FeatureStore(path.parent).load(name)`` opens it."""
+        return self.path.name
 
 
 # --------------------------------------------------------------------------- stimuli
@@ -219,15 +210,19 @@ def text_stimuli(stimuli: Stimuli, source: str) -> TextStimuli:
     )
 
 
-def read_stimuli(path: str | os.PathLike) -> Stimulus:
-    """Read a stimulus table (CSV/TSV with ``text`` or ``image``) or a folder of images.
+def read_stimuli(path: str | os.PathLike, *, text_column: str | None = None) -> Stimulus:
+    """Read a stimulus table (CSV/TSV of texts or images), a folder or a zip of images.
 
     Parameters
     ----------
     path : str or path-like
-        A ``.csv`` (comma), ``.tsv``/``.tab`` (tab) file, or a directory of images (its
+        A ``.csv`` (comma) or ``.tsv``/``.tab`` (tab) table, a directory of images (its
         files with a suffix in :data:`~brainalign.encoders.vision.IMAGE_SUFFIXES`,
-        sorted by name).
+        sorted by name), or a ``.zip`` of images (read from the archive, sorted by
+        member name; see :func:`~brainalign.encoders.vision.list_zip_images`).
+    text_column : str, optional
+        The column holding the texts (default ``"text"``). Naming a column the table
+        lacks is an error listing its columns; for images it is an error.
 
     Returns
     -------
@@ -237,19 +232,26 @@ def read_stimuli(path: str | os.PathLike) -> Stimulus:
     ------
     StimulusInputError
         For a missing file, an unknown suffix, an unreadable or empty table, no (or
-        both) content columns, an empty word, a bad onset or ``space_before`` value,
-        repeated ids, or a missing or unreadable image.
+        both) content columns, a missing text column, an empty word, a bad onset or
+        ``space_before`` value, repeated ids, a missing or unreadable image, or a zip
+        that is empty or holds other files.
     """
     path = Path(path)
-    if path.is_dir():
-        return _image_folder(path)
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        if text_column is not None:
+            raise StimulusInputError(
+                f"--text-column {text_column!r} applies to text tables; {str(path)!r} is "
+                "a folder or archive of images: drop it"
+            )
+        return _image_stimuli(path, None, source=str(path))
     if not path.exists():
         raise StimulusInputError(f"stimulus file {str(path)!r} does not exist")
     separator = _SEPARATORS.get(path.suffix.lower())
     if separator is None:
         raise StimulusInputError(
             f"stimulus file {str(path)!r}: unknown suffix {path.suffix!r}; use a .csv or "
-            ".tsv table with a 'text' or 'image' column, or a folder of images"
+            ".tsv table with a 'text' or 'image' column, a folder of images or a .zip of "
+            "images"
         )
     import pandas as pd
 
@@ -262,13 +264,19 @@ def read_stimuli(path: str | os.PathLike) -> Stimulus:
             f"({error}); it needs a header row naming a 'text' or 'image' column"
         ) from error
     table.columns = [str(column).strip() for column in table.columns]
-    has_text, has_image = "text" in table.columns, "image" in table.columns
+    if text_column is not None and text_column not in table.columns:
+        raise StimulusInputError(
+            f"stimulus file {str(path)!r} has no column {text_column!r} (--text-column); "
+            f"its columns are {list(table.columns)}"
+        )
+    text = text_column or "text"
+    has_text, has_image = text in table.columns, "image" in table.columns
     if has_text == has_image:
-        which = "both a 'text' and" if has_text else "neither a 'text' nor"
+        which = f"both a {text!r} and" if has_text else f"neither a {text!r} nor"
         raise StimulusInputError(
             f"stimulus file {str(path)!r} has {which} an 'image' column "
-            f"(columns: {list(table.columns)}); give exactly one: 'text' (one word per row) "
-            "or 'image' (file paths)"
+            f"(columns: {list(table.columns)}); give exactly one: {text!r} (the texts; "
+            "--text-column NAME names another column) or 'image' (file paths)"
         )
     if table.empty:
         raise StimulusInputError(f"stimulus file {str(path)!r} has a header but no rows")
@@ -283,7 +291,7 @@ def read_stimuli(path: str | os.PathLike) -> Stimulus:
                 f"({repeated.head(3).tolist()}); give every row a unique id"
             )
     if has_text:
-        return _text_table(table, ids, path)
+        return _text_table(table, text, ids, path)
     return _image_table(table, ids, path)
 
 
@@ -296,9 +304,9 @@ def _check_cells(table: Any, column: str, path: Path) -> None:
         )
 
 
-def _text_table(table: Any, ids: np.ndarray | None, path: Path) -> TextStimuli:
-    _check_cells(table, "text", path)
-    words = [" ".join(str(text).split()) for text in table["text"]]
+def _text_table(table: Any, column: str, ids: np.ndarray | None, path: Path) -> TextStimuli:
+    _check_cells(table, column, path)
+    words = [" ".join(str(text).split()) for text in table[column]]
     groups = None
     if "group" in table.columns:
         _check_cells(table, "group", path)
@@ -327,135 +335,64 @@ def _text_table(table: Any, ids: np.ndarray | None, path: Path) -> TextStimuli:
                     f"(line {i + 2}) is not true/false (also accepted: 1/0, yes/no)"
                 )
             space_before[i] = flag in _TRUE
-    return TextStimuli(words, ids, onsets, space_before, source=str(path), groups=groups)
+    columns = tuple(table.columns)
+    return TextStimuli(words, ids, onsets, space_before, str(path), groups, columns)
 
 
 def _image_table(table: Any, ids: np.ndarray | None, path: Path) -> ImageStimuli:
     _check_cells(table, "image", path)
     names = [str(name).strip() for name in table["image"]]
-    paths = [Path(name) if Path(name).is_absolute() else path.parent / name for name in names]
-    return _image_stimuli(paths, names, ids, source=str(path))
-
-
-def _image_folder(folder: Path) -> ImageStimuli:
-    from brainalign.encoders.vision import list_image_files
-
-    try:
-        paths = list_image_files(folder)
-    except (FileNotFoundError, ValueError) as error:
-        raise StimulusInputError(str(error)) from error
-    return _image_stimuli(paths, [p.name for p in paths], None, source=str(folder))
+    for index, name in enumerate(names):
+        file = Path(name) if Path(name).is_absolute() else path.parent / name
+        if not file.is_file():
+            raise StimulusInputError(
+                f"{path}: image {index} ({name!r}) not found at {str(file)!r}; image paths "
+                "are relative to the table's folder"
+            )
+    return _image_stimuli(names, ids, source=str(path), root=path.parent)
 
 
 def _image_stimuli(
-    paths: list[Path], names: list[str], ids: np.ndarray | None, source: str
+    images: Any, ids: np.ndarray | None, *, source: str, root: Path | None = None
 ) -> ImageStimuli:
-    digests = []
-    for index, (file, name) in enumerate(zip(paths, names, strict=True)):
-        if not file.is_file():
-            raise StimulusInputError(
-                f"{source}: image {index} ({name!r}) not found at {str(file)!r}; image paths "
-                "are relative to the table's folder"
+    """:func:`~brainalign.encoders.vision.image_stimuli`, its errors as StimulusInputError."""
+    try:
+        return image_stimuli(images, stimulus_ids=ids, root=root)
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        message = str(error)
+        if "stems) repeat" in message:  # the Python hint (stimulus_ids=) does not apply
+            message = (
+                "image file names (stems) repeat, so they cannot serve as stimulus ids; list "
+                "the images in a table with a unique 'stimulus_id' column"
             )
-        try:
-            digests.append(file_sha256(file))
-        except OSError as error:
-            raise StimulusInputError(
-                f"{source}: image {index} ({str(file)!r}) is unreadable ({error})"
-            ) from error
-    if ids is None:
-        ids = np.array([p.stem for p in paths])
-        if len(set(ids.tolist())) != len(ids):
-            raise StimulusInputError(
-                f"{source}: image file names repeat, so they cannot serve as stimulus ids; "
-                "add a unique 'stimulus_id' column"
-            )
-    return ImageStimuli(paths, names, ids, digests, source)
+        if source not in message:
+            message = f"{source}: {message}"
+        raise StimulusInputError(message) from error
 
 
 # --------------------------------------------------------------------------- keys
 
 
-def image_features_key(
-    encoder: Any,
-    stimuli: ImageStimuli,
-    layers: Sequence[int] | None,
-    *,
-    captures: Mapping[str, bool] | None = None,
-) -> dict[str, Any]:
-    """The store key of ``encoder.encode_images(stimuli.paths, layers=layers, ...)``.
-
-    Parameters
-    ----------
-    encoder : VisionEncoder
-    stimuli : ImageStimuli
-    layers : sequence of int or None
-        Checked hidden-state indices; ``None`` (all) only for models whose config does
-        not state their number of layers (the key then says ``["all"]``).
-    captures : mapping of str to bool, optional
-        The per-head and per-block arrays asked for (``{"heads": ..., "blocks": ...}``);
-        recorded as ``extra["capture"]`` when any is true.
-
-    Returns
-    -------
-    dict
-        :func:`~brainalign.encoders.store.feature_key` of the model id, weights (kind,
-        per-file sha256 or seed, revision, config sha256), layers, pooling (and grid),
-        processor configuration, dtype, the stimulus hash of ids and image paths, and
-        ``extra["images_sha256"]``: one sha256 over every image file's digest in order.
-    """
-    from brainalign.encoders.store import config_sha256, feature_key, json_sha256, stimulus_hash
-
-    model, processor, provenance = encoder.model, encoder.processor, encoder.provenance
-    weights = {
-        "kind": provenance.get("weights"),
-        "sha256": provenance.get("weights_sha256") or None,
-        "revision": provenance.get("revision"),
-        "seed": provenance.get("seed"),
-        "model_type": provenance.get("model_type"),
-        "vision_tower": provenance.get("vision_tower"),
-        "config_sha256": config_sha256(model.config),
-    }
-    processor_config = processor.to_dict() if hasattr(processor, "to_dict") else None
-    context = {
-        "mode": "image",
-        "grid": list(encoder.grid) if encoder.pooling == "spatial" else None,
-        "processor": type(processor).__name__,
-        "processor_sha256": json_sha256(processor_config),
-    }
-    table = {"stimulus_id": stimuli.stimulus_ids.tolist(), "image": list(stimuli.names)}
-    images_sha256 = hashlib.sha256("\n".join(stimuli.sha256).encode("ascii")).hexdigest()
-    return feature_key(
-        model=encoder.model_id,
-        weights=weights,
-        tokenizer=None,
-        layers=["all"] if layers is None else [str(layer) for layer in layers],
-        pooling=encoder.pooling,
-        context=context,
-        dtype=encoder.dtype,
-        stimuli=stimulus_hash(table),
-        extra={
-            "images_sha256": images_sha256,
-            **({"capture": dict(captures)} if captures and any(captures.values()) else {}),
-        },
-    )
-
-
 def text_context(stimuli: TextStimuli, context: str | None) -> str:
     """The context mode for ``stimuli``: the one given, checked, or the default.
 
-    The default is ``"window"`` (continuous text) when every item is one word, else
-    ``"passage"``.
+    The default is ``"window"`` (continuous text) when every item is one word; for
+    sentences it is ``"passage"`` when the table has a ``group`` column and
+    ``"isolated"`` when it has none, so sentences are read after one another only when
+    the table says which belong together.
 
     Raises
     ------
     StimulusInputError
-        For an unknown mode, or ``"window"`` with an item of more than one word.
+        For an unknown mode, ``"window"`` with an item of more than one word, or
+        ``"passage"`` without a ``group`` column.
     """
     from brainalign.encoders.text import CONTEXTS
 
     if context is None:
-        return "window" if stimuli.one_word_per_item else "passage"
+        if stimuli.one_word_per_item:
+            return "window"
+        return "isolated" if stimuli.groups is None else "passage"
     if context not in CONTEXTS:
         raise StimulusInputError(f"context {context!r}; use one of {', '.join(CONTEXTS)}")
     if context == "window" and not stimuli.one_word_per_item:
@@ -464,6 +401,13 @@ def text_context(stimuli: TextStimuli, context: str | None) -> str:
             f"{stimuli.source}: row {row + 1} holds {stimuli.texts[row]!r}, but context "
             "'window' reads continuous text one word per row; use --context passage or "
             "isolated for sentences"
+        )
+    if context == "passage" and stimuli.groups is None:
+        columns = f" (columns: {list(stimuli.columns)})" if stimuli.columns else ""
+        raise StimulusInputError(
+            f"{stimuli.source} has no 'group' column{columns}, but context 'passage' reads "
+            "each sentence after the earlier sentences of its group; add a 'group' column "
+            "naming each row's passage (story, paragraph), or use --context isolated"
         )
     return context
 
@@ -539,7 +483,9 @@ def extract_features(
         :meth:`~brainalign.encoders.text.TextEncoder.encode_words` and
         :meth:`~brainalign.encoders.vision.VisionEncoder.encode_images`).
     context : {"window", "passage", "isolated"}, optional
-        Text only: how items are read (see :func:`text_context`; default by content).
+        Text only: how items are read (see :func:`text_context`; default: ``window``
+        for one word per row, else ``passage`` with a ``group`` column and
+        ``isolated`` without one).
     pooling : str, optional
         Text: one of :data:`TEXT_POOLINGS` (default ``"last"``; ``"first"`` for words
         only); images: ``"cls"`` (default), ``"mean"`` or ``"spatial"``.
@@ -620,12 +566,7 @@ def extract_features(
 
             def compute() -> Features:  # streams its batches into the entry
                 return encoder.encode_images(
-                    stimuli.paths,
-                    layers=checked,
-                    stimulus_ids=stimuli.stimulus_ids,
-                    store=store,
-                    key=key,
-                    **wanted,
+                    stimuli, layers=checked, store=store, key=key, **wanted
                 )
 
         found = store.try_load(key)

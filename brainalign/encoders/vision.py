@@ -7,6 +7,19 @@ returns one pooled feature vector per image for every hidden state the model ret
 for transformers, the stem for ConvNets), then one per block (transformers) or stage
 (ConvNets), as transformers returns them.
 
+Images in
+---------
+:meth:`VisionEncoder.encode_images` takes a :class:`~brainalign.stimuli.Stimuli` table
+whose ``image`` column holds paths (ids from the table; relative paths taken from the
+current directory, or from ``root=``), a folder (its image files sorted by name, ids the
+stems), a ``.zip`` of images (members read from the archive without extracting, sorted
+by member name, ids the stems; any other member is an error), a list of paths, PIL
+images or arrays, or an :class:`ImageStimuli`. All go through :func:`image_stimuli`,
+which reads, hashes (:func:`image_sha256`) and checks every image before the first
+forward pass, and :func:`image_features_key` keys the store entry by ids and digests, so
+the same bytes under the same ids share an entry whichever way they were given. Images
+are decoded with PIL only.
+
 Images are preprocessed by the model's own image processor
 (``AutoImageProcessor.from_pretrained(source, backend="pil")``: the PIL backend, so the
 numbers do not depend on whether torchvision is installed), or by the ``processor``
@@ -66,9 +79,12 @@ Streaming into the feature store -- ``store=`` and ``key=``
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -76,6 +92,7 @@ import numpy as np
 from brainalign.encoders.common import (
     LoadedModelAccess,
     check_layer_indices,
+    file_sha256,
     progress_bar,
     thread_limit,
 )
@@ -99,9 +116,15 @@ if TYPE_CHECKING:
 __all__ = [
     "CONV_MODEL_TYPES",
     "IMAGE_SUFFIXES",
+    "ImageStimuli",
     "ModelLoadError",
     "VisionEncoder",
+    "ZipMember",
+    "image_features_key",
+    "image_sha256",
+    "image_stimuli",
     "list_image_files",
+    "list_zip_images",
     "pool_hidden_state",
 ]
 
@@ -167,38 +190,486 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
-def _collect_images(images: Any) -> list[Any]:
-    """Flatten the accepted inputs into a list of paths, PIL images or arrays."""
+def list_zip_images(archive: str | os.PathLike) -> list[ZipMember]:
+    """The image members of a zip archive, sorted by member name (read, never extracted).
+
+    Parameters
+    ----------
+    archive : str or path-like
+        A ``.zip`` file. Members in sub-folders count too; macOS metadata
+        (``__MACOSX/...``, ``.DS_Store``) and directory entries are skipped.
+
+    Returns
+    -------
+    list of ZipMember
+        One per member, sorted by its full name inside the archive as a plain string.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``archive`` does not exist.
+    ValueError
+        If it is not a readable zip archive, holds no file (empty, or directories
+        only), repeats a member name, or holds members whose suffix is not in
+        :data:`IMAGE_SUFFIXES` (all named in the message, up to five).
+    """
+    import zipfile
+
+    path = Path(archive)
+    if not path.is_file():
+        raise FileNotFoundError(f"zip archive {str(path)!r} does not exist")
+    try:
+        with zipfile.ZipFile(path) as handle:
+            infos = handle.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(
+            f"{str(path)!r} is not a readable zip archive ({error}); pass a .zip of image "
+            "files, or a folder"
+        ) from error
+    names = [info.filename for info in infos if not info.is_dir() and not _is_zip_junk(info)]
+    if not names:
+        what = "is empty" if not infos else "holds only directories (or macOS metadata)"
+        raise ValueError(
+            f"zip archive {str(path)!r} {what}: no image to read; put the image files "
+            f"({', '.join(IMAGE_SUFFIXES)}) in it"
+        )
+    others = sorted(
+        name for name in names if PurePosixPath(name).suffix.lower() not in IMAGE_SUFFIXES
+    )
+    if others:
+        shown = ", ".join(others[:5]) + (
+            f", ... ({len(others) - 5} more)" if len(others) > 5 else ""
+        )
+        these = "members that are not images" if len(others) > 1 else "member that is not an image"
+        raise ValueError(
+            f"{str(path)} holds {len(others)} {these}: {shown}; images end in "
+            f"{', '.join(IMAGE_SUFFIXES)}. Remove the other members from the archive (or "
+            "unpack it and pass the folder, whose other files are skipped)"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"zip archive {str(path)!r} holds the member name(s) {repeated[:5]} more than "
+            "once; rebuild it with each image once"
+        )
+    return [ZipMember(path, name) for name in sorted(names)]
+
+
+def _is_zip_junk(info: Any) -> bool:
+    """macOS metadata that zip tools add next to the files: never an image."""
+    name = info.filename
+    return name.startswith("__MACOSX/") or PurePosixPath(name).name == ".DS_Store"
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    """One image inside a zip archive; its bytes are read from the archive, not from disk.
+
+    Attributes
+    ----------
+    archive : Path
+        The ``.zip`` file.
+    name : str
+        The member's name inside the archive (``/``-separated, as stored).
+    """
+
+    archive: Path
+    name: str
+
+    @property
+    def stem(self) -> str:
+        """The member's file name without folders and suffix (its default stimulus id)."""
+        return PurePosixPath(self.name).stem
+
+    def __str__(self) -> str:
+        return f"{self.archive}:{self.name}"
+
+
+@dataclass(frozen=True)
+class ImageStimuli:
+    """Images to encode, in order, with their stimulus ids and content digests.
+
+    Made by :func:`image_stimuli` from every input :meth:`VisionEncoder.encode_images`
+    accepts (and by :func:`~brainalign.encoders.extract.read_stimuli` from a table, a
+    folder or a zip); :func:`image_features_key` keys them by ids and digests only, so
+    the same images reach the same store entry whichever way they were given.
+
+    Attributes
+    ----------
+    paths : list, length n_images
+        The images to read, in order: file paths (:class:`~pathlib.Path`), members of a
+        zip archive (:class:`ZipMember`), PIL images or arrays. May be empty when the
+        stimuli only describe images held elsewhere, to build a key (then
+        ``encode_images`` refuses them).
+    names : list of str, length n_images
+        How each image is named in messages (its path, ``archive.zip:member``, or
+        ``image i``). Not part of the key.
+    stimulus_ids : numpy.ndarray, shape (n_images,)
+        Unique row labels.
+    sha256 : list of str, length n_images
+        :func:`image_sha256` of each image.
+    source : str
+        Where the images came from (folder, archive, table), for messages.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ.
+    """
+
+    paths: list[Any]
+    names: list[str]
+    stimulus_ids: np.ndarray
+    sha256: list[str]
+    source: str
+
+    def __post_init__(self) -> None:
+        n_images = len(self.stimulus_ids)
+        lengths = {"names": len(self.names), "sha256": len(self.sha256)}
+        if self.paths:
+            lengths["paths"] = len(self.paths)
+        wrong = {name: length for name, length in lengths.items() if length != n_images}
+        if wrong:
+            raise ValueError(
+                f"ImageStimuli of {self.source}: {n_images} stimulus ids but {wrong}; give "
+                "one name, digest (and path) per image"
+            )
+
+    def __len__(self) -> int:
+        return len(self.stimulus_ids)
+
+
+def _bytes_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _array_sha256(array: np.ndarray) -> str:
+    header = f"{array.dtype.str}:{array.shape}:".encode()
+    return hashlib.sha256(header + np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _pil_sha256(image: Any) -> str:
+    return _array_sha256(np.asarray(image.convert("RGB")))
+
+
+def image_sha256(image: Any) -> str:
+    """sha256 (hex) identifying one image's content, as feature-store keys see it.
+
+    Parameters
+    ----------
+    image : path-like, ZipMember, PIL image or numpy.ndarray
+        A file or archive member: sha256 of its bytes (``sha256sum`` of the file, so a
+        file and the same file inside a zip agree). An array: sha256 of its dtype
+        (``dtype.str``), shape (``str(shape)``) and C-order bytes, as
+        ``f"{dtype.str}:{shape}:".encode() + bytes``. A PIL image: that of its RGB
+        uint8 array (``np.asarray(image.convert("RGB"))``), so a PIL image and its RGB
+        array agree.
+
+    Returns
+    -------
+    str
+        64 hex characters.
+    """
     from PIL import Image
 
-    if isinstance(images, (str, os.PathLike)):
-        path = Path(images)
-        return list_image_files(path) if path.is_dir() else [path]
-    if isinstance(images, Image.Image):
-        return [images]
-    if isinstance(images, np.ndarray):
-        items = list(images) if images.ndim == 4 else [images]
-    elif isinstance(images, Sequence) or hasattr(images, "__iter__"):
-        items = list(images)
-    else:
+    if isinstance(image, np.ndarray):
+        return _array_sha256(image)
+    if isinstance(image, Image.Image):
+        return _pil_sha256(image)
+    if isinstance(image, ZipMember):
+        with _ImageReader() as reader:
+            return _bytes_sha256(reader.read_bytes(image))
+    return file_sha256(image)
+
+
+class _ImageReader:
+    """Reads image files and zip members, keeping each archive open while in use."""
+
+    def __init__(self) -> None:
+        self._archives: dict[Path, Any] = {}
+
+    def __enter__(self) -> _ImageReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self._archives.values():
+            handle.close()
+        self._archives.clear()
+
+    def read_bytes(self, item: Path | ZipMember) -> bytes:
+        if isinstance(item, ZipMember):
+            import zipfile
+
+            handle = self._archives.get(item.archive)
+            if handle is None:
+                handle = self._archives[item.archive] = zipfile.ZipFile(item.archive)
+            return handle.read(item.name)
+        return Path(item).read_bytes()
+
+    def checked_bytes(self, item: Path | ZipMember, index: int) -> bytes:
+        """The bytes of a file or member, or a clear error naming the image."""
+        import zipfile
+        import zlib
+
+        if isinstance(item, Path) and not item.is_file():
+            raise FileNotFoundError(f"image {index}: file {str(item)!r} does not exist")
+        try:
+            return self.read_bytes(item)
+        except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, KeyError,
+                zlib.error) as error:  # fmt: skip
+            raise _unreadable(item, index, error) from error
+
+    def rgb(self, item: Any, index: int) -> Any:
+        """One image as an RGB PIL image (EXIF orientation is not applied)."""
+        from PIL import Image, UnidentifiedImageError
+
+        if isinstance(item, Image.Image):
+            return item.convert("RGB")
+        if isinstance(item, np.ndarray):
+            array = _check_array(item, index)
+            if array.shape[-1] == 1:
+                return Image.fromarray(array[:, :, 0], mode="L").convert("RGB")
+            return Image.fromarray(array).convert("RGB")
+        data = self.checked_bytes(item, index)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                return image.convert("RGB")
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            raise _unreadable(item, index, error) from error
+
+
+def _unreadable(item: Any, index: int, error: Exception) -> ValueError:
+    return ValueError(
+        f"image {index}: could not read {str(item)!r} as an image ({error}); check "
+        "the file or remove it from the list"
+    )
+
+
+def _resolve(path: str | os.PathLike, root: str | os.PathLike | None) -> Path:
+    """A path as given (relative to the current directory), or relative to ``root``."""
+    resolved = Path(path).expanduser()
+    if root is not None and not resolved.is_absolute():
+        resolved = Path(root).expanduser() / resolved
+    return resolved
+
+
+def image_stimuli(
+    images: Any,
+    *,
+    stimulus_ids: Sequence[Any] | np.ndarray | None = None,
+    root: str | os.PathLike | None = None,
+) -> ImageStimuli:
+    """Gather images from any accepted input: ids, digests, every image checked.
+
+    The one path every input takes on its way to :meth:`VisionEncoder.encode_images`
+    and to :func:`image_features_key`: each image is read once here (its bytes hashed
+    and its header checked by PIL, or an array's shape and values checked), so a missing
+    or unreadable image fails before any forward pass.
+
+    Parameters
+    ----------
+    images : Stimuli, ImageStimuli, folder, .zip, path, PIL image, array, or a sequence
+        - a :class:`~brainalign.stimuli.Stimuli` whose ``image`` column holds file
+          paths, PIL images or arrays; the ids are its ``stimulus_id`` column. (A pandas
+          DataFrame is refused: wrap it in ``Stimuli(table)``.)
+        - a folder: its files with a suffix in :data:`IMAGE_SUFFIXES` (other files are
+          skipped), sorted by file name; ids are the file stems.
+        - a ``.zip`` file: its image members read from the archive, never extracted
+          (see :func:`list_zip_images`), sorted by member name; ids are the member
+          stems. A member that is not an image is an error.
+        - image files, PIL images, or numpy arrays of shape (H, W, 3) (also (H, W) grey
+          or (H, W, 4) RGBA, alpha dropped), uint8 in 0..255 or float in [0, 1]; an
+          array of shape (n_images, H, W, 3) is a stack of images. Ids are the file
+          stems when every image is a file, else ``0 .. n_images - 1``.
+        - an :class:`ImageStimuli`, returned as it is.
+    stimulus_ids : array-like, shape (n_images,), optional
+        Unique row labels, instead of the default ids (not with ``Stimuli`` or
+        ``ImageStimuli``, which carry theirs).
+    root : str or path-like, optional
+        Folder that relative paths are taken from: the paths in a ``Stimuli`` table or
+        a list, and ``images`` itself. Default: as given, i.e. relative to the current
+        directory.
+
+    Returns
+    -------
+    ImageStimuli
+
+    Raises
+    ------
+    TypeError
+        For an input of another type (a DataFrame says to wrap it in ``Stimuli``).
+    FileNotFoundError
+        If an image file, the folder or the archive does not exist.
+    ValueError
+        For an empty input, a folder among the images, a file PIL cannot read, a bad
+        array, bad or repeated ids, a ``Stimuli`` table without an ``image`` column, or
+        an archive that is not a zip, is empty or holds other files.
+    """
+    import pandas as pd
+    from PIL import Image
+
+    from brainalign.stimuli import Stimuli
+
+    if isinstance(images, ImageStimuli):
+        if stimulus_ids is not None:
+            raise ValueError(
+                "stimulus_ids= was given with ImageStimuli, which carry their ids; drop it"
+            )
+        if not images.paths:
+            raise ValueError(
+                f"the ImageStimuli of {images.source} hold no images to read (only names "
+                "and digests, to build a key); pass the images themselves"
+            )
+        return images
+    if isinstance(images, pd.DataFrame):
         raise TypeError(
-            f"images is a {type(images).__name__}; pass a folder, a list of file paths, "
-            "PIL images or (H, W, 3) arrays, or an (n_images, H, W, 3) array"
+            "images is a pandas DataFrame; wrap it in brainalign.stimuli.Stimuli(table) "
+            "(columns stimulus_id, group and image: file paths, PIL images or arrays), so "
+            "its ids and its image column are read"
         )
+    ids: np.ndarray | None = None
+    source = "images"
+    if isinstance(images, Stimuli):
+        items, ids, source = _stimuli_items(images, stimulus_ids, root)
+    elif isinstance(images, (str, os.PathLike)):
+        path = _resolve(images, root)
+        source = str(path)
+        if path.is_dir():
+            items = list(list_image_files(path))
+        elif path.suffix.lower() == ".zip":
+            items = list(list_zip_images(path))
+        else:
+            items = [path]
+    elif isinstance(images, Image.Image):
+        items = [images]
+    elif isinstance(images, np.ndarray):
+        items = list(images) if images.ndim == 4 else [images]
+    elif isinstance(images, (bytes, bytearray)) or not (
+        isinstance(images, Sequence) or hasattr(images, "__iter__")
+    ):
+        raise TypeError(
+            f"images is a {type(images).__name__}; pass a Stimuli table, a folder, a .zip "
+            "file, a list of file paths, PIL images or (H, W, 3) arrays, or an "
+            "(n_images, H, W, 3) array"
+        )
+    else:
+        items = [_item(item, index, root) for index, item in enumerate(images)]
     if not items:
         raise ValueError("images is empty; pass at least one image")
-    for index, item in enumerate(items):
-        if isinstance(item, (str, os.PathLike)) and Path(item).is_dir():
+    if ids is None:
+        ids = _image_ids(items, stimulus_ids)
+    names, digests = [], []
+    with _ImageReader() as reader:
+        for index, item in enumerate(items):
+            names.append(str(item) if isinstance(item, (Path, ZipMember)) else f"image {index}")
+            digests.append(_checked_sha256(reader, item, index, root))
+    return ImageStimuli(items, names, ids, digests, source)
+
+
+def _stimuli_items(
+    stimuli: Any, stimulus_ids: Any, root: str | os.PathLike | None
+) -> tuple[list[Any], np.ndarray, str]:
+    """The images of a ``Stimuli`` table's ``image`` column, with its ids."""
+    table = stimuli.table
+    if "image" not in table.columns:
+        raise ValueError(
+            f"these Stimuli have no 'image' column (columns: {list(table.columns)}); give "
+            "one holding each stimulus' image file path (or PIL image or array)"
+        )
+    if stimulus_ids is not None:
+        raise ValueError(
+            "stimulus_ids= was given with Stimuli, whose 'stimulus_id' column gives the ids; "
+            "drop stimulus_ids="
+        )
+    ids = stimuli.stimulus_ids
+    items = []
+    for row, cell in enumerate(table["image"].tolist()):
+        if cell is None or (isinstance(cell, float) and np.isnan(cell)):
             raise ValueError(
-                f"image {index} ({os.fspath(item)!r}) is a folder; pass the folder itself "
-                "as images=, or list its files"
+                f"Stimuli row {row} (stimulus_id {ids[row]!r}): the 'image' cell is empty; "
+                "give every row an image (a file path, PIL image or array)"
             )
-        if not isinstance(item, (str, os.PathLike, Image.Image, np.ndarray)):
-            raise TypeError(
-                f"image {index} is a {type(item).__name__}; each image must be a file path, "
-                "a PIL image or an (H, W, 3) array"
+        try:
+            items.append(_item(cell, row, root))
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"Stimuli row {row} (stimulus_id {ids[row]!r}): {error}") from None
+    return items, ids, "Stimuli table"
+
+
+def _item(item: Any, index: int, root: str | os.PathLike | None) -> Any:
+    """One image of a list or table: a resolved path, a ZipMember, a PIL image or an array."""
+    from PIL import Image
+
+    if isinstance(item, (str, os.PathLike)):
+        path = _resolve(item, root)
+        if path.is_dir():
+            raise ValueError(
+                f"image {index} ({str(path)!r}) is a folder; pass the folder itself as "
+                "images=, or list its files"
             )
-    return items
+        return path
+    if isinstance(item, (ZipMember, Image.Image, np.ndarray)):
+        return item
+    raise TypeError(
+        f"image {index} is a {type(item).__name__}; each image must be a file path, a PIL "
+        "image or an (H, W, 3) array"
+    )
+
+
+def _image_ids(items: list[Any], stimulus_ids: Any) -> np.ndarray:
+    """Given ids, checked; else file (member) stems when every image is one, else 0..n-1."""
+    n_images = len(items)
+    if stimulus_ids is None:
+        if all(isinstance(item, (Path, ZipMember)) for item in items):
+            ids = np.array([item.stem for item in items])
+            if len(set(ids.tolist())) == n_images:
+                return ids
+            raise ValueError(
+                "the image files' names (stems) repeat, so they cannot serve as "
+                "stimulus ids; pass stimulus_ids="
+            )
+        return np.arange(n_images)
+    ids = np.asarray(stimulus_ids)
+    if ids.ndim != 1 or len(ids) != n_images:
+        raise ValueError(
+            f"stimulus_ids has shape {ids.shape}; expected ({n_images},), one per image"
+        )
+    if len(set(ids.tolist())) != n_images:
+        raise ValueError("stimulus_ids repeat; give each image a unique id")
+    return ids
+
+
+def _checked_sha256(
+    reader: _ImageReader, item: Any, index: int, root: str | os.PathLike | None
+) -> str:
+    """:func:`image_sha256` of one image, checked: the file's header must open in PIL.
+
+    Files are verified without decoding their pixels; the pixels are decoded once,
+    batch by batch, by :meth:`_ImageReader.rgb`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(item, np.ndarray):
+        _check_array(item, index)
+        return _array_sha256(item)
+    if isinstance(item, Image.Image):
+        return _pil_sha256(item)
+    try:
+        data = reader.checked_bytes(item, index)
+    except FileNotFoundError as error:
+        if root is None and isinstance(item, Path) and not item.is_absolute():
+            raise FileNotFoundError(
+                f"{error} (relative paths are taken from the current directory "
+                f"{os.getcwd()!r}; pass root= to take them from another folder)"
+            ) from None
+        raise
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise _unreadable(item, index, error) from error
+    return _bytes_sha256(data)
 
 
 def _check_array(array: np.ndarray, index: int) -> np.ndarray:
@@ -235,56 +706,78 @@ def _check_array(array: np.ndarray, index: int) -> np.ndarray:
     raise ValueError(f"image {index} has dtype {array.dtype}; use uint8 (0..255) or float (0..1)")
 
 
-def _check_image(item: Any, index: int) -> None:
-    """Fail early on a missing file, a file PIL cannot identify, or a bad array.
+# --------------------------------------------------------------------------- keys
 
-    Files are opened and verified without decoding their pixels, so the check costs a
-    header read; the pixels are decoded once, batch by batch, by :func:`_to_rgb`.
+
+def image_features_key(
+    encoder: VisionEncoder,
+    stimuli: ImageStimuli,
+    layers: Sequence[int] | None,
+    *,
+    captures: Mapping[str, bool] | None = None,
+) -> dict[str, Any]:
+    """The store key of ``encoder.encode_images(stimuli, layers=layers, ...)``.
+
+    The images enter the key by their stimulus ids and :func:`image_sha256` digests
+    only, never by their paths or names: a folder, a zip of the same files, the same
+    files listed as paths or in a ``Stimuli`` table give the same key when their bytes
+    and ids are equal (so they share an entry), and any changed byte or id gives another
+    key. Decoded images (PIL images, arrays) are keyed by their pixels, so they do not
+    share an entry with the files they came from.
+
+    Parameters
+    ----------
+    encoder : VisionEncoder
+    stimuli : ImageStimuli
+        From :func:`image_stimuli` (or
+        :func:`~brainalign.encoders.extract.read_stimuli`).
+    layers : sequence of int or None
+        Checked hidden-state indices; ``None`` (all) only for models whose config does
+        not state their number of layers (the key then says ``["all"]``).
+    captures : mapping of str to bool, optional
+        The per-head and per-block arrays asked for (``{"heads": ..., "blocks": ...}``);
+        recorded as ``extra["capture"]`` when any is true.
+
+    Returns
+    -------
+    dict
+        :func:`~brainalign.encoders.store.feature_key` of the model id, weights (kind,
+        per-file sha256 or seed, revision, config sha256), layers, pooling (and grid),
+        processor configuration, dtype, and the
+        :func:`~brainalign.encoders.store.stimulus_hash` of the table
+        ``{"stimulus_id": ids, "image": digests}``.
     """
-    from PIL import Image, UnidentifiedImageError
+    from brainalign.encoders.store import config_sha256, feature_key, json_sha256, stimulus_hash
 
-    if isinstance(item, Image.Image):
-        return
-    if isinstance(item, np.ndarray):
-        _check_array(item, index)
-        return
-    path = Path(item)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {index}: file {str(path)!r} does not exist")
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise _unreadable(path, index, error) from error
-
-
-def _unreadable(path: Path, index: int, error: Exception) -> ValueError:
-    return ValueError(
-        f"image {index}: could not read {str(path)!r} as an image ({error}); check "
-        "the file or remove it from the list"
+    model, processor, provenance = encoder.model, encoder.processor, encoder.provenance
+    weights = {
+        "kind": provenance.get("weights"),
+        "sha256": provenance.get("weights_sha256") or None,
+        "revision": provenance.get("revision"),
+        "seed": provenance.get("seed"),
+        "model_type": provenance.get("model_type"),
+        "vision_tower": provenance.get("vision_tower"),
+        "config_sha256": config_sha256(model.config),
+    }
+    processor_config = processor.to_dict() if hasattr(processor, "to_dict") else None
+    context = {
+        "mode": "image",
+        "grid": list(encoder.grid) if encoder.pooling == "spatial" else None,
+        "processor": type(processor).__name__,
+        "processor_sha256": json_sha256(processor_config),
+    }
+    table = {"stimulus_id": np.asarray(stimuli.stimulus_ids).tolist(), "image": stimuli.sha256}
+    return feature_key(
+        model=encoder.model_id,
+        weights=weights,
+        tokenizer=None,
+        layers=["all"] if layers is None else [str(layer) for layer in layers],
+        pooling=encoder.pooling,
+        context=context,
+        dtype=encoder.dtype,
+        stimuli=stimulus_hash(table),
+        extra={"capture": dict(captures)} if captures and any(captures.values()) else None,
     )
-
-
-def _to_rgb(item: Any, index: int) -> Any:
-    """Read or convert one image to an RGB PIL image (EXIF orientation is not applied)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(item, Image.Image):
-        return item.convert("RGB")
-    if isinstance(item, np.ndarray):
-        array = _check_array(item, index)
-        if array.shape[-1] == 1:
-            return Image.fromarray(array[:, :, 0], mode="L").convert("RGB")
-        return Image.fromarray(array).convert("RGB")
-    path = Path(item)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {index}: file {str(path)!r} does not exist")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise _unreadable(path, index, error) from error
 
 
 # --------------------------------------------------------------------------- pooling
@@ -585,6 +1078,7 @@ class VisionEncoder(LoadedModelAccess):
         *,
         layers: Sequence[int] | None = None,
         stimulus_ids: Sequence[Any] | np.ndarray | None = None,
+        root: str | os.PathLike | None = None,
         heads: bool = False,
         blocks: bool = False,
         store: FeatureStore | None = None,
@@ -594,18 +1088,35 @@ class VisionEncoder(LoadedModelAccess):
 
         Parameters
         ----------
-        images : folder, path, PIL image, array, or a sequence of paths/PIL images/arrays
-            A folder (its files with a suffix in :data:`IMAGE_SUFFIXES`, sorted by name),
-            image files, PIL images, or numpy arrays of shape (H, W, 3) (also (H, W) grey
-            or (H, W, 4) RGBA, alpha dropped), uint8 in 0..255 or float in [0, 1]; an
-            array of shape (n_images, H, W, 3) is a stack of images. Everything is
-            converted to RGB. Every file is read before the first forward pass, so a
-            missing or unreadable file fails early.
+        images : Stimuli, folder, .zip, path, PIL image, array, or a sequence of them
+            Everything :func:`image_stimuli` accepts:
+
+            - a :class:`~brainalign.stimuli.Stimuli` whose ``image`` column holds file
+              paths (or PIL images or arrays); the ids come from its ``stimulus_id``
+              column (a pandas DataFrame is refused: wrap it in ``Stimuli(table)``);
+            - a folder: its files with a suffix in :data:`IMAGE_SUFFIXES`, sorted by
+              name, ids the file stems;
+            - a ``.zip`` file: its image members, read straight from the archive
+              (nothing is extracted), sorted by member name, ids the member stems; any
+              other member is an error;
+            - image files, PIL images, or numpy arrays of shape (H, W, 3) (also (H, W)
+              grey or (H, W, 4) RGBA, alpha dropped), uint8 in 0..255 or float in
+              [0, 1]; an array of shape (n_images, H, W, 3) is a stack of images;
+            - an :class:`ImageStimuli` (from :func:`image_stimuli` or
+              :func:`~brainalign.encoders.extract.read_stimuli`).
+
+            Everything is converted to RGB and decoded with PIL. Every image is read
+            (and hashed) before the first forward pass, so a missing or unreadable
+            file fails early.
         layers : sequence of int, optional
             Hidden-state indices to keep (0 = embedding output). Default: all.
         stimulus_ids : array-like, shape (n_images,), optional
-            Unique row labels. Default: the file stems when every image is a file
-            path, else ``0 .. n_images - 1``.
+            Unique row labels. Default: the ``Stimuli`` table's ids, else the file (or
+            member) stems when every image is a file, else ``0 .. n_images - 1``.
+        root : str or path-like, optional
+            Folder that relative image paths (in a ``Stimuli`` table, a list, or
+            ``images`` itself) are taken from. Default: as given, i.e. relative to the
+            current directory.
         heads : bool
             Vision transformers only. Also return, for every requested layer ``L >= 1``
             (block ``L - 1``), each head's output before the attention output
@@ -627,10 +1138,9 @@ class VisionEncoder(LoadedModelAccess):
         key : mapping, optional
             The entry's key, with ``store`` (and only with it). It must describe this
             call (model, weights, processor, layers, pooling and grid, dtype, images,
-            ``heads``/``blocks``): build it with
-            :func:`~brainalign.encoders.store.feature_key` (or
-            :func:`~brainalign.encoders.extract.image_features_key`, with
-            ``extra=`` for the captures).
+            ``heads``/``blocks``): build it with :func:`image_features_key` of
+            ``image_stimuli(images, ...)`` (or :func:`~brainalign.encoders.store.feature_key`
+            by hand).
 
         Returns
         -------
@@ -642,10 +1152,13 @@ class VisionEncoder(LoadedModelAccess):
 
         Raises
         ------
+        TypeError
+            For an input of another type (a DataFrame says to wrap it in ``Stimuli``).
         FileNotFoundError
-            If an image file or the folder does not exist.
+            If an image file, the folder or the archive does not exist.
         ValueError
-            For an unreadable file, a bad array, layers out of range, bad ids, only one
+            For an unreadable file, a bad array, an archive that is not a zip, is empty
+            or holds other files, layers out of range, bad ids, only one
             of ``store`` and ``key``, or ``heads``/``blocks`` with a ConvNet or a model
             family without head-capture paths
             (:class:`~brainalign.encoders.heads.UnsupportedArchitectureError`).
@@ -660,13 +1173,11 @@ class VisionEncoder(LoadedModelAccess):
         if found is not None:
             return found
 
-        items = _collect_images(images)
-        n_images = len(items)
-        stimulus_ids = self._check_ids(items, stimulus_ids)
+        # every image read, hashed and checked before any forward pass
+        stimuli = image_stimuli(images, stimulus_ids=stimulus_ids, root=root)
+        items, n_images = stimuli.paths, len(stimuli)
         layer_ids = self._check_layers(layers) if self.n_layers is not None else None
         capture = self._layer_capture(layer_ids, heads=heads, blocks=blocks)
-        for index, item in enumerate(items):  # fail on a bad image before any forward pass
-            _check_image(item, index)
 
         processor = self._processor
         provenance = {
@@ -678,6 +1189,7 @@ class VisionEncoder(LoadedModelAccess):
             "device": self.device,
             "n_layers": self.n_layers,
             "n_images": n_images,
+            "image_source": stimuli.source,
             "pixel_size": None,  # set by the first batch
             "processor": type(processor).__name__,
             "processor_config": processor.to_dict() if hasattr(processor, "to_dict") else None,
@@ -686,7 +1198,7 @@ class VisionEncoder(LoadedModelAccess):
         def fill(sink: Sink) -> None:
             self._run(items, layers, layer_ids, capture, sink, provenance)
 
-        return collect(fill, n_images, stimulus_ids, None, provenance, store, key)
+        return collect(fill, n_images, stimuli.stimulus_ids, None, provenance, store, key)
 
     extract = encode_images
 
@@ -706,7 +1218,7 @@ class VisionEncoder(LoadedModelAccess):
         Parameters
         ----------
         items : list, length n_images
-            Checked images (paths, PIL images or arrays).
+            Checked images (paths, zip members, PIL images or arrays).
         layers : sequence of int or None
             The layers asked for (checked after the first batch when the config does
             not state the number of hidden states, ``layer_ids is None``).
@@ -723,10 +1235,15 @@ class VisionEncoder(LoadedModelAccess):
         import torch
 
         n_images = len(items)
-        with thread_limit(), torch.inference_mode(), capture or contextlib.nullcontext():
+        with (
+            thread_limit(),
+            torch.inference_mode(),
+            capture or contextlib.nullcontext(),
+            _ImageReader() as reader,
+        ):
             for start in self._batches(n_images):
                 stop = min(start + self.batch_size, n_images)
-                batch = [_to_rgb(items[i], i) for i in range(start, stop)]
+                batch = [reader.rgb(items[i], i) for i in range(start, stop)]
                 pixel_values = self._preprocess(batch)
                 pixel_size = tuple(pixel_values.shape[-2:])
                 hidden_states = self._forward(pixel_values)
@@ -867,28 +1384,6 @@ class VisionEncoder(LoadedModelAccess):
 
     def _check_layers(self, layers: Sequence[int] | None) -> list[int]:
         return check_layer_indices(layers, self.n_layers, self.model_id)
-
-    @staticmethod
-    def _check_ids(items: list[Any], stimulus_ids: Any) -> np.ndarray:
-        n_images = len(items)
-        if stimulus_ids is None:
-            if all(isinstance(item, (str, os.PathLike)) for item in items):
-                ids = np.array([Path(item).stem for item in items])
-                if len(set(ids.tolist())) == n_images:
-                    return ids
-                raise ValueError(
-                    "the image files' names (stems) repeat, so they cannot serve as "
-                    "stimulus ids; pass stimulus_ids="
-                )
-            return np.arange(n_images)
-        ids = np.asarray(stimulus_ids)
-        if ids.ndim != 1 or len(ids) != n_images:
-            raise ValueError(
-                f"stimulus_ids has shape {ids.shape}; expected ({n_images},), one per image"
-            )
-        if len(set(ids.tolist())) != n_images:
-            raise ValueError("stimulus_ids repeat; give each image a unique id")
-        return ids
 
 
 # --------------------------------------------------------------------------- sinks

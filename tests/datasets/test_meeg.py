@@ -239,7 +239,8 @@ def test_epochs_recording_equals_mne_epochs_with_filter_decim_baseline():
     assert set(rec.samples["subject"]) == {"s01"} and set(rec.units["subject"]) == {"s01"}
     assert rec.meta["highpass_hz"] == 1.0 and rec.meta["lowpass_hz"] == 30.0
     assert sorted(rec.stimuli.stimulus_ids) == ["1", "2", "4"]
-    assert rec.stimuli.table["label"].tolist() == rec.stimuli.stimulus_ids.tolist()  # conditions only
+    # conditions only
+    assert rec.stimuli.table["label"].tolist() == rec.stimuli.stimulus_ids.tolist()
     assert "text" not in rec.stimuli.table.columns
 
 

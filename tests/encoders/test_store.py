@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from brainalign.encoders.features import Features
 from brainalign.encoders.store import (
+    ENTRY_COLUMNS,
     EntryExistsError,
     FeatureStore,
     FeatureStoreError,
@@ -102,7 +104,7 @@ def test_round_trip_memory_mapped_dtypes_and_layout(tmp_path):
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
     assert not [p for p in (tmp_path / "store").iterdir() if ".tmp-" in p.name]
 
-    [entry] = store.entries()
+    [entry] = store.entries().to_dict("records")
     assert entry["complete"] and entry["model"] == "org/tiny-model" and entry["n_items"] == 5
     assert entry["arrays"] == ["0", "1", "1.heads"] and entry["bytes"] > 0
     with pytest.raises(EntryExistsError, match="already complete"):
@@ -189,7 +191,7 @@ def test_killed_writer_is_never_served_and_is_cleaned(tmp_path):
     assert not store.has(key)
     with pytest.raises(IncompleteEntryError, match="no entry directory"):
         store.load(key)
-    assert store.entries() == []
+    assert store.entries().empty
 
     def compute():
         return Features(
@@ -215,7 +217,7 @@ def test_damaged_entries_are_incomplete_and_rewritten(tmp_path):
     assert not store.has(key)
     with pytest.raises(IncompleteEntryError, match="array-001.npy has .* bytes.*truncated"):
         store.load(key)
-    [entry] = store.entries()
+    [entry] = store.entries().to_dict("records")
     assert not entry["complete"] and "truncated" in entry["reason"]
     loaded = store.get_or_compute(key, counter)  # the damaged entry is replaced
     assert counter.calls == 2 and store.verify(key)
@@ -323,12 +325,96 @@ def test_bad_roots_are_clear_errors(tmp_path):
     with pytest.raises(FeatureStoreError, match="cannot write to feature store root"):
         FeatureStore(a_file / "store").put(_key(), _features())
     missing = FeatureStore(tmp_path / "missing")
-    assert not missing.has(_key()) and missing.entries() == []
+    assert not missing.has(_key()) and missing.entries().empty
     if os.geteuid() != 0:  # root ignores permissions
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(FeatureStoreError, match="cannot write"):
             FeatureStore(locked).put(_key(), _features())
+
+
+# --------------------------------------------------------------------------- names, table
+
+
+def test_entries_is_a_table_and_its_names_open_the_entries(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    assert list(store.entries().columns) == list(ENTRY_COLUMNS) and store.entries().empty
+    pretrained = _key(weights={"kind": "pretrained", "sha256": "ab" * 32})
+    store.put(_key(), _features(5))
+    store.put(pretrained, _features(7))
+    damaged = _key(dtype="float16")
+    store.put(damaged, _features(3))
+    (store.key_path(damaged) / "manifest.json").unlink()
+
+    table = store.entries()
+    assert isinstance(table, pd.DataFrame) and list(table.columns) == list(ENTRY_COLUMNS)
+    assert table["name"].tolist() == sorted(table["name"])
+    rows = {row["weights"]: row for row in table.to_dict("records") if row["complete"]}
+    assert table["complete"].tolist().count(False) == 1
+    untrained = rows["untrained"]
+    assert untrained["name"] == store.key_path(_key()).name
+    assert untrained["model"] == "org/tiny-model" and untrained["n_items"] == 5
+    assert untrained["layers"] == ["0", "1"] and untrained["n_layers"] == 2  # not "1.heads"
+    assert untrained["arrays"] == ["0", "1", "1.heads"]
+    assert untrained["pooling"] == "last" and untrained["context"] == "causal-window"
+    assert untrained["dtype"] == "float32" and untrained["reason"] == ""
+    files = [p for p in store.key_path(_key()).iterdir() if p.name != "manifest.json"]
+    assert untrained["bytes"] == sum(p.stat().st_size for p in files)
+    manifest = json.loads((store.key_path(_key()) / "manifest.json").read_text())
+    assert untrained["created"] == pd.Timestamp(manifest["created"])
+    assert str(table["created"].dt.tz) == "UTC" and str(table["n_items"].dtype) == "Int64"
+    assert rows["pretrained"]["n_items"] == 7
+    broken = table[~table["complete"]].iloc[0]
+    assert "manifest.json is missing" in broken["reason"] and broken["bytes"] == 0
+    assert broken["layers"] == ["0", "1", "1.heads"]  # from its key
+    assert pd.isna(broken["created"])
+
+    # a name (or the entry's path) opens what the key opens
+    for entry in (untrained["name"], store.root / untrained["name"], _key()):
+        loaded = store.load(entry)
+        np.testing.assert_array_equal(loaded["1"], _features(5)["1"])
+        assert store.has(entry) and store.verify(entry)
+        assert store.try_load(entry).n_items == 5
+    with pytest.raises(IncompleteEntryError, match=r"manifest.json is missing"):
+        store.load(broken["name"])
+    assert not store.has(broken["name"]) and store.try_load(broken["name"]) is None
+
+    with pytest.raises(IncompleteEntryError, match=r"no entry named 'nope' in .*its entries: "):
+        store.load("nope")
+    assert not store.has("nope") and store.try_load("nope") is None and not store.verify("nope")
+    with pytest.raises(FeatureStoreError, match=r"is not in the feature store .*FeatureStore\("):
+        store.load(tmp_path / "elsewhere" / untrained["name"])
+    with pytest.raises(IncompleteEntryError, match="is not an entry name"):
+        store.load("..")
+
+    # a renamed directory is never served under its new name
+    renamed = store.root / "org-tiny-model-0000000000000000"
+    shutil.copytree(store.key_path(pretrained), renamed)
+    with pytest.raises(IncompleteEntryError, match=r"hashes to .*not to this name"):
+        store.load(renamed.name)
+    assert "does not hash" in store.entries().set_index("name").loc[renamed.name, "reason"]
+
+    # remove by name, even an entry whose key.json is damaged
+    (renamed / "key.json").write_text("{")
+    with pytest.raises(IncompleteEntryError, match="no readable key.json"):
+        store.load(renamed.name)
+    assert store.remove(renamed.name) and not renamed.exists()
+    assert store.remove(untrained["name"]) and not store.has(_key())
+    assert not store.remove(untrained["name"])
+    assert len(store.entries()) == 2
+
+
+def test_features_repr_is_one_short_line_without_values(tmp_path):
+    store = FeatureStore(tmp_path)
+    features = _features(5)
+    store.put(_key(), features)
+    loaded = store.load(_key())
+    text = repr(loaded)
+    assert text == (
+        "<Features org/tiny-model: 2 layers x 3-4 dims, 5 items, float16/float32/float64, "
+        "with onsets; heads: 1 layer x (2, 3)>"
+    )
+    assert "memmap" not in text and "\n" not in text
 
 
 # --------------------------------------------------------------------------- keys
@@ -457,5 +543,5 @@ def test_rerun_does_zero_forward_passes(tmp_path, tiny_gpt2_dir, gpt2_encoder, a
         counter = Counter(lambda changed=changed: changed.encode_words(words))
         store.get_or_compute(key, counter)
         assert counter.calls == 1
-    assert len({e["path"] for e in store.entries()}) == 7
-    assert all(e["complete"] for e in store.entries())
+    entries = store.entries()
+    assert entries["path"].nunique() == 7 and entries["complete"].all()

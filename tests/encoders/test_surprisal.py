@@ -230,7 +230,7 @@ def test_store_hit_does_no_forward_pass(tiny_gpt2_lm_dir, tmp_path, monkeypatch)
     again = word_surprisal(tiny_gpt2_lm_dir, WORDS, groups=groups, window=16, store=store)
     assert len(calls) == n_calls  # read back, no forward pass
     np.testing.assert_array_equal(again, first)
-    entry = store.entries()[0]
+    entry = store.entries().iloc[0]
     assert entry["key"]["context"]["window"] == 16 and entry["key"]["extra"]["unit"] == "bits"
     # another window, other groups or untrained weights are other entries
     word_surprisal(tiny_gpt2_lm_dir, WORDS, groups=groups, window=20, store=store)

@@ -21,7 +21,11 @@ Layout
 
 The entry name is ``sha256`` of the canonical JSON of the key (sorted keys, no
 whitespace, tuples as lists, numpy scalars as Python numbers; see :func:`key_sha256`),
-after a readable slug of the model id. Build keys with :func:`feature_key` (or
+after a readable slug of the model id. That name is what ``brainalign extract`` prints
+and :meth:`FeatureStore.entries` lists (a table: name, model, weights, layers, items,
+bytes, created, ...; ``brainalign store list DIR`` prints it), and
+:meth:`FeatureStore.load` takes it as well as the full key:
+``FeatureStore(DIR).load(name)``. Build keys with :func:`feature_key` (or
 :func:`text_encoder_key` for a :class:`~brainalign.encoders.text.TextEncoder`); the
 stimulus set enters the key as :func:`stimulus_hash`.
 
@@ -105,16 +109,24 @@ from brainalign.encoders.store.keys import (
     text_encoder_key,
     text_extract_key,
 )
-from brainalign.encoders.store.store import CHUNK_BYTES, STALE_AFTER_S, FeatureStore
+from brainalign.encoders.store.store import (
+    CHUNK_BYTES,
+    ENTRY_COLUMNS,
+    STALE_AFTER_S,
+    EntryRef,
+    FeatureStore,
+)
 
 __all__ = [
     "CHUNK_BYTES",
+    "ENTRY_COLUMNS",
     "FORMAT_VERSION",
     "KEY_FILE",
     "KEY_FORMAT",
     "MANIFEST",
     "STALE_AFTER_S",
     "EntryExistsError",
+    "EntryRef",
     "EntryWriter",
     "FeatureStore",
     "FeatureStoreError",

@@ -3,6 +3,12 @@
 The keys come from :mod:`~brainalign.encoders.store.keys`, the entry files are written
 and read by :mod:`~brainalign.encoders.store.files`; this module finds entries, checks
 that they are complete and consistent with their key, and cleans up after dead writers.
+
+An entry is named two ways, and every method that reads or removes one takes either:
+its full key (a mapping, from :func:`~brainalign.encoders.store.feature_key` and its
+kin) or its *name*, the entry directory's name ``<model-slug>-<sha256[:16]>`` that
+``brainalign extract`` prints and :meth:`FeatureStore.entries` lists. A name is checked
+against the ``key.json`` inside, so a renamed or edited directory is never served.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,7 +45,34 @@ from brainalign.encoders.store.files import (
 )
 from brainalign.encoders.store.keys import _canonical_json, _check_key, _model_slug
 
-__all__ = ["CHUNK_BYTES", "STALE_AFTER_S", "FeatureStore"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["CHUNK_BYTES", "ENTRY_COLUMNS", "STALE_AFTER_S", "EntryRef", "FeatureStore"]
+
+#: An entry: its full key, or its name (the entry directory's name, as printed by
+#: ``brainalign extract`` and listed by :meth:`FeatureStore.entries`).
+EntryRef = Mapping[str, Any] | str | os.PathLike
+
+#: Columns of :meth:`FeatureStore.entries`, in order.
+ENTRY_COLUMNS = (
+    "name",
+    "model",
+    "weights",
+    "n_layers",
+    "layers",
+    "n_items",
+    "bytes",
+    "created",
+    "complete",
+    "pooling",
+    "context",
+    "dtype",
+    "arrays",
+    "reason",
+    "path",
+    "key",
+)
 
 #: Seconds after which another host's temporary directory is considered abandoned.
 STALE_AFTER_S = 24 * 3600
@@ -67,6 +100,8 @@ class FeatureStore:
     >>> store = FeatureStore("~/.cache/brainalign/features")  # doctest: +SKIP
     >>> key = text_encoder_key(encoder, words)  # doctest: +SKIP
     >>> features = store.get_or_compute(key, lambda: encoder.encode_words(words))  # doctest: +SKIP
+    >>> store.entries()[["name", "model", "n_layers", "n_items"]]  # doctest: +SKIP
+    >>> store.load("tiny-gpt2-0123456789abcdef")  # the name extract printed  # doctest: +SKIP
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
@@ -88,22 +123,26 @@ class FeatureStore:
         digest = hashlib.sha256(_canonical_json(canonical).encode("utf-8")).hexdigest()
         return self.root / f"{_model_slug(canonical['model'])}-{digest[:_HASH_CHARS]}"
 
-    def has(self, key: Mapping[str, Any]) -> bool:
-        """Whether a complete entry exists for ``key``.
+    def has(self, entry: EntryRef) -> bool:
+        """Whether a complete entry exists for ``entry`` (a key or an entry name).
 
         Raises
         ------
         ProvenanceMismatchError
-            If the entry directory holds a different key.
+            If the entry directory of a key holds a different key.
         """
-        return self._inspect(key)[0] is not None
+        return self._inspect_ref(entry)[0] is not None
 
-    def load(self, key: Mapping[str, Any], mmap: bool = True) -> Features:
-        """Read the entry of ``key``.
+    def load(self, entry: EntryRef, mmap: bool = True) -> Features:
+        """Read an entry, given by its key or by its name.
 
         Parameters
         ----------
-        key : mapping
+        entry : mapping, str or path-like
+            The entry's full key, or its name: the entry directory's name
+            (``<model-slug>-<sha256[:16]>``, as ``brainalign extract`` prints it and
+            :meth:`entries` lists it in ``name``). The entry's path (``root / name``)
+            is accepted too.
         mmap : bool
             Memory-map the arrays (read-only ``numpy.memmap``); ``False`` reads them.
 
@@ -116,10 +155,14 @@ class FeatureStore:
         Raises
         ------
         IncompleteEntryError
-            If there is no complete entry (never written, interrupted or damaged).
+            If there is no complete entry (never written, interrupted or damaged), or
+            no entry of that name.
         ProvenanceMismatchError
             If the entry directory holds a different key.
+        FeatureStoreError
+            If a path names a directory outside this store.
         """
+        key = self._key_of(entry)
         manifest, reason = self._inspect(key)
         path = self.key_path(key)
         if manifest is None:
@@ -129,73 +172,122 @@ class FeatureStore:
             )
         return _read_entry(path, manifest, mmap)
 
-    def try_load(self, key: Mapping[str, Any], mmap: bool = True) -> Features | None:
-        """The entry of ``key`` if it is complete, else ``None`` (one look at the entry).
+    def try_load(self, entry: EntryRef, mmap: bool = True) -> Features | None:
+        """The entry (key or name) if it is complete, else ``None`` (one look at the entry).
 
         Raises
         ------
         ProvenanceMismatchError
-            If the entry directory holds a different key.
+            If the entry directory of a key holds a different key.
         """
-        manifest, _ = self._inspect(key)
-        return None if manifest is None else _read_entry(self.key_path(key), manifest, mmap)
+        manifest, _ = self._inspect_ref(entry)
+        if manifest is None:
+            return None
+        return _read_entry(self.key_path(manifest["key"]), manifest, mmap)
 
-    def verify(self, key: Mapping[str, Any]) -> bool:
+    def verify(self, entry: EntryRef) -> bool:
         """Re-hash every file of a complete entry against its manifest (slow: reads all).
 
-        Returns ``False`` when the entry is missing, incomplete or any digest differs.
+        ``entry`` is a key or an entry name. Returns ``False`` when the entry is
+        missing, incomplete or any digest differs.
         """
-        manifest, _ = self._inspect(key)
+        manifest, _ = self._inspect_ref(entry)
         if manifest is None:
             return False
-        path = self.key_path(key)
+        path = self.key_path(manifest["key"])
         return all(
             file_sha256(path / name) == meta["sha256"] for name, meta in manifest["files"].items()
         )
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry directory, complete or not, sorted by name.
+    def entries(self) -> pd.DataFrame:
+        """Every entry directory, complete or not, one row each, sorted by name.
 
         Returns
         -------
-        list of dict
-            ``path``, ``model``, ``complete`` (bool), ``reason`` (why not complete, or
-            ``None``), ``key`` (or ``None`` if unreadable), ``n_items``, ``arrays``
-            (names), ``bytes`` (sum of file sizes) and ``created`` (UTC, ISO 8601).
+        pandas.DataFrame, shape (n_entries, 16)
+            The columns of :data:`ENTRY_COLUMNS`:
+
+            - ``name`` (str): the entry's name, accepted by :meth:`load` and the other
+              methods that take an entry;
+            - ``model`` (str or None): the model id as given when the entry was made;
+            - ``weights`` (str or None): ``"pretrained"`` or ``"untrained"``;
+            - ``n_layers`` (int) and ``layers`` (list of str): the hidden-state layers
+              stored (array names without a dot; per-head and per-block arrays such as
+              ``"3.heads"`` are in ``arrays``); for an incomplete entry, the layers its
+              key asks for;
+            - ``n_items`` (nullable int, ``<NA>`` when incomplete): rows of every array
+              (images, words, ...);
+            - ``bytes`` (int): size of the entry's array, id and key files, as its
+              manifest records them (0 when incomplete);
+            - ``created`` (pandas.Timestamp, UTC, or NaT): when the entry was committed;
+            - ``complete`` (bool) and ``reason`` (str: why not complete; empty when
+              complete);
+            - ``pooling``, ``context`` (the context mode) and ``dtype`` from the key;
+            - ``arrays`` (list of str): every array's name, in order;
+            - ``path`` (str): the entry directory;
+            - ``key`` (dict or None): the full key (None when key.json is unreadable).
+
+            An empty table (with these columns) when the store holds no entry.
         """
+        import pandas as pd
+
+        rows = [self._entry_row(path) for path in self._entry_dirs()]
+        table = pd.DataFrame(rows, columns=list(ENTRY_COLUMNS))
+        table["created"] = pd.to_datetime(table["created"], utc=True)
+        for column in ("bytes", "n_layers"):
+            table[column] = table[column].astype("int64")
+        table["n_items"] = table["n_items"].astype("Int64")  # <NA> when incomplete
+        return table
+
+    def _entry_dirs(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        found = []
-        for path in sorted(self.root.iterdir()):
-            if path.name.startswith(".") or not path.is_dir():
-                continue
+        return sorted(
+            path for path in self.root.iterdir() if not path.name.startswith(".") and path.is_dir()
+        )
+
+    def _entry_row(self, path: Path) -> dict[str, Any]:
+        """One row of :meth:`entries`."""
+        try:
+            key = _read_json(path / KEY_FILE)
+        except (OSError, ValueError):
+            key = None
+        manifest, reason = (None, "key.json missing or unreadable")
+        if isinstance(key, Mapping):
             try:
-                key = _read_json(path / KEY_FILE)
-            except (OSError, ValueError):
-                key = None
-            manifest, reason = (None, "key.json missing or unreadable")
-            if isinstance(key, Mapping):
-                try:
-                    if self.key_path(key) != path:
-                        reason = "key.json does not hash to this directory name (renamed?)"
-                    else:
-                        manifest, reason = self._inspect(key)
-                except (TypeError, ValueError, FeatureStoreError) as error:
-                    reason = f"key.json is not a valid key ({error})"
-            found.append(
-                {
-                    "path": str(path),
-                    "model": key.get("model") if isinstance(key, Mapping) else None,
-                    "complete": manifest is not None,
-                    "reason": reason,
-                    "key": key,
-                    "n_items": manifest["n_items"] if manifest else None,
-                    "arrays": [spec["name"] for spec in manifest["arrays"]] if manifest else [],
-                    "bytes": sum(m["bytes"] for m in manifest["files"].values()) if manifest else 0,
-                    "created": manifest.get("created") if manifest else None,
-                }
-            )
-        return found
+                if self.key_path(key) != path:
+                    reason = "key.json does not hash to this directory name (renamed?)"
+                else:
+                    manifest, reason = self._inspect(key)
+            except (TypeError, ValueError, FeatureStoreError) as error:
+                reason = f"key.json is not a valid key ({error})"
+        else:
+            key = None
+        arrays = [spec["name"] for spec in manifest["arrays"]] if manifest else []
+        if manifest:
+            layers = [name for name in arrays if "." not in name]
+        else:
+            layers = [str(layer) for layer in (key or {}).get("layers") or []]
+        weights = (key or {}).get("weights")
+        context = (key or {}).get("context")
+        return {
+            "name": path.name,
+            "model": (key or {}).get("model"),
+            "weights": weights.get("kind") if isinstance(weights, Mapping) else None,
+            "n_layers": len(layers),
+            "layers": layers,
+            "n_items": manifest["n_items"] if manifest else None,
+            "bytes": sum(m["bytes"] for m in manifest["files"].values()) if manifest else 0,
+            "created": manifest.get("created") if manifest else None,
+            "complete": manifest is not None,
+            "pooling": (key or {}).get("pooling"),
+            "context": context.get("mode") if isinstance(context, Mapping) else None,
+            "dtype": (key or {}).get("dtype"),
+            "arrays": arrays,
+            "reason": reason,
+            "path": str(path),
+            "key": key,
+        }
 
     # ----------------------------------------------------------------- writing
 
@@ -308,18 +400,32 @@ class FeatureStore:
             pass
         return self.load(key)
 
-    def remove(self, key: Mapping[str, Any]) -> bool:
-        """Delete the entry of ``key`` (complete or not) and its stale temporary directories.
+    def remove(self, entry: EntryRef) -> bool:
+        """Delete an entry (complete or not) and its stale temporary directories.
 
-        Returns whether an entry directory was removed.
+        Parameters
+        ----------
+        entry : mapping, str or path-like
+            The entry's key, or its name (then the directory of that name is removed
+            even when its ``key.json`` is damaged).
+
+        Returns
+        -------
+        bool
+            Whether an entry directory was removed.
 
         Raises
         ------
         ProvenanceMismatchError
-            If the entry directory holds a different key (it is left alone).
+            If the entry directory of a key holds a different key (it is left alone).
+        FeatureStoreError
+            If a path names a directory outside this store.
         """
-        path = self.key_path(key)
-        self._inspect(key)  # refuses to delete another key's entry
+        if isinstance(entry, Mapping):
+            path = self.key_path(entry)
+            self._inspect(entry)  # refuses to delete another key's entry
+        else:
+            path = self._named_path(entry)
         self._clean_stale(path)
         if not path.exists():
             return False
@@ -329,6 +435,70 @@ class FeatureStore:
         return True
 
     # ----------------------------------------------------------------- internals
+
+    def _named_path(self, name: str | os.PathLike) -> Path:
+        """The directory of an entry name (or of a path inside this store)."""
+        if not isinstance(name, (str, os.PathLike)):
+            raise TypeError(
+                f"an entry is a key (mapping) or an entry name (str), not {type(name).__name__}"
+            )
+        given = Path(name).expanduser()
+        if not given.name or given.name.startswith("."):
+            raise IncompleteEntryError(
+                f"{os.fspath(name)!r} is not an entry name; names look like "
+                "'<model>-<16 hex digits>' (see FeatureStore(root).entries() or "
+                f"brainalign store list {str(self.root)!r})"
+            )
+        if given.parent != Path(".") and given.parent.resolve() != self.root.resolve():
+            raise FeatureStoreError(
+                f"{str(given)!r} is not in the feature store {str(self.root)!r}; open it with "
+                f"FeatureStore({str(given.parent)!r}).load({given.name!r})"
+            )
+        return self.root / given.name
+
+    def _key_of(self, entry: EntryRef) -> dict[str, Any]:
+        """The canonical key of an entry given by key or by name.
+
+        Raises
+        ------
+        IncompleteEntryError
+            If no entry of that name exists or its ``key.json`` is unreadable, not a key,
+            or hashes to another name.
+        """
+        if isinstance(entry, Mapping):
+            return _check_key(entry)
+        path = self._named_path(entry)
+        where = f"the feature store {str(self.root)!r}"
+        if not path.is_dir():
+            names = [p.name for p in self._entry_dirs()]
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise IncompleteEntryError(
+                f"no entry named {path.name!r} in {where}; "
+                + (f"its entries: {shown}" if names else "it holds no entries")
+                + f" (list them with brainalign store list {str(self.root)!r})"
+            )
+        try:
+            key = _check_key(_read_json(path / KEY_FILE))
+        except (OSError, ValueError, TypeError) as error:
+            raise IncompleteEntryError(
+                f"entry {path.name!r} in {where} has no readable key.json ({error}); it is "
+                "damaged: remove it (FeatureStore(root).remove(name)) and compute it again"
+            ) from error
+        if self.key_path(key) != path:
+            raise IncompleteEntryError(
+                f"entry {path.name!r} in {where}: its key.json hashes to "
+                f"{self.key_path(key).name!r}, not to this name (renamed or edited); remove it "
+                "and compute it again"
+            )
+        return key
+
+    def _inspect_ref(self, entry: EntryRef) -> tuple[dict[str, Any] | None, str]:
+        """:meth:`_inspect` of a key or a name; a name that is no usable entry is incomplete."""
+        try:
+            key = self._key_of(entry)
+        except IncompleteEntryError as error:
+            return None, str(error)
+        return self._inspect(key)
 
     def _inspect(self, key: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """(manifest, "") for a complete entry, else (None, why not)."""
