@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_score_parser(commands)
     _add_extract_parser(commands)
+    _add_store_parser(commands)
 
     _add_datasets_parser(commands)
     _add_sweep_parsers(commands)
@@ -127,25 +128,40 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         "a feature "
         "store keyed by their full provenance: a second run with the same settings reuses "
         "the entry and runs no model.",
-        epilog="STIMULI: a .csv/.tsv with a 'text' column (words of a continuous text in "
-        "reading order, or sentences; optional stimulus_id, group, onset, space_before) or an "
-        "'image' column (paths relative to the table's folder; optional stimulus_id), or a "
-        "folder of images. CONTEXT: window = each word after the words before it (one text "
-        "per group); passage = each sentence after the earlier sentences of its group; "
-        "isolated = each item alone. Default: window when every row is one word, else passage.",
+        epilog="STIMULI: a .csv/.tsv with a 'text' column (or the one --text-column names: "
+        "words of a continuous text in reading order, or sentences; optional stimulus_id, "
+        "group, onset, space_before) or an 'image' column (paths relative to the table's "
+        "folder; optional stimulus_id), a folder of images, or a .zip of images (read from "
+        "the archive, never extracted). CONTEXT: window = each word after the words before "
+        "it (one text per group); passage = each sentence after the earlier sentences of its "
+        "group (needs a 'group' column); isolated = each item alone. Default: window when "
+        "every row is one word; for sentences, passage when the table has a 'group' column, "
+        "else isolated. The entry name printed opens the features in Python: "
+        "FeatureStore(OUT).load(NAME); brainalign store list OUT lists every entry.",
     )
     _add_model_options(extract, layers_help="hidden-state indices")
     extract.add_argument(
         "--dataset", default=None, help="a dataset's words (see: brainalign datasets)"
     )
     extract.add_argument(
-        "--stimuli", type=Path, default=None, metavar="FILE|DIR", help="stimulus table or folder"
+        "--stimuli",
+        type=Path,
+        default=None,
+        metavar="FILE|DIR|ZIP",
+        help="stimulus table, folder of images or .zip of images",
+    )
+    extract.add_argument(
+        "--text-column",
+        default=None,
+        metavar="NAME",
+        help="text tables: the column holding the texts (default: text)",
     )
     extract.add_argument(
         "--context",
         choices=("window", "passage", "isolated"),
         default=None,
-        help="text: how items are read (default: window for one word per row, else passage)",
+        help="text: how items are read (default: window for one word per row; sentences: "
+        "passage with a 'group' column, else isolated)",
     )
     extract.add_argument(
         "--heads", action="store_true", help="text: also each head's output per layer (L.heads)"
@@ -182,6 +198,81 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
     extract.add_argument(
         "--out", type=Path, default=Path("features"), help="feature store directory"
     )
+
+
+def _add_store_parser(commands: argparse._SubParsersAction) -> None:
+    store = commands.add_parser(
+        "store",
+        help="list the entries of a feature store",
+        description="The entries of a feature store (the --out folder of brainalign extract): "
+        "name, model, weights, layers, items, size and creation time. A NAME opens the "
+        "entry in Python: FeatureStore(DIR).load(NAME).",
+    )
+    actions = store.add_subparsers(dest="store_action", metavar="ACTION")
+    listing = actions.add_parser("list", help="table of the entries, one row each")
+    listing.add_argument("root", type=Path, metavar="DIR", help="feature store directory")
+
+
+def run_store(args: argparse.Namespace) -> int:
+    """Run ``brainalign store list DIR``; returns the exit code."""
+    from brainalign.encoders.store import FeatureStore, FeatureStoreError
+
+    if args.store_action != "list":
+        raise CommandError("store needs an action: brainalign store list DIR")
+    if not args.root.is_dir():
+        raise CommandError(
+            f"feature store {str(args.root)!r} does not exist or is not a directory; pass "
+            "the --out folder of brainalign extract"
+        )
+    try:
+        entries = FeatureStore(args.root).entries()
+    except FeatureStoreError as error:
+        raise CommandError(str(error)) from error
+    if entries.empty:
+        print(f"{args.root}: no entries")
+        return 0
+    print(_entries_table(entries))
+    incomplete = int((~entries["complete"]).sum())
+    total = _size(int(entries["bytes"].sum()))
+    print(f"\n{len(entries)} entries ({incomplete} incomplete), {total} in {args.root}")
+    return 0
+
+
+def _entries_table(entries: pd.DataFrame) -> str:
+    """``brainalign store list``: one line per entry."""
+    import pandas as pd
+
+    def created(value: object) -> str:
+        return "-" if pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
+
+    table = pd.DataFrame(
+        {
+            "name": entries["name"],
+            "model": entries["model"].fillna("?"),
+            "weights": entries["weights"].fillna("?"),
+            "layers": entries["n_layers"],
+            "items": [str(n) if pd.notna(n) else "-" for n in entries["n_items"]],
+            "size": [_size(int(n)) for n in entries["bytes"]],
+            "created (UTC)": [created(value) for value in entries["created"]],
+            "status": [
+                "complete" if done else f"incomplete: {reason}"
+                for done, reason in zip(entries["complete"], entries["reason"], strict=True)
+            ],
+        }
+    )
+    return table.to_string(index=False)
+
+
+def _size(n_bytes: int) -> str:
+    """Bytes in B, kB, MB, GB or TB (powers of 1000)."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    value = float(n_bytes)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def _silence_progress(quiet: bool) -> None:
@@ -231,6 +322,14 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         metavar="NAME",
         help="registered benchmarks to run (see: brainalign benchmarks list)",
+    )
+    score.add_argument(
+        "--study",
+        nargs="+",
+        default=None,
+        type=Path,
+        metavar="FILE",
+        help="your own studies (study YAML files), scored like the benchmarks",
     )
     score.add_argument("--out", type=Path, default=Path("results"), help="run folder")
     score.add_argument(
@@ -290,10 +389,10 @@ def run_score(args: argparse.Namespace) -> int:
     models = list(args.models) + ([args.model] if args.model else [])
     if not models:
         raise CommandError("score needs a model: brainalign score MODEL [MODEL ...] (or --model)")
-    if args.benchmark is None:
+    if args.benchmark is None and args.study is None:
         raise CommandError(
             "score needs --benchmark NAME [NAME ...], e.g. --benchmark alice2016-encoding "
-            "(see: brainalign benchmarks list)"
+            "(see: brainalign benchmarks list), or --study FILE [FILE ...]"
         )
     options = dict(args.option)
     if len(options) < len(args.option):
@@ -304,6 +403,7 @@ def run_score(args: argparse.Namespace) -> int:
         results = score(
             models,
             args.benchmark,
+            study=args.study,
             weights="untrained" if args.untrained else "pretrained",
             untrained_twin=not args.no_untrained,
             seed=args.seed,
@@ -523,9 +623,14 @@ def run_extract(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         if args.dataset is not None:
+            if args.text_column is not None:
+                raise StimulusInputError(
+                    "--text-column applies to --stimuli tables; a dataset's words are read "
+                    "from its own text column: drop it"
+                )
             stimuli = text_stimuli(load_stimuli(args.dataset), f"dataset {args.dataset}")
         else:
-            stimuli = read_stimuli(args.stimuli)
+            stimuli = read_stimuli(args.stimuli, text_column=args.text_column)
         store = FeatureStore(args.out)
         _silence_progress(args.quiet)
         result = extract_features(
@@ -561,7 +666,11 @@ def run_extract(args: argparse.Namespace) -> int:
     action = "reused existing entry (no forward pass)" if result.reused else "computed and stored"
     unit = "images" if result.kind == "image" else _text_unit(result.key)
     print(f"{args.model} on {stimuli.source}: {len(stimuli)} {unit}, {action}")
-    print(f"entry: {result.path}")
+    print(f"entry: {result.name}")
+    print(f"store: {store.root}")
+    print(f"open it: FeatureStore({str(store.root)!r}).load({result.name!r})")
+    if result.kind == "text":
+        print(f"context: {result.key['context']['mode']}")
     hidden = [name for name in features.layers if "." not in name]
     print(f"layers: {', '.join(hidden)}")
     width = max(len(name) for name in features.layers)
@@ -717,6 +826,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "score": run_score,
         "extract": run_extract,
+        "store": run_store,
         "datasets": run_datasets,
         "benchmarks": run_benchmarks,
         "sweep": run_sweep,
