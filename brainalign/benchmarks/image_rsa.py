@@ -59,7 +59,6 @@ A ConvNet has no heads: the encoder raises.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,7 +92,7 @@ __all__ = [
     "POOLING",
     "RANDOM_CONTROL",
     "ImageRsaTask",
-    "encode_image_arrays",
+    "encode_image_set",
     "head_rdms",
     "layer_rdms",
     "prepare_human_it",
@@ -174,44 +173,11 @@ def random_image_features(conditions: Sequence[int], n_dims: int, *, seed: int =
     return random_vectors([str(int(c)) for c in conditions], int(n_dims), seed=seed)
 
 
-def _array_sha256(image: np.ndarray) -> str:
-    header = f"{image.dtype.str}:{image.shape}:".encode()
-    return hashlib.sha256(header + np.ascontiguousarray(image).tobytes()).hexdigest()
-
-
-def _store_key(
-    encoder: Any,
-    images: Sequence[np.ndarray],
-    ids: np.ndarray,
-    layers: Any,
-    heads: bool = False,
-    source: str = "kriegeskorte2008-92",
-) -> dict[str, Any]:
-    """Feature-store key of in-memory images: ids, virtual names, per-image sha256, heads."""
-    from brainalign.encoders.extract import ImageStimuli, image_features_key
-
-    if source == "kriegeskorte2008-92":
-        names = [f"kriegeskorte2008-92/image{int(i):02d}" for i in ids]
-    else:
-        names = [f"{source}/{i}" for i in ids]
-    stimuli = ImageStimuli(
-        paths=[],
-        names=names,
-        stimulus_ids=np.asarray(ids),
-        sha256=[_array_sha256(image) for image in images],
-        source=f"{source} images (in memory)",
-    )
-    checked = None if layers is None else [int(layer) for layer in layers]
-    captures = {"heads": True, "blocks": False} if heads else None
-    return image_features_key(encoder, stimuli, checked, captures=captures)
-
-
-def encode_image_arrays(
+def encode_image_set(
     model: str,
-    images: np.ndarray | Sequence[np.ndarray],
-    stimulus_ids: Sequence[int] | Sequence[str],
+    images: Any,
+    stimulus_ids: Sequence[int] | Sequence[str] | None = None,
     *,
-    source: str = "kriegeskorte2008-92",
     weights: str = "pretrained",
     layers: Sequence[int] | None = None,
     device: str = "cpu",
@@ -222,19 +188,19 @@ def encode_image_arrays(
     progress: bool | str = False,
     heads: bool = False,
 ) -> Features:
-    """Mean-pooled features of every requested layer for images held in memory.
+    """Mean-pooled features of every requested layer for a set of images.
 
     Parameters
     ----------
     model : str
         Hugging Face hub id or local model directory.
-    images : numpy.ndarray of uint8, shape (n_images, height, width, 3), or a list of
-        (height, width, 3) arrays (sizes may differ)
-    stimulus_ids : sequence of int or str, length n_images
-        Row labels (the images' condition indices, or a study's stimulus ids).
-    source : str
-        Name of the image set, part of the feature-store key (with each image's
-        content hash and id).
+    images : numpy.ndarray, Stimuli, folder, .zip or sequence of images
+        Anything :func:`~brainalign.encoders.vision.image_stimuli` accepts, e.g. an
+        array of shape (n_images, height, width, 3) or a ``Stimuli`` with an ``image``
+        column.
+    stimulus_ids : sequence of int or str, length n_images, optional
+        Row labels (the images' condition indices); not with a ``Stimuli``, which
+        carries its ids.
     weights : {"pretrained", "untrained"}
     layers : sequence of int, optional
         Hidden-state indices; all by default.
@@ -243,9 +209,9 @@ def encode_image_arrays(
         untrained weights).
     store : FeatureStore, optional
         Read the features from it when the entry exists (no forward pass), else stream
-        them into it; the key holds each image's sha256 (bytes, shape and dtype) and
-        whether heads were captured.
-    progress : bool
+        them into it; the key (:func:`~brainalign.encoders.vision.image_features_key`)
+        holds each image's id and content sha256 and whether heads were captured.
+    progress : bool or str
     heads : bool
         Also capture each head's output (``"L.heads"``, shape (n_images, n_heads,
         d_head), for every requested layer ``L >= 1``). Vision transformers only: a
@@ -257,7 +223,7 @@ def encode_image_arrays(
         Float32 arrays of shape (n_images, n_dims) per layer (``"0"``, ``"1"``, ...),
         then the ``"L.heads"`` arrays when asked for.
     """
-    from brainalign.encoders.vision import VisionEncoder
+    from brainalign.encoders.vision import VisionEncoder, image_features_key, image_stimuli
 
     encoder = VisionEncoder(
         model,
@@ -269,13 +235,16 @@ def encode_image_arrays(
         pooling=POOLING,
         progress=progress,
     )
-    ids = np.asarray(stimulus_ids)
     if layers is None and encoder.n_layers is not None:
         layers = list(range(encoder.n_layers))
-    key = None if store is None else _store_key(encoder, images, ids, layers, heads, source)
-    return encoder.encode_images(
-        list(images), layers=layers, stimulus_ids=ids, heads=heads, store=store, key=key
-    )
+    ids = None if stimulus_ids is None else np.asarray(stimulus_ids)
+    stimuli = image_stimuli(images, stimulus_ids=ids)
+    key = None
+    if store is not None:
+        checked = None if layers is None else [int(layer) for layer in layers]
+        captures = {"heads": True, "blocks": False} if heads else None
+        key = image_features_key(encoder, stimuli, checked, captures=captures)
+    return encoder.encode_images(stimuli, layers=layers, heads=heads, store=store, key=key)
 
 
 def layer_rdms(features: Features) -> tuple[list[int], np.ndarray]:
@@ -387,7 +356,7 @@ class ImageRsaTask:
     def score_model(self, weights: str) -> ModelScores:
         """Each layer's (and head's) RDM against every data RDM."""
         settings = self.settings
-        features = encode_image_arrays(
+        features = encode_image_set(
             settings.model,
             self.images,
             self.conditions,

@@ -8,10 +8,8 @@ about models or scores.
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,6 @@ from brainalign.datasets.recording import Recording
 from brainalign.stimuli import Stimuli
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "StudyInputError",
     "read_image_folder",
     "read_image_zip",
@@ -32,9 +29,6 @@ __all__ = [
     "resolve_path",
     "unit_labels",
 ]
-
-#: File suffixes read as images (case-insensitive).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 #: Suffixes of tables.
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -71,6 +65,8 @@ def _read_table(path: Path, what: str) -> pd.DataFrame:
 
 
 def _is_image_name(name: str) -> bool:
+    from brainalign.encoders.vision import IMAGE_SUFFIXES
+
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
 
 
@@ -101,8 +97,13 @@ def read_image_folder(folder: Path) -> Stimuli:
     StudyInputError
         If the folder holds no image, or two images with the same stem.
     """
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    others = [p.name for p in files if not _is_image_name(p.name)]
+    from brainalign.encoders.vision import list_image_files
+
+    others = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and not _is_image_name(p.name)
+    )
     if others:
         warnings.warn(
             f"stimuli folder {folder}: {len(others)} file(s) that are not images are left out "
@@ -110,9 +111,10 @@ def read_image_folder(folder: Path) -> Stimuli:
             UserWarning,
             stacklevel=3,
         )
-    files = [p for p in files if _is_image_name(p.name)]
-    if not files:
-        raise StudyInputError(f"stimuli folder {folder} holds no image files")
+    try:
+        files = list_image_files(folder)
+    except ValueError as error:
+        raise StudyInputError(f"stimuli: {error}") from None
     ids = [p.stem for p in files]
     _check_unique_ids(ids, str(folder))
     return Stimuli(
@@ -121,58 +123,33 @@ def read_image_folder(folder: Path) -> Stimuli:
 
 
 def read_image_zip(path: Path) -> Stimuli:
-    """Every image of a zip archive, decoded in memory (nothing is extracted to disk).
+    """Every image of a zip archive, read from it when encoded (never extracted).
 
-    Members are sorted by name; folders, hidden files and ``__MACOSX`` entries are
-    skipped. Images are decoded with PIL and converted to RGB.
+    Members are listed by :func:`~brainalign.encoders.vision.list_zip_images` (sorted by
+    name; macOS metadata and folders skipped).
 
     Returns
     -------
     Stimuli
-        ``stimulus_id`` = member stem, ``image`` = the decoded uint8 array
-        (height, width, 3), ``member`` = the member's name, ``group`` = the archive's stem.
+        ``stimulus_id`` = member stem, ``image`` = the
+        :class:`~brainalign.encoders.vision.ZipMember`, ``group`` = the archive's stem.
 
     Raises
     ------
     StudyInputError
         If the file is not a zip archive, holds members that are not images (named),
-        holds no image, an image cannot be decoded, or two members share a stem.
+        holds no image, or two members share a stem.
     """
-    from PIL import Image, UnidentifiedImageError
+    from brainalign.encoders.vision import list_zip_images
 
     try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise StudyInputError(f"stimuli {path} is not a zip archive") from None
-    with archive:
-        members = sorted(
-            info.filename
-            for info in archive.infolist()
-            if not info.is_dir()
-            and not info.filename.startswith("__MACOSX/")
-            and not Path(info.filename).name.startswith(".")
-        )
-        others = [m for m in members if not _is_image_name(m)]
-        if others:
-            raise StudyInputError(
-                f"{path.name} holds {len(others)} member(s) that are not images: "
-                f"{', '.join(others[:5])}; remove them from the archive"
-            )
-        if not members:
-            raise StudyInputError(f"{path} holds no image files")
-        ids = [Path(m).stem for m in members]
-        _check_unique_ids(ids, str(path))
-        images = []
-        for member in members:
-            try:
-                with Image.open(io.BytesIO(archive.read(member))) as image:
-                    images.append(np.asarray(image.convert("RGB")))
-            except (UnidentifiedImageError, OSError) as error:
-                raise StudyInputError(
-                    f"{path.name}: member {member} is not a readable image ({error})"
-                ) from None
-    table = pd.DataFrame({"stimulus_id": ids, "member": members, "group": path.stem})
-    table["image"] = pd.Series(images, dtype=object)
+        members = list_zip_images(path)
+    except ValueError as error:
+        raise StudyInputError(f"stimuli: {error}") from None
+    ids = [member.stem for member in members]
+    _check_unique_ids(ids, str(path))
+    table = pd.DataFrame({"stimulus_id": ids, "group": path.stem})
+    table["image"] = pd.Series(members, dtype=object)
     return Stimuli(table)
 
 

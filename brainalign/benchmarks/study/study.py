@@ -103,12 +103,6 @@ def _hash_table(digest: Any, table: pd.DataFrame) -> None:
                 digest.update(repr(value).encode())
 
 
-def _file_hash(digest: Any, path: str) -> None:
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-
-
 class Study:
     """A user's own data and analysis, scored like a registered benchmark.
 
@@ -482,9 +476,10 @@ class Study:
             for array in self._rating_spread:
                 digest.update(np.ascontiguousarray(array).tobytes())
         if self.modality == "image":
-            for value in self.stimuli.table["image"]:
-                if isinstance(value, str):
-                    _file_hash(digest, value)
+            from brainalign.encoders.vision import image_sha256
+
+            for image in self.stimuli.table["image"]:
+                digest.update(image_sha256(image).encode())
         return digest.hexdigest()
 
     # ----------------------------------------------------------------- analysis settings

@@ -54,20 +54,6 @@ WORD_RATE_CONTROL = "word-rate"
 # ----------------------------------------------------------------------------- features
 
 
-def _load_images(table: pd.DataFrame) -> list[np.ndarray]:
-    """Every item's image as a uint8 RGB array (paths decoded with PIL)."""
-    from PIL import Image
-
-    images = []
-    for value in table["image"]:
-        if isinstance(value, np.ndarray):
-            images.append(value)
-        else:
-            with Image.open(value) as image:
-                images.append(np.asarray(image.convert("RGB")))
-    return images
-
-
 def stimulus_features(
     study: Study, benchmark: Benchmark, settings: RunSettings, weights: str
 ) -> Features:
@@ -78,20 +64,13 @@ def stimulus_features(
     over patches (or spatial positions). Continuous studies read words instead
     (:meth:`ContinuousEncodingTask.score_model`).
     """
-    from brainalign.benchmarks.image_rsa import encode_image_arrays
+    from brainalign.benchmarks.image_rsa import encode_image_set
     from brainalign.benchmarks.language_ridge import extract_item_features
 
     table = study.stimuli.table
     options = settings.encoder_options(benchmark, weights)
     if study.modality == "image":
-        return encode_image_arrays(
-            settings.model,
-            _load_images(table),
-            table["stimulus_id"].astype(str).to_numpy(),
-            source=f"study:{study.name}:{study.digest[:16]}",
-            heads=settings.heads,
-            **options,
-        )
+        return encode_image_set(settings.model, study.stimuli, heads=settings.heads, **options)
     return extract_item_features(
         settings.model,
         table.assign(stimulus_id=table["stimulus_id"].astype(str)),
