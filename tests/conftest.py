@@ -175,3 +175,27 @@ def tiny_bert_dir(tmp_path_factory, minilm_path) -> Path:
     torch.manual_seed(102)
     BertModel(config).save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_dir(tmp_path_factory) -> Path:
+    """ViT (2 blocks, 16 dims, 32 x 32 pixels, 8 x 8 patches) with its PIL image processor.
+
+    Its weights come from seed 123, so they differ from the untrained twin's (seed 0).
+    """
+    import torch
+    import transformers as tf
+
+    directory = tmp_path_factory.mktemp("tiny-vit")
+    config = tf.ViTConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=32,
+        patch_size=8,
+    )
+    torch.manual_seed(123)
+    tf.ViTModel(config).save_pretrained(directory)
+    tf.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(directory)
+    return directory

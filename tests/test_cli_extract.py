@@ -40,27 +40,6 @@ def _count_forward(monkeypatch, encoder_class) -> list[int]:
     return calls
 
 
-@pytest.fixture(scope="module")
-def tiny_vit_dir(tmp_path_factory) -> Path:
-    """ViT (2 blocks, 16 dims, 32 x 32 pixels, 8 x 8 patches) with its PIL image processor."""
-    import torch
-    import transformers as tf
-
-    directory = tmp_path_factory.mktemp("tiny-vit")
-    config = tf.ViTConfig(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=32,
-        patch_size=8,
-    )
-    torch.manual_seed(0)
-    tf.ViTModel(config).save_pretrained(directory)
-    tf.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(directory)
-    return directory
-
-
 @pytest.fixture()
 def image_table(tmp_path) -> Path:
     """A CSV of the six images (paths relative to the CSV) with ids, in a copied folder."""

@@ -45,6 +45,7 @@ from brainalign.benchmarks.continuous import (
     noise_ceiling,
     score_design,
     score_regressors,
+    story_word_features,
 )
 from brainalign.benchmarks.controls import position_features
 from brainalign.datasets.catalogue import load
@@ -113,33 +114,8 @@ class AliceTask:
 
     def score_model(self, weights: str) -> ModelScores:
         """Every layer's word features, resampled and scored against every ROI."""
-        from brainalign.encoders.store import text_encoder_key
-        from brainalign.encoders.text import TextEncoder
-
-        settings = self.settings
         words = self.recording.stimuli.table
-        window = {} if settings.context_words is None else {"context_words": settings.context_words}
-        encoder = TextEncoder(
-            settings.model,
-            weights=weights,
-            seed=settings.run_seed,
-            device=settings.device,
-            dtype=settings.dtype,
-            batch_size=settings.batch_size_for(self.benchmark),
-            progress=settings.progress_label(self.benchmark, weights),
-            **window,
-        )
-        word_options = {
-            "layers": settings.layers,
-            "stimulus_ids": words["stimulus_id"].to_numpy(),
-            "onsets": words["onset"].to_numpy(),
-            "space_before": words["space_before"].to_numpy(),
-        }
-        texts = words["text"].tolist()
-        store = settings.feature_store()
-        key = None if store is None else text_encoder_key(encoder, texts, **word_options)
-        # With a store, a complete entry is read back and a missing one is streamed into it.
-        features = encoder.encode_words(texts, **word_options, store=store, key=key)
+        features = story_word_features(self.benchmark, self.settings, words, weights)
         design = features_to_volumes(
             features, self.recording.sample_times, self.encoding.lanczos_window
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,10 @@ from brainalign.alignment.encoding import cross_validated_encoding
 from brainalign.alignment.temporal import lanczos_resample
 from brainalign.datasets.recording import Recording
 from brainalign.encoders.features import Features
+
+if TYPE_CHECKING:
+    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,57 @@ class EncodingSettings:
         if self.alphas is not None:
             options["alphas"] = np.asarray(self.alphas, dtype=float)
         return options
+
+
+def story_word_features(
+    benchmark: Benchmark, settings: RunSettings, words: pd.DataFrame, weights: str
+) -> Features:
+    """Every layer's features of each word of a story, read with its preceding words.
+
+    A causal model reads every preceding word; a bidirectional one a window of
+    ``settings.context_words`` (:meth:`~brainalign.encoders.text.TextEncoder.
+    encode_words`). With the run's store, a complete entry is read back and a missing
+    one is streamed into it.
+
+    Parameters
+    ----------
+    benchmark : Benchmark
+        Its batch size and name (for progress bars).
+    settings : RunSettings
+    words : pandas.DataFrame, shape (n_words, ...)
+        ``stimulus_id``, ``text``, ``onset`` (seconds) and optionally ``space_before``.
+    weights : {"pretrained", "untrained"}
+
+    Returns
+    -------
+    Features
+        (n_words, n_dims) per layer, with the words' onsets.
+    """
+    from brainalign.encoders.store import text_encoder_key
+    from brainalign.encoders.text import TextEncoder
+
+    window = {} if settings.context_words is None else {"context_words": settings.context_words}
+    encoder = TextEncoder(
+        settings.model,
+        weights=weights,
+        seed=settings.run_seed,
+        device=settings.device,
+        dtype=settings.dtype,
+        batch_size=settings.batch_size_for(benchmark),
+        progress=settings.progress_label(benchmark, weights),
+        **window,
+    )
+    options: dict = {
+        "layers": settings.layers,
+        "stimulus_ids": words["stimulus_id"].astype(str).to_numpy(),
+        "onsets": words["onset"].to_numpy(dtype=float),
+    }
+    if "space_before" in words.columns:
+        options["space_before"] = words["space_before"].to_numpy(dtype=bool)
+    texts = words["text"].astype(str).tolist()
+    store = settings.feature_store()
+    key = None if store is None else text_encoder_key(encoder, texts, **options)
+    return encoder.encode_words(texts, **options, store=store, key=key)
 
 
 def features_to_volumes(

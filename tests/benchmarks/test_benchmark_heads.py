@@ -45,27 +45,6 @@ def _offline_cache(isolated_cache, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tiny_vit_dir(tmp_path_factory):
-    """ViT (2 blocks, 16 dims, 2 heads of 8, 32 x 32 pixels, 8 x 8 patches)."""
-    import torch
-    import transformers as tf
-
-    directory = tmp_path_factory.mktemp("tiny-vit-heads")
-    config = tf.ViTConfig(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=32,
-        patch_size=8,
-    )
-    torch.manual_seed(123)
-    tf.ViTModel(config).save_pretrained(directory)
-    tf.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(directory)
-    return directory
-
-
-@pytest.fixture(scope="module")
 def tiny_convnext_dir(tmp_path_factory):
     """ConvNeXt (2 stages of 8 and 16 channels): no attention heads."""
     import torch

@@ -35,27 +35,6 @@ GLASGOW = DATA / "behaviour" / "GlasgowNorms_subset.csv"
 pytestmark = pytest.mark.filterwarnings("ignore:stimuli folder .* not images:UserWarning")
 
 
-@pytest.fixture(scope="module")
-def tiny_vit_dir(tmp_path_factory):
-    """ViT (2 blocks, 16 dims, 32 x 32 pixels, 8 x 8 patches), weights from seed 123."""
-    import torch
-    import transformers as tf
-
-    directory = tmp_path_factory.mktemp("tiny-vit")
-    config = tf.ViTConfig(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=32,
-        patch_size=8,
-    )
-    torch.manual_seed(123)
-    tf.ViTModel(config).save_pretrained(directory)
-    tf.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(directory)
-    return directory
-
-
 def _vit_features(model_dir, paths, layer):
     from brainalign.encoders.vision import VisionEncoder
 

@@ -39,24 +39,9 @@ STEMS = [path.stem for path in PATHS]
 
 
 @pytest.fixture(scope="module")
-def vit(tmp_path_factory) -> VisionEncoder:
-    """ViT (2 blocks, 16 dims, 32 x 32 pixels, 8 x 8 patches), random weights."""
-    import torch
-    import transformers as tf
-
-    directory = tmp_path_factory.mktemp("tiny-vit")
-    config = tf.ViTConfig(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        image_size=32,
-        patch_size=8,
-    )
-    torch.manual_seed(0)
-    tf.ViTModel(config).save_pretrained(directory)
-    tf.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(directory)
-    return VisionEncoder(directory, pooling="mean", batch_size=4, progress=False)
+def vit(tiny_vit_dir) -> VisionEncoder:
+    """The tiny ViT of tests/conftest.py, mean-pooled."""
+    return VisionEncoder(tiny_vit_dir, pooling="mean", batch_size=4, progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -223,33 +223,10 @@ class ContinuousEncodingTask:
 
     def score_model(self, weights: str) -> ModelScores:
         """Every layer's word features, resampled and scored against every unit."""
-        from brainalign.encoders.store import text_encoder_key
-        from brainalign.encoders.text import TextEncoder
+        from brainalign.benchmarks.continuous import story_word_features
 
-        settings = self.settings
         words = self.study.stimuli.table
-        window = {} if settings.context_words is None else {"context_words": settings.context_words}
-        encoder = TextEncoder(
-            settings.model,
-            weights=weights,
-            seed=settings.run_seed,
-            device=settings.device,
-            dtype=settings.dtype,
-            batch_size=settings.batch_size_for(self.benchmark),
-            progress=settings.progress_label(self.benchmark, weights),
-            **window,
-        )
-        word_options: dict[str, Any] = {
-            "layers": settings.layers,
-            "stimulus_ids": words["stimulus_id"].astype(str).to_numpy(),
-            "onsets": words["onset"].to_numpy(float),
-        }
-        if "space_before" in words.columns:
-            word_options["space_before"] = words["space_before"].to_numpy(bool)
-        texts = words["text"].astype(str).tolist()
-        store = settings.feature_store()
-        key = None if store is None else text_encoder_key(encoder, texts, **word_options)
-        features = encoder.encode_words(texts, **word_options, store=store, key=key)
+        features = story_word_features(self.benchmark, self.settings, words, weights)
         frames = [
             self._rows(self._design(X), layer, head)
             for layer, head, X in feature_sets(features, False)
