@@ -452,7 +452,9 @@ def _print_summaries(results: pd.DataFrame) -> None:
         excluded = int(ceilings["ceiling_flag"].isin(["below_floor", "not_finite"]).sum())
         print(f"\n{benchmark}: {metric}, median over units per layer")
         if (ceilings["ceiling_flag"] == "none").all():
-            print("(no noise ceiling: see brainalign benchmarks info)")
+            why = rows["benchmark"].iloc[0].split("@")[0]
+            print(f"(no noise ceiling: the ceiling column of {why} says why; see "
+                  "brainalign benchmarks info for a registered benchmark)")
             table = table.iloc[:-1]
         else:
             print(

@@ -560,8 +560,8 @@ class Recording:
         timing = (
             f", tr={self.tr}s" if self.tr else (f", sfreq={self.sfreq}Hz" if self.sfreq else "")
         )
+        subjects = f"{len(self.subjects)} subjects, " if self.subjects else ""
         return (
             f"<Recording {name}: {self.n_samples} samples x {self.n_units} units "
-            f"({self.sampling}{timing}), {len(self.subjects)} subjects, "
-            f"{len(self.stimuli)} stimuli>"
+            f"({self.sampling}{timing}), {subjects}{len(self.stimuli)} stimuli>"
         )

@@ -348,27 +348,33 @@ def test_a_study_name_may_not_shadow_a_registered_benchmark(tmp_path):
 
 
 def test_a_recording_with_its_own_stimuli_is_a_study(tmp_path):
-    stimuli = Stimuli(
-        pd.DataFrame(
-            {
-                "stimulus_id": ["a", "b", "c", "d", "e", "f"],
-                "text": ["one", "two", "three", "four", "five", "six"],
-                "group": "g",
-            }
-        )
-    )
+    words = [f"word{i}" for i in range(12)]
+    stimuli = Stimuli(pd.DataFrame({"stimulus_id": words, "text": words, "group": "g"}))
     recording = Recording(
-        np.arange(12.0).reshape(6, 2),
-        pd.DataFrame({"stimulus_id": list("abcdef")}),
+        np.arange(24.0).reshape(12, 2),
+        pd.DataFrame({"stimulus_id": words}),
         pd.DataFrame({"unit": ["u1", "u2"], "subject": "s1"}),
         "event",
         stimuli,
     )
-    study = Study("from-recording", responses=recording)
+    small = {"n_splits": 3, "inner_splits": 3}
+    study = Study("from-recording", responses=recording, options=small)
     assert study.sampling == "event" and study.modality == "text"
     assert study.benchmark().context == "isolated"
     with pytest.raises(StudyInputError, match="sampling='continuous'"):
-        Study("from-recording", responses=recording, sampling="continuous")
+        Study("from-recording", responses=recording, sampling="continuous", options=small)
+    # too few stimuli for the default 5 x 5 folds: said before any model runs
+    with pytest.raises(StudyInputError, match="12 stimuli are too few for n_splits=5"):
+        Study("from-recording", responses=recording)
+    # settings these responses would not use are refused, never dropped
+    with pytest.raises(StudyInputError, match="bring their own units"):
+        Study("from-recording", responses=recording, units=pd.DataFrame({"u": [1, 2]}))
+    with pytest.raises(StudyInputError, match="mask is for NIfTI"):
+        Study("from-recording", responses=recording, mask="mask.nii.gz")
+    with pytest.raises(StudyInputError, match="tr is for continuous responses"):
+        Study(
+            "from-recording", stimuli=stimuli, responses=np.ones((12, 2)), sampling="event", tr=2.0
+        )
 
 
 # ----------------------------------------------------------------------------- continuous

@@ -460,6 +460,7 @@ def read_responses(
         For a missing sampling kind, responses that do not match the stimuli (counts or
         ids, named), NaN outside a repeats axis (located), or an unreadable file.
     """
+    _refuse_unused(_form(responses), units=units, mask=mask, tr=tr, sampling=sampling)
     if isinstance(responses, Recording):
         recording = responses
     else:
@@ -482,6 +483,50 @@ def read_responses(
             recording.samples["stimulus_id"].astype(str).tolist(), stimuli, f"responses of {name}"
         )
     return recording
+
+
+def _suffix(path: Path) -> str:
+    """``.nii.gz`` for gzipped files, else the last suffix, lower case."""
+    return "".join(path.suffixes[-2:]).lower() if path.name.endswith(".gz") else path.suffix.lower()
+
+
+def _form(responses: Any) -> str:
+    """What the responses are: recording, epochs, array, or a file's kind."""
+    if isinstance(responses, Recording):
+        return "recording"
+    if _is_epochs(responses):
+        return "epochs"
+    if isinstance(responses, np.ndarray | list):
+        return "array"
+    suffix = _suffix(Path(os.fspath(responses)))
+    kinds = {
+        ".npy": "array",
+        ".npz": "array",
+        ".nii": "nifti",
+        ".nii.gz": "nifti",
+        ".fif": "epochs",
+    }
+    return kinds.get(suffix, "table" if suffix in TABLE_SUFFIXES else "unknown")
+
+
+def _refuse_unused(form: str, *, units: Any, mask: Any, tr: Any, sampling: str | None) -> None:
+    """A setting these responses would not use is an error naming it, never dropped."""
+    own_units = {
+        "recording": "the Recording's units table",
+        "epochs": "the channels",
+        "nifti": "the mask's voxels",
+    }
+    if units is not None and form in own_units:
+        raise StudyInputError(
+            f"units: these responses bring their own units ({own_units[form]}); drop units"
+        )
+    if mask is not None and form != "nifti":
+        raise StudyInputError("mask is for NIfTI responses (.nii/.nii.gz) only; drop mask")
+    if tr is not None and not (form == "array" and sampling == "continuous"):
+        raise StudyInputError(
+            "tr is for continuous responses given as an array (.npy/.npz or in Python); "
+            "tables carry an onset column and Recordings their own tr: drop tr"
+        )
 
 
 def _read_non_recording(
@@ -509,9 +554,7 @@ def _read_non_recording(
         where = f"responses array {array.shape}"
         return _array_recording(array, stimuli, units, sampling, tr, name, where, base)
     path = resolve_path(responses, base, "responses")
-    suffix = (
-        "".join(path.suffixes[-2:]).lower() if path.name.endswith(".gz") else path.suffix.lower()
-    )
+    suffix = _suffix(path)
     if suffix in (".npy", ".npz"):
         array = _array_from_file(path).astype(np.float64)
         return _array_recording(array, stimuli, units, sampling, tr, name, str(path), base)

@@ -267,6 +267,7 @@ class Study:
             self._check_continuous()
         if self.analysis == "rsa" and self.sampling != "event":
             raise StudyInputError("analysis 'rsa' needs event responses (one per stimulus)")
+        self._check_fold_sizes()
         self.digest = self._digest()
 
     @classmethod
@@ -449,6 +450,43 @@ class Study:
                     f"the samples' {self.groups!r} values {sorted(runs)[:5]} must equal the "
                     f"stimuli's group values {sorted(words)[:5]} (the words of each run)"
                 )
+
+    def _check_fold_sizes(self) -> None:
+        """Refuse, before any model runs, folds the study has too few items for.
+
+        Every outer fold holds out at least 2 items, and every inner fold of the
+        smallest training set at least 2 (a held-out Pearson r needs 2 points).
+        """
+        fitted = (self.analysis == "ridge" and self.sampling == "event") or (
+            self.analysis == "ratings" and self.rating_kind == "norms"
+        )
+        if not fitted:
+            return
+        n_splits = self.options.get("n_splits", 5)
+        inner = self.options.get("inner_splits", 5)
+        if self.analysis == "ratings":
+            n_items, what = self.ratings.n_samples, "rated items"
+        else:
+            ids = self.recording.samples["stimulus_id"].astype(str)
+            n_items, what = ids.nunique(), "stimuli"
+            if self.groups is not None:
+                labels = self.stimuli.table.set_index(
+                    self.stimuli.table["stimulus_id"].astype(str)
+                )[self.groups]
+                n_groups = labels.loc[ids.unique()].nunique()
+                if n_groups < 2:
+                    raise StudyInputError(
+                        f"groups={self.groups!r} puts every stimulus in {n_groups} group; "
+                        "group folds need at least 2 (or drop groups)"
+                    )
+                return
+        smallest_train = n_items - -(-n_items // n_splits)
+        if n_items < 2 * n_splits or smallest_train < 2 * inner:
+            raise StudyInputError(
+                f"{n_items} {what} are too few for n_splits={n_splits} outer and "
+                f"inner_splits={inner} inner folds (each fold holds out at least 2): lower "
+                "them in options, e.g. {n_splits: 3, inner_splits: 3}, or add items"
+            )
 
     def _digest(self) -> str:
         """sha256 of everything that makes the study's scores (data, analysis, options)."""
@@ -638,7 +676,7 @@ class Study:
             runner=self.prepare,
             scores_heads=self.sampling == "event",
             uses_context_words=self.context == "window",
-            seeded="the random stimulus features and the shuffled folds",
+            seeded=self._seeded(),
             digest=self.digest,
         )
 
@@ -649,9 +687,25 @@ class Study:
             return "the words in order, each with its preceding words (window), Lanczos-resampled"
         return f"each text item read {self.context}, {self.pooling}-pooled over its tokens"
 
+    def _seeded(self) -> str:
+        if self.analysis == "ratings":
+            vectors = "the random word vectors"
+            return vectors if self.rating_kind == "pairs" else f"{vectors} and the shuffled folds"
+        if self.analysis == "rsa":
+            return "the random stimulus features"
+        if self.sampling == "continuous":
+            return ""
+        folds = "" if self.groups else " and the shuffled folds"
+        return f"the random stimulus features{folds}"
+
     def _cross_validation(self) -> str:
         if self.analysis == "rsa" or (self.analysis == "ratings" and self.rating_kind == "pairs"):
             return "none (nothing is fitted)"
+        if self.analysis == "ratings":
+            return (
+                "a ridge probe per rated dimension: outer shuffled KFold over items, inner "
+                "shuffled KFold choosing each dimension's penalty"
+            )
         if self.sampling == "continuous":
             return "contiguous blocks of samples with a gap of the largest delay (runs held out)"
         group = f"GroupKFold by {self.groups!r}" if self.groups else "shuffled KFold over stimuli"
