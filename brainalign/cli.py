@@ -453,8 +453,10 @@ def _print_summaries(results: pd.DataFrame) -> None:
         print(f"\n{benchmark}: {metric}, median over units per layer")
         if (ceilings["ceiling_flag"] == "none").all():
             why = rows["benchmark"].iloc[0].split("@")[0]
-            print(f"(no noise ceiling: the ceiling column of {why} says why; see "
-                  "brainalign benchmarks info for a registered benchmark)")
+            print(
+                f"(no noise ceiling: the ceiling column of {why} says why; see "
+                "brainalign benchmarks info for a registered benchmark)"
+            )
             table = table.iloc[:-1]
         else:
             print(
