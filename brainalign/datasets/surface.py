@@ -75,6 +75,9 @@ def mesh_coordinates(mesh: MeshSpec, hemisphere: str, mesh_type: str = "pial") -
 def read_gifti_timeseries(path: str | os.PathLike) -> np.ndarray:
     """Data of a functional GIfTI file, shape (n_volumes, n_vertices) float32.
 
+    One data array per volume (a time series) or per map (beta or t maps, whatever
+    their intent), each (n_vertices,).
+
     Raises
     ------
     FMRIError
@@ -94,8 +97,13 @@ def read_gifti_timeseries(path: str | os.PathLike) -> np.ndarray:
     if not image.darrays:
         raise FMRIError(f"{path}: the GIfTI file holds no data arrays")
     raw = image.agg_data()
-    if isinstance(raw, tuple):
-        raise FMRIError(f"{path}: data arrays differ in shape; expected one per volume")
+    if isinstance(raw, tuple):  # arrays not marked as a time series: one map each
+        shapes = sorted({np.shape(array) for array in raw})
+        if len(shapes) != 1:
+            raise FMRIError(
+                f"{path}: data arrays differ in shape ({shapes}); expected one per volume"
+            )
+        raw = np.stack(raw, axis=-1)
     data = np.asarray(raw, dtype=np.float32)
     if data.ndim == 1:
         data = data[:, None]

@@ -644,3 +644,24 @@ def test_a_continuous_study_in_two_runs_resamples_and_folds_run_by_run(tiny_bert
                 two_runs, stimuli=Stimuli(words.assign(group="one-story"))
             ),
         )
+
+
+def test_gifti_maps_one_per_stimulus(tmp_path):
+    import nibabel as nib
+
+    rng = np.random.default_rng(3)
+    maps = rng.normal(size=(16, 30)).astype(np.float32)  # 16 stimuli x 30 vertices
+    darrays = [nib.gifti.GiftiDataArray(row, intent="NIFTI_INTENT_ESTIMATE") for row in maps]
+    nib.save(nib.gifti.GiftiImage(darrays=darrays), tmp_path / "betas.func.gii")
+    words = pd.DataFrame(
+        {"stimulus_id": [f"w{i}" for i in range(16)], "text": [f"word {i}" for i in range(16)]}
+    )
+    words.to_csv(tmp_path / "words.csv", index=False)
+    study = Study(
+        "surface",
+        stimuli=tmp_path / "words.csv",
+        responses=tmp_path / "betas.func.gii",
+        sampling="event",
+    )
+    np.testing.assert_array_equal(study.recording.data, maps)
+    assert study.recording.n_units == 30

@@ -34,7 +34,7 @@ STUDY_KEYS = {
     "citation": "the paper to cite",
     "stimuli": "a CSV/TSV table (stimulus_id, text or image), a folder of images or a .zip",
     "text_column": "the table's column holding the text (default text)",
-    "responses": "responses: .npy, .npz, .csv/.tsv, NIfTI beta maps (.nii/.nii.gz) or -epo.fif",
+    "responses": "responses: .npy, .npz, .csv/.tsv, GIfTI (.gii), NIfTI betas, -epo.fif",
     "rdms": "precomputed data RDMs (.mat, .npz, .npy, .csv) over the stimuli, in order",
     "ratings": "word pairs (a file, or {pairs: FILE}) or norms ({norms: FILE, id_column: ...})",
     "analysis": "ridge, rsa or ratings (default: from responses, rdms or ratings)",

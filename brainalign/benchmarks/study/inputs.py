@@ -500,6 +500,7 @@ def _form(responses: Any) -> str:
         return "array"
     suffix = _suffix(Path(os.fspath(responses)))
     kinds = {
+        ".gii": "array",
         ".npy": "array",
         ".npz": "array",
         ".nii": "nifti",
@@ -555,8 +556,13 @@ def _read_non_recording(
         return _array_recording(array, stimuli, units, sampling, tr, name, where, base)
     path = resolve_path(responses, base, "responses")
     suffix = _suffix(path)
-    if suffix in (".npy", ".npz"):
-        array = _array_from_file(path).astype(np.float64)
+    if suffix in (".npy", ".npz", ".gii"):
+        if suffix == ".gii":
+            from brainalign.datasets.surface import read_gifti_timeseries
+
+            array = read_gifti_timeseries(path).astype(np.float64)  # (n_maps, n_vertices)
+        else:
+            array = _array_from_file(path).astype(np.float64)
         return _array_recording(array, stimuli, units, sampling, tr, name, str(path), base)
     if suffix in TABLE_SUFFIXES:
         table = _read_table(path, "responses")
@@ -571,8 +577,8 @@ def _read_non_recording(
         epochs = mne.read_epochs(path, preload=True, verbose="error")
         return recording_from_epochs(epochs, stimuli=stimuli, name=name)
     raise StudyInputError(
-        f"responses {path}: unknown format; give .npy, .npz, .csv/.tsv, NIfTI beta maps "
-        "(.nii/.nii.gz with mask) or MNE epochs (-epo.fif), or a Recording"
+        f"responses {path}: unknown format; give .npy, .npz, .csv/.tsv, GIfTI (.gii), NIfTI "
+        "beta maps (.nii/.nii.gz with mask) or MNE epochs (-epo.fif), or a Recording"
     )
 
 
