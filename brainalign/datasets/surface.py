@@ -96,13 +96,11 @@ def read_gifti_timeseries(path: str | os.PathLike) -> np.ndarray:
         raise FMRIError(f"{path}: not a GIfTI image ({type(image).__name__})")
     if not image.darrays:
         raise FMRIError(f"{path}: the GIfTI file holds no data arrays")
+    shapes = sorted({tuple(array.data.shape) for array in image.darrays})
+    if len(shapes) != 1:
+        raise FMRIError(f"{path}: data arrays differ in shape ({shapes}); expected one per volume")
     raw = image.agg_data()
     if isinstance(raw, tuple):  # arrays not marked as a time series: one map each
-        shapes = sorted({np.shape(array) for array in raw})
-        if len(shapes) != 1:
-            raise FMRIError(
-                f"{path}: data arrays differ in shape ({shapes}); expected one per volume"
-            )
         raw = np.stack(raw, axis=-1)
     data = np.asarray(raw, dtype=np.float32)
     if data.ndim == 1:

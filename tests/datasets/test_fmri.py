@@ -30,7 +30,7 @@ from brainalign.datasets.fmri import (
     load_fmri_run,
     read_confounds,
 )
-from brainalign.datasets.surface import load_gifti_run
+from brainalign.datasets.surface import load_gifti_run, read_gifti_timeseries
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "fmri"
 BOLD = DATA / "sub-01_task-demo_bold.nii.gz"
@@ -462,3 +462,17 @@ def test_gifti_run_reads_events_through_the_same_reader(tmp_path):
     assert rec.stimuli.table["label"][0] == "s01" and rec.stimuli.groups() == ["sub-01_bold"]
     with pytest.raises(BIDSFileError, match="no column 'word'"):
         load_gifti_run(path, tr=2.0, events=EVENTS, stimulus_column="word")
+
+
+@pytest.mark.parametrize(
+    "intent", ["NIFTI_INTENT_NONE", "NIFTI_INTENT_ESTIMATE", "NIFTI_INTENT_TIME_SERIES"]
+)
+def test_gifti_maps_of_any_intent_read_one_row_per_array(tmp_path, intent):
+    maps = np.random.default_rng(0).normal(size=(5, 12)).astype(np.float32)
+    darrays = [nib.gifti.GiftiDataArray(row, intent=intent) for row in maps]
+    nib.save(nib.gifti.GiftiImage(darrays=darrays), tmp_path / "maps.func.gii")
+    assert_array_equal(read_gifti_timeseries(tmp_path / "maps.func.gii"), maps)
+    uneven = darrays[:2] + [nib.gifti.GiftiDataArray(maps[0, :6], intent=intent)]
+    nib.save(nib.gifti.GiftiImage(darrays=uneven), tmp_path / "uneven.func.gii")
+    with pytest.raises(FMRIError, match=r"data arrays differ in shape \(\[\(6,\), \(12,\)\]\)"):
+        read_gifti_timeseries(tmp_path / "uneven.func.gii")
