@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from brainalign.alignment.backend import as_float, namespace, to_numpy
+from brainalign.alignment.backend import as_float, at_least_float32, namespace, to_numpy
 
 
 def check_int(name: str, value: object, *, minimum: int) -> int:
@@ -25,8 +25,14 @@ def check_int(name: str, value: object, *, minimum: int) -> int:
 
 
 def finite_2d(name: str, A: Any, xp: Any) -> Any:
-    """``A`` as a float 2-D array of namespace ``xp``, or a ValueError naming it."""
+    """``A`` as a finite float 2-D array of namespace ``xp``, or a ValueError naming it.
+
+    Integers become float64; half precision (float16, bfloat16) becomes float32, which
+    numpy's and torch's linear algebra needs (the documented upcast of the estimators);
+    float32 and float64 stay as they are.
+    """
     arr = as_float(A, xp)
+    arr = xp.astype(arr, at_least_float32(arr.dtype, xp), copy=False)
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (n_samples, n_columns); got shape {tuple(arr.shape)}."

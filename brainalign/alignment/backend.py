@@ -31,9 +31,11 @@ from array_api_compat import device as array_device
 __all__ = [
     "BACKENDS",
     "as_float",
+    "at_least_float32",
     "namespace",
     "to_backend",
     "to_numpy",
+    "working_float64",
 ]
 
 #: Names accepted by :func:`to_backend`.
@@ -81,6 +83,32 @@ def as_float(x: Any, xp: Any, dtype: Any = None) -> Any:
     if not xp.isdtype(x.dtype, "real floating"):
         return xp.astype(x, xp.float64)
     return x
+
+
+def at_least_float32(dtype: Any, xp: Any) -> Any:
+    """``dtype`` if it has 32 bits or more, else ``xp.float32`` (float16, bfloat16).
+
+    The documented rule for half precision: numpy's and torch's linear algebra does not
+    take it, and a half-precision result carries only about 3 significant digits, so
+    half-precision inputs are computed (and returned) in float32.
+    """
+    if xp.finfo(dtype).bits < 32:
+        return xp.float32
+    return dtype
+
+
+def working_float64(x: Any, xp: Any) -> Any:
+    """``x`` (a float array) as float64 on its own device, for accumulating sums safely.
+
+    Squares and sums of squares of float16 or float32 data overflow (values near 1e10
+    in float32, 256 in float16) or lose the small differences of large values (a large
+    common mean); float64 keeps every representable float32 input exact and its
+    squared sums finite. Devices without float64 (Apple's ``mps``) get float32. A
+    float64 array is returned as is (no copy).
+    """
+    if is_torch_array(x) and x.device.type == "mps":
+        return xp.astype(x, xp.float32, copy=False)
+    return xp.astype(x, xp.float64, copy=False)
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -29,10 +29,13 @@ class EncodingResult:
     Attributes
     ----------
     scores : numpy.ndarray, shape (n_targets,)
-        Mean over outer folds of the held-out Pearson r. Nan for a target whose r is
-        undefined in some fold (constant response or prediction).
+        Mean of the held-out Pearson r over the outer folds where it is defined. A
+        fold's r is undefined (NaN in ``fold_scores``) when the target's held-out
+        response or its prediction is constant in that fold; such a target averages
+        its remaining ``n_valid_folds`` folds (a warning says which targets), and is
+        NaN only when no fold defines it (e.g. a constant unit).
     fold_scores : numpy.ndarray, shape (n_folds, n_targets)
-        Held-out Pearson r of each outer fold.
+        Held-out Pearson r of each outer fold; NaN where undefined.
     best_alphas : numpy.ndarray, shape (n_folds, n_targets)
         Ridge penalty chosen by the inner cross-validation of each outer fold.
     predictions : numpy.ndarray, shape (n_samples, n_targets), or None
@@ -52,6 +55,9 @@ class EncodingResult:
     best_alphas: np.ndarray
     predictions: np.ndarray | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    n_valid_folds: np.ndarray | None = None
+    """numpy.ndarray of int, shape (n_targets,): outer folds whose r is defined (not
+    NaN), i.e. how many folds each entry of ``scores`` averages."""
 
 
 def cross_validated_encoding(
@@ -161,10 +167,13 @@ def cross_validated_encoding(
     -----
     UserWarning
         Once, naming the units, when some columns of ``Y`` are constant: their score
-        is NaN (undefined), never 0. Once when neither ``sampling`` nor ``delays`` is
-        given (the rows are treated as a time series; the message says how to change
-        it). When ``cv`` shuffles and the data are not ``sampling="event"``. When
-        ``sampling="event"`` comes with delays other than ``(0,)``.
+        is NaN (undefined), never 0. Once, naming how many units and the first few,
+        when some units have an undefined r in some outer folds (constant on those
+        held-out or training rows): their scores average the remaining folds. Once
+        when neither ``sampling`` nor ``delays`` is given (the rows are treated as a
+        time series; the message says how to change it). When ``cv`` shuffles and
+        the data are not ``sampling="event"``. When ``sampling="event"`` comes with
+        delays other than ``(0,)``.
 
     Returns
     -------
@@ -279,8 +288,9 @@ def cross_validated_encoding(
             with np.errstate(divide="ignore"):
                 y_std = np.where(y_scale > 0, 1.0 / y_scale, 0.0)
             predictions[test] = pred_z * y_std + y_mean
+    scores, n_valid = _mean_over_defined_folds(fold_scores, constant)
     return EncodingResult(
-        scores=fold_scores.mean(axis=0),
+        scores=scores,
         fold_scores=fold_scores,
         best_alphas=best_alphas,
         predictions=predictions,
@@ -293,7 +303,60 @@ def cross_validated_encoding(
             "cv": repr(outer_cv),
             "inner_cv": tuple(inner_used),
         },
+        n_valid_folds=n_valid,
     )
+
+
+def _mean_over_defined_folds(
+    fold_scores: np.ndarray, constant: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per target, the mean fold score over the folds where it is defined, and their count.
+
+    Targets defined in every fold get exactly ``fold_scores.mean(axis=0)``; targets
+    undefined in some folds average the others (one UserWarning names them); targets
+    undefined in all folds are NaN (warned about here unless ``constant``, the
+    indices of constant units, already covers them).
+
+    Parameters
+    ----------
+    fold_scores : numpy.ndarray, shape (n_folds, n_targets)
+    constant : numpy.ndarray of int, shape (n_constant,)
+
+    Returns
+    -------
+    scores : numpy.ndarray, shape (n_targets,)
+    n_valid_folds : numpy.ndarray of int, shape (n_targets,)
+    """
+    defined = ~np.isnan(fold_scores)
+    n_folds = fold_scores.shape[0]
+    n_valid = defined.sum(axis=0)
+    scores = fold_scores.mean(axis=0)
+    partial = np.flatnonzero((n_valid > 0) & (n_valid < n_folds))
+    if partial.size:
+        kept = fold_scores[:, partial]
+        scores[partial] = np.where(defined[:, partial], kept, 0.0).sum(axis=0) / n_valid[partial]
+    never = np.setdiff1d(np.flatnonzero(n_valid == 0), constant)
+    if partial.size or never.size:
+        parts = []
+        if partial.size:
+            parts.append(
+                f"{partial.size} of {fold_scores.shape[1]} response units have an undefined "
+                f"(NaN) held-out Pearson r in some of the {n_folds} outer folds (units "
+                f"{partial[:10].tolist()}{' ...' if partial.size > 10 else ''}): the unit "
+                "or its prediction is constant on that fold's rows. Their scores average "
+                "the remaining folds (EncodingResult.n_valid_folds says how many)"
+            )
+        if never.size:
+            parts.append(
+                f"{never.size} units are undefined in every fold (units "
+                f"{never[:10].tolist()}{' ...' if never.size > 10 else ''}) and score NaN"
+            )
+        warnings.warn(
+            "; ".join(parts) + ". Check fold_scores, or use folds that vary each unit.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return scores, n_valid
 
 
 def _unpack_responses(

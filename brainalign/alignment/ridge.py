@@ -108,9 +108,11 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     Notes
     -----
     :meth:`score` returns the per-target score named by ``scoring`` (Pearson r by
-    default), not scikit-learn's R^2 averaged over targets. Integer inputs become
-    float64; float inputs keep their precision (float32 in, float32 arithmetic), and
-    ``X`` and ``Y`` are brought to their common precision.
+    default), not scikit-learn's R^2 averaged over targets. Precision: integer inputs
+    become float64; float16 (and torch bfloat16) inputs are computed in float32 (linear
+    algebra has no half precision), so the fitted attributes and predictions are
+    float32; float32 stays float32 (float32 arithmetic, eigendecompositions in float64)
+    and float64 stays float64. ``X`` and ``Y`` are brought to their common precision.
 
     Examples
     --------

@@ -19,7 +19,15 @@ Conventions shared by all functions here:
 - **Bad input raises ValueError** naming the argument: not 2-D, different numbers of
   rows, fewer than 3 stimuli, NaN or inf values. Mixing numpy and torch raises the
   backend's TypeError.
-- **Precision** is the input's: float32 in, float32 arithmetic (and result) out.
+- **Precision**: the arithmetic is float64 whatever the input's float type (numpy, and
+  torch on any device with float64; Apple's ``mps`` has none and computes in float32),
+  because these measures square and sum: float16 Gram matrices overflow (CKA came out
+  0 or NaN) and so do float32 ones for values near 1e10. The inputs are upcast once on
+  their own device (twice the memory of a float32 input; on GPUs with slow float64
+  arithmetic, slower). Results come back in the input's precision: a Python float
+  for numpy scalars (the float64 value), float32 tensors and arrays for float32 input,
+  float64 for float64, and float32 for half-precision (float16, bfloat16) input. The
+  rank tolerance of the CCA family uses the input's precision.
 
 The measures:
 
@@ -45,7 +53,13 @@ from array_api_compat import device as _device
 from array_api_compat import is_numpy_array
 
 from brainalign.alignment._checks import check_int
-from brainalign.alignment.backend import as_float, namespace, to_numpy
+from brainalign.alignment.backend import (
+    as_float,
+    at_least_float32,
+    namespace,
+    to_numpy,
+    working_float64,
+)
 from brainalign.alignment.metrics import _pearson_2d
 from brainalign.alignment.rsa import _rank
 
@@ -86,8 +100,12 @@ def _check_2d(name: str, A: Any, xp: Any) -> Any:
     return A
 
 
-def _check_pair(X: Any, Y: Any, names: tuple[str, str] = ("X", "Y")) -> tuple[Any, Any, Any]:
-    """``xp, X, Y``: two finite 2-D arrays with the same rows (>= 3) and one dtype."""
+def _check_pair(X: Any, Y: Any, names: tuple[str, str] = ("X", "Y")) -> tuple[Any, Any, Any, Any]:
+    """``xp, X, Y, dtype``: two finite 2-D float64 arrays with the same rows (>= 3).
+
+    ``dtype`` is the inputs' common float type (see :func:`_finish`); ``X`` and ``Y``
+    are upcast to float64 on their device (see the module docstring, *Precision*).
+    """
     xp = namespace(X, Y)
     X = _check_2d(names[0], X, xp)
     Y = _check_2d(names[1], Y, xp)
@@ -102,7 +120,7 @@ def _check_pair(X: Any, Y: Any, names: tuple[str, str] = ("X", "Y")) -> tuple[An
             f"at least {MIN_STIMULI}."
         )
     dtype = xp.result_type(X.dtype, Y.dtype)
-    return xp, xp.astype(X, dtype), xp.astype(Y, dtype)
+    return xp, working_float64(X, xp), working_float64(Y, xp), dtype
 
 
 def _is_constant(A: Any, xp: Any) -> bool:
@@ -120,8 +138,21 @@ def _scalar(value: Any, xp: Any) -> Any:
     return value
 
 
-def _nan(like: Any, xp: Any) -> Any:
-    return _scalar(xp.asarray(float("nan"), dtype=like.dtype, device=_device(like)), xp)
+def _finish(value: Any, xp: Any, dtype: Any) -> Any:
+    """A float64 result in the precision of inputs of ``dtype`` (float32 for half).
+
+    Scalars of numpy input become Python floats of the float64 value.
+    """
+    if is_numpy_array(value) and value.ndim == 0:
+        return float(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    return xp.astype(value, at_least_float32(dtype, xp), copy=False)
+
+
+def _nan(like: Any, xp: Any, dtype: Any) -> Any:
+    nan = xp.asarray(float("nan"), dtype=like.dtype, device=_device(like))
+    return _finish(nan, xp, dtype)
 
 
 def _centre(A: Any, xp: Any) -> Any:
@@ -316,19 +347,19 @@ def cka(
         For bad arrays (see module docstring), an unknown ``kernel`` or ``method``, a
         non-positive ``sigma``, or an RBF bandwidth of 0 (mostly duplicate stimuli).
     """
-    xp, X, Y = _check_pair(X, Y)
+    xp, X, Y, dtype = _check_pair(X, Y)
     n, p, q = X.shape[0], X.shape[1], Y.shape[1]
     sigma = _check_cka_options(kernel, debiased, sigma, method, n)
     if _is_constant(X, xp) or _is_constant(Y, xp):
-        return _nan(X, xp)
+        return _nan(X, xp, dtype)
     use_feature = method == "feature" or (
         method == "auto" and kernel == "linear" and _feature_route_is_cheaper(n, p, q)
     )
     if use_feature:
-        return _scalar(_feature_space_cka(X, Y, debiased, xp), xp)
+        return _finish(_feature_space_cka(X, Y, debiased, xp), xp, dtype)
     Kc = _gram(X, kernel, sigma, debiased, xp)
     Lc = _gram(Y, kernel, sigma, debiased, xp)
-    return _scalar(_gram_cka(Kc, Lc, xp), xp)
+    return _finish(_gram_cka(Kc, Lc, xp), xp, dtype)
 
 
 def _as_list(name: str, arrays: Any) -> list[Any]:
@@ -346,7 +377,7 @@ def _unit_gram_rows(arrays: list[Any], name: str, debiased: bool, xp: Any) -> An
     """
     rows = []
     for index, A in enumerate(arrays):
-        A = _check_2d(f"{name}[{index}]", A, xp)
+        A = working_float64(_check_2d(f"{name}[{index}]", A, xp), xp)
         K = _gram(A, "linear", 1.0, debiased, xp)
         K = xp.reshape(K, (-1,))
         norm = xp.sqrt(_inner(K, K, xp))
@@ -397,10 +428,10 @@ def linear_cka_matrix(Xs: Any, Ys: Any, *, debiased: bool = False) -> Any:
             f"Xs and Ys have {n} stimuli (rows); CKA needs at least "
             f"{4 if debiased else MIN_STIMULI}."
         )
+    dtype = xp.result_type(*[as_float(A, xp).dtype for A in [*Xs, *Ys]])
     KX = _unit_gram_rows(Xs, "Xs", debiased, xp)
     KY = _unit_gram_rows(Ys, "Ys", debiased, xp)
-    dtype = xp.result_type(KX.dtype, KY.dtype)
-    return xp.astype(KX, dtype) @ xp.matrix_transpose(xp.astype(KY, dtype))
+    return _finish(KX @ xp.matrix_transpose(KY), xp, dtype)
 
 
 # --------------------------------------------------------------------------- Procrustes
@@ -471,7 +502,7 @@ def procrustes_distance(
     """
     if metric not in ("angular", "euclidean"):
         raise ValueError(f"metric={metric!r}; use 'angular' or 'euclidean'.")
-    xp, X, Y = _check_pair(X, Y)
+    xp, X, Y, dtype = _check_pair(X, Y)
     if center:
         degenerate = _is_constant(X, xp) or _is_constant(Y, xp)
         X, Y = _centre(X, xp), _centre(Y, xp)
@@ -480,13 +511,13 @@ def procrustes_distance(
     nuc = _nuclear_norm_of_cross(X, Y, xp)
     sq_x, sq_y = xp.sum(X**2), xp.sum(Y**2)
     if metric == "euclidean" and not scale:
-        return _scalar(xp.sqrt(xp.clip(sq_x + sq_y - 2 * nuc, min=0.0)), xp)
+        return _finish(xp.sqrt(xp.clip(sq_x + sq_y - 2 * nuc, min=0.0)), xp, dtype)
     if degenerate:
-        return _nan(X, xp)
+        return _nan(X, xp, dtype)
     cosine = xp.clip(nuc / xp.sqrt(sq_x * sq_y), min=-1.0, max=1.0)
     if metric == "angular":
-        return _scalar(xp.acos(cosine), xp)
-    return _scalar(xp.sqrt(xp.clip(2 - 2 * cosine, min=0.0)), xp)
+        return _finish(xp.acos(cosine), xp, dtype)
+    return _finish(xp.sqrt(xp.clip(2 - 2 * cosine, min=0.0)), xp, dtype)
 
 
 # --------------------------------------------------------------------------- mutual kNN
@@ -539,7 +570,7 @@ def mutual_knn(X: Any, Y: Any, k: int = 10) -> Any:
     ValueError
         For bad arrays (see module docstring), ``k`` out of range, or an all-zero row.
     """
-    xp, X, Y = _check_pair(X, Y)
+    xp, X, Y, dtype = _check_pair(X, Y)
     n = X.shape[0]
     k = check_int("k", k, minimum=1)
     if k >= n:
@@ -549,19 +580,21 @@ def mutual_knn(X: Any, Y: Any, k: int = 10) -> Any:
     knn_x = _knn_indices(X, k, "X", xp)
     knn_y = _knn_indices(Y, k, "Y", xp)
     shared = xp.sum(xp.astype(knn_x[:, :, None] == knn_y[:, None, :], X.dtype), axis=(1, 2))
-    return _scalar(xp.mean(shared) / k, xp)
+    return _finish(xp.mean(shared) / k, xp, dtype)
 
 
 # --------------------------------------------------------------------------- CCA family
 
 
-def _svd_basis(A: Any, xp: Any) -> tuple[Any, Any]:
+def _svd_basis(A: Any, xp: Any, dtype: Any) -> tuple[Any, Any]:
     """Left singular vectors and singular values of centred ``A`` above the rank tolerance.
 
-    Tolerance as :func:`numpy.linalg.matrix_rank`: ``s_max * max(n, p) * eps``.
+    Tolerance as :func:`numpy.linalg.matrix_rank`: ``s_max * max(n, p) * eps``, with
+    ``eps`` of the input's precision ``dtype`` (``A`` itself is float64): directions
+    below the rounding of the data are not counted.
     """
     U, s, _ = xp.linalg.svd(_centre(A, xp), full_matrices=False)
-    tol = s[0] * max(A.shape) * xp.finfo(A.dtype).eps
+    tol = s[0] * max(A.shape) * xp.finfo(dtype).eps
     rank = int(xp.sum(xp.astype(s > tol, xp.int64)))
     return U[:, :rank], s[:rank]
 
@@ -577,7 +610,7 @@ def _warn_if_trivial(rank_x: int, rank_y: int, n: int) -> None:
         )
 
 
-def _bases(X: Any, Y: Any, xp: Any, constant: str) -> tuple[Any, Any] | None:
+def _bases(X: Any, Y: Any, xp: Any, constant: str, dtype: Any) -> tuple[Any, Any] | None:
     """Orthonormal bases of the centred column spaces, or None if one is constant."""
     if _is_constant(X, xp) or _is_constant(Y, xp):
         if constant == "raise":
@@ -587,8 +620,8 @@ def _bases(X: Any, Y: Any, xp: Any, constant: str) -> tuple[Any, Any] | None:
                 "undefined. Remove constant representations first."
             )
         return None
-    Ux, _ = _svd_basis(X, xp)
-    Uy, _ = _svd_basis(Y, xp)
+    Ux, _ = _svd_basis(X, xp, dtype)
+    Uy, _ = _svd_basis(Y, xp, dtype)
     return Ux, Uy
 
 
@@ -623,13 +656,15 @@ def cca(X: Any, Y: Any) -> Any:
     ValueError
         For bad arrays (see module docstring) or a constant ``X`` or ``Y``.
     """
-    xp, X, Y = _check_pair(X, Y)
-    Ux, Uy = _bases(X, Y, xp, constant="raise")
-    return _correlations(Ux, Uy, xp)
+    xp, X, Y, dtype = _check_pair(X, Y)
+    Ux, Uy = _bases(X, Y, xp, constant="raise", dtype=dtype)
+    return _finish(_correlations(Ux, Uy, xp), xp, dtype)
 
 
-def _svcca_basis(A: Any, name: str, keep: float, n_components: int | None, xp: Any) -> Any:
-    U, s = _svd_basis(A, xp)
+def _svcca_basis(
+    A: Any, name: str, keep: float, n_components: int | None, xp: Any, dtype: Any
+) -> Any:
+    U, s = _svd_basis(A, xp, dtype)
     if n_components is not None:
         if n_components > U.shape[1]:
             raise ValueError(
@@ -666,16 +701,16 @@ def svcca(X: Any, Y: Any, *, keep: float = 0.99, n_components: int | None = None
     float or 0-d tensor
         Mean canonical correlation in [0, 1]. NaN when ``X`` or ``Y`` is constant.
     """
-    xp, X, Y = _check_pair(X, Y)
+    xp, X, Y, dtype = _check_pair(X, Y)
     if not (isinstance(keep, int | float) and 0 < keep <= 1):
         raise ValueError(f"keep must be a fraction of variance in (0, 1]; got {keep!r}.")
     if n_components is not None:
         n_components = check_int("n_components", n_components, minimum=1)
     if _is_constant(X, xp) or _is_constant(Y, xp):
-        return _nan(X, xp)
-    Ux = _svcca_basis(X, "X", keep, n_components, xp)
-    Uy = _svcca_basis(Y, "Y", keep, n_components, xp)
-    return _scalar(xp.mean(_correlations(Ux, Uy, xp)), xp)
+        return _nan(X, xp, dtype)
+    Ux = _svcca_basis(X, "X", keep, n_components, xp, dtype)
+    Uy = _svcca_basis(Y, "Y", keep, n_components, xp, dtype)
+    return _finish(xp.mean(_correlations(Ux, Uy, xp)), xp, dtype)
 
 
 def pwcca(X: Any, Y: Any) -> Any:
@@ -700,10 +735,10 @@ def pwcca(X: Any, Y: Any) -> Any:
     float or 0-d tensor
         In [0, 1]. NaN when ``X`` or ``Y`` is constant. Not symmetric when p != q.
     """
-    xp, X, Y = _check_pair(X, Y)
-    bases = _bases(X, Y, xp, constant="nan")
+    xp, X, Y, dtype = _check_pair(X, Y)
+    bases = _bases(X, Y, xp, constant="nan", dtype=dtype)
     if bases is None:
-        return _nan(X, xp)
+        return _nan(X, xp, dtype)
     Ux, Uy = bases
     _warn_if_trivial(Ux.shape[1], Uy.shape[1], Ux.shape[0])
     A, rho, Bt = xp.linalg.svd(xp.matrix_transpose(Ux) @ Uy, full_matrices=False)
@@ -714,7 +749,7 @@ def pwcca(X: Any, Y: Any) -> Any:
         variates, columns = Uy @ xp.matrix_transpose(Bt)[:, :m], _centre(Y, xp)
     weights = xp.sum(xp.abs(xp.matrix_transpose(variates) @ columns), axis=1)
     rho = xp.clip(rho, min=0.0, max=1.0)
-    return _scalar(xp.sum(weights * rho) / xp.sum(weights), xp)
+    return _finish(xp.sum(weights * rho) / xp.sum(weights), xp, dtype)
 
 
 # --------------------------------------------------------------------------- ratings
