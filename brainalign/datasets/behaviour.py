@@ -25,6 +25,8 @@ import io
 import os
 import re
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,6 +319,44 @@ def _pair_table(rows: list[list[str]], path: Path) -> tuple[pd.DataFrame, str, b
     return renamed, rating, has_header
 
 
+def _warn_duplicate_pairs(
+    word1: pd.Series, word2: pd.Series, ratings: np.ndarray, path: Path, has_header: bool
+) -> None:
+    """Warn about pairs listed more than once: with different ratings, and exact repeats."""
+    pairs = pd.DataFrame({"word1": word1.to_numpy(), "word2": word2.to_numpy(), "rating": ratings})
+    pairs["line"] = np.arange(len(pairs)) + 1 + int(has_header)
+    repeated = pairs[pairs.duplicated(["word1", "word2"], keep=False)]
+    if repeated.empty:
+        return
+    conflicting, exact = [], []
+    for (first, second), rows in repeated.groupby(["word1", "word2"], sort=False):
+        listed = [
+            f"{line} ({rating:g})"
+            for line, rating in zip(rows["line"][:5], rows["rating"][:5], strict=True)
+        ]
+        more = f" and {len(rows) - 5} more lines" if len(rows) > 5 else ""
+        described = f"({first!r}, {second!r}) on lines {', '.join(listed)}{more}"
+        (conflicting if rows["rating"].nunique() > 1 else exact).append(described)
+    for found, what, advice in (
+        (
+            conflicting,
+            "listed more than once with different ratings",
+            "check which rating is right and remove the others",
+        ),
+        (exact, "listed more than once with the same rating", "remove the repeats"),
+    ):
+        if found:
+            shown = "; ".join(found[:5]) + (
+                f"; and {len(found) - 5} more" if len(found) > 5 else ""
+            )
+            warnings.warn(
+                f"{path}: {len(found)} word pair(s) {what}: {shown}. All rows are kept (each "
+                f"counts in correlations); {advice}",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 def read_word_pairs(path: PathLike, *, name: str | None = None) -> Recording:
     """Read human similarity or relatedness ratings of word pairs.
 
@@ -352,11 +392,20 @@ def read_word_pairs(path: PathLike, *, name: str | None = None) -> Recording:
     BehaviourFormatError
         If lines have different numbers of fields, no rating column is found or a
         rating is not a finite number.
+
+    Warns
+    -----
+    UserWarning
+        If a pair appears more than once (the same two words in the same order), naming
+        the first few such pairs with their line numbers and ratings, separately for
+        pairs rated differently (which rating is right?) and exact repeats. All rows are
+        kept.
     """
     path = _existing(path)
     rows, separator = _split_lines(_read_text(path), path)
     table, rating_column, has_header = _pair_table(rows, path)
     ratings, _, _ = _numeric_block(table, ["rating"], table["word1"], False, path)
+    _warn_duplicate_pairs(table["word1"], table["word2"], ratings[:, 0], path, has_header)
     name = name or path.stem
     ids = [f"pair{i:04d}" for i in range(len(table))]
     samples = table.assign(stimulus_id=ids)
@@ -919,7 +968,17 @@ def _as_square_stack(array: np.ndarray, source: str, path: Path) -> np.ndarray:
 def _check_squares(
     squares: np.ndarray, source: str, path: Path, similarity: bool, atol: float
 ) -> np.ndarray:
-    """Check symmetry and diagonal; convert similarities (1 - s) when asked."""
+    """Check values, symmetry and diagonal; convert similarities (1 - s) when asked."""
+    infinite = np.isinf(squares)
+    if infinite.any():
+        k, row, column = np.argwhere(infinite)[0].tolist()
+        which = f"RDM {k} ({source}[{k}])" if squares.shape[0] > 1 else f"RDM {source!r}"
+        raise BehaviourFormatError(
+            f"{path} [{source}]: {int(infinite.sum())} infinite value(s), the first in "
+            f"{which} at row {row}, column {column} (0-based conditions; a condensed vector "
+            "is read as its square form); dissimilarities must be finite numbers (NaN marks "
+            "a missing pair): fix or recompute the file"
+        )
     diagonal = np.diagonal(squares, axis1=1, axis2=2)
     if not np.all(np.isfinite(diagonal)):
         raise BehaviourFormatError(f"{path} [{source}]: the diagonal holds NaN or inf")
@@ -990,21 +1049,52 @@ def _mat_entries(path: Path, variable: str | None) -> list[tuple[str, dict[str, 
     return entries
 
 
+#: What numpy, zipfile and zlib raise for a truncated, corrupt or pickled .npy / .npz.
+_NUMPY_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _numpy_read_error(path: Path, error: Exception, key: str | None = None) -> BehaviourFormatError:
+    """One clear error for a .npy / .npz (or one of its arrays) numpy cannot read."""
+    where = f" (array {key!r})" if key is not None else ""
+    if "allow_pickle" in str(error):
+        return BehaviourFormatError(
+            f"{path}{where}: holds a Python object array, which can only be read by "
+            "unpickling; brainalign does not unpickle files (they can run code). Save the "
+            "RDMs as numeric arrays (numpy.save / numpy.savez of float arrays)"
+        )
+    return BehaviourFormatError(
+        f"{path}{where}: cannot read it as a numpy file: it is truncated or corrupt "
+        f"({type(error).__name__}: {error}); download or write it again"
+    )
+
+
 def _array_entries(path: Path, variable: str | None) -> list[tuple[str, dict[str, Any], Any]]:
     """(source, descriptors, array) for .npy / .npz / .csv / .tsv files."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
+        try:
+            array = np.load(path, allow_pickle=False)
+        except _NUMPY_READ_ERRORS as error:
+            raise _numpy_read_error(path, error) from error
         return [(path.stem, {"name": path.stem, "source": path.name, "index": None}, array)]
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except _NUMPY_READ_ERRORS as error:
+            raise _numpy_read_error(path, error) from error
+        with archive:
             keys = [variable] if variable is not None else list(archive.files)
             missing = [k for k in keys if k not in archive.files]
             if missing:
                 raise BehaviourFormatError(
                     f"{path}: no array {missing[0]!r}; it holds {archive.files}"
                 )
-            arrays = {k: archive[k] for k in keys}
+            arrays = {}
+            for key in keys:
+                try:
+                    arrays[key] = archive[key]
+                except _NUMPY_READ_ERRORS as error:
+                    raise _numpy_read_error(path, error, key) from error
         usable = {k: a for k, a in arrays.items() if np.issubdtype(a.dtype, np.number)}
         if not usable:
             raise BehaviourFormatError(f"{path}: no numeric array among {list(arrays)}")
@@ -1044,7 +1134,8 @@ def read_rdms(
 
     Each RDM may be square (n, n), a stack (k, n, n), condensed (n_pairs,) or a stack of
     condensed vectors (k, n_pairs). Square RDMs must be symmetric and have a zero
-    diagonal (within ``atol``); off-diagonal NaN (missing pairs) is kept.
+    diagonal (within ``atol``); off-diagonal NaN (missing pairs) is kept, infinite values
+    are refused. Object arrays are refused (reading them would unpickle).
 
     * ``.mat``: every struct array whose elements have an ``RDM`` field (the MATLAB RSA
       toolbox format, e.g. ``92_brainRDMs.mat``: ``RDMs(4, 2)`` with fields ``RDM``,
@@ -1082,9 +1173,11 @@ def read_rdms(
     Raises
     ------
     BehaviourFormatError
-        For an unknown file type, a shape that is not an RDM, an asymmetric matrix, a
-        non-zero diagonal (with a hint when it looks like a similarity matrix), RDMs
-        over different numbers of conditions, or labels of the wrong length.
+        For an unknown file type, a truncated or corrupt file, an object (pickled) array,
+        an infinite value (naming the RDM, row and column), a shape that is not an RDM,
+        an asymmetric matrix, a non-zero diagonal (with a hint when it looks like a
+        similarity matrix), RDMs over different numbers of conditions, or labels of the
+        wrong length.
     """
     path = _existing(path)
     if path.suffix.lower() == ".mat":

@@ -12,6 +12,7 @@ Nothing heavy is imported here: readers are imported by each entry's loader when
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,12 +79,30 @@ def available() -> list[str]:
 
 
 def check_name(name: str) -> None:
-    """Raise :class:`UnknownDatasetError` (listing the known names) unless ``name`` is known."""
-    if name not in REGISTRY:
-        raise UnknownDatasetError(
-            f"unknown dataset {name!r}; available: {', '.join(available())} "
-            "(see: brainalign datasets list)"
-        )
+    """Raise :class:`UnknownDatasetError` unless ``name`` is known.
+
+    The message suggests the closest names (``simlex99`` -> ``simlex999``; case and
+    ``_``/``-`` are ignored when comparing) and lists every known name.
+    """
+    if isinstance(name, str) and name in REGISTRY:
+        return
+    if not isinstance(name, str):
+        raise UnknownDatasetError(f"dataset name must be a string; got {name!r}")
+    known = {_comparable(known_name): known_name for known_name in available()}
+    close = [
+        known[match]
+        for match in difflib.get_close_matches(_comparable(name), list(known), n=3, cutoff=0.6)
+    ]
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UnknownDatasetError(
+        f"unknown dataset {name!r}; {hint}available: {', '.join(available())} "
+        "(see: brainalign datasets list)"
+    )
+
+
+def _comparable(name: str) -> str:
+    """``name`` as compared for suggestions: stripped, lower case, ``_`` as ``-``."""
+    return name.strip().lower().replace("_", "-")
 
 
 def info(name: str) -> DatasetInfo:

@@ -33,12 +33,24 @@ separately, so this equals the masker cleaning the whole run at once (tested), a
 option keeps the memory bound: peak memory beyond the result is one chunk of volumes (or one
 block of float64 unit time series), ``chunk_bytes`` by default 64 MB. Gzipped files are
 decompressed as a stream: each chunk read re-reads the file from the start (slow for many
-chunks, but still bounded in memory); use an uncompressed ``.nii`` for large runs.
+chunks, but still bounded in memory); use an uncompressed ``.nii`` for large runs. A gzipped
+run is also decompressed once to its end first, so that a truncated or damaged file (its
+CRC) is an error rather than garbage data.
+
+Missing values
+--------------
+nilearn's maskers silently turn NaN and infinite voxels into 0, so every reader here
+checks the voxels its units use (inside the mask, the labels or the spheres) chunk by
+chunk *before* masking. ``nan="raise"`` (the default) refuses them, naming the file and
+how many voxels and volumes hold them; ``nan="drop_voxels"`` leaves those voxels out (a
+voxel unit is dropped; a parcel or sphere averages its other voxels); ``nan="zero"`` sets
+them to 0 (what nilearn does silently). What was done is recorded in ``meta["nan"]``.
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +64,10 @@ from brainalign.datasets.recording import Recording
 from brainalign.stimuli import Stimuli
 
 ImgLike = Any  # a path or a nibabel image
+NanPolicy = Literal["raise", "drop_voxels", "zero"]
+NAN_POLICIES = ("raise", "drop_voxels", "zero")
+#: Errors nibabel/gzip raise while reading the data of a truncated or corrupt file.
+READ_ERRORS = (EOFError, OSError, ValueError, zlib.error)
 CHUNK_BYTES = 64 * 2**20
 AFFINE_ATOL = 1e-4
 MOTION = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
@@ -141,7 +157,7 @@ class Parcels:
         for k, mask in enumerate(masks):
             img = _load_image(mask, f"masks[{k}]")
             _check_same_grid(img, first, f"masks[{k}]", "masks[0]")
-            inside = _threshold(np.asanyarray(img.dataobj), threshold)
+            inside = _threshold(_read_data(img, f"masks[{k}] {_image_name(mask)}"), threshold)
             if not inside.any():
                 raise FMRIError(f"Parcels.from_masks: mask {k} ({names[k]!r}) is empty")
             overlap = inside & (labels > 0)
@@ -188,6 +204,9 @@ class _Units:
     table: pd.DataFrame
     kind: str
     reference: Any = field(default=None)  # image whose grid the run must match
+    inside: np.ndarray | None = None  # voxels the units use (None: spheres, grid-dependent)
+    spec: Any = None  # the unit spec the masker was built from
+    excluded: np.ndarray | None = None  # spheres: voxels left out (nan="drop_voxels")
 
 
 # --------------------------------------------------------------------------- images
@@ -204,7 +223,10 @@ def _load_image(img: ImgLike, what: str) -> Any:
         try:
             return nib.load(path)
         except Exception as error:  # nibabel raises several types for bad files
-            raise FMRIError(f"{what}: cannot read {path} as an image ({error})") from error
+            raise FMRIError(
+                f"{what}: cannot read {path} as an image ({error}); if it is a NIfTI file it "
+                "is truncated or corrupt: download it again"
+            ) from error
     if not hasattr(img, "affine") or not hasattr(img, "dataobj"):
         raise FMRIError(f"{what}: expected a path or a nibabel image, got {type(img).__name__}")
     return img
@@ -215,6 +237,51 @@ def _image_name(img: ImgLike) -> str:
         return str(img)
     filename = getattr(img, "get_filename", lambda: None)()
     return str(filename) if filename else "<in-memory image>"
+
+
+def _read_data(img: Any, what: str, index: Any = Ellipsis) -> np.ndarray:
+    """``img.dataobj[index]`` as an array; a truncated or corrupt file raises FMRIError.
+
+    Parameters
+    ----------
+    img : nibabel image
+    what : str
+        The file (or argument) named in the error.
+    index : slice tuple, optional
+        What to read (default everything).
+    """
+    if index is Ellipsis:
+        _check_gzip(img, what)
+    try:
+        return np.asarray(img.dataobj[index])
+    except READ_ERRORS as error:
+        raise FMRIError(
+            f"{what}: cannot read the image data: the file is truncated or corrupt "
+            f"({type(error).__name__}: {error}); download it again"
+        ) from error
+
+
+def _check_gzip(img: Any, what: str) -> None:
+    """Decompress a ``.gz`` image's file once to its end, so its CRC and length are checked.
+
+    nibabel stops reading a gzipped file as soon as it has the bytes it asked for, so a
+    file cut short after the data or with damaged bytes inside would otherwise be read
+    as garbage without an error. Memory stays flat (16 MB blocks).
+    """
+    import gzip
+
+    filename = getattr(img, "get_filename", lambda: None)()
+    if not filename or not str(filename).endswith(".gz"):
+        return
+    try:
+        with gzip.open(filename, "rb") as stream:
+            while stream.read(16 * 2**20):
+                pass
+    except READ_ERRORS as error:
+        raise FMRIError(
+            f"{what}: the file is truncated or corrupt ({type(error).__name__}: {error}); "
+            "download it again"
+        ) from error
 
 
 def _threshold(values: np.ndarray, threshold: float | None) -> np.ndarray:
@@ -254,7 +321,7 @@ def _voxel_units(spec: VoxelMask) -> _Units:
     from nilearn.maskers import NiftiMasker
 
     img = _load_image(spec.img, "VoxelMask.img")
-    inside = _threshold(np.asanyarray(img.dataobj), spec.threshold)
+    inside = _threshold(_read_data(img, f"VoxelMask {_image_name(spec.img)}"), spec.threshold)
     if inside.ndim != 3:
         raise FMRIError(f"VoxelMask {_image_name(spec.img)}: expected a 3D image, got {img.shape}")
     if not inside.any():
@@ -276,7 +343,7 @@ def _voxel_units(spec: VoxelMask) -> _Units:
             "z": xyz[:, 2],
         }
     )
-    return _Units(masker, table, "voxels", reference=mask_img)
+    return _Units(masker, table, "voxels", reference=mask_img, inside=inside, spec=spec)
 
 
 def _read_label_names(names: Mapping[int, str] | str | os.PathLike | None) -> pd.DataFrame:
@@ -310,7 +377,7 @@ def _parcel_units(spec: Parcels) -> _Units:
     from nilearn.maskers import NiftiLabelsMasker
 
     img = _load_image(spec.img, "Parcels.img")
-    values = np.asanyarray(img.dataobj)
+    values = _read_data(img, f"Parcels {_image_name(spec.img)}")
     if values.ndim == 4 and values.shape[3] == 1:
         values = values[..., 0]
     if values.ndim != 3:
@@ -342,10 +409,12 @@ def _parcel_units(spec: Parcels) -> _Units:
     table = table.join(centroid.mean(), on="label").join(
         centroid.size().rename("n_voxels"), on="label"
     )
-    return _Units(masker, table, "parcels", reference=labels_img)
+    return _Units(masker, table, "parcels", reference=labels_img, inside=labels != 0, spec=spec)
 
 
-def _sphere_units(spec: Spheres) -> _Units:
+def _sphere_units(spec: Spheres, excluded: np.ndarray | None = None, grid: Any = None) -> _Units:
+    """Sphere units; ``excluded`` (3D bool on ``grid``'s voxels) are left out of every mean."""
+    import nibabel as nib
     from nilearn.maskers import NiftiSpheresMasker
 
     coords = np.asarray(spec.coords_mm, dtype=float)
@@ -363,11 +432,14 @@ def _sphere_units(spec: Spheres) -> _Units:
         radius=float(spec.radius_mm),
         allow_overlap=spec.allow_overlap,
         standardize=None,
+        mask_img=None
+        if excluded is None
+        else nib.Nifti1Image((~excluded).astype(np.uint8), grid.affine),
     ).fit()
     table = pd.DataFrame(
         {"roi": names, "x": coords[:, 0], "y": coords[:, 1], "z": coords[:, 2]}
     ).assign(radius_mm=float(spec.radius_mm))
-    return _Units(masker, table, "spheres")
+    return _Units(masker, table, "spheres", spec=spec, excluded=excluded)
 
 
 def _make_units(spec: UnitSpec | ImgLike) -> _Units:
@@ -390,6 +462,53 @@ def _chunk_size(img: Any, chunk_volumes: int | None) -> int:
     return max(1, CHUNK_BYTES // volume_bytes)
 
 
+def check_nan_policy(nan: str) -> None:
+    """Raise unless ``nan`` is one of :data:`NAN_POLICIES`."""
+    if nan not in NAN_POLICIES:
+        raise FMRIError(f"nan={nan!r}: use one of {list(NAN_POLICIES)}")
+
+
+def _sphere_voxels(spec: Spheres, img: Any) -> np.ndarray:
+    """Voxels of ``img``'s grid inside any sphere, 3D bool (nilearn's rule).
+
+    A voxel belongs to a sphere when its centre is at most ``radius_mm`` from the seed;
+    the voxel nearest the seed always does (as in ``NiftiSpheresMasker``).
+    """
+    shape = tuple(img.shape[:3])
+    affine = np.asarray(img.affine, dtype=float)
+    ijk = np.indices(shape).reshape(3, -1).T
+    xyz = _world_coordinates(ijk, affine)
+    inside = np.zeros(len(ijk), dtype=bool)
+    inverse = np.linalg.inv(affine)
+    for seed in np.asarray(spec.coords_mm, dtype=float):
+        inside |= np.sum((xyz - seed) ** 2, axis=1) <= float(spec.radius_mm) ** 2
+        nearest = np.rint(inverse[:3, :3] @ seed + inverse[:3, 3]).astype(int)
+        if np.all(nearest >= 0) and np.all(nearest < shape):
+            inside[np.ravel_multi_index(tuple(nearest), shape)] = True
+    return inside.reshape(shape)
+
+
+def _inside(units: _Units, img: Any) -> np.ndarray:
+    """Voxels whose values the units use, 3D bool on ``img``'s grid."""
+    if units.inside is not None:
+        return units.inside
+    inside = _sphere_voxels(units.spec, img)
+    if units.excluded is not None:
+        inside &= ~units.excluded
+    return inside
+
+
+@dataclass
+class _Masked:
+    """A masked image and where it held NaN or infinite values inside the units' voxels."""
+
+    data: np.ndarray  # (n_volumes, n_units)
+    first: np.ndarray | None  # (n_units,) float64, see _mask_4d
+    bad_voxels: np.ndarray  # 3D bool: voxels non-finite in at least one volume
+    bad_volumes: int  # volumes with at least one non-finite voxel
+    example: tuple[int, ...] | None  # (i, j, k, volume) of the first non-finite value
+
+
 def _mask_4d(
     img: Any,
     units: _Units,
@@ -398,17 +517,18 @@ def _mask_4d(
     *,
     dtype: type = np.float32,
     subtract_first: bool = False,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Mask a 4D image chunk by chunk of volumes.
+) -> _Masked:
+    """Mask a 4D image chunk by chunk of volumes, setting non-finite voxels to 0 first.
 
     Returns
     -------
-    data : numpy.ndarray, shape (n_volumes, n_units), ``dtype``
-        The masked time series, or (``subtract_first``) their difference to the first
-        volume: a float32 difference keeps about 7 digits of the fluctuations, where a
-        float32 copy of a signal around 1000 keeps only 4 of them.
-    first : numpy.ndarray, shape (n_units,) float64, or None
-        The first volume's values (``subtract_first``), else None.
+    _Masked
+        ``data``, shape (n_volumes, n_units) ``dtype``: the masked time series, or
+        (``subtract_first``) their difference to the first volume: a float32 difference
+        keeps about 7 digits of the fluctuations, where a float32 copy of a signal around
+        1000 keeps only 4 of them. ``first``, shape (n_units,) float64: the first volume's
+        values (``subtract_first``), else None. ``bad_voxels``/``bad_volumes``: where the
+        voxels the units use held NaN or inf (those values were masked as 0).
     """
     import nibabel as nib
 
@@ -416,13 +536,29 @@ def _mask_4d(
         raise FMRIError(f"{what}: expected a 4D image (x, y, z, time), got shape {img.shape}")
     if units.reference is not None:
         _check_same_grid(img, units.reference, what, "the mask/labels image")
+    _check_gzip(img, what)
+    inside = _inside(units, img)
     n_volumes = img.shape[3]
     step = _chunk_size(img, chunk_volumes)
     out = np.empty((n_volumes, len(units.table)), dtype=dtype)
     first = None
+    bad_voxels = np.zeros(img.shape[:3], dtype=bool)
+    bad_volumes, example = 0, None
     for start in range(0, n_volumes, step):
         stop = min(start + step, n_volumes)
-        block = np.asarray(img.dataobj[..., start:stop])
+        block = _read_data(img, what, (..., slice(start, stop)))
+        if np.issubdtype(block.dtype, np.inexact):
+            nonfinite = ~np.isfinite(block)
+            if nonfinite.any():
+                block = np.where(nonfinite, 0, block)  # what nilearn does, now explicit
+                used = nonfinite[inside]  # (n_inside, n_chunk)
+                if used.any():
+                    bad_voxels[inside] |= used.any(axis=1)
+                    bad_volumes += int(used.any(axis=0).sum())
+                    if example is None:
+                        i, j, k, t = np.argwhere(nonfinite & inside[..., None])[0].tolist()
+                        example = (i, j, k, start + t)
+            del nonfinite
         masked = np.asarray(units.masker.transform(nib.Nifti1Image(block, img.affine)))
         del block
         if subtract_first:
@@ -431,7 +567,154 @@ def _mask_4d(
         if not np.all(np.isfinite(masked)):
             raise FMRIError(f"{what}: masked data contain NaN or infinite values")
         out[start:stop] = masked
-    return out, first
+    return _Masked(out, first, bad_voxels, bad_volumes, example)
+
+
+def _nan_error(what: str, masked: _Masked, n_volumes: int, *, volume_word: str) -> FMRIError:
+    i, j, k, t = masked.example if masked.example is not None else (0, 0, 0, 0)
+    return FMRIError(
+        f"{what}: {int(masked.bad_voxels.sum())} voxel(s) used by the units hold NaN or "
+        f"infinite values in {masked.bad_volumes} of {n_volumes} {volume_word}(s) (first at "
+        f"voxel (i, j, k) = ({i}, {j}, {k}), {volume_word} {t}); nilearn's maskers would "
+        "silently turn them into 0. Pass nan='drop_voxels' to leave those voxels out, "
+        "nan='zero' to set them to 0, or fix the file"
+    )
+
+
+def _without_voxels(units: _Units, bad: np.ndarray, img: Any, what: str) -> _Units:
+    """The units rebuilt without the voxels ``bad`` (3D bool), for nan='drop_voxels'."""
+    import nibabel as nib
+
+    spec = units.spec
+    if isinstance(spec, Parcels):
+        labels = np.asarray(units.reference.dataobj).copy()
+        emptied = sorted(set(np.unique(labels[bad]).tolist()) - set(np.unique(labels[~bad])))
+        emptied = [label for label in emptied if label != 0]
+        if emptied:
+            rois = units.table.set_index("label")["roi"]
+            raise FMRIError(
+                f"{what}: with nan='drop_voxels' parcel(s) "
+                f"{[str(rois.get(label, label)) for label in emptied]} have no finite voxel "
+                "left; use nan='zero', a labels image without them, or fix the file"
+            )
+        labels[bad] = 0
+        return _parcel_units(Parcels(nib.Nifti1Image(labels, units.reference.affine), spec.names))
+    if isinstance(spec, Spheres):
+        excluded = bad if units.excluded is None else bad | units.excluded
+        empty = [
+            str(name)
+            for name, one in zip(units.table["roi"], np.asarray(spec.coords_mm), strict=True)
+            if not (_sphere_voxels(Spheres([one], spec.radius_mm), img) & ~excluded).any()
+        ]
+        if empty:
+            raise FMRIError(
+                f"{what}: with nan='drop_voxels' sphere(s) {empty} have no finite voxel left; "
+                "use nan='zero', other coordinates, or fix the file"
+            )
+        return _sphere_units(spec, excluded=excluded, grid=img)
+    raise AssertionError(f"unexpected unit spec {type(spec).__name__}")  # voxels: see below
+
+
+def _keep_columns(data: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``data[:, keep]`` compacted in place in blocks of rows (no second full copy)."""
+    n_rows, n_columns = data.shape
+    n_kept = int(keep.sum())
+    flat = data.reshape(-1)
+    step = max(1, CHUNK_BYTES // max(1, n_columns * data.itemsize))
+    for start in range(0, n_rows, step):
+        stop = min(start + step, n_rows)
+        rows = flat[start * n_columns : stop * n_columns].reshape(-1, n_columns)[:, keep]
+        flat[start * n_kept : stop * n_kept] = rows.reshape(-1)
+    return flat[: n_rows * n_kept].reshape(n_rows, n_kept)
+
+
+def _mask_images(
+    images: Sequence[tuple[Any, str]],
+    units: _Units,
+    chunk_volumes: int | None,
+    nan: str,
+    *,
+    dtype: type = np.float32,
+    subtract_first: bool = False,
+    volume_word: str = "volume",
+) -> tuple[np.ndarray, np.ndarray | None, _Units, dict[str, Any]]:
+    """Mask 4D images (stacked along time) and apply the ``nan`` policy.
+
+    Parameters
+    ----------
+    images : sequence of (nibabel image, str)
+        4D images and the file names used in messages.
+    units : _Units
+    chunk_volumes : int, optional
+    nan : {"raise", "drop_voxels", "zero"}
+    dtype, subtract_first
+        As in :func:`_mask_4d` (``subtract_first`` needs one image).
+
+    Returns
+    -------
+    data : numpy.ndarray, shape (n_volumes, n_units)
+    first : numpy.ndarray, shape (n_units,), or None
+    units : _Units
+        The units of ``data`` (fewer with ``nan="drop_voxels"``).
+    report : dict
+        ``policy``, ``voxels`` (how many voxels held NaN/inf) and ``volumes``, for ``meta``.
+
+    Raises
+    ------
+    FMRIError
+        ``nan="raise"`` and a voxel the units use is NaN or infinite.
+    """
+    check_nan_policy(nan)
+    results = [
+        _mask_4d(img, units, chunk_volumes, what, dtype=dtype, subtract_first=subtract_first)
+        for img, what in images
+    ]
+    bad = np.zeros(images[0][0].shape[:3], dtype=bool)
+    for result in results:
+        bad |= result.bad_voxels
+    n_volumes = sum(int(img.shape[3]) for img, _ in images)
+    report = {
+        "policy": nan,
+        "voxels": int(bad.sum()),
+        "volumes": sum(r.bad_volumes for r in results),
+    }
+    data = np.concatenate([r.data for r in results]) if len(results) > 1 else results[0].data
+    first = results[0].first
+    if not bad.any() or nan == "zero":
+        return data, first, units, report
+    if nan == "raise":
+        (img, what), result = next(
+            (pair, r) for pair, r in zip(images, results, strict=True) if r.bad_voxels.any()
+        )
+        if len(images) > 1:
+            what = f"{what} (and {sum(r.bad_voxels.any() for r in results) - 1} other map(s))"
+            result = _Masked(result.data, None, bad, report["volumes"], result.example)
+        raise _nan_error(what, result, n_volumes, volume_word=volume_word)
+    if units.kind == "voxels":
+        table = units.table
+        keep = ~bad[table["i"].to_numpy(), table["j"].to_numpy(), table["k"].to_numpy()]
+        if not keep.any():
+            raise FMRIError(
+                f"{images[0][1]}: with nan='drop_voxels' no voxel of the mask is left; every "
+                "one holds NaN or infinite values"
+            )
+        dropped = _Units(
+            units.masker,
+            table[keep].reset_index(drop=True),
+            units.kind,
+            reference=units.reference,
+            inside=units.inside & ~bad,
+            spec=units.spec,
+        )
+        return _keep_columns(data, keep), None if first is None else first[keep], dropped, report
+    del data, results
+    units = _without_voxels(units, bad, images[0][0], images[0][1])
+    results = [
+        _mask_4d(img, units, chunk_volumes, what, dtype=dtype, subtract_first=subtract_first)
+        for img, what in images
+    ]
+    data = np.concatenate([r.data for r in results]) if len(results) > 1 else results[0].data
+    return data, results[0].first, units, report
 
 
 # --------------------------------------------------------------------------- tables
@@ -780,6 +1063,7 @@ def load_fmri_run(
     run: str | None = None,
     chunk_volumes: int | None = None,
     name: str | None = None,
+    nan: NanPolicy = "raise",
 ) -> Recording:
     """Load a 4D NIfTI run as a continuous Recording (one sample per volume).
 
@@ -813,6 +1097,12 @@ def load_fmri_run(
         Volumes read per chunk (default: about 64 MB of voxels per chunk).
     name : str, optional
         ``meta["name"]`` (default the run name).
+    nan : {"raise", "drop_voxels", "zero"}
+        What to do with NaN or infinite values in the voxels the units use (checked before
+        masking; nilearn would turn them into 0 silently): refuse them (default, naming
+        the file and how many voxels and volumes), leave those voxels out (a voxel unit is
+        dropped, a parcel or sphere averages its other voxels), or set them to 0.
+        Recorded in ``meta["nan"]``.
 
     Returns
     -------
@@ -827,7 +1117,8 @@ def load_fmri_run(
     Raises
     ------
     FMRIError
-        Grid mismatch between run and mask/labels, bad confounds, TR mismatch.
+        Grid mismatch between run and mask/labels, bad confounds, TR mismatch, a truncated
+        or corrupt file, NaN or infinite voxels (``nan="raise"``).
     brainalign.datasets.bids.BIDSFileError
         Bad events (see :func:`read_events`), raised before the run is read.
     """
@@ -838,6 +1129,7 @@ def load_fmri_run(
     run_tr = resolve_tr(image, tr, what)
     nilearn_standardize(standardize)  # fail early on bad values
     check_slice_time_ref(slice_time_ref)
+    check_nan_policy(nan)
     n_volumes = image.shape[3]
     confound_table = (
         read_confounds(confounds, confound_columns, n_volumes) if confounds is not None else None
@@ -851,7 +1143,9 @@ def load_fmri_run(
         confound_table.to_numpy() if confound_table is not None and regress_confounds else None
     )
     cleaning = _needs_cleaning(regress, detrend, standardize, high_pass, low_pass)
-    data, first = _mask_4d(image, units, chunk_volumes, what, subtract_first=cleaning)
+    data, first, units, nan_report = _mask_images(
+        [(image, what)], units, chunk_volumes, nan, subtract_first=cleaning
+    )
     clean_in_blocks(
         data,
         offset=first,
@@ -868,6 +1162,7 @@ def load_fmri_run(
         "source": what,
         "units": units.kind,
         "slice_time_ref": slice_time_ref,
+        "nan": nan_report,
         "cleaning": {
             "confounds": list(confound_table.columns)
             if confound_table is not None and regress_confounds
@@ -921,6 +1216,7 @@ def load_beta_maps(
     subject: str = "sub-01",
     name: str = "beta-maps",
     chunk_volumes: int | None = None,
+    nan: NanPolicy = "raise",
 ) -> Recording:
     """One response per stimulus from beta (or t) maps the user already has.
 
@@ -934,36 +1230,56 @@ def load_beta_maps(
     stimuli : Stimuli, optional
         The stimuli (default: a table of the ids, ``label`` = id, ``group`` = ``name``).
     subject, name : str
+    chunk_volumes : int, optional
+        Maps read per chunk of a 4D file (default: about 64 MB of voxels per chunk).
+    nan : {"raise", "drop_voxels", "zero"}
+        What to do with NaN or infinite values in the voxels the units use (checked before
+        masking; nilearn would turn them into 0 silently): refuse them (default, naming
+        the file and how many voxels and maps), leave those voxels out (a voxel unit is
+        dropped, a parcel or sphere averages its other voxels), or set them to 0.
+        Recorded in ``meta["nan"]``.
 
     Returns
     -------
     Recording
         ``data`` (n_stimuli, n_units) float32, ``sampling="event"``, ``samples`` with
         ``stimulus_id``.
+
+    Raises
+    ------
+    FMRIError
+        Repeated ids, a map count that differs from the ids, a grid mismatch, a truncated
+        or corrupt file, NaN or infinite voxels (``nan="raise"``).
     """
     import nibabel as nib
 
     ids = [str(s) for s in stimulus_ids]
     if len(set(ids)) != len(ids):
         raise FMRIError("load_beta_maps: stimulus_ids must be unique")
+    check_nan_policy(nan)
     units = _make_units(masker)
+    images = []
     if isinstance(maps, str | os.PathLike) or hasattr(maps, "dataobj"):
         image = _load_image(maps, "maps")
         what = _image_name(maps)
         if len(image.shape) == 3:
-            image = nib.Nifti1Image(np.asanyarray(image.dataobj)[..., None], image.affine)
-        data, _ = _mask_4d(image, units, chunk_volumes, what)
+            image = nib.Nifti1Image(_read_data(image, what)[..., None], image.affine)
+        images.append((image, what))
     else:
-        rows = []
         for k, one in enumerate(maps):
             image = _load_image(one, f"maps[{k}]")
+            what = f"maps[{k}] {_image_name(one)}"
             if len(image.shape) != 3:
-                raise FMRIError(
-                    f"maps[{k}] {_image_name(one)}: expected a 3D map, got {image.shape}"
-                )
-            four_d = nib.Nifti1Image(np.asanyarray(image.dataobj)[..., None], image.affine)
-            rows.append(_mask_4d(four_d, units, 1, f"maps[{k}] {_image_name(one)}")[0])
-        data = np.concatenate(rows, axis=0) if rows else np.empty((0, len(units.table)), np.float32)
+                raise FMRIError(f"{what}: expected a 3D map, got {image.shape}")
+            images.append((nib.Nifti1Image(_read_data(image, what)[..., None], image.affine), what))
+        chunk_volumes = 1
+    nan_report: dict[str, Any] = {"policy": nan, "voxels": 0, "volumes": 0}
+    if images:
+        data, _, units, nan_report = _mask_images(
+            images, units, chunk_volumes, nan, volume_word="map"
+        )
+    else:
+        data = np.empty((0, len(units.table)), np.float32)
     if data.shape[0] != len(ids):
         raise FMRIError(f"load_beta_maps: {data.shape[0]} maps but {len(ids)} stimulus_ids")
     if stimuli is None:
@@ -971,7 +1287,12 @@ def load_beta_maps(
     unknown = sorted(set(ids) - set(map(str, stimuli.stimulus_ids)))
     if unknown:
         raise FMRIError(f"load_beta_maps: stimulus_ids not in stimuli: {unknown[:5]}")
-    meta = {"name": name, "units": units.kind, "response": "beta maps (user supplied)"}
+    meta = {
+        "name": name,
+        "units": units.kind,
+        "response": "beta maps (user supplied)",
+        "nan": nan_report,
+    }
     return _event_recording(data, ids, units.table, stimuli, subject, meta)
 
 
@@ -1073,6 +1394,7 @@ def estimate_trial_betas(
     run: str | None = None,
     chunk_volumes: int | None = None,
     name: str | None = None,
+    nan: NanPolicy = "raise",
 ) -> Recording:
     """One response (GLM beta) per stimulus, by least-squares-all or least-squares-separate.
 
@@ -1101,6 +1423,12 @@ def estimate_trial_betas(
         As in nilearn's ``FirstLevelModel``.
     signal_scaling : {0, False}
         0: scale each unit to percent of its mean (FirstLevelModel's default); False: raw.
+    nan : {"raise", "drop_voxels", "zero"}
+        What to do with NaN or infinite values in the voxels the units use (checked before
+        masking; nilearn would turn them into 0 silently): refuse them (default, naming
+        the file and how many voxels and volumes), leave those voxels out (a voxel unit is
+        dropped, a parcel or sphere averages its other voxels), or set them to 0.
+        Recorded in ``meta["nan"]``.
 
     Returns
     -------
@@ -1115,7 +1443,8 @@ def estimate_trial_betas(
     Raises
     ------
     FMRIError
-        Bad method, scaling, image, grid, TR or confounds.
+        Bad method, scaling, image (truncated, corrupt, or NaN/infinite voxels with
+        ``nan="raise"``), grid, TR or confounds.
     brainalign.datasets.bids.BIDSFileError
         Bad events (see :func:`read_events`).
     """
@@ -1131,6 +1460,7 @@ def estimate_trial_betas(
         raise FMRIError(f"{what}: expected a 4D run (x, y, z, time), got shape {image.shape}")
     run_tr = resolve_tr(image, tr, what)
     check_slice_time_ref(slice_time_ref)
+    check_nan_policy(nan)
     n_volumes = image.shape[3]
     run_name = _run_name(img, run)
     table = read_events(events, stimulus_column, group=run_name).table
@@ -1138,7 +1468,9 @@ def estimate_trial_betas(
         read_confounds(confounds, confound_columns, n_volumes) if confounds is not None else None
     )
     units = _make_units(masker)
-    Y, _ = _mask_4d(image, units, chunk_volumes, what, dtype=np.float64)
+    Y, _, units, nan_report = _mask_images(
+        [(image, what)], units, chunk_volumes, nan, dtype=np.float64
+    )
     if signal_scaling is not False:
         Y, _ = mean_scaling(Y, signal_scaling)
 
@@ -1174,6 +1506,7 @@ def estimate_trial_betas(
         "tr": run_tr,
         "slice_time_ref": slice_time_ref,
         "confounds": [] if confound_table is None else list(confound_table.columns),
+        "nan": nan_report,
     }
     return _event_recording(
         beta.astype(np.float32), order, units.table, Stimuli(stim_table), subject, meta

@@ -20,7 +20,9 @@ import pandas as pd
 
 from brainalign.datasets.fmri import (
     FMRIError,
+    NanPolicy,
     assemble_continuous,
+    check_nan_policy,
     check_slice_time_ref,
     clean_in_blocks,
     nilearn_standardize,
@@ -91,7 +93,10 @@ def read_gifti_timeseries(path: str | os.PathLike) -> np.ndarray:
     try:
         image = nib.load(path)
     except Exception as error:  # nibabel raises several types for bad files
-        raise FMRIError(f"{path}: cannot read as GIfTI ({error})") from error
+        raise FMRIError(
+            f"{path}: cannot read as GIfTI ({error}); the file is truncated, corrupt or not "
+            "GIfTI: download it again"
+        ) from error
     if not isinstance(image, nib.gifti.GiftiImage):
         raise FMRIError(f"{path}: not a GIfTI image ({type(image).__name__})")
     if not image.darrays:
@@ -108,6 +113,53 @@ def read_gifti_timeseries(path: str | os.PathLike) -> np.ndarray:
     if data.ndim != 2:
         raise FMRIError(f"{path}: expected (n_vertices, n_volumes) data, got {data.shape}")
     return np.ascontiguousarray(data.T)
+
+
+def _apply_nan_policy(
+    data: np.ndarray,
+    table: pd.DataFrame,
+    nan: str,
+    path: str | os.PathLike,
+    report: dict[str, Any],
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Refuse, drop or zero the NaN/infinite vertices of one hemisphere.
+
+    Parameters
+    ----------
+    data : numpy.ndarray, shape (n_volumes, n_vertices)
+    table : pandas.DataFrame, shape (n_vertices, n_columns)
+    nan : {"raise", "drop_voxels", "zero"}
+    path : path
+        The file, named in the error.
+    report : dict
+        ``voxels`` and ``volumes`` counts, updated in place.
+
+    Returns
+    -------
+    data, table
+        With the vertices dropped (``drop_voxels``) or values set to 0 (``zero``).
+    """
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return data, table
+    bad_vertices = bad.any(axis=0)
+    report["voxels"] += int(bad_vertices.sum())
+    report["volumes"] = max(report["volumes"], int(bad.any(axis=1).sum()))
+    if nan == "raise":
+        volume, vertex = np.argwhere(bad)[0].tolist()
+        raise FMRIError(
+            f"{path}: {int(bad_vertices.sum())} vertex(es) hold NaN or infinite values in "
+            f"{int(bad.any(axis=1).sum())} of {data.shape[0]} volume(s) (first at vertex "
+            f"{vertex}, volume {volume}). Pass nan='drop_voxels' to leave those vertices out, "
+            "nan='zero' to set them to 0, or fix the file"
+        )
+    if nan == "zero":
+        data[bad] = 0.0
+        return data, table
+    keep = ~bad_vertices
+    if not keep.any():
+        raise FMRIError(f"{path}: with nan='drop_voxels' no vertex is left; every one is NaN")
+    return np.ascontiguousarray(data[:, keep]), table[keep].reset_index(drop=True)
 
 
 def load_gifti_run(
@@ -131,6 +183,7 @@ def load_gifti_run(
     subject: str = "sub-01",
     run: str | None = None,
     name: str | None = None,
+    nan: NanPolicy = "raise",
 ) -> Recording:
     """Load a surface fMRI run (one GIfTI file per hemisphere) as a continuous Recording.
 
@@ -148,6 +201,10 @@ def load_gifti_run(
     events, stimulus_column, confounds, confound_columns, regress_confounds, slice_time_ref,
     detrend, standardize, standardize_confounds, high_pass, low_pass, subject, run, name
         As in :func:`brainalign.datasets.fmri.load_fmri_run`.
+    nan : {"raise", "drop_voxels", "zero"}
+        NaN or infinite values: refuse them (default; the error names the file and how
+        many vertices and volumes), drop the vertices that hold them, or set them to 0.
+        Recorded in ``meta["nan"]``.
 
     Returns
     -------
@@ -160,7 +217,7 @@ def load_gifti_run(
     ------
     FMRIError
         Vertex count differs from the mesh, volume counts differ between hemispheres, bad
-        events/confounds, or no file given.
+        events/confounds, NaN or infinite values (``nan="raise"``), or no file given.
     """
     files = {h: f for h, f in zip(HEMISPHERES, (left, right), strict=True) if f is not None}
     if not files:
@@ -169,7 +226,9 @@ def load_gifti_run(
         raise FMRIError(f"load_gifti_run: tr must be positive seconds, got {tr!r}")
     nilearn_standardize(standardize)  # fail early on bad values
     check_slice_time_ref(slice_time_ref)
+    check_nan_policy(nan)
     parts, tables = [], []
+    nan_report: dict[str, Any] = {"policy": nan, "voxels": 0, "volumes": 0}
     for hemisphere, path in files.items():
         data = read_gifti_timeseries(path)
         coords = mesh_coordinates(mesh, hemisphere, mesh_type)
@@ -178,19 +237,19 @@ def load_gifti_run(
                 f"{path}: {data.shape[1]} vertices but the {hemisphere} {mesh_type} mesh has "
                 f"{len(coords)}; give the mesh the data were sampled on (mesh=...)"
             )
-        parts.append(data)
-        tables.append(
-            pd.DataFrame(
-                {
-                    "roi": hemisphere,
-                    "hemisphere": hemisphere,
-                    "vertex": np.arange(len(coords)),
-                    "x": coords[:, 0],
-                    "y": coords[:, 1],
-                    "z": coords[:, 2],
-                }
-            )
+        table = pd.DataFrame(
+            {
+                "roi": hemisphere,
+                "hemisphere": hemisphere,
+                "vertex": np.arange(len(coords)),
+                "x": coords[:, 0],
+                "y": coords[:, 1],
+                "z": coords[:, 2],
+            }
         )
+        data, table = _apply_nan_policy(data, table, nan, path, nan_report)
+        parts.append(data)
+        tables.append(table)
     n_volumes = {p.shape[0] for p in parts}
     if len(n_volumes) != 1:
         raise FMRIError(
@@ -227,6 +286,7 @@ def load_gifti_run(
         "mesh": mesh if isinstance(mesh, str) else {h: str(m) for h, m in mesh.items()},
         "mesh_type": mesh_type,
         "slice_time_ref": slice_time_ref,
+        "nan": nan_report,
         "cleaning": {
             "confounds": list(confound_table.columns) if regress is not None else [],
             "detrend": detrend,
