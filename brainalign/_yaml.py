@@ -89,9 +89,23 @@ def read_yaml_mapping(
     import yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as problem:
         raise error(f"cannot read {what} {str(path)!r}: {problem}") from problem
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        line = raw.count(b"\n", 0, problem.start) + 1
+        column = problem.start - (raw.rfind(b"\n", 0, problem.start) + 1) + 1
+        bad = raw[problem.start : problem.end]
+        raise error(
+            f"{path}, line {line}, column {column} (byte {problem.start}): byte "
+            f"{bad.hex(' ', 1) if len(bad) > 1 else bad.hex()} is not UTF-8 "
+            f"({problem.reason}); a {what} must be UTF-8 text: save it as UTF-8 (e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name} > fixed.yaml)"
+        ) from problem
+    if text.startswith("\ufeff"):  # a byte-order mark some editors write
+        text = text[1:]
     try:
         loader = yaml.SafeLoader(text)
         try:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,54 @@ if TYPE_CHECKING:
 
 class CommandError(Exception):
     """An error to report to the user in one line, without a traceback."""
+
+
+def _integer(option: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer; got {value!r}") from None
+
+
+def positive_int(option: str) -> Callable[[str], int]:
+    """An argparse ``type=`` for ``option``: an integer >= 1 (``--batch-size``,
+    ``--context-words``), the same check for every command that takes it."""
+
+    def parse(value: str) -> int:
+        number = _integer(option, value)
+        if number < 1:
+            raise argparse.ArgumentTypeError(
+                f"must be a positive integer (1 or more); got {value!r}"
+            )
+        return number
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")  # argparse names it in errors
+    return parse
+
+
+def non_negative_int(option: str) -> Callable[[str], int]:
+    """An argparse ``type=`` for ``option``: an integer >= 0 (``--seed``)."""
+
+    def parse(value: str) -> int:
+        number = _integer(option, value)
+        if number < 0:
+            raise argparse.ArgumentTypeError(
+                f"must be a non-negative integer (0 or more); got {value!r}"
+            )
+        return number
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")
+    return parse
+
+
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps|auto")
+
+
+def parse_device(value: str) -> str:
+    """``--device``: cpu, cuda, cuda:N, mps or auto (whether it exists is checked later)."""
+    if not _DEVICE.fullmatch(value.strip()):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda, cuda:N, mps or auto; got {value!r}")
+    return value.strip()
 
 
 def parse_layers(value: str) -> list[int] | None:
@@ -57,11 +106,13 @@ def _add_model_options(
         metavar="all|0,3,6",
         help=f"{layers_help} (0 = embeddings; default all)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
+    parser.add_argument(
+        "--device", type=parse_device, default="cpu", help="torch device (cpu, cuda, cuda:1, mps)"
+    )
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument(
         "--context-words",
-        type=int,
+        type=positive_int("--context-words"),
         default=None,
         help="bidirectional text models: words in each word's window",
     )
@@ -189,12 +240,17 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         "spatial (2 x 2 grid)",
     )
     extract.add_argument(
-        "--batch-size", type=int, default=None, help="windows or images per forward pass"
+        "--batch-size",
+        type=positive_int("--batch-size"),
+        default=None,
+        help="windows or images per forward pass",
     )
     extract.add_argument(
         "--untrained", action="store_true", help="random weights of the same architecture"
     )
-    extract.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    extract.add_argument(
+        "--seed", type=non_negative_int("--seed"), default=0, help="seed of the random weights"
+    )
     extract.add_argument(
         "--out", type=Path, default=Path("features"), help="feature store directory"
     )
@@ -337,7 +393,12 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace results of other settings in --out (else they are refused)",
     )
-    score.add_argument("--batch-size", type=int, default=None, help="items per forward pass")
+    score.add_argument(
+        "--batch-size",
+        type=positive_int("--batch-size"),
+        default=None,
+        help="items per forward pass",
+    )
     score.add_argument(
         "--untrained", action="store_true", help="score the architectures with random weights"
     )
@@ -348,7 +409,7 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
     )
     score.add_argument(
         "--seed",
-        type=int,
+        type=non_negative_int("--seed"),
         default=None,
         help="seed of random weights, random controls and shuffled folds (default 0)",
     )
@@ -609,10 +670,6 @@ def run_extract(args: argparse.Namespace) -> int:
         raise CommandError(
             f"extract needs exactly one of --dataset NAME or --stimuli FILE; {given} given"
         )
-    if args.batch_size is not None and args.batch_size < 1:
-        raise CommandError(f"--batch-size must be a positive integer; got {args.batch_size}")
-    if args.context_words is not None and args.context_words < 1:
-        raise CommandError(f"--context-words must be a positive integer; got {args.context_words}")
 
     from brainalign.datasets.catalogue import CatalogueError, UnknownDatasetError, load_stimuli
     from brainalign.encoders.extract import (

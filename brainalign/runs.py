@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import platform
 import re
@@ -69,6 +70,8 @@ FIGURES_DIR = "figures"
 
 #: Files and folders of a run that ``overwrite=True`` removes (nothing else is touched).
 RUN_OUTPUTS = (CELLS_DIR, RUN_FILE, "results.csv", "results.parquet", FIGURES_DIR, "report.html")
+
+_PROGRESS = logging.getLogger("brainalign.progress")
 
 #: Distributions whose versions a run records.
 LIBRARIES = ("brainalign", "torch", "transformers", "numpy", "scipy", "scikit-learn", "pandas")
@@ -178,10 +181,28 @@ def _now() -> str:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    from brainalign._io import atomic_path
+    from brainalign._io import atomic_path, raise_if_disk_full
 
-    with atomic_path(path) as temp:
-        Path(temp).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    try:
+        with atomic_path(path) as temp:
+            Path(temp).write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise_if_disk_full(error, path, "run file")
+        raise
+
+
+def _table_problem(path: Path, n_rows: Any) -> str | None:
+    """Why a cell's table cannot be read back (None when it can): a file cut short
+    (no Parquet footer) or holding another number of rows than its done-marker says."""
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.ParquetFile(path).metadata.num_rows
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        return f"unreadable ({error})"
+    if isinstance(n_rows, int) and rows != n_rows:
+        return f"holds {rows} rows, its done-marker says {n_rows}"
+    return None
 
 
 def _differences(recorded: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
@@ -308,17 +329,36 @@ class RunFolder:
     # ----------------------------------------------------------------- cells
 
     def is_done(self, cell: Cell) -> bool:
-        """Whether the cell's table and done-marker exist (with these settings)."""
+        """Whether the cell's table and done-marker exist (with these settings) and the
+        table reads back whole.
+
+        A table cut short after its marker was written (a full disk, a copy that stopped)
+        counts as not done: the cell is computed again, and the log
+        (``brainalign.progress``) says so.
+        """
         marker = cell.marker_path(self.path)
-        if not marker.is_file() or not cell.table_path(self.path).is_file():
+        table = cell.table_path(self.path)
+        if not marker.is_file() or not table.is_file():
             return False
         try:
             recorded = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        return (
+        if not isinstance(recorded, dict) or not (
             recorded.get("settings") == self.settings and recorded.get("digest", "") == cell.digest
-        )
+        ):
+            return False
+        problem = _table_problem(table, recorded.get("n_rows"))
+        if problem is not None:
+            _PROGRESS.warning(
+                "cell %s on %s: its table %s is %s; computing the cell again",
+                cell.model,
+                cell.benchmark,
+                table,
+                problem,
+            )
+            return False
+        return True
 
     def request(self, cells: Sequence[Cell]) -> list[Cell]:
         """Note the cells of this invocation; return those still to compute."""
@@ -351,7 +391,11 @@ class RunFolder:
             "n_rows": len(value["rows"]),
             **cost,
         }
-        _write_json(cell.marker_path(self.path), marker)
+        try:
+            _write_json(cell.marker_path(self.path), marker)
+        except BaseException:  # no table without its marker: the cell is simply not done
+            cell.table_path(self.path).unlink(missing_ok=True)
+            raise
         for entry in self.record["cells"]:
             if (entry["model"], entry["benchmark"]) == (cell.model, cell.benchmark):
                 entry.update({"finished": marker["finished"], "n_rows": marker["n_rows"], **cost})

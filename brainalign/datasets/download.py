@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from brainalign._io import atomic_path
+from brainalign._io import atomic_path, disk_full_message, is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -625,13 +625,35 @@ def _transfer(remote: RemoteFile, part: Path, offset: int, progress: bool) -> tu
         _check_announced_size(remote, total)
         expected_total = total if total is not None else remote.size
         hasher = _hash_file(part, remote.algorithm) if offset > 0 else hashlib.new(remote.algorithm)
-        with open(part, "ab" if offset > 0 else "wb") as handle:
-            written = _stream(response, handle, hasher, offset, expected_total, remote, progress)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(part, "ab" if offset > 0 else "wb") as handle:
+                written = _stream(
+                    response, handle, hasher, offset, expected_total, remote, progress
+                )
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:
+            if isinstance(error, DownloadError) or not is_disk_full(error):
+                raise
+            raise DownloadError(_disk_full(remote, part, expected_total)) from error
     if expected_total is not None and written < expected_total:
         raise _interrupted(remote, part, written, expected_total, "connection closed early")
     return hasher, offset > 0
+
+
+def _disk_full(remote: RemoteFile, part: Path, total: int | None) -> str:
+    """The message of a download that filled the disk (the ``.part`` file is kept)."""
+    try:
+        have = part.stat().st_size
+    except OSError:
+        have = 0
+    of_total = f" of {total}" if total is not None else ""
+    return f"download of {remote.url} stopped: " + disk_full_message(
+        part,
+        "partial download",
+        kept=f"the partial file ({have}{of_total} bytes) is kept there on purpose, so the "
+        "next run resumes it",
+    )
 
 
 def _open(remote: RemoteFile, part: Path, offset: int) -> Any:
@@ -846,6 +868,17 @@ def _extract_atomically(archive: Path, kind: str, destination: Path, remote: Rem
         marker = {remote.algorithm: remote.digest, "url": remote.url, "archive": remote.filename}
         (temp / EXTRACTED_MARKER).write_text(json.dumps(marker), encoding="utf-8")
         _replace_dir(temp, destination)
+    except OSError as error:
+        if isinstance(error, DownloadError) or not is_disk_full(error):
+            raise
+        raise DownloadError(
+            f"cannot extract {archive}: "
+            + disk_full_message(
+                destination,
+                "extracted folder",
+                kept="the half-extracted folder was removed (the archive is kept)",
+            )
+        ) from error
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)

@@ -391,7 +391,7 @@ def inspect_model(name: str | os.PathLike) -> ModelInfo:
     """
     import json
 
-    given, source, local = locate_model(name, "weights and tokenizer files")
+    given, source, local = locate_model(name, "weights and tokenizer files", tokenizer=False)
     config_path: Path | None = Path(source) / "config.json" if local else None
     revision = None
     if not local:
@@ -606,8 +606,14 @@ def check_load_options(weights: str, dtype: str) -> None:
         raise ValueError(f"dtype={dtype!r}; use 'float32', 'float16' or 'bfloat16'")
 
 
-def locate_model(name: str | os.PathLike, expected_files: str) -> tuple[str, str, bool]:
+def locate_model(
+    name: str | os.PathLike, expected_files: str, *, tokenizer: bool | None = None
+) -> tuple[str, str, bool]:
     """Resolve a model name; a local directory must hold ``config.json``.
+
+    A local directory of a model read with a tokenizer (``tokenizer=True``; by default
+    when ``expected_files`` names tokenizer files) must also hold tokenizer files
+    (:func:`check_tokenizer_files`).
 
     Parameters
     ----------
@@ -629,7 +635,52 @@ def locate_model(name: str | os.PathLike, expected_files: str) -> tuple[str, str
             f"model directory {source!r} has no config.json; pass a directory saved with "
             f"save_pretrained (config.json, {expected_files}) or a hub id"
         )
+    if tokenizer is None:
+        tokenizer = "tokenizer" in expected_files
+    if local and tokenizer:
+        check_tokenizer_files(source)
     return given, source, local
+
+
+#: Files that hold a tokenizer's vocabulary (one of them must be in a model directory).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "*.model")
+
+
+def check_tokenizer_files(directory: str | os.PathLike) -> None:
+    """Refuse a model directory without tokenizer vocabulary files.
+
+    Without them transformers silently builds a tokenizer of special tokens only (every
+    word becomes ``[UNK]``), so features would be computed from the wrong input.
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the directory and the files looked for.
+    """
+    folder = Path(directory)
+    if any(next(folder.glob(pattern), None) is not None for pattern in TOKENIZER_FILES):
+        return
+    raise ModelLoadError(
+        f"model directory {str(folder)!r} has no tokenizer files (none of "
+        f"{', '.join(TOKENIZER_FILES)}); transformers would build an empty tokenizer and "
+        "every word would become an unknown token. Save the tokenizer next to the model "
+        f"(tokenizer.save_pretrained({str(folder)!r}))"
+    )
+
+
+def check_tokenizer_vocabulary(tokenizer: Any, given: str) -> None:
+    """Refuse a tokenizer whose vocabulary holds nothing but special tokens."""
+    try:
+        size = len(tokenizer)
+        special = len(set(getattr(tokenizer, "all_special_tokens", []) or []))
+    except TypeError:
+        return
+    if size <= special:
+        raise ModelLoadError(
+            f"the tokenizer of model {given!r} has an empty vocabulary ({size} tokens, all "
+            "special); its tokenizer files are missing or broken: save the model's tokenizer "
+            "(tokenizer.json, or vocab.txt / vocab.json + merges.txt) next to it"
+        )
 
 
 def model_provenance(
@@ -706,9 +757,17 @@ def build_model(
     torch_dtype = getattr(torch, dtype)
     if weights == "pretrained":
         device_map = {"device_map": "auto"} if device == "auto" else {}
-        model, info = model_class.from_pretrained(
-            source, config=config, dtype=torch_dtype, output_loading_info=True, **device_map
-        )
+        if Path(source).is_dir():
+            check_weight_files(source)
+        try:
+            model, info = model_class.from_pretrained(
+                source, config=config, dtype=torch_dtype, output_loading_info=True, **device_map
+            )
+        except Exception as error:  # noqa: BLE001 - safetensors and pickle raise their own
+            problem = _weights_problem(source, error)
+            if problem is None:
+                raise
+            raise problem from error
         missing = sorted(k for k in info["missing_keys"] if not k.startswith("pooler."))
         if missing:
             raise ModelLoadError(
@@ -726,6 +785,97 @@ def build_model(
     if device != "auto":
         model = model.to(device)
     return model.eval()
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a ``.safetensors`` file cannot be read whole (None when its header and size
+    agree): read from its 8-byte header length and JSON header, no tensor loaded."""
+    import json
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return f"{size} bytes, shorter than a safetensors header"
+            (length,) = struct.unpack("<Q", head)
+            if 8 + length > size:
+                return f"its header says {length} header bytes but the file has {size} bytes"
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError, struct.error) as error:
+        return f"unreadable header ({error})"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    ends = [
+        spec["data_offsets"][1]
+        for name, spec in header.items()
+        if name != "__metadata__" and isinstance(spec, dict) and "data_offsets" in spec
+    ]
+    expected = 8 + length + max(ends, default=0)
+    if expected != size:
+        return f"the header describes {expected} bytes but the file has {size}"
+    return None
+
+
+def check_weight_files(directory: str | os.PathLike) -> None:
+    """Refuse a model directory whose ``.safetensors`` files are cut short or corrupt.
+
+    Checks each file's header against its size (cheap: no tensor is read).
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the directory and the file.
+    """
+    folder = Path(directory)
+    for path in sorted(folder.glob("*.safetensors")):
+        problem = _safetensors_problem(path)
+        if problem is not None:
+            raise ModelLoadError(
+                f"model directory {str(folder)!r}: weight file {path.name!r} is truncated or "
+                f"corrupt ({problem}); download it again (or save the model again with "
+                "save_pretrained)"
+            )
+
+
+def _weights_problem(source: str, error: BaseException) -> ModelLoadError | None:
+    """A clear ModelLoadError for weights that could not be read (None: not recognised)."""
+    import pickle
+
+    text = str(error)
+    folder = Path(source)
+    local = folder.is_dir()
+    place = f"model directory {source!r}" if local else f"model {source!r} (Hugging Face cache)"
+    bins = sorted(folder.glob("*.bin")) if local else []
+    refused = isinstance(error, pickle.UnpicklingError) or "Weights only load failed" in text
+    if refused:
+        names = ", ".join(repr(p.name) for p in bins) or "its pytorch_model.bin"
+        first = str(bins[0]) if bins else "pytorch_model.bin"
+        return ModelLoadError(
+            f"{place}: weight file {names} was refused for safety (weights_only): it holds "
+            "Python objects besides tensors, which torch.load will not unpickle. Convert it "
+            'to safetensors, e.g. (only if you trust the file) python -c "import torch; '
+            "from safetensors.torch import save_file; save_file(torch.load("
+            f"'{first}', weights_only=False), '{folder / 'model.safetensors'}')\", then "
+            "remove the .bin"
+        )
+    corrupt = type(error).__name__ == "SafetensorError" or any(
+        marker in text
+        for marker in (
+            "PytorchStreamReader",
+            "failed finding central directory",
+            "invalid load key",
+        )
+    )
+    if corrupt:
+        kind = "*.safetensors" if type(error).__name__ == "SafetensorError" else "*.bin"
+        names = ", ".join(repr(p.name) for p in sorted(folder.glob(kind))) if local else ""
+        return ModelLoadError(
+            f"{place}: weight file {names or kind} is truncated or corrupt ({text.strip()}); "
+            "download it again"
+        )
+    return None
 
 
 def load_text_model(
@@ -810,6 +960,7 @@ def load_text_model(
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise fail("tokenizer", error) from error
+    check_tokenizer_vocabulary(tokenizer, given)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(
             f"model {given!r} only has a slow tokenizer ({type(tokenizer).__name__}); the "

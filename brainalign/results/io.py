@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainalign._io import atomic_path
+from brainalign._io import atomic_path, raise_if_disk_full
 from brainalign.results.schema import RESULT_COLUMNS, make_results
 
 __all__ = [
@@ -26,10 +26,20 @@ _NULLABLE_INTEGERS = ("layer", "head", "session")
 
 
 def write_results_csv(results: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a result table to CSV atomically (temp file, then rename)."""
+    """Write a result table to CSV atomically (temp file, then rename).
+
+    Raises
+    ------
+    brainalign._io.DiskFullError
+        When the disk is full (the file is left as it was, no temporary file remains).
+    """
     path = Path(path)
-    with atomic_path(path) as temp:
-        results.to_csv(temp, index=False)
+    try:
+        with atomic_path(path) as temp:
+            results.to_csv(temp, index=False)
+    except OSError as error:
+        raise_if_disk_full(error, path, "results file")
+        raise
     return path
 
 
@@ -38,10 +48,19 @@ def write_results_parquet(results: pd.DataFrame, path: str | os.PathLike) -> Pat
 
     Parquet keeps the column types (the nullable integers ``layer`` and ``head``,
     floats, strings), which a CSV round trip loses.
+
+    Raises
+    ------
+    brainalign._io.DiskFullError
+        When the disk is full (the file is left as it was, no temporary file remains).
     """
     path = Path(path)
-    with atomic_path(path) as temp:
-        results.to_parquet(temp, index=False, engine="pyarrow")
+    try:
+        with atomic_path(path) as temp:
+            results.to_parquet(temp, index=False, engine="pyarrow")
+    except OSError as error:
+        raise_if_disk_full(error, path, "results file")
+        raise
     return path
 
 

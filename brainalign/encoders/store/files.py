@@ -24,21 +24,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainalign._io import DiskFullError, disk_full_message, is_disk_full
 from brainalign.encoders.common import file_sha256
 from brainalign.encoders.features import Features
-from brainalign.encoders.store.errors import EntryExistsError, IncompleteEntryError
+from brainalign.encoders.store.errors import (
+    EntryExistsError,
+    FeatureStoreError,
+    IncompleteEntryError,
+)
 from brainalign.encoders.store.keys import _canonical, _check_key, key_sha256
 
 if TYPE_CHECKING:
     from brainalign.encoders.store.store import FeatureStore
 
-__all__ = ["FORMAT_VERSION", "KEY_FILE", "MANIFEST", "EntryWriter"]
+__all__ = ["FORMAT_VERSION", "KEY_FILE", "MANIFEST", "EntryWriter", "StoreDiskFullError"]
 
 #: Version of the entry layout; entries of another version count as incomplete.
 FORMAT_VERSION = 1
 
 MANIFEST = "manifest.json"
 KEY_FILE = "key.json"
+
+
+class StoreDiskFullError(DiskFullError, FeatureStoreError):
+    """The disk of a feature store filled up while an entry was written; the entry's
+    temporary directory has been removed, so nothing half-written is left."""
 
 
 def _fsync_path(path: Path, directory: bool = False) -> None:
@@ -228,10 +238,22 @@ class EntryWriter:
                     self._temp / f"array-{index:03d}.npy", (self.n_items, *tail), dtype
                 )
                 self._written[name] = np.zeros(self.n_items, dtype=bool)
-        except BaseException:
+        except BaseException as error:
             self._discard()
+            self._raise_if_disk_full(error)
             raise
         return self
+
+    def _raise_if_disk_full(self, error: BaseException) -> None:
+        """Raise :class:`StoreDiskFullError` from ``error`` when the disk is full."""
+        if is_disk_full(error) and not isinstance(error, StoreDiskFullError):
+            raise StoreDiskFullError(
+                disk_full_message(
+                    self.path,
+                    "feature-store entry",
+                    kept="the unfinished entry was removed, nothing half-written was kept",
+                )
+            ) from error
 
     def write(self, name: str, rows: slice | int | Sequence[int] | np.ndarray, values: Any) -> None:
         """Write ``values`` into rows ``rows`` of array ``name``.
@@ -269,7 +291,13 @@ class EntryWriter:
                 f"array {name!r}: cannot store {values.dtype} values in a {target.dtype} array "
                 "without changing their kind; convert them first"
             )
-        target.write_rows(np.atleast_1d(indices), values.reshape(-1, *target.shape[1:]))
+        try:
+            target.write_rows(np.atleast_1d(indices), values.reshape(-1, *target.shape[1:]))
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            self._discard()  # the with-block's exit then has nothing left to remove
+            self._raise_if_disk_full(error)
         self._written[name][indices] = True
 
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
@@ -278,8 +306,9 @@ class EntryWriter:
             return
         try:
             self._finish()
-        except BaseException:
+        except BaseException as error:
             self._discard()
+            self._raise_if_disk_full(error)
             raise
 
     def _finish(self) -> None:
