@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.alignment.temporal import lanczos_resample
-from brainalign.benchmarks.benchmark import ModelScores
+from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.continuous import (
     EncodingSettings,
     features_to_volumes,
@@ -120,7 +120,8 @@ class AliceTask:
             features, self.recording.sample_times, self.encoding.lanczos_window
         )
         n_dims = next(reversed(design.values())).shape[1]
-        return ModelScores(score_design(self.recording, design, self.encoding), n_dims)
+        rows = score_design(self.recording, design, self.encoding)
+        return ModelScores(rows, n_dims, constant=constant_feature_sets(features))
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The authors' regressors and the position control, through the same pipeline."""

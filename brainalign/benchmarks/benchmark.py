@@ -11,7 +11,9 @@ a versioned id. :meth:`Benchmark.run` is the only way a score is made:
    which loads the data once) and asked for the scores of the model, of its untrained
    twin, of its controls and for the ceiling (:class:`BenchmarkTask`);
 4. ``Benchmark.run`` labels every row (``model``, ``weights``, ``control``,
-   ``control_of``, ``benchmark``, ``dataset``, ``metric``), joins the ceiling, and types
+   ``control_of``, ``benchmark``, ``dataset``, ``metric``), flags the rows scored from
+   features that are the same for every item (``features_flag``, with one
+   :class:`ConstantFeaturesWarning` per run naming them), joins the ceiling, and types
    the table (:func:`brainalign.results.make_results`).
 
 A task only computes scores: it never names the rows, adds the twin or the controls
@@ -25,9 +27,10 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,12 +38,19 @@ import pandas as pd
 from brainalign.benchmarks.settings import RunSettings, check_settings
 from brainalign.datasets.download import NotInCacheError
 
+if TYPE_CHECKING:
+    from brainalign.encoders.features import Features
+
 __all__ = [
+    "CONSTANT_FLAG",
     "Benchmark",
     "BenchmarkTask",
+    "ConstantFeaturesWarning",
     "MissingBenchmarkDataError",
     "ModelScores",
     "as_settings",
+    "constant_feature_sets",
+    "is_constant",
 ]
 
 PROGRESS = logging.getLogger("brainalign.progress")
@@ -49,9 +59,80 @@ PROGRESS = logging.getLogger("brainalign.progress")
 #: Columns a task's rows may be joined to the ceiling on.
 CEILING_KEYS = ("subject", "unit", "session")
 
+#: ``features_flag`` of a row scored from features that are the same for every item.
+CONSTANT_FLAG = "constant"
+
+#: Relative spread (of a dimension, over items) at or below which it counts as constant:
+#: a few float32 roundings (float32's epsilon is 1.2e-7).
+CONSTANT_RTOL = 1e-6
+
 
 class MissingBenchmarkDataError(NotInCacheError):
     """A benchmark's dataset is not in the cache and downloads are off."""
+
+
+class ConstantFeaturesWarning(UserWarning):
+    """Some layers (or heads) of a model gave the same features for every item.
+
+    A score needs features that vary across items: a similarity or RSA score of such a
+    layer is NaN, and an encoding score carries nothing of the model beyond the items'
+    timing. :meth:`Benchmark.run` warns once per run, naming the model and the layers
+    and heads, and flags their rows ``features_flag == "constant"``.
+    """
+
+
+def is_constant(X: np.ndarray) -> bool:
+    """Whether every item (row) of ``X`` has the same features, to float32 precision.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n_items, ...)
+
+    Returns
+    -------
+    bool
+        True when every dimension's spread over the items (max - min) is at most
+        :data:`CONSTANT_RTOL` times its largest absolute value (all-zero dimensions
+        included); False for fewer than two items or a non-finite value.
+    """
+    X = np.asarray(X)
+    if len(X) < 2 or X.size == 0:
+        return False
+    X = X.reshape(len(X), -1)
+    low, high = X.min(axis=0), X.max(axis=0)
+    scale = np.maximum(np.abs(low), np.abs(high))
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(high - low <= CONSTANT_RTOL * scale))
+
+
+def constant_feature_sets(features: Features, heads: bool = False) -> list[tuple[int, int | None]]:
+    """The hidden states (and heads) whose features are the same for every item.
+
+    Parameters
+    ----------
+    features : Features
+        Hidden states ``"0"``, ``"1"``, ... of shape (n_items, n_dims), and per-head
+        arrays ``"L.heads"`` of shape (n_items, n_heads, d_head).
+    heads : bool, default False
+        Whether heads are scored (then each head of every ``"L.heads"`` is checked).
+
+    Returns
+    -------
+    list of (int, int or None)
+        (layer, head) of each constant feature set, in model order; head None for a
+        whole layer. For :attr:`ModelScores.constant`.
+    """
+    found: list[tuple[int, int | None]] = []
+    suffix = ".heads"
+    for name in features.layer_names:
+        array = features[name]
+        if name.isdigit():
+            if is_constant(array):
+                found.append((int(name), None))
+        elif heads and name.endswith(suffix) and name[: -len(suffix)].isdigit():
+            layer = int(name[: -len(suffix)])
+            found += [(layer, h) for h in range(array.shape[1]) if is_constant(array[:, h])]
+    return found
 
 
 @dataclass
@@ -66,10 +147,15 @@ class ModelScores:
         control, benchmark, dataset or metric (the benchmark adds them).
     n_dims : int or None
         Width of the model's last scored layer, for controls that match it.
+    constant : list of (int, int or None)
+        (layer, head) of the feature sets that were the same for every item (head None
+        for a whole layer; :func:`constant_feature_sets`): their rows get
+        ``features_flag == "constant"``.
     """
 
     rows: pd.DataFrame
     n_dims: int | None = None
+    constant: list[tuple[int, int | None]] = field(default_factory=list)
 
 
 class BenchmarkTask(Protocol):
@@ -255,7 +341,14 @@ class Benchmark:
             Result rows (:data:`brainalign.results.RESULT_COLUMNS`, then the
             benchmark's own columns): the model's, its untrained twin's (unless
             ``untrained_twin=False``), each control's (``control``, ``control_of``), with
-            the ceiling.
+            the ceiling. ``features_flag`` is ``"constant"`` on the rows of a layer (or
+            head) whose features were the same for every item, else ``""``.
+
+        Warns
+        -----
+        ConstantFeaturesWarning
+            Once, when any layer or head of the model (or its twin) was constant,
+            naming the model, the weights and the layers and heads.
 
         Raises
         ------
@@ -273,6 +366,7 @@ class Benchmark:
         task = self.resolve_runner()(self, settings_)
         frames = []
         scored: ModelScores | None = None
+        constant: dict[str, list[tuple[int, int | None]]] = {}
         for weights in settings_.variants:
             began = time.perf_counter()
             PROGRESS.info("%s (%s): features and scores", where, weights)
@@ -281,13 +375,23 @@ class Benchmark:
                 "%s (%s): %s in %.1f s", where, weights, _counts(scores.rows),
                 time.perf_counter() - began,
             )  # fmt: skip
-            frames.append(_label(scores.rows, model=settings_.model, weights=weights))
+            labelled = _label(scores.rows, model=settings_.model, weights=weights)
+            frames.append(_flag_constant(labelled, scores.constant))
+            if scores.constant:
+                constant[weights] = list(scores.constant)
             if weights == settings_.weights:
                 scored = scores
         assert scored is not None
         for name, rows in task.score_controls(scored).items():
             frames.append(_label(rows, control=name, control_of=settings_.model))
+        if constant:
+            warnings.warn(
+                _constant_message(self.versioned_id, settings_.model, constant),
+                ConstantFeaturesWarning,
+                stacklevel=2,
+            )
         rows = pd.concat(frames, ignore_index=True)
+        rows["features_flag"] = rows["features_flag"].fillna("")
         rows = _with_ceiling(rows, task.ceiling())
         rows["benchmark"] = self.versioned_id
         rows["dataset"] = self.dataset
@@ -316,6 +420,45 @@ def _label(rows: pd.DataFrame, **entity: str) -> pd.DataFrame:
     if "layer" not in labelled.columns:
         labelled["layer"] = pd.NA
     return labelled
+
+
+def _flag_constant(rows: pd.DataFrame, constant: Sequence[tuple[int, int | None]]) -> pd.DataFrame:
+    """``features_flag``: ``"constant"`` on the rows of the (layer, head) in ``constant``."""
+    flagged = rows.assign(features_flag="")
+    if not constant or "layer" not in rows.columns:
+        return flagged
+    layers = rows["layer"].astype("Int64")
+    heads = rows["head"].astype("Int64") if "head" in rows.columns else pd.Series(pd.NA, rows.index)
+    for layer, head in constant:
+        at = (layers == layer).fillna(False)
+        at &= heads.isna() if head is None else (heads == head).fillna(False)
+        flagged.loc[at.to_numpy(dtype=bool), "features_flag"] = CONSTANT_FLAG
+    return flagged
+
+
+def _constant_message(
+    benchmark: str, model: str, constant: Mapping[str, Sequence[tuple[int, int | None]]]
+) -> str:
+    """The one warning of a run: model, weights, the layers and heads that were constant."""
+
+    def described(sets: Sequence[tuple[int, int | None]]) -> str:
+        whole = [str(layer) for layer, head in sets if head is None]
+        parts = [f"layer{'s' * (len(whole) > 1)} {', '.join(whole)}"] if whole else []
+        by_layer: dict[int, list[str]] = {}
+        for layer, head in sets:
+            if head is not None:
+                by_layer.setdefault(layer, []).append(str(head))
+        parts += [f"layer {layer} heads {', '.join(hs)}" for layer, hs in by_layer.items()]
+        return "; ".join(parts)
+
+    per_weights = [f"{described(sets)} ({weights})" for weights, sets in constant.items()]
+    return (
+        f"{benchmark}: model {model!r} gave the same features for every item at "
+        f"{'; '.join(per_weights)}, so their scores say nothing about the model (NaN, or "
+        "for a time series only the items' timing); these rows have features_flag "
+        "'constant'. A CLS token read at the embedding layer (layer 0) is one such case: "
+        "leave those layers out or pool over tokens."
+    )
 
 
 def _with_ceiling(rows: pd.DataFrame, ceiling: pd.DataFrame | None) -> pd.DataFrame:

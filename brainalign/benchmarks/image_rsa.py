@@ -73,7 +73,7 @@ from brainalign.alignment.rsa import (
     rdm_to_square,
     square_to_rdm,
 )
-from brainalign.benchmarks.benchmark import ModelScores
+from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import random_vectors
 from brainalign.benchmarks.word_similarity import head_layers, hidden_state_names
 from brainalign.datasets.catalogue import load
@@ -370,7 +370,8 @@ class ImageRsaTask:
             if head_ids:
                 frames.append(self._rows(rdms_of_heads, head_layer_ids, head_ids))
         n_dims = features[hidden_state_names(features)[-1]].shape[1]
-        return ModelScores(pd.concat(frames, ignore_index=True), n_dims)
+        constant = constant_feature_sets(features, settings.heads)
+        return ModelScores(pd.concat(frames, ignore_index=True), n_dims, constant=constant)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The random-image-feature control, as wide as the model's last layer."""

@@ -83,7 +83,7 @@ import pandas as pd
 
 from brainalign.alignment.ceiling import leave_one_out_isc
 from brainalign.alignment.encoding import cross_validated_encoding
-from brainalign.benchmarks.benchmark import ModelScores
+from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import position_features
 from brainalign.datasets.catalogue import load
 
@@ -630,7 +630,11 @@ class LanguageRidgeTask:
             self._rows(X, layer, head) for layer, head, X in _feature_sets(features, settings.heads)
         ]
         last = [name for name in features.layer_names if name.isdigit()][-1]
-        return ModelScores(pd.concat(frames, ignore_index=True), features[last].shape[1])
+        return ModelScores(
+            pd.concat(frames, ignore_index=True),
+            features[last].shape[1],
+            constant=constant_feature_sets(features, settings.heads),
+        )
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The position control through the same ridge and folds."""

@@ -55,7 +55,7 @@ import pandas as pd
 
 from brainalign.alignment.ceiling import ceiling_from_reliability
 from brainalign.alignment.encoding import cross_validated_encoding
-from brainalign.benchmarks.benchmark import ModelScores
+from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.word_similarity import (
     ALL_RATERS,
     RANDOM_CONTROL,
@@ -279,7 +279,11 @@ class NormProbeTask:
             for layer in head_layers(features):
                 per_head = np.asarray(features[f"{layer}.heads"])
                 frames += [self._rows(per_head[:, h], layer, h) for h in range(per_head.shape[1])]
-        return ModelScores(pd.concat(frames, ignore_index=True), features[names[-1]].shape[1])
+        return ModelScores(
+            pd.concat(frames, ignore_index=True),
+            features[names[-1]].shape[1],
+            constant=constant_feature_sets(features, settings.heads),
+        )
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The random-word-vector control through the same probe."""

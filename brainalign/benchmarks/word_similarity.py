@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.alignment.metrics import pearson_columns
-from brainalign.benchmarks.benchmark import ModelScores
+from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import random_vectors
 from brainalign.datasets.catalogue import load
 
@@ -368,7 +368,11 @@ class WordPairsTask:
                 features, self.first, self.second
             )
             frames.append(self._scores(cosines, head_layer_ids, head_ids))
-        return ModelScores(pd.concat(frames, ignore_index=True), features[names[-1]].shape[1])
+        return ModelScores(
+            pd.concat(frames, ignore_index=True),
+            features[names[-1]].shape[1],
+            constant=constant_feature_sets(features, settings.heads),
+        )
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The random-word-vector control, as wide as the model's last layer."""

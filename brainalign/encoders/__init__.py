@@ -8,7 +8,8 @@ imports neither torch nor transformers:
 
 - :class:`TextEncoder`, :class:`VisionEncoder`: hidden states of every layer (and
   head) of Hugging Face language and vision models; :class:`ModelLoadError`;
-- :class:`Features`: the arrays and their provenance;
+- :class:`Features`: the arrays and their provenance; :class:`NonFiniteFeaturesError`:
+  features that are not finite, refused where they are made;
 - :class:`FeatureStore` and its keys (:func:`feature_key`, :func:`text_encoder_key`,
   :func:`text_extract_key`, :func:`stimulus_hash`): features on disk, computed once;
 - :class:`LayerCapture`, :func:`attention_summaries`, :func:`register_architecture`,
@@ -26,6 +27,7 @@ _EXPORTS = {
     "read_stimuli": "brainalign.encoders.extract",
     "text_stimuli": "brainalign.encoders.extract",
     "Features": "brainalign.encoders.features",
+    "NonFiniteFeaturesError": "brainalign.encoders.features",
     "LayerCapture": "brainalign.encoders.heads",
     "attention_summaries": "brainalign.encoders.heads",
     "register_architecture": "brainalign.encoders.hooks",

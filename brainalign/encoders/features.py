@@ -8,7 +8,80 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Features"]
+__all__ = ["Features", "NonFiniteFeaturesError", "check_finite"]
+
+
+class NonFiniteFeaturesError(ValueError):
+    """A model gave inf or NaN features (e.g. float16 overflowing on large activations).
+
+    Raised by the encoders before anything is returned or written to a feature store; the
+    message names the model, its weights and dtype, every layer (and head or block array)
+    affected, how many values, and what to do (float32 or bfloat16).
+    """
+
+
+def check_finite(pooled: dict[str, np.ndarray], provenance: dict[str, Any], where: str) -> None:
+    """Raise unless every value of every array of one batch is finite.
+
+    Parameters
+    ----------
+    pooled : dict of str to numpy.ndarray, each shape (n_batch_items, ...)
+        One batch of features by array name (``"1"``, ``"1.heads"``, ...).
+    provenance : dict
+        The features' provenance: ``model``, ``weights`` and ``dtype`` name them.
+    where : str
+        Which items the batch holds, for the message (``"items 0-31 of 92"``).
+
+    Raises
+    ------
+    NonFiniteFeaturesError
+        Naming the model, the arrays with inf or NaN (their count of each), and the fix.
+    """
+    bad = []
+    for name, values in pooled.items():
+        finite = np.isfinite(values)
+        if finite.all():
+            continue
+        n_nan = int(np.isnan(values).sum())
+        n_inf = int(values.size - finite.sum()) - n_nan
+        bad.append(
+            f"{_array_name(name)}: {n_nan + n_inf} of {values.size} values "
+            f"({n_inf} inf, {n_nan} NaN)"
+        )
+    if not bad:
+        return
+    raise NonFiniteFeaturesError(non_finite_message(provenance, "; ".join(bad), where))
+
+
+def non_finite_message(provenance: dict[str, Any], what: str, where: str) -> str:
+    """The message of :class:`NonFiniteFeaturesError`: model, ``what`` was not finite, fix."""
+    model = provenance.get("model") or "(model unknown)"
+    weights = provenance.get("weights")
+    dtype = str(provenance.get("dtype") or "float32")
+    named = f"model {model!r} ({f'{weights} weights, ' if weights else ''}dtype {dtype})"
+    if dtype == "float32":
+        advice = (
+            "in float32 this means the weights or inputs themselves overflow or hold inf/NaN: "
+            "check the model's weights"
+        )
+    else:
+        limit = " (its largest value is 65504)" if dtype == "float16" else ""
+        advice = (
+            f"{dtype} overflows on large activations{limit}: run in float32 or bfloat16 "
+            "(dtype='float32' in Python, `--dtype float32` on the command line)"
+        )
+    return (
+        f"{named} gave non-finite features for {where}: {what}; {advice}. "
+        "Nothing was stored or returned."
+    )
+
+
+def _array_name(name: str) -> str:
+    """``"layer 1"`` for ``"1"``; ``"layer 1 (heads array '1.heads')"`` for ``"1.heads"``."""
+    layer, dot, kind = name.partition(".")
+    if not dot:
+        return f"layer {name}" if name.isdigit() else f"array {name!r}"
+    return f"layer {layer} ({kind} array {name!r})"
 
 
 @dataclass(frozen=True, repr=False)

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainalign.encoders.features import Features
+from brainalign.encoders.features import Features, check_finite
 
 if TYPE_CHECKING:
     from brainalign.encoders.store import FeatureStore
 
-__all__ = ["ArraySink", "Sink", "StoreSink", "check_store", "collect"]
+__all__ = ["ArraySink", "FiniteSink", "Sink", "StoreSink", "check_store", "collect"]
 
 
 class Sink:
@@ -54,6 +54,31 @@ class ArraySink(Sink):
             if name not in self.arrays:
                 self.arrays[name] = np.empty((self.n_items, *values.shape[1:]), np.float32)
             self.arrays[name][rows] = values
+
+
+class FiniteSink(Sink):
+    """Checks every batch is finite, then hands it on to ``inner``.
+
+    The one place every encoder's pooled batch passes before it is kept (in memory or in
+    a store entry), so inf/NaN features are never returned or stored.
+
+    Raises
+    ------
+    NonFiniteFeaturesError
+        From ``write``, for a batch with an inf or NaN value (nothing of it is written).
+    """
+
+    def __init__(self, inner: Sink, provenance: dict[str, Any]) -> None:
+        super().__init__(inner.n_items)
+        self.inner, self.provenance = inner, provenance
+
+    def write(self, rows: np.ndarray, pooled: dict[str, np.ndarray]) -> None:
+        rows = np.asarray(rows)
+        where = f"{len(rows)} of {self.n_items} items"
+        if len(rows):
+            where += f" (rows {int(rows.min())}-{int(rows.max())})"
+        check_finite(pooled, self.provenance, where)
+        self.inner.write(rows, pooled)
 
 
 class StoreSink(Sink):
@@ -151,11 +176,16 @@ def collect(
     Features
         In memory, or the committed entry read back memory-mapped. When another
         process completes the same entry meanwhile, that entry.
+
+    Raises
+    ------
+    NonFiniteFeaturesError
+        When a batch holds inf or NaN (:class:`FiniteSink`); a store entry is abandoned.
     """
     if store is None:
         sink = ArraySink(n_items)
         with sink:
-            fill(sink)
+            fill(FiniteSink(sink, provenance))
         return Features(
             layers=sink.arrays, stimulus_ids=stimulus_ids, onsets=onsets, provenance=provenance
         )
@@ -164,7 +194,7 @@ def collect(
     assert key is not None
     try:
         with StoreSink(store, key, n_items, stimulus_ids, onsets, provenance) as sink:
-            fill(sink)
+            fill(FiniteSink(sink, provenance))
     except EntryExistsError:  # another process completed the entry meanwhile
         pass
     return store.load(key)

@@ -338,7 +338,24 @@ class SurprisalModel(LoadedModelAccess):
                     )
                     log_probs = torch.log_softmax(logits[row, predicting].float(), dim=-1)
                     chosen = log_probs.gather(1, targets[:, None])[:, 0]
-                    token_bits[job.targets] = -chosen.double().cpu().numpy() / _LN2
+                    bits = -chosen.double().cpu().numpy() / _LN2
+                    if not np.isfinite(bits).all():
+                        self._non_finite(logits[row, predicting])
+                    token_bits[job.targets] = bits
+
+    def _non_finite(self, logits: Any) -> None:
+        """Raise :class:`NonFiniteFeaturesError` for one pass's inf/NaN logits."""
+        from brainalign.encoders.features import NonFiniteFeaturesError, non_finite_message
+
+        values = logits.float().cpu().numpy()
+        n_nan = int(np.isnan(values).sum())
+        n_inf = int(np.isinf(values).sum())
+        what = (
+            f"the logits of a pass ({n_nan + n_inf} of {values.size} values: {n_inf} inf, "
+            f"{n_nan} NaN), so its surprisal is not finite"
+        )
+        provenance = {"model": self.model_id, **self._provenance, "dtype": self.dtype}
+        raise NonFiniteFeaturesError(non_finite_message(provenance, what, "surprisal"))
 
     def _batches(self, passes: list[_Pass]) -> Iterator[list[_Pass]]:
         order = sorted(range(len(passes)), key=lambda j: -len(passes[j].ids))

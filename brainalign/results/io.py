@@ -132,7 +132,7 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
             table = pd.read_csv(path, keep_default_na=False, na_values=[""])
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read results file {str(path)!r}: {error}") from error
-    derived = ("head", "normalized_score", "ceiling_flag")
+    derived = ("head", "normalized_score", "ceiling_flag", "features_flag")
     missing = [c for c in RESULT_COLUMNS if c not in table.columns and c not in derived]
     if missing:
         raise ValueError(

@@ -15,7 +15,8 @@ another column's string:
 
 :func:`make_results` types and orders a table and derives ``normalized_score`` and
 ``ceiling_flag`` from ``score`` and ``ceiling``
-(:func:`brainalign.alignment.ceiling.normalized_scores`); :func:`validate_results`
+(:func:`brainalign.alignment.ceiling.normalized_scores`), and fills a missing
+``features_flag`` with ``""`` (tables written before it existed); :func:`validate_results`
 checks a table against this schema.
 """
 
@@ -29,6 +30,7 @@ from brainalign.alignment.ceiling import CEILING_FLAGS, ceiling_flags, normalize
 __all__ = [
     "COLUMN_DOCS",
     "ENTITY_COLUMNS",
+    "FEATURES_FLAGS",
     "RESULT_COLUMNS",
     "WEIGHTS",
     "entity_labels",
@@ -54,6 +56,9 @@ COLUMN_DOCS = {
     "normalized_score": "score / ceiling where ceiling_flag is 'ok', else NaN",
     "ceiling_flag": "why a ceiling does or does not normalise: "
     + "; ".join(f"'{flag}' {meaning}" for flag, meaning in CEILING_FLAGS.items()),
+    "features_flag": "'constant' when the layer's (or head's) features were the same for "
+    "every item, so its score says nothing about the model (NaN, or for a time series only "
+    "the items' timing; the run warns once, naming them); '' otherwise and on control rows",
 }
 """Every standard column and its meaning (the documentation's schema table)."""
 
@@ -66,7 +71,11 @@ ENTITY_COLUMNS = ("model", "weights", "control", "control_of")
 WEIGHTS = ("pretrained", "untrained")
 """Values of ``weights`` on model rows."""
 
-_STRING_COLUMNS = (*ENTITY_COLUMNS, "benchmark", "dataset", "subject", "unit", "metric")
+_STRING_COLUMNS = (
+    *ENTITY_COLUMNS, "benchmark", "dataset", "subject", "unit", "metric", "features_flag"
+)  # fmt: skip
+FEATURES_FLAGS = ("", "constant")
+"""Values of ``features_flag``: ``""`` or ``"constant"`` (see :data:`COLUMN_DOCS`)."""
 _INTEGER_COLUMNS = ("layer", "head")
 _FLOAT_COLUMNS = ("score", "ceiling")
 
@@ -97,7 +106,8 @@ def make_results(rows: pd.DataFrame) -> pd.DataFrame:
     ----------
     rows : pandas.DataFrame, shape (n_rows, ...)
         Holds every column of :data:`RESULT_COLUMNS` except ``head`` (missing when
-        absent), ``normalized_score`` and ``ceiling_flag``, which are derived here. A
+        absent), ``features_flag`` (``""`` when absent), ``normalized_score`` and
+        ``ceiling_flag``, which are derived here. A
         ``ceiling_flag`` column, when given, is read only for ``"none"`` (the benchmark
         defines no ceiling for that row); every other flag is recomputed.
 
@@ -113,7 +123,8 @@ def make_results(rows: pd.DataFrame) -> pd.DataFrame:
     ValueError
         If a required column is missing.
     """
-    required = [c for c in RESULT_COLUMNS if c not in ("head", "normalized_score", "ceiling_flag")]
+    optional = ("head", "normalized_score", "ceiling_flag", "features_flag")
+    required = [c for c in RESULT_COLUMNS if c not in optional]
     missing = [c for c in required if c not in rows.columns]
     if missing:
         raise ValueError(
@@ -122,6 +133,8 @@ def make_results(rows: pd.DataFrame) -> pd.DataFrame:
     table = rows.copy()
     if "head" not in table.columns:
         table["head"] = pd.NA
+    if "features_flag" not in table.columns:
+        table["features_flag"] = ""
     for column in _STRING_COLUMNS:
         table[column] = _strings(table[column])
     for column in _INTEGER_COLUMNS:
@@ -186,6 +199,9 @@ def validate_results(results: pd.DataFrame) -> pd.DataFrame:
         for name in ("benchmark", "metric"):
             if (results[name] == "").any():
                 problems.append(f"rows without a {name}")
+        bad_flags = sorted(set(results["features_flag"].astype(str)) - set(FEATURES_FLAGS))
+        if bad_flags:
+            problems.append(f"features_flag values {bad_flags}; use {list(FEATURES_FLAGS)}")
         normalized, flags = _normalized(
             results["score"], results["ceiling"], _strings(results["ceiling_flag"])
         )

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from brainalign.benchmarks.benchmark import ModelScores
+from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import random_vectors
 from brainalign.benchmarks.norms import NormProbeTask
 
@@ -163,7 +163,8 @@ class EventEncodingTask:
             self._rows(X, layer, head)
             for layer, head, X in feature_sets(features, self.settings.heads)
         ]
-        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features))
+        constant = constant_feature_sets(features, self.settings.heads)
+        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features), constant)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """One seeded random vector per stimulus, as wide as the model's last layer."""
@@ -231,7 +232,8 @@ class ContinuousEncodingTask:
             self._rows(self._design(X), layer, head)
             for layer, head, X in feature_sets(features, False)
         ]
-        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features))
+        constant = constant_feature_sets(features)
+        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features), constant)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """Word rate: a column of ones per word, resampled like the model's features."""
@@ -289,7 +291,8 @@ class RsaTask:
         sets = list(feature_sets(features, self.settings.heads))
         model_rdms = self._rdms([X for _, _, X in sets])
         rows = self._rows(model_rdms, [s[0] for s in sets], [s[1] for s in sets])
-        return ModelScores(rows, _last_width(features))
+        constant = constant_feature_sets(features, self.settings.heads)
+        return ModelScores(rows, _last_width(features), constant)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The RDM of one seeded random vector per stimulus."""
