@@ -319,15 +319,21 @@ def _pair_table(rows: list[list[str]], path: Path) -> tuple[pd.DataFrame, str, b
     return renamed, rating, has_header
 
 
-def _warn_duplicate_pairs(
-    word1: pd.Series, word2: pd.Series, ratings: np.ndarray, path: Path, has_header: bool
-) -> None:
-    """Warn about pairs listed more than once: with different ratings, and exact repeats."""
+def _duplicate_pairs(
+    word1: pd.Series,
+    word2: pd.Series,
+    ratings: np.ndarray,
+    path: Path,
+    has_header: bool,
+    warn: bool = True,
+) -> list[str]:
+    """Pairs listed more than once (with different ratings, and exact repeats), each
+    described with its lines and ratings; warned about unless ``warn`` is False."""
     pairs = pd.DataFrame({"word1": word1.to_numpy(), "word2": word2.to_numpy(), "rating": ratings})
     pairs["line"] = np.arange(len(pairs)) + 1 + int(has_header)
     repeated = pairs[pairs.duplicated(["word1", "word2"], keep=False)]
     if repeated.empty:
-        return
+        return []
     conflicting, exact = [], []
     for (first, second), rows in repeated.groupby(["word1", "word2"], sort=False):
         listed = [
@@ -345,7 +351,7 @@ def _warn_duplicate_pairs(
         ),
         (exact, "listed more than once with the same rating", "remove the repeats"),
     ):
-        if found:
+        if found and warn:
             shown = "; ".join(found[:5]) + (
                 f"; and {len(found) - 5} more" if len(found) > 5 else ""
             )
@@ -355,9 +361,12 @@ def _warn_duplicate_pairs(
                 UserWarning,
                 stacklevel=3,
             )
+    return conflicting + exact
 
 
-def read_word_pairs(path: PathLike, *, name: str | None = None) -> Recording:
+def read_word_pairs(
+    path: PathLike, *, name: str | None = None, duplicates: str = "warn"
+) -> Recording:
     """Read human similarity or relatedness ratings of word pairs.
 
     Formats (detected from the file): one pair per line, separated by tabs, commas or
@@ -376,6 +385,11 @@ def read_word_pairs(path: PathLike, *, name: str | None = None) -> Recording:
         The ratings file.
     name : str, optional
         Dataset name for ``meta`` and the stimulus group (default: the file's stem).
+    duplicates : {"warn", "record"}
+        Pairs listed more than once are always kept and listed in
+        ``meta["duplicate_pairs"]``; ``"warn"`` (default) also warns. The catalogue
+        reads published files, whose repeats are part of the benchmark (WordSim-353
+        lists money-cash twice), with ``"record"``.
 
     Returns
     -------
@@ -405,7 +419,11 @@ def read_word_pairs(path: PathLike, *, name: str | None = None) -> Recording:
     rows, separator = _split_lines(_read_text(path), path)
     table, rating_column, has_header = _pair_table(rows, path)
     ratings, _, _ = _numeric_block(table, ["rating"], table["word1"], False, path)
-    _warn_duplicate_pairs(table["word1"], table["word2"], ratings[:, 0], path, has_header)
+    if duplicates not in ("warn", "record"):
+        raise ValueError(f"duplicates={duplicates!r}: use 'warn' or 'record'")
+    repeated = _duplicate_pairs(
+        table["word1"], table["word2"], ratings[:, 0], path, has_header, duplicates == "warn"
+    )
     name = name or path.stem
     ids = [f"pair{i:04d}" for i in range(len(table))]
     samples = table.assign(stimulus_id=ids)
@@ -430,6 +448,7 @@ def read_word_pairs(path: PathLike, *, name: str | None = None) -> Recording:
         "file": str(path),
         "separator": separator,
         "header": has_header,
+        "duplicate_pairs": repeated,
     }
     return _event_recording(ratings, samples, units, stimuli, meta, path)
 

@@ -377,6 +377,13 @@ def test_duplicate_word_pairs_warn_with_lines_and_ratings(tmp_path):
     words = second.split("\t")
     assert f"({words[0]!r}, {words[1]!r}) on lines 2" in exact and "1001" in exact
     assert rec.data.shape == (len(lines) + 2, 1)  # rows kept
+    assert len(rec.meta["duplicate_pairs"]) == 2
+    with warnings.catch_warnings():  # a published file read by the catalogue: recorded
+        warnings.simplefilter("error")
+        recorded = read_word_pairs(path, duplicates="record")
+    assert recorded.meta["duplicate_pairs"] == rec.meta["duplicate_pairs"]
+    with pytest.raises(ValueError, match="duplicates='drop'"):
+        read_word_pairs(path, duplicates="drop")
 
 
 def test_unique_word_pairs_do_not_warn():
