@@ -130,8 +130,10 @@ def test_the_same_option_gives_the_same_message_in_every_command(capsys):
             assert len(messages) == 1, (name, value, messages)
 
 
-@pytest.mark.parametrize(("path", "name", "action"), [c for c in ALL if c[2].choices
-                         and not isinstance(c[2], argparse._SubParsersAction)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "name", "action"),
+    [c for c in ALL if c[2].choices and not isinstance(c[2], argparse._SubParsersAction)],
+)
 def test_values_outside_choices_are_refused(path, name, action, capsys):
     argv = [*path, *REQUIRED.get(path, []), f"{name}=not-a-choice"]
     with pytest.raises(SystemExit):
@@ -141,9 +143,23 @@ def test_values_outside_choices_are_refused(path, name, action, capsys):
 
 def test_good_values_parse_to_numbers():
     args = build_parser().parse_args(
-        ["score", "m", "--benchmark", "b", "--context-words", "5", "--batch-size", "8",
-         "--seed", "3", "--layers", "2,0", "--device", "cuda:1"]
-    )  # fmt: skip
+        [
+            "score",
+            "m",
+            "--benchmark",
+            "b",
+            "--context-words",
+            "5",
+            "--batch-size",
+            "8",
+            "--seed",
+            "3",
+            "--layers",
+            "2,0",
+            "--device",
+            "cuda:1",
+        ]
+    )
     assert (args.context_words, args.batch_size, args.seed, args.layers) == (5, 8, 3, [0, 2])
     assert args.device == "cuda:1"
 
@@ -158,29 +174,52 @@ def word_pairs(isolated_cache, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("flags", "refused"),
+    ("benchmark", "flags", "refused"),
     [
-        (["--context-words", "5"], "does not use --context-words"),
-        (["--untrained", "--no-untrained"], "does not use --no-untrained"),
-        (["--heads"], None),
+        ("simlex999", ["--context-words", "5"], "does not use --context-words"),
+        ("simlex999", ["--untrained", "--no-untrained"], "does not use --no-untrained"),
+        ("alice2016-encoding", ["--heads"], "does not use --heads"),
     ],
 )
 def test_score_refuses_settings_the_benchmark_would_not_use(
-    word_pairs, tiny_bert_dir, tmp_path, capsys, flags, refused
+    word_pairs, tiny_bert_dir, tmp_path, capsys, benchmark, flags, refused
 ):
-    if refused is None:
-        pytest.skip("simlex999 scores heads: applied, see the per-head test in test_scoring")
-    code = main(["score", str(tiny_bert_dir), "--benchmark", "simlex999", "--quiet",
-                 "--out", str(tmp_path / "out"), *flags])  # fmt: skip
+    """Each is refused before any model runs (simlex999 does score heads: applied, see
+    the per-head tests in test_scoring; alice2016-encoding scores whole layers only)."""
+    code = main(
+        [
+            "score",
+            str(tiny_bert_dir),
+            "--benchmark",
+            benchmark,
+            "--quiet",
+            "--out",
+            str(tmp_path / "out"),
+            *flags,
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
-    assert refused in err and "simlex999" in err and "Traceback" not in err
+    assert refused in err and benchmark in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "cells").exists() or not any(
+        (tmp_path / "out" / "cells").iterdir()
+    )
 
 
 def test_score_applies_no_untrained_and_seed(word_pairs, tiny_bert_dir, tmp_path, capsys):
     def run(out, *flags):
-        argv = ["score", str(tiny_bert_dir), "--benchmark", "simlex999", "--layers", "0",
-                "--quiet", "--out", str(tmp_path / out), *flags]  # fmt: skip
+        argv = [
+            "score",
+            str(tiny_bert_dir),
+            "--benchmark",
+            "simlex999",
+            "--layers",
+            "0",
+            "--quiet",
+            "--out",
+            str(tmp_path / out),
+            *flags,
+        ]
         assert main(argv) == 0
         capsys.readouterr()
         return pd.read_parquet(tmp_path / out / "results.parquet")

@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from brainalign.encoders.pooling import POOLINGS
+from brainalign.encoders.sinks import load_stored
 from brainalign.encoders.vision import ImageStimuli, image_features_key, image_stimuli
 
 if TYPE_CHECKING:
@@ -569,7 +570,7 @@ def extract_features(
                     stimuli, layers=checked, store=store, key=key, **wanted
                 )
 
-        found = store.try_load(key)
+        found = load_stored(store, key)
         features = found if found is not None else compute()
     except ValueError as error:  # a word with no token, a token spanning two words, ...
         raise StimulusInputError(f"{stimuli.source}: {error}") from error

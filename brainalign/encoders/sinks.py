@@ -135,6 +135,27 @@ class StoreSink(Sink):
         writer.__exit__(exc_type, exc, traceback)
 
 
+def load_stored(store: FeatureStore | None, key: Mapping[str, Any] | None) -> Features | None:
+    """The store's complete entry of ``key`` (None without a store or entry), checked finite.
+
+    Entries are checked when they are written; an entry written elsewhere (an older
+    brainalign, another tool) is checked again here, before anything scores it.
+
+    Raises
+    ------
+    NonFiniteFeaturesError
+        Naming the model, the arrays with inf or NaN, and that it came from the store.
+    """
+    if store is None or key is None:
+        return None
+    found = store.try_load(key)
+    if found is not None:
+        check_finite(
+            dict(found.layers), found.provenance, f"the stored entry {store.key_path(key)}"
+        )
+    return found
+
+
 def check_store(store: FeatureStore | None, key: Mapping[str, Any] | None, *, hint: str) -> None:
     """Raise unless ``store`` and ``key`` are given together or not at all.
 

@@ -67,6 +67,7 @@ from brainalign.encoders.models import (
     check_device,
     check_load_options,
     check_size,
+    check_tokenizer_vocabulary,
     is_causal_config,
     locate_model,
     max_positions,
@@ -633,6 +634,7 @@ def _load_causal_lm(
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        check_tokenizer_vocabulary(tokenizer, str(source))
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise fail("tokenizer", error) from error
     if not getattr(tokenizer, "is_fast", False):

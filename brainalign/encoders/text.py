@@ -96,7 +96,7 @@ from brainalign.encoders.pooling import (
     word_char_spans,
     word_token_ranges,
 )
-from brainalign.encoders.sinks import Sink, check_store, collect
+from brainalign.encoders.sinks import Sink, check_store, collect, load_stored
 
 if TYPE_CHECKING:
     from brainalign.encoders.store import FeatureStore
@@ -376,7 +376,7 @@ class TextEncoder(LoadedModelAccess):
             If the store cannot be written or holds a conflicting entry.
         """
         check_store(store, key, hint="build the key with text_encoder_key or text_extract_key")
-        found = store.try_load(key) if store is not None else None
+        found = load_stored(store, key)
         if found is not None:
             return found
         pooling = self._check_pooling(pooling, "word")
@@ -554,7 +554,7 @@ class TextEncoder(LoadedModelAccess):
         tokens, one (batched) pass per sentence.
         """
         check_store(store, key, hint="build the key with text_encoder_key or text_extract_key")
-        found = store.try_load(key) if store is not None else None
+        found = load_stored(store, key)
         if found is not None:
             return found
         if context not in CONTEXTS:

@@ -108,7 +108,7 @@ from brainalign.encoders.models import (
     model_provenance,
     split_model_spec,
 )
-from brainalign.encoders.sinks import Sink, check_store, collect
+from brainalign.encoders.sinks import Sink, check_store, collect, load_stored
 
 if TYPE_CHECKING:
     from brainalign.encoders.store import FeatureStore
@@ -1169,7 +1169,7 @@ class VisionEncoder(LoadedModelAccess):
         heads, blocks = bool(heads), bool(blocks)
         if heads or blocks:
             self._check_capture_support()
-        found = store.try_load(key) if store is not None else None
+        found = load_stored(store, key)
         if found is not None:
             return found
 

@@ -9,6 +9,7 @@ with the model, the layers and the fix instead of scoring NaN.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -96,6 +97,26 @@ def test_streaming_into_a_store_leaves_no_entry(huge_gpt2_dir, alice_words, tmp_
     assert FeatureStore(tmp_path / "store").entries().empty
     leftovers = [p.name for p in (tmp_path / "store").glob("*") if not p.name.endswith(".lock")]
     assert leftovers == []
+
+
+def test_a_stored_entry_with_inf_is_refused_when_read(tiny_gpt2_dir, alice_words, tmp_path):
+    """An entry written elsewhere (an older brainalign, another tool) is checked on read."""
+    from brainalign.encoders.store import text_encoder_key
+    from brainalign.encoders.text import TextEncoder
+
+    encoder = TextEncoder(str(tiny_gpt2_dir), batch_size=8, progress=False)
+    store = FeatureStore(tmp_path / "store")
+    words = alice_words[:20]
+    key = text_encoder_key(encoder, words, layers=[0, 1])
+    encoder.encode_words(words, layers=[0, 1], store=store, key=key)
+    manifest = json.loads((store.key_path(key) / "manifest.json").read_text())
+    file = next(entry["file"] for entry in manifest["arrays"] if entry["name"] == "1")
+    array = np.load(store.key_path(key) / file, mmap_mode="r+")
+    array[3, 0] = np.inf  # same size, so the entry still counts as complete
+    array.flush()
+    del array
+    with pytest.raises(NonFiniteFeaturesError, match=r"stored entry .*layer 1: 1 of"):
+        encoder.encode_words(words, layers=[0, 1], store=store, key=key)
 
 
 def test_images_in_float16(huge_vit_dir):
