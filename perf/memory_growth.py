@@ -12,7 +12,7 @@ and 10,000 words: the Alice words repeated) and each path, a **fresh Python proc
 loads the encoder and runs
 
 stream
-    ``encoder.encode_words(words, store=FeatureStore(tmp), key=key)``: each batch is
+    ``encoder.encode_words(words, store=FeatureStore(tmp))``: each batch is
     written into the store entry (positional writes into preallocated ``.npy`` files)
     and the memory-mapped entry is returned;
 ram
@@ -147,7 +147,7 @@ def build_model(directory: Path, kind: str, blocks: int, dims: int, max_length: 
 
 def child(args: argparse.Namespace) -> None:
     """Encode ``args.n_words`` words on one path; print one JSON line of measurements."""
-    from brainalign.encoders.store import FeatureStore, text_encoder_key
+    from brainalign.encoders.store import FeatureStore
     from brainalign.encoders.text import TextEncoder
 
     encoder = TextEncoder(
@@ -162,8 +162,7 @@ def child(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     if args.path == "stream":
         store = FeatureStore(args.store)
-        key = text_encoder_key(encoder, words, extra={"captures": args.captures})
-        features = encoder.encode_words(words, store=store, key=key, **captures)
+        features = encoder.encode_words(words, store=store, **captures)
     else:
         features = encoder.encode_words(words, **captures)
     seconds = time.perf_counter() - start

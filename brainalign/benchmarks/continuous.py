@@ -92,7 +92,6 @@ def story_word_features(
     Features
         (n_words, n_dims) per layer, with the words' onsets.
     """
-    from brainalign.encoders.store import text_encoder_key
     from brainalign.encoders.text import TextEncoder
 
     window = {} if settings.context_words is None else {"context_words": settings.context_words}
@@ -115,8 +114,7 @@ def story_word_features(
         options["space_before"] = words["space_before"].to_numpy(dtype=bool)
     texts = words["text"].astype(str).tolist()
     store = settings.feature_store()
-    key = None if store is None else text_encoder_key(encoder, texts, **options)
-    return encoder.encode_words(texts, **options, store=store, key=key)
+    return encoder.encode_words(texts, **options, store=store)
 
 
 def features_to_volumes(

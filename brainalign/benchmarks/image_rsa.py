@@ -223,7 +223,7 @@ def encode_image_set(
         Float32 arrays of shape (n_images, n_dims) per layer (``"0"``, ``"1"``, ...),
         then the ``"L.heads"`` arrays when asked for.
     """
-    from brainalign.encoders.vision import VisionEncoder, image_features_key, image_stimuli
+    from brainalign.encoders.vision import VisionEncoder, image_stimuli
 
     encoder = VisionEncoder(
         model,
@@ -239,12 +239,7 @@ def encode_image_set(
         layers = list(range(encoder.n_layers))
     ids = None if stimulus_ids is None else np.asarray(stimulus_ids)
     stimuli = image_stimuli(images, stimulus_ids=ids)
-    key = None
-    if store is not None:
-        checked = None if layers is None else [int(layer) for layer in layers]
-        captures = {"heads": True, "blocks": False} if heads else None
-        key = image_features_key(encoder, stimuli, checked, captures=captures)
-    return encoder.encode_images(stimuli, layers=layers, heads=heads, store=store, key=key)
+    return encoder.encode_images(stimuli, layers=layers, heads=heads, store=store)
 
 
 def layer_rdms(features: Features) -> tuple[list[int], np.ndarray]:

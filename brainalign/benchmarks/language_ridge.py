@@ -444,7 +444,6 @@ def extract_item_features(
     Features
         Float32 (n_items, n_dims) per hidden state, rows in the order of ``items``.
     """
-    from brainalign.encoders.store import text_extract_key
     from brainalign.encoders.text import TextEncoder
     from brainalign.stimuli import Stimuli
 
@@ -467,19 +466,7 @@ def extract_item_features(
         "pooling": pooling,
         "layers": layers,
     }
-    capture = {"heads": True, "blocks": False, "contributions": False}
-    extra = {"capture": {**capture, "attention_summaries": False}} if heads else None
-    key = None
-    if store is not None:
-        key = text_extract_key(
-            encoder,
-            table["text"].tolist(),
-            groups=table["group"].to_numpy(),
-            stimulus_ids=table["stimulus_id"].to_numpy(),
-            extra=extra,
-            **options,
-        )
-    return encoder.extract(Stimuli(table), **options, heads=heads, store=store, key=key)
+    return encoder.extract(Stimuli(table), **options, heads=heads, store=store)
 
 
 def _feature_sets(features: Features, heads: bool) -> Iterator[tuple[int, Any, np.ndarray]]:

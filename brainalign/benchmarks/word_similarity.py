@@ -83,7 +83,7 @@ RANDOM_CONTROL = "random-word-vectors"
 #: The ``subject`` of rows scored against ratings averaged over raters.
 ALL_RATERS = "all"
 #: Feature-store ``extra`` of per-head text features: the ``Captures`` asked for, as
-#: :mod:`brainalign.encoders.extract` records them (so the key says ``heads``).
+#: the text encoder records them in its key (so the key says ``heads``).
 HEAD_CAPTURE = {
     "capture": {
         "heads": True,
@@ -194,7 +194,6 @@ def encode_isolated_words(
         Float32 arrays of shape (n_words, n_dims) per layer (``"0"``, ``"1"``, ...), rows
         in the order of ``words``, then the ``"L.heads"`` arrays when asked for.
     """
-    from brainalign.encoders.store import text_extract_key
     from brainalign.encoders.text import TextEncoder
 
     encoder = TextEncoder(
@@ -213,9 +212,7 @@ def encode_isolated_words(
         "pooling": "mean",
         "layers": layers,
     }
-    extra = HEAD_CAPTURE if heads else None
-    key = None if store is None else text_extract_key(encoder, list(words), **options, extra=extra)
-    return encoder.extract(list(words), **options, heads=heads, store=store, key=key)
+    return encoder.extract(list(words), **options, heads=heads, store=store)
 
 
 def words_of_run(

@@ -32,13 +32,14 @@ Every input is checked before a model is loaded, so a bad table fails in well un
 second and writes nothing. Features go into a :class:`~brainalign.encoders.store.FeatureStore`
 with :meth:`~brainalign.encoders.store.FeatureStore.get_or_compute`: a second run with
 the same key does no forward pass. Text features stream into the entry batch by batch
-(``encode_words(..., store=, key=)``), so memory does not grow with the number of words;
-image features likewise (``encode_images(..., store=, key=)``). The entry's name
+(``encode_words(..., store=)``), so memory does not grow with the number of words;
+image features likewise (``encode_images(..., store=)``). The entry's name
 (:attr:`Extraction.name`, printed by ``brainalign extract``) opens it again:
 ``FeatureStore(root).load(name)``.
 
 Keys
 ----
+Each encoder builds the key of its own call (``store=`` only, no key argument).
 Words of one continuous text (``window``, no ``group`` column):
 :func:`~brainalign.encoders.store.text_encoder_key` with the same arguments as
 ``encode_words`` (so an extraction of a dataset's words shares its entry with the
@@ -65,7 +66,7 @@ import numpy as np
 
 from brainalign.encoders.pooling import POOLINGS
 from brainalign.encoders.sinks import load_stored
-from brainalign.encoders.vision import ImageStimuli, image_features_key, image_stimuli
+from brainalign.encoders.vision import ImageStimuli, image_stimuli
 
 if TYPE_CHECKING:
     from brainalign.encoders.features import Features
@@ -413,29 +414,6 @@ def text_context(stimuli: TextStimuli, context: str | None) -> str:
     return context
 
 
-def _text_key(
-    encoder: Any, stimuli: TextStimuli, context: str, layers: list[int] | None, captures: Any
-) -> dict:
-    from dataclasses import asdict
-
-    from brainalign.encoders.store import text_encoder_key, text_extract_key
-
-    extra = {"capture": asdict(captures)} if captures != type(captures)() else None
-    columns = {
-        "layers": layers,
-        "stimulus_ids": stimuli.stimulus_ids,
-        "onsets": stimuli.onsets,
-        "space_before": stimuli.space_before,
-        "extra": extra,
-    }
-    if _reads_one_text(stimuli, context):
-        return text_encoder_key(encoder, stimuli.texts, **columns)
-    level = "word" if context == "window" else "sentence"
-    return text_extract_key(
-        encoder, stimuli.texts, context=context, level=level, groups=stimuli.groups, **columns
-    )
-
-
 def _reads_one_text(stimuli: TextStimuli, context: str) -> bool:
     """Whether the stimuli are one continuous text, read by ``encode_words``."""
     return context == "window" and stimuli.groups is None
@@ -546,56 +524,37 @@ def extract_features(
     try:
         if kind == "text":
             assert isinstance(stimuli, TextStimuli) and context is not None
-            key = _text_key(encoder, stimuli, context, checked, captures)
-            wanted = {"layers": checked, **asdict(captures), "store": store, "key": key}
+            wanted: dict[str, Any] = {"layers": checked, **asdict(captures)}
+            if _reads_one_text(stimuli, context):
+                wanted.update(
+                    stimulus_ids=stimuli.stimulus_ids,
+                    onsets=stimuli.onsets,
+                    space_before=stimuli.space_before,
+                )
+                key = encoder.words_store_key(stimuli.texts, **wanted)
 
-            def compute() -> Features:  # streams its batches into the entry
-                if _reads_one_text(stimuli, context):
-                    return encoder.encode_words(
-                        stimuli.texts,
-                        stimulus_ids=stimuli.stimulus_ids,
-                        onsets=stimuli.onsets,
-                        space_before=stimuli.space_before,
-                        **wanted,
-                    )
-                return encoder.extract(_stimuli_table(stimuli), context=context, **wanted)
+                def compute() -> Features:  # streams its batches into the entry
+                    return encoder.encode_words(stimuli.texts, **wanted, store=store)
+
+            else:
+                key = encoder.extract_store_key(stimuli, context=context, **wanted)
+
+                def compute() -> Features:  # streams its batches into the entry
+                    return encoder.extract(stimuli, context=context, **wanted, store=store)
 
         else:
             assert isinstance(stimuli, ImageStimuli)
-            wanted = {"heads": captures.heads, "blocks": captures.blocks}
-            key = image_features_key(encoder, stimuli, checked, captures=wanted)
+            wanted = {"layers": checked, "heads": captures.heads, "blocks": captures.blocks}
+            key = encoder.images_store_key(stimuli, **wanted)
 
             def compute() -> Features:  # streams its batches into the entry
-                return encoder.encode_images(
-                    stimuli, layers=checked, store=store, key=key, **wanted
-                )
+                return encoder.encode_images(stimuli, **wanted, store=store)
 
         found = load_stored(store, key)
         features = found if found is not None else compute()
     except ValueError as error:  # a word with no token, a token spanning two words, ...
         raise StimulusInputError(f"{stimuli.source}: {error}") from error
     return Extraction(features, store.key_path(key), key, reused=found is not None, kind=kind)
-
-
-def _stimuli_table(stimuli: TextStimuli) -> Any:
-    """The text stimuli as a :class:`~brainalign.stimuli.Stimuli` table."""
-    import pandas as pd
-
-    from brainalign.stimuli import Stimuli
-
-    n_items = len(stimuli)
-    columns: dict[str, Any] = {
-        "stimulus_id": (
-            np.arange(n_items) if stimuli.stimulus_ids is None else stimuli.stimulus_ids
-        ),
-        "text": stimuli.texts,
-        "group": np.zeros(n_items, dtype=int) if stimuli.groups is None else stimuli.groups,
-    }
-    if stimuli.onsets is not None:
-        columns["onset"] = stimuli.onsets
-    if stimuli.space_before is not None:
-        columns["space_before"] = stimuli.space_before
-    return Stimuli(pd.DataFrame(columns))
 
 
 def _build_encoder(

@@ -19,7 +19,7 @@ from brainalign.encoders.features import Features, check_finite
 if TYPE_CHECKING:
     from brainalign.encoders.store import FeatureStore
 
-__all__ = ["ArraySink", "FiniteSink", "Sink", "StoreSink", "check_store", "collect"]
+__all__ = ["ArraySink", "FiniteSink", "Sink", "StoreSink", "collect"]
 
 
 class Sink:
@@ -156,19 +156,6 @@ def load_stored(store: FeatureStore | None, key: Mapping[str, Any] | None) -> Fe
     return found
 
 
-def check_store(store: FeatureStore | None, key: Mapping[str, Any] | None, *, hint: str) -> None:
-    """Raise unless ``store`` and ``key`` are given together or not at all.
-
-    ``hint`` says how to build the key (it ends the message).
-    """
-    if (store is None) != (key is None):
-        given, missing = ("store", "key") if key is None else ("key", "store")
-        raise ValueError(
-            f"{given}= was given without {missing}=; pass both to stream the features into "
-            f"a feature store ({hint}), or neither"
-        )
-
-
 def collect(
     fill: Callable[[Sink], None],
     n_items: int,
@@ -190,7 +177,7 @@ def collect(
     provenance : dict
         May be updated by ``fill``; it is stored at the end.
     store, key
-        Both or neither (see :func:`check_store`).
+        Both or neither (the encoder builds the key of its call).
 
     Returns
     -------

@@ -59,7 +59,7 @@ import contextlib
 import functools
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -96,9 +96,10 @@ from brainalign.encoders.pooling import (
     word_char_spans,
     word_token_ranges,
 )
-from brainalign.encoders.sinks import Sink, check_store, collect, load_stored
+from brainalign.encoders.sinks import Sink, collect, load_stored
 
 if TYPE_CHECKING:
+    from brainalign.encoders.extract import TextStimuli
     from brainalign.encoders.store import FeatureStore
     from brainalign.stimuli import Stimuli
 
@@ -145,6 +146,13 @@ class Captures:
     def needs_hooks(self) -> bool:
         """Whether a :class:`~brainalign.encoders.heads.LayerCapture` must run."""
         return self.heads or self.blocks or self.contributions
+
+
+def _capture_extra(captures: Captures) -> dict[str, Any] | None:
+    """The key's ``extra`` for ``captures``: ``{"capture": {...}}``, or None for none."""
+    if captures == Captures():
+        return None
+    return {"capture": asdict(captures)}
 
 
 class TextEncoder(LoadedModelAccess):
@@ -288,6 +296,79 @@ class TextEncoder(LoadedModelAccess):
         mode = "causal" if self.is_causal else f"preceding {self.context_words} words"
         return f"TextEncoder({self.model_id!r}, {self.weights}, {mode}, pooling={self.pooling!r})"
 
+    def words_store_key(
+        self,
+        words: Sequence[str],
+        *,
+        layers: Sequence[int] | None = None,
+        stimulus_ids: Sequence[Any] | np.ndarray | None = None,
+        onsets: Sequence[float] | np.ndarray | None = None,
+        space_before: Sequence[bool] | np.ndarray | None = None,
+        heads: bool = False,
+        blocks: bool = False,
+        contributions: bool = False,
+        attention_summaries: bool = False,
+        pooling: Pooling | None = None,
+    ) -> dict[str, Any]:
+        """The feature-store key of :meth:`encode_words` with the same arguments.
+
+        :meth:`encode_words` builds it itself (``store=`` only); this is for inspecting
+        the entry (e.g. ``store.key_path(key)``). See
+        :func:`~brainalign.encoders.store.text_encoder_key`; captures asked for are
+        recorded as ``extra={"capture": {...}}``.
+        """
+        from brainalign.encoders.store import text_encoder_key
+
+        return text_encoder_key(
+            self,
+            words,
+            layers=layers,
+            stimulus_ids=stimulus_ids,
+            onsets=onsets,
+            space_before=space_before,
+            pooling=pooling,
+            extra=_capture_extra(Captures(heads, blocks, contributions, attention_summaries)),
+        )
+
+    def extract_store_key(
+        self,
+        stimuli: Stimuli | TextStimuli | Sequence[str],
+        *,
+        context: Literal["isolated", "passage", "window"] = "passage",
+        groups: Sequence[Any] | np.ndarray | None = None,
+        pooling: Pooling | None = None,
+        level: Literal["sentence", "word"] | None = None,
+        layers: Sequence[int] | None = None,
+        heads: bool = False,
+        blocks: bool = False,
+        contributions: bool = False,
+        attention_summaries: bool = False,
+    ) -> dict[str, Any]:
+        """The feature-store key of :meth:`extract` with the same arguments.
+
+        :meth:`extract` builds it itself (``store=`` only); this is for inspecting the
+        entry. See :func:`~brainalign.encoders.store.text_extract_key`; captures asked
+        for are recorded as ``extra={"capture": {...}}``.
+        """
+        from brainalign.encoders.store import text_extract_key
+
+        if level is None:
+            level = "word" if context == "window" else "sentence"
+        texts, labels, ids, onsets, space_before = self._stimuli_columns(stimuli, groups)
+        return text_extract_key(
+            self,
+            texts,
+            context=context,
+            level=level,
+            groups=labels,
+            pooling=pooling,
+            layers=layers,
+            stimulus_ids=ids,
+            onsets=onsets,
+            space_before=space_before,
+            extra=_capture_extra(Captures(heads, blocks, contributions, attention_summaries)),
+        )
+
     def encode_words(
         self,
         words: Sequence[str],
@@ -302,7 +383,6 @@ class TextEncoder(LoadedModelAccess):
         attention_summaries: bool = False,
         pooling: Pooling | None = None,
         store: FeatureStore | None = None,
-        key: Mapping[str, Any] | None = None,
     ) -> Features:
         """Encode a text given as words, each word seeing only the words before it.
 
@@ -351,13 +431,10 @@ class TextEncoder(LoadedModelAccess):
             token holding a non-space character). Default: the encoder's ``pooling``.
         store : FeatureStore, optional
             Stream the features into this store instead of memory: each batch's pooled
-            rows are written to the entry of ``key`` as soon as they are computed, so
-            memory does not grow with the number of words. If the entry is complete
-            already, it is returned without a forward pass.
-        key : mapping, optional
-            The entry's key, with ``store`` (and only with it). It must describe this
-            call: build it with :func:`~brainalign.encoders.store.text_encoder_key` with
-            the same arguments (and ``extra=`` for captures or a pooling override).
+            rows are written to the entry of :meth:`words_store_key` of the same
+            arguments as soon as they are computed, so memory does not grow with the
+            number of words. If the entry is complete already, it is returned without a
+            forward pass.
 
         Returns
         -------
@@ -370,12 +447,24 @@ class TextEncoder(LoadedModelAccess):
         ------
         ValueError
             For an empty word list, a bad word, a word with no token, a layer out of
-            range, an unknown pooling, ids/onsets of the wrong length, or only one of
-            ``store`` and ``key``.
+            range, an unknown pooling, or ids/onsets of the wrong length.
         FeatureStoreError
             If the store cannot be written or holds a conflicting entry.
         """
-        check_store(store, key, hint="build the key with text_encoder_key or text_extract_key")
+        key = None
+        if store is not None:
+            key = self.words_store_key(
+                words,
+                layers=layers,
+                stimulus_ids=stimulus_ids,
+                onsets=onsets,
+                space_before=space_before,
+                heads=heads,
+                blocks=blocks,
+                contributions=contributions,
+                attention_summaries=attention_summaries,
+                pooling=pooling,
+            )
         found = load_stored(store, key)
         if found is not None:
             return found
@@ -474,16 +563,18 @@ class TextEncoder(LoadedModelAccess):
         contributions: bool = False,
         attention_summaries: bool = False,
         store: FeatureStore | None = None,
-        key: Mapping[str, Any] | None = None,
     ) -> Features:
         """Features of sentences (with their passage as context) or of continuous words.
 
         Parameters
         ----------
-        stimuli : Stimuli or sequence of str, length n_items
+        stimuli : Stimuli, TextStimuli or sequence of str, length n_items
             A :class:`~brainalign.stimuli.Stimuli` table (its ``text``,
             ``group``, ``stimulus_id`` and, when present, ``onset`` and
-            ``space_before`` columns are used) or the items' texts in reading order.
+            ``space_before`` columns are used), a
+            :class:`~brainalign.encoders.extract.TextStimuli` (its texts, groups, ids,
+            onsets and ``space_before``; no groups: one passage) or the items' texts in
+            reading order.
         context : {"isolated", "passage", "window"}
             ``"isolated"``: each sentence alone. ``"passage"``: each sentence read after
             all earlier sentences (rows) of its group, never the later ones (see Notes).
@@ -508,13 +599,9 @@ class TextEncoder(LoadedModelAccess):
             (``"L.attention_entropy"``, ...), pooled like the hidden states (see
             :meth:`encode_words`).
         store : FeatureStore, optional
-            Stream the features batch by batch into the store entry of ``key`` instead
-            of memory (see :meth:`encode_words`); a complete entry is returned without a
-            forward pass.
-        key : mapping, optional
-            The entry's key, with ``store`` only. It must describe this call (stimuli,
-            context, level, pooling, layers, captures): the caller builds it, e.g. with
-            :func:`~brainalign.encoders.store.feature_key`.
+            Stream the features batch by batch into the store entry of
+            :meth:`extract_store_key` of the same arguments instead of memory (see
+            :meth:`encode_words`); a complete entry is returned without a forward pass.
 
         Returns
         -------
@@ -553,7 +640,20 @@ class TextEncoder(LoadedModelAccess):
         ``"isolated"``: each sentence is tokenized and encoded alone, with the special
         tokens, one (batched) pass per sentence.
         """
-        check_store(store, key, hint="build the key with text_encoder_key or text_extract_key")
+        key = None
+        if store is not None:
+            key = self.extract_store_key(
+                stimuli,
+                context=context,
+                groups=groups,
+                pooling=pooling,
+                level=level,
+                layers=layers,
+                heads=heads,
+                blocks=blocks,
+                contributions=contributions,
+                attention_summaries=attention_summaries,
+            )
         found = load_stored(store, key)
         if found is not None:
             return found
@@ -893,8 +993,22 @@ class TextEncoder(LoadedModelAccess):
         onsets : numpy.ndarray of float, shape (n_items,), or None
         space_before : numpy.ndarray of bool, shape (n_items,), or None
         """
+        from brainalign.encoders.extract import TextStimuli
         from brainalign.stimuli import Stimuli
 
+        if isinstance(stimuli, TextStimuli):
+            if groups is not None:
+                raise ValueError(
+                    "groups= is taken from the TextStimuli's groups; do not pass it with them"
+                )
+            ids = stimuli.stimulus_ids
+            return (
+                list(stimuli.texts),
+                stimuli.groups,
+                np.arange(len(stimuli)) if ids is None else np.asarray(ids),
+                None if stimuli.onsets is None else np.asarray(stimuli.onsets, dtype=np.float64),
+                None if stimuli.space_before is None else np.asarray(stimuli.space_before),
+            )
         if isinstance(stimuli, Stimuli):
             if groups is not None:
                 raise ValueError(

@@ -108,7 +108,7 @@ from brainalign.encoders.models import (
     model_provenance,
     split_model_spec,
 )
-from brainalign.encoders.sinks import Sink, check_store, collect, load_stored
+from brainalign.encoders.sinks import Sink, collect, load_stored
 
 if TYPE_CHECKING:
     from brainalign.encoders.store import FeatureStore
@@ -1072,6 +1072,27 @@ class VisionEncoder(LoadedModelAccess):
     def __repr__(self) -> str:
         return f"VisionEncoder({self.model_id!r}, {self.weights}, pooling={self.pooling!r})"
 
+    def images_store_key(
+        self,
+        images: Any,
+        *,
+        layers: Sequence[int] | None = None,
+        stimulus_ids: Sequence[Any] | np.ndarray | None = None,
+        root: str | os.PathLike | None = None,
+        heads: bool = False,
+        blocks: bool = False,
+    ) -> dict[str, Any]:
+        """The feature-store key of :meth:`encode_images` with the same arguments.
+
+        :meth:`encode_images` builds it itself (``store=`` only); this is for inspecting
+        the entry. It reads and hashes the images: :func:`image_features_key` of
+        ``image_stimuli(images, stimulus_ids=..., root=...)``, the checked layers and
+        ``{"heads": ..., "blocks": ...}``.
+        """
+        stimuli = image_stimuli(images, stimulus_ids=stimulus_ids, root=root)
+        layer_ids = self._check_layers(layers) if self.n_layers is not None else None
+        return self._images_key(stimuli, layers, layer_ids, heads=heads, blocks=blocks)
+
     def encode_images(
         self,
         images: Any,
@@ -1082,7 +1103,6 @@ class VisionEncoder(LoadedModelAccess):
         heads: bool = False,
         blocks: bool = False,
         store: FeatureStore | None = None,
-        key: Mapping[str, Any] | None = None,
     ) -> Features:
         """Encode images, one pooled feature vector per image and layer.
 
@@ -1131,16 +1151,12 @@ class VisionEncoder(LoadedModelAccess):
             pooled the same way, for every requested ``L >= 1``.
         store : FeatureStore, optional
             Stream the features into this store instead of memory: each batch's pooled
-            rows are written into the entry of ``key`` as soon as they are computed, so
+            rows are written into the entry of :meth:`images_store_key` of the same
+            arguments (model, weights, processor, layers, pooling and grid, dtype,
+            image digests, ``heads``/``blocks``) as soon as they are computed, so
             memory does not grow with the number of images. If the entry is complete
-            already, it is returned without a forward pass (and without reading the
-            images). An error mid-way leaves no entry.
-        key : mapping, optional
-            The entry's key, with ``store`` (and only with it). It must describe this
-            call (model, weights, processor, layers, pooling and grid, dtype, images,
-            ``heads``/``blocks``): build it with :func:`image_features_key` of
-            ``image_stimuli(images, ...)`` (or :func:`~brainalign.encoders.store.feature_key`
-            by hand).
+            already, it is returned without a forward pass (the images are still read
+            and hashed, for the key). An error mid-way leaves no entry.
 
         Returns
         -------
@@ -1158,25 +1174,27 @@ class VisionEncoder(LoadedModelAccess):
             If an image file, the folder or the archive does not exist.
         ValueError
             For an unreadable file, a bad array, an archive that is not a zip, is empty
-            or holds other files, layers out of range, bad ids, only one
-            of ``store`` and ``key``, or ``heads``/``blocks`` with a ConvNet or a model
+            or holds other files, layers out of range, bad ids, or
+            ``heads``/``blocks`` with a ConvNet or a model
             family without head-capture paths
             (:class:`~brainalign.encoders.heads.UnsupportedArchitectureError`).
         FeatureStoreError
             If the store cannot be written or holds a conflicting entry.
         """
-        check_store(store, key, hint="build the key with image_features_key or feature_key")
         heads, blocks = bool(heads), bool(blocks)
         if heads or blocks:
             self._check_capture_support()
+        # every image read, hashed and checked before any forward pass (the key needs it)
+        stimuli = image_stimuli(images, stimulus_ids=stimulus_ids, root=root)
+        layer_ids = self._check_layers(layers) if self.n_layers is not None else None
+        key = None
+        if store is not None:
+            key = self._images_key(stimuli, layers, layer_ids, heads=heads, blocks=blocks)
         found = load_stored(store, key)
         if found is not None:
             return found
 
-        # every image read, hashed and checked before any forward pass
-        stimuli = image_stimuli(images, stimulus_ids=stimulus_ids, root=root)
         items, n_images = stimuli.paths, len(stimuli)
-        layer_ids = self._check_layers(layers) if self.n_layers is not None else None
         capture = self._layer_capture(layer_ids, heads=heads, blocks=blocks)
 
         processor = self._processor
@@ -1384,6 +1402,21 @@ class VisionEncoder(LoadedModelAccess):
 
     def _check_layers(self, layers: Sequence[int] | None) -> list[int]:
         return check_layer_indices(layers, self.n_layers, self.model_id)
+
+    def _images_key(
+        self,
+        stimuli: ImageStimuli,
+        layers: Sequence[int] | None,
+        layer_ids: list[int] | None,
+        *,
+        heads: bool,
+        blocks: bool,
+    ) -> dict[str, Any]:
+        """:func:`image_features_key` of checked ``layer_ids`` (or ``layers`` as given)."""
+        if layer_ids is None and layers is not None:  # a config without a layer count
+            layer_ids = [int(layer) for layer in layers]
+        captures = {"heads": bool(heads), "blocks": bool(blocks)}
+        return image_features_key(self, stimuli, layer_ids, captures=captures)
 
 
 # --------------------------------------------------------------------------- sinks

@@ -92,7 +92,7 @@ def test_streaming_into_a_store_leaves_no_entry(huge_gpt2_dir, alice_words, tmp_
     words = alice_words[:40]
     key = text_encoder_key(encoder, words, layers=[0, 1])
     with pytest.raises(NonFiniteFeaturesError):
-        encoder.encode_words(words, layers=[0, 1], store=store, key=key)
+        encoder.encode_words(words, layers=[0, 1], store=store)
     assert store.try_load(key) is None
     assert FeatureStore(tmp_path / "store").entries().empty
     leftovers = [p.name for p in (tmp_path / "store").glob("*") if not p.name.endswith(".lock")]
@@ -108,7 +108,7 @@ def test_a_stored_entry_with_inf_is_refused_when_read(tiny_gpt2_dir, alice_words
     store = FeatureStore(tmp_path / "store")
     words = alice_words[:20]
     key = text_encoder_key(encoder, words, layers=[0, 1])
-    encoder.encode_words(words, layers=[0, 1], store=store, key=key)
+    encoder.encode_words(words, layers=[0, 1], store=store)
     manifest = json.loads((store.key_path(key) / "manifest.json").read_text())
     file = next(entry["file"] for entry in manifest["arrays"] if entry["name"] == "1")
     array = np.load(store.key_path(key) / file, mmap_mode="r+")
@@ -116,7 +116,7 @@ def test_a_stored_entry_with_inf_is_refused_when_read(tiny_gpt2_dir, alice_words
     array.flush()
     del array
     with pytest.raises(NonFiniteFeaturesError, match=r"stored entry .*layer 1: 1 of"):
-        encoder.encode_words(words, layers=[0, 1], store=store, key=key)
+        encoder.encode_words(words, layers=[0, 1], store=store)
 
 
 def test_images_in_float16(huge_vit_dir):

@@ -161,7 +161,7 @@ def test_store_entry_is_shared_by_folder_and_zip(vit, reference, tmp_path, monke
     store = FeatureStore(tmp_path / "store")
     folder = image_stimuli(IMAGES)
     key = image_features_key(vit, folder, [1])
-    written = vit.encode_images(folder, layers=[1], store=store, key=key)
+    written = vit.encode_images(folder, layers=[1], store=store)
     np.testing.assert_array_equal(written["1"], reference["1"])
 
     archive = _zip(tmp_path / "same.zip", {p.name: p for p in PATHS})
@@ -169,7 +169,7 @@ def test_store_entry_is_shared_by_folder_and_zip(vit, reference, tmp_path, monke
     assert image_features_key(vit, from_zip, [1]) == key
     calls = []
     monkeypatch.setattr(vit, "_forward", lambda *args: calls.append(1))
-    again = vit.encode_images(from_zip, layers=[1], store=store, key=key)
+    again = vit.encode_images(from_zip, layers=[1], store=store)
     assert calls == [] and len(store.entries()) == 1
     np.testing.assert_array_equal(again["1"], reference["1"])
 

@@ -1,9 +1,9 @@
 """Streaming text features into the feature store, batch by batch.
 
-``encode_words`` / ``extract`` with ``store=`` and ``key=`` write each pooled batch into
-the entry as it is computed; the result must equal the in-memory path bit for bit, a
-complete entry must cost no forward pass, and a failure mid-stream must leave nothing
-that reads as an entry.
+``encode_words`` / ``extract`` with ``store=`` write each pooled batch into the entry
+of the key they build from their arguments as it is computed; the result must equal the
+in-memory path bit for bit, a complete entry must cost no forward pass, and a failure
+mid-stream must leave nothing that reads as an entry.
 """
 
 import numpy as np
@@ -14,7 +14,6 @@ from brainalign.encoders.store import (
     IncompleteEntryError,
     feature_key,
     stimulus_hash,
-    text_encoder_key,
 )
 from brainalign.encoders.text import TextEncoder
 
@@ -72,8 +71,8 @@ def test_words_stream_equals_in_memory(encoder, alice_words, tmp_path):
     options = {"onsets": np.arange(90) * 0.3, "stimulus_ids": [f"w{i}" for i in range(90)]}
     in_ram = encoder.encode_words(words, heads=True, blocks=True, **options)
     store = FeatureStore(tmp_path)
-    key = text_encoder_key(encoder, words, extra={"capture": "heads+blocks"}, **options)
-    streamed = encoder.encode_words(words, heads=True, blocks=True, store=store, key=key, **options)
+    key = encoder.words_store_key(words, heads=True, blocks=True, **options)
+    streamed = encoder.encode_words(words, heads=True, blocks=True, store=store, **options)
     assert store.has(key) and store.verify(key)
     assert_same(streamed, in_ram)
     assert streamed["1.heads"].ndim == 3
@@ -82,12 +81,12 @@ def test_words_stream_equals_in_memory(encoder, alice_words, tmp_path):
 def test_second_call_does_no_forward_pass(encoder, alice_words, tmp_path, monkeypatch):
     words = alice_words[:40]
     store = FeatureStore(tmp_path)
-    key = text_encoder_key(encoder, words, layers=[0, 2])
+    key = encoder.words_store_key(words, layers=[0, 2])
     calls = count_forwards(monkeypatch, encoder)
-    first = encoder.encode_words(words, layers=[0, 2], store=store, key=key)
-    assert len(calls) > 0
+    first = encoder.encode_words(words, layers=[0, 2], store=store)
+    assert len(calls) > 0 and store.has(key)
     before = len(calls)
-    second = encoder.encode_words(words, layers=[0, 2], store=store, key=key)
+    second = encoder.encode_words(words, layers=[0, 2], store=store)
     assert len(calls) == before
     assert_same(second, first)
 
@@ -96,8 +95,9 @@ def test_second_call_does_no_forward_pass(encoder, alice_words, tmp_path, monkey
 def test_sentences_stream_equals_in_memory(encoder, tmp_path, context):
     in_ram = encoder.extract(SENTENCES, context=context, groups=GROUPS)
     store = FeatureStore(tmp_path)
-    key = sentence_key(encoder, context)
-    streamed = encoder.extract(SENTENCES, context=context, groups=GROUPS, store=store, key=key)
+    key = encoder.extract_store_key(SENTENCES, context=context, groups=GROUPS)
+    streamed = encoder.extract(SENTENCES, context=context, groups=GROUPS, store=store)
+    assert store.has(key)
     assert_same(streamed, in_ram)
 
 
@@ -106,8 +106,9 @@ def test_word_groups_stream_equals_in_memory(encoder, alice_words, tmp_path):
     groups = np.repeat(["x", "y", "z"], 20)[np.r_[20:60, 0:20]]  # groups not in row order
     in_ram = encoder.extract(words, context="window", groups=groups)
     store = FeatureStore(tmp_path)
-    key = sentence_key(encoder, "window", texts=words, groups=groups.tolist())
-    streamed = encoder.extract(words, context="window", groups=groups, store=store, key=key)
+    key = encoder.extract_store_key(words, context="window", groups=groups)
+    streamed = encoder.extract(words, context="window", groups=groups, store=store)
+    assert store.has(key)
     assert_same(streamed, in_ram)
     assert streamed.provenance["n_groups"] == 3
 
@@ -115,26 +116,27 @@ def test_word_groups_stream_equals_in_memory(encoder, alice_words, tmp_path):
 def test_error_mid_stream_leaves_no_entry(encoder, alice_words, tmp_path, monkeypatch):
     words = alice_words[:60]
     store = FeatureStore(tmp_path)
-    key = text_encoder_key(encoder, words)
+    key = encoder.words_store_key(words)
     monkeypatch.setattr(encoder, "batch_size", 1)  # GPT-2 reads 60 words in a few windows
     calls = count_forwards(monkeypatch, encoder, fail_at=3)
     with pytest.raises(RuntimeError, match="boom in batch 3"):
-        encoder.encode_words(words, store=store, key=key)
+        encoder.encode_words(words, store=store)
     assert len(calls) == 3
     assert not store.has(key)
     with pytest.raises(IncompleteEntryError):
         store.load(key)
     assert list(tmp_path.iterdir()) in ([], [tmp_path / f".{store.key_path(key).name}.lock"])
     monkeypatch.undo()
-    streamed = encoder.encode_words(words, store=store, key=key)  # a clean retry
+    streamed = encoder.encode_words(words, store=store)  # a clean retry
     assert_same(streamed, encoder.encode_words(words))
 
 
-def test_store_needs_a_key(encoder, alice_words, tmp_path):
-    with pytest.raises(ValueError, match="store= was given without key="):
-        encoder.encode_words(alice_words[:5], store=FeatureStore(tmp_path))
-    with pytest.raises(ValueError, match="key= was given without store="):
-        encoder.extract(SENTENCES, key={"model": "m"})
+def test_encoder_builds_its_own_key(encoder, alice_words, tmp_path):
+    store = FeatureStore(tmp_path)
+    with pytest.raises(TypeError, match="key"):
+        encoder.encode_words(alice_words[:5], store=store, key={"model": "m"})
+    with pytest.raises(TypeError, match="key"):
+        encoder.extract(SENTENCES, store=store, key={"model": "m"})
 
 
 def test_writer_scattered_and_repeated_rows(tmp_path):
@@ -158,19 +160,6 @@ def test_writer_scattered_and_repeated_rows(tmp_path):
         entry.write("a", np.arange(10) >= 5, expected[5:])
         entry.write("a", [6], expected[[6]])
     np.testing.assert_array_equal(store.load(key)["a"], expected)
-
-
-def sentence_key(encoder, context, texts=SENTENCES, groups=GROUPS):
-    return feature_key(
-        model=encoder.model_id,
-        weights={"seed": encoder.seed, "kind": encoder.weights},
-        tokenizer=None,
-        layers=[str(i) for i in range(encoder.n_layers)],
-        pooling=encoder.pooling,
-        context={"mode": context},
-        dtype=encoder.dtype,
-        stimuli=stimulus_hash({"text": list(texts), "group": list(groups)}),
-    )
 
 
 def test_extract_features_streams_text(tiny_gpt2_dir, alice_words, tmp_path, monkeypatch):

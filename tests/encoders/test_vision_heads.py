@@ -27,8 +27,6 @@ from brainalign.encoders.hooks import ArchitectureSpec, UnsupportedArchitectureE
 from brainalign.encoders.store import (
     FeatureStore,
     IncompleteEntryError,
-    feature_key,
-    stimulus_hash,
 )
 from brainalign.encoders.vision import VisionEncoder
 
@@ -340,20 +338,6 @@ def _no_forward(pixel_values):
 # --------------------------------------------------------------------------- streaming
 
 
-def make_key(vit: VisionEncoder, ids, capture: str) -> dict:
-    return feature_key(
-        model=vit.model_id,
-        weights={"kind": "pretrained", "sha256": vit.provenance["weights_sha256"]},
-        tokenizer=None,
-        layers=[str(i) for i in range(vit.n_layers)],
-        pooling=vit.pooling,
-        context={"mode": "image"},
-        dtype=vit.dtype,
-        stimuli=stimulus_hash(list(ids)),
-        extra={"capture": capture},
-    )
-
-
 def count_forwards(monkeypatch, vit: VisionEncoder, during=None) -> list[int]:
     calls: list[int] = []
     forward = vit._forward
@@ -375,14 +359,14 @@ def test_stream_equals_in_memory_and_reuses_the_entry(
     vit = encoder(model_dirs["dinov2"], pooling=pooling, batch_size=4)  # 2 batches: 4 + 2
     in_ram = vit.encode_images(image_paths, heads=True, blocks=True)
     store = FeatureStore(tmp_path)
-    key = make_key(vit, in_ram.stimulus_ids, "heads+blocks")
+    key = vit.images_store_key(image_paths, heads=True, blocks=True)
     temp_dirs: list[list[str]] = []
 
     def look_at_store(n_calls: int) -> None:  # the entry is being filled batch by batch
         temp_dirs.append(sorted(p.name for p in tmp_path.glob(".*.tmp-*")))
 
     calls = count_forwards(monkeypatch, vit, look_at_store)
-    streamed = vit.encode_images(image_paths, heads=True, blocks=True, store=store, key=key)
+    streamed = vit.encode_images(image_paths, heads=True, blocks=True, store=store)
     assert len(calls) == 2
     assert temp_dirs[0] == [] and len(temp_dirs[1]) == 1  # opened at the first batch
     assert store.has(key) and store.verify(key)
@@ -393,10 +377,8 @@ def test_stream_equals_in_memory_and_reuses_the_entry(
     np.testing.assert_array_equal(streamed.stimulus_ids, in_ram.stimulus_ids)
     assert streamed.provenance["pixel_size"] == [32, 32]
     assert streamed.provenance["n_layers"] == 3
-    # a complete entry: no forward pass, the images are not even read
-    again = vit.encode_images(
-        [tmp_path / "gone.jpg"], heads=True, blocks=True, store=store, key=key
-    )
+    # a complete entry: no forward pass
+    again = vit.encode_images(image_paths, heads=True, blocks=True, store=store)
     assert len(calls) == 2
     np.testing.assert_array_equal(np.asarray(again["2.heads"]), in_ram["2.heads"])
 
@@ -404,7 +386,7 @@ def test_stream_equals_in_memory_and_reuses_the_entry(
 def test_error_mid_stream_leaves_no_entry(model_dirs, image_paths, tmp_path, monkeypatch):
     vit = encoder(model_dirs["vit"], pooling="cls", batch_size=2)
     store = FeatureStore(tmp_path)
-    key = make_key(vit, [p.stem for p in image_paths], "heads")
+    key = vit.images_store_key(image_paths, heads=True)
 
     def fail_at_second(n_calls: int) -> None:
         if n_calls == 2:
@@ -412,13 +394,13 @@ def test_error_mid_stream_leaves_no_entry(model_dirs, image_paths, tmp_path, mon
 
     count_forwards(monkeypatch, vit, fail_at_second)
     with pytest.raises(RuntimeError, match="boom"):
-        vit.encode_images(image_paths, heads=True, store=store, key=key)
+        vit.encode_images(image_paths, heads=True, store=store)
     assert not store.has(key)
     assert list(tmp_path.glob(".*.tmp-*")) == []
     with pytest.raises(IncompleteEntryError):
         store.load(key)
     monkeypatch.undo()
-    features = vit.encode_images(image_paths, heads=True, store=store, key=key)
+    features = vit.encode_images(image_paths, heads=True, store=store)
     np.testing.assert_array_equal(
         np.asarray(features["1.heads"]), vit.encode_images(image_paths, heads=True)["1.heads"]
     )
@@ -427,21 +409,18 @@ def test_error_mid_stream_leaves_no_entry(model_dirs, image_paths, tmp_path, mon
 def test_plain_layers_stream_too(model_dirs, image_paths, tmp_path):
     vit = encoder(model_dirs["vit"], pooling="mean", batch_size=5)
     store = FeatureStore(tmp_path)
-    key = make_key(vit, [p.stem for p in image_paths], "none")
-    streamed = vit.encode_images(image_paths, store=store, key=key)
+    streamed = vit.encode_images(image_paths, store=store)
+    assert store.has(vit.images_store_key(image_paths))
     in_ram = vit.encode_images(image_paths)
     assert streamed.layer_names == ["0", "1", "2"]
     for name in in_ram.layer_names:
         np.testing.assert_array_equal(np.asarray(streamed[name]), in_ram[name])
 
 
-def test_store_and_key_go_together(model_dirs, image_paths, tmp_path):
+def test_encoder_builds_its_own_key(model_dirs, image_paths, tmp_path):
     vit = encoder(model_dirs["vit"])
-    key = make_key(vit, [p.stem for p in image_paths], "none")
-    with pytest.raises(ValueError, match=r"store= was given without key="):
-        vit.encode_images(image_paths, store=FeatureStore(tmp_path))
-    with pytest.raises(ValueError, match=r"key= was given without store="):
-        vit.encode_images(image_paths, key=key)
+    with pytest.raises(TypeError, match="key"):
+        vit.encode_images(image_paths, store=FeatureStore(tmp_path), key={"model": "m"})
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -307,18 +307,24 @@ def text_encoder_key(
     stimulus_ids: Sequence[Any] | np.ndarray | None = None,
     onsets: Sequence[float] | np.ndarray | None = None,
     space_before: Sequence[bool] | np.ndarray | None = None,
+    pooling: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The store key of ``encoder.encode_words(words, ...)`` with the same arguments.
+
+    :meth:`~brainalign.encoders.text.TextEncoder.encode_words` builds it itself (via
+    :meth:`~brainalign.encoders.text.TextEncoder.words_store_key`); this is the one
+    definition of that key.
 
     Parameters
     ----------
     encoder : TextEncoder
         The encoder whose features are stored.
-    words, layers, stimulus_ids, onsets, space_before
-        As for :meth:`~brainalign.encoders.text.TextEncoder.encode_words`.
+    words, layers, stimulus_ids, onsets, space_before, pooling
+        As for :meth:`~brainalign.encoders.text.TextEncoder.encode_words`
+        (``pooling=None``: the encoder's).
     extra : mapping, optional
-        Passed to :func:`feature_key`.
+        Passed to :func:`feature_key` (the captures asked for).
 
     Returns
     -------
@@ -336,7 +342,7 @@ def text_encoder_key(
         weights=_text_weights(encoder),
         tokenizer=_tokenizer_fingerprint(encoder.tokenizer),
         layers=[str(layer) for layer in layer_ids],
-        pooling=encoder.pooling,
+        pooling=encoder.pooling if pooling is None else pooling,
         context=_word_window_context(encoder),
         dtype=encoder.dtype,
         stimuli=stimulus_hash(table),
@@ -359,6 +365,10 @@ def text_extract_key(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The store key of ``encoder.extract(texts, context=..., level=..., ...)``.
+
+    :meth:`~brainalign.encoders.text.TextEncoder.extract` builds it itself (via
+    :meth:`~brainalign.encoders.text.TextEncoder.extract_store_key`); this is the one
+    definition of that key.
 
     Parameters
     ----------

@@ -98,8 +98,8 @@ class FeatureStore:
     Examples
     --------
     >>> store = FeatureStore("~/.cache/brainalign/features")  # doctest: +SKIP
-    >>> key = text_encoder_key(encoder, words)  # doctest: +SKIP
-    >>> features = store.get_or_compute(key, lambda: encoder.encode_words(words))  # doctest: +SKIP
+    >>> features = encoder.encode_words(words, store=store)  # doctest: +SKIP
+    >>> store.key_path(encoder.words_store_key(words))  # its entry  # doctest: +SKIP
     >>> store.entries()[["name", "model", "n_layers", "n_items"]]  # doctest: +SKIP
     >>> store.load("tiny-gpt2-0123456789abcdef")  # the name extract printed  # doctest: +SKIP
     """
