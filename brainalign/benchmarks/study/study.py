@@ -93,14 +93,8 @@ def _check_name(name: Any) -> str:
 
 
 def _hash_table(digest: Any, table: pd.DataFrame) -> None:
-    """Feed a table (arrays in cells by their bytes) into a running sha256."""
-    digest.update(repr(list(table.columns)).encode())
-    for column in table.columns:
-        for value in table[column]:
-            if isinstance(value, np.ndarray):
-                digest.update(np.ascontiguousarray(value).tobytes())
-            else:
-                digest.update(repr(value).encode())
+    """Feed a table (its columns and values, as CSV) into a running sha256."""
+    digest.update(table.to_csv(index=False).encode())
 
 
 class Study:
@@ -258,6 +252,7 @@ class Study:
                 f"study {self.name}: the stimuli have neither text nor images (columns "
                 f"{list(self.stimuli.table.columns)}); a model needs something to read"
             )
+        self.images = self._read_images()
         self.groups = self._check_groups(groups)
         self.context = self._check_context(context)
         self.pooling = pooling or "mean"
@@ -397,6 +392,22 @@ class Study:
             self._rating_spread = (sds, counts)
         return recording
 
+    def _read_images(self) -> Any:
+        """The images read, hashed and checked once (an ``ImageStimuli``), or None for text.
+
+        Every run encodes these (no image is read or hashed again to build a store key),
+        and the digest holds their hashes, so an unreadable image fails here, before any
+        model runs.
+        """
+        if self.modality != "image":
+            return None
+        from brainalign.encoders.vision import image_stimuli
+
+        try:
+            return image_stimuli(self.stimuli)
+        except (OSError, TypeError, ValueError) as error:
+            raise StudyInputError(f"study {self.name}: stimuli: {error}") from None
+
     def _check_groups(self, groups: str | None) -> str | None:
         if groups is None:
             if self.sampling == "continuous" and "run" in self.recording.samples.columns:
@@ -501,7 +512,8 @@ class Study:
             self.pooling,
         )
         digest.update(repr(settings).encode())
-        _hash_table(digest, self.stimuli.table)
+        # the images enter by their content hashes (below), not their paths or pixels twice
+        _hash_table(digest, self.stimuli.table.drop(columns="image", errors="ignore"))
         for recording in (self.recording, self.ratings):
             if recording is not None:
                 digest.update(np.ascontiguousarray(recording.data).tobytes())
@@ -513,11 +525,8 @@ class Study:
         if self._rating_spread is not None:
             for array in self._rating_spread:
                 digest.update(np.ascontiguousarray(array).tobytes())
-        if self.modality == "image":
-            from brainalign.encoders.vision import image_sha256
-
-            for image in self.stimuli.table["image"]:
-                digest.update(image_sha256(image).encode())
+        if self.images is not None:
+            digest.update("".join(self.images.sha256).encode())
         return digest.hexdigest()
 
     # ----------------------------------------------------------------- analysis settings

@@ -70,7 +70,7 @@ def stimulus_features(
     table = study.stimuli.table
     options = settings.encoder_options(benchmark, weights)
     if study.modality == "image":
-        return encode_image_set(settings.model, study.stimuli, heads=settings.heads, **options)
+        return encode_image_set(settings.model, study.images, heads=settings.heads, **options)
     return extract_item_features(
         settings.model,
         table.assign(stimulus_id=table["stimulus_id"].astype(str)),
