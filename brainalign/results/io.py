@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,18 @@ RESULT_FILES = ("results.parquet", "results.csv")
 _NULLABLE_INTEGERS = ("layer", "head", "session")
 
 
+def _write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """``write(temp)``, then rename the temp file onto ``path``; a full disk named."""
+    path = Path(path)
+    try:
+        with atomic_path(path) as temp:
+            write(temp)
+    except OSError as error:
+        raise_if_disk_full(error, path, "results file")
+        raise
+    return path
+
+
 def write_results_csv(results: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a result table to CSV atomically (temp file, then rename).
 
@@ -33,14 +46,7 @@ def write_results_csv(results: pd.DataFrame, path: str | os.PathLike) -> Path:
     brainalign._io.DiskFullError
         When the disk is full (the file is left as it was, no temporary file remains).
     """
-    path = Path(path)
-    try:
-        with atomic_path(path) as temp:
-            results.to_csv(temp, index=False)
-    except OSError as error:
-        raise_if_disk_full(error, path, "results file")
-        raise
-    return path
+    return _write_atomically(path, lambda temp: results.to_csv(temp, index=False))
 
 
 def write_results_parquet(results: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -54,14 +60,9 @@ def write_results_parquet(results: pd.DataFrame, path: str | os.PathLike) -> Pat
     brainalign._io.DiskFullError
         When the disk is full (the file is left as it was, no temporary file remains).
     """
-    path = Path(path)
-    try:
-        with atomic_path(path) as temp:
-            results.to_parquet(temp, index=False, engine="pyarrow")
-    except OSError as error:
-        raise_if_disk_full(error, path, "results file")
-        raise
-    return path
+    return _write_atomically(
+        path, lambda temp: results.to_parquet(temp, index=False, engine="pyarrow")
+    )
 
 
 def write_results(results: pd.DataFrame, folder: str | os.PathLike) -> Path:
