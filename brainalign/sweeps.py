@@ -381,12 +381,13 @@ def study_benchmarks(config: SweepConfig) -> list[Benchmark]:
     SweepConfigError
         Naming the sweep config and the study file's own error.
     """
-    from brainalign.benchmarks.study import Study, StudyInputError
+    from brainalign.benchmarks.study import StudyInputError
+    from brainalign.scoring import resolve_studies
 
     studies = []
     for path in config.studies:
         try:
-            studies.append(Study.from_yaml(path).benchmark())
+            studies += resolve_studies(path)
         except StudyInputError as error:
             raise SweepConfigError(
                 f"{config.source or 'sweep config'}: study {path}: {error}"
