@@ -168,13 +168,14 @@ def broken_copy(source: Path, target: Path) -> Path:
 
 
 def test_truncated_safetensors_is_a_clear_error(tiny_bert_dir, tmp_path):
-    from brainalign.encoders.models import ModelLoadError, load_text_model
+    from brainalign.encoders.loading import load_model
+    from brainalign.encoders.models import ModelLoadError
 
     directory = broken_copy(tiny_bert_dir, tmp_path / "model")
     weights = directory / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ModelLoadError) as info:
-        load_text_model(directory)
+        load_model(directory, modality="text")
     message = str(info.value)
     assert str(directory) in message and "model.safetensors" in message
     assert "truncated or corrupt" in message and "download it again" in message
@@ -185,28 +186,30 @@ def test_pickle_refused_by_weights_only_is_a_clear_error(tiny_bert_dir, tmp_path
 
     import torch
 
-    from brainalign.encoders.models import ModelLoadError, load_text_model
+    from brainalign.encoders.loading import load_model
+    from brainalign.encoders.models import ModelLoadError
 
     directory = broken_copy(tiny_bert_dir, tmp_path / "model")
     (directory / "model.safetensors").unlink()
     torch.save({"weights": collections.OrderedDict(), "thing": Path("x")},
                directory / "pytorch_model.bin")  # fmt: skip
     with pytest.raises(ModelLoadError) as info:
-        load_text_model(directory)
+        load_model(directory, modality="text")
     message = str(info.value)
     assert str(directory) in message and "pytorch_model.bin" in message
     assert "refused for safety (weights_only)" in message and "safetensors" in message
 
 
 def test_model_directory_without_tokenizer_files_is_refused(tiny_bert_dir, tmp_path):
-    from brainalign.encoders.models import ModelLoadError, load_text_model
+    from brainalign.encoders.loading import load_model
+    from brainalign.encoders.models import ModelLoadError
 
     directory = tmp_path / "model"
     directory.mkdir()
     for name in ("config.json", "model.safetensors"):
         shutil.copyfile(tiny_bert_dir / name, directory / name)
     with pytest.raises(ModelLoadError) as info:
-        load_text_model(directory)
+        load_model(directory, modality="text")
     message = str(info.value)
     assert str(directory) in message and "no tokenizer files" in message
     assert "tokenizer.json" in message and "vocab.txt" in message

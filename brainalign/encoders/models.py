@@ -1,4 +1,7 @@
-"""Find, load and describe Hugging Face language models for the text encoder.
+"""Find, check, size and build Hugging Face models.
+
+These are the steps behind :func:`~brainalign.encoders.loading.load_model`, the one
+loader of every encoder.
 
 Everything heavy (torch, transformers) is imported inside the functions, so importing
 this module is cheap.
@@ -8,7 +11,7 @@ Causal or bidirectional
 :func:`is_causal_config` decides from the model's config alone:
 
 1. an encoder-decoder config (T5, mT5, UMT5, BART, ...) is bidirectional:
-   :func:`load_text_model` loads its encoder only (see below);
+   :func:`~brainalign.encoders.loading.load_model` loads its encoder only (see below);
 2. ``config.is_decoder`` true (e.g. a BERT built as a decoder) means causal;
 3. a ``model_type`` in :data:`CAUSAL_MODEL_TYPES` (gpt2, gpt_neox, llama, mistral, qwen2,
    opt, gpt_neo, gptj, falcon, phi, ...) or an architecture named ``*ForCausalLM``
@@ -23,10 +26,11 @@ leak later words into earlier features.
 
 Encoder-decoder models
 ----------------------
-For an encoder-decoder config, :func:`load_text_model` loads the encoder alone: the
-encoder-only class of transformers' ``AutoModelForTextEncoding`` where one exists
-(``T5EncoderModel``, ``MT5EncoderModel``, ``UMT5EncoderModel``), which never reads the
-decoder weights; otherwise (BART, ...) the full ``AutoModel`` and its ``get_encoder()``.
+For an encoder-decoder config, :func:`~brainalign.encoders.loading.load_model` loads
+the encoder alone: the encoder-only class of transformers' ``AutoModelForTextEncoding``
+where one exists (``T5EncoderModel``, ``MT5EncoderModel``, ``UMT5EncoderModel``), which
+never reads the decoder weights; otherwise (BART, Whisper, ...) the full ``AutoModel``
+and its ``get_encoder()``.
 Its hidden states are the embedding output and each encoder block's output
 (``n_layers`` = encoder blocks + 1) and the provenance says ``encoder_of``.
 
@@ -49,9 +53,9 @@ import os
 import re
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from brainalign.encoders.common import file_sha256
 
@@ -173,7 +177,7 @@ def is_causal_config(config: Any) -> bool:
     """Whether a transformers config describes a causal (decoder-only) model.
 
     See the module docstring for the rule. An encoder-decoder config is not causal: its
-    encoder, the part :func:`load_text_model` loads, is bidirectional.
+    encoder, the part :func:`~brainalign.encoders.loading.load_model` loads, is bidirectional.
     """
     model_type = getattr(config, "model_type", None)
     if getattr(config, "is_encoder_decoder", False):
@@ -560,44 +564,6 @@ def check_fits(
     )
 
 
-@dataclass
-class LoadedModel:
-    """A model ready for feature extraction, with what is known about it.
-
-    Attributes
-    ----------
-    model : torch.nn.Module
-        The base model (``AutoModel``), in eval mode, on the requested device and dtype.
-    tokenizer : transformers tokenizer
-        The fast tokenizer (offsets are needed to map tokens to words).
-    source : str
-        Where it was loaded from (see :func:`resolve_model_source`).
-    is_causal : bool
-        See :func:`is_causal_config`.
-    n_layers : int
-        Number of hidden states the model returns (blocks + 1; 0 is the embedding output).
-    max_positions : int or None
-        See :func:`max_positions`.
-    provenance : dict
-        ``model`` (as given), ``source``, ``weights``, ``seed`` (untrained),
-        ``revision``, ``weights_sha256`` (pretrained, local directory), ``model_type``,
-        ``encoder_of`` (the ``model_type`` of an encoder-decoder model whose encoder
-        this is).
-    input_device : str
-        Where the inputs go: ``device``, or for ``device="auto"`` the device of the
-        input embeddings.
-    """
-
-    model: Any
-    tokenizer: Any
-    source: str
-    is_causal: bool
-    n_layers: int
-    max_positions: int | None
-    provenance: dict[str, Any] = field(default_factory=dict)
-    input_device: str = "cpu"
-
-
 def check_load_options(weights: str, dtype: str) -> None:
     """Check the ``weights`` and ``dtype`` options (before anything is loaded)."""
     if weights not in ("pretrained", "untrained"):
@@ -876,174 +842,6 @@ def _weights_problem(source: str, error: BaseException) -> ModelLoadError | None
             "download it again"
         )
     return None
-
-
-def load_text_model(
-    name: str | os.PathLike,
-    *,
-    weights: Literal["pretrained", "untrained"] = "pretrained",
-    seed: int = 0,
-    device: str = "cpu",
-    dtype: str = "float32",
-) -> LoadedModel:
-    """Load a Hugging Face causal or masked language model and its fast tokenizer.
-
-    Encoder-decoder models (T5, mT5, UMT5, BART, ...) give their encoder alone (see the
-    module docstring).
-
-    Parameters
-    ----------
-    name : str or path-like
-        Hub id or local directory (see :func:`resolve_model_source`), optionally ending
-        in ``@untrained`` or ``@pretrained`` (see :func:`split_model_spec`).
-    weights : {"pretrained", "untrained"}
-        ``"untrained"`` builds the same architecture from the config with random
-        weights, drawn by ``from_config`` (the model's own ``_init_weights``) under
-        ``torch.manual_seed(seed)`` in float32 on the CPU (so a seed gives the same
-        weights on every device), inside ``torch.random.fork_rng`` so the caller's random
-        state is left alone. An ``@untrained`` name overrides the default
-        ``"pretrained"``.
-    seed : int
-        Seed for the untrained weights; ignored for pretrained ones.
-    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}
-        Torch device; ``"auto"`` loads with ``device_map="auto"`` (needs
-        ``accelerate``). Checked, with the memory the weights need, before loading.
-    dtype : {"float32", "float16", "bfloat16"}
-        Dtype of the weights and activations.
-
-    Returns
-    -------
-    LoadedModel
-
-    Raises
-    ------
-    ModelLoadError
-        If the model, config or tokenizer cannot be found or loaded (the original error is
-        kept as the cause), if only a slow tokenizer exists, if a checkpoint lacks
-        weights of the encoder, or if the weights do not fit in the device's free memory.
-    ValueError
-        For a bad ``weights``, ``dtype`` or ``device`` or ``@`` suffix, or a device this
-        machine lacks.
-    """
-    from transformers import AutoConfig, AutoTokenizer
-
-    spec = os.fspath(name)
-    name, weights = split_model_spec(spec, weights)
-    check_load_options(weights, dtype)
-    check_device(device)
-    given, source, local = locate_model(name, "weights and tokenizer files")
-
-    def fail(what: str, error: Exception) -> ModelLoadError:
-        tried = f"the local directory {source!r}" if local else f"the hub id {source!r}"
-        if source != given:
-            tried = f"{tried} (resolved from {given!r})"
-        return ModelLoadError(
-            f"could not load the {what} of model {given!r} from {tried}: {error}. The model "
-            "must be a Hugging Face hub id or a directory with config.json" + _offline_note()
-        )
-
-    try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
-    except (OSError, ValueError, KeyError) as error:
-        raise fail("config", error) from error
-    is_causal = is_causal_config(config)
-    # T5-like types have an encoder-only class, also for a checkpoint saved from it
-    # (whose config says is_encoder_decoder=False); other encoder-decoder models keep
-    # only AutoModel's get_encoder().
-    model_class = _encoder_class(config)
-    encoder_of = (
-        config.model_type
-        if model_class is not None or getattr(config, "is_encoder_decoder", False)
-        else None
-    )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise fail("tokenizer", error) from error
-    check_tokenizer_vocabulary(tokenizer, given)
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelLoadError(
-            f"model {given!r} only has a slow tokenizer ({type(tokenizer).__name__}); the "
-            "text encoder needs a fast (Rust `tokenizers`) tokenizer for character offsets. "
-            "Save one with tokenizer.json next to the model (e.g. convert it with "
-            "transformers' convert_slow_tokenizer and save_pretrained)"
-        )
-    config.output_hidden_states = True
-    check_size(spec, config, dtype, device, model_class)
-
-    try:
-        model = build_model(
-            model_class or auto_model_class(config, given),
-            config,
-            source=source,
-            given=given,
-            weights=weights,
-            seed=seed,
-            dtype=dtype,
-            device=device,
-        )
-    except (OSError, ValueError, KeyError) as error:
-        if isinstance(error, ModelLoadError):
-            raise
-        raise fail("weights", error) from error
-    if encoder_of and model_class is None:
-        model = model.get_encoder()
-
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    n_blocks = _n_blocks(text_config, encoder=bool(encoder_of))
-    if n_blocks is None:
-        raise ModelLoadError(
-            f"model {given!r} ({config.model_type}) does not state num_hidden_layers in its "
-            "config, so its layers cannot be counted"
-        )
-    extra: dict[str, Any] = {"model": spec}
-    if encoder_of:
-        extra["encoder_of"] = encoder_of
-    provenance = model_provenance(
-        config, source=source, weights=weights, seed=seed, local=local, **extra
-    )
-    return LoadedModel(
-        model=model,
-        tokenizer=tokenizer,
-        source=source,
-        is_causal=is_causal,
-        n_layers=n_blocks + 1,
-        max_positions=max_positions(text_config, tokenizer),
-        provenance=provenance,
-        input_device=_input_device(model),
-    )
-
-
-def _encoder_class(config: Any) -> Any:
-    """The ``*EncoderModel`` class of a T5-like config (T5, mT5, UMT5), else ``None``.
-
-    Found in transformers' ``AutoModelForTextEncoding`` mapping, so new types come with
-    transformers.
-    """
-    from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_ENCODING_MAPPING
-
-    model_class = MODEL_FOR_TEXT_ENCODING_MAPPING.get(type(config), None)
-    if model_class is None or not model_class.__name__.endswith("EncoderModel"):
-        return None
-    return model_class
-
-
-def _n_blocks(config: Any, *, encoder: bool) -> int | None:
-    """Transformer blocks of the model (of its encoder, for an encoder-decoder model)."""
-    keys = ("encoder_layers", "num_layers", "num_hidden_layers") if encoder else ()
-    for key in (*keys, "num_hidden_layers"):
-        value = getattr(config, key, None)
-        if isinstance(value, int):
-            return value
-    return None
-
-
-def _input_device(model: Any) -> str:
-    """The device of the input embeddings (the first parameter's, failing that)."""
-    try:
-        return str(model.get_input_embeddings().weight.device)
-    except (AttributeError, NotImplementedError):
-        return str(next(model.parameters()).device)
 
 
 def _dispatch_auto(model: Any) -> Any:

@@ -61,20 +61,8 @@ import numpy as np
 
 from brainalign.encoders.common import LoadedModelAccess, progress_bar, thread_limit
 from brainalign.encoders.context import group_rows
-from brainalign.encoders.models import (
-    ModelLoadError,
-    build_model,
-    check_device,
-    check_load_options,
-    check_size,
-    check_tokenizer_vocabulary,
-    is_causal_config,
-    locate_model,
-    max_positions,
-    model_provenance,
-    special_token_affixes,
-    split_model_spec,
-)
+from brainalign.encoders.loading import NotCausalModelError, load_model
+from brainalign.encoders.models import special_token_affixes
 from brainalign.encoders.pooling import (
     assign_tokens_to_words,
     clean_words,
@@ -92,10 +80,6 @@ SURPRISAL_UNIT = "bits"
 #: Name of the array in a feature-store entry.
 STORE_ARRAY = "surprisal"
 _LN2 = math.log(2.0)
-
-
-class NotCausalModelError(ModelLoadError):
-    """Surprisal was asked of a model that is not a causal (left-to-right) language model."""
 
 
 @dataclass
@@ -173,13 +157,16 @@ class SurprisalModel(LoadedModelAccess):
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
-        loaded = _load_causal_lm(model, weights=weights, seed=seed, device=device, dtype=dtype)
-        self._model, self._tokenizer, self._provenance, limit = loaded
+        loaded = load_model(
+            model, modality="causal_lm", weights=weights, seed=seed, device=device, dtype=dtype
+        )
+        self._model, self._tokenizer = loaded.model, loaded.preprocessor
+        self._provenance, limit = loaded.provenance, loaded.max_positions
         self.model_id = os.fspath(model)
         self.dtype = dtype
         self.batch_size = batch_size
         self.progress = progress
-        self.device = _input_device(self._model)
+        self.device = loaded.input_device
         self.prefix = _bos_prefix(self._tokenizer)
         self.window, self.min_context = _check_window(
             window, min_context, limit, len(self.prefix), self.model_id
@@ -583,83 +570,3 @@ def _check_window(
             f"{window} minus {n_prefix} prefix token(s), minus at least one new token per pass)"
         )
     return window, min_context
-
-
-def _input_device(model: Any) -> str:
-    try:
-        return str(model.get_input_embeddings().weight.device)
-    except (AttributeError, NotImplementedError):
-        return str(next(model.parameters()).device)
-
-
-def _load_causal_lm(
-    name: str | os.PathLike, *, weights: str, seed: int, device: str, dtype: str
-) -> tuple[Any, Any, dict[str, Any], int | None]:
-    """Load a causal LM with its LM head (``AutoModelForCausalLM``'s class) and tokenizer.
-
-    Returns
-    -------
-    model, tokenizer, provenance, max_positions
-    """
-    from transformers import AutoConfig, AutoTokenizer
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
-
-    spec = os.fspath(name)
-    name, weights = split_model_spec(spec, weights)
-    check_load_options(weights, dtype)
-    check_device(device)
-    given, source, local = locate_model(name, "weights and tokenizer files")
-
-    def fail(what: str, error: Exception) -> ModelLoadError:
-        return ModelLoadError(
-            f"could not load the {what} of model {given!r} from {source!r}: {error}"
-        )
-
-    try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
-    except (OSError, ValueError, KeyError) as error:
-        raise fail("config", error) from error
-    if not is_causal_config(config):
-        raise NotCausalModelError(
-            f"model {given!r} (model_type {config.model_type!r}) is not a causal language "
-            "model; surprisal needs a causal (left-to-right) LM with a next-token head, such "
-            "as GPT-2 or LLaMA. Bidirectional models (BERT, RoBERTa, T5 encoders) do not "
-            "define p(word | preceding words)"
-        )
-    model_class = MODEL_FOR_CAUSAL_LM_MAPPING.get(type(config), None)
-    if model_class is None:
-        raise NotCausalModelError(
-            f"model {given!r} (model_type {config.model_type!r}) has no causal-LM class in "
-            "transformers (AutoModelForCausalLM); surprisal needs a causal LM with an LM head"
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-        check_tokenizer_vocabulary(tokenizer, str(source))
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise fail("tokenizer", error) from error
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelLoadError(
-            f"model {given!r} only has a slow tokenizer ({type(tokenizer).__name__}); word "
-            "surprisal needs a fast tokenizer (character offsets map tokens to words)"
-        )
-    check_size(spec, config, dtype, device, model_class)
-    try:
-        model = build_model(
-            model_class,
-            config,
-            source=source,
-            given=given,
-            weights=weights,
-            seed=seed,
-            dtype=dtype,
-            device=device,
-        )
-    except (OSError, ValueError, KeyError) as error:
-        if isinstance(error, ModelLoadError):
-            raise
-        raise fail("weights", error) from error
-    provenance = model_provenance(
-        config, source=source, weights=weights, seed=seed, local=local, model=spec, head="lm"
-    )
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    return model, tokenizer, provenance, max_positions(text_config, tokenizer)

@@ -80,9 +80,9 @@ from brainalign.encoders.context import (
 )
 from brainalign.encoders.features import Features
 from brainalign.encoders.heads import SUMMARY_MEASURES, LayerCapture, attention_summaries
+from brainalign.encoders.loading import load_model
 from brainalign.encoders.models import (
     ModelLoadError,
-    load_text_model,
     resolve_model_source,
     special_token_affixes,
 )
@@ -232,9 +232,11 @@ class TextEncoder(LoadedModelAccess):
         for name, value in (("batch_size", batch_size), ("context_words", context_words)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}; it must be a positive integer")
-        loaded = load_text_model(model, weights=weights, seed=seed, device=device, dtype=dtype)
+        loaded = load_model(
+            model, modality="text", weights=weights, seed=seed, device=device, dtype=dtype
+        )
         self._model = loaded.model
-        self._tokenizer = loaded.tokenizer
+        self._tokenizer = loaded.preprocessor
         self._provenance = loaded.provenance
         self.model_id = os.fspath(model)
         self.source = loaded.source

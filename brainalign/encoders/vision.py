@@ -97,17 +97,8 @@ from brainalign.encoders.common import (
     thread_limit,
 )
 from brainalign.encoders.features import Features
-from brainalign.encoders.models import (
-    ModelLoadError,
-    auto_model_class,
-    build_model,
-    check_device,
-    check_load_options,
-    check_size,
-    locate_model,
-    model_provenance,
-    split_model_spec,
-)
+from brainalign.encoders.loading import load_model
+from brainalign.encoders.models import ModelLoadError
 from brainalign.encoders.sinks import Sink, collect, load_stored
 
 if TYPE_CHECKING:
@@ -756,7 +747,7 @@ def image_features_key(
         "revision": provenance.get("revision"),
         "seed": provenance.get("seed"),
         "model_type": provenance.get("model_type"),
-        "vision_tower": provenance.get("vision_tower"),
+        "vision_tower": provenance.get("tower"),
         "config_sha256": config_sha256(model.config),
     }
     processor_config = processor.to_dict() if hasattr(processor, "to_dict") else None
@@ -851,107 +842,6 @@ def pool_hidden_state(
 # --------------------------------------------------------------------------- loading
 
 
-def _load_vision_model(
-    name: str | os.PathLike,
-    *,
-    weights: str,
-    seed: int,
-    device: str,
-    dtype: str,
-    processor: Any,
-) -> tuple[Any, Any, str, dict[str, Any]]:
-    """Load a vision model (or a multimodal model's vision tower) and its image processor.
-
-    Mirrors :func:`brainalign.encoders.models.load_text_model` for models that need an
-    image processor instead of a tokenizer. Returns ``(model, processor, source,
-    provenance)``.
-    """
-    import transformers
-    from transformers import AutoConfig, AutoImageProcessor
-
-    spec = os.fspath(name)
-    name, weights = split_model_spec(spec, weights)
-    check_load_options(weights, dtype)
-    check_device(device, allow_auto=False)
-    given, source, local = locate_model(name, "weights, preprocessor_config.json")
-    where = f"the local directory {source!r}" if local else f"the hub id {source!r}"
-
-    try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelLoadError(
-            f"could not load the config of model {given!r} from {where}: {error}"
-        ) from error
-    tower = None
-    vision_config = getattr(config, "vision_config", None)
-    if vision_config is not None:  # CLIP, SigLIP, ...: keep the vision tower only
-        tower, config = "vision_config", vision_config
-    try:
-        model_class = auto_model_class(config, given)
-    except ModelLoadError as error:
-        raise ModelLoadError(
-            f"{error}; use a vision model (ViT, DeiT, BEiT, DINOv2, CLIP, ConvNeXt, ResNet, ...)"
-        ) from error
-
-    if processor is None:
-        kwargs: dict[str, Any] = {"trust_remote_code": False}
-        if int(transformers.__version__.split(".")[0]) >= 5:
-            kwargs["backend"] = "pil"  # same numbers with or without torchvision
-        else:  # pragma: no cover - transformers 4
-            kwargs["use_fast"] = False
-        try:
-            processor = AutoImageProcessor.from_pretrained(source, **kwargs)
-        except (OSError, ValueError, KeyError, TypeError, ImportError) as error:
-            raise ModelLoadError(
-                f"could not load the image processor of model {given!r} from {where} "
-                f"({error}); save one next to the model (preprocessor_config.json, e.g. "
-                "ViTImageProcessorPil(...).save_pretrained(directory)) or pass "
-                "processor= to VisionEncoder"
-            ) from error
-
-    check_size(spec, config, dtype, device, model_class)
-    try:
-        model = build_model(
-            model_class,
-            config,
-            source=source,
-            given=given,
-            weights=weights,
-            seed=seed,
-            dtype=dtype,
-            device=device,
-        )
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        if isinstance(error, ModelLoadError):
-            raise
-        raise ModelLoadError(
-            f"could not load the weights of model {given!r} from {where}: {error}"
-        ) from error
-
-    provenance = model_provenance(
-        config,
-        source=source,
-        model=spec,
-        weights=weights,
-        seed=seed,
-        local=local,
-        model_class=type(model).__name__,
-        vision_tower=tower,
-    )
-    return model, processor, source, provenance
-
-
-def _n_hidden_states(config: Any) -> int | None:
-    """Hidden states the model returns (blocks or stages + 1), from its config."""
-    n_blocks = getattr(config, "num_hidden_layers", None)
-    if isinstance(n_blocks, int):
-        return n_blocks + 1
-    depths = getattr(config, "depths", None)
-    if isinstance(depths, (list, tuple)) and depths:
-        return len(depths) + 1
-    return None
-
-
 def _pair(value: Any, name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or not all(
@@ -1039,9 +929,17 @@ class VisionEncoder(LoadedModelAccess):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
         self.grid = _pair(grid, "grid")
-        loaded, processor, source, provenance = _load_vision_model(
-            model, weights=weights, seed=seed, device=device, dtype=dtype, processor=processor
+        loaded_model = load_model(
+            model,
+            modality="vision",
+            weights=weights,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+            preprocessor=processor,
         )
+        loaded, processor = loaded_model.model, loaded_model.preprocessor
+        source, provenance = loaded_model.source, loaded_model.provenance
         self.model_id = os.fspath(model)
         self.model_type = provenance["model_type"]
         if pooling == "cls" and self.model_type in CONV_MODEL_TYPES:
@@ -1054,7 +952,7 @@ class VisionEncoder(LoadedModelAccess):
         self._processor = processor
         self._provenance = provenance
         self.source = source
-        self.n_layers = _n_hidden_states(loaded.config)
+        self.n_layers = loaded_model.n_layers
         self._patch_size = getattr(loaded.config, "patch_size", None)
         self.weights = weights
         self.seed = seed

@@ -11,13 +11,13 @@ import transformers
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from brainalign.encoders import models
+from brainalign.encoders.loading import load_model
 from brainalign.encoders.models import (
     ModelLoadError,
     check_device,
     check_fits,
     estimate_parameter_bytes,
     free_device_memory,
-    load_text_model,
     split_model_spec,
 )
 from brainalign.encoders.text import TextEncoder
@@ -74,7 +74,7 @@ def hidden_states(model, ids: list[int]) -> np.ndarray:
 
 
 def test_t5_encoder_hidden_states_equal_t5_encoder_model(t5_encoder_dir):
-    loaded = load_text_model(t5_encoder_dir)
+    loaded = load_model(t5_encoder_dir, modality="text")
     assert type(loaded.model).__name__ == "T5EncoderModel"
     assert not loaded.is_causal and loaded.n_layers == 3
     assert loaded.provenance["encoder_of"] == "t5"
@@ -87,7 +87,7 @@ def test_t5_encoder_hidden_states_equal_t5_encoder_model(t5_encoder_dir):
 
 
 def test_full_t5_checkpoint_loads_its_encoder_only(t5_full_dir):
-    loaded = load_text_model(t5_full_dir)
+    loaded = load_model(t5_full_dir, modality="text")
     assert type(loaded.model).__name__ == "T5EncoderModel"
     assert loaded.n_layers == 3  # 2 encoder blocks + embeddings, not the 3 decoder blocks
     full = transformers.T5Model.from_pretrained(t5_full_dir).eval()
@@ -106,9 +106,9 @@ def test_full_t5_checkpoint_loads_its_encoder_only(t5_full_dir):
 
 
 def test_untrained_t5_encoder_is_seeded(t5_full_dir):
-    first = load_text_model(t5_full_dir + "@untrained", seed=3)
-    again = load_text_model(t5_full_dir, weights="untrained", seed=3)
-    other = load_text_model(t5_full_dir + "@untrained", seed=4)
+    first = load_model(t5_full_dir + "@untrained", seed=3, modality="text")
+    again = load_model(t5_full_dir, weights="untrained", seed=3, modality="text")
+    other = load_model(t5_full_dir + "@untrained", seed=4, modality="text")
     assert first.provenance["weights"] == "untrained" and first.provenance["seed"] == 3
     assert first.provenance["model"] == t5_full_dir + "@untrained"
     weight = "encoder.block.0.layer.0.SelfAttention.q.weight"
@@ -151,7 +151,7 @@ def test_bart_without_encoder_class_uses_get_encoder(tmp_path, minilm_path):
     torch.manual_seed(0)
     full = transformers.BartModel(config).eval()
     directory = save_with_tokenizer(full, tmp_path, minilm_path)
-    loaded = load_text_model(directory)
+    loaded = load_model(directory, modality="text")
     assert type(loaded.model).__name__ == "BartEncoder"
     assert not loaded.is_causal and loaded.n_layers == 3
     assert loaded.provenance["encoder_of"] == "bart"
@@ -193,7 +193,7 @@ def test_split_model_spec_errors(tmp_path):
 
 def test_untrained_suffix_through_load_and_text_encoder(minilm_path):
     pretrained = AutoModel.from_pretrained(minilm_path)
-    loaded = load_text_model(minilm_path + "@untrained", seed=2)
+    loaded = load_model(minilm_path + "@untrained", seed=2, modality="text")
     assert loaded.provenance["weights"] == "untrained" and loaded.provenance["seed"] == 2
     assert loaded.provenance["model"] == minilm_path + "@untrained"
     assert "weights_sha256" not in loaded.provenance
@@ -205,7 +205,7 @@ def test_untrained_suffix_through_load_and_text_encoder(minilm_path):
         encoder.model.state_dict()[key], loaded.model.state_dict()[key], rtol=0, atol=0
     )
     with pytest.raises(ValueError, match="must be one of"):
-        load_text_model(minilm_path + "@trained")
+        load_model(minilm_path + "@trained", modality="text")
 
 
 # --------------------------------------------------------------------------- devices
@@ -225,9 +225,9 @@ def test_cuda_without_cuda_is_a_clear_error_before_loading(tmp_path):
     missing = str(tmp_path / "no_such_model")
     for device in ("cuda", "cuda:0"):
         with pytest.raises(ValueError, match="CUDA is not available"):
-            load_text_model(missing, device=device)
+            load_model(missing, device=device, modality="text")
     with pytest.raises(ValueError, match="'gpu' is not a device"):
-        load_text_model(missing, device="gpu")
+        load_model(missing, device="gpu", modality="text")
 
 
 def test_cuda_index_beyond_device_count(monkeypatch):
@@ -304,7 +304,7 @@ def test_too_big_for_device_is_a_clear_error_before_loading(monkeypatch, tiny_gp
     calls = []
     monkeypatch.setattr(AutoModel, "from_pretrained", lambda *a, **k: calls.append(a))
     with pytest.raises(ModelLoadError, match=r"needs ~.* GiB .* in float32.*dtype='bfloat16'"):
-        load_text_model(tiny_gpt2_dir)
+        load_model(tiny_gpt2_dir, modality="text")
     assert not calls  # refused before any weights were read
     with pytest.raises(ModelLoadError, match="has 0.00 GiB free; use device='auto'"):
         check_fits("m", 10, "cpu", "bfloat16", free=lambda device: 1)

@@ -241,7 +241,7 @@ def test_full_clip_model_uses_its_vision_tower(tmp_path, image_paths, pil_images
     clip.save_pretrained(tmp_path)
     SPECS["clip"].processor.save_pretrained(tmp_path)
     features = encoder(tmp_path, pooling="mean").encode_images(image_paths)
-    assert features.provenance["vision_tower"] == "vision_config"
+    assert features.provenance["tower"] == "vision_config"
     assert features.provenance["model_type"] == "clip_vision_model"
     pixel_values = SPECS["clip"].processor(images=pil_images, return_tensors="pt")["pixel_values"]
     with torch.inference_mode():
