@@ -335,6 +335,22 @@ LEBEL_RESPONSES = (
     ("onlyonewaytofindout", "37eea7b53400d641423438ba4c6fb80b", 247923104),
     ("wheretheressmoke", "4d4a9bbc212e79a695ec1e047489fc20", 2077476776),
 )
+#: (story, md5, size) of the story audio listed for lebel2023 (stimuli/<story>.wav).
+LEBEL_AUDIO = (
+    ("cocoonoflove", "7f3b542b65530aec742ffbbda6da94d1", 155185372),
+    ("penpal", "8fc441960af5c1f60807e48886eb8619", 93670716),
+)
+#: (story, md5, size) of Narratives story audio besides tunnel (stimuli/<story>_audio.wav),
+#: from the git-annex keys of OpenNeuroDatasets/ds002345.
+NARRATIVES_AUDIO = (
+    ("forgot", "d80ec3cc7ec4bbb03205eb47677e1127", 73823628),
+    ("merlin", "64a6933a7e6985539dee53f48f619e67", 29287376),
+    ("milkywayvodka", "8f08e1042439f716b385d61bcf51ac59", 84095504),
+    ("piemanpni", "01dfd0de4a757c0bd6587a3acab5f025", 13293148),
+    ("prettymouth", "942177fdc98190fcc63184a57d63adaa", 125596792),
+    ("santa", "3ea42691a8934f54a2c1cc915d1c4b23", 33751118),
+    ("shapessocial", "9f3d79557742571db71035f306038086", 87846990),
+)
 #: (story, md5, size) of the TextGrids listed for lebel2023.
 LEBEL_TEXTGRIDS = (
     ("bluehope", "285856bac872db55861cc4febbfef631", 1153885),
@@ -864,19 +880,21 @@ _ENTRIES: list[DatasetInfo] = [
             "(mostly The Moth Radio Hour), with preprocessed per-story responses "
             "(derivative/preprocessed_data/<subject>/<story>.hf5: HDF5 dataset 'data', "
             "n_TRs x n_voxels of the subject's cortex, trimmed at both ends) and word/phone "
-            "TextGrids (derivative/TextGrids/<story>.TextGrid). The catalogue lists three "
-            "preprocessed stories of UTS01 and four TextGrids (only files whose published "
-            "checksums could be read; the listed TextGrids are of other stories than the "
-            "listed responses). wheretheressmoke is the repeated test story: its file is "
-            "larger than one presentation and its layout is not verified here (the loader "
-            "accepts only (n_TRs, n_voxels))."
+            "TextGrids (derivative/TextGrids/<story>.TextGrid), and the story audio "
+            "(stimuli/<story>.wav). The catalogue lists three preprocessed stories of UTS01, "
+            "the audio of cocoonoflove and penpal (audio_<story>; the audio encoding "
+            "benchmark lebel2023-audio-encoding reads cocoonoflove) and four TextGrids "
+            "(only files whose published checksums could be read; the listed TextGrids are "
+            "of other stories than the listed responses). wheretheressmoke is the repeated "
+            "test story: its file is larger than one presentation and its layout is not "
+            "verified here (the loader accepts only (n_TRs, n_voxels))."
         ),
         modality="fmri",
         subjects="8 adults (UTS01-UTS08)",
         stimuli="27 spoken narrative stories (about 6 hours)",
         size=(
             "whole dataset: large (see OpenNeuro); listed responses: 278 MB, 248 MB, 2.08 GB; "
-            "TextGrids: about 1 MB each"
+            "TextGrids: about 1 MB each; audio: 155 MB (cocoonoflove), 94 MB (penpal)"
         ),
         citation=(
             "LeBel, A., Wagner, L., Jain, S., Adhikari-Desai, A., Gupta, B., Morgenthal, A., "
@@ -916,13 +934,18 @@ _ENTRIES: list[DatasetInfo] = [
                 )
                 for story, md5, size in LEBEL_TEXTGRIDS
             },
+            **{
+                f"audio_{story}": _openneuro_file("ds003020", f"stimuli/{story}.wav", md5, size)
+                for story, md5, size in LEBEL_AUDIO
+            },
         },
         checksum_source=(
             "MD5 and size from the git-annex keys (symlink targets MD5E-s<size>--<md5>) in "
             "OpenNeuroDatasets/ds003020: cocoonoflove.hf5 at commit 48754c58, "
             "onlyonewaytofindout.hf5 at 2d07fcb6, wheretheressmoke.hf5 at dae4ca61, the "
-            "TextGrids at 841b2929; the S3 object is the latest version and may differ from "
-            "those commits (a mismatch is reported, never accepted)"
+            "TextGrids at 841b2929, the story audio (stimuli/cocoonoflove.wav, "
+            "stimuli/penpal.wav) at 85941079; the S3 object is the latest version and "
+            "may differ from those commits (a mismatch is reported, never accepted)"
         ),
         loader=_load_lebel2023,
         url="https://openneuro.org/datasets/ds003020",
@@ -935,8 +958,9 @@ _ENTRIES: list[DatasetInfo] = [
             "naturalistic spoken stories, with the audio (the fMRIPrep/AFNI derivatives and "
             "word-level transcripts are in a separate DataLad dataset, not listed here). The "
             "catalogue lists one raw BOLD run (sub-022, task tunnel, native space, not "
-            "preprocessed), its events file (the story starts 3 s into the run) and the "
-            "story's audio."
+            "preprocessed), its events file (the story starts 3 s into the run), the "
+            "story's audio, and the audio of seven more stories (<story>_audio: forgot, "
+            "merlin, milkywayvodka, piemanpni, prettymouth, santa, shapessocial)."
         ),
         modality="fmri",
         subjects="345 adults",
@@ -985,11 +1009,19 @@ _ENTRIES: list[DatasetInfo] = [
                 "5d9fcaac3b920745b0806b856de81bcc",
                 135278558,
             ),
+            **{
+                f"{story}_audio": _openneuro_file(
+                    "ds002345", f"stimuli/{story}_audio.wav", md5, size
+                )
+                for story, md5, size in NARRATIVES_AUDIO
+            },
         },
         checksum_source=(
             "OpenNeuroDatasets/ds002345: MD5 and size from the git-annex keys of "
             "sub-022_task-tunnel_bold.nii.gz (commit 78cbc7e8, in the export.tree/ mirror of "
-            "the dataset tree) and stimuli/tunnel_audio.wav (commit 5b8c8f63); the events file "
+            "the dataset tree), stimuli/tunnel_audio.wav, santa_audio.wav and "
+            "shapessocial_audio.wav (commit 5b8c8f63), piemanpni_audio.wav (87e9fdde) and the "
+            "other listed stories' audio (20034812); the events file "
             "is stored in git, not in the annex: its SHA-256 was computed here from the file's "
             "text at commit 77fcf104 (70 bytes). The S3 objects are the latest versions and may "
             "differ (a mismatch is reported, never accepted)"
