@@ -74,6 +74,19 @@ DUAL_ENCODER_TYPES = frozenset(
     {"altclip", "chinese_clip", "clap", "clip", "siglip", "siglip2", "xclip"}
 )
 
+#: Tower configs that transformers' ``AutoModel`` does not map, and the class to build
+#: (X-CLIP's vision tower, SigLIP's and SigLIP 2's text towers; CLIP's towers and
+#: SigLIP's vision towers are in ``AutoModel``'s mapping).
+TOWER_MODEL_CLASSES: dict[str, str] = {
+    "xclip_vision_model": "XCLIPVisionModel",
+    "siglip_text_model": "SiglipTextModel",
+    "siglip2_text_model": "Siglip2TextModel",
+}
+
+#: Checkpoint-name rewrites (regex -> replacement) for those towers, so a full model's
+#: checkpoint (X-CLIP's ``vision_model.*``) loads into the tower class.
+TOWER_KEY_MAPPINGS: dict[str, dict[str, str]] = {"xclip_vision_model": {r"^vision_model\.": ""}}
+
 #: What each modality reads its inputs with, and the file a saved directory holds.
 PREPROCESSORS: dict[str, tuple[str, str]] = {
     "text": ("tokenizer", "tokenizer files"),
@@ -252,6 +265,7 @@ def load_model(
             seed=seed,
             dtype=dtype,
             device=device,
+            key_mapping=TOWER_KEY_MAPPINGS.get(config.model_type),
         )
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         if isinstance(error, ModelLoadError):
@@ -326,6 +340,11 @@ def model_class_for(config: Any, modality: str, given: str) -> tuple[Any, str | 
     encoder_class = _text_encoder_class(config) if modality == "text" else None
     if encoder_class is not None:
         return encoder_class, config.model_type
+    tower_class = TOWER_MODEL_CLASSES.get(getattr(config, "model_type", None))
+    if tower_class is not None:
+        import transformers
+
+        return getattr(transformers, tower_class), None
     try:
         model_class = auto_model_class(config, given)
     except ModelLoadError as error:
@@ -364,8 +383,8 @@ def load_preprocessor(source: str, modality: str) -> Any:
 
         try:
             return AutoVideoProcessor.from_pretrained(source, **options)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        except (OSError, ValueError, KeyError, TypeError, ImportError):
+            pass  # no video processor config, or one needing torchvision: the image one
     return AutoImageProcessor.from_pretrained(source, **options)
 
 
@@ -441,3 +460,79 @@ def _text_encoder_class(config: Any) -> Any:
     if model_class is None or not model_class.__name__.endswith("EncoderModel"):
         return None
     return model_class
+
+
+#: ``model_type`` values read as audio models by :func:`modality_of`.
+AUDIO_MODEL_TYPES = frozenset(
+    {
+        "audio-spectrogram-transformer",
+        "clap",
+        "data2vec-audio",
+        "hubert",
+        "unispeech",
+        "unispeech-sat",
+        "wav2vec2",
+        "wav2vec2-bert",
+        "wav2vec2-conformer",
+        "wavlm",
+        "whisper",
+    }
+)
+#: ``model_type`` values read as video models by :func:`modality_of`.
+VIDEO_MODEL_TYPES = frozenset({"timesformer", "videomae", "vivit", "xclip"})
+#: ``model_type`` values of multimodal language models (an image plus an instruction).
+MULTIMODAL_MODEL_TYPES = frozenset(
+    {"idefics3", "llava", "llava_next", "llava_onevision", "qwen2_5_vl", "qwen2_vl", "smolvlm"}
+)
+
+
+def modality_of(config: dict | None, stimuli: str) -> str:
+    """The modality a model is loaded for, given its config and the stimuli's kind.
+
+    Parameters
+    ----------
+    config : dict or None
+        The model's ``config.json`` (None when it cannot be read without a download:
+        the stimuli decide).
+    stimuli : {"text", "image", "audio", "video"}
+        What the stimuli are.
+
+    Returns
+    -------
+    str
+        ``"text"``, ``"vision"``, ``"audio"``, ``"video"`` or ``"multimodal"``: images
+        with a multimodal LLM (:data:`MULTIMODAL_MODEL_TYPES`) are read with an
+        instruction (``"multimodal"``); a video file with an audio model is read for its
+        sound (``"audio"``); a dual encoder (CLIP, SigLIP, CLAP, X-CLIP) reads each kind
+        with the matching tower.
+
+    Raises
+    ------
+    ValueError
+        When the model cannot read these stimuli, naming both and what it reads.
+    """
+    if config is None:
+        return {"image": "vision"}.get(stimuli, stimuli)
+    model_type = config.get("model_type")
+    if stimuli == "video" and model_type in AUDIO_MODEL_TYPES:
+        return "audio"
+    if stimuli == "image" and model_type in MULTIMODAL_MODEL_TYPES:
+        return "multimodal"
+    media = AUDIO_MODEL_TYPES | VIDEO_MODEL_TYPES
+    readers = {
+        "text": (
+            model_type not in media | MULTIMODAL_MODEL_TYPES or model_type in DUAL_ENCODER_TYPES
+        )
+        and ("vocab_size" in config or "text_config" in config),
+        "image": model_type not in media
+        and ("image_size" in config or "vision_config" in config or "num_channels" in config),
+        "audio": model_type in AUDIO_MODEL_TYPES,
+        "video": model_type in VIDEO_MODEL_TYPES,
+    }
+    if not readers.get(stimuli, False):
+        kinds = [kind for kind, reads in readers.items() if reads]
+        raise ValueError(
+            f"model_type {model_type!r} cannot read {stimuli} stimuli; it reads "
+            f"{' or '.join(kinds) or 'none of text, image, audio or video'} stimuli"
+        )
+    return {"image": "vision"}.get(stimuli, stimuli)

@@ -709,6 +709,7 @@ def build_model(
     seed: int,
     dtype: str,
     device: str,
+    key_mapping: dict[str, str] | None = None,
 ) -> Any:
     """Build ``model_class`` with pretrained or seeded random weights, placed and in eval mode.
 
@@ -716,18 +717,22 @@ def build_model(
     (other than a pooler) is refused rather than left random. Untrained weights are drawn
     by the class's own initialisation under ``torch.manual_seed(seed)`` in float32 on
     the CPU, inside ``fork_rng`` so the caller's random state is untouched, then cast.
-    ``device="auto"`` spreads the model with accelerate.
+    ``device="auto"`` spreads the model with accelerate. ``key_mapping`` (regex ->
+    replacement, transformers' ``from_pretrained(key_mapping=...)``) renames checkpoint
+    weights, e.g. a tower class read from its full model's checkpoint.
     """
     import torch
 
     torch_dtype = getattr(torch, dtype)
     if weights == "pretrained":
-        device_map = {"device_map": "auto"} if device == "auto" else {}
+        options: dict[str, Any] = {"device_map": "auto"} if device == "auto" else {}
+        if key_mapping:  # checkpoint names -> the class's (a tower read from a full model)
+            options["key_mapping"] = key_mapping
         if Path(source).is_dir():
             check_weight_files(source)
         try:
             model, info = model_class.from_pretrained(
-                source, config=config, dtype=torch_dtype, output_loading_info=True, **device_map
+                source, config=config, dtype=torch_dtype, output_loading_info=True, **options
             )
         except Exception as error:  # noqa: BLE001 - safetensors and pickle raise their own
             problem = _weights_problem(source, error)

@@ -175,3 +175,31 @@ def test_a_model_of_another_kind_is_named(tmp_path):
     config.model_type = "not-a-model"
     with pytest.raises(ModelLoadError, match="use an audio model"):
         model_class_for(config, "audio", "x")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (tf.GPT2Config(), {"text": "text"}),
+        (tf.ViTConfig(), {"image": "vision"}),
+        (tf.ResNetConfig(), {"image": "vision"}),
+        (tf.CLIPConfig(), {"text": "text", "image": "vision"}),
+        (tf.Wav2Vec2Config(), {"audio": "audio", "video": "audio"}),
+        (tf.WhisperConfig(), {"audio": "audio", "video": "audio"}),
+        (tf.ClapConfig(), {"text": "text", "audio": "audio", "video": "audio"}),
+        (tf.VideoMAEConfig(), {"video": "video"}),
+        (tf.XCLIPConfig(), {"text": "text", "video": "video"}),
+        (tf.LlavaConfig(), {"image": "multimodal"}),
+    ],
+    ids=lambda value: getattr(value, "model_type", ""),
+)
+def test_the_model_and_the_stimuli_choose_the_modality(config, expected):
+    from brainalign.encoders.loading import modality_of
+
+    for kind in ("text", "image", "audio", "video"):
+        if kind in expected:
+            assert modality_of(config.to_dict(), kind) == expected[kind]
+        else:
+            with pytest.raises(ValueError, match=f"cannot read {kind} stimuli; it reads"):
+                modality_of(config.to_dict(), kind)
+    assert modality_of(None, "image") == "vision"
