@@ -8,6 +8,9 @@ imports neither torch nor transformers:
 
 - :class:`TextEncoder`, :class:`VisionEncoder`: hidden states of every layer (and
   head) of Hugging Face language and vision models; :class:`ModelLoadError`;
+- :class:`VideoEncoder` and :func:`tr_grid`: time-stamped clip features of video models
+  (VideoMAE, TimeSformer, ViViT, X-CLIP's vision tower), clips centred on sample times;
+- :func:`load_model`: the one model loader of every encoder;
 - :class:`Features`: the arrays and their provenance; :class:`NonFiniteFeaturesError`:
   features that are not finite, refused where they are made;
 - :class:`FeatureStore` and its keys (:func:`feature_key`, :func:`text_encoder_key`,
@@ -43,6 +46,9 @@ _EXPORTS = {
     "SurprisalModel": "brainalign.encoders.surprisal",
     "word_surprisal": "brainalign.encoders.surprisal",
     "TextEncoder": "brainalign.encoders.text",
+    "VideoEncoder": "brainalign.encoders.video",
+    "tr_grid": "brainalign.encoders.video",
+    "load_model": "brainalign.encoders.loading",
     "VisionEncoder": "brainalign.encoders.vision",
 }
 

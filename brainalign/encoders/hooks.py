@@ -19,6 +19,20 @@ block output (before the residual sum). Their paths are kept here, keyed by
 - beit: as vit
 - clip_vision_model, siglip_vision_model (the vision towers): ``encoder.layers`` /
   ``self_attn.out_proj`` / ``mlp``
+- videomae (video): as bert (``encoder.layer`` / ``attention.output.dense`` /
+  ``output.dense``)
+- vivit (video): as vit
+- clip_text_model, siglip_text_model (the text towers): as the vision towers
+- qwen2_vl_text, qwen2_5_vl_text (the language models of Qwen2-VL / Qwen2.5-VL, hooked
+  by :class:`~brainalign.encoders.multimodal.MultimodalEncoder` on
+  ``model.language_model``, whose own ``model_type`` this is; a LLaVA's language model
+  is a llama, mistral, ... and uses that entry): as llama
+- wav2vec2, hubert, data2vec-audio: ``encoder.layers`` / ``attention.out_proj`` /
+  ``feed_forward`` (WavLM is not registered: its attention passes the output
+  projection's weight to ``F.multi_head_attention_forward``, so no hook sees the heads)
+- whisper (the encoder): ``layers`` (``encoder.layers`` of the whole model) /
+  ``self_attn.out_proj`` / ``fc2``
+- audio-spectrogram-transformer (AST): as vit
 
 ``layers`` is relative to the base model (``model.base_model``, so a ``...ForCausalLM``
 and its ``AutoModel`` share one entry); ``out_proj`` and ``mlp`` are relative to one
@@ -86,6 +100,16 @@ _CLIP_VISION = ArchitectureSpec(
     mlp="mlp",
 )
 
+_CLIP_TEXT = ArchitectureSpec(
+    layers="encoder.layers|text_model.encoder.layers",
+    out_proj="self_attn.out_proj",
+    mlp="mlp",
+)
+
+_WAV2VEC2 = ArchitectureSpec(
+    layers="encoder.layers", out_proj="attention.out_proj", mlp="feed_forward"
+)
+
 _REGISTRY: dict[str, ArchitectureSpec] = {
     "gpt2": ArchitectureSpec(layers="h", out_proj="attn.c_proj", mlp="mlp"),
     "gpt_neox": ArchitectureSpec(layers="layers", out_proj="attention.dense", mlp="mlp"),
@@ -106,6 +130,19 @@ _REGISTRY: dict[str, ArchitectureSpec] = {
     "beit": _VIT,
     "clip_vision_model": _CLIP_VISION,
     "siglip_vision_model": _CLIP_VISION,
+    "videomae": _BERT,
+    "vivit": _VIT,
+    "clip_text_model": _CLIP_TEXT,
+    "siglip_text_model": _CLIP_TEXT,
+    "qwen2_vl_text": _DECODER,
+    "qwen2_5_vl_text": _DECODER,
+    "wav2vec2": _WAV2VEC2,
+    "hubert": _WAV2VEC2,
+    "data2vec-audio": _WAV2VEC2,
+    "whisper": ArchitectureSpec(
+        layers="layers|encoder.layers", out_proj="self_attn.out_proj", mlp="fc2"
+    ),
+    "audio-spectrogram-transformer": _VIT,
 }
 
 _REGISTER_LINE = (

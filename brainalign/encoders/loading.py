@@ -81,11 +81,15 @@ TOWER_MODEL_CLASSES: dict[str, str] = {
     "xclip_vision_model": "XCLIPVisionModel",
     "siglip_text_model": "SiglipTextModel",
     "siglip2_text_model": "Siglip2TextModel",
+    "clap_audio_model": "ClapAudioModel",
 }
 
 #: Checkpoint-name rewrites (regex -> replacement) for those towers, so a full model's
 #: checkpoint (X-CLIP's ``vision_model.*``) loads into the tower class.
-TOWER_KEY_MAPPINGS: dict[str, dict[str, str]] = {"xclip_vision_model": {r"^vision_model\.": ""}}
+TOWER_KEY_MAPPINGS: dict[str, dict[str, str]] = {
+    "xclip_vision_model": {r"^vision_model\.": ""},
+    "clap_audio_model": {r"^audio_model\.": ""},
+}
 
 #: What each modality reads its inputs with, and the file a saved directory holds.
 PREPROCESSORS: dict[str, tuple[str, str]] = {
