@@ -62,6 +62,22 @@ def non_negative_int(option: str) -> Callable[[str], int]:
     return parse
 
 
+def positive_float(option: str) -> Callable[[str], float]:
+    """An argparse ``type=`` for ``option``: a finite number > 0 (``--tr``, seconds)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number; got {value!r}") from None
+        if not (number > 0 and number != float("inf")):
+            raise argparse.ArgumentTypeError(f"must be a positive number; got {value!r}")
+        return number
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")
+    return parse
+
+
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps|auto")
 
 
@@ -175,15 +191,19 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
     extract = commands.add_parser(
         "extract",
         help="compute a model's features for a stimulus set into the feature store",
-        description="Per-layer (and per-head) features of words, sentences or images, kept in "
-        "a feature "
-        "store keyed by their full provenance: a second run with the same settings reuses "
-        "the entry and runs no model.",
+        description="Per-layer (and per-head) features of words, sentences, images, audio or "
+        "video, kept in a feature store keyed by their full provenance: a second run with "
+        "the same settings reuses the entry and runs no model. The model's config and the "
+        "stimuli choose the encoder (text, vision, audio, video).",
         epilog="STIMULI: a .csv/.tsv with a 'text' column (or the one --text-column names: "
         "words of a continuous text in reading order, or sentences; optional stimulus_id, "
         "group, onset, space_before) or an 'image' column (paths relative to the table's "
         "folder; optional stimulus_id), a folder of images, or a .zip of images (read from "
-        "the archive, never extracted). CONTEXT: window = each word after the words before "
+        "the archive, never extracted), an audio file (.wav, .flac, .mp3, ...; one row per "
+        "model frame, stamped with its time) or a folder of them, or a video file (.mp4, "
+        ".mov, ...: one clip centred on every --tr seconds for a video model, the sound "
+        "track for an audio model); tables may list files in an 'audio' or 'video' column. "
+        "CONTEXT: window = each word after the words before "
         "it (one text per group); passage = each sentence after the earlier sentences of its "
         "group (needs a 'group' column); isolated = each item alone. Default: window when "
         "every row is one word; for sentences, passage when the table has a 'group' column, "
@@ -199,7 +219,8 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="FILE|DIR|ZIP",
-        help="stimulus table, folder of images or .zip of images",
+        help="stimulus table, folder of images, audio or video files, .zip of images, or "
+        "one audio or video file",
     )
     extract.add_argument(
         "--text-column",
@@ -215,7 +236,10 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         "passage with a 'group' column, else isolated)",
     )
     extract.add_argument(
-        "--heads", action="store_true", help="text: also each head's output per layer (L.heads)"
+        "--heads",
+        action="store_true",
+        help="also each head's output per layer (L.heads): text, vision, audio and video "
+        "transformers with a registered attention layout",
     )
     extract.add_argument(
         "--contributions",
@@ -231,19 +255,46 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
     extract.add_argument(
         "--blocks",
         action="store_true",
-        help="text: also attention and MLP block outputs per layer (L.attention, L.mlp)",
+        help="also attention and MLP block outputs per layer (L.attention, L.mlp), as --heads",
     )
     extract.add_argument(
         "--pooling",
         default=None,
         help="words: last (default), mean or first token; images: cls (default), mean or "
-        "spatial (2 x 2 grid)",
+        "spatial (2 x 2 grid); video: cls or mean (default: the model's); not for audio",
     )
     extract.add_argument(
         "--batch-size",
         type=positive_int("--batch-size"),
         default=None,
         help="windows or images per forward pass",
+    )
+    extract.add_argument(
+        "--instruction",
+        default=None,
+        metavar="TEXT",
+        help="text: a task instruction read before every window or passage (part of the "
+        "entry's key; its tokens are never pooled into the features)",
+    )
+    extract.add_argument(
+        "--instruction-format",
+        choices=("plain", "chat"),
+        default="plain",
+        help="with --instruction: a plain prefix (default) or the model's chat template",
+    )
+    extract.add_argument(
+        "--tr",
+        type=positive_float("--tr"),
+        default=None,
+        metavar="SECONDS",
+        help="video: one clip centred on every volume onset 0, TR, 2 TR, ... of the video",
+    )
+    extract.add_argument(
+        "--frame-rate",
+        type=positive_float("--frame-rate"),
+        default=None,
+        metavar="FPS",
+        help="video: frames per second within a clip (default: the video's own)",
     )
     extract.add_argument(
         "--untrained", action="store_true", help="random weights of the same architecture"
@@ -712,6 +763,10 @@ def run_extract(args: argparse.Namespace) -> int:
             weights="untrained" if args.untrained else "pretrained",
             seed=args.seed,
             progress=not args.quiet,
+            tr=args.tr,
+            frame_rate=args.frame_rate,
+            instruction=args.instruction,
+            instruction_format=args.instruction_format,
         )
     except (
         StimulusInputError,
@@ -725,8 +780,17 @@ def run_extract(args: argparse.Namespace) -> int:
 
     features = result.features
     action = "reused existing entry (no forward pass)" if result.reused else "computed and stored"
-    unit = "images" if result.kind == "image" else _text_unit(result.key)
-    print(f"{args.model} on {stimuli.source}: {len(stimuli)} {unit}, {action}")
+    if result.kind in ("audio", "video"):
+        unit = "audio files" if result.kind == "audio" else "video"
+        rows = "frames" if result.kind == "audio" else "clips"
+        times = features.onsets
+        print(
+            f"{args.model} on {stimuli.source}: {len(stimuli)} {unit}, {features.n_items} "
+            f"{rows} from {times.min():.2f} s to {times.max():.2f} s, {action}"
+        )
+    else:
+        unit = "images" if result.kind == "image" else _text_unit(result.key)
+        print(f"{args.model} on {stimuli.source}: {len(stimuli)} {unit}, {action}")
     print(f"entry: {result.name}")
     print(f"store: {store.root}")
     print(f"open it: FeatureStore({str(store.root)!r}).load({result.name!r})")

@@ -358,7 +358,7 @@ BAD_INPUTS = {
     ),
     "missing file": (["--stimuli", "{tmp}/nope.csv"], "nope.csv' does not exist"),
     "bad suffix": (["--stimuli", "{tmp}/words.json"], "unknown suffix '.json'"),
-    "no column": (["--stimuli", "{tmp}/nocol.csv"], "neither a 'text' nor an 'image' column"),
+    "no column": (["--stimuli", "{tmp}/nocol.csv"], "has none of the content columns"),
     "empty table": (["--stimuli", "{tmp}/empty.csv"], "has a header but no rows"),
     "empty file": (["--stimuli", "{tmp}/blank.csv"], "is not a readable"),
     "empty word": (["--stimuli", "{tmp}/gap.tsv"], "'text' is empty in row 2 (line 3)"),
@@ -662,3 +662,34 @@ def test_sentences_without_groups_are_read_one_by_one(tiny_gpt2_dir, tmp_path, c
     assert main([*args, "--out", str(out), "--layers", "2", "--context", "isolated"]) == 0
     modes = sorted(FeatureStore(out).entries()["context"])
     assert modes == ["isolated", "isolated", "passage"]
+
+
+def test_instruction_frames_the_text_and_keys_the_entry(tiny_gpt2_dir, tmp_path, capsys):
+    table = _write(tmp_path, "sentences.csv", "text\nAlice was tired.\nShe sat by her sister.\n")
+    out = tmp_path / "store"
+    args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table), "--quiet"]
+    names = []
+    for extra in ([], ["--instruction", "Read this."], ["--instruction", "Judge this."]):
+        assert main([*args, "--out", str(out), *extra]) == 0
+        printed = capsys.readouterr().out
+        names.append(
+            next(
+                line.split(": ", 1)[1] for line in printed.splitlines() if line.startswith("entry")
+            )
+        )
+    assert len(set(names)) == 3  # one entry per instruction, and one without
+    store = FeatureStore(out)
+    plain, read = store.load(names[0]), store.load(names[1])
+    assert "instruction" not in plain.provenance
+    assert "Read this." in str(read.provenance["instruction"])
+    assert not np.allclose(plain["2"], read["2"])
+    # the instruction is refused where it does not apply, and a format needs it
+    images = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(IMAGES), "--quiet"]
+    assert main([*images, "--out", str(out), "--instruction", "Look."]) == 2
+    assert "--instruction applies to text stimuli" in capsys.readouterr().err
+    assert main([*args, "--out", str(out), "--instruction-format", "chat"]) == 2
+    assert "--instruction-format applies with --instruction" in capsys.readouterr().err
+    assert (
+        main([*args, "--out", str(out), "--instruction", "x", "--instruction-format", "chat"]) == 2
+    )
+    assert "instruction_format='plain'" in capsys.readouterr().err

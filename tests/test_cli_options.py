@@ -24,6 +24,8 @@ CHECKED = {
     "--layers": ["-1", "0,-3", "x", ""],
     "--seed": ["-1", "1.5"],
     "--device": ["gpu", "cuda:x", ""],
+    "--tr": ["0", "-2", "x", "inf"],
+    "--frame-rate": ["0", "-1", "nan", "fast"],
 }
 
 #: Options with no value to validate at parse time, and why.
@@ -47,6 +49,7 @@ NO_VALUE = {
     "--dataset": "a name, checked against the catalogue",
     "--stimuli": "a path, read by read_stimuli",
     "--text-column": "a column name, checked by read_stimuli",
+    "--instruction": "free text; refused for stimuli it does not apply to (extract_features)",
     "--pooling": "depends on the input kind, checked by the encoder",
     "--files": "file keys, checked against the dataset's catalogue entry",
     "--cache-dir": "a path",

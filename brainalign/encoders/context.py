@@ -18,6 +18,33 @@ runs the jobs. Three plans exist:
 :func:`tokenize_passages`
     Tokenize each passage once (its sentences joined by single spaces) and give every
     token to a sentence by character offsets.
+:func:`tokenize_texts`
+    Tokenize texts alone, or framed by a task :class:`Instruction`: the tokens read before
+    and after each text (special tokens, instruction, chat template) come back apart
+    from the text's own tokens, whose character offsets still point into the text.
+
+Instructions
+------------
+An :class:`Instruction` puts a task instruction before every window and passage, in one
+of two formats (:data:`INSTRUCTION_FORMATS`):
+
+``"plain"``
+    The model reads ``instruction + "\n" + text`` (:data:`INSTRUCTION_SEPARATOR`), with
+    the tokenizer's own special tokens around it (``[BOS]``, or ``[CLS] ... [SEP]``).
+``"chat"``
+    The tokenizer's chat template renders one user turn whose content is
+    ``instruction + "\n" + text`` (``apply_chat_template`` with
+    ``add_generation_prompt=False``, no system message, so templates without a system
+    role work too); the rendered string is tokenized without the tokenizer's special
+    tokens, since the template writes its own (BOS included), as ``apply_chat_template``
+    itself tokenizes.
+
+Either way the whole framed string is tokenized once with character offsets, so the
+tokens are exactly those of the string the model would read; the text's tokens are
+those overlapping its span. A token holding characters of both the instruction (or the
+template) and the text is an error. Tokens before the text form the window's prefix;
+tokens after it (the chat template's end of turn) are read by bidirectional models only,
+since a causal state never depends on later tokens.
 
 Sentences in one text
 ---------------------
@@ -39,22 +66,34 @@ re-encoding for byte-level BPE with and without a BOS token.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from brainalign.encoders.pooling import assign_tokens_to_words, word_char_spans, word_token_ranges
 
 __all__ = [
+    "INSTRUCTION_FORMATS",
+    "INSTRUCTION_SEPARATOR",
+    "Instruction",
     "Job",
+    "TokenizedText",
     "causal_window_jobs",
     "clean_sentences",
     "group_rows",
     "preceding_jobs",
     "tokenize_passages",
+    "tokenize_texts",
 ]
+
+#: Formats of an :class:`Instruction`.
+INSTRUCTION_FORMATS: tuple[str, ...] = ("plain", "chat")
+#: What separates an instruction from the text after it (both formats).
+INSTRUCTION_SEPARATOR = "\n"
 
 
 @dataclass
@@ -298,9 +337,236 @@ def group_rows(groups: Sequence[Any] | np.ndarray | None, n_items: int) -> list[
     return [np.asarray(members, dtype=np.int64) for members in rows.values()]
 
 
+@dataclass(frozen=True)
+class Instruction:
+    """A task instruction read before every window and passage.
+
+    Attributes
+    ----------
+    text : str
+        The instruction, surrounding whitespace stripped.
+    format : {"plain", "chat"}
+        See the module docstring.
+    template : str or None
+        The chat template used (``"chat"`` only).
+    """
+
+    text: str
+    format: Literal["plain", "chat"] = "plain"
+    template: str | None = None
+
+    @classmethod
+    def build(cls, tokenizer: Any, text: Any, format: str, model: str) -> Instruction:
+        """Check an instruction against a tokenizer and build it.
+
+        Parameters
+        ----------
+        tokenizer : transformers fast tokenizer
+        text : str
+            The instruction; may not be empty.
+        format : {"plain", "chat"}
+        model : str
+            For error messages.
+
+        Raises
+        ------
+        ValueError
+            For an empty or non-string instruction or an unknown format.
+        ModelLoadError
+            For ``"chat"`` when the tokenizer has no chat template.
+        """
+        from brainalign.encoders.models import ModelLoadError
+
+        if format not in INSTRUCTION_FORMATS:
+            raise ValueError(
+                f"instruction_format={format!r}; use one of {list(INSTRUCTION_FORMATS)}"
+            )
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(
+                f"instruction={text!r}; give the instruction as a non-empty string, or "
+                "instruction=None for none"
+            )
+        if format == "plain":
+            return cls(text.strip(), "plain")
+        template = getattr(tokenizer, "chat_template", None)
+        if isinstance(template, dict):
+            template = template.get("default")
+        if not isinstance(template, str) or not template:
+            raise ModelLoadError(
+                f"instruction_format='chat' needs a chat template, and the tokenizer of "
+                f"model {model!r} has none; use instruction_format='plain' (the instruction "
+                "as a text prefix) or a chat model"
+            )
+        return cls(text.strip(), "chat", template)
+
+    def describe(self) -> dict[str, Any]:
+        """What the features depend on, for store keys and provenance.
+
+        Returns
+        -------
+        dict
+            ``text``, ``format``, ``separator`` and, for ``"chat"``, ``template_sha256``
+            (sha256 of the template string) and ``add_generation_prompt`` (False).
+        """
+        out: dict[str, Any] = {
+            "text": self.text,
+            "format": self.format,
+            "separator": INSTRUCTION_SEPARATOR,
+        }
+        if self.template is not None:
+            out["template_sha256"] = hashlib.sha256(self.template.encode("utf-8")).hexdigest()
+            out["add_generation_prompt"] = False
+        return out
+
+    def render(self, tokenizer: Any, text: str) -> tuple[str, int]:
+        """The string the model reads for ``text``, and where ``text`` starts in it.
+
+        Raises
+        ------
+        ValueError
+            If the chat template does not copy the message into its output unchanged.
+        """
+        content = self.text + INSTRUCTION_SEPARATOR + text
+        lead = len(self.text) + len(INSTRUCTION_SEPARATOR)
+        if self.format == "plain":
+            return content, lead
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}],
+            chat_template=self.template,
+            tokenize=False,
+            add_generation_prompt=False,
+        )
+        at = rendered.find(content) if isinstance(rendered, str) else -1
+        if at < 0:
+            raise ValueError(
+                "the chat template does not copy the user message into its output "
+                f"unchanged (message {json.dumps(content[:60])}...), so the text's tokens "
+                "cannot be found; use instruction_format='plain'"
+            )
+        return rendered, at + lead
+
+
+@dataclass
+class TokenizedText:
+    """One text's tokens and what a window reads around them.
+
+    Attributes
+    ----------
+    ids : list of int, length n_tokens
+        The text's own tokens.
+    offsets : list of (int, int), length n_tokens
+        Character offsets of each token into the text (clipped to it).
+    prefix, suffix : list of int
+        Tokens read before and after the text in every window: special tokens, and the
+        instruction and chat template where there is one.
+    n_special : int
+        Leading tokens of ``prefix`` that are special tokens (BOS, ``[CLS]``, chat
+        template markers); the instruction's tokens start after them.
+    """
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    prefix: list[int]
+    suffix: list[int]
+    n_special: int = 0
+
+
+def tokenize_texts(
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    prefix: Sequence[int],
+    suffix: Sequence[int],
+    instruction: Instruction | None = None,
+    read_after: bool = True,
+) -> list[TokenizedText]:
+    """Tokenize texts (in one batch), alone or framed by an instruction.
+
+    Parameters
+    ----------
+    tokenizer : transformers fast tokenizer
+    texts : sequence of str, length n_texts
+    prefix, suffix : sequence of int
+        The tokenizer's special tokens around a sequence, as the windows use them (the
+        encoder's: causal windows have no suffix). Not used with a ``"chat"``
+        instruction, whose template writes its own.
+    instruction : Instruction, optional
+        Read before every text (see the module docstring).
+    read_after : bool
+        Whether the chat template's tokens after the text are read (bidirectional
+        models); a causal model's states never depend on them.
+
+    Returns
+    -------
+    list of TokenizedText
+        Without an instruction, each text's tokens alone with ``prefix``/``suffix``
+        unchanged: exactly what the encoder reads without one.
+
+    Raises
+    ------
+    ValueError
+        If a token holds characters of the instruction (or template) and of the text,
+        or a text yields no token.
+    """
+    if instruction is None:
+        rendered, spans = list(texts), [(0, len(text)) for text in texts]
+    else:
+        framed = [instruction.render(tokenizer, text) for text in texts]
+        rendered = [string for string, _ in framed]
+        spans = [(at, at + len(text)) for (_, at), text in zip(framed, texts, strict=True)]
+    encodings = tokenizer(
+        rendered, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
+    special = set(tokenizer.all_special_ids)
+    out = []
+    for index, (string, (start, end)) in enumerate(zip(rendered, spans, strict=True)):
+        ids = list(encodings["input_ids"][index])
+        offsets = [tuple(pair) for pair in encodings["offset_mapping"][index]]
+        if instruction is None:
+            out.append(TokenizedText(ids, offsets, list(prefix), list(suffix), len(prefix)))
+            continue
+        a, b = _text_tokens(offsets, string, start, end, index)
+        chat = instruction.format == "chat"
+        before = ([] if chat else list(prefix)) + ids[:a]
+        after = (ids[b:] if read_after else []) if chat else list(suffix)
+        n_special = next((i for i, token in enumerate(before) if token not in special), len(before))
+        text_offsets = [
+            (min(max(s - start, 0), end - start), min(max(e - start, 0), end - start))
+            for s, e in offsets[a:b]
+        ]
+        out.append(TokenizedText(ids[a:b], text_offsets, before, after, n_special))
+    return out
+
+
+def _text_tokens(
+    offsets: list[tuple[int, int]], string: str, start: int, end: int, index: int
+) -> tuple[int, int]:
+    """The tokens ``a .. b - 1`` of the text ``string[start:end]`` inside a framed string."""
+    inside = [t for t, (s, e) in enumerate(offsets) if e > start and s < end]
+    if not inside:
+        raise ValueError(f"text {index} yields no token after the instruction")
+    a, b = inside[0], inside[-1] + 1
+    lead, tail = offsets[a][0], offsets[b - 1][1]
+    if string[lead:start].strip() or string[end:tail].strip():
+        token = string[lead:start] if string[lead:start].strip() else string[end:tail]
+        raise ValueError(
+            f"text {index}: a token ({string[min(lead, start) : max(tail, end)][:40]!r}) "
+            f"holds characters of both the instruction (or chat template) and the text "
+            f"({token!r}); the text's features would mix them. Start the text with a "
+            "word the tokenizer splits from what comes before it"
+        )
+    return a, b
+
+
 def tokenize_passages(
-    tokenizer: Any, passages: list[list[str]]
-) -> list[tuple[list[int], np.ndarray, np.ndarray]]:
+    tokenizer: Any,
+    passages: list[list[str]],
+    *,
+    prefix: Sequence[int] = (),
+    suffix: Sequence[int] = (),
+    instruction: Instruction | None = None,
+    read_after: bool = True,
+) -> list[tuple[TokenizedText, np.ndarray, np.ndarray]]:
     """Tokenize each passage once and find every sentence's tokens.
 
     Parameters
@@ -308,34 +574,39 @@ def tokenize_passages(
     tokenizer : transformers fast tokenizer
     passages : list of list of str
         The (cleaned) sentences of each passage, in reading order.
+    prefix, suffix, instruction, read_after
+        As for :func:`tokenize_texts`.
 
     Returns
     -------
-    list of (ids, first, last)
-        Per passage: token ids of ``" ".join(sentences)`` without special tokens, and the
-        first and last token (inclusive) of each sentence, arrays of shape
-        (n_sentences,).
+    list of (tokens, first, last)
+        Per passage: :class:`TokenizedText` of ``" ".join(sentences)`` (its ``ids``
+        without special tokens or instruction), and the first and last token (inclusive)
+        of each sentence in ``ids``, arrays of shape (n_sentences,).
 
     Raises
     ------
     ValueError
-        If a token spans two sentences or a sentence yields no token.
+        If a token spans two sentences (or the instruction and a sentence) or a sentence
+        yields no token.
     """
     spans = [word_char_spans(sentences) for sentences in passages]
-    encodings = tokenizer(
+    tokenized = tokenize_texts(
+        tokenizer,
         [text for text, _, _ in spans],
-        add_special_tokens=False,
-        return_offsets_mapping=True,
-        verbose=False,
+        prefix=prefix,
+        suffix=suffix,
+        instruction=instruction,
+        read_after=read_after,
     )
     out = []
-    for index, (sentences, (text, starts, ends)) in enumerate(zip(passages, spans, strict=True)):
+    for index, (sentences, (text, starts, ends), tokens) in enumerate(
+        zip(passages, spans, tokenized, strict=True)
+    ):
         try:
-            owner = assign_tokens_to_words(
-                encodings["offset_mapping"][index], text, starts, ends, item="sentence"
-            )
+            owner = assign_tokens_to_words(tokens.offsets, text, starts, ends, item="sentence")
             first, last = word_token_ranges(owner, sentences, item="sentence")
         except ValueError as error:
             raise ValueError(f"passage {index} (sentences counted within it): {error}") from error
-        out.append((list(encodings["input_ids"][index]), first, last))
+        out.append((tokens, first, last))
     return out

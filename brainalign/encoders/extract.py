@@ -64,9 +64,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from brainalign.encoders.media_stimuli import MediaStimuli, media_files, media_kind
 from brainalign.encoders.pooling import POOLINGS
 from brainalign.encoders.sinks import load_stored
-from brainalign.encoders.vision import ImageStimuli, image_stimuli
+from brainalign.encoders.vision import IMAGE_SUFFIXES, ImageStimuli, image_stimuli
 
 if TYPE_CHECKING:
     from brainalign.encoders.features import Features
@@ -135,7 +136,7 @@ class TextStimuli:
         return all(len(text.split()) == 1 for text in self.texts)
 
 
-Stimulus = TextStimuli | ImageStimuli
+Stimulus = TextStimuli | ImageStimuli | MediaStimuli
 
 
 @dataclass
@@ -152,14 +153,15 @@ class Extraction:
         The store key.
     reused : bool
         True when a complete entry existed and nothing was computed.
-    kind : {"text", "image"}
+    kind : {"text", "image", "audio", "video"}
+        What was encoded (a video file read by an audio model is ``"audio"``).
     """
 
     features: Features
     path: Path
     key: dict[str, Any]
     reused: bool
-    kind: Literal["text", "image"]
+    kind: Literal["text", "image", "audio", "video"]
 
     @property
     def name(self) -> str:
@@ -239,12 +241,15 @@ def read_stimuli(path: str | os.PathLike, *, text_column: str | None = None) -> 
         that is empty or holds other files.
     """
     path = Path(path)
+    media = _folder_kind(path) if path.is_dir() else media_kind(path)
+    if (path.is_dir() or path.suffix.lower() == ".zip" or media) and text_column is not None:
+        raise StimulusInputError(
+            f"--text-column {text_column!r} applies to text tables; {str(path)!r} is a "
+            f"{'folder' if path.is_dir() else 'file'} of {media or 'images'}: drop it"
+        )
+    if media is not None:
+        return _media_stimuli(path, None, source=str(path))
     if path.is_dir() or path.suffix.lower() == ".zip":
-        if text_column is not None:
-            raise StimulusInputError(
-                f"--text-column {text_column!r} applies to text tables; {str(path)!r} is "
-                "a folder or archive of images: drop it"
-            )
         return _image_stimuli(path, None, source=str(path))
     if not path.exists():
         raise StimulusInputError(f"stimulus file {str(path)!r} does not exist")
@@ -252,8 +257,8 @@ def read_stimuli(path: str | os.PathLike, *, text_column: str | None = None) -> 
     if separator is None:
         raise StimulusInputError(
             f"stimulus file {str(path)!r}: unknown suffix {path.suffix!r}; use a .csv or "
-            ".tsv table with a 'text' or 'image' column, a folder of images or a .zip of "
-            "images"
+            ".tsv table with a 'text', 'image', 'audio' or 'video' column, a folder of "
+            "images, audio or video files, a .zip of images, or one audio or video file"
         )
     import pandas as pd
 
@@ -272,13 +277,13 @@ def read_stimuli(path: str | os.PathLike, *, text_column: str | None = None) -> 
             f"its columns are {list(table.columns)}"
         )
     text = text_column or "text"
-    has_text, has_image = text in table.columns, "image" in table.columns
-    if has_text == has_image:
-        which = f"both a {text!r} and" if has_text else f"neither a {text!r} nor"
+    content = [column for column in (text, "image", "audio", "video") if column in table.columns]
+    if len(content) != 1:
+        which = f"the columns {content}" if content else "none of the content columns"
         raise StimulusInputError(
-            f"stimulus file {str(path)!r} has {which} an 'image' column "
-            f"(columns: {list(table.columns)}); give exactly one: {text!r} (the texts; "
-            "--text-column NAME names another column) or 'image' (file paths)"
+            f"stimulus file {str(path)!r} has {which} (columns: {list(table.columns)}); "
+            f"give exactly one: {text!r} (the texts; --text-column NAME names another "
+            "column), 'image', 'audio' or 'video' (file paths)"
         )
     if table.empty:
         raise StimulusInputError(f"stimulus file {str(path)!r} has a header but no rows")
@@ -292,9 +297,19 @@ def read_stimuli(path: str | os.PathLike, *, text_column: str | None = None) -> 
                 f"stimulus file {str(path)!r}: stimulus_id repeats "
                 f"({repeated.head(3).tolist()}); give every row a unique id"
             )
-    if has_text:
+    if content == [text]:
         return _text_table(table, text, ids, path)
-    return _image_table(table, ids, path)
+    if content == ["image"]:
+        return _image_table(table, ids, path)
+    _check_cells(table, content[0], path)
+    names = [str(name).strip() for name in table[content[0]]]
+    stimuli = _media_stimuli(names, ids, source=str(path), root=path.parent)
+    if stimuli.kind != content[0]:
+        raise StimulusInputError(
+            f"{path}: the {content[0]!r} column lists {stimuli.kind} files; name the "
+            f"column {stimuli.kind!r}"
+        )
+    return stimuli
 
 
 def _check_cells(table: Any, column: str, path: Path) -> None:
@@ -372,6 +387,34 @@ def _image_stimuli(
         raise StimulusInputError(message) from error
 
 
+def _folder_kind(folder: Path) -> Literal["audio", "video"] | None:
+    """The media kind of a folder's files (None: it holds images, or nothing known).
+
+    Raises
+    ------
+    StimulusInputError
+        For a folder holding both images and audio or video files.
+    """
+    kinds = {media_kind(p) for p in folder.iterdir() if p.is_file()} - {None}
+    images = any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())
+    if kinds and images:
+        raise StimulusInputError(
+            f"folder {str(folder)!r} holds both images and {' and '.join(sorted(kinds))} "
+            "files; extract each kind from its own folder"
+        )
+    return next(iter(kinds)) if len(kinds) == 1 else ("audio" if kinds else None)
+
+
+def _media_stimuli(
+    files: Any, ids: np.ndarray | None, *, source: str, root: Path | None = None
+) -> MediaStimuli:
+    """:func:`~brainalign.encoders.media_stimuli.media_files`, errors as StimulusInputError."""
+    try:
+        return media_files(files, stimulus_ids=ids, source=source, root=root)
+    except ValueError as error:
+        raise StimulusInputError(str(error)) from error
+
+
 # --------------------------------------------------------------------------- keys
 
 
@@ -441,6 +484,10 @@ def extract_features(
     weights: Literal["pretrained", "untrained"] = "pretrained",
     seed: int = 0,
     progress: bool = True,
+    tr: float | None = None,
+    frame_rate: float | None = None,
+    instruction: str | None = None,
+    instruction_format: str = "plain",
 ) -> Extraction:
     """Encode stimuli with a model and keep the features in a store (or reuse them).
 
@@ -472,6 +519,17 @@ def extract_features(
         Text, bidirectional models: words per window.
     device, dtype, batch_size, weights, seed, progress
         As for the encoders (``batch_size`` default: the encoder's).
+    tr : float, optional
+        Video: seconds between clip centres, one clip centred on every volume onset
+        ``0, tr, 2 tr, ...`` within the video (required for a video model).
+    frame_rate : float, optional
+        Video: frames per second within a clip (default the video's own).
+    instruction : str, optional
+        Text: a task instruction read before every window or passage
+        (:class:`~brainalign.encoders.text.TextEncoder`'s ``instruction``); it is part of
+        the entry's key and never pooled into the features.
+    instruction_format : {"plain", "chat"}
+        How the instruction frames the text: a plain prefix or the model's chat template.
 
     Returns
     -------
@@ -491,6 +549,38 @@ def extract_features(
     from brainalign.encoders.text import Captures
 
     captures = Captures(heads, blocks, contributions, attention_summaries)
+    if isinstance(stimuli, MediaStimuli):
+        return _extract_media(
+            model,
+            stimuli,
+            store,
+            layers=layers,
+            captures=captures,
+            options={
+                "pooling": pooling,
+                "context": context,
+                "context_words": context_words,
+                "tr": tr,
+                "frame_rate": frame_rate,
+            },
+            encoder_options={
+                "weights": weights,
+                "seed": seed,
+                "device": device,
+                "dtype": dtype,
+                "progress": progress,
+                **({} if batch_size is None else {"batch_size": batch_size}),
+            },
+        )
+    if tr is not None or frame_rate is not None:
+        raise StimulusInputError("--tr and --frame-rate apply to video; drop them")
+    if instruction is None and instruction_format != "plain":
+        raise StimulusInputError("--instruction-format applies with --instruction; give both")
+    if instruction is not None and not isinstance(stimuli, TextStimuli):
+        raise StimulusInputError(
+            "--instruction applies to text stimuli (and to images with a multimodal "
+            "language model); drop it for these stimuli"
+        )
     if isinstance(stimuli, TextStimuli):
         context = text_context(stimuli, context)
         if pooling == "first" and context != "window":
@@ -508,6 +598,9 @@ def extract_features(
         options={"weights": weights, "seed": seed, "device": device, "dtype": dtype},
         batch_size=batch_size,
         progress=progress,
+        instruction={"instruction": instruction, "instruction_format": instruction_format}
+        if instruction is not None
+        else {},
     )
     checked = None  # all layers, for a vision config that does not state how many
     if encoder.n_layers is not None:
@@ -567,6 +660,7 @@ def _build_encoder(
     options: dict[str, Any],
     batch_size: int | None,
     progress: bool,
+    instruction: dict[str, Any],
 ) -> tuple[Any, Literal["text", "image"]]:
     """Check the options against the kind of stimuli, then load the encoder."""
     from brainalign.encoders.models import ModelLoadError
@@ -585,7 +679,7 @@ def _build_encoder(
         from brainalign.encoders.text import TextEncoder
 
         try:
-            return TextEncoder(model, pooling=pooling, **common), "text"
+            return TextEncoder(model, pooling=pooling, **common, **instruction), "text"
         except ModelLoadError:
             raise
         except ValueError as error:  # a bad setting: context_words, batch_size, ...
@@ -610,3 +704,147 @@ def _build_encoder(
         raise
     except ValueError as error:
         raise StimulusInputError(str(error)) from error
+
+
+def _extract_media(
+    model: str | os.PathLike,
+    stimuli: MediaStimuli,
+    store: FeatureStore,
+    *,
+    layers: Sequence[int] | None,
+    captures: Any,
+    options: dict[str, Any],
+    encoder_options: dict[str, Any],
+) -> Extraction:
+    """Audio files (or a video's sound, for an audio model) or a video's clips."""
+    from brainalign.encoders.loading import modality_of
+    from brainalign.encoders.models import inspect_model, split_model_spec
+
+    unused = [
+        f"--{name.replace('_', '-')}"
+        for name in ("context", "context_words")
+        if options[name] is not None
+    ] + [
+        flag
+        for flag, given in (
+            ("--contributions", captures.contributions),
+            ("--attention-summaries", captures.attention_summaries),
+        )
+        if given
+    ]
+    if unused:
+        raise StimulusInputError(
+            f"{' and '.join(unused)} apply to text; drop them for {stimuli.kind} stimuli"
+        )
+    try:
+        config = inspect_model(split_model_spec(model)[0]).config
+        kind = modality_of(config, stimuli.kind)
+    except ValueError as error:
+        raise StimulusInputError(f"model {os.fspath(model)!r}: {error}") from error
+    if kind == "audio":
+        given = [flag for flag in ("pooling", "tr", "frame_rate") if options[flag] is not None]
+        if given:
+            flags = " and ".join(f"--{flag.replace('_', '-')}" for flag in given)
+            raise StimulusInputError(
+                f"{flags} do not apply to audio: an audio model gives one row per model frame"
+            )
+        return _extract_audio(model, stimuli, store, layers, captures, encoder_options)
+    return _extract_video(model, stimuli, store, layers, captures, options, encoder_options)
+
+
+def _checked_layers(encoder: Any, layers: Sequence[int] | None) -> list[int] | None:
+    from brainalign.encoders.common import check_layer_indices
+
+    if encoder.n_layers is None:
+        return None if layers is None else list(layers)
+    try:
+        return check_layer_indices(layers, encoder.n_layers, encoder.model_id)
+    except ValueError as error:
+        raise StimulusInputError(str(error)) from error
+
+
+def _extract_audio(
+    model: str | os.PathLike,
+    stimuli: MediaStimuli,
+    store: FeatureStore,
+    layers: Sequence[int] | None,
+    captures: Any,
+    encoder_options: dict[str, Any],
+) -> Extraction:
+    from brainalign.encoders.audio import AudioEncoder
+    from brainalign.encoders.models import ModelLoadError
+
+    try:
+        encoder = AudioEncoder(model, **encoder_options)
+    except ModelLoadError:
+        raise
+    except ValueError as error:
+        raise StimulusInputError(str(error)) from error
+    wanted: dict[str, Any] = {
+        "stimulus_ids": stimuli.stimulus_ids.tolist(),
+        "layers": _checked_layers(encoder, layers),
+        "heads": captures.heads,
+        "blocks": captures.blocks,
+    }
+    files = list(stimuli.paths)
+    try:
+        key = encoder.audio_store_key(files, **wanted)
+        found = load_stored(store, key)
+        features = (
+            found if found is not None else encoder.encode_audio(files, **wanted, store=store)
+        )
+    except ValueError as error:
+        raise StimulusInputError(f"{stimuli.source}: {error}") from error
+    return Extraction(features, store.key_path(key), key, reused=found is not None, kind="audio")
+
+
+def _extract_video(
+    model: str | os.PathLike,
+    stimuli: MediaStimuli,
+    store: FeatureStore,
+    layers: Sequence[int] | None,
+    captures: Any,
+    options: dict[str, Any],
+    encoder_options: dict[str, Any],
+) -> Extraction:
+    from brainalign.encoders.models import ModelLoadError
+    from brainalign.encoders.video import VideoEncoder
+
+    if len(stimuli) != 1:
+        raise StimulusInputError(
+            f"{stimuli.source}: {len(stimuli)} videos; a video model reads one video per "
+            "extraction (its clips are the rows): extract each video on its own"
+        )
+    if options["tr"] is None:
+        raise StimulusInputError(
+            f"{stimuli.source}: a video model needs sample times: --tr SECONDS gives one clip "
+            "centred on every volume onset (0, TR, 2 TR, ...) within the video"
+        )
+    try:
+        encoder = VideoEncoder(
+            model,
+            pooling=options["pooling"],
+            frame_rate=options["frame_rate"],
+            **encoder_options,
+        )
+    except ModelLoadError:
+        raise
+    except ValueError as error:
+        raise StimulusInputError(str(error)) from error
+    wanted: dict[str, Any] = {
+        "tr": options["tr"],
+        "video_id": str(stimuli.stimulus_ids[0]),
+        "layers": _checked_layers(encoder, layers),
+        "heads": captures.heads,
+        "blocks": captures.blocks,
+    }
+    video = stimuli.paths[0]
+    try:
+        key = encoder.video_store_key(video, **wanted)
+        found = load_stored(store, key)
+        features = (
+            found if found is not None else encoder.encode_video(video, **wanted, store=store)
+        )
+    except ValueError as error:
+        raise StimulusInputError(f"{stimuli.source}: {error}") from error
+    return Extraction(features, store.key_path(key), key, reused=found is not None, kind="video")

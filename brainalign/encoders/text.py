@@ -41,6 +41,25 @@ Sentences and passages -- :meth:`TextEncoder.extract`
     to :meth:`TextEncoder.encode_words`. The forward-pass plans live in
     :mod:`brainalign.encoders.context`.
 
+Task instructions -- ``instruction=``
+    ``TextEncoder(model, instruction="...", instruction_format="plain" | "chat")``
+    reads every window and passage after a task instruction, so the same stimuli can be
+    encoded under several instructions. ``"plain"``: the model reads
+    ``instruction + "\n" + text`` after the tokenizer's leading special tokens.
+    ``"chat"``: the tokenizer's chat template renders one user turn holding
+    ``instruction + "\n" + text`` (no system message, ``add_generation_prompt=False``);
+    a tokenizer without a chat template is refused (use ``"plain"``). The framed string
+    is tokenized once with character offsets, so the text's tokens still map to words
+    (:func:`~brainalign.encoders.context.tokenize_texts`). The instruction's (and the
+    template's) tokens are read in every window and count against ``max_length``, so
+    windows hold fewer text tokens; an instruction that leaves no room is an error.
+    Features never pool them: every word and sentence is pooled over its own tokens
+    only, except with ``extract(..., include_instruction=True)`` (isolated sentences,
+    mean pooling), which averages the instruction's tokens with the sentence's. The
+    instruction (text, format, separator and, for chat, the template's sha256) is in
+    the provenance and in every store key; without one the keys are those of an encoder
+    built before instructions existed.
+
 Streaming into the feature store -- ``store=`` and ``key=``
     By default the pooled rows of each batch fill float32 arrays of shape
     (n_items, ...) in memory. Given a :class:`~brainalign.encoders.store.FeatureStore`
@@ -71,12 +90,15 @@ from brainalign.encoders.common import (
     thread_limit,
 )
 from brainalign.encoders.context import (
+    Instruction,
     Job,
+    TokenizedText,
     causal_window_jobs,
     clean_sentences,
     group_rows,
     preceding_jobs,
     tokenize_passages,
+    tokenize_texts,
 )
 from brainalign.encoders.features import Features
 from brainalign.encoders.heads import SUMMARY_MEASURES, LayerCapture, attention_summaries
@@ -189,6 +211,15 @@ class TextEncoder(LoadedModelAccess):
     progress : bool or str
         Show a progress bar over batches (only when stderr is a terminal), named by the
         string when one is given.
+    instruction : str, optional
+        A task instruction read before every window and passage (see the module
+        docstring); surrounding whitespace is stripped. Its tokens count against
+        ``max_length`` and are never pooled into a word's or sentence's features
+        (except with ``extract(..., include_instruction=True)``). Default: none.
+    instruction_format : {"plain", "chat"}
+        ``"plain"``: ``instruction + "\n" + text`` after the tokenizer's special
+        tokens. ``"chat"``: one user turn of the tokenizer's chat template holding
+        ``instruction + "\n" + text``. Only with an ``instruction``.
 
     Attributes
     ----------
@@ -203,13 +234,22 @@ class TextEncoder(LoadedModelAccess):
         Number of hidden states (blocks + 1).
     max_length, stride : int
         The resolved window settings (``stride`` is ``None`` for bidirectional models).
+        Default stride with an instruction too long for half a window: half the text
+        tokens per window.
+    instruction : Instruction or None
+        The instruction, as read.
+    n_instruction_tokens : int
+        Tokens the instruction (with its template, separator and special tokens) adds
+        to every window, beyond the tokenizer's own special tokens; 0 without one.
 
     Raises
     ------
     ModelLoadError
-        If the model cannot be found or loaded.
+        If the model cannot be found or loaded, or ``instruction_format="chat"`` is
+        asked of a tokenizer without a chat template.
     ValueError
-        For out-of-range settings.
+        For out-of-range settings, or an instruction that leaves no room for text in a
+        window of ``max_length`` tokens.
     """
 
     def __init__(
@@ -226,6 +266,8 @@ class TextEncoder(LoadedModelAccess):
         stride: int | None = None,
         pooling: Pooling = "last",
         progress: bool | str = True,
+        instruction: str | None = None,
+        instruction_format: Literal["plain", "chat"] = "plain",
     ) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r}; use one of {list(POOLINGS)}")
@@ -256,6 +298,7 @@ class TextEncoder(LoadedModelAccess):
         # (EOS) would only cost a position: causal windows get the prefix only.
         self._prefix, self._suffix = (prefix, []) if self.is_causal else (prefix, suffix)
         n_special = len(self._prefix) + len(self._suffix)
+        self.instruction = self._check_instruction(instruction, instruction_format)
         limit = loaded.max_positions
         if max_length is None:
             if limit is None:
@@ -275,13 +318,27 @@ class TextEncoder(LoadedModelAccess):
                 f"{self.model_id!r} accepts; use max_length <= {limit}"
             )
         self.max_length = max_length
-        self._text_length = max_length - n_special
+        probe = self._tokenize(["x"])[0]
+        n_frame = len(probe.prefix) + len(probe.suffix)
+        self.n_instruction_tokens = n_frame - n_special if self.instruction else 0
+        self._text_length = max_length - n_frame
+        if self._text_length < 1:
+            raise ValueError(
+                f"the instruction takes {self.n_instruction_tokens} tokens, {n_frame} with "
+                f"the special and template tokens, more than the windows of max_length "
+                f"{max_length} leave room for; use a shorter instruction or a larger "
+                "max_length"
+            )
         if self.is_causal:
-            stride = max_length // 2 if stride is None else stride
+            if stride is None:
+                stride = max_length // 2
+                if stride > self._text_length:  # a long instruction: half the text tokens
+                    stride = max(1, self._text_length // 2)
             if not isinstance(stride, int) or not 1 <= stride <= self._text_length:
                 raise ValueError(
                     f"stride={stride!r}; it must be between 1 and {self._text_length} "
-                    f"(max_length {max_length} minus {n_special} special token(s))"
+                    f"(max_length {max_length} minus {n_frame} special and instruction "
+                    "token(s))"
                 )
         self.stride = stride if self.is_causal else None
         pad = self._tokenizer.pad_token_id
@@ -294,9 +351,56 @@ class TextEncoder(LoadedModelAccess):
         """The fast tokenizer."""
         return self._tokenizer
 
+    def _check_instruction(self, instruction: str | None, format: str) -> Instruction | None:
+        """The :class:`~brainalign.encoders.context.Instruction` asked for, checked."""
+        if instruction is None:
+            if format != "plain":
+                raise ValueError(
+                    f"instruction_format={format!r} without an instruction; pass "
+                    "instruction='...' or leave instruction_format at 'plain'"
+                )
+            return None
+        return Instruction.build(self._tokenizer, instruction, format, self.model_id)
+
+    def _tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
+        """Each text's tokens with what every window reads around them (see
+        :func:`~brainalign.encoders.context.tokenize_texts`)."""
+        return tokenize_texts(
+            self._tokenizer,
+            texts,
+            prefix=self._prefix,
+            suffix=self._suffix,
+            instruction=self.instruction,
+            read_after=not self.is_causal,
+        )
+
+    def _window_text_length(self, tokens: TokenizedText) -> int:
+        """Text tokens per window around ``tokens``' prefix and suffix."""
+        text_length = self.max_length - len(tokens.prefix) - len(tokens.suffix)
+        if text_length < 1 or (self.is_causal and self.stride > text_length):
+            raise ValueError(
+                f"this text's instruction framing takes {len(tokens.prefix) + len(tokens.suffix)}"
+                f" tokens, leaving {text_length} of max_length {self.max_length} for text "
+                f"(stride {self.stride}); use a shorter instruction or a larger max_length"
+            )
+        return text_length
+
+    def _instruction_provenance(self, include_instruction: bool = False) -> dict[str, Any]:
+        """``{"instruction": {...}}`` for the provenance, or nothing without one."""
+        if self.instruction is None:
+            return {}
+        described = self.instruction.describe()
+        described["n_tokens"] = self.n_instruction_tokens
+        described["pooled"] = include_instruction
+        return {"instruction": described}
+
     def __repr__(self) -> str:
         mode = "causal" if self.is_causal else f"preceding {self.context_words} words"
-        return f"TextEncoder({self.model_id!r}, {self.weights}, {mode}, pooling={self.pooling!r})"
+        told = "" if self.instruction is None else f", instruction={self.instruction.format!r}"
+        return (
+            f"TextEncoder({self.model_id!r}, {self.weights}, {mode}, "
+            f"pooling={self.pooling!r}{told})"
+        )
 
     def words_store_key(
         self,
@@ -345,6 +449,7 @@ class TextEncoder(LoadedModelAccess):
         blocks: bool = False,
         contributions: bool = False,
         attention_summaries: bool = False,
+        include_instruction: bool = False,
     ) -> dict[str, Any]:
         """The feature-store key of :meth:`extract` with the same arguments.
 
@@ -369,6 +474,7 @@ class TextEncoder(LoadedModelAccess):
             onsets=onsets,
             space_before=space_before,
             extra=_capture_extra(Captures(heads, blocks, contributions, attention_summaries)),
+            include_instruction=include_instruction,
         )
 
     def encode_words(
@@ -427,7 +533,8 @@ class TextEncoder(LoadedModelAccess):
             switched to for this call (and back after); its hidden states then agree
             with the default implementation's to float rounding (~1e-6), not bitwise.
             "First token" is the first token of the forward pass: the BOS token where
-            the tokenizer adds one, else the window's first text token.
+            the tokenizer adds one, else the instruction's (or chat template's) first
+            token where there is one, else the window's first text token.
         pooling : {"last", "mean", "first"}, optional
             A word's last token, the mean of its tokens, or its first subword (first
             token holding a non-space character). Default: the encoder's ``pooling``.
@@ -490,21 +597,20 @@ class TextEncoder(LoadedModelAccess):
     ) -> tuple[list[Job], dict[str, Any]]:
         """The forward passes reading ``words`` (cleaned) and the features' provenance."""
         text, starts, ends = word_char_spans(words, space_before)
-        encoding = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
-        ids = list(encoding["input_ids"])
-        token_words = assign_tokens_to_words(encoding["offset_mapping"], text, starts, ends)
+        tokens = self._tokenize([text])[0]
+        ids = tokens.ids
+        token_words = assign_tokens_to_words(tokens.offsets, text, starts, ends)
         first, last = word_token_ranges(token_words, words)
+        text_length = self._window_text_length(tokens)
         if self.is_causal:
             jobs = causal_window_jobs(
                 ids,
                 first,
                 last,
                 words,
-                text_length=self._text_length,
+                text_length=text_length,
                 stride=self.stride,
-                prefix=self._prefix,
+                prefix=tokens.prefix,
                 pooling=pooling,
                 max_length=self.max_length,
             )
@@ -521,9 +627,9 @@ class TextEncoder(LoadedModelAccess):
                 last,
                 words,
                 n_context=self.context_words,
-                text_length=self._text_length,
-                prefix=self._prefix,
-                suffix=self._suffix,
+                text_length=text_length,
+                prefix=tokens.prefix,
+                suffix=tokens.suffix,
                 max_length=self.max_length,
             )
             context = {
@@ -534,7 +640,7 @@ class TextEncoder(LoadedModelAccess):
 
         if pooling == "first":
             # windows keep a word's leading whitespace-only token; "first" reads the one after
-            skip = first_content_tokens(encoding["offset_mapping"], text, first, last) - first
+            skip = first_content_tokens(tokens.offsets, text, first, last) - first
             for job in jobs:
                 job.first = job.first + skip[job.items]
         provenance = {
@@ -548,6 +654,7 @@ class TextEncoder(LoadedModelAccess):
             "n_words": len(words),
             "n_tokens": len(ids),
             "words_joined": "as given by space_before" if space_before is not None else "spaces",
+            **self._instruction_provenance(),
         }
         return jobs, provenance
 
@@ -564,6 +671,7 @@ class TextEncoder(LoadedModelAccess):
         blocks: bool = False,
         contributions: bool = False,
         attention_summaries: bool = False,
+        include_instruction: bool = False,
         store: FeatureStore | None = None,
     ) -> Features:
         """Features of sentences (with their passage as context) or of continuous words.
@@ -600,6 +708,14 @@ class TextEncoder(LoadedModelAccess):
             stream (``"L.contributions"``) and attention summaries
             (``"L.attention_entropy"``, ...), pooled like the hidden states (see
             :meth:`encode_words`).
+        include_instruction : bool
+            With the encoder's ``instruction``, ``context="isolated"`` and
+            ``pooling="mean"`` only: average each sentence's tokens together with the
+            instruction's, i.e. every token of the pass from the first one after the
+            leading special tokens (BOS, ``[CLS]``, and for chat the template's leading
+            special markers) to the sentence's last token (``"plain"``: instruction,
+            separator and sentence; ``"chat"``: also the template's text before the
+            sentence). Default False: features pool the sentence's own tokens only.
         store : FeatureStore, optional
             Stream the features batch by batch into the store entry of
             :meth:`extract_store_key` of the same arguments instead of memory (see
@@ -617,8 +733,10 @@ class TextEncoder(LoadedModelAccess):
         ValueError
             For an unknown context, pooling or level, an impossible combination of them,
             an empty sentence, ``groups`` of the wrong length (or given with a
-            ``Stimuli`` table), a token spanning two sentences, or a sentence longer
-            than ``max_length`` where it must fit in one pass.
+            ``Stimuli`` table), a token spanning two sentences, a sentence longer
+            than ``max_length`` where it must fit in one pass, or
+            ``include_instruction=True`` without an instruction, isolated sentences and
+            mean pooling.
 
         Notes
         -----
@@ -655,6 +773,7 @@ class TextEncoder(LoadedModelAccess):
                 blocks=blocks,
                 contributions=contributions,
                 attention_summaries=attention_summaries,
+                include_instruction=include_instruction,
             )
         found = load_stored(store, key)
         if found is not None:
@@ -676,6 +795,7 @@ class TextEncoder(LoadedModelAccess):
                 "(one word per item), or context='passage' or 'isolated' for sentences"
             )
         pooling = self._check_pooling(pooling, level)
+        self._check_include_instruction(include_instruction, context, pooling)
         captures = Captures(heads, blocks, contributions, attention_summaries)
         texts, labels, ids, onsets, space_before = self._stimuli_columns(stimuli, groups)
         if level == "word":
@@ -689,38 +809,48 @@ class TextEncoder(LoadedModelAccess):
         rows = group_rows(labels, n_items)
         if context == "isolated":
             rows = [np.array([row]) for row in range(n_items)]
-        tokenized = tokenize_passages(self._tokenizer, [[sentences[r] for r in g] for g in rows])
+        tokenized = tokenize_passages(
+            self._tokenizer,
+            [[sentences[r] for r in g] for g in rows],
+            prefix=self._prefix,
+            suffix=self._suffix,
+            instruction=self.instruction,
+            read_after=not self.is_causal,
+        )
         jobs: list[Job] = []
-        for members, (ids_g, first, last) in zip(rows, tokenized, strict=True):
+        for members, (tokens, first, last) in zip(rows, tokenized, strict=True):
             names = [sentences[r] for r in members]
+            text_length = self._window_text_length(tokens)
             if self.is_causal and context == "passage":
                 group_jobs = causal_window_jobs(
-                    ids_g,
+                    tokens.ids,
                     first,
                     last,
                     names,
-                    text_length=self._text_length,
+                    text_length=text_length,
                     stride=self.stride,
-                    prefix=self._prefix,
+                    prefix=tokens.prefix,
                     pooling=pooling,
                     max_length=self.max_length,
                     item="sentence",
                 )
             else:
                 group_jobs = preceding_jobs(
-                    ids_g,
+                    tokens.ids,
                     first,
                     last,
                     names,
                     n_context=len(members),
-                    text_length=self._text_length,
-                    prefix=self._prefix,
-                    suffix=self._suffix,
+                    text_length=text_length,
+                    prefix=tokens.prefix,
+                    suffix=tokens.suffix,
                     max_length=self.max_length,
                     item="sentence",
                 )
             for job in group_jobs:
                 job.items = members[job.items]
+                if include_instruction:  # isolated: the pass is [special] instruction sentence
+                    job.first = np.full_like(job.first, tokens.n_special)
             jobs.extend(group_jobs)
 
         reading: dict[str, Any] = {"max_length": self.max_length}
@@ -744,7 +874,8 @@ class TextEncoder(LoadedModelAccess):
             "n_layers": self.n_layers,
             "n_items": n_items,
             "n_passes": len(jobs),
-            "n_tokens": sum(len(ids_g) for ids_g, _, _ in tokenized),
+            "n_tokens": sum(len(tokens.ids) for tokens, _, _ in tokenized),
+            **self._instruction_provenance(include_instruction),
         }
 
         def fill(sink: Sink) -> None:
@@ -957,6 +1088,22 @@ class TextEncoder(LoadedModelAccess):
 
     def _check_layers(self, layers: Sequence[int] | None) -> list[int]:
         return check_layer_indices(layers, self.n_layers, self.model_id)
+
+    def _check_include_instruction(self, include: bool, context: str, pooling: str) -> None:
+        """``include_instruction=True`` needs an instruction, isolated sentences, mean pooling."""
+        if not include:
+            return
+        if self.instruction is None:
+            raise ValueError(
+                "include_instruction=True, but this encoder has no instruction; build it "
+                "with TextEncoder(..., instruction='...')"
+            )
+        if context != "isolated" or pooling != "mean":
+            raise ValueError(
+                f"include_instruction=True with context={context!r}, pooling={pooling!r}: "
+                "the instruction is averaged with a sentence only for context='isolated' "
+                "and pooling='mean' (elsewhere other sentences would fall in between)"
+            )
 
     @staticmethod
     def _check_rows(name: str, values: Any, n_words: int) -> np.ndarray:

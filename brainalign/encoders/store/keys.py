@@ -6,6 +6,15 @@ A key is a plain-JSON mapping (:func:`feature_key` builds and checks one;
 :func:`stimulus_hash`, a model configuration as :func:`config_sha256`, and an entry's
 directory name is :func:`key_sha256` of the canonical JSON.
 
+Instructions
+------------
+A text encoder built with a task ``instruction`` adds ``context["instruction"]``
+(text, format, separator and, for chat, the template's sha256; see
+:meth:`brainalign.encoders.context.Instruction.describe`) to its keys, so features read
+under different instructions never share an entry. Without an instruction nothing is
+added: keys are those of encoders built before instructions existed, and old entries
+still hit.
+
 What is not in the key
 ----------------------
 Device, batch size and library versions change features only at the level of float
@@ -332,8 +341,8 @@ def text_encoder_key(
         Model id; weights (kind, per-file sha256 for a local pretrained model, hub
         revision, seed for random weights, sha256 of the config); tokenizer class,
         vocabulary size and sha256 of its serialisation; hidden-state indices; pooling;
-        context mode and window; dtype; stimulus hash of words, ids, onsets and
-        ``space_before``.
+        context mode and window (and the encoder's instruction, when it has one); dtype;
+        stimulus hash of words, ids, onsets and ``space_before``.
     """
     layer_ids = check_layer_indices(layers, encoder.n_layers, encoder.model_id)
     table = _text_table(words, stimulus_id=stimulus_ids, onset=onsets, space_before=space_before)
@@ -343,7 +352,7 @@ def text_encoder_key(
         tokenizer=_tokenizer_fingerprint(encoder.tokenizer),
         layers=[str(layer) for layer in layer_ids],
         pooling=encoder.pooling if pooling is None else pooling,
-        context=_word_window_context(encoder),
+        context={**_word_window_context(encoder), **_instruction_context(encoder)},
         dtype=encoder.dtype,
         stimuli=stimulus_hash(table),
         extra=extra,
@@ -363,6 +372,7 @@ def text_extract_key(
     onsets: Sequence[float] | np.ndarray | None = None,
     space_before: Sequence[bool] | np.ndarray | None = None,
     extra: Mapping[str, Any] | None = None,
+    include_instruction: bool = False,
 ) -> dict[str, Any]:
     """The store key of ``encoder.extract(texts, context=..., level=..., ...)``.
 
@@ -382,13 +392,16 @@ def text_extract_key(
         Columns of the stimulus table, part of the stimulus hash.
     extra : mapping, optional
         Passed to :func:`feature_key` (e.g. the captures asked for).
+    include_instruction : bool
+        As for :meth:`~brainalign.encoders.text.TextEncoder.extract`; recorded as
+        ``context["instruction"]["pooled"]`` (only with an instruction).
 
     Returns
     -------
     dict
         As :func:`text_encoder_key`, with the context mode (``isolated``, ``passage``
-        or ``window``), the item level and how passages are read, and the groups in the
-        stimulus hash.
+        or ``window``), the item level and how passages are read, the encoder's
+        instruction (when it has one), and the groups in the stimulus hash.
     """
     layer_ids = check_layer_indices(layers, encoder.n_layers, encoder.model_id)
     reading: dict[str, Any] = {"mode": context, "level": level, "max_length": encoder.max_length}
@@ -398,6 +411,7 @@ def text_extract_key(
         reading["sentences_joined"] = "single space"
         if encoder.is_causal:
             reading["stride"] = encoder.stride
+    reading.update(_instruction_context(encoder, include_instruction))
     table = _text_table(
         texts, stimulus_id=stimulus_ids, onset=onsets, space_before=space_before, group=groups
     )
@@ -440,6 +454,21 @@ def _word_window_context(encoder: Any) -> dict[str, Any]:
         "max_length": encoder.max_length,
         "context_words": encoder.context_words,
     }
+
+
+def _instruction_context(encoder: Any, pooled: bool = False) -> dict[str, Any]:
+    """``{"instruction": {...}}`` of an encoder with an instruction, else ``{}``.
+
+    Empty without an instruction, so such keys stay those of encoders built before
+    instructions existed. ``pooled`` (``include_instruction``) is recorded only when True.
+    """
+    instruction = getattr(encoder, "instruction", None)
+    if instruction is None:
+        return {}
+    described = instruction.describe()
+    if pooled:
+        described["pooled"] = True
+    return {"instruction": described}
 
 
 def _text_table(texts: Sequence[str], **columns: Any) -> dict[str, Any]:
