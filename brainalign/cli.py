@@ -274,13 +274,21 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         metavar="TEXT",
         help="text: a task instruction read before every window or passage (part of the "
-        "entry's key; its tokens are never pooled into the features)",
+        "entry's key; its tokens are never pooled into the features); images with a "
+        "multimodal language model: the instruction read with each image",
     )
     extract.add_argument(
         "--instruction-format",
         choices=("plain", "chat"),
         default="plain",
         help="with --instruction: a plain prefix (default) or the model's chat template",
+    )
+    extract.add_argument(
+        "--span",
+        choices=("visual", "instruction", "all"),
+        default=None,
+        help="images read by a multimodal language model: the tokens each row averages "
+        "(default: visual)",
     )
     extract.add_argument(
         "--tr",
@@ -767,6 +775,7 @@ def run_extract(args: argparse.Namespace) -> int:
             frame_rate=args.frame_rate,
             instruction=args.instruction,
             instruction_format=args.instruction_format,
+            span=args.span,
         )
     except (
         StimulusInputError,
@@ -789,7 +798,7 @@ def run_extract(args: argparse.Namespace) -> int:
             f"{rows} from {times.min():.2f} s to {times.max():.2f} s, {action}"
         )
     else:
-        unit = "images" if result.kind == "image" else _text_unit(result.key)
+        unit = "images" if result.kind in ("image", "multimodal") else _text_unit(result.key)
         print(f"{args.model} on {stimuli.source}: {len(stimuli)} {unit}, {action}")
     print(f"entry: {result.name}")
     print(f"store: {store.root}")

@@ -664,7 +664,9 @@ def test_sentences_without_groups_are_read_one_by_one(tiny_gpt2_dir, tmp_path, c
     assert modes == ["isolated", "isolated", "passage"]
 
 
-def test_instruction_frames_the_text_and_keys_the_entry(tiny_gpt2_dir, tmp_path, capsys):
+def test_instruction_frames_the_text_and_keys_the_entry(
+    tiny_gpt2_dir, tiny_vit_dir, tmp_path, capsys
+):
     table = _write(tmp_path, "sentences.csv", "text\nAlice was tired.\nShe sat by her sister.\n")
     out = tmp_path / "store"
     args = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(table), "--quiet"]
@@ -684,9 +686,13 @@ def test_instruction_frames_the_text_and_keys_the_entry(tiny_gpt2_dir, tmp_path,
     assert "Read this." in str(read.provenance["instruction"])
     assert not np.allclose(plain["2"], read["2"])
     # the instruction is refused where it does not apply, and a format needs it
-    images = ["extract", "--model", str(tiny_gpt2_dir), "--stimuli", str(IMAGES), "--quiet"]
+    images = ["extract", "--model", str(tiny_vit_dir), "--stimuli", str(IMAGES), "--quiet"]
     assert main([*images, "--out", str(out), "--instruction", "Look."]) == 2
     assert "--instruction applies to text stimuli" in capsys.readouterr().err
+    assert main([*images, "--out", str(out), "--span", "all"]) == 2
+    assert "--span applies to images read by a multimodal language model" in (
+        capsys.readouterr().err
+    )
     assert main([*args, "--out", str(out), "--instruction-format", "chat"]) == 2
     assert "--instruction-format applies with --instruction" in capsys.readouterr().err
     assert (

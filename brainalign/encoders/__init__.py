@@ -10,6 +10,8 @@ imports neither torch nor transformers:
   head) of Hugging Face language and vision models; :class:`ModelLoadError`;
 - :class:`VideoEncoder` and :func:`tr_grid`: time-stamped clip features of video models
   (VideoMAE, TimeSformer, ViViT, X-CLIP's vision tower), clips centred on sample times;
+- :class:`MultimodalEncoder`: a multimodal language model (LLaVA, Qwen2-VL) reading an
+  image and an instruction, every layer pooled over the visual, instruction or all tokens;
 - :func:`load_model`: the one model loader of every encoder;
 - :class:`Features`: the arrays and their provenance; :class:`NonFiniteFeaturesError`:
   features that are not finite, refused where they are made;
@@ -38,6 +40,7 @@ _EXPORTS = {
     "language_localizer": "brainalign.encoders.localizer",
     "localize_model": "brainalign.encoders.localizer",
     "ModelLoadError": "brainalign.encoders.models",
+    "MultimodalEncoder": "brainalign.encoders.multimodal",
     "FeatureStore": "brainalign.encoders.store",
     "feature_key": "brainalign.encoders.store",
     "stimulus_hash": "brainalign.encoders.store",

@@ -153,15 +153,16 @@ class Extraction:
         The store key.
     reused : bool
         True when a complete entry existed and nothing was computed.
-    kind : {"text", "image", "audio", "video"}
-        What was encoded (a video file read by an audio model is ``"audio"``).
+    kind : {"text", "image", "audio", "video", "multimodal"}
+        What was encoded (a video file read by an audio model is ``"audio"``; images
+        read with an instruction by a multimodal language model ``"multimodal"``).
     """
 
     features: Features
     path: Path
     key: dict[str, Any]
     reused: bool
-    kind: Literal["text", "image", "audio", "video"]
+    kind: Literal["text", "image", "audio", "video", "multimodal"]
 
     @property
     def name(self) -> str:
@@ -488,6 +489,7 @@ def extract_features(
     frame_rate: float | None = None,
     instruction: str | None = None,
     instruction_format: str = "plain",
+    span: str | None = None,
 ) -> Extraction:
     """Encode stimuli with a model and keep the features in a store (or reuse them).
 
@@ -530,6 +532,11 @@ def extract_features(
         the entry's key and never pooled into the features.
     instruction_format : {"plain", "chat"}
         How the instruction frames the text: a plain prefix or the model's chat template.
+        For images with a multimodal language model: the plain prompt (image, then the
+        instruction) or the processor's chat template.
+    span : {"visual", "instruction", "all"}, optional
+        Images with a multimodal language model: which tokens each row averages
+        (default ``"visual"``; see :class:`~brainalign.encoders.multimodal.MultimodalEncoder`).
 
     Returns
     -------
@@ -576,6 +583,32 @@ def extract_features(
         raise StimulusInputError("--tr and --frame-rate apply to video; drop them")
     if instruction is None and instruction_format != "plain":
         raise StimulusInputError("--instruction-format applies with --instruction; give both")
+    if isinstance(stimuli, ImageStimuli) and _is_multimodal(model):
+        return _extract_multimodal(
+            model,
+            stimuli,
+            store,
+            layers=layers,
+            captures=captures,
+            prompt={
+                "instruction": instruction,
+                "chat_template": instruction_format == "chat",
+                "span": span or "visual",
+            },
+            unused={"--pooling": pooling, "--context": context, "--context-words": context_words},
+            encoder_options={
+                "weights": weights,
+                "seed": seed,
+                "device": device,
+                "dtype": dtype,
+                "progress": progress,
+                **({} if batch_size is None else {"batch_size": batch_size}),
+            },
+        )
+    if span is not None:
+        raise StimulusInputError(
+            "--span applies to images read by a multimodal language model; drop it"
+        )
     if instruction is not None and not isinstance(stimuli, TextStimuli):
         raise StimulusInputError(
             "--instruction applies to text stimuli (and to images with a multimodal "
@@ -696,6 +729,7 @@ def _build_encoder(
         )
     if context_words is not None:
         raise StimulusInputError("--context-words applies to text; drop it for images")
+    _model_modality(model, "image")  # a text, audio or video model is named here
     from brainalign.encoders.vision import VisionEncoder
 
     try:
@@ -717,9 +751,6 @@ def _extract_media(
     encoder_options: dict[str, Any],
 ) -> Extraction:
     """Audio files (or a video's sound, for an audio model) or a video's clips."""
-    from brainalign.encoders.loading import modality_of
-    from brainalign.encoders.models import inspect_model, split_model_spec
-
     unused = [
         f"--{name.replace('_', '-')}"
         for name in ("context", "context_words")
@@ -736,11 +767,7 @@ def _extract_media(
         raise StimulusInputError(
             f"{' and '.join(unused)} apply to text; drop them for {stimuli.kind} stimuli"
         )
-    try:
-        config = inspect_model(split_model_spec(model)[0]).config
-        kind = modality_of(config, stimuli.kind)
-    except ValueError as error:
-        raise StimulusInputError(f"model {os.fspath(model)!r}: {error}") from error
+    kind = _model_modality(model, stimuli.kind)
     if kind == "audio":
         given = [flag for flag in ("pooling", "tr", "frame_rate") if options[flag] is not None]
         if given:
@@ -750,6 +777,84 @@ def _extract_media(
             )
         return _extract_audio(model, stimuli, store, layers, captures, encoder_options)
     return _extract_video(model, stimuli, store, layers, captures, options, encoder_options)
+
+
+def _is_multimodal(model: str | os.PathLike) -> bool:
+    """Whether the model's config (read without torch) is a multimodal language model's."""
+    from brainalign.encoders.loading import MULTIMODAL_MODEL_TYPES
+    from brainalign.encoders.models import ModelLoadError, inspect_model, split_model_spec
+
+    try:
+        config = inspect_model(split_model_spec(model)[0]).config
+    except (ModelLoadError, ValueError):
+        return False  # the encoder that loads it names the problem
+    return config is not None and config.get("model_type") in MULTIMODAL_MODEL_TYPES
+
+
+def _model_modality(model: str | os.PathLike, stimuli: str) -> str:
+    """:func:`~brainalign.encoders.loading.modality_of` of a model (its config read without
+    torch) and a stimulus kind; its refusal as a StimulusInputError."""
+    from brainalign.encoders.loading import modality_of
+    from brainalign.encoders.models import inspect_model, split_model_spec
+
+    try:
+        return modality_of(inspect_model(split_model_spec(model)[0]).config, stimuli)
+    except ValueError as error:
+        raise StimulusInputError(f"model {os.fspath(model)!r}: {error}") from error
+
+
+def _extract_multimodal(
+    model: str | os.PathLike,
+    stimuli: ImageStimuli,
+    store: FeatureStore,
+    *,
+    layers: Sequence[int] | None,
+    captures: Any,
+    prompt: dict[str, Any],
+    unused: dict[str, Any],
+    encoder_options: dict[str, Any],
+) -> Extraction:
+    """Images read with an instruction by a multimodal language model."""
+    from brainalign.encoders.models import ModelLoadError
+    from brainalign.encoders.multimodal import DEFAULT_INSTRUCTION, MultimodalEncoder
+
+    given = [flag for flag, value in unused.items() if value is not None]
+    given += [
+        flag
+        for flag, on in (
+            ("--contributions", captures.contributions),
+            ("--attention-summaries", captures.attention_summaries),
+        )
+        if on
+    ]
+    if given:
+        raise StimulusInputError(
+            f"{' and '.join(given)} do not apply to a multimodal language model reading "
+            "images (it averages the tokens of --span); drop them"
+        )
+    try:
+        encoder = MultimodalEncoder(model, **encoder_options)
+    except ModelLoadError:
+        raise
+    except ValueError as error:
+        raise StimulusInputError(str(error)) from error
+    wanted: dict[str, Any] = {
+        "instruction": prompt["instruction"] or DEFAULT_INSTRUCTION,
+        "chat_template": prompt["chat_template"],
+        "span": prompt["span"],
+        "layers": _checked_layers(encoder, layers),
+        "heads": captures.heads,
+        "blocks": captures.blocks,
+    }
+    try:
+        key = encoder.store_key(stimuli, **wanted)
+        found = load_stored(store, key)
+        features = found if found is not None else encoder.encode(stimuli, **wanted, store=store)
+    except ValueError as error:
+        raise StimulusInputError(f"{stimuli.source}: {error}") from error
+    return Extraction(
+        features, store.key_path(key), key, reused=found is not None, kind="multimodal"
+    )
 
 
 def _checked_layers(encoder: Any, layers: Sequence[int] | None) -> list[int] | None:
