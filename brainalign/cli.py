@@ -790,7 +790,8 @@ def run_extract(args: argparse.Namespace) -> int:
     features = result.features
     action = "reused existing entry (no forward pass)" if result.reused else "computed and stored"
     if result.kind in ("audio", "video"):
-        unit = "audio files" if result.kind == "audio" else "video"
+        unit = "audio file" if result.kind == "audio" else "video"
+        unit += "s" * (len(stimuli) != 1)
         rows = "frames" if result.kind == "audio" else "clips"
         times = features.onsets
         print(

@@ -127,3 +127,12 @@ def test_every_public_function_and_class_is_in_the_api_reference(site):
             if f'id="{module}.{name}"' not in html
         ]
     assert not missing, f"not in the API reference: {missing}"
+
+
+def test_media_tutorial_shows_frames_clips_and_instructions(site):
+    page = _page(site, "tutorials/media")
+    assert "&lt;Features tiny-wav2vec2 (pretrained): 3 layers x 32 dims" in page
+    assert "clip centres (s): [ 0.  2.  4.  6.  8. 10.]" in page
+    assert "1 audio file, 549 frames from" in page and "1 video, 6 clips from" in page
+    assert len(NUMBER_CELL.findall(page)) >= 4
+    assert "mean |change| of layer 2 vs no instruction" in page

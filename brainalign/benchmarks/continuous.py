@@ -1,8 +1,8 @@
 """Encoding studies on continuous recordings (naturalistic fMRI): the shared steps.
 
-Word-level model features are Lanczos-resampled to the volume clock, delayed with an
-FIR basis, and mapped to every unit by ridge regression with per-unit alphas, scored
-by held-out Pearson r in contiguous cross-validation blocks (see
+Word-level (or audio-frame-level) model features are Lanczos-resampled to the volume
+clock, delayed with an FIR basis, and mapped to every unit by ridge regression with
+per-unit alphas, scored by held-out Pearson r in contiguous cross-validation blocks (see
 :func:`brainalign.alignment.encoding.cross_validated_encoding`).
 """
 
@@ -145,13 +145,36 @@ def features_to_volumes(
     }
 
 
+def unit_labels(recording: Recording) -> np.ndarray:
+    """What the ``unit`` column holds for a recording's units: the ROI, else the voxel.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_units,)
+        ``units["roi"]`` when the recording has ROIs (alice2016), else ``units["voxel"]``
+        (voxel-wise recordings such as lebel2023).
+
+    Raises
+    ------
+    ValueError
+        When the units have neither column.
+    """
+    for column in ("roi", "voxel"):
+        if column in recording.units.columns:
+            return recording.units[column].to_numpy()
+    raise ValueError(
+        f"the recording's units have no 'roi' or 'voxel' column (columns: "
+        f"{list(recording.units.columns)}); one of them names each unit in the results"
+    )
+
+
 def _rows(recording: Recording, scores: np.ndarray, layer: object) -> pd.DataFrame:
-    """One row per unit: ``layer, subject, unit`` (the ROI), ``score``."""
+    """One row per unit: ``layer, subject, unit`` (:func:`unit_labels`), ``score``."""
     return pd.DataFrame(
         {
             "layer": pd.array([layer] * len(scores), dtype="Int64"),
             "subject": recording.units["subject"].to_numpy(),
-            "unit": recording.units["roi"].to_numpy(),
+            "unit": unit_labels(recording),
             "score": scores,
         }
     )

@@ -8,6 +8,9 @@
   sinusoids of the relative position), "a model with no linguistic content" in the
   sense of Hadidi et al. (2025), who showed that such features alone can score well on
   neural benchmarks whose splits let position carry over between train and test.
+* :func:`sound_envelope`: a control that keeps only how loud the sound is over time
+  (the RMS envelope of the waveform), the acoustic drive of auditory cortex that an
+  audio model has to beat.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["position_feature_names", "position_features", "random_vectors"]
+__all__ = ["position_feature_names", "position_features", "random_vectors", "sound_envelope"]
 
 
 def random_vectors(keys: Sequence[str], n_dims: int, *, seed: int = 0) -> np.ndarray:
@@ -161,3 +164,52 @@ def position_features(
     for k in range(1, n_harmonics + 1):
         columns += [np.sin(np.pi * k * relative), np.cos(np.pi * k * relative)]
     return np.column_stack(columns)
+
+
+def sound_envelope(
+    samples: np.ndarray, sampling_rate: float, *, frame_s: float = 0.01
+) -> tuple[np.ndarray, np.ndarray]:
+    """The RMS envelope of a mono waveform in consecutive frames.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray, shape (n_samples,)
+        The waveform (any scale).
+    sampling_rate : float
+        Samples per second.
+    frame_s : float
+        Frame length in seconds (default 10 ms); a last partial frame is dropped.
+
+    Returns
+    -------
+    times : numpy.ndarray of float64, shape (n_frames,)
+        Centre of each frame in seconds from the first sample.
+    envelope : numpy.ndarray of float64, shape (n_frames,)
+        ``sqrt(mean(samples[frame] ** 2))`` of each frame.
+
+    Raises
+    ------
+    ValueError
+        For a waveform that is not 1-D, shorter than one frame or not finite, or a
+        non-positive rate or frame length.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim != 1:
+        raise ValueError(f"samples has shape {samples.shape}; expected a mono waveform (n,)")
+    if not (sampling_rate > 0 and frame_s > 0):
+        raise ValueError(
+            f"sampling_rate={sampling_rate!r} and frame_s={frame_s!r} must be positive"
+        )
+    width = int(round(frame_s * sampling_rate))
+    n_frames = samples.size // max(width, 1)
+    if width < 1 or n_frames < 1:
+        raise ValueError(
+            f"{samples.size} samples at {sampling_rate} Hz are shorter than one "
+            f"{frame_s * 1000:g} ms frame"
+        )
+    if not np.isfinite(samples).all():
+        raise ValueError("the waveform holds NaN or infinite samples")
+    frames = samples[: n_frames * width].reshape(n_frames, width)
+    envelope = np.sqrt(np.mean(frames**2, axis=1))
+    times = (np.arange(n_frames) + 0.5) * width / sampling_rate
+    return times, envelope

@@ -241,6 +241,49 @@ _ENTRIES = [
             "subjects": "score these subjects only (default: all 27), e.g. [s18, s22]",
         },
     ),
+    Benchmark(
+        id="lebel2023-audio-encoding",
+        version=1,
+        dataset="lebel2023",
+        description=(
+            "fMRI of every cortical voxel of LeBel et al. (2023) subject UTS01 listening to "
+            "the story 'cocoonoflove', predicted from an audio model's frame features of the "
+            "story's waveform (Lanczos-resampled to volumes, FIR delays 1-4 TRs, ridge); "
+            "held-out Pearson r per voxel."
+        ),
+        presentation=(
+            "the story's audio at the model's sampling rate (polyphase resampling), read in "
+            "overlapping windows with every frame taken from the window where it has the "
+            "most left context; one feature vector per model frame, stamped with its time"
+        ),
+        context="audio",
+        pooling="frames",
+        metric="pearson_r",
+        cross_validation=(
+            "5 contiguous blocks of volumes (gap = max delay); inner blocks choose alpha"
+        ),
+        ceiling=(
+            "none: the catalogue lists one presentation of this story for one subject, so "
+            "there is neither a repeat nor an inter-subject ceiling (NaN)"
+        ),
+        aggregation="one row per (model, layer, voxel); the voxel index in the unit column",
+        controls=(
+            f"{_TWIN}; the control 'sound-envelope' (the waveform's RMS envelope in 10 ms "
+            "frames, Lanczos-resampled like the model's features). Scored exactly as the "
+            "model: the same delays, blocked folds, ridge and metric"
+        ),
+        citation=(
+            "LeBel, A., Wagner, L., Jain, S., et al. (2023). A natural language fMRI dataset "
+            "for voxelwise encoding models. Scientific Data, 10, 555."
+        ),
+        runner="brainalign.benchmarks.lebel_audio:prepare",
+        dataset_files=("UTS01_cocoonoflove", "audio_cocoonoflove"),
+        batch_size=4,
+        options={
+            "voxels": "score these voxel indices only (columns of the .hf5), default all",
+            "nan_to_zero": "set non-finite response values to 0, as the authors' code does",
+        },
+    ),
     _word_pairs(
         "simlex999",
         "Hill, F., Reichart, R., & Korhonen, A. (2015). SimLex-999. Computational "

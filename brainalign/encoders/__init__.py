@@ -8,6 +8,10 @@ imports neither torch nor transformers:
 
 - :class:`TextEncoder`, :class:`VisionEncoder`: hidden states of every layer (and
   head) of Hugging Face language and vision models; :class:`ModelLoadError`;
+- :class:`AudioEncoder`, :func:`pool_intervals`, :func:`event_intervals`,
+  :func:`read_audio`, :class:`AudioReadError`: time-stamped frame features of speech and
+  audio models (Wav2Vec2, HuBERT, WavLM, Whisper's encoder, AST, CLAP's audio tower),
+  pooled over words or epochs;
 - :class:`VideoEncoder` and :func:`tr_grid`: time-stamped clip features of video models
   (VideoMAE, TimeSformer, ViViT, X-CLIP's vision tower), clips centred on sample times;
 - :class:`MultimodalEncoder`: a multimodal language model (LLaVA, Qwen2-VL) reading an
@@ -28,6 +32,11 @@ imports neither torch nor transformers:
 from brainalign._lazy import lazy_exports
 
 _EXPORTS = {
+    "AudioEncoder": "brainalign.encoders.audio",
+    "event_intervals": "brainalign.encoders.audio",
+    "pool_intervals": "brainalign.encoders.audio",
+    "AudioReadError": "brainalign.encoders.audio_io",
+    "read_audio": "brainalign.encoders.audio_io",
     "extract_features": "brainalign.encoders.extract",
     "read_stimuli": "brainalign.encoders.extract",
     "text_stimuli": "brainalign.encoders.extract",

@@ -31,6 +31,13 @@ class LoadedModelAccess:
         return dict(self._provenance)
 
 
+def check_batch_size(batch_size: object) -> int:
+    """An encoder's ``batch_size``: a positive int (not a bool), else a ValueError naming it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
+    return batch_size
+
+
 def check_layer_indices(layers: Sequence[int] | None, n_layers: int, model_id: str) -> list[int]:
     """Validate hidden-state indices; ``None`` means all of them.
 

@@ -29,7 +29,8 @@ block output (before the residual sum). Their paths are kept here, keyed by
   is a llama, mistral, ... and uses that entry): as llama
 - wav2vec2, hubert, data2vec-audio: ``encoder.layers`` / ``attention.out_proj`` /
   ``feed_forward`` (WavLM is not registered: its attention passes the output
-  projection's weight to ``F.multi_head_attention_forward``, so no hook sees the heads)
+  projection's weight to ``F.multi_head_attention_forward``, so no pre-hook sees the
+  heads; :class:`~brainalign.encoders.audio.WavLMCapture` recomputes them)
 - whisper (the encoder): ``layers`` (``encoder.layers`` of the whole model) /
   ``self_attn.out_proj`` / ``fc2``
 - audio-spectrogram-transformer (AST): as vit

@@ -75,6 +75,7 @@ import numpy as np
 
 from brainalign.encoders.common import (
     LoadedModelAccess,
+    check_batch_size,
     check_layer_indices,
     progress_bar,
     thread_limit,
@@ -222,8 +223,7 @@ class MultimodalEncoder(LoadedModelAccess):
         processor: Any = None,
         progress: bool | str = True,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
+        check_batch_size(batch_size)
         loaded = load_model(
             model,
             modality="multimodal",

@@ -59,7 +59,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from brainalign.encoders.common import LoadedModelAccess, progress_bar, thread_limit
+from brainalign.encoders.common import (
+    LoadedModelAccess,
+    check_batch_size,
+    progress_bar,
+    thread_limit,
+)
 from brainalign.encoders.context import group_rows
 from brainalign.encoders.loading import NotCausalModelError, load_model
 from brainalign.encoders.models import special_token_affixes
@@ -155,8 +160,7 @@ class SurprisalModel(LoadedModelAccess):
         min_context: int | None = None,
         progress: bool | str = False,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
+        check_batch_size(batch_size)
         loaded = load_model(
             model, modality="causal_lm", weights=weights, seed=seed, device=device, dtype=dtype
         )

@@ -83,6 +83,7 @@ import numpy as np
 
 from brainalign.encoders.common import (
     LoadedModelAccess,
+    check_batch_size,
     check_layer_indices,
     file_sha256,
     progress_bar,
@@ -272,8 +273,7 @@ class VideoEncoder(LoadedModelAccess):
     ) -> None:
         if pooling not in (None, "cls", "mean"):
             raise ValueError(f"pooling={pooling!r}; use 'cls', 'mean' or None (the default)")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
+        check_batch_size(batch_size)
         if frame_rate is not None and (
             isinstance(frame_rate, bool) or not np.isfinite(frame_rate) or frame_rate <= 0
         ):

@@ -91,6 +91,7 @@ import numpy as np
 
 from brainalign.encoders.common import (
     LoadedModelAccess,
+    check_batch_size,
     check_layer_indices,
     file_sha256,
     progress_bar,
@@ -926,8 +927,7 @@ class VisionEncoder(LoadedModelAccess):
     ) -> None:
         if pooling not in _POOLINGS:
             raise ValueError(f"pooling={pooling!r}; use 'cls', 'mean' or 'spatial'")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
+        check_batch_size(batch_size)
         self.grid = _pair(grid, "grid")
         loaded_model = load_model(
             model,
