@@ -678,19 +678,15 @@ class AudioEncoder(LoadedModelAccess):
     def _key(
         self, items: list[_AudioItem], layer_ids: list[int], *, heads: bool, blocks: bool
     ) -> dict[str, Any]:
-        from brainalign.encoders.store import config_sha256, feature_key, json_sha256
+        from brainalign.encoders.store import feature_key, json_sha256, weights_fingerprint
 
         provenance, extractor = self._provenance, self._extractor
-        weights = {
-            "kind": provenance.get("weights"),
-            "sha256": provenance.get("weights_sha256") or None,
-            "revision": provenance.get("revision"),
-            "seed": provenance.get("seed"),
-            "model_type": provenance.get("model_type"),
-            "tower": provenance.get("tower"),
-            "encoder_of": provenance.get("encoder_of"),
-            "config_sha256": config_sha256(self._model.config),
-        }
+        weights = weights_fingerprint(
+            provenance,
+            self._model.config,
+            tower=provenance.get("tower"),
+            encoder_of=provenance.get("encoder_of"),
+        )
         extractor_config = extractor.to_dict() if hasattr(extractor, "to_dict") else None
         context = {
             "mode": "audio-windows",

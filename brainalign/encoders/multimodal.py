@@ -385,18 +385,16 @@ class MultimodalEncoder(LoadedModelAccess):
         layer_ids: list[int],
         captures: dict[str, bool],
     ) -> dict[str, Any]:
-        from brainalign.encoders.store import config_sha256, feature_key, json_sha256, stimulus_hash
+        from brainalign.encoders.store import (
+            feature_key,
+            json_sha256,
+            stimulus_hash,
+            weights_fingerprint,
+        )
         from brainalign.encoders.store.keys import _tokenizer_fingerprint
 
         provenance = self._provenance
-        weights = {
-            "kind": provenance.get("weights"),
-            "sha256": provenance.get("weights_sha256") or None,
-            "revision": provenance.get("revision"),
-            "seed": provenance.get("seed"),
-            "model_type": provenance.get("model_type"),
-            "config_sha256": config_sha256(self._model.config),
-        }
+        weights = weights_fingerprint(provenance, self._model.config)
         image_processor = getattr(self._processor, "image_processor", None)
         image_config = image_processor.to_dict() if hasattr(image_processor, "to_dict") else None
         context = {

@@ -679,8 +679,12 @@ class VideoEncoder(LoadedModelAccess):
         heads: bool,
         blocks: bool,
     ) -> dict[str, Any]:
-        from brainalign.encoders.store import feature_key, json_sha256, stimulus_hash
-        from brainalign.encoders.store.keys import _text_weights
+        from brainalign.encoders.store import (
+            feature_key,
+            json_sha256,
+            stimulus_hash,
+            weights_fingerprint,
+        )
 
         processor = self._processor
         processor_config = processor.to_dict() if hasattr(processor, "to_dict") else None
@@ -704,7 +708,9 @@ class VideoEncoder(LoadedModelAccess):
         captures = {"heads": bool(heads), "blocks": bool(blocks)}
         return feature_key(
             model=self.model_id,
-            weights={**_text_weights(self), "tower": self._provenance.get("tower")},
+            weights=weights_fingerprint(
+                self._provenance, self._model.config, tower=self._provenance.get("tower")
+            ),
             tokenizer=None,
             layers=[str(layer) for layer in layer_ids],
             pooling=self.pooling,

@@ -739,18 +739,15 @@ def image_features_key(
         :func:`~brainalign.encoders.store.stimulus_hash` of the table
         ``{"stimulus_id": ids, "image": digests}``.
     """
-    from brainalign.encoders.store import config_sha256, feature_key, json_sha256, stimulus_hash
+    from brainalign.encoders.store import (
+        feature_key,
+        json_sha256,
+        stimulus_hash,
+        weights_fingerprint,
+    )
 
     model, processor, provenance = encoder.model, encoder.processor, encoder.provenance
-    weights = {
-        "kind": provenance.get("weights"),
-        "sha256": provenance.get("weights_sha256") or None,
-        "revision": provenance.get("revision"),
-        "seed": provenance.get("seed"),
-        "model_type": provenance.get("model_type"),
-        "vision_tower": provenance.get("tower"),
-        "config_sha256": config_sha256(model.config),
-    }
+    weights = weights_fingerprint(provenance, model.config, vision_tower=provenance.get("tower"))
     processor_config = processor.to_dict() if hasattr(processor, "to_dict") else None
     context = {
         "mode": "image",

@@ -108,6 +108,7 @@ from brainalign.encoders.store.keys import (
     stimulus_hash,
     text_encoder_key,
     text_extract_key,
+    weights_fingerprint,
 )
 from brainalign.encoders.store.store import (
     CHUNK_BYTES,
@@ -139,4 +140,5 @@ __all__ = [
     "stimulus_hash",
     "text_encoder_key",
     "text_extract_key",
+    "weights_fingerprint",
 ]

@@ -428,17 +428,40 @@ def text_extract_key(
     )
 
 
-def _text_weights(encoder: Any) -> dict[str, Any]:
-    """The weights part of a text encoder's key: kind, sha256 or revision or seed, config."""
-    provenance = encoder.provenance
+def weights_fingerprint(provenance: Mapping[str, Any], config: Any, **extra: Any) -> dict[str, Any]:
+    """The weights part of every encoder's store key.
+
+    Parameters
+    ----------
+    provenance : mapping
+        The loaded model's provenance (:func:`~brainalign.encoders.loading.load_model`).
+    config : transformers config
+        The loaded model's config (hashed with :func:`config_sha256`).
+    **extra
+        Further fields of the encoder's own (a tower, the encoder-decoder model whose
+        encoder it is).
+
+    Returns
+    -------
+    dict
+        ``kind`` (pretrained/untrained), ``sha256`` (per weight file, local pretrained
+        models), ``revision`` (hub snapshot), ``seed`` (untrained), ``model_type`` and
+        ``config_sha256``, then ``extra``.
+    """
     return {
         "kind": provenance.get("weights"),
         "sha256": provenance.get("weights_sha256") or None,
         "revision": provenance.get("revision"),
         "seed": provenance.get("seed"),
         "model_type": provenance.get("model_type"),
-        "config_sha256": config_sha256(encoder.model.config),
+        "config_sha256": config_sha256(config),
+        **extra,
     }
+
+
+def _text_weights(encoder: Any) -> dict[str, Any]:
+    """The weights part of a text encoder's key (:func:`weights_fingerprint`)."""
+    return weights_fingerprint(encoder.provenance, encoder.model.config)
 
 
 def _word_window_context(encoder: Any) -> dict[str, Any]:
