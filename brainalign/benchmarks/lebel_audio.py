@@ -172,6 +172,21 @@ def _check_covers(features: Features, recording: Recording, audio: Path) -> None
         )
 
 
+def _check_audio_model(model: str) -> None:
+    """Refuse a model that cannot read audio, from its config, before any data is read."""
+    from brainalign.encoders.loading import modality_of
+    from brainalign.encoders.models import inspect_model, split_model_spec
+
+    config = inspect_model(split_model_spec(model)[0]).config
+    try:
+        modality_of(config, "audio")
+    except ValueError as error:
+        raise ValueError(
+            f"lebel2023-audio-encoding scores audio models (Wav2Vec2, HuBERT, WavLM, "
+            f"Whisper, AST, CLAP); model {model!r}: {error}"
+        ) from error
+
+
 def _voxels(value: Any, n_voxels: int) -> np.ndarray | None:
     if value is None:
         return None
@@ -199,9 +214,11 @@ def prepare(benchmark: Benchmark, settings: RunSettings) -> LebelAudioTask:
     Raises
     ------
     ValueError
-        For a bad ``voxels`` option (named), or responses with non-finite values
-        without ``nan_to_zero`` (named by the reader).
+        For a model that cannot read audio (before any file is read), a bad ``voxels``
+        option (named), or responses with non-finite values without ``nan_to_zero``
+        (named by the reader).
     """
+    _check_audio_model(settings.model)
     options = settings.options
     paths = fetch(benchmark.dataset, files=list(LEBEL_AUDIO_FILES), progress=False)
     recording = load(

@@ -24,6 +24,7 @@ from brainalign.alignment.temporal import lanczos_resample
 from brainalign.benchmarks.controls import sound_envelope
 from brainalign.benchmarks.lebel_audio import ENVELOPE_CONTROL
 from brainalign.benchmarks.registry import get
+from brainalign.benchmarks.settings import RunSettings
 from brainalign.datasets.loaders import LEBEL_FIRST_ONSET, LEBEL_TR
 from tests.datasets.catalogue_helpers import LoopbackServer, serve_entry_file
 
@@ -138,3 +139,12 @@ def test_sound_envelope_is_the_frame_rms():
         sound_envelope(np.ones(5), rate)
     with pytest.raises(ValueError, match="NaN or infinite"):
         sound_envelope(np.array([np.nan] * 20), rate)
+
+
+def test_a_model_that_cannot_hear_is_refused_before_any_download(
+    tiny_gpt2_dir, isolated_cache, monkeypatch
+):
+    monkeypatch.setenv("BRAINALIGN_OFFLINE", "1")  # the files are not in the cache either
+    benchmark = get("lebel2023-audio-encoding")
+    with pytest.raises(ValueError, match=r"scores audio models .* cannot read audio stimuli"):
+        benchmark.resolve_runner()(benchmark, RunSettings(str(tiny_gpt2_dir)))
