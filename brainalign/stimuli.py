@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 REQUIRED_COLUMNS = ("stimulus_id", "group")
-CONTENT_COLUMNS = ("text", "image", "label")
+CONTENT_COLUMNS = ("text", "image", "audio", "video", "label")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Stimuli:
     table : pandas.DataFrame, shape (n_items, n_columns)
         Must hold ``stimulus_id`` (unique), ``group`` (story, passage or run the
         item belongs to) and one content column: ``text``, ``image`` (a path or an
-        array), or ``label`` (a condition name with no content a model could read,
+        array), ``audio`` or ``video`` (a media file, e.g. one per run of a naturalistic
+        study), or ``label`` (a condition name with no content a model could read,
         e.g. a BIDS ``trial_type``). For timed presentation it also holds ``onset``
         (seconds on the recording's clock; negative before the first sample, as BIDS
         allows) and ``duration`` (non-negative seconds). Other columns are kept.

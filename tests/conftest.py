@@ -199,3 +199,53 @@ def tiny_vit_dir(tmp_path_factory) -> Path:
     tf.ViTModel(config).save_pretrained(directory)
     tf.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2_dir(tmp_path_factory) -> Path:
+    """Wav2Vec2 (3 conv layers, 2 blocks of 16 dims), random weights, 16 kHz extractor."""
+    import torch
+    import transformers as tf
+
+    directory = tmp_path_factory.mktemp("tiny-wav2vec2")
+    config = tf.Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(16, 16, 16),
+        conv_stride=(5, 4, 4),
+        conv_kernel=(10, 4, 4),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        vocab_size=8,
+    )
+    torch.manual_seed(31)
+    tf.Wav2Vec2Model(config).save_pretrained(directory)
+    tf.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_videomae_dir(tmp_path_factory) -> Path:
+    """VideoMAE (2 blocks of 16 dims, 4 frames of 32 x 32 pixels), random weights."""
+    import torch
+    import transformers as tf
+
+    directory = tmp_path_factory.mktemp("tiny-videomae")
+    config = tf.VideoMAEConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=32,
+        image_size=32,
+        patch_size=8,
+        num_frames=4,
+        tubelet_size=2,
+    )
+    torch.manual_seed(32)
+    tf.VideoMAEModel(config).save_pretrained(directory)
+    tf.VideoMAEImageProcessorPil(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    ).save_pretrained(directory)
+    return directory

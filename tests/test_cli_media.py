@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import transformers as tf
 
 from brainalign.cli import main
 from brainalign.encoders.audio import AudioEncoder
@@ -30,58 +28,16 @@ JFK_WAV, JFK_MP3 = DATA / "speech" / "jfk.wav", DATA / "speech" / "jfk.mp3"
 BIKES = DATA / "video" / "bikes.mp4"
 
 
-@pytest.fixture(scope="module")
-def wav2vec2_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("cli-wav2vec2")
-    config = tf.Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(16, 16),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 4),
-        num_conv_pos_embeddings=8,
-        num_conv_pos_embedding_groups=2,
-        vocab_size=8,
-    )
-    torch.manual_seed(21)
-    tf.Wav2Vec2Model(config).save_pretrained(directory)
-    tf.Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(directory)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def videomae_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("cli-videomae")
-    config = tf.VideoMAEConfig(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=32,
-        image_size=32,
-        patch_size=8,
-        num_frames=4,
-        tubelet_size=2,
-    )
-    torch.manual_seed(22)
-    tf.VideoMAEModel(config).save_pretrained(directory)
-    tf.VideoMAEImageProcessorPil(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    ).save_pretrained(directory)
-    return directory
-
-
-def test_audio_file_is_stored_then_reused(wav2vec2_dir, tmp_path, capsys):
+def test_audio_file_is_stored_then_reused(tiny_wav2vec2_dir, tmp_path, capsys):
     out = tmp_path / "store"
-    args = ["extract", "--model", str(wav2vec2_dir), "--stimuli", str(JFK_WAV)]
+    args = ["extract", "--model", str(tiny_wav2vec2_dir), "--stimuli", str(JFK_WAV)]
     assert main([*args, "--out", str(out), "--heads", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "1 audio file," in printed and "computed and stored" in printed
     name = next(line.split(": ", 1)[1] for line in printed.splitlines() if line.startswith("entry"))
     stored = FeatureStore(out).load(name)
     # the same numbers as the encoder in Python, frames stamped with their times
-    direct = AudioEncoder(wav2vec2_dir, progress=False).encode_audio(JFK_WAV, heads=True)
+    direct = AudioEncoder(tiny_wav2vec2_dir, progress=False).encode_audio(JFK_WAV, heads=True)
     assert stored.layer_names == direct.layer_names
     for layer in direct.layer_names:
         np.testing.assert_allclose(stored[layer], direct[layer], rtol=1e-5, atol=1e-6)
@@ -91,15 +47,15 @@ def test_audio_file_is_stored_then_reused(wav2vec2_dir, tmp_path, capsys):
     assert "reused existing entry (no forward pass)" in capsys.readouterr().out
 
 
-def test_video_file_gives_one_clip_per_tr(videomae_dir, tmp_path, capsys):
+def test_video_file_gives_one_clip_per_tr(tiny_videomae_dir, tmp_path, capsys):
     out = tmp_path / "store"
-    args = ["extract", "--model", str(videomae_dir), "--stimuli", str(BIKES), "--tr", "2"]
+    args = ["extract", "--model", str(tiny_videomae_dir), "--stimuli", str(BIKES), "--tr", "2"]
     assert main([*args, "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "1 video, 6 clips from 0.00 s to 10.00 s, computed and stored" in printed
     name = next(line.split(": ", 1)[1] for line in printed.splitlines() if line.startswith("entry"))
     stored = FeatureStore(out).load(name)
-    direct = VideoEncoder(videomae_dir, progress=False).encode_video(BIKES, tr=2.0)
+    direct = VideoEncoder(tiny_videomae_dir, progress=False).encode_video(BIKES, tr=2.0)
     for layer in direct.layer_names:
         np.testing.assert_allclose(stored[layer], direct[layer], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stored.onsets, [0, 2, 4, 6, 8, 10])
@@ -164,11 +120,11 @@ def test_bad_media_stimuli_are_named(tmp_path, setup, message):
     ],
 )
 def test_options_that_do_not_fit_are_refused(
-    request, wav2vec2_dir, videomae_dir, tmp_path, capsys, model, stimuli, extra, message
+    request, tiny_wav2vec2_dir, tiny_videomae_dir, tmp_path, capsys, model, stimuli, extra, message
 ):
     directory = {
-        "wav2vec2": wav2vec2_dir,
-        "videomae": videomae_dir,
+        "wav2vec2": tiny_wav2vec2_dir,
+        "videomae": tiny_videomae_dir,
         "gpt2": request.getfixturevalue("tiny_gpt2_dir") if model == "gpt2" else None,
     }[model]
     out = tmp_path / "store"

@@ -97,12 +97,7 @@ def story_word_features(
     window = {} if settings.context_words is None else {"context_words": settings.context_words}
     encoder = TextEncoder(
         settings.model,
-        weights=weights,
-        seed=settings.run_seed,
-        device=settings.device,
-        dtype=settings.dtype,
-        batch_size=settings.batch_size_for(benchmark),
-        progress=settings.progress_label(benchmark, weights),
+        **settings.model_options(benchmark, weights),
         **window,
     )
     options: dict = {

@@ -187,8 +187,18 @@ def encode_image_set(
     store: FeatureStore | None = None,
     progress: bool | str = False,
     heads: bool = False,
+    instruction: str | None = None,
+    span: str | None = None,
 ) -> Features:
     """Mean-pooled features of every requested layer for a set of images.
+
+    A vision model (or a dual encoder's image tower) reads the images with
+    :class:`~brainalign.encoders.vision.VisionEncoder`, mean-pooled over patches. A
+    multimodal language model (:data:`~brainalign.encoders.loading.MULTIMODAL_MODEL_TYPES`,
+    told from its config by :func:`~brainalign.encoders.loading.modality_of`) reads each
+    image with an instruction through
+    :class:`~brainalign.encoders.multimodal.MultimodalEncoder` (its chat template),
+    features averaged over the tokens of ``span`` of its language model's hidden states.
 
     Parameters
     ----------
@@ -216,15 +226,48 @@ def encode_image_set(
         Also capture each head's output (``"L.heads"``, shape (n_images, n_heads,
         d_head), for every requested layer ``L >= 1``). Vision transformers only: a
         ConvNet raises the encoder's ValueError.
+    instruction : str, optional
+        Multimodal language models only: the text read with every image (default
+        :data:`~brainalign.encoders.multimodal.DEFAULT_INSTRUCTION`).
+    span : {"visual", "instruction", "all"}, optional
+        Multimodal language models only: the tokens each row averages (default
+        ``"visual"``, the image's tokens).
 
     Returns
     -------
     Features
         Float32 arrays of shape (n_images, n_dims) per layer (``"0"``, ``"1"``, ...),
         then the ``"L.heads"`` arrays when asked for.
+
+    Raises
+    ------
+    ValueError
+        For ``instruction`` or ``span`` with a model that is not a multimodal language
+        model (naming the model and its kind).
     """
     from brainalign.encoders.vision import VisionEncoder, image_stimuli
 
+    ids = None if stimulus_ids is None else np.asarray(stimulus_ids)
+    if _is_multimodal(model, instruction, span):
+        from brainalign.encoders.multimodal import DEFAULT_INSTRUCTION, MultimodalEncoder
+
+        reader = MultimodalEncoder(
+            model,
+            weights=weights,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        return reader.encode(
+            image_stimuli(images, stimulus_ids=ids),
+            instruction if instruction is not None else DEFAULT_INSTRUCTION,
+            span=span or "visual",
+            layers=layers,
+            heads=heads,
+            store=store,
+        )
     encoder = VisionEncoder(
         model,
         weights=weights,
@@ -237,9 +280,33 @@ def encode_image_set(
     )
     if layers is None and encoder.n_layers is not None:
         layers = list(range(encoder.n_layers))
-    ids = None if stimulus_ids is None else np.asarray(stimulus_ids)
     stimuli = image_stimuli(images, stimulus_ids=ids)
     return encoder.encode_images(stimuli, layers=layers, heads=heads, store=store)
+
+
+def _is_multimodal(model: str, instruction: str | None, span: str | None) -> bool:
+    """Whether ``model`` is a multimodal language model (read from its config, no torch);
+    ``instruction``/``span`` with any other model are refused. A hub model whose config
+    is not in the cache is taken for one when they are given."""
+    from brainalign.encoders.loading import modality_of
+    from brainalign.encoders.models import inspect_model, split_model_spec
+
+    config = inspect_model(split_model_spec(model)[0]).config
+    given = [name for name, value in (("instruction", instruction), ("span", span)) if value]
+    if config is None:  # a hub model not in the cache: the options choose, loading checks
+        return bool(given)
+    try:
+        multimodal = modality_of(config, "image") == "multimodal"
+    except ValueError:  # not an image model: the vision encoder says so when it loads
+        multimodal = False
+    if given and not multimodal:
+        kind = "unknown" if config is None else repr(config.get("model_type"))
+        raise ValueError(
+            f"{' and '.join(given)} are for multimodal language models (an image read with "
+            f"an instruction), but model {model!r} (model_type {kind}) reads images alone: "
+            f"drop {' and '.join(given)}"
+        )
+    return multimodal
 
 
 def layer_rdms(features: Features) -> tuple[list[int], np.ndarray]:

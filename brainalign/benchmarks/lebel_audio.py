@@ -98,12 +98,7 @@ def story_audio_features(
 
     encoder = AudioEncoder(
         settings.model,
-        weights=weights,
-        seed=settings.run_seed,
-        device=settings.device,
-        dtype=settings.dtype,
-        batch_size=settings.batch_size_for(benchmark),
-        progress=settings.progress_label(benchmark, weights),
+        **settings.model_options(benchmark, weights),
     )
     return encoder.encode_audio(
         [audio], stimulus_ids=[story], layers=settings.layers, store=settings.feature_store()

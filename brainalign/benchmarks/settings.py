@@ -215,13 +215,27 @@ class RunSettings:
             ``progress`` (the bar's name or False).
         """
         return {
-            "weights": weights,
+            **self.model_options(benchmark, weights),
             "layers": self.layers,
+            "store": self.feature_store(),
+        }
+
+    def model_options(self, benchmark: Benchmark, weights: str) -> dict[str, Any]:
+        """What every encoder class of a run is built with, for the variant ``weights``.
+
+        Returns
+        -------
+        dict
+            ``weights``, ``seed`` (:attr:`run_seed`), ``device``, ``dtype``,
+            ``batch_size`` (:meth:`batch_size_for`) and ``progress``
+            (:meth:`progress_label`): keyword arguments of every encoder class.
+        """
+        return {
+            "weights": weights,
+            "seed": self.run_seed,
             "device": self.device,
             "dtype": self.dtype,
             "batch_size": self.batch_size_for(benchmark),
-            "seed": self.run_seed,
-            "store": self.feature_store(),
             "progress": self.progress_label(benchmark, weights),
         }
 

@@ -17,8 +17,6 @@ import h5py
 import numpy as np
 import pytest
 import soundfile
-import torch
-import transformers as tf
 
 from brainalign.alignment.temporal import lanczos_resample
 from brainalign.benchmarks.controls import sound_envelope
@@ -38,28 +36,6 @@ def story() -> tuple[np.ndarray, int]:
     speech, rate = soundfile.read(SPEECH, dtype="float32")
     repeats = int(np.ceil(DURATION_S * rate / speech.size))
     return np.tile(speech, repeats)[: int(DURATION_S * rate)], rate
-
-
-@pytest.fixture(scope="module")
-def wav2vec2_dir(tmp_path_factory) -> Path:
-    """A tiny random Wav2Vec2 (2 blocks, 16 dims) with its 16 kHz feature extractor."""
-    directory = tmp_path_factory.mktemp("tiny-wav2vec2")
-    config = tf.Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(16, 16, 16),
-        conv_stride=(5, 4, 4),
-        conv_kernel=(10, 4, 4),
-        num_conv_pos_embeddings=8,
-        num_conv_pos_embedding_groups=2,
-        vocab_size=8,
-    )
-    torch.manual_seed(11)
-    tf.Wav2Vec2Model(config).save_pretrained(directory)
-    tf.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(directory)
-    return directory
 
 
 def _responses(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -90,9 +66,9 @@ def served(tmp_path, monkeypatch, isolated_cache, story):
     server.close()
 
 
-def test_audio_benchmark_end_to_end(served, wav2vec2_dir, tmp_path):
+def test_audio_benchmark_end_to_end(served, tiny_wav2vec2_dir, tmp_path):
     benchmark = get("lebel2023-audio-encoding")
-    rows = benchmark.run(str(wav2vec2_dir), progress=False, store=str(tmp_path / "store"))
+    rows = benchmark.run(str(tiny_wav2vec2_dir), progress=False, store=str(tmp_path / "store"))
     requested = {path for path, _ in served.requests}
     assert requested == {
         "/openneuro.org/ds003020/stimuli/cocoonoflove.wav",
@@ -112,21 +88,21 @@ def test_audio_benchmark_end_to_end(served, wav2vec2_dir, tmp_path):
     assert envelope.loc[list(range(N_PLANTED, N_VOXELS))].abs().max() < 0.4
     # the same features are read back from the run's store on a second run
     again = benchmark.run(
-        str(wav2vec2_dir), progress=False, store=str(tmp_path / "store"), untrained_twin=False
+        str(tiny_wav2vec2_dir), progress=False, store=str(tmp_path / "store"), untrained_twin=False
     )
     first = model[model["weights"] == "pretrained"].sort_values(["layer", "unit"])
     second = again[again["control"] == ""].sort_values(["layer", "unit"])
     np.testing.assert_allclose(first["score"].to_numpy(), second["score"].to_numpy())
 
 
-def test_voxels_option_selects_and_checks(served, wav2vec2_dir):
+def test_voxels_option_selects_and_checks(served, tiny_wav2vec2_dir):
     benchmark = get("lebel2023-audio-encoding")
     rows = benchmark.run(
-        str(wav2vec2_dir), progress=False, untrained_twin=False, options={"voxels": [4, 0]}
+        str(tiny_wav2vec2_dir), progress=False, untrained_twin=False, options={"voxels": [4, 0]}
     )
     assert set(rows["unit"].astype(int)) == {0, 4}
     with pytest.raises(ValueError, match=r"voxels=\[6\]: indices must lie in 0..5"):
-        benchmark.run(str(wav2vec2_dir), progress=False, options={"voxels": [6]})
+        benchmark.run(str(tiny_wav2vec2_dir), progress=False, options={"voxels": [6]})
 
 
 def test_sound_envelope_is_the_frame_rms():

@@ -4,7 +4,8 @@ Every key of :class:`~brainalign.benchmarks.study.study.Study` is a key of the f
 paths are relative to the file's folder::
 
     name: v4-images              # lower case; results carry v4-images@1
-    stimuli: images/             # a CSV (stimulus_id, text or image), a folder or a .zip
+    stimuli: images/             # a CSV (stimulus_id, text, image, audio or video), a
+                                 # folder or a .zip of images, or one audio/video file
     responses: responses.npy     # (n_stimuli, n_units[, n_repeats]); .npz, .csv, NIfTI, -epo.fif
     sampling: event              # event (one row per stimulus) or continuous (a time series)
     analysis: ridge              # ridge, rsa or ratings
@@ -32,7 +33,8 @@ STUDY_KEYS = {
     "version": "integer, bumped when the data or analysis change (default 1)",
     "description": "what was measured, in a sentence",
     "citation": "the paper to cite",
-    "stimuli": "a CSV/TSV table (stimulus_id, text or image), a folder of images or a .zip",
+    "stimuli": "a CSV/TSV table (stimulus_id and text, image, audio or video), a folder or "
+    ".zip of images, or an audio or video file (one run)",
     "text_column": "the table's column holding the text (default text)",
     "responses": "responses: .npy, .npz, .csv/.tsv, GIfTI (.gii), NIfTI betas, -epo.fif",
     "rdms": "precomputed data RDMs (.mat, .npz, .npy, .csv) over the stimuli, in order",

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from brainalign.datasets.recording import Recording
+from brainalign.encoders.media_stimuli import media_kind
 from brainalign.stimuli import Stimuli
 
 __all__ = [
+    "MEDIA_COLUMNS",
     "StudyInputError",
     "read_image_folder",
     "read_image_zip",
@@ -32,6 +34,8 @@ __all__ = [
 
 #: Suffixes of tables.
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+#: Columns of a stimuli table naming media files (one file per run).
+MEDIA_COLUMNS = ("audio", "video")
 
 
 class StudyInputError(ValueError):
@@ -164,9 +168,14 @@ def read_stimuli(
 
     Parameters
     ----------
-    stimuli : Stimuli, or path of a CSV/TSV table, a folder of images or a ``.zip``
-        A table needs ``stimulus_id`` and ``text`` (or the column ``text_column``) or
-        ``image`` (paths, relative to the table's folder); ``group`` is optional.
+    stimuli : Stimuli, or path of a CSV/TSV table, a folder of images, a ``.zip``, or an
+        audio or video file
+        A table needs ``stimulus_id`` and ``text`` (or the column ``text_column``),
+        ``image``, ``audio`` or ``video`` (paths, relative to the table's folder);
+        ``group`` is optional. Media tables (``audio`` or ``video``) hold one row per
+        run, ``group`` the run and an optional ``onset`` (seconds on the run's clock
+        where the file starts, default 0). One audio or video file is a table of one
+        row (``stimulus_id`` its stem).
     base : pathlib.Path, optional
         Folder that relative paths are resolved against (a study file's folder).
     text_column : str
@@ -195,10 +204,14 @@ def read_stimuli(
         return read_image_folder(path)
     if path.suffix.lower() == ".zip":
         return read_image_zip(path)
+    kind = media_kind(path)
+    if kind is not None:
+        table = pd.DataFrame({"stimulus_id": [path.stem], kind: [str(path)], "onset": 0.0})
+        return Stimuli(table.assign(group=default_group))
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise StudyInputError(
-            f"stimuli {path}: give a CSV/TSV table (stimulus_id, text or image), a folder of "
-            "images or a .zip of images"
+            f"stimuli {path}: give a CSV/TSV table (stimulus_id, text, image, audio or video), "
+            "a folder of images, a .zip of images, or an audio or video file"
         )
     table = _read_table(path, "stimuli")
     if "stimulus_id" not in table.columns:
@@ -213,27 +226,55 @@ def read_stimuli(
         )
     if text_column != "text":
         table = table.rename(columns={text_column: "text"})
-    if "text" not in table.columns and "image" not in table.columns:
+    kinds = [c for c in ("image", *MEDIA_COLUMNS) if c in table.columns]
+    if "text" not in table.columns and not kinds:
         raise StudyInputError(
-            f"stimuli table {path} needs a 'text' or an 'image' column (or name the text "
-            f"column with text_column); it has {list(table.columns)}"
+            f"stimuli table {path} needs a 'text', 'image', 'audio' or 'video' column (or "
+            f"name the text column with text_column); it has {list(table.columns)}"
         )
-    if "image" in table.columns:
-        resolved = [
-            str(p if p.is_absolute() else (path.parent / p).resolve())
-            for p in map(Path, table["image"].astype(str))
-        ]
-        missing = [p for p in resolved if not Path(p).is_file()]
-        if missing:
-            raise StudyInputError(
-                f"stimuli table {path}: {len(missing)} image file(s) do not exist, e.g. "
-                f"{missing[:3]} (image paths are relative to the table's folder)"
-            )
-        table["image"] = resolved
+    if len(kinds) > 1:
+        raise StudyInputError(
+            f"stimuli table {path} has columns {kinds}; give one kind of stimulus per study "
+            "(one of image, audio, video)"
+        )
+    for column in kinds:
+        table[column] = _resolve_files(table[column], path, column)
+    if kinds and kinds[0] in MEDIA_COLUMNS:
+        _check_media_onsets(table, path)
     if "group" not in table.columns:
         table["group"] = default_group
     _check_unique_ids(table["stimulus_id"].tolist(), str(path))
     return Stimuli(table)
+
+
+def _resolve_files(column: pd.Series, table: Path, what: str) -> list[str]:
+    """A table's file column as absolute paths (relative to the table), all existing."""
+    resolved = [
+        str(p if p.is_absolute() else (table.parent / p).resolve())
+        for p in map(Path, column.astype(str))
+    ]
+    missing = [p for p in resolved if not Path(p).is_file()]
+    if missing:
+        raise StudyInputError(
+            f"stimuli table {table}: {len(missing)} {what} file(s) do not exist, e.g. "
+            f"{missing[:3]} ({what} paths are relative to the table's folder)"
+        )
+    return resolved
+
+
+def _check_media_onsets(table: pd.DataFrame, path: Path) -> None:
+    """A media table's ``onset`` column: finite seconds (0 where the column is absent)."""
+    if "onset" not in table.columns:
+        table["onset"] = 0.0
+        return
+    onsets = pd.to_numeric(table["onset"], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(onsets).all():
+        bad = table["stimulus_id"][~np.isfinite(onsets)].tolist()
+        raise StudyInputError(
+            f"stimuli table {path}: the onset of {bad[:5]} is not a number of seconds; give "
+            "where each file starts on its run's clock (or drop the column: 0)"
+        )
+    table["onset"] = onsets
 
 
 def unit_labels(units: pd.DataFrame) -> np.ndarray:

@@ -17,6 +17,24 @@ Defaults are decided by the data:
   gap of the largest delay (whole runs held out when there are several); the
   leave-one-subject-out inter-subject correlation is the ceiling when two or more
   subjects share units.
+
+Stimuli may be text, images, or media for continuous responses (story listening, movie
+watching): a stimuli table with an ``audio`` or a ``video`` column holds one file per
+run (``group`` = the run, ``onset`` = where the file starts on the run's clock,
+default 0; one file alone is one run):
+
+- **audio**: the frames of an audio model
+  (:class:`~brainalign.encoders.audio.AudioEncoder`), stamped with their time in the
+  file plus its onset, Lanczos-resampled onto the run's samples like words; control
+  ``sound-envelope`` (the RMS envelope, resampled the same way);
+- **video**: a clip of a video model (:class:`~brainalign.encoders.video.VideoEncoder`)
+  centred on every sample time of the run; a sample before the video starts or after
+  it ends is refused when the study is read (trim the responses to the video); control
+  ``frame-luminance`` (the mean pixel intensity of the frame shown at each sample).
+
+The model must read the stimuli's kind (checked from its config before any forward
+pass). Images read by a multimodal language model take the options ``instruction`` and
+``span`` (:class:`~brainalign.encoders.multimodal.MultimodalEncoder`).
 """
 
 from __future__ import annotations
@@ -49,6 +67,16 @@ __all__ = ["ANALYSES", "OPTIONS", "Study", "StudyInputError"]
 #: Analyses a study can run.
 ANALYSES = ("ridge", "rsa", "ratings")
 
+#: Options of image studies read by a multimodal language model.
+_MULTIMODAL_OPTIONS = {
+    "instruction": "images with a multimodal language model only: the text read with every "
+    "image [Describe the image.]",
+    "span": "images with a multimodal language model only: the tokens averaged, visual, "
+    "instruction or all [visual]",
+}
+#: Stimulus kinds read from files, one file per run, for continuous responses.
+MEDIA = ("audio", "video")
+
 #: Options of each analysis and what they do (defaults in brackets).
 OPTIONS: dict[str, dict[str, str]] = {
     "ridge": {
@@ -57,10 +85,12 @@ OPTIONS: dict[str, dict[str, str]] = {
         "alphas": "ridge penalty grid [logspace(-1, 8, 19)]",
         "delays": "FIR delays in samples, continuous responses only [1, 2, 3, 4]",
         "ceiling_splits": "random split-halves of the repeats for the ceiling [100]",
+        **_MULTIMODAL_OPTIONS,
     },
     "rsa": {
         "dissimilarity": "RDM distance of model features and response patterns [correlation]",
         "comparison": "how two RDMs are compared [spearman]",
+        **_MULTIMODAL_OPTIONS,
     },
     "ratings": {
         "n_splits": "outer folds of the norms probe [5]",
@@ -109,8 +139,11 @@ class Study:
         What was presented: a :class:`~brainalign.stimuli.Stimuli`, a CSV/TSV table
         (``stimulus_id`` and ``text`` or ``image``; image paths relative to the table),
         a folder of images or a ``.zip`` of images (ids = file stems). Continuous
-        studies give words with ``onset`` (seconds). Optional for ratings of word pairs
-        and when ``responses`` is a Recording (its own stimuli).
+        studies give words with ``onset`` (seconds), or one media file per run: a table
+        with an ``audio`` or ``video`` column (``group`` = the run, optional ``onset`` =
+        where the file starts on the run's clock), or one audio or video file (one
+        run). Optional for ratings of word pairs and when ``responses`` is a Recording
+        (its own stimuli).
     responses : Recording, array, mne.Epochs or path, optional
         What was measured (:func:`~brainalign.benchmarks.study.inputs.read_responses`):
         event arrays (n_stimuli, n_units) or with a trailing repeats axis (n_stimuli,
@@ -144,7 +177,8 @@ class Study:
         ``group``.
     pooling : str, optional
         How an item's tokens become one vector (text, default ``"mean"``); images are
-        mean-pooled over patches.
+        mean-pooled over patches, audio and video read as their encoders read them
+        (refused for them).
     text_column : str
         Column of a stimuli table holding the text.
     mask : path, optional
@@ -152,12 +186,23 @@ class Study:
     window : (float, float), optional
         Seconds of M/EEG epochs averaged into one response per trial.
     options : mapping, optional
-        Analysis options (:data:`OPTIONS`).
+        Analysis options (:data:`OPTIONS`); ``instruction`` and ``span`` for images read
+        by a multimodal language model only.
     version : int
         Bump when the study's data or analysis changes.
     description, citation : str
     base : path, optional
         Folder that relative paths are resolved against (a study file's folder).
+
+    Attributes
+    ----------
+    modality : {"text", "image", "audio", "video"}
+        What the stimuli are.
+    media : pandas.DataFrame or None
+        Media studies: one row per run (``stimulus_id``, ``run``, ``path``, ``onset``,
+        ``sha256``, ``duration``).
+    digest : str
+        sha256 of everything that makes the scores (data, files' bytes, options).
 
     Raises
     ------
@@ -246,19 +291,27 @@ class Study:
             else:
                 self._read_rdms(rdms, base_path)
         self.sampling = "event" if self.recording is None else self.recording.sampling
-        self.modality = "image" if "image" in self.stimuli.table.columns else "text"
-        if self.modality == "text" and "text" not in self.stimuli.table.columns:
+        columns = self.stimuli.table.columns
+        self.modality = next((k for k in ("image", *MEDIA) if k in columns), "text")
+        if self.modality == "text" and "text" not in columns:
             raise StudyInputError(
-                f"study {self.name}: the stimuli have neither text nor images (columns "
-                f"{list(self.stimuli.table.columns)}); a model needs something to read"
+                f"study {self.name}: the stimuli have neither text, images, audio nor video "
+                f"(columns {list(columns)}); a model needs something to read"
             )
+        self._check_multimodal_options()
         self.images = self._read_images()
         self.groups = self._check_groups(groups)
         self.context = self._check_context(context)
         self.pooling = pooling or "mean"
-        if self.modality == "image" and pooling not in (None, "mean"):
-            raise StudyInputError(f"pooling={pooling!r}: images are mean-pooled; drop pooling")
-        if self.sampling == "continuous":
+        if self.modality != "text" and pooling not in (None, "mean"):
+            raise StudyInputError(
+                f"pooling={pooling!r}: pooling is for text; {self.modality} stimuli are read "
+                "as their encoder reads them (module documentation): drop pooling"
+            )
+        self.media: pd.DataFrame | None = None
+        if self.modality in MEDIA:
+            self.media = self._read_media()
+        elif self.sampling == "continuous":
             self._check_continuous()
         if self.analysis == "rsa" and self.sampling != "event":
             raise StudyInputError("analysis 'rsa' needs event responses (one per stimulus)")
@@ -296,6 +349,17 @@ class Study:
                     raise StudyInputError(
                         f"{key}={options[key]!r}: use one of {', '.join(allowed)}"
                     )
+        if "span" in options:
+            from brainalign.encoders.multimodal import SPANS
+
+            if options["span"] not in SPANS:
+                raise StudyInputError(f"span={options['span']!r}: use one of {', '.join(SPANS)}")
+        if "instruction" in options and (
+            not isinstance(options["instruction"], str) or not options["instruction"].strip()
+        ):
+            raise StudyInputError(
+                f"instruction={options['instruction']!r}: give the text read with every image"
+            )
         for key in ("n_splits", "inner_splits", "ceiling_splits"):
             value = options.get(key)
             lowest = 1 if key == "ceiling_splits" else 2
@@ -408,6 +472,152 @@ class Study:
         except (OSError, TypeError, ValueError) as error:
             raise StudyInputError(f"study {self.name}: stimuli: {error}") from None
 
+    def _check_multimodal_options(self) -> None:
+        given = sorted(set(self.options) & set(_MULTIMODAL_OPTIONS))
+        if given and self.modality != "image":
+            raise StudyInputError(
+                f"option(s) {given} are for images read by a multimodal language model; "
+                f"these stimuli are {self.modality}: drop them"
+            )
+
+    def _read_media(self) -> pd.DataFrame:
+        """Each run's media file, matched to the responses' runs, hashed and measured.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per run: ``stimulus_id``, ``run`` (None for one unnamed run),
+            ``path``, ``onset`` (s on the run's clock), ``sha256``, ``duration`` (s).
+        """
+        from brainalign.encoders.common import file_sha256
+
+        if self.sampling != "continuous":
+            raise StudyInputError(
+                f"study {self.name}: {self.modality} stimuli are read for continuous responses "
+                "(a time series per run: sampling continuous, with one file per run); for one "
+                "response per clip, encode the clips and give event responses"
+            )
+        if "onset" not in self.recording.samples.columns:
+            raise StudyInputError("continuous responses need the onset of every sample")
+        table = self.stimuli.table
+        paths = table[self.modality].astype(str).tolist()
+        media = pd.DataFrame(
+            {
+                "stimulus_id": table["stimulus_id"].astype(str).to_numpy(),
+                "run": self._media_runs(table),
+                "path": paths,
+                "onset": table["onset"].to_numpy(dtype=float) if "onset" in table else 0.0,
+                "duration": [self._media_duration(path) for path in paths],
+            }
+        )
+        media["sha256"] = [file_sha256(path) for path in paths]
+        if self.modality == "video":
+            self._check_video_times(media)
+        return media
+
+    def _media_runs(self, table: pd.DataFrame) -> list[str | None]:
+        """The run of each media file, checked against the responses' runs."""
+        if self.groups is None:
+            if len(table) != 1:
+                raise StudyInputError(
+                    f"study {self.name}: {len(table)} {self.modality} files but the responses "
+                    "have no runs: give the responses a 'run' column (or name it with groups) "
+                    "and each file its run in the stimuli's 'group' column"
+                )
+            return [None]
+        runs = table["group"].astype(str)
+        repeated = runs[runs.duplicated()].unique().tolist()
+        if repeated:
+            raise StudyInputError(
+                f"the stimuli give several {self.modality} files for run(s) {repeated[:5]}; "
+                "give one file per run (the 'group' column names its run)"
+            )
+        sampled = set(self.recording.samples[self.groups].astype(str))
+        if sampled != set(runs):
+            raise StudyInputError(
+                f"the samples' {self.groups!r} values {sorted(sampled)[:5]} must equal the "
+                f"stimuli's group values {sorted(runs)[:5]} (the {self.modality} of each run)"
+            )
+        return runs.tolist()
+
+    def _media_duration(self, path: str) -> float:
+        """Seconds of a media file, read before any model runs (an unreadable file fails)."""
+        try:
+            if self.modality == "video":
+                from brainalign.encoders.video_io import probe_video
+
+                return float(probe_video(path).duration)
+            from brainalign.encoders.audio_io import open_audio
+
+            with open_audio(path, sampling_rate=None) as source:
+                return source.n_samples / source.sampling_rate
+        except (OSError, ValueError) as error:
+            raise StudyInputError(f"study {self.name}: stimuli: {error}") from None
+
+    def _check_video_times(self, media: pd.DataFrame) -> None:
+        """Refuse samples outside their run's video: a clip needs the video at its centre."""
+        from brainalign.encoders.video_io import TIME_TOLERANCE
+
+        for row in media.itertuples():
+            times = self.media_times(row.run, row.onset)
+            outside = (times < -TIME_TOLERANCE) | (times > row.duration + TIME_TOLERANCE)
+            if outside.any():
+                run = "" if row.run is None else f"run {row.run!r}: "
+                raise StudyInputError(
+                    f"{run}{int(outside.sum())} sample(s) fall outside the video {row.path} "
+                    f"({row.duration:.2f} s, starting at {row.onset:g} s on the run's clock): "
+                    f"sample times {np.round(times[outside][:3] + row.onset, 3).tolist()} s; "
+                    "trim the responses to the samples the video spans (or correct the "
+                    "stimuli's onset)"
+                )
+
+    def run_samples(self, run: str | None) -> np.ndarray:
+        """Boolean mask of the samples of ``run`` (all samples for None), (n_samples,)."""
+        if run is None:
+            return np.ones(self.recording.n_samples, dtype=bool)
+        return (self.recording.samples[self.groups].astype(str) == run).to_numpy()
+
+    def media_times(self, run: str | None, onset: float) -> np.ndarray:
+        """The times (s) of a run's samples on its media file's clock, (n_run_samples,)."""
+        return self.recording.sample_times[self.run_samples(run)] - float(onset)
+
+    def check_model(self, model: str) -> None:
+        """Refuse, before any forward pass, a model that cannot read these stimuli.
+
+        Media studies need an audio (video) model; the options ``instruction`` and
+        ``span`` need a multimodal language model. A model whose config cannot be read
+        without a download is checked when it loads.
+
+        Raises
+        ------
+        StudyInputError
+            Naming the study, the model, its kind and what the stimuli need.
+        """
+        given = sorted(set(self.options) & set(_MULTIMODAL_OPTIONS))
+        if self.modality not in MEDIA and not given:
+            return
+        from brainalign.encoders.loading import modality_of
+        from brainalign.encoders.models import inspect_model
+
+        config = inspect_model(model).config
+        if config is None:  # a hub model not in the cache: checked when it loads
+            return
+        try:
+            modality = modality_of(config, self.modality)
+        except ValueError as error:
+            raise StudyInputError(f"study {self.name}: model {model}: {error}") from None
+        if modality != ("vision" if self.modality == "image" else self.modality) and not given:
+            raise StudyInputError(
+                f"study {self.name}: model {model} reads the sound of videos ({modality}); a "
+                "video study needs a video model: give the files in an 'audio' column to "
+                "score an audio model on their sound"
+            )
+        if given and modality != "multimodal":
+            raise StudyInputError(
+                f"study {self.name}: option(s) {given} are for a multimodal language model, "
+                f"but model {model} is read as a {modality} model: drop them"
+            )
+
     def _check_groups(self, groups: str | None) -> str | None:
         if groups is None:
             if self.sampling == "continuous" and "run" in self.recording.samples.columns:
@@ -426,6 +636,12 @@ class Study:
             if context not in (None, "image"):
                 raise StudyInputError(f"context={context!r}: images are read one at a time")
             return "image"
+        if self.modality in MEDIA:
+            if context not in (None, self.modality):
+                raise StudyInputError(
+                    f"context={context!r}: each run's {self.modality} is read whole; drop context"
+                )
+            return self.modality
         if self.sampling == "continuous":
             if context not in (None, "window"):
                 raise StudyInputError(
@@ -449,7 +665,8 @@ class Study:
         if self.modality != "text" or "onset" not in table.columns:
             raise StudyInputError(
                 f"study {self.name}: continuous responses need timed words (stimuli with "
-                "text and onset in seconds on the responses' clock)"
+                "text and onset in seconds on the responses' clock) or one audio or video "
+                "file per run (a stimuli table with an audio or video column)"
             )
         if "onset" not in self.recording.samples.columns:
             raise StudyInputError("continuous responses need the onset of every sample")
@@ -512,8 +729,9 @@ class Study:
             self.pooling,
         )
         digest.update(repr(settings).encode())
-        # the images enter by their content hashes (below), not their paths or pixels twice
-        _hash_table(digest, self.stimuli.table.drop(columns="image", errors="ignore"))
+        # images and media files enter by their content hashes (below), not their paths
+        files = ["image", *MEDIA]
+        _hash_table(digest, self.stimuli.table.drop(columns=files, errors="ignore"))
         for recording in (self.recording, self.ratings):
             if recording is not None:
                 digest.update(np.ascontiguousarray(recording.data).tobytes())
@@ -527,6 +745,8 @@ class Study:
                 digest.update(np.ascontiguousarray(array).tobytes())
         if self.images is not None:
             digest.update("".join(self.images.sha256).encode())
+        if self.media is not None:
+            digest.update("".join(self.media["sha256"]).encode())
         return digest.hexdigest()
 
     # ----------------------------------------------------------------- analysis settings
@@ -675,7 +895,7 @@ class Study:
             description=self.description or f"A user's study: {what}.",
             presentation=self._presentation(),
             context=self.context,
-            pooling=self.pooling if self.modality == "text" else "mean",
+            pooling=self._pooling(),
             metric=self.metric,
             cross_validation=self._cross_validation(),
             ceiling=self.describe_ceiling(),
@@ -689,9 +909,32 @@ class Study:
             digest=self.digest,
         )
 
+    def _pooling(self) -> str:
+        return {
+            "text": self.pooling,
+            "audio": "none (one vector per model frame)",
+            "video": "the video encoder's (VideoMAE: mean over tokens; else the CLS token)",
+        }.get(self.modality, "mean")
+
     def _presentation(self) -> str:
         if self.modality == "image":
+            if "instruction" in self.options or "span" in self.options:
+                from brainalign.encoders.multimodal import DEFAULT_INSTRUCTION
+
+                span = self.options.get("span", "visual")
+                instruction = self.options.get("instruction", DEFAULT_INSTRUCTION)
+                return (
+                    f"each image with the instruction {instruction!r} "
+                    f"through a multimodal language model, mean over its {span} tokens"
+                )
             return "each image through the model's image processor, mean over patches"
+        if self.modality == "audio":
+            return (
+                "each run's audio through the model, one vector per frame at its time plus the "
+                "file's onset, Lanczos-resampled onto the run's samples"
+            )
+        if self.modality == "video":
+            return "a clip of the run's video centred on every sample, through the video model"
         if self.sampling == "continuous":
             return "the words in order, each with its preceding words (window), Lanczos-resampled"
         return f"each text item read {self.context}, {self.pooling}-pooled over its tokens"
@@ -724,6 +967,12 @@ class Study:
         twin = "the untrained twin (same architecture, seeded random weights)"
         if self.analysis == "ratings":
             return f"{twin} and 'random-word-vectors' (one seeded vector per word)"
+        if self.modality == "audio":
+            return f"{twin} and 'sound-envelope' (RMS envelope, resampled like the frames)"
+        if self.modality == "video":
+            return (
+                f"{twin} and 'frame-luminance' (mean pixel intensity of the frame at each sample)"
+            )
         if self.sampling == "continuous":
             return f"{twin} and 'word-rate' (words per sample, resampled like the features)"
         return f"{twin} and 'random-stimulus-features' (one seeded vector per stimulus)"
@@ -735,14 +984,20 @@ class Study:
         if self.analysis == "ratings":
             return self._ratings_task(benchmark, settings)
         if self.analysis == "rsa":
+            self.check_model(settings.model)
             data_rdms, targets = self._data_rdms()
             return tasks.RsaTask(self, benchmark, settings, data_rdms, targets)
+        self.check_model(settings.model)
         labels = unit_labels(self.recording.units)
         if self.sampling == "continuous":
             runs = None
             if self.groups is not None:
                 runs = self.recording.samples[self.groups].astype(str).to_numpy()
-            return tasks.ContinuousEncodingTask(self, benchmark, settings, runs, labels)
+            kind = {
+                "audio": tasks.AudioEncodingTask,
+                "video": tasks.VideoEncodingTask,
+            }.get(self.modality, tasks.ContinuousEncodingTask)
+            return kind(self, benchmark, settings, runs, labels)
         averaged = self.recording.average_repeats()
         ids = averaged.samples["stimulus_id"].astype(str)
         position = pd.Series(

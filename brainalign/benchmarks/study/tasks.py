@@ -8,6 +8,10 @@ Benchmark.run>` labels the rows, adds the twin and joins the ceiling).
   no delays and K-fold over stimuli (group folds with ``groups``); ceiling from repeats.
 - :class:`ContinuousEncodingTask`: a time series; word features Lanczos-resampled to the
   samples, FIR delays, contiguous folds with a gap; inter-subject ceiling.
+- :class:`AudioEncodingTask`: the same, from the frames of each run's audio file
+  (control ``sound-envelope``).
+- :class:`VideoEncodingTask`: the same, from a clip of each run's video centred on every
+  sample (control ``frame-luminance``).
 - :class:`RsaTask`: a layer's RDM against each data RDM; RDM noise ceiling over the
   data RDMs.
 - Ratings reuse the registered benchmarks' tasks
@@ -26,6 +30,7 @@ import pandas as pd
 
 from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import random_vectors
+from brainalign.benchmarks.lebel_audio import ENVELOPE_CONTROL  # the audio control's name
 from brainalign.benchmarks.norms import NormProbeTask
 
 if TYPE_CHECKING:
@@ -36,12 +41,17 @@ if TYPE_CHECKING:
     from brainalign.encoders.features import Features
 
 __all__ = [
+    "ENVELOPE_CONTROL",
+    "LUMINANCE_CONTROL",
     "RANDOM_CONTROL",
     "WORD_RATE_CONTROL",
+    "AudioEncodingTask",
     "ContinuousEncodingTask",
     "EventEncodingTask",
     "RatingNormsTask",
     "RsaTask",
+    "VideoEncodingTask",
+    "frame_luminance",
     "stimulus_features",
 ]
 
@@ -49,6 +59,10 @@ __all__ = [
 RANDOM_CONTROL = "random-stimulus-features"
 #: The content-free control of continuous studies: how many words fall in each sample.
 WORD_RATE_CONTROL = "word-rate"
+#: The content-free control of video studies: the mean intensity of the frame shown.
+LUMINANCE_CONTROL = "frame-luminance"
+#: Frames decoded at a time by :func:`frame_luminance`.
+_FRAME_CHUNK = 64
 
 
 # ----------------------------------------------------------------------------- features
@@ -70,7 +84,10 @@ def stimulus_features(
     table = study.stimuli.table
     options = settings.encoder_options(benchmark, weights)
     if study.modality == "image":
-        return encode_image_set(settings.model, study.images, heads=settings.heads, **options)
+        multimodal = {k: study.options[k] for k in ("instruction", "span") if k in study.options}
+        return encode_image_set(
+            settings.model, study.images, heads=settings.heads, **multimodal, **options
+        )
     return extract_item_features(
         settings.model,
         table.assign(stimulus_id=table["stimulus_id"].astype(str)),
@@ -192,23 +209,36 @@ class ContinuousEncodingTask:
 
     def _design(self, word_features: np.ndarray) -> np.ndarray:
         """Word-level columns Lanczos-resampled onto the samples, run by run."""
+        words = self.study.stimuli.table
+        return self._resample(
+            word_features, words["onset"].to_numpy(float), words["group"].astype(str).to_numpy()
+        )
+
+    def _resample(self, values: np.ndarray, onsets: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        """Timed rows Lanczos-resampled onto the samples of their run.
+
+        Parameters
+        ----------
+        values : numpy.ndarray, shape (n_rows, n_dims)
+        onsets : numpy.ndarray, shape (n_rows,)
+            Seconds on the clock of each row's run.
+        runs : numpy.ndarray of str, shape (n_rows,)
+            The run of each row (ignored with one run).
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (n_samples, n_dims)
+        """
         from brainalign.alignment.temporal import lanczos_resample
 
-        recording = self.study.recording
-        words = self.study.stimuli.table
-        times = recording.sample_times
+        times = self.study.recording.sample_times
         if self.runs is None:
-            return lanczos_resample(word_features, words["onset"].to_numpy(float), times)
-        blocks = []
+            return lanczos_resample(values, onsets, times)
+        design = np.empty((len(times), values.shape[1]))
         for run in dict.fromkeys(self.runs.tolist()):
-            in_run = (words["group"].astype(str) == str(run)).to_numpy()
-            samples = self.runs == run
-            blocks.append(
-                lanczos_resample(
-                    word_features[in_run], words["onset"].to_numpy(float)[in_run], times[samples]
-                )
-            )
-        return np.concatenate(blocks)
+            rows, samples = runs == str(run), self.runs == run
+            design[samples] = lanczos_resample(values[rows], onsets[rows], times[samples])
+        return design
 
     def _rows(self, design: np.ndarray, layer: Any = pd.NA, head: Any = pd.NA) -> pd.DataFrame:
         from brainalign.alignment.encoding import cross_validated_encoding
@@ -243,6 +273,131 @@ class ContinuousEncodingTask:
     def ceiling(self) -> pd.DataFrame | None:
         """Leave-one-subject-out ISC of units shared by every subject; else none."""
         return self.study.isc_ceiling(self.labels, self.runs)
+
+
+class AudioEncodingTask(ContinuousEncodingTask):
+    """Each run's audio frames, resampled to its samples, delayed, ridge (module doc)."""
+
+    def _frame_clock(self, ids: np.ndarray, onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Times on the run's clock and the run of rows stamped with file ids and times."""
+        media = self.study.media.set_index("stimulus_id")
+        files = np.asarray(ids).astype(str)
+        shift = media["onset"].loc[files].to_numpy(dtype=float)
+        runs = media["run"].astype(str).loc[files].to_numpy()
+        return np.asarray(onsets, dtype=float) + shift, runs
+
+    def score_model(self, weights: str) -> ModelScores:
+        """Every layer's frame features, resampled run by run and scored per unit."""
+        from brainalign.encoders.audio import AudioEncoder
+
+        settings, media = self.settings, self.study.media
+        encoder = AudioEncoder(
+            settings.model,
+            **settings.model_options(self.benchmark, weights),
+        )
+        features = encoder.encode_audio(
+            media["path"].tolist(),
+            stimulus_ids=media["stimulus_id"].tolist(),
+            layers=settings.layers,
+            store=settings.feature_store(),
+        )
+        onsets, runs = self._frame_clock(features.stimulus_ids, features.onsets)
+        frames = [
+            self._rows(self._resample(X, onsets, runs), layer, head)
+            for layer, head, X in feature_sets(features, False)
+        ]
+        constant = constant_feature_sets(features)
+        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features), constant)
+
+    def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
+        """The RMS envelope of each run's audio, resampled like the frames."""
+        from brainalign.benchmarks.controls import sound_envelope
+        from brainalign.encoders.audio_io import read_audio
+
+        values, times, ids = [], [], []
+        for row in self.study.media.itertuples():
+            frame_times, envelope = sound_envelope(*read_audio(row.path))
+            values.append(envelope)
+            times.append(frame_times)
+            ids.append(np.full(len(envelope), row.stimulus_id))
+        onsets, runs = self._frame_clock(np.concatenate(ids), np.concatenate(times))
+        design = self._resample(np.concatenate(values)[:, None], onsets, runs)
+        return {ENVELOPE_CONTROL: self._rows(design)}
+
+
+def frame_luminance(path: str, times: np.ndarray) -> np.ndarray:
+    """Mean pixel intensity (0-1, over pixels and RGB) of the frame shown at each time.
+
+    Parameters
+    ----------
+    path : str
+        The video file.
+    times : numpy.ndarray, shape (n_times,)
+        Seconds on the video's clock, within ``[0, duration]``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_times,)
+    """
+    from brainalign.encoders.video_io import read_frames
+
+    chunks = [
+        read_frames(path, times[start : start + _FRAME_CHUNK]).mean(axis=(1, 2, 3)) / 255.0
+        for start in range(0, len(times), _FRAME_CHUNK)
+    ]
+    return np.concatenate(chunks).astype(np.float64)
+
+
+class VideoEncodingTask(ContinuousEncodingTask):
+    """A clip of each run's video centred on every sample, delayed, ridge (module doc)."""
+
+    def _by_sample(self, per_run: list[np.ndarray]) -> np.ndarray:
+        """Rows computed run by run (in the media table's order) placed at their samples."""
+        out = np.empty((self.study.recording.n_samples, *per_run[0].shape[1:]), per_run[0].dtype)
+        for row, values in zip(self.study.media.itertuples(), per_run, strict=True):
+            out[self.study.run_samples(row.run)] = values
+        return out
+
+    def score_model(self, weights: str) -> ModelScores:
+        """Every layer's clip features at the samples, scored per unit."""
+        from brainalign.encoders.features import Features
+        from brainalign.encoders.video import VideoEncoder
+
+        settings = self.settings
+        encoder = VideoEncoder(
+            settings.model,
+            **settings.model_options(self.benchmark, weights),
+        )
+        runs = [
+            encoder.encode_video(
+                row.path,
+                times=self.study.media_times(row.run, row.onset),
+                video_id=row.stimulus_id,
+                layers=settings.layers,
+                store=settings.feature_store(),
+            )
+            for row in self.study.media.itertuples()
+        ]
+        features = Features(
+            {name: self._by_sample([run[name] for run in runs]) for name in runs[0].layer_names},
+            self._by_sample([np.asarray(run.stimulus_ids, dtype=object) for run in runs]),
+            self.study.recording.sample_times,
+            runs[0].provenance,
+        )
+        frames = [
+            self._rows(np.asarray(X, dtype=np.float64), layer, head)
+            for layer, head, X in feature_sets(features, False)
+        ]
+        constant = constant_feature_sets(features)
+        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features), constant)
+
+    def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
+        """The luminance of the frame shown at each sample."""
+        luminance = [
+            frame_luminance(row.path, self.study.media_times(row.run, row.onset))
+            for row in self.study.media.itertuples()
+        ]
+        return {LUMINANCE_CONTROL: self._rows(self._by_sample(luminance)[:, None])}
 
 
 # ----------------------------------------------------------------------------- RSA
