@@ -53,17 +53,32 @@ pooled tokens (each frame's CLS token for ``"cls"``, its patch tokens' mean for
 outside the vision tower, are not applied (``provenance["frame_pooling"]`` says so).
 
 Per-head and per-block features -- ``heads=`` and ``blocks=``
-    For VideoMAE and ViViT (:data:`VIDEO_HEAD_FAMILIES`, module paths registered in
-    :mod:`brainalign.encoders.hooks`), every requested layer ``L >= 1`` adds
-    ``"L.heads"`` (n_clips, n_heads, d_head), each head's output before the attention
-    output projection, and ``"L.attention"`` / ``"L.mlp"`` (n_clips, d_model), the
-    attention and MLP block outputs before the residual sum, from the same forward
-    passes (:class:`~brainalign.encoders.heads.LayerCapture`), pooled over tokens like
-    the hidden states. TimeSformer's divided space-time blocks and X-CLIP's blocks are
-    refused (:data:`HEAD_REFUSALS` says why): their attention runs over other token
-    sets than the block's (per frame for TimeSformer's spatial attention, the frame's
-    tokens plus a message token for X-CLIP), so "a head's output at a token of the
-    layer" is not defined the same way.
+    For VideoMAE, TimeSformer and ViViT (:data:`VIDEO_HEAD_FAMILIES`), every requested
+    layer ``L >= 1`` adds ``"L.heads"`` (n_clips, n_heads, d_head), each head's output
+    before the attention output projection, and ``"L.attention"`` / ``"L.mlp"``
+    (n_clips, d_model), the attention and MLP block outputs before the residual sum,
+    from the same forward passes, pooled over tokens like the hidden states. VideoMAE
+    and ViViT use :class:`~brainalign.encoders.heads.LayerCapture` (module paths
+    registered in :mod:`brainalign.encoders.hooks`).
+
+    TimeSformer's divided space-time blocks run a temporal attention over each patch's
+    frames, then a spatial attention over each frame's patches with a copy of the CLS
+    token per frame; :class:`~brainalign.encoders.timesformer_heads.TimesformerCapture`
+    maps both back onto the layer's tokens. ``"L.heads"`` are the **spatial** heads: a
+    patch token's are those of its frame's spatial attention, the CLS token's the mean
+    over frames of its copies' (as the block averages the CLS update). ``heads=True``
+    also adds ``"L.temporal_heads"`` (n_clips, n_heads, d_head), the **temporal**
+    heads, with ``pooling="mean"`` only: the CLS token has no temporal attention, so
+    with ``pooling="cls"`` there is nothing to pool and the array is left out
+    (``provenance["temporal_heads"]`` says so). ``"L.attention"`` is the block's whole
+    attention update (``temporal_dense`` of the temporal attention plus the spatial
+    attention for patch tokens; the frame mean of the spatial one for CLS), so
+    ``"L" = "L-1" + "L.attention" + "L.mlp"`` for either pooling. Only
+    ``attention_type="divided_space_time"`` (the default) is supported.
+
+    X-CLIP's blocks are refused (:data:`HEAD_REFUSALS` says why): their attention runs
+    over each frame's tokens plus a message token that is not part of the layer, so "a
+    head's output at a token of the layer" is not defined the same way.
 
 Streaming into the feature store -- ``store=``
     As for the other encoders: each batch's pooled rows go straight into the store entry
@@ -129,16 +144,13 @@ VIDEO_FAMILIES: dict[str, int] = {
 FRAME_MODEL_TYPES = frozenset({"xclip_vision_model"})
 
 #: Families with per-head and per-block capture (``heads=``/``blocks=``).
-VIDEO_HEAD_FAMILIES: tuple[str, ...] = ("videomae", "vivit")
+VIDEO_HEAD_FAMILIES: tuple[str, ...] = ("videomae", "timesformer", "vivit")
+
+#: Families captured by their own class rather than the hooks registry.
+_OWN_CAPTURE = frozenset({"timesformer"})
 
 #: Why ``heads=``/``blocks=`` are refused for the other video families.
 HEAD_REFUSALS: dict[str, str] = {
-    "timesformer": (
-        "its divided space-time blocks run two attentions: a temporal one over each "
-        "patch's frames and a spatial one over each frame's patches (with a CLS copy per "
-        "frame), neither over the block's own tokens, so per-head outputs have no token "
-        "layout of the layer to pool"
-    ),
     "xclip_vision_model": (
         "its attention runs over each frame's tokens plus a cross-frame message token "
         "that is not part of the layer's output, so per-head outputs have no token layout "
@@ -399,12 +411,14 @@ class VideoEncoder(LoadedModelAccess):
         video_id : str, optional
             The stimulus id of every row. Default: the file's stem.
         heads : bool
-            VideoMAE and ViViT only (:data:`VIDEO_HEAD_FAMILIES`). Also return
-            ``"L.heads"``, shape (n_clips, n_heads, d_head), for every requested layer
-            ``L >= 1``: each head's output before the attention output projection,
-            pooled over tokens like the hidden states.
+            VideoMAE, TimeSformer and ViViT only (:data:`VIDEO_HEAD_FAMILIES`). Also
+            return ``"L.heads"``, shape (n_clips, n_heads, d_head), for every requested
+            layer ``L >= 1``: each head's output before the attention output projection,
+            pooled over tokens like the hidden states (TimeSformer: the spatial heads,
+            plus ``"L.temporal_heads"`` with ``pooling="mean"``; see the module
+            docstring).
         blocks : bool
-            VideoMAE and ViViT only. Also return ``"L.attention"`` and ``"L.mlp"``,
+            Same families. Also return ``"L.attention"`` and ``"L.mlp"``,
             (n_clips, d_model), the attention and MLP block outputs before the residual
             sum, pooled the same way.
         store : FeatureStore, optional
@@ -416,9 +430,10 @@ class VideoEncoder(LoadedModelAccess):
         -------
         Features
             ``layers`` maps ``str(index)`` (then ``"L.attention"``, ``"L.mlp"``,
-            ``"L.heads"``) to float32 arrays with one row per sample time, in the order
-            given; ``onsets`` are the sample times (s), ``stimulus_ids`` the video id.
-            With a store, the entry read back memory-mapped.
+            ``"L.heads"``, ``"L.temporal_heads"``) to float32 arrays with one row per
+            sample time, in the order given; ``onsets`` are the sample times (s),
+            ``stimulus_ids`` the video id. With a store, the entry read back
+            memory-mapped.
 
         Raises
         ------
@@ -456,6 +471,8 @@ class VideoEncoder(LoadedModelAccess):
         clip_times = clip_frame_times(centres, self.n_frames, frame_rate)
         capture = self._layer_capture(layer_ids, heads=heads, blocks=blocks)
         provenance = self._provenance_of(info, sha256, ident, clip_times, frame_rate)
+        if heads and self.model_type == "timesformer":
+            provenance["temporal_heads"] = self._temporal_heads_note()
 
         def fill(sink: Sink) -> None:
             self._run(info, clip_times, layer_ids, capture, sink, provenance)
@@ -572,7 +589,23 @@ class VideoEncoder(LoadedModelAccess):
             if capture.store_heads:
                 per_head = capture.heads[block]  # (n_clips, n_tokens, n_heads, d_head)
                 pooled[f"{layer}.heads"] = _numpy(self._pool(per_head))
+                temporal = getattr(capture, "temporal_heads", {}).get(block)
+                if temporal is not None and self.pooling == "mean":
+                    # (n_clips, n_patch_tokens, n_heads, d_head): patch tokens only
+                    pooled[f"{layer}.temporal_heads"] = _numpy(temporal.float().mean(1))
         return pooled
+
+    def _temporal_heads_note(self) -> str:
+        """What ``provenance["temporal_heads"]`` says for TimeSformer with ``heads=True``."""
+        if self.pooling == "mean":
+            return (
+                "'L.temporal_heads': each temporal head's output (before "
+                "temporal_attention.output.dense), mean over the patch tokens"
+            )
+        return (
+            "left out: the CLS token has no temporal attention, so pooling='cls' has "
+            "nothing to pool; use pooling='mean' for 'L.temporal_heads'"
+        )
 
     # ----------------------------------------------------------------- checks
 
@@ -584,7 +617,7 @@ class VideoEncoder(LoadedModelAccess):
             supported_architectures,
         )
 
-        registered = set(supported_architectures())
+        registered = set(supported_architectures()) | _OWN_CAPTURE
         supported = ", ".join(f for f in VIDEO_HEAD_FAMILIES if f in registered) or "none"
         reason = HEAD_REFUSALS.get(self.model_type)
         if reason is not None:
@@ -593,6 +626,11 @@ class VideoEncoder(LoadedModelAccess):
                 f"({self.model_type}): {reason}. Video families with per-head capture: "
                 f"{supported}; use heads=False and blocks=False for this model"
             )
+        if self.model_type == "timesformer":
+            from brainalign.encoders.timesformer_heads import check_divided_space_time
+
+            check_divided_space_time(self._model.config, self.model_id)
+            return
         try:
             architecture_spec(self._model)
         except UnsupportedArchitectureError as error:
@@ -610,6 +648,10 @@ class VideoEncoder(LoadedModelAccess):
         captured = [layer - 1 for layer in layer_ids if layer >= 1]
         if not captured:  # only the embedding output: no block to capture
             return None
+        if self.model_type == "timesformer":
+            from brainalign.encoders.timesformer_heads import TimesformerCapture
+
+            return TimesformerCapture(self._model, captured, heads=heads, blocks=blocks)
         return LayerCapture(self._model, captured, heads=heads, blocks=blocks)
 
     def _sample_times(self, info: VideoInfo, times: Any, tr: float | None) -> np.ndarray:
