@@ -205,11 +205,16 @@ class LayerCapture:
     # -- hooks -------------------------------------------------------------------------
 
     def _shape(self, layer: int, tensor: torch.Tensor, *trailing: int) -> torch.Tensor:
-        """``tensor`` as ``(*lead, *trailing)``, ``lead`` being the block input's (batch, seq).
+        """``tensor`` as ``(*lead, *trailing)``: its own (batch, seq), or, for a tensor
+        whose batch and sequence were flattened, the block input's (batch, seq).
 
-        Some blocks (OPT's MLP) flatten batch and sequence; this undoes that.
+        Some blocks (OPT's MLP) flatten batch and sequence; this undoes that. A tensor
+        that kept its (batch, seq) keeps them, also when the attention ran over more
+        tokens than the block returns (X-CLIP's appended message token).
         """
-        lead = self._lead.get(layer, tuple(tensor.shape[:-1]))
+        lead = tuple(tensor.shape[:-1])
+        if tensor.dim() == 2 and layer in self._lead:
+            lead = self._lead[layer]
         return tensor.reshape(*lead, *trailing)
 
     def _block_hook(self, layer: int):

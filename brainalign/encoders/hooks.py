@@ -34,6 +34,10 @@ block output (before the residual sum). Their paths are kept here, keyed by
 - whisper (the encoder): ``layers`` (``encoder.layers`` of the whole model) /
   ``self_attn.out_proj`` / ``fc2``
 - audio-spectrogram-transformer (AST): as vit
+- xclip_vision_model (X-CLIP's vision tower, per frame): ``encoder.layers`` /
+  ``self_attn.out_proj`` / ``mlp``; its attention also runs over an appended
+  cross-frame message token, which :class:`~brainalign.encoders.video.VideoEncoder`
+  leaves out when it pools
 
 ``layers`` is relative to the base model (``model.base_model``, so a ``...ForCausalLM``
 and its ``AutoModel`` share one entry); ``out_proj`` and ``mlp`` are relative to one
@@ -144,6 +148,11 @@ _REGISTRY: dict[str, ArchitectureSpec] = {
         layers="layers|encoder.layers", out_proj="self_attn.out_proj", mlp="fc2"
     ),
     "audio-spectrogram-transformer": _VIT,
+    "xclip_vision_model": ArchitectureSpec(
+        layers="encoder.layers|vision_model.encoder.layers",
+        out_proj="self_attn.out_proj",
+        mlp="mlp",
+    ),
 }
 
 _REGISTER_LINE = (

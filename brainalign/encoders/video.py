@@ -53,13 +53,13 @@ pooled tokens (each frame's CLS token for ``"cls"``, its patch tokens' mean for
 outside the vision tower, are not applied (``provenance["frame_pooling"]`` says so).
 
 Per-head and per-block features -- ``heads=`` and ``blocks=``
-    For VideoMAE, TimeSformer and ViViT (:data:`VIDEO_HEAD_FAMILIES`), every requested
+    For VideoMAE, TimeSformer, ViViT and X-CLIP (:data:`VIDEO_HEAD_FAMILIES`), every requested
     layer ``L >= 1`` adds ``"L.heads"`` (n_clips, n_heads, d_head), each head's output
     before the attention output projection, and ``"L.attention"`` / ``"L.mlp"``
     (n_clips, d_model), the attention and MLP block outputs before the residual sum,
     from the same forward passes, pooled over tokens like the hidden states. VideoMAE
     and ViViT use :class:`~brainalign.encoders.heads.LayerCapture` (module paths
-    registered in :mod:`brainalign.encoders.hooks`).
+    registered in :mod:`brainalign.encoders.hooks`), as does X-CLIP.
 
     TimeSformer's divided space-time blocks run a temporal attention over each patch's
     frames, then a spatial attention over each frame's patches with a copy of the CLS
@@ -76,9 +76,14 @@ Per-head and per-block features -- ``heads=`` and ``blocks=``
     ``"L" = "L-1" + "L.attention" + "L.mlp"`` for either pooling. Only
     ``attention_type="divided_space_time"`` (the default) is supported.
 
-    X-CLIP's blocks are refused (:data:`HEAD_REFUSALS` says why): their attention runs
-    over each frame's tokens plus a message token that is not part of the layer, so "a
-    head's output at a token of the layer" is not defined the same way.
+    X-CLIP's blocks attend over each frame's tokens plus an appended cross-frame
+    **message token** (built from every frame's CLS token by the block's message
+    attention) that the block drops from its output. ``"L.heads"`` and
+    ``"L.attention"`` are the heads' and attention's outputs at the frame's own tokens
+    (the message token's row left out), pooled like the hidden states (CLS or patch
+    mean per frame, then the mean over the clip's frames), so ``"L" = "L-1" +
+    "L.attention" + "L.mlp"`` holds; the heads' inputs include the message token, so
+    cross-frame information reaches them as it reaches the hidden states.
 
 Streaming into the feature store -- ``store=``
     As for the other encoders: each batch's pooled rows go straight into the store entry
@@ -144,19 +149,14 @@ VIDEO_FAMILIES: dict[str, int] = {
 FRAME_MODEL_TYPES = frozenset({"xclip_vision_model"})
 
 #: Families with per-head and per-block capture (``heads=``/``blocks=``).
-VIDEO_HEAD_FAMILIES: tuple[str, ...] = ("videomae", "timesformer", "vivit")
+VIDEO_HEAD_FAMILIES: tuple[str, ...] = ("videomae", "timesformer", "vivit", "xclip_vision_model")
 
 #: Families captured by their own class rather than the hooks registry.
 _OWN_CAPTURE = frozenset({"timesformer"})
 
-#: Why ``heads=``/``blocks=`` are refused for the other video families.
-HEAD_REFUSALS: dict[str, str] = {
-    "xclip_vision_model": (
-        "its attention runs over each frame's tokens plus a cross-frame message token "
-        "that is not part of the layer's output, so per-head outputs have no token layout "
-        "of the layer to pool"
-    ),
-}
+#: Why ``heads=``/``blocks=`` are refused for a video family (none is, today; a family
+#: added without per-head capture says why here).
+HEAD_REFUSALS: dict[str, str] = {}
 
 
 def tr_grid(
@@ -411,7 +411,7 @@ class VideoEncoder(LoadedModelAccess):
         video_id : str, optional
             The stimulus id of every row. Default: the file's stem.
         heads : bool
-            VideoMAE, TimeSformer and ViViT only (:data:`VIDEO_HEAD_FAMILIES`). Also
+            VideoMAE, TimeSformer, ViViT and X-CLIP (:data:`VIDEO_HEAD_FAMILIES`). Also
             return ``"L.heads"``, shape (n_clips, n_heads, d_head), for every requested
             layer ``L >= 1``: each head's output before the attention output projection,
             pooled over tokens like the hidden states (TimeSformer: the spatial heads,
@@ -584,16 +584,26 @@ class VideoEncoder(LoadedModelAccess):
         for block in capture.layers:
             layer = block + 1
             if capture.store_blocks:
-                pooled[f"{layer}.attention"] = _numpy(self._pool(capture.attention_output[block]))
+                attention = self._layer_tokens(capture.attention_output[block])
+                pooled[f"{layer}.attention"] = _numpy(self._pool(attention))
                 pooled[f"{layer}.mlp"] = _numpy(self._pool(capture.mlp_output[block]))
             if capture.store_heads:
-                per_head = capture.heads[block]  # (n_clips, n_tokens, n_heads, d_head)
+                per_head = self._layer_tokens(capture.heads[block])  # (n, tokens, heads, d)
                 pooled[f"{layer}.heads"] = _numpy(self._pool(per_head))
                 temporal = getattr(capture, "temporal_heads", {}).get(block)
                 if temporal is not None and self.pooling == "mean":
                     # (n_clips, n_patch_tokens, n_heads, d_head): patch tokens only
                     pooled[f"{layer}.temporal_heads"] = _numpy(temporal.float().mean(1))
         return pooled
+
+    def _layer_tokens(self, captured: Any) -> Any:
+        """The layer's own tokens of a captured attention array: X-CLIP's attention also
+        runs over an appended message token, which is not a token of the layer."""
+        if self.model_type not in FRAME_MODEL_TYPES:
+            return captured
+        config = self._model.config
+        n_tokens = (config.image_size // config.patch_size) ** 2 + 1
+        return captured[:, :n_tokens]
 
     def _temporal_heads_note(self) -> str:
         """What ``provenance["temporal_heads"]`` says for TimeSformer with ``heads=True``."""

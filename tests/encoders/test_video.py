@@ -380,17 +380,6 @@ def test_times_outside_the_video_are_refused(model_dirs):
         video.encode_video(BIKES)
 
 
-@pytest.mark.parametrize("name", ["xclip"])  # TimeSformer: test_video_heads.py
-def test_heads_are_refused_with_the_supported_families(model_dirs, name, monkeypatch):
-    video = encoder(model_dirs[name])
-    monkeypatch.setattr(video, "_forward", _no_forward)
-    supported = "videomae, timesformer, vivit"
-    with pytest.raises(UnsupportedArchitectureError, match=rf"not supported.*{supported}"):
-        video.encode_video(BIKES, times=[1.0], heads=True)
-    with pytest.raises(UnsupportedArchitectureError, match=supported):
-        video.encode_video(BIKES, times=[1.0], blocks=True)
-
-
 def test_unregistered_family_is_refused_early(model_dirs, monkeypatch):
     from brainalign.encoders import hooks
 
@@ -398,7 +387,8 @@ def test_unregistered_family_is_refused_early(model_dirs, monkeypatch):
     video = encoder(model_dirs["videomae"])
     monkeypatch.setattr(video, "_forward", _no_forward)
     with pytest.raises(
-        UnsupportedArchitectureError, match=r"(?s)='videomae'.*capture: timesformer, vivit$"
+        UnsupportedArchitectureError,
+        match=r"(?s)='videomae'.*capture: timesformer, vivit, xclip_vision_model$",
     ):
         video.encode_video(BIKES, times=[1.0], heads=True)
 

@@ -364,3 +364,103 @@ def test_other_timesformer_attention_types_are_refused(tmp_path):
     assert plain.layer_names == ["0", "1", "2"]
     with pytest.raises(UnsupportedArchitectureError, match="attention_type='joint_space_time'"):
         video.encode_video(BIKES, times=TIMES[:1], heads=True)
+
+
+# --------------------------------------------------------------------------- X-CLIP
+
+
+@pytest.fixture(scope="module")
+def xclip_dir(tmp_path_factory) -> Path:
+    """A tiny random X-CLIP saved whole (its vision tower is read from the checkpoint)."""
+    config = tf.XCLIPConfig(
+        text_config=dict(
+            hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+        ),
+        vision_config=dict(
+            hidden_size=D_MODEL,
+            num_hidden_layers=2,
+            num_attention_heads=N_HEADS,
+            intermediate_size=32,
+            image_size=32,
+            patch_size=8,
+            num_frames=N_FRAMES,
+        ),
+        projection_dim=16,
+        prompt_layers=1,
+        mit_hidden_size=16,
+        mit_intermediate_size=32,
+        mit_num_hidden_layers=1,
+        mit_num_attention_heads=2,
+    )
+    directory = tmp_path_factory.mktemp("tiny-xclip")
+    torch.manual_seed(310)
+    model = tf.XCLIPModel(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    model.save_pretrained(directory)
+    return directory
+
+
+def xclip_by_hand(video: VideoEncoder) -> dict[str, list]:
+    """Per-frame hidden states, and each block's heads written out by hand: the message
+    token from the block's own message_fc / message_ln / message_attn on every frame's
+    CLS token, appended to the frame's tokens, then softmax(q k^T / sqrt(d)) v from the
+    block's own q/k/v projections of layer_norm1; the message token's row dropped."""
+    clip_times = clip_frame_times(TIMES, N_FRAMES, 25.0)
+    clips = [clip for _, clip in sorted(iter_clips(BIKES, clip_times))]
+    pixel_values = torch.as_tensor(
+        _processor()([list(clip) for clip in clips], return_tensors="pt")["pixel_values"]
+    ).flatten(0, 1)
+    model = video.model
+    with torch.inference_mode():
+        hidden = model(pixel_values=pixel_values, output_hidden_states=True).hidden_states
+        heads, projections = [], []
+        for index, block in enumerate(model.encoder.layers):
+            x = hidden[index]
+            n, seq, width = x.shape
+            message = block.message_fc(x[:, 0]).view(-1, N_FRAMES, width)
+            message = message + block.message_attn(block.message_ln(message))[0]
+            tokens = block.layer_norm1(torch.cat([x, message.view(n, 1, width)], dim=1))
+            attention = block.self_attn
+            q, k, v = (
+                getattr(attention, proj)(tokens)
+                .reshape(n, seq + 1, N_HEADS, D_HEAD)
+                .transpose(1, 2)
+                for proj in ("q_proj", "k_proj", "v_proj")
+            )
+            weights = torch.softmax(q @ k.transpose(-1, -2) / D_HEAD**0.5, dim=-1)
+            heads.append((weights @ v).transpose(1, 2)[:, :seq].numpy())
+            projections.append(attention.out_proj)
+    return {"hidden": [h.numpy() for h in hidden], "heads": heads, "out": projections}
+
+
+def per_clip(tokens: np.ndarray, pooling: str) -> np.ndarray:
+    """Pool each frame's tokens, then average a clip's frames."""
+    pooled = pool(tokens, pooling, 1)
+    return pooled.reshape(-1, N_FRAMES, *pooled.shape[1:]).mean(axis=1)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_xclip_heads_leave_out_the_message_token(xclip_dir, pooling):
+    video = VideoEncoder(xclip_dir, pooling=pooling, processor=_processor(), progress=False)
+    features = video.encode_video(BIKES, times=TIMES, heads=True, blocks=True)
+    expected = xclip_by_hand(video)
+    for layer in (1, 2):
+        np.testing.assert_allclose(
+            features[str(layer)], per_clip(expected["hidden"][layer], pooling), atol=ATOL
+        )
+        got = features[f"{layer}.heads"]
+        want = per_clip(expected["heads"][layer - 1], pooling)
+        assert got.shape == (3, N_HEADS, D_HEAD) and np.abs(want).max() > 0.05
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=0, err_msg=f"xclip {layer}")
+        out_proj = expected["out"][layer - 1]
+        attention = (
+            got.reshape(3, N_HEADS * D_HEAD) @ out_proj.weight.detach().numpy().T
+            + out_proj.bias.detach().numpy()
+        )
+        np.testing.assert_allclose(features[f"{layer}.attention"], attention, atol=ATOL)
+        update = features[str(layer)] - features[str(layer - 1)]
+        np.testing.assert_allclose(
+            features[f"{layer}.attention"] + features[f"{layer}.mlp"], update, atol=ATOL
+        )
