@@ -60,6 +60,12 @@ perf: $(VENV)/.test
 	$(BIN)/python perf/stats_speed.py
 	$(BIN)/python perf/fmri_masking_memory.py
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/sweep_local_vs_ray.py
+	HF_HUB_OFFLINE=1 $(BIN)/python perf/instruction_words.py
+	$(BIN)/python perf/media_capture_overhead.py
+	$(BIN)/python perf/timesformer_capture.py
+	$(BIN)/python perf/audio_extraction.py
+	$(BIN)/python perf/video_extraction.py
+	HF_HUB_OFFLINE=1 $(BIN)/python perf/multimodal_capture.py
 
 # the issue-size runs: ridge 2,000 x 768 x 20,000 and 10,000 permutations x 10,000 units
 perf-large: $(VENV)/.test
