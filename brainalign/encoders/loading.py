@@ -13,9 +13,10 @@ same names and options and fails with the same errors:
    for ``"text"``, its vision tower for ``"vision"``, CLAP's audio tower for
    ``"audio"``, X-CLIP's vision tower for ``"video"``;
 4. the model class (:func:`model_class_for`): ``AutoModel``'s base class, the
-   encoder-only class of T5-like models, or the causal-LM class (with its LM head) for
-   ``"causal_lm"``; an encoder-decoder model (BART, Whisper) is loaded whole and its
-   encoder kept (``provenance["encoder_of"]``);
+   encoder-only class of T5-like models and of Whisper (:data:`ENCODER_ONLY_CLASSES`:
+   the decoder's weights are never built or read), or the causal-LM class (with its LM
+   head) for ``"causal_lm"``; another encoder-decoder model (BART) is loaded whole and
+   its encoder kept (``provenance["encoder_of"]``);
 5. the preprocessor of the modality (:data:`PREPROCESSORS`): the fast tokenizer, the
    image processor (PIL backend), the audio feature extractor, the video processor or
    the multimodal processor, unless one is passed in;
@@ -89,6 +90,18 @@ TOWER_MODEL_CLASSES: dict[str, str] = {
 TOWER_KEY_MAPPINGS: dict[str, dict[str, str]] = {
     "xclip_vision_model": {r"^vision_model\.": ""},
     "clap_audio_model": {r"^audio_model\.": ""},
+}
+
+#: Encoder-only classes of encoder-decoder models outside ``AutoModelForTextEncoding``
+#: (``model_type`` -> the class's module and name, and the checkpoint-name rewrite that
+#: reads a full model's encoder weights into it, ``model.encoder.*`` or ``encoder.*``):
+#: the decoder's weights are never built or read.
+ENCODER_ONLY_CLASSES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "whisper": (
+        "transformers.models.whisper.modeling_whisper",
+        "WhisperEncoder",
+        {r"^(model\.)?encoder\.": ""},
+    ),
 }
 
 #: What each modality reads its inputs with, and the file a saved directory holds.
@@ -269,14 +282,14 @@ def load_model(
             seed=seed,
             dtype=dtype,
             device=device,
-            key_mapping=TOWER_KEY_MAPPINGS.get(config.model_type),
+            key_mapping=checkpoint_key_mapping(config),
         )
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         if isinstance(error, ModelLoadError):
             raise
         raise fail("weights", error) from error
-    if encoder_of and not model_class.__name__.endswith("EncoderModel"):
-        model = model.get_encoder()
+    if encoder_of and _is_encoder_decoder(model.config) and hasattr(model, "get_encoder"):
+        model = model.get_encoder()  # a full model (BART, ...): keep its encoder
 
     extra: dict[str, Any] = {"model": spec}
     if tower:
@@ -344,17 +357,32 @@ def model_class_for(config: Any, modality: str, given: str) -> tuple[Any, str | 
     encoder_class = _text_encoder_class(config) if modality == "text" else None
     if encoder_class is not None:
         return encoder_class, config.model_type
-    tower_class = TOWER_MODEL_CLASSES.get(getattr(config, "model_type", None))
+    model_type = getattr(config, "model_type", None)
+    tower_class = TOWER_MODEL_CLASSES.get(model_type)
     if tower_class is not None:
         import transformers
 
         return getattr(transformers, tower_class), None
+    if model_type in ENCODER_ONLY_CLASSES:
+        import importlib
+
+        module, name, _ = ENCODER_ONLY_CLASSES[model_type]
+        return getattr(importlib.import_module(module), name), model_type
     try:
         model_class = auto_model_class(config, given)
     except ModelLoadError as error:
         raise ModelLoadError(f"{error}; use {_WHAT[modality]}") from error
     encoder_of = config.model_type if _is_encoder_decoder(config) else None
     return model_class, encoder_of
+
+
+def checkpoint_key_mapping(config: Any) -> dict[str, str] | None:
+    """The checkpoint-name rewrite that reads a tower or an encoder out of a full model's
+    checkpoint (:data:`TOWER_KEY_MAPPINGS`, :data:`ENCODER_ONLY_CLASSES`), else None."""
+    model_type = getattr(config, "model_type", None)
+    if model_type in ENCODER_ONLY_CLASSES:
+        return ENCODER_ONLY_CLASSES[model_type][2]
+    return TOWER_KEY_MAPPINGS.get(model_type)
 
 
 def load_preprocessor(source: str, modality: str) -> Any:

@@ -47,12 +47,13 @@ memory (:func:`free_device_memory`), or :class:`ModelLoadError` says so.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import re
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -731,9 +732,10 @@ def build_model(
         if Path(source).is_dir():
             check_weight_files(source)
         try:
-            model, info = model_class.from_pretrained(
-                source, config=config, dtype=torch_dtype, output_loading_info=True, **options
-            )
+            with _quiet_load_report(bool(key_mapping)):
+                model, info = model_class.from_pretrained(
+                    source, config=config, dtype=torch_dtype, output_loading_info=True, **options
+                )
         except Exception as error:  # noqa: BLE001 - safetensors and pickle raise their own
             problem = _weights_problem(source, error)
             if problem is None:
@@ -756,6 +758,23 @@ def build_model(
     if device != "auto":
         model = model.to(device)
     return model.eval()
+
+
+@contextlib.contextmanager
+def _quiet_load_report(quiet: bool) -> Iterator[None]:
+    """Silence transformers' load report while a tower or an encoder is read out of a
+    full model's checkpoint: its "unexpected keys" are the other parts' weights, by
+    design. Missing weights are still refused by :func:`build_model` itself."""
+    if not quiet:
+        yield
+        return
+    reporter = logging.getLogger("transformers.modeling_utils")
+    level = reporter.level
+    reporter.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        reporter.setLevel(level)
 
 
 def _safetensors_problem(path: Path) -> str | None:

@@ -98,7 +98,9 @@ def test_model_classes_per_modality():
     assert model_class_for(gpt2, "causal_lm", "gpt2") == (tf.GPT2LMHeadModel, None)
     assert model_class_for(gpt2, "text", "gpt2") == (tf.GPT2Model, None)
     whisper = tf.WhisperConfig(d_model=16, encoder_layers=3, decoder_layers=2)
-    assert model_class_for(whisper, "audio", "w") == (tf.WhisperModel, "whisper")
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    assert model_class_for(whisper, "audio", "w") == (WhisperEncoder, "whisper")
     with pytest.raises(NotCausalModelError, match="is not a causal language model"):
         model_class_for(tf.BertConfig(**_TINY_TEXT), "causal_lm", "bert")
 
@@ -126,6 +128,28 @@ def test_whisper_loads_its_encoder_for_audio(whisper_dir):
     assert len(ours) == loaded.n_layers
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # encoder-only: the decoder's weights are neither built nor read
+    n_encoder = sum(p.numel() for p in reference.encoder.parameters())
+    assert sum(p.numel() for p in loaded.model.parameters()) == n_encoder
+
+
+def test_whisper_encoder_reads_a_full_generation_checkpoint(tmp_path, caplog):
+    config = tf.WhisperConfig(
+        d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, num_mel_bins=16,
+        max_source_positions=50, max_target_positions=20, vocab_size=60, pad_token_id=0,
+        bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+    )  # fmt: skip
+    torch.manual_seed(6)
+    full = tf.WhisperForConditionalGeneration(config)
+    full.save_pretrained(tmp_path)
+    tf.WhisperFeatureExtractor(feature_size=16, chunk_length=1).save_pretrained(tmp_path)
+    with caplog.at_level("WARNING"):
+        loaded = load_model(tmp_path, modality="audio")
+    assert "LOAD REPORT" not in caplog.text  # the decoder's weights are unexpected by design
+    theirs = full.model.encoder.state_dict()
+    for name, value in loaded.model.state_dict().items():
+        torch.testing.assert_close(value, theirs[name], rtol=0, atol=0)
 
 
 def test_untrained_weights_are_seeded_and_never_read(whisper_dir):
