@@ -69,7 +69,13 @@ class EncodingSettings:
 
 
 def story_word_features(
-    benchmark: Benchmark, settings: RunSettings, words: pd.DataFrame, weights: str
+    benchmark: Benchmark,
+    settings: RunSettings,
+    words: pd.DataFrame,
+    weights: str,
+    *,
+    instruction: str | None = None,
+    instruction_format: str = "plain",
 ) -> Features:
     """Every layer's features of each word of a story, read with its preceding words.
 
@@ -86,6 +92,9 @@ def story_word_features(
     words : pandas.DataFrame, shape (n_words, ...)
         ``stimulus_id``, ``text``, ``onset`` (seconds) and optionally ``space_before``.
     weights : {"pretrained", "untrained"}
+    instruction, instruction_format
+        A task instruction read before every window, and how
+        (:class:`~brainalign.encoders.text.TextEncoder`); never pooled, part of the key.
 
     Returns
     -------
@@ -95,6 +104,8 @@ def story_word_features(
     from brainalign.encoders.text import TextEncoder
 
     window = {} if settings.context_words is None else {"context_words": settings.context_words}
+    if instruction is not None:
+        window.update(instruction=instruction, instruction_format=instruction_format)
     encoder = TextEncoder(
         settings.model,
         **settings.model_options(benchmark, weights),

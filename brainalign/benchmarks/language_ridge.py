@@ -412,6 +412,8 @@ def extract_item_features(
     seed: int = 0,
     store: FeatureStore | None = None,
     progress: bool | str = False,
+    instruction: str | None = None,
+    instruction_format: str = "plain",
 ) -> Features:
     """Features of every item, read in a context mode (``pooling`` over its tokens).
 
@@ -438,6 +440,9 @@ def extract_item_features(
         Read the entry when present (no forward pass), else stream into it.
     progress : bool or str
         A progress bar (on a terminal), named by the string when one is given.
+    instruction, instruction_format
+        A task instruction read before every item or passage, and how
+        (:class:`~brainalign.encoders.text.TextEncoder`); never pooled, part of the key.
 
     Returns
     -------
@@ -448,6 +453,8 @@ def extract_item_features(
     from brainalign.stimuli import Stimuli
 
     window = {} if context_words is None else {"context_words": context_words}
+    if instruction is not None:
+        window.update(instruction=instruction, instruction_format=instruction_format)
     encoder = TextEncoder(
         model,
         weights=weights,

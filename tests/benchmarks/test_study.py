@@ -665,3 +665,40 @@ def test_gifti_maps_one_per_stimulus(tmp_path):
     )
     np.testing.assert_array_equal(study.recording.data, maps)
     assert study.recording.n_units == 30
+
+
+def test_a_sentence_study_under_a_task_instruction(tiny_bert_dir, sentences, tmp_path):
+    """The instruction reaches the text encoder (scores equal a pipeline built by hand on
+    the instructed features), enters the digest, and is refused where it does not apply."""
+    from brainalign.alignment.encoding import cross_validated_encoding
+    from brainalign.encoders.text import TextEncoder
+
+    task = "Is this sentence about a rabbit?"
+    stimuli = Stimuli(sentences.assign(group="all"))
+    instructed = TextEncoder(str(tiny_bert_dir), pooling="mean", instruction=task).extract(
+        stimuli, context="isolated", level="sentence", layers=[2]
+    )
+    X = np.asarray(instructed["2"], dtype=np.float64)
+    Y = (X - X.mean(0)) @ np.random.default_rng(2).normal(size=(X.shape[1], 4))
+    Y += 0.3 * np.random.default_rng(3).normal(size=Y.shape)
+    study = Study(
+        "sentences-task", stimuli=stimuli, responses=Y, sampling="event",
+        pooling="mean", options={"instruction": task},
+    )  # fmt: skip
+    plain = Study("sentences-task", stimuli=stimuli, responses=Y, sampling="event", pooling="mean")
+    assert study.digest != plain.digest
+    assert repr(task) in study.benchmark().presentation
+    rows = study.benchmark().run(str(tiny_bert_dir), layers=[2], untrained_twin=False, seed=4)
+    expected = cross_validated_encoding(X, Y, sampling="event", seed=4).scores
+    model = rows[rows["control"] == ""]
+    np.testing.assert_allclose(model["score"].to_numpy(), expected, atol=1e-6)
+    without = plain.benchmark().run(str(tiny_bert_dir), layers=[2], untrained_twin=False, seed=4)
+    assert not np.allclose(without[without["control"] == ""]["score"], model["score"])
+    with pytest.raises(StudyInputError, match="instruction_format applies with an instruction"):
+        Study("t", stimuli=stimuli, responses=Y, sampling="event",
+              options={"instruction_format": "chat"})  # fmt: skip
+    with pytest.raises(StudyInputError, match=r"\['span'\] do not apply to text stimuli"):
+        Study("t", stimuli=stimuli, responses=Y, sampling="event", options={"span": "all"})
+    with pytest.raises(StudyInputError, match="instruction_format='html': use plain or chat"):
+        Study("t", stimuli=stimuli, responses=Y, sampling="event",
+              options={"instruction": task, "instruction_format": "html"})  # fmt: skip

@@ -160,7 +160,7 @@ def test_a_model_of_another_kind_is_refused_before_any_forward_pass(
 def test_media_settings_that_do_not_apply_are_refused(audio_study_dir, tmp_path):
     with pytest.raises(StudyInputError, match="pooling is for text"):
         _audio_study(audio_study_dir, pooling="last")
-    with pytest.raises(StudyInputError, match=r"\['instruction'\] are for images"):
+    with pytest.raises(StudyInputError, match=r"\['instruction'\] do not apply to audio stimuli"):
         _audio_study(audio_study_dir, options={"instruction": "Listen."})
     with pytest.raises(StudyInputError, match="read for continuous responses"):
         Study("one-clip", stimuli=BIKES, responses=np.ones((1, 3)), sampling="event")
@@ -284,5 +284,5 @@ def test_an_audio_study_file_round_trips(audio_study_dir):
     assert study.media["onset"].tolist() == list(ONSETS.values())
     assert study.digest == _audio_study(audio_study_dir).digest
     (audio_study_dir / "bad.yaml").write_text(text + "options: {span: visual}\n")
-    with pytest.raises(StudyInputError, match="bad.yaml.*are for images"):
+    with pytest.raises(StudyInputError, match="bad.yaml.*do not apply to audio stimuli"):
         Study.from_yaml(audio_study_dir / "bad.yaml")

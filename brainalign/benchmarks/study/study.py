@@ -67,13 +67,19 @@ __all__ = ["ANALYSES", "OPTIONS", "Study", "StudyInputError"]
 #: Analyses a study can run.
 ANALYSES = ("ridge", "rsa", "ratings")
 
-#: Options of image studies read by a multimodal language model.
-_MULTIMODAL_OPTIONS = {
-    "instruction": "images with a multimodal language model only: the text read with every "
+#: Options of text studies (a task instruction) and of image studies read by a
+#: multimodal language model (an instruction and a token span).
+_INSTRUCTION_OPTIONS = {
+    "instruction": "text: a task instruction read before every text, its tokens never "
+    "pooled [none]; images with a multimodal language model: the text read with every "
     "image [Describe the image.]",
+    "instruction_format": "text, with an instruction: plain (a prefix) or chat (the "
+    "model's chat template) [plain]",
     "span": "images with a multimodal language model only: the tokens averaged, visual, "
     "instruction or all [visual]",
 }
+#: Of those, the options only a multimodal language model reading images takes.
+_MULTIMODAL_ONLY = ("span",)
 #: Stimulus kinds read from files, one file per run, for continuous responses.
 MEDIA = ("audio", "video")
 
@@ -85,12 +91,12 @@ OPTIONS: dict[str, dict[str, str]] = {
         "alphas": "ridge penalty grid [logspace(-1, 8, 19)]",
         "delays": "FIR delays in samples, continuous responses only [1, 2, 3, 4]",
         "ceiling_splits": "random split-halves of the repeats for the ceiling [100]",
-        **_MULTIMODAL_OPTIONS,
+        **_INSTRUCTION_OPTIONS,
     },
     "rsa": {
         "dissimilarity": "RDM distance of model features and response patterns [correlation]",
         "comparison": "how two RDMs are compared [spearman]",
-        **_MULTIMODAL_OPTIONS,
+        **_INSTRUCTION_OPTIONS,
     },
     "ratings": {
         "n_splits": "outer folds of the norms probe [5]",
@@ -358,8 +364,15 @@ class Study:
             not isinstance(options["instruction"], str) or not options["instruction"].strip()
         ):
             raise StudyInputError(
-                f"instruction={options['instruction']!r}: give the text read with every image"
+                f"instruction={options['instruction']!r}: give the instruction's text"
             )
+        if "instruction_format" in options:
+            if options["instruction_format"] not in ("plain", "chat"):
+                raise StudyInputError(
+                    f"instruction_format={options['instruction_format']!r}: use plain or chat"
+                )
+            if "instruction" not in options:
+                raise StudyInputError("instruction_format applies with an instruction: give both")
         for key in ("n_splits", "inner_splits", "ceiling_splits"):
             value = options.get(key)
             lowest = 1 if key == "ceiling_splits" else 2
@@ -473,11 +486,20 @@ class Study:
             raise StudyInputError(f"study {self.name}: stimuli: {error}") from None
 
     def _check_multimodal_options(self) -> None:
-        given = sorted(set(self.options) & set(_MULTIMODAL_OPTIONS))
-        if given and self.modality != "image":
+        given = sorted(set(self.options) & set(_INSTRUCTION_OPTIONS))
+        allowed = {
+            "text": {"instruction", "instruction_format"},
+            "image": {"instruction", "span"},
+        }.get(self.modality, set())
+        refused = [option for option in given if option not in allowed]
+        if refused:
+            reads = {
+                "text": "an instruction (and its format) for text",
+                "image": "an instruction and a span for images read by a multimodal language model",
+            }
             raise StudyInputError(
-                f"option(s) {given} are for images read by a multimodal language model; "
-                f"these stimuli are {self.modality}: drop them"
+                f"option(s) {refused} do not apply to {self.modality} stimuli; the "
+                f"instruction options are {reads['text']}, and {reads['image']}: drop them"
             )
 
     def _read_media(self) -> pd.DataFrame:
@@ -581,6 +603,16 @@ class Study:
         """The times (s) of a run's samples on its media file's clock, (n_run_samples,)."""
         return self.recording.sample_times[self.run_samples(run)] - float(onset)
 
+    def text_instruction(self) -> dict[str, str]:
+        """``instruction`` and ``instruction_format`` of a text study, as TextEncoder
+        keywords (empty without an instruction or for other stimuli)."""
+        if self.modality != "text" or "instruction" not in self.options:
+            return {}
+        return {
+            "instruction": self.options["instruction"],
+            "instruction_format": self.options.get("instruction_format", "plain"),
+        }
+
     def check_model(self, model: str) -> None:
         """Refuse, before any forward pass, a model that cannot read these stimuli.
 
@@ -593,7 +625,9 @@ class Study:
         StudyInputError
             Naming the study, the model, its kind and what the stimuli need.
         """
-        given = sorted(set(self.options) & set(_MULTIMODAL_OPTIONS))
+        given = (
+            sorted(set(self.options) & {"instruction", "span"}) if self.modality == "image" else []
+        )
         if self.modality not in MEDIA and not given:
             return
         from brainalign.encoders.loading import modality_of
@@ -935,9 +969,18 @@ class Study:
             )
         if self.modality == "video":
             return "a clip of the run's video centred on every sample, through the video model"
+        after = (
+            f", after the instruction {self.options['instruction']!r} "
+            f"({self.options.get('instruction_format', 'plain')}; never pooled)"
+            if "instruction" in self.options
+            else ""
+        )
         if self.sampling == "continuous":
-            return "the words in order, each with its preceding words (window), Lanczos-resampled"
-        return f"each text item read {self.context}, {self.pooling}-pooled over its tokens"
+            return (
+                f"the words in order, each with its preceding words (window){after}, "
+                "Lanczos-resampled"
+            )
+        return f"each text item read {self.context}{after}, {self.pooling}-pooled over its tokens"
 
     def _seeded(self) -> str:
         if self.analysis == "ratings":

@@ -95,6 +95,7 @@ def stimulus_features(
         pooling=study.pooling,
         heads=settings.heads,
         context_words=settings.context_words,
+        **study.text_instruction(),
         **options,
     )
 
@@ -257,7 +258,9 @@ class ContinuousEncodingTask:
         from brainalign.benchmarks.continuous import story_word_features
 
         words = self.study.stimuli.table
-        features = story_word_features(self.benchmark, self.settings, words, weights)
+        features = story_word_features(
+            self.benchmark, self.settings, words, weights, **self.study.text_instruction()
+        )
         frames = [
             self._rows(self._design(X), layer, head)
             for layer, head, X in feature_sets(features, False)
