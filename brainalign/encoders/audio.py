@@ -85,9 +85,10 @@ Each window goes through the feature extractor on its own (Wav2Vec2's per-uttera
 normalisation and Whisper's log-mel ceiling are per window).
 
 Per-head and per-block features -- ``heads=`` and ``blocks=``
-    For Wav2Vec2, HuBERT, Data2Vec-Audio, WavLM, Whisper and AST
-    (:data:`CAPTURE_FAMILIES`; hooks registered in :mod:`brainalign.encoders.hooks`,
-    WavLM through :class:`WavLMCapture`), also ``"L.heads"``
+    For Wav2Vec2, HuBERT, Data2Vec-Audio, WavLM, Whisper, AST and CLAP
+    (:data:`CAPTURE_FAMILIES`; hooks registered in
+    :mod:`brainalign.encoders.hooks`, WavLM through :class:`WavLMCapture`, CLAP through
+    :class:`~brainalign.encoders.clap_heads.ClapCapture`), also ``"L.heads"``
     ``(n_frames, n_heads, d_head)``, each head's output before the attention output
     projection, and ``"L.attention"``/``"L.mlp"`` ``(n_frames, d_model)``, the attention
     and feed-forward outputs before the residual sum, for every requested ``L >= 1``
@@ -95,9 +96,20 @@ Per-head and per-block features -- ``heads=`` and ``blocks=``
     calls its output projection as a module (it passes the weight to
     ``torch.nn.functional.multi_head_attention_forward``), so its heads are recomputed
     from the attention module's input and gated position bias and checked, on every
-    pass, to give the module's own output through the projection. Refused, with the
-    list of supported families: CLAP (shifted-window attention over folded spectrogram
-    patches: a head's tokens are not frames).
+    pass, to give the module's own output through the projection.
+
+    CLAP's hidden state ``L`` is the output of Swin **stage** ``L - 1`` (after its
+    patch merging), so ``"L.heads"``, ``"L.attention"`` and ``"L.mlp"`` are those of
+    the **last Swin block of stage** ``L - 1`` (the earlier blocks of a stage are not
+    captured; ``n_heads`` and ``d_model`` are that stage's). The block attends within
+    (shifted) windows of its stage's token map; the heads and attention output are put
+    back at each token's own position of the map (windows reversed, cyclic shift undone,
+    padding cropped), where ``block output = block input + attention + mlp`` holds
+    before the patch merging, and then pooled into frames by the same function as the
+    hidden states (mean over the frequency rows of each chunk, then over the columns
+    inside each last-stage frame), so heads, blocks and hidden states share one frame
+    definition. Each pass checks that identity and that the heads through the output
+    projection give the attention output (``RuntimeError`` otherwise).
 
 Streaming into the store -- ``store=``
     :meth:`AudioEncoder.encode_audio` keys the entry itself (:meth:`~AudioEncoder.
@@ -186,12 +198,8 @@ CAPTURE_FAMILIES: tuple[str, ...] = (
     "wavlm",
     "whisper",
     "audio-spectrogram-transformer",
+    "clap_audio_model",
 )
-
-_REFUSED_CAPTURE = {
-    "clap_audio_model": "its Swin blocks attend within shifted windows of folded "
-    "spectrogram patches, so a head's tokens are not time frames",
-}
 
 
 # --------------------------------------------------------------------------- frames
@@ -755,8 +763,8 @@ class AudioEncoder(LoadedModelAccess):
             Hidden-state indices (0 = front-end output). Default: all.
         heads, blocks : bool
             Also ``"L.heads"`` (n_frames, n_heads, d_head) and ``"L.attention"``,
-            ``"L.mlp"`` (n_frames, d_model) for ``L >= 1``; families in
-            :data:`CAPTURE_FAMILIES` only.
+            ``"L.mlp"`` (n_frames, d_model) for ``L >= 1`` (CLAP: of the last Swin
+            block of stage ``L - 1``); families in :data:`CAPTURE_FAMILIES` only.
         store : FeatureStore, optional
             Stream the frames into the entry of :meth:`audio_store_key` of these
             arguments; a complete entry is returned without a forward pass.
@@ -1008,10 +1016,10 @@ class AudioEncoder(LoadedModelAccess):
         from brainalign.encoders.heads import UnsupportedArchitectureError
 
         if self.model_type not in CAPTURE_FAMILIES:
-            why = _REFUSED_CAPTURE.get(self.model_type, "no head-capture paths are registered")
             raise UnsupportedArchitectureError(
                 f"heads=True or blocks=True is not available for {self.model_id!r} "
-                f"({self.model_type}): {why}. Audio families with per-head and per-block "
+                f"({self.model_type}): no head-capture paths are registered for it. Audio "
+                "families with per-head and per-block "
                 f"capture: {', '.join(CAPTURE_FAMILIES)}. Use heads=False and blocks=False"
             )
 
@@ -1025,6 +1033,10 @@ class AudioEncoder(LoadedModelAccess):
             return None
         if self.model_type == "wavlm":
             return WavLMCapture(self._model, captured, heads=heads, blocks=blocks)
+        if self.family == "clap":  # one capture per stage: its last Swin block
+            from brainalign.encoders.clap_heads import ClapCapture
+
+            return ClapCapture(self._model, captured, heads=heads, blocks=blocks)
         return LayerCapture(self._model, captured, heads=heads, blocks=blocks)
 
     def _captured_frames(self, capture: Any) -> dict[str, np.ndarray]:
@@ -1032,13 +1044,20 @@ class AudioEncoder(LoadedModelAccess):
         for block in capture.layers:
             layer = block + 1
             if capture.store_blocks:
-                frames[f"{layer}.attention"] = self._frames(capture.attention_output[block])
-                frames[f"{layer}.mlp"] = self._frames(capture.mlp_output[block])
+                frames[f"{layer}.attention"] = self._token_frames(capture.attention_output[block])
+                frames[f"{layer}.mlp"] = self._token_frames(capture.mlp_output[block])
             if capture.store_heads:
-                per_head = capture.heads[block]  # (batch, seq, n_heads, d_head)
-                flat = self._frames(per_head.flatten(start_dim=2))
-                frames[f"{layer}.heads"] = flat.reshape(*flat.shape[:2], per_head.shape[2], -1)
+                per_head = capture.heads[block]  # (batch, *tokens, n_heads, d_head)
+                flat = self._token_frames(per_head.flatten(start_dim=-2))
+                frames[f"{layer}.heads"] = flat.reshape(*flat.shape[:2], per_head.shape[-2], -1)
         return frames
+
+    def _token_frames(self, tokens: Any) -> np.ndarray:
+        """Captured tokens as frames: (batch, seq, d), or CLAP's (batch, rows, cols, d)
+        maps, -> (batch, n_frames_of_a_window, d), pooled like the hidden states."""
+        if self.family == "clap":
+            tokens = tokens.movedim(-1, 1)  # the hidden states' (batch, d, rows, cols)
+        return self._frames(tokens)
 
     def _check_layers(self, layers: Sequence[int] | None) -> list[int]:
         assert self.n_layers is not None

@@ -442,10 +442,13 @@ def test_unreadable_and_empty_audio_name_the_file(encoders, tmp_path):
         encoder.encode_audio(jfk(0.005), sampling_rate=RATE)
 
 
-def test_heads_refused_for_families_without_capture(encoders):
-    with pytest.raises(UnsupportedArchitectureError, match="Swin") as error:
-        encoders["clap"].encode_audio(jfk(1), sampling_rate=RATE, blocks=True)
+def test_heads_refused_for_families_without_capture(encoders, monkeypatch):
+    # a conv front end of a type without capture paths (found by its conv_kernel)
+    monkeypatch.setattr(encoders["wav2vec2"], "model_type", "unispeech")
+    with pytest.raises(UnsupportedArchitectureError, match="unispeech") as error:
+        encoders["wav2vec2"].encode_audio(jfk(1), sampling_rate=RATE, blocks=True)
     assert "wav2vec2, hubert, data2vec-audio, wavlm, whisper" in str(error.value)
+    assert "clap_audio_model" in str(error.value)
 
 
 def test_window_settings_are_checked(audio_models):
