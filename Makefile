@@ -63,6 +63,7 @@ perf: $(VENV)/.test
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/instruction_words.py
 	$(BIN)/python perf/media_capture_overhead.py
 	$(BIN)/python perf/timesformer_capture.py
+	$(BIN)/python perf/clap_capture.py
 	$(BIN)/python perf/audio_extraction.py
 	$(BIN)/python perf/video_extraction.py
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/multimodal_capture.py
