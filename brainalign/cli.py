@@ -459,6 +459,19 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
         help="items per forward pass",
     )
     score.add_argument(
+        "--instruction",
+        default=None,
+        metavar="TEXT",
+        help="a task instruction the text encoder reads before every text (benchmarks "
+        "that read text; the rows carry it in an 'instruction' column)",
+    )
+    score.add_argument(
+        "--instruction-format",
+        choices=("plain", "chat"),
+        default="plain",
+        help="with --instruction: a plain prefix (default) or the model's chat template",
+    )
+    score.add_argument(
         "--untrained", action="store_true", help="score the architectures with random weights"
     )
     score.add_argument(
@@ -538,6 +551,8 @@ def run_score(args: argparse.Namespace) -> int:
             out=args.out,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            instruction=args.instruction,
+            instruction_format=args.instruction_format,
         )
     except (
         OutputDirectoryError,

@@ -238,6 +238,8 @@ def score(
     overwrite: bool = False,
     progress: bool = False,
     figures: bool = True,
+    instruction: str | None = None,
+    instruction_format: str = "plain",
 ) -> pd.DataFrame:
     """Score every model on every benchmark, with its untrained twin, controls and ceilings.
 
@@ -272,6 +274,11 @@ def score(
         Progress bars (on a terminal); stages are logged to ``brainalign.progress``.
     figures : bool
         With ``out``: draw each benchmark's figures into ``out/figures``.
+    instruction, instruction_format
+        A task instruction the text encoder reads before every text (plain prefix or the
+        model's chat template), for the benchmarks that read text
+        (:class:`~brainalign.benchmarks.settings.RunSettings`); the rows carry it in an
+        ``instruction`` column and the run folder's settings include it.
 
     Returns
     -------
@@ -317,6 +324,8 @@ def score(
         store=store,
         progress=progress,
         options=dict(options or {}),
+        instruction=instruction,
+        instruction_format=instruction_format,
     )
     registered = [] if benchmarks is None else resolve_benchmarks(benchmarks)
     records = check_distinct(registered + resolve_studies(study))

@@ -11,6 +11,8 @@ A sweep is described by a YAML file::
     untrained_twin: true     # also score each pretrained model's untrained twin
     seed: 0                  # seeds random weights, random controls and shuffled folds
     context_words: 16        # bidirectional models reading word windows
+    instruction: null        # a task instruction read before every text (text benchmarks)
+    instruction_format: plain  # with an instruction: plain prefix or chat (chat template)
     options: {}              # benchmark options, e.g. {radius_mm: 10}
     device: auto             # auto (cuda when the worker has a GPU, else cpu), cpu, cuda, ...
     dtype: float32           # float32, float16 or bfloat16
@@ -87,6 +89,8 @@ TOP_KEYS = (
     "untrained_twin",
     "seed",
     "context_words",
+    "instruction",
+    "instruction_format",
     "options",
     "device",
     "dtype",
@@ -134,6 +138,8 @@ class SweepConfig:
     untrained_twin: bool = True
     seed: int | None = None
     context_words: int | None = None
+    instruction: str | None = None
+    instruction_format: str = "plain"
     options: Mapping[str, Any] = field(default_factory=dict)
     device: str = "auto"
     dtype: str = "float32"
@@ -315,6 +321,9 @@ def parse_config(
     context_words = data.get("context_words")
     if context_words is not None:
         _positive_number(context_words, "context_words", where, integer=True)
+    instruction = data.get("instruction")
+    if instruction is not None and (not isinstance(instruction, str) or not instruction.strip()):
+        raise where.error("instruction", f"must be the instruction's text; got {instruction!r}")
     options = data.get("options") or {}
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise where.error("options", f"must be a mapping of option names; got {options!r}")
@@ -335,6 +344,10 @@ def parse_config(
         untrained_twin=data.get("untrained_twin", True),
         seed=seed,
         context_words=context_words,
+        instruction=instruction,
+        instruction_format=_choice(
+            data.get("instruction_format", "plain"), "instruction_format", ("plain", "chat"), where
+        ),
         options=dict(options),
         device=device.strip(),
         dtype=_choice(data.get("dtype", "float32"), "dtype", DTYPES, where),
@@ -407,6 +420,8 @@ def run_settings(config: SweepConfig) -> list[RunSettings]:
         layers=config.layers,
         heads=config.heads,
         context_words=config.context_words,
+        instruction=config.instruction,
+        instruction_format=config.instruction_format,
         device=config.device,
         dtype=config.dtype,
         batch_size=config.batch_size,

@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -233,3 +234,39 @@ def test_preflight_reads_configs_but_hashes_no_weights(tiny_bert_dir, monkeypatc
     preflight(runs, resolve_benchmarks("simlex999"))
     with pytest.raises(SettingsError, match="layer 3 is out of range"):
         preflight(make_settings(str(tiny_bert_dir), layers=[3]), resolve_benchmarks("simlex999"))
+
+
+def test_a_task_instruction_reaches_the_text_encoder_and_labels_the_rows(tiny_bert_dir, tmp_path):
+    """The instruction is read before every word (the scores equal the instructed
+    features' cosines), each row carries it, a run folder of another instruction is
+    refused, and a benchmark whose features are not read as text refuses it."""
+    from brainalign.benchmarks.word_similarity import encode_isolated_words
+
+    model, out = str(tiny_bert_dir), tmp_path / "out"
+    task = "How similar are these words?"
+    rows = score(model, "simlex999", layers=[2], instruction=task, untrained_twin=False, out=out)
+    assert (rows["instruction"] == task).all() and (rows["instruction_format"] == "plain").all()
+    plain = score(model, "simlex999", layers=[2], untrained_twin=False)
+    assert "instruction" not in plain.columns
+    model_rows = rows[rows["control"] == ""]
+    assert not np.isclose(
+        model_rows["score"].iloc[0], plain[plain["control"] == ""]["score"].iloc[0]
+    )
+    pairs = pd.read_csv(
+        WORD_SIMILARITY / FILES["simlex999"], sep=r"\s+", header=None, names=["a", "b", "r"]
+    )
+    words = sorted(set(pairs["a"]) | set(pairs["b"]))
+    features = encode_isolated_words(model, words, layers=[2], instruction=task)["2"]
+    vectors = dict(zip(words, np.asarray(features, dtype=np.float64), strict=True))
+    cosine = [
+        vectors[a] @ vectors[b] / np.linalg.norm(vectors[a]) / np.linalg.norm(vectors[b])
+        for a, b in zip(pairs["a"], pairs["b"], strict=True)
+    ]
+    expected = pd.Series(cosine).corr(pairs["r"], method="spearman")
+    np.testing.assert_allclose(model_rows["score"].iloc[0], expected, atol=1e-6)
+    with pytest.raises(RunFolderError, match="instruction"):
+        score(model, "simlex999", layers=[2], instruction="Other.", untrained_twin=False, out=out)
+    with pytest.raises(SettingsError, match="does not use --instruction"):
+        score(model, "kriegeskorte2008-hit-rsa", instruction=task)
+    with pytest.raises(SettingsError, match="--instruction-format.*applies with an instruction"):
+        score(model, "simlex999", instruction_format="chat")

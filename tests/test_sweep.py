@@ -26,7 +26,14 @@ from brainalign.cli import main
 from brainalign.parallel import LocalExecutor, RayConnectionError
 from brainalign.results import LEADERBOARD_COLUMNS
 from brainalign.runs import RUN_FILE, Cell, RunFolderError
-from brainalign.sweeps import SweepConfigError, SweepError, compare, load_config, sweep
+from brainalign.sweeps import (
+    SweepConfigError,
+    SweepError,
+    compare,
+    load_config,
+    run_settings,
+    sweep,
+)
 from tests.test_scoring import place_word_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,6 +141,20 @@ def test_config_values_and_relative_paths(tmp_path):
     assert config.layers is None and config.out == path.parent / "results"
     assert config.store_dir == path.parent / "results" / "features"
     assert config.ray.num_cpus == 2 and config.ray.timeout_s == 5.0 and config.device == "auto"
+    assert config.instruction is None and config.instruction_format == "plain"
+    path.write_text(
+        "models: [a]\nbenchmarks: [simlex999]\ninstruction: Rate the pair.\n"
+        "instruction_format: chat\nout: results\n"
+    )
+    config = load_config(path)
+    assert (config.instruction, config.instruction_format) == ("Rate the pair.", "chat")
+    settings = run_settings(config)[0]
+    assert settings.text_instruction() == {
+        "instruction": "Rate the pair.",
+        "instruction_format": "chat",
+    }
+    message = _error(tmp_path, "models: [a]\nbenchmarks: [men3k]\ninstruction_format: html\n")
+    assert "line 3" in message and "plain, chat" in message
 
 
 # ----------------------------------------------------------------------- local sweep

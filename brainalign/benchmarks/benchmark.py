@@ -243,6 +243,9 @@ class Benchmark:
         Why it takes no ``layers``, when it takes none.
     uses_context_words : bool
         Whether it reads words in windows of preceding words (``context_words``).
+    reads_instruction : bool
+        Whether its model features come from the text encoder, which can read a task
+        instruction before every text (``instruction``).
     seeded : str
         What the run's seed seeds besides the untrained twin (random controls, shuffled
         folds); empty when nothing.
@@ -276,6 +279,7 @@ class Benchmark:
     uses_layers: bool = True
     layers_note: str = ""
     uses_context_words: bool = False
+    reads_instruction: bool = False
     seeded: str = ""
     options: Mapping[str, str] = field(default_factory=dict)
     batch_size: int = 32
@@ -393,6 +397,9 @@ class Benchmark:
         rows = pd.concat(frames, ignore_index=True)
         rows["features_flag"] = rows["features_flag"].fillna("")
         rows = _with_ceiling(rows, task.ceiling())
+        if settings_.instruction is not None:  # a run-wide setting the rows must carry
+            rows["instruction"] = settings_.instruction
+            rows["instruction_format"] = settings_.instruction_format
         rows["benchmark"] = self.versioned_id
         rows["dataset"] = self.dataset
         rows["metric"] = self.metric

@@ -104,7 +104,8 @@ def story_word_features(
     from brainalign.encoders.text import TextEncoder
 
     window = {} if settings.context_words is None else {"context_words": settings.context_words}
-    if instruction is not None:
+    window.update(settings.text_instruction())  # a run's instruction (registered benchmarks)
+    if instruction is not None:  # a study's own
         window.update(instruction=instruction, instruction_format=instruction_format)
     encoder = TextEncoder(
         settings.model,

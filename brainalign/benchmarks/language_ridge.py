@@ -618,6 +618,7 @@ class LanguageRidgeTask:
             level=self.spec.level,
             heads=settings.heads,
             context_words=settings.context_words,
+            **settings.text_instruction(),
             **settings.encoder_options(self.benchmark, weights),
         )
         frames = [

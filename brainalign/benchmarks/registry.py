@@ -191,6 +191,7 @@ def _word_pairs(name: str, citation: str, what: str) -> Benchmark:
         controls=_WORD_PAIRS_CONTROLS,
         citation=citation,
         runner="brainalign.benchmarks.word_similarity:prepare",
+        reads_instruction=True,
         dataset_files=("pairs",),
         scores_heads=True,
         seeded=_SEEDED_WORDS,
@@ -235,6 +236,7 @@ _ENTRIES = [
             "(2016). Brain and Language, 157-158, 81-94."
         ),
         runner="brainalign.benchmarks.alice2016:prepare",
+        reads_instruction=True,
         uses_context_words=True,
         options={
             "radius_mm": "ROI sphere radius in mm, 6 (default) or 10",
@@ -326,6 +328,7 @@ _ENTRIES = [
             "The Glasgow Norms. Behavior Research Methods, 51, 1258-1270."
         ),
         runner="brainalign.benchmarks.norms:prepare",
+        reads_instruction=True,
         scores_heads=True,
         seeded=_SEEDED_NORMS,
         options=_NORMS_OPTIONS,
@@ -355,6 +358,7 @@ _ENTRIES = [
             "et al. (2023). THINGS-data. eLife, 12, e82580."
         ),
         runner="brainalign.benchmarks.norms:prepare",
+        reads_instruction=True,
         scores_heads=True,
         seeded=_SEEDED_NORMS,
         options=_NORMS_OPTIONS,
@@ -544,6 +548,7 @@ def _language_ridge(
         aggregation=_LANGUAGE_RIDGE_AGGREGATION,
         controls=_LANGUAGE_RIDGE_CONTROLS.format(unit=unit),
         runner="brainalign.benchmarks.language_ridge:prepare",
+        reads_instruction=True,
         scores_heads=True,
         options=_LANGUAGE_RIDGE_OPTIONS,
         uses_context_words=fields.get("context") == "window",

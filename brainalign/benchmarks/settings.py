@@ -43,6 +43,8 @@ FLAGS = {
     "layers": "--layers",
     "heads": "--heads",
     "context_words": "--context-words",
+    "instruction": "--instruction",
+    "instruction_format": "--instruction-format",
     "options": "--option",
 }
 """The command-line flag of each setting, named in errors next to the Python name."""
@@ -110,6 +112,13 @@ class RunSettings:
         Progress bars (on a terminal).
     options : mapping, optional
         Benchmark-specific options (a benchmark's ``options`` lists the ones it takes).
+    instruction : str, optional
+        A task instruction the text encoder reads before every text or window
+        (:class:`~brainalign.encoders.text.TextEncoder`'s ``instruction``), for the
+        benchmarks that read text (``reads_instruction``); its tokens are never pooled.
+        The rows of the run carry it in an ``instruction`` column.
+    instruction_format : {"plain", "chat"}, default "plain"
+        A plain prefix, or the model's chat template (only with an ``instruction``).
     """
 
     model: str
@@ -125,6 +134,8 @@ class RunSettings:
     store: str | None = None
     progress: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    instruction: str | None = None
+    instruction_format: str = "plain"
 
     def __post_init__(self) -> None:
         from brainalign.encoders.models import split_model_spec
@@ -152,6 +163,19 @@ class RunSettings:
             raise SettingsError(f"dtype={self.dtype!r}: use one of {', '.join(DTYPES)}")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise SettingsError(f"device={self.device!r}: use cpu, cuda, cuda:N, mps or auto")
+        if self.instruction is not None and (
+            not isinstance(self.instruction, str) or not self.instruction.strip()
+        ):
+            raise SettingsError(f"instruction={self.instruction!r}: give the instruction's text")
+        if self.instruction_format not in ("plain", "chat"):
+            raise SettingsError(
+                f"instruction_format={self.instruction_format!r}: use 'plain' or 'chat'"
+            )
+        if self.instruction is None and self.instruction_format != "plain":
+            raise SettingsError(
+                "instruction_format (--instruction-format) applies with an instruction "
+                "(--instruction): give both"
+            )
         if not isinstance(self.options, Mapping) or not all(
             isinstance(k, str) for k in self.options
         ):
@@ -190,7 +214,15 @@ class RunSettings:
             "context_words": self.context_words,
             "dtype": self.dtype,
             "options": {k: _plain(v) for k, v in sorted(self.options.items())},
+            **self.text_instruction(),
         }
+
+    def text_instruction(self) -> dict[str, str]:
+        """``instruction`` and ``instruction_format`` as text-encoder keywords; empty
+        without an instruction (so runs without one keep their fingerprint)."""
+        if self.instruction is None:
+            return {}
+        return {"instruction": self.instruction, "instruction_format": self.instruction_format}
 
     def feature_store(self) -> FeatureStore | None:
         """The feature store of the run (``store``), or None."""
@@ -274,7 +306,8 @@ def check_settings(benchmark: Benchmark, settings: RunSettings) -> None:
     SettingsError
         Naming the setting (command-line flag and Python name), the benchmark and why:
         ``layers`` for a benchmark without layers, ``heads`` without per-head scoring,
-        ``context_words`` for one that reads no word windows, ``seed`` where nothing
+        ``context_words`` for one that reads no word windows, ``instruction`` for one
+        whose features are not read by the text encoder, ``seed`` where nothing
         random is seeded, ``untrained_twin=False`` for an untrained model (it has no
         twin), or an option the benchmark does not take (its options are listed).
     """
@@ -288,6 +321,14 @@ def check_settings(benchmark: Benchmark, settings: RunSettings) -> None:
             "context_words",
             settings.context_words,
             f"its items are read {benchmark.context!r}, not in windows of preceding words",
+        )
+    if settings.instruction is not None and not benchmark.reads_instruction:
+        raise _refuse(
+            benchmark,
+            "instruction",
+            settings.instruction,
+            "its features do not come from a text encoder reading a task instruction (a "
+            "study of text takes the option 'instruction' in its study file)",
         )
     if settings.weights == "untrained" and not settings.untrained_twin:
         raise _refuse(benchmark, "untrained_twin", False, "the scored model is itself untrained")

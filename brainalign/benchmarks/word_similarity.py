@@ -163,6 +163,8 @@ def encode_isolated_words(
     store: FeatureStore | None = None,
     progress: bool | str = False,
     heads: bool = False,
+    instruction: str | None = None,
+    instruction_format: str = "plain",
 ) -> Features:
     """Every word read alone, mean-pooled over its tokens, at every requested layer.
 
@@ -187,6 +189,9 @@ def encode_isolated_words(
         Also capture each head's output (``"L.heads"``, shape (n_words, n_heads, d_head),
         for every requested layer ``L >= 1``). A model without head capture support
         raises the encoder's error.
+    instruction, instruction_format
+        A task instruction read before every word, and how
+        (:class:`~brainalign.encoders.text.TextEncoder`); never pooled, part of the key.
 
     Returns
     -------
@@ -196,6 +201,9 @@ def encode_isolated_words(
     """
     from brainalign.encoders.text import TextEncoder
 
+    framing = {} if instruction is None else {"instruction": instruction}
+    if instruction is not None:
+        framing["instruction_format"] = instruction_format
     encoder = TextEncoder(
         model,
         weights=weights,
@@ -205,6 +213,7 @@ def encode_isolated_words(
         batch_size=batch_size,
         pooling="mean",
         progress=progress,
+        **framing,
     )
     options: dict[str, Any] = {
         "context": "isolated",
@@ -220,7 +229,11 @@ def words_of_run(
 ) -> Features:
     """:func:`encode_isolated_words` of ``words`` with a run's settings and ``weights``."""
     return encode_isolated_words(
-        settings.model, words, heads=settings.heads, **settings.encoder_options(benchmark, weights)
+        settings.model,
+        words,
+        heads=settings.heads,
+        **settings.text_instruction(),
+        **settings.encoder_options(benchmark, weights),
     )
 
 
