@@ -16,7 +16,8 @@ imports neither torch nor transformers:
   (VideoMAE, TimeSformer, ViViT, X-CLIP's vision tower), clips centred on sample times;
 - :class:`MultimodalEncoder`: a multimodal language model (LLaVA, Qwen2-VL) reading an
   image and an instruction, every layer pooled over the visual, instruction or all tokens;
-- :func:`load_model`: the one model loader of every encoder;
+- :func:`load_model`: the one model loader of every encoder; :func:`build_untrained`:
+  random-weight language models of any size, saved as model folders;
 - :class:`Features`: the arrays and their provenance; :class:`NonFiniteFeaturesError`:
   features that are not finite, refused where they are made;
 - :class:`FeatureStore` and its keys (:func:`feature_key`, :func:`text_encoder_key`,
@@ -37,6 +38,7 @@ _EXPORTS = {
     "pool_intervals": "brainalign.encoders.audio",
     "AudioReadError": "brainalign.encoders.audio_io",
     "read_audio": "brainalign.encoders.audio_io",
+    "build_untrained": "brainalign.encoders.builders",
     "extract_features": "brainalign.encoders.extract",
     "read_stimuli": "brainalign.encoders.extract",
     "text_stimuli": "brainalign.encoders.extract",
