@@ -46,6 +46,7 @@ tied) the result is NaN; rsatoolbox returns 0 there for the cosine-type methods.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -53,6 +54,7 @@ from array_api_compat import device as array_device
 from array_api_compat import is_torch_array
 
 from brainalign.alignment.backend import (
+    _like,
     as_float,
     at_least_float32,
     namespace,
@@ -69,9 +71,11 @@ __all__ = [
     "noise_covariance",
     "noise_precision",
     "rdm",
+    "SubjectConsistency",
     "rdm_noise_ceiling",
     "rdm_to_square",
     "square_to_rdm",
+    "subject_consistency",
     "time_resolved_rdms",
 ]
 
@@ -1005,6 +1009,51 @@ def rdm_noise_ceiling(rdms: Any, method: Comparison = "spearman") -> tuple[Any, 
     upper : 0-d array
         Mean similarity of each subject's RDM to the pooled RDM of all subjects.
     """
+    consistency = subject_consistency(rdms, method)
+    xp = namespace(rdms)
+    return xp.mean(consistency.to_others), xp.mean(consistency.to_all)
+
+
+@dataclass(frozen=True)
+class SubjectConsistency:
+    """How alike the subjects' RDMs are (:func:`subject_consistency`).
+
+    Attributes
+    ----------
+    to_others : array, shape (n_subjects,)
+        Each subject's similarity to the pooled RDM of the other subjects (the lower
+        bound of the noise ceiling is their mean; a person's place in the human spread).
+    to_all : array, shape (n_subjects,)
+        Each subject's similarity to the pooled RDM of all subjects (the upper bound is
+        their mean).
+    pooled : array, shape (n_pairs,)
+        The pooled RDM of all subjects (the mean after the method's transform), NaN at
+        the pairs that are NaN in every subject's RDM: what a model is compared with to
+        place it among the subjects.
+    """
+
+    to_others: Any
+    to_all: Any
+    pooled: Any
+
+
+def subject_consistency(rdms: Any, method: Comparison = "spearman") -> SubjectConsistency:
+    """Each subject's RDM against the pooled RDM of the others and of all (rsatoolbox).
+
+    As ``rsatoolbox.inference.boot_noise_ceiling`` with each RDM its own subject, no
+    bootstrap, but per subject; :func:`rdm_noise_ceiling` is the means.
+
+    Parameters
+    ----------
+    rdms : array of shape (n_subjects, n_pairs)
+        One condensed RDM per subject, n_subjects >= 2.
+    method : str
+        As in :func:`compare_rdms`.
+
+    Returns
+    -------
+    SubjectConsistency
+    """
     _check_name("method", method, COMPARISONS)
     xp = namespace(rdms)
     V = _as_rdm_batch("rdms", rdms, xp)
@@ -1022,6 +1071,8 @@ def rdm_noise_ceiling(rdms: Any, method: Comparison = "spearman") -> tuple[Any, 
     if method in ("pearson", "corr_cov"):
         pooled_all = pooled_all - xp.min(pooled_all, axis=-1, keepdims=True)
         pooled_others = pooled_others - xp.min(pooled_others, axis=-1, keepdims=True)
-    lower = xp.mean(_similarity(pooled_others, V, keep, method, xp, paired=True))
-    upper = xp.mean(_similarity(pooled_all, V, keep, method, xp, paired=False))
-    return lower, upper
+    to_others = _similarity(pooled_others, V, keep, method, xp, paired=True)
+    to_all = xp.reshape(_similarity(pooled_all, V, keep, method, xp, paired=False), (-1,))
+    pooled = np.full(keep.shape, np.nan)
+    pooled[keep] = to_numpy(pooled_all[0])
+    return SubjectConsistency(to_others, to_all, _like(pooled, V))

@@ -97,7 +97,9 @@ __all__ = [
     "layer_rdms",
     "prepare_human_it",
     "prepare_monkey_it",
+    "random_control_rows",
     "random_image_features",
+    "score_image_rdms",
     "select_conditions",
 ]
 
@@ -417,28 +419,11 @@ class ImageRsaTask:
 
     def score_model(self, weights: str) -> ModelScores:
         """Each layer's (and head's) RDM against every data RDM."""
-        settings = self.settings
-        features = encode_image_set(
-            settings.model,
-            self.images,
-            self.conditions,
-            heads=settings.heads,
-            **settings.encoder_options(self.benchmark, weights),
-        )
-        layer_ids, model_rdms = layer_rdms(features)
-        frames = [self._rows(model_rdms, layer_ids, [pd.NA] * len(layer_ids))]
-        if settings.heads:
-            head_layer_ids, head_ids, rdms_of_heads = head_rdms(features)
-            if head_ids:
-                frames.append(self._rows(rdms_of_heads, head_layer_ids, head_ids))
-        n_dims = features[hidden_state_names(features)[-1]].shape[1]
-        constant = constant_feature_sets(features, settings.heads)
-        return ModelScores(pd.concat(frames, ignore_index=True), n_dims, constant=constant)
+        return score_image_rdms(self, weights)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The random-image-feature control, as wide as the model's last layer."""
-        vectors = random_image_features(self.conditions, model.n_dims, seed=self.settings.run_seed)
-        return {RANDOM_CONTROL: self._rows(rdm(vectors)[None], [pd.NA], [pd.NA])}
+        return random_control_rows(self, model)
 
     def ceiling(self) -> pd.DataFrame | None:
         """Human IT: the upper and lower bounds of the RSA noise ceiling; monkey IT: none."""
@@ -446,6 +431,40 @@ class ImageRsaTask:
             return None
         lower, upper = (float(b) for b in rdm_noise_ceiling(self.data_rdms, COMPARISON))
         return pd.DataFrame({"unit": [self.target], "ceiling": [upper], "ceiling_lower": [lower]})
+
+
+def score_image_rdms(task: Any, weights: str) -> ModelScores:
+    """A task's model scores: each layer's (and head's) RDM of its images, through
+    ``task._rows(model_rdms, layers, heads)``.
+
+    Shared by the image RSA tasks (:class:`ImageRsaTask`, and
+    :class:`~brainalign.benchmarks.turing_rsa.JudgementRsaTask`): ``task`` has
+    ``benchmark``, ``settings``, ``images``, ``conditions`` and ``_rows``.
+    """
+    settings = task.settings
+    features = encode_image_set(
+        settings.model,
+        task.images,
+        task.conditions,
+        heads=settings.heads,
+        **settings.encoder_options(task.benchmark, weights),
+    )
+    layer_ids, model_rdms = layer_rdms(features)
+    frames = [task._rows(model_rdms, layer_ids, [pd.NA] * len(layer_ids))]
+    if settings.heads:
+        head_layer_ids, head_ids, rdms_of_heads = head_rdms(features)
+        if head_ids:
+            frames.append(task._rows(rdms_of_heads, head_layer_ids, head_ids))
+    n_dims = features[hidden_state_names(features)[-1]].shape[1]
+    constant = constant_feature_sets(features, settings.heads)
+    return ModelScores(pd.concat(frames, ignore_index=True), n_dims, constant=constant)
+
+
+def random_control_rows(task: Any, model: ModelScores) -> dict[str, pd.DataFrame]:
+    """The random-image-feature control of an image RSA task, as wide as the model's
+    last layer, scored through ``task._rows`` like a layer."""
+    vectors = random_image_features(task.conditions, model.n_dims, seed=task.settings.run_seed)
+    return {RANDOM_CONTROL: task._rows(rdm(vectors)[None], [pd.NA], [pd.NA])}
 
 
 def _prepare(benchmark: Benchmark, settings: RunSettings, target: str) -> ImageRsaTask:

@@ -387,7 +387,7 @@ _KRIEGESKORTE_CITATION = (
 )
 
 
-def _kriegeskorte_rsa(name: str, target: str, **fields: str) -> Benchmark:
+def _kriegeskorte_rsa(name: str, runner: str, **fields: str) -> Benchmark:
     return Benchmark(
         id=name,
         version=1,
@@ -398,8 +398,8 @@ def _kriegeskorte_rsa(name: str, target: str, **fields: str) -> Benchmark:
         metric="spearman_r",
         cross_validation="none (nothing is fitted)",
         controls=_KRIEGESKORTE_CONTROLS,
-        citation=_KRIEGESKORTE_CITATION,
-        runner=f"brainalign.benchmarks.image_rsa:prepare_{target}_it",
+        citation=fields.pop("citation", _KRIEGESKORTE_CITATION),
+        runner=runner,
         scores_heads=True,
         seeded="the random image features",
         options={"conditions": "score these images only (indices 0..91, at least 3)"},
@@ -411,7 +411,7 @@ def _kriegeskorte_rsa(name: str, target: str, **fields: str) -> Benchmark:
 _ENTRIES += [
     _kriegeskorte_rsa(
         "kriegeskorte2008-hit-rsa",
-        "human",
+        "brainalign.benchmarks.image_rsa:prepare_human_it",
         description=(
             "Kriegeskorte et al. 2008: the RDM of a vision model's layer over the 92 object "
             "images compared with the human IT fMRI RDM of each of 4 subjects x 2 sessions "
@@ -431,7 +431,7 @@ _ENTRIES += [
     ),
     _kriegeskorte_rsa(
         "kriegeskorte2008-mit-rsa",
-        "monkey",
+        "brainalign.benchmarks.image_rsa:prepare_monkey_it",
         description=(
             "Kriegeskorte et al. 2008: the RDM of a vision model's layer over the 92 object "
             "images compared with the monkey IT RDM of figure 1 (674 neurons of two "
@@ -442,6 +442,33 @@ _ENTRIES += [
             "be estimated"
         ),
         aggregation="one row per (model, layer), subject 'monkeys-pooled', unit 'mIT'",
+    ),
+    _kriegeskorte_rsa(
+        "kriegeskorte2008-judgement-rsa",
+        "brainalign.benchmarks.turing_rsa:prepare",
+        description=(
+            "Person-level ('Turing') RSA: the RDM of a vision model's layer over the 92 "
+            "object images compared with the similarity-judgement RDM of each of 16 people "
+            "(Mur et al. 2013) and with their pooled RDM, by Spearman correlation; the "
+            "group score is placed within the spread of each person's consistency with the "
+            "other 15 (human_percentile, human_median)."
+        ),
+        ceiling=(
+            "person rows: upper bound of the RSA noise ceiling over the 16 people "
+            "(brainalign.alignment.rsa.rdm_noise_ceiling, Spearman), the lower bound in "
+            "ceiling_lower; group rows: none (compared with the people's own pooled RDM, "
+            "placed by human_percentile instead)"
+        ),
+        aggregation=(
+            "per (model, layer[, head]): one row per person (unit 'judgements') and one for "
+            "the group (subject 'group', unit 'judgements-pooled', with human_percentile "
+            "and human_median)"
+        ),
+        citation=(
+            "Mur, M., Meys, M., Bodurka, J., Goebel, R., Bandettini, P. A., & Kriegeskorte, "
+            "N. (2013). Human object-similarity judgments reflect and transcend the "
+            "primate-IT object representation. Frontiers in Psychology, 4, 128."
+        ),
     ),
 ]
 
