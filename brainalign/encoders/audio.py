@@ -150,7 +150,7 @@ from brainalign.encoders.common import (
     LoadedModelAccess,
     check_batch_size,
     check_layer_indices,
-    file_sha256,
+    content_sha256,
     progress_bar,
     thread_limit,
 )
@@ -449,7 +449,7 @@ def _audio_items(
             path = Path(item).expanduser()
             if not path.is_file():
                 raise FileNotFoundError(f"audio {index}: file {str(path)!r} does not exist")
-            checked.append(_AudioItem(path, ids[index], str(path), file_sha256(path), None))
+            checked.append(_AudioItem(path, ids[index], str(path), content_sha256(path), None))
         elif isinstance(item, np.ndarray):
             name = f"audio {index} (array)"
             samples = mono_samples(item, name)

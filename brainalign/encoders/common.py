@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,26 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 22), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_CONTENT_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def content_sha256(path: str | os.PathLike) -> str:
+    """:func:`file_sha256` of an input file (weights, audio, video), cached in this process
+    per (resolved path, size, modification time in ns).
+
+    Inputs are hashed to key features by content; one file is hashed once however often
+    its key is built (a store lookup, then the encoding, then a study's digest). An
+    edited file changes its size or modification time and is hashed again. Not for
+    checking written files' integrity (the store reads those back with
+    :func:`file_sha256`).
+    """
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _CONTENT_HASHES:
+        _CONTENT_HASHES[key] = file_sha256(path)
+    return _CONTENT_HASHES[key]
 
 
 def progress_bar(items: Iterable[Any], progress: bool | str, default: str) -> Iterator[Any]:

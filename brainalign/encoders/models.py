@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from brainalign.encoders.common import file_sha256
+from brainalign.encoders.common import content_sha256
 
 #: ``model_type`` values of decoder-only (causal) language models.
 CAUSAL_MODEL_TYPES = frozenset(
@@ -123,7 +123,6 @@ _DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps|auto")
 _GIB = 1024**3
 _LOG = logging.getLogger(__name__)
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 class ModelLoadError(ValueError):
@@ -238,9 +237,10 @@ def special_token_affixes(tokenizer: Any) -> tuple[list[int], list[int]]:
 def weights_sha256(directory: str | os.PathLike) -> dict[str, str]:
     """sha256 of every weight file (``*.safetensors``, ``*.bin``) in a model directory.
 
-    Each file is hashed in full (MiniLM's 90 MB takes about 0.1 s); the result is cached
-    per (path, size, modification time), so building several encoders from one model
-    hashes it once. The hex digests match ``sha256sum``.
+    Each file is hashed in full (MiniLM's 90 MB takes about 0.1 s) by
+    :func:`~brainalign.encoders.common.content_sha256`, cached per (path, size,
+    modification time), so building several encoders from one model hashes it once.
+    The hex digests match ``sha256sum``.
 
     Returns
     -------
@@ -251,11 +251,7 @@ def weights_sha256(directory: str | os.PathLike) -> dict[str, str]:
     files = sorted({p for pattern in WEIGHT_FILE_PATTERNS for p in directory.glob(pattern)})
     digests = {}
     for path in files:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key not in _HASH_CACHE:
-            _HASH_CACHE[key] = file_sha256(path)
-        digests[path.name] = _HASH_CACHE[key]
+        digests[path.name] = content_sha256(path)
     return digests
 
 

@@ -105,7 +105,7 @@ from brainalign.encoders.common import (
     LoadedModelAccess,
     check_batch_size,
     check_layer_indices,
-    file_sha256,
+    content_sha256,
     progress_bar,
     thread_limit,
 )
@@ -378,7 +378,7 @@ class VideoEncoder(LoadedModelAccess):
         ident = video_id if video_id is not None else info.path.stem
         frame_rate = self.frame_rate or info.fps
         return self._key(
-            file_sha256(info.path), ident, centres, layer_ids, frame_rate, heads, blocks
+            content_sha256(info.path), ident, centres, layer_ids, frame_rate, heads, blocks
         )
 
     def encode_video(
@@ -460,7 +460,7 @@ class VideoEncoder(LoadedModelAccess):
         layer_ids = check_layer_indices(layers, self.n_layers, self.model_id)
         ident = video_id if video_id is not None else info.path.stem
         frame_rate = self.frame_rate or info.fps
-        sha256 = file_sha256(info.path)
+        sha256 = content_sha256(info.path)
         key = None
         if store is not None:
             key = self._key(sha256, ident, centres, layer_ids, frame_rate, heads, blocks)

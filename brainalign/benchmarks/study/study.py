@@ -511,7 +511,7 @@ class Study:
             One row per run: ``stimulus_id``, ``run`` (None for one unnamed run),
             ``path``, ``onset`` (s on the run's clock), ``sha256``, ``duration`` (s).
         """
-        from brainalign.encoders.common import file_sha256
+        from brainalign.encoders.common import content_sha256
 
         if self.sampling != "continuous":
             raise StudyInputError(
@@ -532,7 +532,7 @@ class Study:
                 "duration": [self._media_duration(path) for path in paths],
             }
         )
-        media["sha256"] = [file_sha256(path) for path in paths]
+        media["sha256"] = [content_sha256(path) for path in paths]
         if self.modality == "video":
             self._check_video_times(media)
         return media
