@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -552,7 +552,6 @@ def extract_features(
     FeatureStoreError
         If the store cannot be written or holds a conflicting entry.
     """
-    from brainalign.encoders.common import check_layer_indices
     from brainalign.encoders.text import Captures
 
     captures = Captures(heads, blocks, contributions, attention_summaries)
@@ -635,52 +634,71 @@ def extract_features(
         if instruction is not None
         else {},
     )
-    checked = None  # all layers, for a vision config that does not state how many
-    if encoder.n_layers is not None:
-        try:
-            checked = check_layer_indices(layers, encoder.n_layers, encoder.model_id)
-        except ValueError as error:
-            raise StimulusInputError(str(error)) from error
-    elif layers is not None:
-        raise StimulusInputError(
-            f"model {encoder.model_id!r} does not state its number of layers in its config; "
-            "use --layers all"
+    checked = _checked_layers(encoder, layers)
+    if kind == "text":
+        assert isinstance(stimuli, TextStimuli) and context is not None
+        wanted: dict[str, Any] = {"layers": checked, **asdict(captures)}
+        if _reads_one_text(stimuli, context):
+            wanted.update(
+                stimulus_ids=stimuli.stimulus_ids,
+                onsets=stimuli.onsets,
+                space_before=stimuli.space_before,
+            )
+            return _stored_or_encoded(
+                store,
+                lambda: encoder.words_store_key(stimuli.texts, **wanted),
+                lambda: encoder.encode_words(stimuli.texts, **wanted, store=store),
+                stimuli.source,
+                kind,
+            )
+        return _stored_or_encoded(
+            store,
+            lambda: encoder.extract_store_key(stimuli, context=context, **wanted),
+            lambda: encoder.extract(stimuli, context=context, **wanted, store=store),
+            stimuli.source,
+            kind,
         )
+    assert isinstance(stimuli, ImageStimuli)
+    wanted = {"layers": checked, "heads": captures.heads, "blocks": captures.blocks}
+    return _stored_or_encoded(
+        store,
+        lambda: encoder.images_store_key(stimuli, **wanted),
+        lambda: encoder.encode_images(stimuli, **wanted, store=store),
+        stimuli.source,
+        kind,
+    )
+
+
+def _stored_or_encoded(
+    store: FeatureStore,
+    key_of: Callable[[], dict[str, Any]],
+    encode: Callable[[], Features],
+    source: str,
+    kind: str,
+) -> Extraction:
+    """The store's complete entry of ``key_of()``, else ``encode()`` (which streams its
+    batches into that entry); an encoder's ValueError (a word with no token, a time
+    outside the video, ...) as a StimulusInputError naming the stimuli."""
+    try:
+        key = key_of()
+        found = load_stored(store, key)
+        features = found if found is not None else encode()
+    except ValueError as error:
+        raise StimulusInputError(f"{source}: {error}") from error
+    return Extraction(features, store.key_path(key), key, reused=found is not None, kind=kind)
+
+
+def _load_encoder(encoder_class: Any, model: str | os.PathLike, **options: Any) -> Any:
+    """Build an encoder; a setting it refuses becomes a StimulusInputError (a model that
+    cannot be loaded stays a ModelLoadError)."""
+    from brainalign.encoders.models import ModelLoadError
 
     try:
-        if kind == "text":
-            assert isinstance(stimuli, TextStimuli) and context is not None
-            wanted: dict[str, Any] = {"layers": checked, **asdict(captures)}
-            if _reads_one_text(stimuli, context):
-                wanted.update(
-                    stimulus_ids=stimuli.stimulus_ids,
-                    onsets=stimuli.onsets,
-                    space_before=stimuli.space_before,
-                )
-                key = encoder.words_store_key(stimuli.texts, **wanted)
-
-                def compute() -> Features:  # streams its batches into the entry
-                    return encoder.encode_words(stimuli.texts, **wanted, store=store)
-
-            else:
-                key = encoder.extract_store_key(stimuli, context=context, **wanted)
-
-                def compute() -> Features:  # streams its batches into the entry
-                    return encoder.extract(stimuli, context=context, **wanted, store=store)
-
-        else:
-            assert isinstance(stimuli, ImageStimuli)
-            wanted = {"layers": checked, "heads": captures.heads, "blocks": captures.blocks}
-            key = encoder.images_store_key(stimuli, **wanted)
-
-            def compute() -> Features:  # streams its batches into the entry
-                return encoder.encode_images(stimuli, **wanted, store=store)
-
-        found = load_stored(store, key)
-        features = found if found is not None else compute()
-    except ValueError as error:  # a word with no token, a token spanning two words, ...
-        raise StimulusInputError(f"{stimuli.source}: {error}") from error
-    return Extraction(features, store.key_path(key), key, reused=found is not None, kind=kind)
+        return encoder_class(model, **options)
+    except ModelLoadError:
+        raise
+    except ValueError as error:  # a bad setting: context_words, batch_size, pooling, ...
+        raise StimulusInputError(str(error)) from error
 
 
 def _build_encoder(
@@ -696,8 +714,6 @@ def _build_encoder(
     instruction: dict[str, Any],
 ) -> tuple[Any, Literal["text", "image"]]:
     """Check the options against the kind of stimuli, then load the encoder."""
-    from brainalign.encoders.models import ModelLoadError
-
     common = {**options, "progress": progress}
     if batch_size is not None:
         common["batch_size"] = batch_size
@@ -711,12 +727,8 @@ def _build_encoder(
             common["context_words"] = context_words
         from brainalign.encoders.text import TextEncoder
 
-        try:
-            return TextEncoder(model, pooling=pooling, **common, **instruction), "text"
-        except ModelLoadError:
-            raise
-        except ValueError as error:  # a bad setting: context_words, batch_size, ...
-            raise StimulusInputError(str(error)) from error
+        encoder = _load_encoder(TextEncoder, model, pooling=pooling, **common, **instruction)
+        return encoder, "text"
     pooling = pooling or "cls"
     if pooling not in IMAGE_POOLINGS:
         raise StimulusInputError(
@@ -732,12 +744,7 @@ def _build_encoder(
     _model_modality(model, "image")  # a text, audio or video model is named here
     from brainalign.encoders.vision import VisionEncoder
 
-    try:
-        return VisionEncoder(model, pooling=pooling, **common), "image"
-    except ModelLoadError:
-        raise
-    except ValueError as error:
-        raise StimulusInputError(str(error)) from error
+    return _load_encoder(VisionEncoder, model, pooling=pooling, **common), "image"
 
 
 def _extract_media(
@@ -815,7 +822,6 @@ def _extract_multimodal(
     encoder_options: dict[str, Any],
 ) -> Extraction:
     """Images read with an instruction by a multimodal language model."""
-    from brainalign.encoders.models import ModelLoadError
     from brainalign.encoders.multimodal import DEFAULT_INSTRUCTION, MultimodalEncoder
 
     given = [flag for flag, value in unused.items() if value is not None]
@@ -832,12 +838,7 @@ def _extract_multimodal(
             f"{' and '.join(given)} do not apply to a multimodal language model reading "
             "images (it averages the tokens of --span); drop them"
         )
-    try:
-        encoder = MultimodalEncoder(model, **encoder_options)
-    except ModelLoadError:
-        raise
-    except ValueError as error:
-        raise StimulusInputError(str(error)) from error
+    encoder = _load_encoder(MultimodalEncoder, model, **encoder_options)
     wanted: dict[str, Any] = {
         "instruction": prompt["instruction"] or DEFAULT_INSTRUCTION,
         "chat_template": prompt["chat_template"],
@@ -846,22 +847,27 @@ def _extract_multimodal(
         "heads": captures.heads,
         "blocks": captures.blocks,
     }
-    try:
-        key = encoder.store_key(stimuli, **wanted)
-        found = load_stored(store, key)
-        features = found if found is not None else encoder.encode(stimuli, **wanted, store=store)
-    except ValueError as error:
-        raise StimulusInputError(f"{stimuli.source}: {error}") from error
-    return Extraction(
-        features, store.key_path(key), key, reused=found is not None, kind="multimodal"
+    return _stored_or_encoded(
+        store,
+        lambda: encoder.store_key(stimuli, **wanted),
+        lambda: encoder.encode(stimuli, **wanted, store=store),
+        stimuli.source,
+        "multimodal",
     )
 
 
 def _checked_layers(encoder: Any, layers: Sequence[int] | None) -> list[int] | None:
     from brainalign.encoders.common import check_layer_indices
 
+    """``layers`` checked against the encoder's depth; None (all) for a config that does
+    not state it, where naming layers is refused."""
     if encoder.n_layers is None:
-        return None if layers is None else list(layers)
+        if layers is not None:
+            raise StimulusInputError(
+                f"model {encoder.model_id!r} does not state its number of layers in its "
+                "config; use --layers all"
+            )
+        return None
     try:
         return check_layer_indices(layers, encoder.n_layers, encoder.model_id)
     except ValueError as error:
@@ -877,14 +883,8 @@ def _extract_audio(
     encoder_options: dict[str, Any],
 ) -> Extraction:
     from brainalign.encoders.audio import AudioEncoder
-    from brainalign.encoders.models import ModelLoadError
 
-    try:
-        encoder = AudioEncoder(model, **encoder_options)
-    except ModelLoadError:
-        raise
-    except ValueError as error:
-        raise StimulusInputError(str(error)) from error
+    encoder = _load_encoder(AudioEncoder, model, **encoder_options)
     wanted: dict[str, Any] = {
         "stimulus_ids": stimuli.stimulus_ids.tolist(),
         "layers": _checked_layers(encoder, layers),
@@ -892,15 +892,13 @@ def _extract_audio(
         "blocks": captures.blocks,
     }
     files = list(stimuli.paths)
-    try:
-        key = encoder.audio_store_key(files, **wanted)
-        found = load_stored(store, key)
-        features = (
-            found if found is not None else encoder.encode_audio(files, **wanted, store=store)
-        )
-    except ValueError as error:
-        raise StimulusInputError(f"{stimuli.source}: {error}") from error
-    return Extraction(features, store.key_path(key), key, reused=found is not None, kind="audio")
+    return _stored_or_encoded(
+        store,
+        lambda: encoder.audio_store_key(files, **wanted),
+        lambda: encoder.encode_audio(files, **wanted, store=store),
+        stimuli.source,
+        "audio",
+    )
 
 
 def _extract_video(
@@ -912,7 +910,6 @@ def _extract_video(
     options: dict[str, Any],
     encoder_options: dict[str, Any],
 ) -> Extraction:
-    from brainalign.encoders.models import ModelLoadError
     from brainalign.encoders.video import VideoEncoder
 
     if len(stimuli) != 1:
@@ -925,17 +922,13 @@ def _extract_video(
             f"{stimuli.source}: a video model needs sample times: --tr SECONDS gives one clip "
             "centred on every volume onset (0, TR, 2 TR, ...) within the video"
         )
-    try:
-        encoder = VideoEncoder(
-            model,
-            pooling=options["pooling"],
-            frame_rate=options["frame_rate"],
-            **encoder_options,
-        )
-    except ModelLoadError:
-        raise
-    except ValueError as error:
-        raise StimulusInputError(str(error)) from error
+    encoder = _load_encoder(
+        VideoEncoder,
+        model,
+        pooling=options["pooling"],
+        frame_rate=options["frame_rate"],
+        **encoder_options,
+    )
     wanted: dict[str, Any] = {
         "tr": options["tr"],
         "video_id": str(stimuli.stimulus_ids[0]),
@@ -944,12 +937,10 @@ def _extract_video(
         "blocks": captures.blocks,
     }
     video = stimuli.paths[0]
-    try:
-        key = encoder.video_store_key(video, **wanted)
-        found = load_stored(store, key)
-        features = (
-            found if found is not None else encoder.encode_video(video, **wanted, store=store)
-        )
-    except ValueError as error:
-        raise StimulusInputError(f"{stimuli.source}: {error}") from error
-    return Extraction(features, store.key_path(key), key, reused=found is not None, kind="video")
+    return _stored_or_encoded(
+        store,
+        lambda: encoder.video_store_key(video, **wanted),
+        lambda: encoder.encode_video(video, **wanted, store=store),
+        stimuli.source,
+        "video",
+    )
