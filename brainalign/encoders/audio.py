@@ -155,6 +155,7 @@ from brainalign.encoders.common import (
     thread_limit,
 )
 from brainalign.encoders.features import Features
+from brainalign.encoders.hooks import CaptureLifecycle
 from brainalign.encoders.loading import load_model
 from brainalign.encoders.sinks import Sink, collect, load_stored
 
@@ -1067,7 +1068,7 @@ class AudioEncoder(LoadedModelAccess):
 # --------------------------------------------------------------------------- WavLM
 
 
-class WavLMCapture:
+class WavLMCapture(CaptureLifecycle):
     """Per-head and per-block outputs of WavLM blocks (``LayerCapture``'s interface).
 
     WavLM's attention hands its projection weights to
@@ -1102,22 +1103,16 @@ class WavLMCapture:
         self.mlp_output: dict[int, Any] = {}
         self._handles: list[Any] = []
 
-    def __enter__(self) -> WavLMCapture:
-        for layer in self.layers:
-            block = self._blocks[layer]
-            self._handles.append(
-                block.attention.register_forward_hook(self._attention_hook(layer), with_kwargs=True)
-            )
-            if self.store_blocks:
-                self._handles.append(
-                    block.feed_forward.register_forward_hook(self._mlp_hook(layer))
-                )
-        return self
+    def _stores(self) -> tuple[dict[int, Any], ...]:
+        return (self.heads, self.attention_output, self.mlp_output)
 
-    def __exit__(self, *exc: Any) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+    def _install(self, layer: int) -> None:
+        block = self._blocks[layer]
+        self._handles.append(
+            block.attention.register_forward_hook(self._attention_hook(layer), with_kwargs=True)
+        )
+        if self.store_blocks:
+            self._handles.append(block.feed_forward.register_forward_hook(self._mlp_hook(layer)))
 
     def _mlp_hook(self, layer: int) -> Any:
         def hook(module: Any, args: Any, output: Any) -> None:

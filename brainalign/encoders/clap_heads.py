@@ -50,6 +50,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from brainalign.encoders.hooks import CaptureLifecycle
+
 if TYPE_CHECKING:
     import torch
 
@@ -110,7 +112,7 @@ def _tolerance(reference: torch.Tensor) -> float:
     return max(1e-4, 8 * torch.finfo(reference.dtype).eps) * scale
 
 
-class ClapCapture:
+class ClapCapture(CaptureLifecycle):
     """Per-head and per-block outputs of CLAP's Swin stages (``LayerCapture``'s interface).
 
     See the module docstring for what each array holds and which block is captured.
@@ -168,26 +170,10 @@ class ClapCapture:
 
     # -- hooks -------------------------------------------------------------------------
 
-    def __enter__(self) -> ClapCapture:
-        if self._handles:
-            raise RuntimeError("ClapCapture is already active; enter it once.")
-        for store in (self.heads, self.attention_output, self.mlp_output):
-            store.clear()
-        try:
-            for s in self.layers:
-                self._install(s)
-        except BaseException:
-            self.remove()
-            raise
-        return self
+    def _stores(self) -> tuple[dict[int, Any], ...]:
+        return (self.heads, self.attention_output, self.mlp_output)
 
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
-
-    def remove(self) -> None:
-        """Remove every hook this capture installed (idempotent)."""
-        while self._handles:
-            self._handles.pop().remove()
+    def _forget(self) -> None:
         self._raw.clear()
 
     def _install(self, s: int) -> None:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from brainalign.encoders.hooks import (
     ArchitectureSpec,
+    CaptureLifecycle,
     UnsupportedArchitectureError,
     architecture_spec,
     get_module,
@@ -105,7 +106,7 @@ def _weight_per_head(module: Any, n_heads: int, d_head: int) -> torch.Tensor:
     return weight.detach().reshape(n_heads, d_head, weight.shape[1])
 
 
-class LayerCapture:
+class LayerCapture(CaptureLifecycle):
     """Capture per-layer and per-head activations of a transformer during forward passes.
 
     Parameters
@@ -249,44 +250,29 @@ class LayerCapture:
 
         return hook
 
-    def __enter__(self) -> LayerCapture:
-        if self._handles:
-            raise RuntimeError("LayerCapture is already active; it cannot be entered twice.")
-        for store in (self.heads, self.contributions, self.attention_output, self.mlp_output):
-            store.clear()
-        try:
-            for i in self.layers:
-                self._handles.append(
-                    self._blocks[i].register_forward_pre_hook(self._block_hook(i), with_kwargs=True)
+    def _stores(self) -> tuple[dict[int, torch.Tensor], ...]:
+        return (self.heads, self.contributions, self.attention_output, self.mlp_output)
+
+    def _install(self, i: int) -> None:
+        self._handles.append(
+            self._blocks[i].register_forward_pre_hook(self._block_hook(i), with_kwargs=True)
+        )
+        out_proj = self._out_projs[i]
+        if self.store_heads or self.store_contributions:
+            self._handles.append(
+                out_proj.register_forward_pre_hook(self._heads_hook(i), with_kwargs=True)
+            )
+        if self.store_blocks:
+            self._handles.append(
+                out_proj.register_forward_hook(
+                    self._output_hook(i, self.attention_output), with_kwargs=True
                 )
-                out_proj = self._out_projs[i]
-                if self.store_heads or self.store_contributions:
-                    self._handles.append(
-                        out_proj.register_forward_pre_hook(self._heads_hook(i), with_kwargs=True)
-                    )
-                if self.store_blocks:
-                    self._handles.append(
-                        out_proj.register_forward_hook(
-                            self._output_hook(i, self.attention_output), with_kwargs=True
-                        )
-                    )
-                    self._handles.append(
-                        self._mlps[i].register_forward_hook(
-                            self._output_hook(i, self.mlp_output), with_kwargs=True
-                        )
-                    )
-        except BaseException:
-            self.remove()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.remove()
-
-    def remove(self) -> None:
-        """Remove every hook this capture installed (idempotent)."""
-        while self._handles:
-            self._handles.pop().remove()
+            )
+            self._handles.append(
+                self._mlps[i].register_forward_hook(
+                    self._output_hook(i, self.mlp_output), with_kwargs=True
+                )
+            )
 
     def head_weights(self, layer: int) -> torch.Tensor:
         """Block ``layer``'s output-projection weight split by head, ``(n_heads, d_head, d_model)``.

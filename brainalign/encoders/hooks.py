@@ -247,3 +247,55 @@ def get_module(root: Any, path: str, *, what: str) -> Any:
         "paths may be for another transformers version; fix them with "
         "register_architecture(model_type, layers=..., out_proj=..., mlp=...)."
     )
+
+
+class CaptureLifecycle:
+    """Entering and leaving a capture: what every capture class shares.
+
+    :class:`~brainalign.encoders.heads.LayerCapture`,
+    :class:`~brainalign.encoders.timesformer_heads.TimesformerCapture` and
+    :class:`~brainalign.encoders.clap_heads.ClapCapture` register their hooks for each
+    layer in :meth:`_install` (appending the handles to ``_handles``) and keep what they
+    capture in the dicts :meth:`_stores` returns. Entering clears those stores and
+    installs the hooks of every layer in ``layers``, removing the ones already installed
+    if one fails; leaving (or :meth:`remove`) removes them all and calls :meth:`_forget`.
+    A capture cannot be entered while active.
+    """
+
+    layers: tuple[int, ...]
+    _handles: list[Any]
+
+    def _stores(self) -> tuple[dict[int, Any], ...]:
+        """The dicts of captured arrays, cleared on entering."""
+        raise NotImplementedError
+
+    def _install(self, layer: int) -> None:
+        """Register the hooks of one layer (their handles into ``_handles``)."""
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        """Drop per-pass scratch state when the hooks are removed (nothing by default)."""
+
+    def __enter__(self) -> Any:
+        if self._handles:
+            raise RuntimeError(
+                f"{type(self).__name__} is already active; it cannot be entered twice."
+            )
+        for store in self._stores():
+            store.clear()
+        try:
+            for layer in self.layers:
+                self._install(layer)
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        """Remove every hook this capture installed (idempotent)."""
+        while self._handles:
+            self._handles.pop().remove()
+        self._forget()

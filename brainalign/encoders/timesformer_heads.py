@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from brainalign.encoders.hooks import UnsupportedArchitectureError
+from brainalign.encoders.hooks import CaptureLifecycle, UnsupportedArchitectureError
 
 if TYPE_CHECKING:
     import torch
@@ -108,7 +108,7 @@ def _tolerance(reference: torch.Tensor, dtype: Any) -> float:
     return max(1e-4, 8 * torch.finfo(dtype).eps) * scale
 
 
-class TimesformerCapture:
+class TimesformerCapture(CaptureLifecycle):
     """Per-head and per-block outputs of TimeSformer blocks (``LayerCapture``'s interface).
 
     See the module docstring for what each array holds. Used as a context manager: the
@@ -164,26 +164,10 @@ class TimesformerCapture:
 
     # -- hooks -------------------------------------------------------------------------
 
-    def __enter__(self) -> TimesformerCapture:
-        if self._handles:
-            raise RuntimeError("TimesformerCapture is already active; enter it once.")
-        for store in (self.heads, self.temporal_heads, self.attention_output, self.mlp_output):
-            store.clear()
-        try:
-            for i in self.layers:
-                self._install(i)
-        except BaseException:
-            self.remove()
-            raise
-        return self
+    def _stores(self) -> tuple[dict[int, Any], ...]:
+        return (self.heads, self.temporal_heads, self.attention_output, self.mlp_output)
 
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
-
-    def remove(self) -> None:
-        """Remove every hook this capture installed (idempotent)."""
-        while self._handles:
-            self._handles.pop().remove()
+    def _forget(self) -> None:
         self._raw.clear()
 
     def _install(self, i: int) -> None:
