@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,47 +32,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from passage_vs_prefix import alice_words, build_model_dir, stacked  # noqa: E402
+
 INSTRUCTION = (
     "Listen to this story as if you were a child hearing it for the first time, and "
     "picture every scene."
 )
 TOLERANCE = 1e-4
-
-
-def alice_words() -> list[str]:
-    """The Alice words of the test data (one word per line, ``#`` comments)."""
-    lines = (ROOT / "tests" / "data" / "alice_words.txt").read_text(encoding="utf-8").splitlines()
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def build_model_dir(directory: Path, words: list[str], blocks: int, dims: int) -> None:
-    """Save a GPT-2 config and a BPE tokenizer trained on ``words`` to ``directory``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=2000,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator([" ".join(words)], trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>")
-    fast.save_pretrained(directory)
-    eos = fast.eos_token_id
-    GPT2Config(
-        vocab_size=len(fast),
-        n_layer=blocks,
-        n_embd=dims,
-        n_head=dims // 64,
-        n_positions=1024,
-        bos_token_id=eos,
-        eos_token_id=eos,
-    ).save_pretrained(directory)
 
 
 def per_word(model, tokenizer, words: list[str], max_length: int, stride: int) -> np.ndarray:
@@ -105,11 +73,6 @@ def per_word(model, tokenizer, words: list[str], max_length: int, stride: int) -
             rows.append(torch.stack([h[0, -1] for h in output.hidden_states]).numpy())
             position += 1
     return np.stack(rows, axis=1)
-
-
-def stacked(features) -> np.ndarray:
-    """Features as one array, shape (n_layers, n_items, n_dims)."""
-    return np.stack([features[name] for name in features.layer_names])
 
 
 def best_times(runs: dict, repeats: int) -> tuple[dict, dict]:

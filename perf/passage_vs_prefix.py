@@ -41,8 +41,9 @@ def alice_words() -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def build_model_dir(directory: Path, words: list[str]) -> None:
-    """Save a GPT-2-small config and a BPE tokenizer trained on ``words`` to ``directory``."""
+def build_model_dir(directory: Path, words: list[str], blocks: int = 12, dims: int = 768) -> None:
+    """Save a GPT-2 config (default GPT-2-small: 12 blocks of 768 dims, 64 dims per head)
+    and a BPE tokenizer trained on ``words`` to ``directory``."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, PreTrainedTokenizerFast
 
@@ -61,9 +62,9 @@ def build_model_dir(directory: Path, words: list[str]) -> None:
     eos = fast.eos_token_id
     GPT2Config(
         vocab_size=len(fast),
-        n_layer=12,
-        n_embd=768,
-        n_head=12,
+        n_layer=blocks,
+        n_embd=dims,
+        n_head=dims // 64,
         n_positions=1024,
         bos_token_id=eos,
         eos_token_id=eos,
