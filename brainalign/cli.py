@@ -187,6 +187,17 @@ def _add_datasets_parser(commands: argparse._SubParsersAction) -> None:
     fetch.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_instruction_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--instruction TEXT`` (described by ``what``) and ``--instruction-format``."""
+    parser.add_argument("--instruction", default=None, metavar="TEXT", help=what)
+    parser.add_argument(
+        "--instruction-format",
+        choices=("plain", "chat"),
+        default="plain",
+        help="with --instruction: a plain prefix (default) or the model's chat template",
+    )
+
+
 def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
     extract = commands.add_parser(
         "extract",
@@ -269,19 +280,11 @@ def _add_extract_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="windows or images per forward pass",
     )
-    extract.add_argument(
-        "--instruction",
-        default=None,
-        metavar="TEXT",
-        help="text: a task instruction read before every window or passage (part of the "
-        "entry's key; its tokens are never pooled into the features); images with a "
-        "multimodal language model: the instruction read with each image",
-    )
-    extract.add_argument(
-        "--instruction-format",
-        choices=("plain", "chat"),
-        default="plain",
-        help="with --instruction: a plain prefix (default) or the model's chat template",
+    _add_instruction_options(
+        extract,
+        "text: a task instruction read before every window or passage (part of the entry's "
+        "key; its tokens are never pooled into the features); images with a multimodal "
+        "language model: the instruction read with each image",
     )
     extract.add_argument(
         "--span",
@@ -458,18 +461,10 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="items per forward pass",
     )
-    score.add_argument(
-        "--instruction",
-        default=None,
-        metavar="TEXT",
-        help="a task instruction the text encoder reads before every text (benchmarks "
-        "that read text; the rows carry it in an 'instruction' column)",
-    )
-    score.add_argument(
-        "--instruction-format",
-        choices=("plain", "chat"),
-        default="plain",
-        help="with --instruction: a plain prefix (default) or the model's chat template",
+    _add_instruction_options(
+        score,
+        "a task instruction the text encoder reads before every text (benchmarks that read "
+        "text; the rows carry it in an 'instruction' column)",
     )
     score.add_argument(
         "--untrained", action="store_true", help="score the architectures with random weights"
