@@ -197,6 +197,26 @@ def _load_things(get: FileGetter, table: str = "concepts", **options: Any) -> An
     return read_things_concepts(get(table), **options)
 
 
+def _load_things_triplets(get: FileGetter, path: Any = None, **options: Any) -> Any:
+    import dataclasses
+
+    from brainalign.datasets.behaviour import read_triplets
+    from brainalign.datasets.catalogue import load
+
+    _no_options("things-triplets", options)
+    file = _require_path("things-triplets", path, REGISTRY["things-triplets"].how_to_get)
+    if file.is_dir():
+        raise CatalogueError(
+            f"things-triplets: path={str(file)!r} is a folder; pass one triplet file (e.g. "
+            "its validationset.txt)"
+        )
+    stimuli = load("things-concepts", table="concepts").stimuli
+    triplets = read_triplets(file, concepts=list(stimuli.stimulus_ids))
+    concepts = triplets.concepts.assign(word=stimuli.text)
+    meta = {**triplets.meta, "name": "things-triplets", "concept_table": "things-concepts"}
+    return dataclasses.replace(triplets, concepts=concepts, meta=meta)
+
+
 def _word_pairs_loader(name: str) -> Callable[..., Any]:
     def load_pairs(get: FileGetter, **options: Any) -> Any:
         from brainalign.datasets.behaviour import read_word_pairs
@@ -633,6 +653,57 @@ _ENTRIES: list[DatasetInfo] = [
         checksum_source=_LOCAL_COPY,
         loader=_load_things,
         url="https://things-initiative.org",
+    ),
+    DatasetInfo(
+        name="things-triplets",
+        title="THINGS odd-one-out: similarity judgements on triplets of 1,854 object concepts",
+        description=(
+            "4.70 million odd-one-out choices of online participants (Hebart et al. 2023, "
+            "THINGS-data; the first 1.46 million in Hebart et al. 2020): three THINGS object "
+            "images were shown and the one least similar to the other two was chosen. The "
+            "triplet files list one trial per line as three 0-based concept indices (the row "
+            "order of things_concepts.tsv) with the odd one out last: trainset.txt (90%) and "
+            "validationset.txt (10%, 453,642 trials); the noise-ceiling sets repeat triplets "
+            "across participants. Published on OSF only; OSF computes file hashes but no "
+            "paper, release or code pins them (Brain-Score packs validationset as the "
+            "netCDF assembly 'Hebart2023' with a SHA-1, in another format), so brainalign "
+            "does not download the triplets."
+        ),
+        modality="behaviour",
+        subjects="12,340 online participants (Amazon Mechanical Turk)",
+        stimuli=(
+            "triplets of the 1,854 THINGS concepts, shown as images (THINGS images are "
+            "licence-restricted and not redistributed)"
+        ),
+        size="not stated here (text files; see the OSF project)",
+        citation=(
+            "Hebart, M. N., Contier, O., Teichmann, L., Rockter, A. H., Zheng, C. Y., Kidder, "
+            "A., Corriveau, A., Vaziri-Pashkam, M., & Baker, C. I. (2023). THINGS-data, a "
+            "multimodal collection of large-scale datasets for investigating object "
+            "representations in human brain and behavior. eLife, 12, e82580. Hebart, M. N., "
+            "Zheng, C. Y., Pereira, F., & Baker, C. I. (2020). Revealing the multidimensional "
+            "mental representations of natural objects underlying human similarity "
+            "judgements. Nature Human Behaviour, 4, 1173-1185."
+        ),
+        licence="CC0-1.0 (THINGS-data, as stated on OSF; check)",
+        access="local path",
+        how_to_get=(
+            "Download the triplet files of THINGS-data from OSF (https://osf.io/f5rn6/, "
+            "folder of the odd-one-out data: trainset.txt, validationset.txt and the "
+            "noise-ceiling sets), then load('things-triplets', path=FILE). The concept "
+            "names come from things-concepts (downloaded with its checksum). The image "
+            "benchmark also needs one image per concept: the THINGS images "
+            "(https://osf.io/jum2f/, password-protected zip) or your own, in a folder of "
+            "<uniqueID>.<ext> files or of <uniqueID>/ subfolders (the first image by name "
+            "is used), given as the benchmark option images."
+        ),
+        returns=(
+            "Triplets (read_triplets): triplets (n_trials, 3) int64, the odd one out last; "
+            "concepts (1854 rows: index, concept = uniqueID, word). Options: path (required, "
+            "one triplet file)."
+        ),
+        loader=_load_things_triplets,
+        url="https://osf.io/f5rn6/",
     ),
     _word_pairs_entry(
         "simlex999",

@@ -109,7 +109,7 @@ def server():
 
 def test_every_entry_is_complete_and_consistent():
     names = available()
-    assert len(names) == 18 and names == sorted(registry.REGISTRY)
+    assert len(names) == 19 and names == sorted(registry.REGISTRY)
     filenames = []
     for name in names:
         entry = info(name)
