@@ -240,6 +240,7 @@ def score(
     figures: bool = True,
     instruction: str | None = None,
     instruction_format: str = "plain",
+    units: str | None = None,
 ) -> pd.DataFrame:
     """Score every model on every benchmark, with its untrained twin, controls and ceilings.
 
@@ -279,6 +280,9 @@ def score(
         model's chat template), for the benchmarks that read text
         (:class:`~brainalign.benchmarks.settings.RunSettings`); the rows carry it in an
         ``instruction`` column and the run folder's settings include it.
+    units : str, optional
+        Score only the model's localized units, e.g. ``"language:1%"``
+        (:mod:`brainalign.benchmarks.units`), next to the control ``random-units``.
 
     Returns
     -------
@@ -326,6 +330,7 @@ def score(
         options=dict(options or {}),
         instruction=instruction,
         instruction_format=instruction_format,
+        units=units,
     )
     registered = [] if benchmarks is None else resolve_benchmarks(benchmarks)
     records = check_distinct(registered + resolve_studies(study))

@@ -26,6 +26,12 @@ CHECKED = {
     "--device": ["gpu", "cuda:x", ""],
     "--tr": ["0", "-2", "x", "inf"],
     "--frame-rate": ["0", "-1", "nan", "fast"],
+    "--units": ["language", "visual:1%", "language:0%", "language:1%:voxel"],
+    "--n-layers": ["0", "-1", "x"],
+    "--n-heads": ["0", "-1", "x"],
+    "--d-model": ["0", "-1", "x"],
+    "--d-ff": ["0", "-1", "x"],
+    "--max-positions": ["0", "-1", "x"],
 }
 
 #: Options with no value to validate at parse time, and why.
@@ -58,12 +64,27 @@ NO_VALUE = {
     "config": "a YAML file, checked by load_config",
     "results_dir": "a folder, checked by read_results",
     "root": "a folder, checked by run_store",
+    "directory": "a folder, refused when it holds a model (build_untrained)",
+    "--tokenizer": "a hub id or folder, loaded and checked by build_untrained",
 }
 
 #: Required arguments, so that only the option under test can fail.
 REQUIRED = {
     ("score",): ["m", "--benchmark", "simlex999"],
     ("extract",): ["--model", "m", "--dataset", "x"],
+    ("build",): [
+        "d",
+        "--family",
+        "gpt2",
+        "--n-layers",
+        "1",
+        "--n-heads",
+        "1",
+        "--d-model",
+        "8",
+        "--tokenizer",
+        "t",
+    ],  # fmt: skip
 }
 
 

@@ -13,8 +13,12 @@ a versioned id. :meth:`Benchmark.run` is the only way a score is made:
 4. ``Benchmark.run`` labels every row (``model``, ``weights``, ``control``,
    ``control_of``, ``benchmark``, ``dataset``, ``metric``), flags the rows scored from
    features that are the same for every item (``features_flag``, with one
-   :class:`ConstantFeaturesWarning` per run naming them), joins the ceiling, and types
-   the table (:func:`brainalign.results.make_results`).
+   :class:`ConstantFeaturesWarning` per run naming them), joins the ceiling, puts the
+   model's card on its rows (:mod:`brainalign.encoders.cards`: size, depth, width,
+   objective, ``relative_depth``) and, for per-head rows of a text model, each head's
+   properties (:mod:`brainalign.encoders.head_properties`: induction and previous-token
+   scores, attention entropy and distance), and types the table
+   (:func:`brainalign.results.make_results`).
 
 A task only computes scores: it never names the rows, adds the twin or the controls
 itself, or checks settings. Each stage is logged (logger ``brainalign.progress``, one
@@ -24,6 +28,7 @@ silent.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import time
@@ -36,7 +41,9 @@ import numpy as np
 import pandas as pd
 
 from brainalign.benchmarks.settings import RunSettings, check_settings
+from brainalign.benchmarks.units import RANDOM_UNITS_CONTROL, units_per_row
 from brainalign.datasets.download import NotInCacheError
+from brainalign.encoders.cards import attach_model_card, model_card
 
 if TYPE_CHECKING:
     from brainalign.encoders.features import Features
@@ -246,6 +253,9 @@ class Benchmark:
     reads_instruction : bool
         Whether its model features come from the text encoder, which can read a task
         instruction before every text (``instruction``).
+    selects_units : bool
+        Whether its model features are a text model's hidden states, which a run can
+        restrict to localized units (``units``, :mod:`brainalign.benchmarks.units`).
     seeded : str
         What the run's seed seeds besides the untrained twin (random controls, shuffled
         folds); empty when nothing.
@@ -280,6 +290,7 @@ class Benchmark:
     layers_note: str = ""
     uses_context_words: bool = False
     reads_instruction: bool = False
+    selects_units: bool = False
     seeded: str = ""
     options: Mapping[str, str] = field(default_factory=dict)
     batch_size: int = 32
@@ -292,6 +303,12 @@ class Benchmark:
             )
         if not isinstance(self.version, int) or self.version < 1:
             raise ValueError(f"Benchmark {self.id!r}: version={self.version!r} must be an int >= 1")
+
+    @property
+    def stimuli_kind(self) -> str:
+        """What the model reads: ``"image"``, ``"audio"``, ``"video"`` (the benchmark's
+        ``context``) or ``"text"`` (every other context)."""
+        return self.context if self.context in ("image", "audio", "video") else "text"
 
     @property
     def versioned_id(self) -> str:
@@ -388,6 +405,8 @@ class Benchmark:
         assert scored is not None
         for name, rows in task.score_controls(scored).items():
             frames.append(_label(rows, control=name, control_of=settings_.model))
+        if settings_.units is not None:  # the same number of units per layer, at random
+            frames.append(self._random_units(settings_))
         if constant:
             warnings.warn(
                 _constant_message(self.versioned_id, settings_.model, constant),
@@ -397,6 +416,12 @@ class Benchmark:
         rows = pd.concat(frames, ignore_index=True)
         rows["features_flag"] = rows["features_flag"].fillna("")
         rows = _with_ceiling(rows, task.ceiling())
+        rows = attach_model_card(rows, model_card(settings_.model, stimuli=self.stimuli_kind))
+        if settings_.heads and self.stimuli_kind == "text":
+            rows = _with_head_properties(rows, settings_)
+        if settings_.units is not None:
+            rows["units"] = settings_.units
+            rows["n_model_units"] = units_per_row(rows, settings_)
         if settings_.instruction is not None:  # a run-wide setting the rows must carry
             rows["instruction"] = settings_.instruction
             rows["instruction_format"] = settings_.instruction_format
@@ -407,6 +432,39 @@ class Benchmark:
         from brainalign.results import make_results
 
         return make_results(rows)
+
+    def _random_units(self, settings: RunSettings) -> pd.DataFrame:
+        """Rows of the ``random-units`` control: the run's task scoring random units."""
+        drawn = dataclasses.replace(settings, unit_draw="random")
+        PROGRESS.info("%s %s: random-units control", self.versioned_id, settings.model)
+        scores = self.resolve_runner()(self, drawn).score_model(settings.weights)
+        return _label(scores.rows, control=RANDOM_UNITS_CONTROL, control_of=settings.model)
+
+
+def _with_head_properties(rows: pd.DataFrame, settings: RunSettings) -> pd.DataFrame:
+    """Per-head rows joined to their head's properties (induction, previous-token, ...).
+
+    :func:`brainalign.encoders.head_properties.head_properties` of each scored weights
+    variant (in the run's store), matched on ``(weights, layer, head)``; whole-layer and
+    control rows get NaN.
+    """
+    from brainalign.encoders.head_properties import HEAD_PROPERTY_MEASURES, head_properties
+
+    table = rows.copy()
+    for name in HEAD_PROPERTY_MEASURES:
+        table[name] = np.nan
+    for weights in settings.variants:
+        cards = head_properties(
+            settings.model, weights=weights, seed=settings.run_seed, sequence_length=None,
+            device=settings.device, dtype=settings.dtype, store=settings.feature_store(),
+        )  # fmt: skip
+        cards = cards.set_index(["layer", "head"])
+        mine = (table["weights"] == weights) & table["head"].notna()
+        keys = list(zip(table.loc[mine, "layer"].astype(int), table.loc[mine, "head"].astype(int),
+                        strict=True))  # fmt: skip
+        values = cards.reindex(keys)[list(HEAD_PROPERTY_MEASURES)].to_numpy(dtype=np.float64)
+        table.loc[mine, list(HEAD_PROPERTY_MEASURES)] = values
+    return table
 
 
 def _counts(rows: pd.DataFrame) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 from brainalign.alignment.ceiling import leave_one_out_isc
 from brainalign.alignment.encoding import cross_validated_encoding
 from brainalign.alignment.temporal import lanczos_resample
+from brainalign.benchmarks.units import restrict_run_features
 from brainalign.datasets.recording import Recording
 from brainalign.encoders.features import Features
 
@@ -120,8 +121,8 @@ def story_word_features(
     if "space_before" in words.columns:
         options["space_before"] = words["space_before"].to_numpy(dtype=bool)
     texts = words["text"].astype(str).tolist()
-    store = settings.feature_store()
-    return encoder.encode_words(texts, **options, store=store)
+    features = encoder.encode_words(texts, **options, store=settings.feature_store())
+    return restrict_run_features(features, settings, weights)
 
 
 def features_to_volumes(

@@ -85,6 +85,7 @@ from brainalign.alignment.ceiling import leave_one_out_isc
 from brainalign.alignment.encoding import cross_validated_encoding
 from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import position_features
+from brainalign.benchmarks.units import restrict_run_features
 from brainalign.datasets.catalogue import load
 
 if TYPE_CHECKING:
@@ -621,6 +622,7 @@ class LanguageRidgeTask:
             **settings.text_instruction(),
             **settings.encoder_options(self.benchmark, weights),
         )
+        features = restrict_run_features(features, settings, weights)
         frames = [
             self._rows(X, layer, head) for layer, head, X in _feature_sets(features, settings.heads)
         ]

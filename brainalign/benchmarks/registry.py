@@ -21,6 +21,7 @@ downloadable); offline with a file missing it raises :class:`MissingBenchmarkDat
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 from brainalign.benchmarks.benchmark import Benchmark, MissingBenchmarkDataError
 
@@ -192,6 +193,7 @@ def _word_pairs(name: str, citation: str, what: str) -> Benchmark:
         citation=citation,
         runner="brainalign.benchmarks.word_similarity:prepare",
         reads_instruction=True,
+        selects_units=True,
         dataset_files=("pairs",),
         scores_heads=True,
         seeded=_SEEDED_WORDS,
@@ -237,6 +239,7 @@ _ENTRIES = [
         ),
         runner="brainalign.benchmarks.alice2016:prepare",
         reads_instruction=True,
+        selects_units=True,
         uses_context_words=True,
         options={
             "radius_mm": "ROI sphere radius in mm, 6 (default) or 10",
@@ -329,6 +332,7 @@ _ENTRIES = [
         ),
         runner="brainalign.benchmarks.norms:prepare",
         reads_instruction=True,
+        selects_units=True,
         scores_heads=True,
         seeded=_SEEDED_NORMS,
         options=_NORMS_OPTIONS,
@@ -359,6 +363,7 @@ _ENTRIES = [
         ),
         runner="brainalign.benchmarks.norms:prepare",
         reads_instruction=True,
+        selects_units=True,
         scores_heads=True,
         seeded=_SEEDED_NORMS,
         options=_NORMS_OPTIONS,
@@ -536,6 +541,98 @@ _ENTRIES += [
 ]
 
 
+_TRIPLETS_CITATION = (
+    "Hebart, M. N., et al. (2023). THINGS-data. eLife, 12, e82580; Hebart, M. N., Zheng, C. Y., "
+    "Pereira, F., & Baker, C. I. (2020). Nature Human Behaviour, 4, 1173-1185; Muttenthaler, "
+    "L., et al. (2023). Human alignment of neural network representations. ICLR 2023."
+)
+_TRIPLETS_OPTIONS = {
+    "triplets": "path of a THINGS odd-one-out triplet file (required; e.g. validationset.txt)",
+    "ceiling_triplets": (
+        "path of a triplet file with repeated triplets for the ceiling (default: the scored "
+        "file's own repeats)"
+    ),
+    "similarity": "'cosine' (default, Muttenthaler et al. 2023) or 'dot' (SPoSE)",
+}
+
+
+def _things_triplets(name: str, runner: str, **fields: Any) -> Benchmark:
+    return Benchmark(
+        id=name,
+        version=1,
+        dataset="things-triplets",
+        pooling="mean",
+        metric="odd_one_out_accuracy",
+        cross_validation="none (nothing is fitted)",
+        ceiling=(
+            "mean agreement with each repeated triplet's most frequent answer (Hebart et al. "
+            "2023; an upper bound); the expected accuracy of predicting each answer by the "
+            "majority of the other answers is in ceiling_lower "
+            "(brainalign.alignment.triplets.odd_one_out_ceiling); NaN without repeats"
+        ),
+        aggregation=(
+            "one row per (model, layer[, head]) over all trials of the file, subject 'all', "
+            "unit 'odd_one_out'; chance (1/3), n_triplets, n_concepts, ceiling_lower and "
+            "ceiling_sets columns"
+        ),
+        controls=(
+            f"{_TWIN} and the control 'random-concept-vectors' (one seeded Gaussian vector "
+            "per concept, as many dimensions as the model's last layer: concept identity "
+            "without content; expected accuracy 1/3). Scored exactly as the model"
+        ),
+        citation=_TRIPLETS_CITATION,
+        runner=runner,
+        scores_heads=True,
+        seeded="the random concept vectors",
+        **fields,
+    )
+
+
+_ENTRIES += [
+    _things_triplets(
+        "things-triplets-words",
+        "brainalign.benchmarks.triplets:prepare_words",
+        description=(
+            "THINGS odd-one-out (Hebart et al. 2023): for each trial, the model's odd one out "
+            "is the concept outside the pair whose word representations are most similar "
+            "(cosine, or dot product with the option similarity); accuracy = fraction of "
+            "trials where it is the participant's choice."
+        ),
+        presentation=_WORD_PAIRS_PRESENTATION.replace(
+            "word type of the dataset", "concept's word (the 'Word' of things_concepts.tsv)"
+        ),
+        context="isolated",
+        reads_instruction=True,
+        selects_units=True,
+        options=_TRIPLETS_OPTIONS,
+    ),
+    _things_triplets(
+        "things-triplets-images",
+        "brainalign.benchmarks.triplets:prepare_images",
+        description=(
+            "THINGS odd-one-out (Hebart et al. 2023) on images: for each trial, the model's "
+            "odd one out is the concept outside the pair whose image representations are "
+            "most similar (cosine, or dot product with the option similarity); accuracy = "
+            "fraction of trials matching the participant."
+        ),
+        presentation=(
+            "one image per concept from the folder given as the option images (the THINGS "
+            "images are licence-restricted: the user supplies them), through the model's "
+            "own image processor; per hidden state (0 = embeddings) the mean over patch "
+            "tokens (ViTs, CLS excluded) or spatial positions (ConvNets)"
+        ),
+        context="image",
+        options={
+            **_TRIPLETS_OPTIONS,
+            "images": (
+                "folder of concept images (required): <uniqueID>.<ext> files or <uniqueID>/ "
+                "subfolders (first image by name)"
+            ),
+        },
+    ),
+]
+
+
 _LANGUAGE_RIDGE_CV = (
     "outer GroupKFold by {unit} ({n_splits} folds, fewer when there are fewer groups; a "
     "{unit} is never split between training and test), ridge penalty per unit chosen by an "
@@ -576,6 +673,7 @@ def _language_ridge(
         controls=_LANGUAGE_RIDGE_CONTROLS.format(unit=unit),
         runner="brainalign.benchmarks.language_ridge:prepare",
         reads_instruction=True,
+        selects_units=True,
         scores_heads=True,
         options=_LANGUAGE_RIDGE_OPTIONS,
         uses_context_words=fields.get("context") == "window",

@@ -46,6 +46,7 @@ FLAGS = {
     "instruction": "--instruction",
     "instruction_format": "--instruction-format",
     "options": "--option",
+    "units": "--units",
 }
 """The command-line flag of each setting, named in errors next to the Python name."""
 
@@ -119,6 +120,14 @@ class RunSettings:
         The rows of the run carry it in an ``instruction`` column.
     instruction_format : {"plain", "chat"}, default "plain"
         A plain prefix, or the model's chat template (only with an ``instruction``).
+    units : str, optional
+        Score only the model's localized units, e.g. ``"language:1%"``
+        (:mod:`brainalign.benchmarks.units`), on the benchmarks whose features are a
+        text model's hidden states (``selects_units``), next to the control
+        ``random-units``. The rows carry it in a ``units`` column.
+    unit_draw : {"localized", "random"}, default "localized"
+        With ``units``: which units the run's features keep (``"random"`` is how the
+        ``random-units`` control is scored; set by the benchmark, not by users).
     """
 
     model: str
@@ -136,6 +145,8 @@ class RunSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     instruction: str | None = None
     instruction_format: str = "plain"
+    units: str | None = None
+    unit_draw: str = "localized"
 
     def __post_init__(self) -> None:
         from brainalign.encoders.models import split_model_spec
@@ -176,6 +187,15 @@ class RunSettings:
                 "instruction_format (--instruction-format) applies with an instruction "
                 "(--instruction): give both"
             )
+        if self.units is not None:
+            from brainalign.benchmarks.units import parse_units
+
+            try:
+                object.__setattr__(self, "units", parse_units(self.units).text)
+            except ValueError as error:
+                raise SettingsError(f"{error} (--units)") from None
+        if self.unit_draw not in ("localized", "random"):
+            raise SettingsError(f"unit_draw={self.unit_draw!r}: use 'localized' or 'random'")
         if not isinstance(self.options, Mapping) or not all(
             isinstance(k, str) for k in self.options
         ):
@@ -215,6 +235,7 @@ class RunSettings:
             "dtype": self.dtype,
             "options": {k: _plain(v) for k, v in sorted(self.options.items())},
             **self.text_instruction(),
+            **({} if self.units is None else {"units": self.units}),
         }
 
     def text_instruction(self) -> dict[str, str]:
@@ -307,7 +328,8 @@ def check_settings(benchmark: Benchmark, settings: RunSettings) -> None:
         Naming the setting (command-line flag and Python name), the benchmark and why:
         ``layers`` for a benchmark without layers, ``heads`` without per-head scoring,
         ``context_words`` for one that reads no word windows, ``instruction`` for one
-        whose features are not read by the text encoder, ``seed`` where nothing
+        whose features are not read by the text encoder, ``units`` for one whose features
+        are not a text model's hidden states (or with ``heads``), ``seed`` where nothing
         random is seeded, ``untrained_twin=False`` for an untrained model (it has no
         twin), or an option the benchmark does not take (its options are listed).
     """
@@ -329,6 +351,20 @@ def check_settings(benchmark: Benchmark, settings: RunSettings) -> None:
             settings.instruction,
             "its features do not come from a text encoder reading a task instruction (a "
             "study of text takes the option 'instruction' in its study file)",
+        )
+    if settings.units is not None and not benchmark.selects_units:
+        raise _refuse(
+            benchmark,
+            "units",
+            settings.units,
+            "its features are not a text model's hidden states",
+        )
+    if settings.units is not None and settings.heads:
+        raise _refuse(
+            benchmark,
+            "units",
+            settings.units,
+            "localized units are hidden-state units; score heads in a run without --units",
         )
     if settings.weights == "untrained" and not settings.untrained_twin:
         raise _refuse(benchmark, "untrained_twin", False, "the scored model is itself untrained")

@@ -54,6 +54,7 @@ import pandas as pd
 from brainalign.alignment.metrics import pearson_columns
 from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import random_vectors
+from brainalign.benchmarks.units import restrict_run_features
 from brainalign.datasets.catalogue import load
 
 if TYPE_CHECKING:
@@ -227,14 +228,17 @@ def encode_isolated_words(
 def words_of_run(
     benchmark: Benchmark, settings: RunSettings, words: Sequence[str], weights: str
 ) -> Features:
-    """:func:`encode_isolated_words` of ``words`` with a run's settings and ``weights``."""
-    return encode_isolated_words(
+    """:func:`encode_isolated_words` of ``words`` with a run's settings and ``weights``
+    (restricted to the run's ``units``, :func:`~brainalign.benchmarks.units.
+    restrict_run_features`)."""
+    features = encode_isolated_words(
         settings.model,
         words,
         heads=settings.heads,
         **settings.text_instruction(),
         **settings.encoder_options(benchmark, weights),
     )
+    return restrict_run_features(features, settings, weights)
 
 
 def random_word_vectors(words: Sequence[str], n_dims: int, *, seed: int = 0) -> np.ndarray:

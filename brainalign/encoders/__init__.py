@@ -17,13 +17,15 @@ imports neither torch nor transformers:
 - :class:`MultimodalEncoder`: a multimodal language model (LLaVA, Qwen2-VL) reading an
   image and an instruction, every layer pooled over the visual, instruction or all tokens;
 - :func:`load_model`: the one model loader of every encoder; :func:`build_untrained`:
-  random-weight language models of any size, saved as model folders;
+  random-weight language models of any size, saved as model folders; :func:`model_card`:
+  a model's size, depth, widths and objective, read without loading it;
 - :class:`Features`: the arrays and their provenance; :class:`NonFiniteFeaturesError`:
   features that are not finite, refused where they are made;
 - :class:`FeatureStore` and its keys (:func:`feature_key`, :func:`text_encoder_key`,
   :func:`text_extract_key`, :func:`stimulus_hash`): features on disk, computed once;
 - :class:`LayerCapture`, :func:`attention_summaries`, :func:`register_architecture`,
   :func:`supported_architectures`: per-layer and per-head activations through hooks;
+  :func:`head_properties`: induction, previous-token and attention scores of every head;
 - :func:`extract_features`, :func:`read_stimuli`, :func:`text_stimuli`: stimuli into
   the store (``brainalign extract``);
 - :class:`SurprisalModel`, :func:`word_surprisal`: per-word surprisal;
@@ -39,11 +41,13 @@ _EXPORTS = {
     "AudioReadError": "brainalign.encoders.audio_io",
     "read_audio": "brainalign.encoders.audio_io",
     "build_untrained": "brainalign.encoders.builders",
+    "model_card": "brainalign.encoders.cards",
     "extract_features": "brainalign.encoders.extract",
     "read_stimuli": "brainalign.encoders.extract",
     "text_stimuli": "brainalign.encoders.extract",
     "Features": "brainalign.encoders.features",
     "NonFiniteFeaturesError": "brainalign.encoders.features",
+    "head_properties": "brainalign.encoders.head_properties",
     "LayerCapture": "brainalign.encoders.heads",
     "attention_summaries": "brainalign.encoders.heads",
     "register_architecture": "brainalign.encoders.hooks",

@@ -99,6 +99,9 @@ def build_untrained(
     import transformers
     from transformers import AutoModel, AutoTokenizer
 
+    from brainalign._io import atomic_path
+    from brainalign.encoders.cards import checkpoint_parameters
+
     if family not in UNTRAINED_FAMILIES:
         raise ValueError(
             f"family={family!r}; build_untrained builds {', '.join(UNTRAINED_FAMILIES)}"
@@ -144,12 +147,13 @@ def build_untrained(
         "tokenizer": os.fspath(tokenizer),
         "vocab_size": config.vocab_size,
         "seed": seed,
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        "n_parameters": checkpoint_parameters(target, config.to_dict()),
         "initialisation": "AutoModel.from_config under torch.manual_seed(seed), float32, CPU",
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
     }
-    (target / BUILD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(target / BUILD_FILE) as temp:
+        Path(temp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return target
 
 
@@ -162,7 +166,8 @@ def _config(family: str, sizes: dict[str, int], tokenizer: Any) -> Any:
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
-    ids = {key: value for key, value in ids.items() if value is not None}
+    # None where the tokenizer has no such token: a family's default id (GPT-2's 50256)
+    # would point outside another tokenizer's vocabulary
     vocab = len(tokenizer)
     layers, heads, width = sizes["n_layers"], sizes["n_heads"], sizes["d_model"]
     ff, positions = sizes["d_ff"], sizes["max_positions"]

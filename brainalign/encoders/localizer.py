@@ -50,6 +50,7 @@ import numpy as np
 from brainalign.encoders.features import Features
 
 if TYPE_CHECKING:
+    from brainalign.encoders.store import FeatureStore
     from brainalign.encoders.text import TextEncoder
 
 Scope = Literal["model", "layer"]
@@ -423,6 +424,7 @@ def encode_stimuli(
     *,
     layers: Sequence[int] | None = None,
     pooling: StimulusPooling = "last",
+    store: FeatureStore | None = None,
 ) -> Features:
     """One feature vector per stimulus, each stimulus read on its own.
 
@@ -440,6 +442,9 @@ def encode_stimuli(
         ``"last"``: the last word's feature (for a causal model, the state at the
         stimulus's last token, having read all of it). ``"mean"``: the mean over the
         stimulus's words.
+    store : FeatureStore, optional
+        Where the words' features are read from when present and written otherwise
+        (:meth:`TextEncoder.extract`'s key: model, weights, stimuli and reading).
 
     Returns
     -------
@@ -472,7 +477,9 @@ def encode_stimuli(
     group_of_word = np.asarray(groups)
     longest = int(np.bincount(group_of_word).max())
     # one batched run: each stimulus is its own text (no context crosses stimuli)
-    features = encoder.extract(words, context="window", groups=group_of_word, layers=layers)
+    features = encoder.extract(
+        words, context="window", groups=group_of_word, layers=layers, store=store
+    )
     provenance = features.provenance
     ends = np.cumsum(np.bincount(group_of_word))
     starts = ends - np.bincount(group_of_word)
@@ -513,6 +520,7 @@ def localize_model(
     layers: Sequence[int] | None = None,
     pooling: StimulusPooling = "last",
     absolute: bool = True,
+    store: FeatureStore | None = None,
 ) -> LocalizerResult:
     """Localize the language-selective units of a text model.
 
@@ -531,6 +539,9 @@ def localize_model(
         Response of a unit to a stimulus: its value at the last word (default, as
         AlKhamissi et al.'s last token) or the mean over the words (see
         :func:`encode_stimuli`).
+    store : FeatureStore, optional
+        Keeps the stimuli's features (:func:`encode_stimuli`), so localizing the same
+        model again runs no forward pass.
 
     Returns
     -------
@@ -553,8 +564,9 @@ def localize_model(
                 f"{stimuli!r:.60}); Welch's t-test needs 2 stimuli per group"
             )
     _check_top_percent(top_percent)
-    sentence_features = encode_stimuli(encoder, sentences, layers=layers, pooling=pooling)
-    nonword_features = encode_stimuli(encoder, nonwords, layers=layers, pooling=pooling)
+    read = {"layers": layers, "pooling": pooling, "store": store}
+    sentence_features = encode_stimuli(encoder, sentences, **read)
+    nonword_features = encode_stimuli(encoder, nonwords, **read)
     return language_localizer(
         sentence_features,
         nonword_features,

@@ -23,6 +23,8 @@ from brainalign.benchmarks.word_similarity import RANDOM_CONTROL, paired_cosine
 from brainalign.cli import build_parser, main
 from brainalign.datasets.catalogue import load
 from brainalign.encoders import text, vision
+from brainalign.encoders.cards import CARD_COLUMNS
+from brainalign.encoders.head_properties import HEAD_PROPERTY_MEASURES, head_properties
 from brainalign.encoders.store import FeatureStore
 from brainalign.results import RESULT_COLUMNS, validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
@@ -128,11 +130,14 @@ def test_simlex_head_scores_equal_scipy_per_head_and_reuse_the_store(
     assert text_forwards, "the heads entry must not be the layers-only entry"
 
     validate_results(results)
-    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["n_pairs"]
+    assert list(results.columns[len(RESULT_COLUMNS) :]) == [
+        "n_pairs", *CARD_COLUMNS, *HEAD_PROPERTY_MEASURES
+    ]  # fmt: skip
     assert results["head"].dtype == "Int64"
     # Whole-layer and control rows are those of the layers-only run, with head missing.
     whole = results[results["head"].isna()].reset_index(drop=True)
-    pd.testing.assert_frame_equal(whole, layers_only)
+    assert whole[list(HEAD_PROPERTY_MEASURES)].isna().all(axis=None)
+    pd.testing.assert_frame_equal(whole.drop(columns=list(HEAD_PROPERTY_MEASURES)), layers_only)
     control = results[results["control"] == RANDOM_CONTROL]
     assert len(control) == 1 and control["head"].isna().all()
 
@@ -146,6 +151,13 @@ def test_simlex_head_scores_equal_scipy_per_head_and_reuse_the_store(
             [scores[key] for key in expected], list(expected.values()), rtol=1e-6
         )
         assert len(set(np.round(scores, 6))) == 4  # the heads differ: a swap would show
+        # each head row carries its own head's properties (its weights' model, same seed)
+        cards = head_properties(model, weights=weights, sequence_length=32)
+        cards = cards.set_index(["layer", "head"])  # 32: the longest R its 64 positions fit
+        for measure in HEAD_PROPERTY_MEASURES:
+            np.testing.assert_allclose(
+                heads[measure].to_numpy(float), cards.loc[heads.index, measure], rtol=1e-6
+            )
 
     # A second run reads the store: no forward pass, the same table.
     text_forwards.clear()
@@ -199,7 +211,12 @@ def test_human_it_head_scores_equal_plain_rdms_per_head(tiny_vit_dir, tmp_path, 
     results = get("kriegeskorte2008-hit-rsa").run(
         model, store=store, heads=True, options=options, untrained_twin=False
     )
-    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["session", "n_images", "ceiling_lower"]
+    assert list(results.columns[len(RESULT_COLUMNS) :]) == [
+        "session",
+        "n_images",
+        "ceiling_lower",
+        *CARD_COLUMNS,
+    ]
     results = results[results["control"] == ""]
     assert results["layer"][results["head"].isna()].tolist() == [0] * 8 + [1] * 8 + [2] * 8
     heads = results[results["head"].notna()]

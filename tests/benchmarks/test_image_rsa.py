@@ -23,6 +23,7 @@ from brainalign.benchmarks.image_rsa import (
 from brainalign.benchmarks.registry import MissingBenchmarkDataError, get
 from brainalign.datasets.catalogue import info, load
 from brainalign.encoders import vision
+from brainalign.encoders.cards import CARD_COLUMNS
 from brainalign.encoders.store import FeatureStore
 from brainalign.encoders.vision import VisionEncoder
 from brainalign.results import RESULT_COLUMNS, validate_results
@@ -112,7 +113,7 @@ def test_hit_scores_equal_a_plain_reimplementation(
 
     validate_results(results)
     extra = list(results.columns[len(RESULT_COLUMNS) :])
-    assert extra == ["session", "n_images", "ceiling_lower"]
+    assert extra == ["session", "n_images", "ceiling_lower", *CARD_COLUMNS]
     assert (results["benchmark"] == "kriegeskorte2008-hit-rsa@1").all()
     assert (results["unit"] == "hIT").all() and (results["metric"] == "spearman_r").all()
     assert (results["n_images"] == N).all()

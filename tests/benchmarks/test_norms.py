@@ -16,6 +16,7 @@ from brainalign.benchmarks.norms import norm_table, reliability_ceiling
 from brainalign.benchmarks.registry import get
 from brainalign.benchmarks.word_similarity import RANDOM_CONTROL
 from brainalign.encoders import text
+from brainalign.encoders.cards import CARD_COLUMNS
 from brainalign.encoders.store import FeatureStore
 from brainalign.results import RESULT_COLUMNS, validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
@@ -89,7 +90,7 @@ def test_glasgow_probe_equals_a_sklearn_reimplementation(tiny_bert_dir, tmp_path
     results = get("glasgow-norms").run(model, layers=[2], store=store)
 
     validate_results(results)
-    assert list(results.columns) == [*RESULT_COLUMNS, "n_items"]
+    assert list(results.columns) == [*RESULT_COLUMNS, "n_items", *CARD_COLUMNS]
     assert (results["benchmark"] == "glasgow-norms@1").all() and (results["n_items"] == 70).all()
     entities = results.groupby(["model", "weights", "control"], sort=False).size()
     assert entities.to_dict() == {

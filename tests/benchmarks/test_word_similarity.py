@@ -20,6 +20,7 @@ from brainalign.benchmarks.word_similarity import (
     word_types,
 )
 from brainalign.encoders import text
+from brainalign.encoders.cards import CARD_COLUMNS
 from brainalign.encoders.store import FeatureStore
 from brainalign.results import RESULT_COLUMNS, validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache
@@ -81,7 +82,7 @@ def test_simlex_scores_equal_a_plain_reimplementation(tiny_bert_dir, tmp_path, f
     results = get("simlex999").run(model, layers=[0, 2], store=store, batch_size=8)
 
     validate_results(results)
-    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["n_pairs"]
+    assert list(results.columns[len(RESULT_COLUMNS) :]) == ["n_pairs", *CARD_COLUMNS]
     assert (results["benchmark"] == "simlex999@1").all()
     assert (results["metric"] == "spearman_r").all() and results["ceiling"].isna().all()
     assert (results["ceiling_flag"] == "none").all() and results["normalized_score"].isna().all()

@@ -64,3 +64,28 @@ def test_bad_requests_are_refused(minilm_path, tmp_path):
     with pytest.raises(ValueError, match="could not be loaded"):
         build_untrained(tmp_path / "x", family="bert", n_layers=1, n_heads=1, d_model=8,
                         tokenizer=tmp_path / "no-tokenizer")  # fmt: skip
+
+
+def test_special_token_ids_come_from_the_tokenizer_only(minilm_path, tmp_path):
+    directory = build_untrained(tmp_path / "g", family="gpt2", n_layers=1, n_heads=2,
+                                d_model=16, tokenizer=minilm_path)  # fmt: skip
+    config = json.loads((directory / "config.json").read_text())
+    # MiniLM's BERT tokenizer has no BOS/EOS: GPT-2's default 50256 must not remain
+    assert config.get("bos_token_id") is None and config.get("eos_token_id") is None
+    assert config["pad_token_id"] == 0 and config["vocab_size"] == 30522
+
+
+def test_the_build_command_builds_and_refuses_with_the_flag_named(minilm_path, tmp_path, capsys):
+    from brainalign.cli import main
+
+    args = ["build", str(tmp_path / "m"), "--family", "llama", "--n-layers", "2", "--n-heads", "2",
+            "--d-model", "16", "--tokenizer", minilm_path, "--seed", "4"]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((tmp_path / "m" / BUILD_FILE).read_text())
+    assert (record["family"], record["n_layers"], record["seed"]) == ("llama", 2, 4)
+    assert main(args) == 2
+    assert "already holds a model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["build", str(tmp_path / "x"), "--family", "llama", "--n-layers", "0",
+              "--n-heads", "1", "--d-model", "8", "--tokenizer", minilm_path])  # fmt: skip
+    assert "--n-layers" in capsys.readouterr().err

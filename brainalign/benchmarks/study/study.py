@@ -939,6 +939,7 @@ class Study:
             runner=self.prepare,
             scores_heads=self.sampling == "event",
             uses_context_words=self.context == "window",
+            selects_units=self.modality == "text",
             seeded=self._seeded(),
             digest=self.digest,
         )

@@ -32,6 +32,7 @@ from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import random_vectors
 from brainalign.benchmarks.lebel_audio import ENVELOPE_CONTROL  # the audio control's name
 from brainalign.benchmarks.norms import NormProbeTask
+from brainalign.benchmarks.units import restrict_run_features
 
 if TYPE_CHECKING:
     from brainalign.benchmarks.benchmark import Benchmark
@@ -88,7 +89,7 @@ def stimulus_features(
         return encode_image_set(
             settings.model, study.images, heads=settings.heads, **multimodal, **options
         )
-    return extract_item_features(
+    features = extract_item_features(
         settings.model,
         table.assign(stimulus_id=table["stimulus_id"].astype(str)),
         context=study.context,
@@ -98,6 +99,7 @@ def stimulus_features(
         **study.text_instruction(),
         **options,
     )
+    return restrict_run_features(features, settings, weights)
 
 
 def feature_sets(features: Features, heads: bool) -> Iterator[tuple[Any, Any, np.ndarray]]:
