@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_datasets_parser(commands)
     _add_sweep_parsers(commands)
     _add_report_parser(commands)
+    _add_build_parser(commands)
 
     benchmarks = commands.add_parser(
         "benchmarks",
@@ -401,6 +402,16 @@ def _silence_progress(quiet: bool) -> None:
         transformers_logging.disable_progress_bar()
 
 
+def parse_units(value: str) -> str:
+    """Parse ``--units``: ``LOCALIZER:PERCENT%[:layer]`` (:mod:`brainalign.benchmarks.units`)."""
+    from brainalign.benchmarks.units import parse_units as parse
+
+    try:
+        return parse(value).text
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--units: {error}") from None
+
+
 def parse_option(value: str) -> tuple[str, object]:
     """Parse ``--option NAME=VALUE``; the value is read as YAML (``10``, ``[s18, s22]``)."""
     import yaml
@@ -500,6 +511,15 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also score every attention head of each layer",
     )
+    score.add_argument(
+        "--units",
+        type=parse_units,
+        default=None,
+        metavar="LOCALIZER:PERCENT%",
+        help="score only the model's localized units, e.g. language:1%% (add :layer to "
+        "select within each layer), next to as many random units (control 'random-units'); "
+        "text benchmarks only",
+    )
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -548,6 +568,7 @@ def run_score(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             instruction=args.instruction,
             instruction_format=args.instruction_format,
+            units=args.units,
         )
     except (
         OutputDirectoryError,
@@ -606,10 +627,12 @@ def _add_sweep_parsers(commands: argparse._SubParsersAction) -> None:
         help="score models x benchmarks from a YAML config, resumably, locally or on Ray",
         description="Every model on every benchmark of CONFIG.yaml; each finished (model, "
         "benchmark) cell is saved in OUT/cells, so a rerun skips it. All cells are gathered "
-        "into OUT/results.csv and OUT/results.parquet. Keys: models, benchmarks, layers, "
-        "heads, weights, untrained_twin, seed, context_words, options, device, dtype, "
-        "batch_size, store, out, engine, ray (address, num_cpus, num_gpus_per_task, "
-        "timeout_s); see the brainalign.sweeps module.",
+        "into OUT/results.csv and OUT/results.parquet. Keys: models, benchmarks, studies, "
+        "layers, heads, weights, untrained_twin, seed, context_words, instruction, "
+        "instruction_format, units, options, device, dtype, batch_size, store, out, engine, "
+        "ray (address, num_cpus, num_gpus_per_task, timeout_s), properties (your own model "
+        "properties, for compare --by) and pairs (model variants compared by compare "
+        "--pairs); see the brainalign.sweeps module.",
     )
     sweep.add_argument("config", type=Path, metavar="CONFIG.yaml", help="sweep configuration")
     sweep.add_argument("--engine", choices=("local", "ray"), default=None, help="executor")
@@ -625,13 +648,73 @@ def _add_sweep_parsers(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--quiet", action="store_true", help="no progress lines")
     compare = commands.add_parser(
         "compare",
-        help="leaderboard of a results folder",
+        help="leaderboard of a results folder; scores against a model property; pairs",
         description="Per benchmark and model: the best layer by median score over units, its "
         "median score, median ceiling and normalized score (median score over the units "
         "with a usable ceiling / their median ceiling), and the untrained twin's and the "
-        "strongest control's scores.",
+        "strongest control's scores. With --by PROPERTY: per benchmark, metric and weights, "
+        "Pearson and Spearman r across models between the property and each model's "
+        "best-layer score (or its score at --depth), with bootstrap intervals over models "
+        "and over units (brainalign.results.across_models). With --pairs: variant - base "
+        "per unit at each model's best layer for the pairs of the sweep config, tested "
+        "and FDR-adjusted over benchmarks.",
     )
     compare.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+    compare.add_argument(
+        "--by", default=None, metavar="PROPERTY",
+        help="a model property (n_parameters, d_model, ... or one of --properties) or a head "
+        "property (induction_score, ...) to correlate scores with",
+    )  # fmt: skip
+    compare.add_argument(
+        "--properties", type=Path, default=None, metavar="CSV",
+        help="your own model properties: a CSV with model, [weights,] one column each "
+        "(override card columns of the same name)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--depth", type=_depth, default="best", metavar="best|RELATIVE_DEPTH",
+        help="with --by: each model's best layer (default) or the layer nearest this "
+        "relative depth in [0, 1] (0 = embeddings, 1 = last block)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--score", choices=("median_score", "normalized_score"), default="median_score",
+        help="with --by: the score correlated",
+    )  # fmt: skip
+    compare.add_argument(
+        "--pairs", action="store_true",
+        help="paired variants: the pairs: of the sweep config saved in RESULTS_DIR",
+    )  # fmt: skip
+    compare.add_argument(
+        "--test", choices=("permutation", "bootstrap"), default="permutation",
+        help="with --pairs: sign-flip permutation test (default) or paired bootstrap",
+    )  # fmt: skip
+    compare.add_argument(
+        "--resamples", type=positive_int("--resamples"), default=None, metavar="N",
+        help="bootstrap resamples (--by, default 1000) or sign flips (--pairs, default 9999)",
+    )  # fmt: skip
+    compare.add_argument(
+        "--seed", type=non_negative_int("--seed"), default=0, help="seed of the resampling"
+    )
+    compare.add_argument(
+        "--figures", type=Path, default=None, metavar="DIR",
+        help="also draw the figures over models into DIR (scaling, depth, pairs)",
+    )  # fmt: skip
+
+
+def _depth(value: str) -> str | float:
+    """``--depth``: ``best`` or a relative depth in [0, 1]."""
+    if value == "best":
+        return value
+    try:
+        depth = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--depth must be best or a relative depth in [0, 1]; got {value!r}"
+        ) from None
+    if not 0.0 <= depth <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"--depth must be best or a relative depth in [0, 1]; got {value!r}"
+        )
+    return depth
 
 
 def _print_leaderboard(table: pd.DataFrame) -> None:
@@ -682,16 +765,36 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    """Run ``brainalign compare RESULTS_DIR``; returns the exit code."""
+    """Run ``brainalign compare RESULTS_DIR [--by PROPERTY | --pairs]``; returns the exit
+    code."""
+    import pandas as pd
+
     from brainalign.sweeps import compare
 
     try:
-        table = compare(args.results_dir)
+        table = compare(
+            args.results_dir, args.by, properties=args.properties, depth=args.depth,
+            score=args.score, pairs=args.pairs or None, test=args.test,
+            n_resamples=args.resamples, seed=args.seed, figures=args.figures,
+        )  # fmt: skip
     except (FileNotFoundError, ValueError) as error:
         raise CommandError(str(error)) from error
     if table.empty:
         raise CommandError(f"no scored models in {args.results_dir} (only controls?)")
-    _print_leaderboard(table)
+    if args.by is None and not args.pairs:
+        _print_leaderboard(table)
+    else:
+        with pd.option_context("display.width", 220, "display.max_columns", 30):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+        from brainalign.results import CORRELATION_NOTE, PAIRS_NOTE
+
+        print(f"\n{CORRELATION_NOTE if args.by else PAIRS_NOTE}")
+    drawn = table.attrs.get("figures")
+    if drawn is not None:
+        for path in [*drawn.scaling, *drawn.depth, *drawn.pairs]:
+            print(f"wrote {path}")
+        for kind, reason in drawn.absent.items():
+            print(f"no {kind} figure: {reason}")
     return 0
 
 
@@ -918,6 +1021,59 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_build_parser(commands: argparse._SubParsersAction) -> None:
+    from brainalign.encoders.builders import UNTRAINED_FAMILIES
+
+    build = commands.add_parser(
+        "build",
+        help="build and save a random-weight language model of a chosen size",
+        description="A model folder (config, safetensors weights, tokenizer, "
+        "brainalign_build.json) of a Transformer with seeded random weights, read by every "
+        "command like a downloaded model: for layers x heads x tokenizer grids through "
+        "brainalign sweep (brainalign.encoders.build_untrained).",
+    )
+    build.add_argument("directory", type=Path, metavar="DIR", help="where to save the model")
+    build.add_argument("--family", required=True, choices=sorted(UNTRAINED_FAMILIES))
+    build.add_argument("--n-layers", type=positive_int("--n-layers"), required=True,
+                       help="Transformer blocks")  # fmt: skip
+    build.add_argument("--n-heads", type=positive_int("--n-heads"), required=True,
+                       help="attention heads per block (must divide --d-model)")  # fmt: skip
+    build.add_argument("--d-model", type=positive_int("--d-model"), required=True,
+                       help="width of the residual stream")  # fmt: skip
+    build.add_argument("--tokenizer", required=True, metavar="NAME_OR_DIR",
+                       help="a fast tokenizer (hub id or folder)")  # fmt: skip
+    build.add_argument("--d-ff", type=positive_int("--d-ff"), default=None,
+                       help="MLP width (default 4 x --d-model)")  # fmt: skip
+    build.add_argument("--max-positions", type=positive_int("--max-positions"), default=512,
+                       help="longest input in tokens (default 512)")  # fmt: skip
+    build.add_argument("--seed", type=non_negative_int("--seed"), default=0,
+                       help="seed of the weights (default 0)")  # fmt: skip
+    build.add_argument("--overwrite", action="store_true", help="replace a model in DIR")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """Run ``brainalign build DIR ...``; returns the exit code."""
+    from brainalign.encoders.builders import build_untrained
+
+    try:
+        directory = build_untrained(
+            args.directory,
+            family=args.family,
+            n_layers=args.n_layers,
+            n_heads=args.n_heads,
+            d_model=args.d_model,
+            tokenizer=args.tokenizer,
+            d_ff=args.d_ff,
+            max_positions=args.max_positions,
+            seed=args.seed,
+            overwrite=args.overwrite,
+        )
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    print(f"wrote {directory}")
+    return 0
+
+
 def _text_unit(key: dict) -> str:
     """ "words" or "sentences", from a text entry's key."""
     context = key.get("context", {})
@@ -977,6 +1133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sweep": run_sweep,
         "compare": run_compare,
         "report": run_report,
+        "build": run_build,
     }
     if args.command not in commands:
         parser.print_help()

@@ -13,6 +13,7 @@ A sweep is described by a YAML file::
     context_words: 16        # bidirectional models reading word windows
     instruction: null        # a task instruction read before every text (text benchmarks)
     instruction_format: plain  # with an instruction: plain prefix or chat (chat template)
+    units: null              # e.g. language:1%: only the localized units (and random units)
     options: {}              # benchmark options, e.g. {radius_mm: 10}
     device: auto             # auto (cuda when the worker has a GPU, else cpu), cpu, cuda, ...
     dtype: float32           # float32, float16 or bfloat16
@@ -25,6 +26,11 @@ A sweep is described by a YAML file::
       num_cpus: 2            # CPUs of the local Ray (default: all)
       num_gpus_per_task: 1   # GPUs per task when the cluster has GPUs (default 1)
       timeout_s: 30          # give up on an address that does not answer after this long
+    properties:              # your own model properties (or a CSV path: model,[weights,]...)
+      gpt2: {accuracy: 0.3, instruction_tuned: false}
+    pairs:                   # model variants compared unit by unit (brainalign compare --pairs)
+      - {base: gpt2, variant: gpt2-instruct, name: instruction-tuning}
+      - [bert-base-uncased, bert-large-uncased]   # or [base, variant]
 
 :func:`load_config` checks it strictly: an unknown key, a duplicate key or a bad value
 raises :class:`SweepConfigError` naming the file, the line and the key (close matches
@@ -39,13 +45,25 @@ a done-marker, ``run.json`` records versions, settings, model weight hashes and 
 a rerun skips finished cells, and a folder holding other settings is refused. All
 finished cells are gathered into ``OUT/results.parquet`` and ``OUT/results.csv``.
 
+Properties and pairs
+--------------------
+``properties`` (:mod:`brainalign.results.properties`) and ``pairs``
+(:class:`brainalign.results.across_models.Pair`) name models of ``models`` only (another
+name is a :class:`SweepConfigError` naming the line). They do not change scores, so they
+are not part of the run's fingerprint: changing them never recomputes a cell. The sweep
+saves them as ``OUT/properties.csv`` and ``OUT/pairs.json`` (removing stale ones), joins
+the properties into the gathered results, and ``brainalign compare OUT --by PROPERTY`` /
+``--pairs`` and the report read them from there.
+
 Features are shared through one feature store: a model's features computed for one
 benchmark are read back by any other cell with the same provenance key, and by reruns.
 With Ray on several machines, ``out`` is written by the driver only, but the store must
 be on a filesystem every worker sees.
 
 :func:`compare` is the leaderboard of a results folder
-(:func:`brainalign.results.leaderboard`).
+(:func:`brainalign.results.leaderboard`), or, with ``by=``, scores against a model
+property (:func:`brainalign.results.correlate_property`), or, with ``pairs=``, paired
+variants (:func:`brainalign.results.paired_differences`).
 """
 
 from __future__ import annotations
@@ -65,6 +83,7 @@ if TYPE_CHECKING:
 
     from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
+    from brainalign.results.across_models import Pair
 
 __all__ = [
     "RayOptions",
@@ -91,6 +110,7 @@ TOP_KEYS = (
     "context_words",
     "instruction",
     "instruction_format",
+    "units",
     "options",
     "device",
     "dtype",
@@ -99,7 +119,10 @@ TOP_KEYS = (
     "out",
     "engine",
     "ray",
+    "properties",
+    "pairs",
 )
+PAIR_KEYS = ("base", "variant", "name")
 RAY_KEYS = ("address", "num_cpus", "num_gpus_per_task", "timeout_s")
 
 
@@ -126,7 +149,9 @@ class SweepConfig:
     """A validated sweep configuration (see the module documentation for the keys).
 
     ``layers`` is ``None`` for all layers; ``out`` and ``store`` are absolute (``store``
-    ``None`` means ``out/features``); ``source`` is the file it came from, if any.
+    ``None`` means ``out/features``); ``properties`` is the table of
+    :func:`brainalign.results.read_properties` (None without); ``source`` is the file it
+    came from, if any.
     """
 
     models: tuple[str, ...]
@@ -140,6 +165,7 @@ class SweepConfig:
     context_words: int | None = None
     instruction: str | None = None
     instruction_format: str = "plain"
+    units: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     device: str = "auto"
     dtype: str = "float32"
@@ -148,6 +174,8 @@ class SweepConfig:
     out: Path | None = None
     engine: str = "local"
     ray: RayOptions = field(default_factory=RayOptions)
+    properties: pd.DataFrame | None = field(default=None, compare=False)
+    pairs: tuple[Pair, ...] = ()
     source: Path | None = None
 
     @property
@@ -243,6 +271,18 @@ def _path(value: Any, key: str, where: Place, base: Path, must_exist: bool = Fal
     return path
 
 
+def _units(value: Any, where: Place) -> str | None:
+    """The ``units`` specification, checked (:func:`brainalign.benchmarks.units.parse_units`)."""
+    from brainalign.benchmarks.units import parse_units
+
+    if value is None:
+        return None
+    try:
+        return parse_units(value).text
+    except ValueError as error:
+        raise where.error("units", str(error)) from None
+
+
 def _ray_options(value: Any, where: Place) -> RayOptions:
     if value is None:
         return RayOptions()
@@ -268,6 +308,78 @@ def _ray_options(value: Any, where: Place) -> RayOptions:
         num_gpus_per_task=gpus,
         timeout_s=float(timeout),
     )
+
+
+def _properties(value: Any, models: tuple[str, ...], where: Place, base: Path):
+    """The ``properties:`` key: a mapping {model: {property: value}} or a CSV path."""
+    from brainalign.results.properties import (
+        PropertiesError,
+        properties_from_mapping,
+        read_properties,
+    )
+
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            table = read_properties(_path(value, "properties", where, base, must_exist=True))
+        elif isinstance(value, dict):
+            table = properties_from_mapping(value, source="properties")
+        else:
+            raise where.error(
+                "properties",
+                f"must be a mapping {{model: {{name: value}}}} or a CSV path; got {value!r}",
+            )
+    except PropertiesError as error:
+        raise where.error("properties", str(error)) from None
+    for model in table["model"]:
+        if model not in models:
+            key = f"properties.{model}" if isinstance(value, dict) else "properties"
+            raise where.error(
+                key, f"model {model!r} is not one of the sweep's models ({', '.join(models)})"
+            )
+    return table
+
+
+def _pair(item: Any, index: int, where: Place) -> Pair:
+    """One entry of ``pairs:``: {base, variant[, name]} or [base, variant]."""
+    from brainalign.results.across_models import Pair
+
+    if isinstance(item, list) and len(item) == 2:
+        item = {"base": item[0], "variant": item[1]}
+    if not isinstance(item, dict):
+        raise where.error(
+            "pairs",
+            f"entry {index} must be {{base: M, variant: M2, name: ...}} or [M, M2]; got {item!r}",
+        )
+    unknown = [k for k in item if k not in PAIR_KEYS]
+    missing = [k for k in ("base", "variant") if k not in item]
+    if unknown or missing:
+        what = f"unknown key {unknown[0]!r}" if unknown else f"no {missing[0]!r}"
+        raise where.error("pairs", f"entry {index} has {what} (keys: {', '.join(PAIR_KEYS)})")
+    for key in PAIR_KEYS:
+        if key in item and (not isinstance(item[key], str) or not item[key].strip()):
+            raise where.error("pairs", f"entry {index}: {key} must be a name; got {item[key]!r}")
+    return Pair(item["base"].strip(), item["variant"].strip(), item.get("name", "").strip())
+
+
+def _pairs(value: Any, models: tuple[str, ...], where: Place) -> tuple[Pair, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise where.error("pairs", f"must be a non-empty list of pairs; got {value!r}")
+    pairs = tuple(_pair(item, index, where) for index, item in enumerate(value, start=1))
+    for index, pair in enumerate(pairs, start=1):
+        for model in (pair.base, pair.variant):
+            if model not in models:
+                raise where.error(
+                    "pairs",
+                    f"entry {index} ({pair.label}): model {model!r} is not one of the "
+                    f"sweep's models ({', '.join(models)})",
+                )
+        if pair.base == pair.variant:
+            raise where.error("pairs", f"entry {index}: base and variant are both {pair.base!r}")
+    return pairs
 
 
 def parse_config(
@@ -298,7 +410,8 @@ def parse_config(
     Raises
     ------
     SweepConfigError
-        For a missing, unknown or duplicate key, a bad value or an unknown benchmark.
+        For a missing, unknown or duplicate key, a bad value, an unknown benchmark, or a
+        model in ``properties`` or ``pairs`` that ``models`` does not list.
     """
     where = _where(source, lines or {})
     if not isinstance(data, Mapping):
@@ -327,8 +440,9 @@ def parse_config(
     options = data.get("options") or {}
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise where.error("options", f"must be a mapping of option names; got {options!r}")
+    models = _string_list(data["models"], "models", where)
     return SweepConfig(
-        models=_string_list(data["models"], "models", where),
+        models=models,
         benchmarks=_check_benchmarks(_string_list(data["benchmarks"], "benchmarks", where), where)
         if "benchmarks" in data
         else (),
@@ -348,6 +462,7 @@ def parse_config(
         instruction_format=_choice(
             data.get("instruction_format", "plain"), "instruction_format", ("plain", "chat"), where
         ),
+        units=_units(data.get("units"), where),
         options=dict(options),
         device=device.strip(),
         dtype=_choice(data.get("dtype", "float32"), "dtype", DTYPES, where),
@@ -356,6 +471,8 @@ def parse_config(
         out=_path(data["out"], "out", where, base) if "out" in data else None,
         engine=_choice(data.get("engine", "local"), "engine", ENGINES, where),
         ray=_ray_options(data.get("ray"), where),
+        properties=_properties(data.get("properties"), models, where, base),
+        pairs=_pairs(data.get("pairs"), models, where),
         source=source,
     )
 
@@ -422,6 +539,7 @@ def run_settings(config: SweepConfig) -> list[RunSettings]:
         context_words=config.context_words,
         instruction=config.instruction,
         instruction_format=config.instruction_format,
+        units=config.units,
         device=config.device,
         dtype=config.dtype,
         batch_size=config.batch_size,
@@ -495,7 +613,6 @@ def sweep(
         check_distinct,
         preflight,
         resolve_benchmarks,
-        write_run_outputs,
     )
 
     config = _override(_as_config(config), engine=engine, address=address, out=out)
@@ -549,7 +666,25 @@ def sweep(
                 f"  {cell.model} on {cell.benchmark}: {outcome.error}" for cell, outcome in failures
             )
         )
-    return write_run_outputs(folder)
+    return _gather(folder, config)
+
+
+def _gather(folder: Any, config: SweepConfig) -> pd.DataFrame:
+    """The run's results (with the config's properties joined), its figures, and the
+    properties and pairs saved next to them (stale ones removed)."""
+    from brainalign.report.figures import write_benchmark_figures
+    from brainalign.results import attach_properties, write_pairs, write_properties, write_results
+    from brainalign.runs import FIGURES_DIR
+    from brainalign.scoring import write_run_outputs
+
+    write_properties(config.properties, folder.path)
+    write_pairs(config.pairs, folder.path)
+    if config.properties is None:
+        return write_run_outputs(folder)
+    results = attach_properties(write_run_outputs(folder, figures=False), config.properties)
+    write_results(results, folder.path)
+    write_benchmark_figures(results, folder.path / FIGURES_DIR)
+    return results
 
 
 def _override(
@@ -571,9 +706,22 @@ def _override(
 # ----------------------------------------------------------------------- leaderboard
 
 
-def compare(results_dir: str | os.PathLike) -> pd.DataFrame:
-    """The leaderboard of a results folder (:func:`brainalign.results.leaderboard`).
+def compare(
+    results_dir: str | os.PathLike,
+    by: str | None = None,
+    *,
+    properties: Any = None,
+    depth: str | float = "best",
+    score: str = "median_score",
+    pairs: bool | Sequence[Any] | None = None,
+    test: str = "permutation",
+    n_resamples: int | None = None,
+    seed: int = 0,
+    figures: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """The leaderboard of a results folder, or its scores against a property, or pairs.
 
+    Without ``by`` and ``pairs``: the leaderboard (:func:`brainalign.results.leaderboard`).
     Per benchmark, metric and scored model: the best layer (highest median score over
     units, whole layers), its ``median_score``, ``median_ceiling`` and
     ``normalized_score`` (median score over the units with a usable ceiling / their
@@ -581,24 +729,100 @@ def compare(results_dir: str | os.PathLike) -> pd.DataFrame:
     of the model's own controls (:data:`brainalign.results.SUMMARY_NOTE`). The same
     numbers as the HTML report and the figures.
 
+    The folder's saved properties (``properties.csv`` of a sweep) are joined first, then
+    ``properties`` (which override them and the model card columns).
+
     Parameters
     ----------
     results_dir : path-like
         A folder with ``results.parquet`` (or ``results.csv``), as written by
         ``brainalign score --out`` or ``brainalign sweep``.
+    by : str, optional
+        A model (or head) property: :func:`brainalign.results.correlate_property`.
+    properties : DataFrame, mapping or path-like, optional
+        User properties (:func:`brainalign.results.attach_properties`).
+    depth : "best" or float in [0, 1], default "best"
+        With ``by``: each model's best layer, or the layer nearest this relative depth.
+    score : {"median_score", "normalized_score"}, default "median_score"
+        With ``by``: the score correlated.
+    pairs : True or sequence of Pair / (base, variant), optional
+        :func:`brainalign.results.paired_differences`; True reads the folder's
+        ``pairs.json`` (saved by a sweep with ``pairs:``).
+    test : {"permutation", "bootstrap"}, default "permutation"
+        With ``pairs``.
+    n_resamples : int, optional
+        Bootstrap resamples (default 1000) with ``by``; sign flips or resamples (default
+        9999) with ``pairs``.
+    seed : int, default 0
+    figures : path-like, optional
+        Also draw the figures over models there
+        (:func:`brainalign.report.scaling.write_model_figures`: the scaling figure of
+        ``by``, or of every card column with enough distinct values; the layer curves by
+        relative depth; the pairs). What was drawn, and why a kind of figure was not,
+        is the table's ``attrs["figures"]`` (a
+        :class:`~brainalign.report.scaling.ModelFigures`).
 
     Returns
     -------
     pandas.DataFrame
-        :data:`brainalign.results.LEADERBOARD_COLUMNS`.
+        :data:`brainalign.results.LEADERBOARD_COLUMNS`, or
+        :data:`brainalign.results.CORRELATION_COLUMNS` with ``by``, or
+        :data:`brainalign.results.PAIR_COLUMNS` with ``pairs``.
 
     Raises
     ------
     FileNotFoundError
         When the folder does not exist or holds no results table.
     ValueError
-        When the table lacks the result columns.
+        When the table lacks the result columns, ``by`` is not a numeric property, the
+        properties or pairs name a model the results do not hold, ``pairs=True`` and the
+        folder has no pairs, or both ``by`` and ``pairs`` are given.
     """
-    from brainalign.results import leaderboard, read_results
+    from brainalign.results import attach_properties, read_results, read_run_properties
 
-    return leaderboard(read_results(results_dir))
+    if by is not None and pairs:
+        raise ValueError("give by= (scores against a property) or pairs=, not both")
+    results = read_results(results_dir)
+    folder = Path(results_dir)
+    if folder.is_dir():
+        results = attach_properties(results, read_run_properties(folder))
+    results = attach_properties(results, properties)
+    table = _compare_table(results, folder, by, depth, score, pairs, test, n_resamples, seed)
+    if figures is not None:
+        from brainalign.report.scaling import write_model_figures
+
+        drawn = write_model_figures(
+            results, figures, properties=None if by is None else [by], seed=seed,
+            pairs=table if pairs else None,
+        )  # fmt: skip
+        table.attrs["figures"] = drawn
+    return table
+
+
+def _compare_table(
+    results: pd.DataFrame, folder: Path, by: str | None, depth: str | float, score: str,
+    pairs: Any, test: str, n_resamples: int | None, seed: int,
+) -> pd.DataFrame:  # fmt: skip
+    from brainalign.results import (
+        correlate_property,
+        leaderboard,
+        paired_differences,
+        read_pairs,
+    )
+
+    if by is not None:
+        return correlate_property(
+            results, by, depth=depth, score=score, seed=seed, n_resamples=n_resamples or 1000
+        )
+    if pairs:
+        if pairs is True:
+            pairs = read_pairs(folder) if folder.is_dir() else []
+            if not pairs:
+                raise ValueError(
+                    f"{str(folder)!r} has no pairs.json: add pairs: to the sweep config and "
+                    "rerun it (finished cells are skipped), or pass pairs=[(base, variant)]"
+                )
+        return paired_differences(
+            results, pairs, test=test, seed=seed, n_resamples=n_resamples or 9999
+        )
+    return leaderboard(results)

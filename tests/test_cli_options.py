@@ -32,6 +32,8 @@ CHECKED = {
     "--d-model": ["0", "-1", "x"],
     "--d-ff": ["0", "-1", "x"],
     "--max-positions": ["0", "-1", "x"],
+    "--resamples": ["0", "-1", "x"],
+    "--depth": ["-0.1", "1.5", "deep", "nan"],
 }
 
 #: Options with no value to validate at parse time, and why.
@@ -66,12 +68,17 @@ NO_VALUE = {
     "root": "a folder, checked by run_store",
     "directory": "a folder, refused when it holds a model (build_untrained)",
     "--tokenizer": "a hub id or folder, loaded and checked by build_untrained",
+    "--by": "a property name, checked against the results' columns (correlate_property)",
+    "--properties": "a CSV, read and checked by read_properties",
+    "--pairs": "flag",
+    "--figures": "a folder, checked when written",
 }
 
 #: Required arguments, so that only the option under test can fail.
 REQUIRED = {
     ("score",): ["m", "--benchmark", "simlex999"],
     ("extract",): ["--model", "m", "--dataset", "x"],
+    ("compare",): ["d"],
     ("build",): [
         "d",
         "--family",

@@ -10,7 +10,10 @@ imports neither matplotlib nor nilearn):
 - :func:`plot_layer_curves`, :func:`plot_head_heatmap`, :func:`plot_model_comparison`:
   score by layer, layers x heads, models at their best layer;
 - :func:`plot_rdms`, :func:`plot_glass_brain`, :func:`plot_surface_map`,
-  :func:`plot_topomap`: RDMs and brain maps, from arrays.
+  :func:`plot_topomap`: RDMs and brain maps, from arrays;
+- :func:`plot_scaling`, :func:`plot_depth_curves`, :func:`plot_pairs`,
+  :func:`write_model_figures`: scores across models (against a property, against
+  relative depth, paired variants).
 """
 
 from brainalign._lazy import lazy_exports
@@ -26,6 +29,10 @@ _EXPORTS = {
     "plot_glass_brain": "brainalign.report.brain_maps",
     "plot_surface_map": "brainalign.report.brain_maps",
     "plot_topomap": "brainalign.report.brain_maps",
+    "plot_depth_curves": "brainalign.report.scaling",
+    "plot_pairs": "brainalign.report.scaling",
+    "plot_scaling": "brainalign.report.scaling",
+    "write_model_figures": "brainalign.report.scaling",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,9 +8,12 @@ comes from the data (model names, benchmark ids, metadata) is HTML-escaped.
 Sections: a header (when the results were written, the brainalign version, models,
 controls, benchmarks), the leaderboard (:func:`brainalign.results.leaderboard`, the
 numbers of ``brainalign compare``, its caption quoting
-:data:`brainalign.results.SUMMARY_NOTE`), one section per benchmark (its figures, each
-shown once, and its :func:`brainalign.results.layer_summary` table), other figures found
-in the folder, and the provenance (the results file's checksum; the run record
+:data:`brainalign.results.SUMMARY_NOTE`), the analyses across models (scores against
+each model property with :data:`~brainalign.report.scaling.MIN_DISTINCT` or more values,
+their correlations, layer curves by relative depth, the paired variants a sweep saved;
+each absent part says why), one section per benchmark (its figures, each shown once, and
+its :func:`brainalign.results.layer_summary` table), other figures found in the folder,
+and the provenance (the results file's checksum; the run record
 ``run.json`` of :mod:`brainalign.runs` as tables: versions, settings, models with their
 weight hashes, cells with their seconds, invocations; any other ``*.json`` as text).
 """
@@ -76,6 +79,20 @@ FIGURE_NOTES = {
     ),
 }
 """Captions of the figures, by the end of their file name."""
+
+MODEL_FIGURES_DIR = "across-models"
+"""Subfolder of ``figures/`` with the figures over models (drawn at each report)."""
+
+SCALING_NOTE = (
+    "Each model at its best layer (the leaderboard's median_score) against the property; "
+    "error bars: 95% bootstrap interval of that median (median_interval); filled circles "
+    "pretrained models, open squares untrained twins; log x axis where the values are "
+    "positive and span a factor of 10 or more."
+)
+DEPTH_NOTE = (
+    "Every model's layer curve (layer_summary's median over units) against relative depth "
+    "(layer / n_layers: 0 = embeddings, 1 = last block); untrained twins dashed."
+)
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -194,13 +211,15 @@ def _table(
     )
 
 
-def _image(path: Path) -> str:
-    """A ``<figure>`` with the PNG embedded as a data URI and what it shows."""
+def _image(path: Path, note: str | None = None) -> str:
+    """A ``<figure>`` with the PNG embedded as a data URI and what it shows (``note``, or
+    the caption of :data:`FIGURE_NOTES` its name ends with)."""
     data = path.read_bytes()
     if not data.startswith(PNG_SIGNATURE):
         raise ValueError(f"figure {str(path)!r} is not a PNG file; delete or replace it")
     encoded = base64.b64encode(data).decode("ascii")
-    note = next((n for end, n in FIGURE_NOTES.items() if path.name.endswith(end)), "")
+    if note is None:
+        note = next((n for end, n in FIGURE_NOTES.items() if path.name.endswith(end)), "")
     caption = f"{path.name}: {note}" if note else path.name
     return (
         f'<figure><img src="data:image/png;base64,{encoded}" alt="{_e(path.stem)}">'
@@ -271,6 +290,57 @@ def _leaderboard_section(results: pd.DataFrame) -> str:
     else:
         body = _table(table[list(LEADERBOARD_COLUMNS)], _SCORES, LEADERBOARD_NOTE, id="leaderboard")
     return f'<section id="leaderboard-section"><h2>Leaderboard</h2>{body}</section>\n'
+
+
+def _absent(reason: str) -> str:
+    return f'<p class="note">Not shown: {_e(reason)}.</p>'
+
+
+def _across_models_section(results: pd.DataFrame, folder: Path) -> str:
+    """Scores against model properties, by relative depth, and paired variants."""
+    from brainalign.report.scaling import write_model_figures
+    from brainalign.results import (
+        CARD_COLUMNS,
+        CORRELATION_COLUMNS,
+        CORRELATION_NOTE,
+        PAIR_COLUMNS,
+        PAIRS_NOTE,
+        attach_properties,
+        correlate_property,
+        paired_differences,
+        read_pairs,
+        read_run_properties,
+    )
+
+    user = read_run_properties(folder)
+    results = attach_properties(results, user)
+    names = [] if user is None else [c for c in user.columns if c not in ("model", "weights")]
+    pairs = read_pairs(folder)
+    pair_table = paired_differences(results, pairs) if pairs else None
+    out = folder / FIGURES_DIR / MODEL_FIGURES_DIR
+    for old in out.glob("*.png") if out.is_dir() else []:
+        old.unlink()
+    drawn = write_model_figures(
+        results, out, properties=list(dict.fromkeys([*CARD_COLUMNS, *names])), pairs=pair_table
+    )
+    parts = ['<section id="across-models"><h2>Across models</h2>\n',
+             "<h3>Scores against model properties</h3>\n"]  # fmt: skip
+    if drawn.properties:
+        table = pd.concat([correlate_property(results, name) for name in drawn.properties])
+        parts.append(_table(table[list(CORRELATION_COLUMNS)], CORRELATION_COLUMNS[9:],
+                            CORRELATION_NOTE, id="correlations"))  # fmt: skip
+        parts += [_image(path, SCALING_NOTE) for path in drawn.scaling]
+    else:
+        parts.append(_absent(drawn.absent["scaling"]))
+    parts.append("<h3>Score by relative depth</h3>\n")
+    parts += [_image(path, DEPTH_NOTE) for path in drawn.depth] or [_absent(drawn.absent["depth"])]
+    parts.append("<h3>Paired variants</h3>\n")
+    if pair_table is not None and not pair_table.empty:
+        parts.append(_table(pair_table[list(PAIR_COLUMNS)], PAIR_COLUMNS[7:9] + PAIR_COLUMNS[11:14]
+                            + PAIR_COLUMNS[15:17], PAIRS_NOTE, id="pairs"))  # fmt: skip
+    parts += [_image(path, PAIRS_NOTE) for path in drawn.pairs] or [_absent(drawn.absent["pairs"])]
+    parts.append("</section>\n")
+    return "".join(parts)
 
 
 def _benchmark_sections(results: pd.DataFrame, figures: dict[str, list[Path]]) -> Iterator[str]:
@@ -380,6 +450,7 @@ def _document(results: pd.DataFrame, folder: Path, results_file: Path) -> Iterat
     yield _header(results, results_file)
     yield "<main>\n"
     yield _leaderboard_section(results)
+    yield _across_models_section(results, folder)
     yield from _benchmark_sections(results, sections)
     yield from _other_figures(others)
     yield _provenance(folder, results_file)
