@@ -478,3 +478,20 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "ok.yaml"
     path.write_text(text)
     return path
+
+
+def test_the_report_shows_properties_depth_and_head_properties(table, tmp_path):
+    from brainalign.report.html import build_report
+    from brainalign.results import write_results_parquet
+
+    write_results_parquet(table, tmp_path / "results.parquet")
+    report = build_report(tmp_path).read_text()
+    section = report[report.index('id="across-models"') :]
+    assert 'id="correlations"' in section and "<td>n_parameters</td>" in section
+    assert 'id="head-properties"' in section and "<td>induction_score</td>" in section
+    assert "<td>head</td>" in section  # the head-level correlation, not the model level
+    assert section.count("<img") >= 2  # the scaling and depth figures
+    head_free = make_results(table[table["head"].isna()].drop(columns=["induction_score"]))
+    write_results_parquet(head_free, tmp_path / "results.parquet")
+    report = build_report(tmp_path).read_text()
+    assert "Not shown: no per-head rows of a text model (run with --heads)" in report

@@ -32,7 +32,7 @@ for _module in (
 
 pytestmark = pytest.mark.slow
 
-TUTORIALS = ("benchmarks", "encoding_study", "model_comparison")
+TUTORIALS = ("benchmarks", "encoding_study", "model_comparison", "comparing_models")
 PNG = re.compile(r'<img alt="[^"]+" src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"')
 NUMBER_CELL = re.compile(r"<td>-?\d+\.\d{3}</td>")
 
@@ -58,6 +58,16 @@ def test_tutorials_hold_their_executed_tables_and_figures(site, name):
     assert "Traceback" not in html
     assert "executed-table" in html and len(NUMBER_CELL.findall(html)) >= 5, name
     assert PNG.search(html), f"{name}: no embedded PNG written by the page's code"
+
+
+def test_model_comparison_tutorial_shows_cards_analyses_units_heads_and_people(site):
+    html = _page(site, "tutorials/comparing_models")
+    for expected in ("<th>n_parameters</th>", "<th>relative_depth</th>", "<th>pearson_r</th>",
+                     "<th>spearman_p</th>", "<td>reseeded</td>", "<td>random-units</td>",
+                     "<th>n_model_units</th>", "<th>induction_score</th>", "<td>head</td>",
+                     "<th>chance</th>", "<th>human_percentile</th>",
+                     "score against relative depth"):  # fmt: skip
+        assert expected in html, expected
 
 
 def test_benchmark_tutorial_shows_layers_heads_controls_and_the_report(site):

@@ -334,6 +334,7 @@ def _across_models_section(results: pd.DataFrame, folder: Path) -> str:
         parts.append(_absent(drawn.absent["scaling"]))
     parts.append("<h3>Score by relative depth</h3>\n")
     parts += [_image(path, DEPTH_NOTE) for path in drawn.depth] or [_absent(drawn.absent["depth"])]
+    parts.append(_head_properties_part(results))
     parts.append("<h3>Paired variants</h3>\n")
     if pair_table is not None and not pair_table.empty:
         parts.append(_table(pair_table[list(PAIR_COLUMNS)], PAIR_COLUMNS[7:9] + PAIR_COLUMNS[11:14]
@@ -341,6 +342,20 @@ def _across_models_section(results: pd.DataFrame, folder: Path) -> str:
     parts += [_image(path, PAIRS_NOTE) for path in drawn.pairs] or [_absent(drawn.absent["pairs"])]
     parts.append("</section>\n")
     return "".join(parts)
+
+
+def _head_properties_part(results: pd.DataFrame) -> str:
+    """Per-head scores against the heads' own properties (induction, previous-token, ...)."""
+    from brainalign.encoders.head_properties import HEAD_PROPERTY_MEASURES
+    from brainalign.results import CORRELATION_COLUMNS, CORRELATION_NOTE, correlate_property
+
+    part = "<h3>Head scores against head properties</h3>\n"
+    present = [name for name in HEAD_PROPERTY_MEASURES if name in results.columns]
+    if not present:
+        return part + _absent("no per-head rows of a text model (run with --heads)")
+    table = pd.concat([correlate_property(results, name) for name in present])
+    return part + _table(table[list(CORRELATION_COLUMNS)], CORRELATION_COLUMNS[9:],
+                         CORRELATION_NOTE, id="head-properties")  # fmt: skip
 
 
 def _benchmark_sections(results: pd.DataFrame, figures: dict[str, list[Path]]) -> Iterator[str]:
