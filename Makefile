@@ -67,6 +67,9 @@ perf: $(VENV)/.test
 	$(BIN)/python perf/audio_extraction.py
 	$(BIN)/python perf/video_extraction.py
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/multimodal_capture.py
+	HF_HUB_OFFLINE=1 $(BIN)/python perf/head_properties.py
+	HF_HUB_OFFLINE=1 $(BIN)/python perf/compare_by.py
+	$(BIN)/python perf/triplet_accuracy.py
 
 # the issue-size runs: ridge 2,000 x 768 x 20,000 and 10,000 permutations x 10,000 units
 perf-large: $(VENV)/.test

@@ -10,7 +10,7 @@ are drawn from those, the embedding matrix has 50,257 rows as GPT-2's). Three ar
 to end (the model loaded from its folder each time), interleaved, best of ``--repeats``
 after a warm-up (``best_of`` of perf/capture_overhead.py):
 
-- ``head_properties``: :func:`brainalign.encoders.head_properties.head_properties`
+- ``head_properties``: :func:`brainalign.encoders.head_cards.head_properties`
   with its defaults;
 - ``naive``: what one would write by hand: the model loaded with eager attention,
   ``model(..., output_attentions=True)`` on the same token ids in the same batches, and
@@ -74,7 +74,7 @@ def naive(directory: Path, batch_size: int, n_sequences: int, sequence_length: i
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from brainalign.encoders.head_properties import repeated_random_tokens
+    from brainalign.encoders.head_cards import repeated_random_tokens
 
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = AutoModel.from_pretrained(directory, attn_implementation="eager").eval()
@@ -130,7 +130,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from brainalign.encoders.head_properties import (
+    from brainalign.encoders.head_cards import (
         DEFAULT_BATCH_SIZE,
         DEFAULT_N_SEQUENCES,
         DEFAULT_SEQUENCE_LENGTH,

@@ -53,3 +53,15 @@ def test_import_does_not_pull_in_torch_or_transformers(name):
     code = f"import sys, {name}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"import {name} imported {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_no_public_name_is_shadowed_by_a_submodule(name):
+    """Importing ``package.x`` sets the attribute ``x`` to the module, so a public name
+    equal to a submodule's name would turn into that module once anything imports it."""
+    import pkgutil
+
+    package = importlib.import_module(name)
+    submodules = {info.name for info in pkgutil.iter_modules(package.__path__)}
+    shadowed = sorted(set(package.__all__) & submodules)
+    assert not shadowed, f"{name}: public names equal to submodule names: {shadowed}"

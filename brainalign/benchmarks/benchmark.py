@@ -16,7 +16,7 @@ a versioned id. :meth:`Benchmark.run` is the only way a score is made:
    :class:`ConstantFeaturesWarning` per run naming them), joins the ceiling, puts the
    model's card on its rows (:mod:`brainalign.encoders.cards`: size, depth, width,
    objective, ``relative_depth``) and, for per-head rows of a text model, each head's
-   properties (:mod:`brainalign.encoders.head_properties`: induction and previous-token
+   properties (:mod:`brainalign.encoders.head_cards`: induction and previous-token
    scores, attention entropy and distance), and types the table
    (:func:`brainalign.results.make_results`).
 
@@ -444,11 +444,11 @@ class Benchmark:
 def _with_head_properties(rows: pd.DataFrame, settings: RunSettings) -> pd.DataFrame:
     """Per-head rows joined to their head's properties (induction, previous-token, ...).
 
-    :func:`brainalign.encoders.head_properties.head_properties` of each scored weights
+    :func:`brainalign.encoders.head_cards.head_properties` of each scored weights
     variant (in the run's store), matched on ``(weights, layer, head)``; whole-layer and
     control rows get NaN.
     """
-    from brainalign.encoders.head_properties import HEAD_PROPERTY_MEASURES, head_properties
+    from brainalign.encoders.head_cards import HEAD_PROPERTY_MEASURES, head_properties
 
     table = rows.copy()
     for name in HEAD_PROPERTY_MEASURES:

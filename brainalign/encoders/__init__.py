@@ -47,7 +47,7 @@ _EXPORTS = {
     "text_stimuli": "brainalign.encoders.extract",
     "Features": "brainalign.encoders.features",
     "NonFiniteFeaturesError": "brainalign.encoders.features",
-    "head_properties": "brainalign.encoders.head_properties",
+    "head_properties": "brainalign.encoders.head_cards",
     "LayerCapture": "brainalign.encoders.heads",
     "attention_summaries": "brainalign.encoders.heads",
     "register_architecture": "brainalign.encoders.hooks",

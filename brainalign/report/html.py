@@ -346,7 +346,7 @@ def _across_models_section(results: pd.DataFrame, folder: Path) -> str:
 
 def _head_properties_part(results: pd.DataFrame) -> str:
     """Per-head scores against the heads' own properties (induction, previous-token, ...)."""
-    from brainalign.encoders.head_properties import HEAD_PROPERTY_MEASURES
+    from brainalign.encoders.head_cards import HEAD_PROPERTY_MEASURES
     from brainalign.results import CORRELATION_COLUMNS, CORRELATION_NOTE, correlate_property
 
     part = "<h3>Head scores against head properties</h3>\n"

@@ -24,7 +24,7 @@ from brainalign.cli import build_parser, main
 from brainalign.datasets.catalogue import load
 from brainalign.encoders import text, vision
 from brainalign.encoders.cards import CARD_COLUMNS
-from brainalign.encoders.head_properties import HEAD_PROPERTY_MEASURES, head_properties
+from brainalign.encoders.head_cards import HEAD_PROPERTY_MEASURES, head_properties
 from brainalign.encoders.store import FeatureStore
 from brainalign.results import RESULT_COLUMNS, validate_results
 from tests.datasets.catalogue_helpers import TESTS_DATA, place_in_cache

@@ -21,7 +21,7 @@ import pytest
 import torch
 import transformers as tf
 
-from brainalign.encoders.head_properties import (
+from brainalign.encoders.head_cards import (
     HEAD_PROPERTIES_VERSION,
     HEAD_PROPERTY_COLUMNS,
     head_properties,

@@ -351,7 +351,7 @@ def head_properties(
 ) -> pd.DataFrame:
     """Induction, previous-token and other scores of every attention head of a text model.
 
-    Definitions in the module docstring (:mod:`brainalign.encoders.head_properties`).
+    Definitions in the module docstring (:mod:`brainalign.encoders.head_cards`).
 
     Parameters
     ----------
