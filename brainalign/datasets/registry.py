@@ -685,7 +685,7 @@ _ENTRIES: list[DatasetInfo] = [
             "mental representations of natural objects underlying human similarity "
             "judgements. Nature Human Behaviour, 4, 1173-1185."
         ),
-        licence="CC0-1.0 (THINGS-data, as stated on OSF; check)",
+        licence="CC0-1.0 (THINGS-data, as for things-concepts)",
         access="local path",
         how_to_get=(
             "Download the triplet files of THINGS-data from OSF (https://osf.io/f5rn6/, "
