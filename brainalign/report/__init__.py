@@ -13,7 +13,10 @@ imports neither matplotlib nor nilearn):
   :func:`plot_topomap`: RDMs and brain maps, from arrays;
 - :func:`plot_scaling`, :func:`plot_depth_curves`, :func:`plot_pairs`,
   :func:`write_model_figures`: scores across models (against a property, against
-  relative depth, paired variants).
+  relative depth, paired variants);
+- :func:`plot_trf_kernels`, :func:`plot_time_course`, :func:`plot_generalization`,
+  :func:`peak_times`: scores in time (TRF kernels per sensor group, time courses with
+  their significant clusters, temporal generalisation).
 """
 
 from brainalign._lazy import lazy_exports
@@ -33,6 +36,10 @@ _EXPORTS = {
     "plot_pairs": "brainalign.report.scaling",
     "plot_scaling": "brainalign.report.scaling",
     "write_model_figures": "brainalign.report.scaling",
+    "peak_times": "brainalign.report.time_plots",
+    "plot_generalization": "brainalign.report.time_plots",
+    "plot_time_course": "brainalign.report.time_plots",
+    "plot_trf_kernels": "brainalign.report.time_plots",
 }
 
 __all__ = sorted(_EXPORTS)
