@@ -10,7 +10,8 @@
   neural benchmarks whose splits let position carry over between train and test.
 * :func:`sound_envelope`: a control that keeps only how loud the sound is over time
   (the RMS envelope of the waveform), the acoustic drive of auditory cortex that an
-  audio model has to beat.
+  audio model has to beat; :func:`sound_envelope_on_clock` puts it on an M/EEG
+  recording's sample grid.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["position_feature_names", "position_features", "random_vectors", "sound_envelope"]
+__all__ = [
+    "position_feature_names",
+    "position_features",
+    "random_vectors",
+    "sound_envelope",
+    "sound_envelope_on_clock",
+]
 
 
 def random_vectors(keys: Sequence[str], n_dims: int, *, seed: int = 0) -> np.ndarray:
@@ -213,3 +220,52 @@ def sound_envelope(
     envelope = np.sqrt(np.mean(frames**2, axis=1))
     times = (np.arange(n_frames) + 0.5) * width / sampling_rate
     return times, envelope
+
+
+def sound_envelope_on_clock(
+    samples: np.ndarray,
+    sampling_rate: float,
+    *,
+    onset: float,
+    sfreq: float,
+    n_samples: int,
+    start: float = 0.0,
+    frame_s: float = 0.01,
+) -> np.ndarray:
+    """The RMS envelope of a sound on an M/EEG recording's sample grid.
+
+    :func:`sound_envelope` (RMS in ``frame_s`` frames, i.e. a boxcar low-pass of the
+    squared waveform) placed at ``onset`` and resampled onto ``start + k / sfreq`` by
+    :func:`~brainalign.alignment.meeg_clock.resample_features` (Lanczos; low-passed at
+    ``sfreq / 2`` when ``sfreq`` is below the frame rate ``1 / frame_s``, interpolated
+    otherwise). Samples before the sound or after it are 0, so the envelopes of the
+    sounds of a run can be summed.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray, shape (n_audio_samples,)
+        Mono waveform.
+    sampling_rate : float
+        Its samples per second.
+    onset : float
+        Seconds, on the recording's clock, at which the sound's first sample plays.
+    sfreq, n_samples, start
+        The recording's grid: samples per second, number of samples, time of the first.
+    frame_s : float
+        RMS frame length in seconds (default 10 ms: envelope content up to 50 Hz).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_samples,)
+    """
+    from brainalign.alignment.meeg_clock import resample_features
+
+    times, envelope = sound_envelope(samples, sampling_rate, frame_s=frame_s)
+    if times.size < 2:
+        raise ValueError(
+            f"the sound is {np.size(samples) / sampling_rate:.4f} s long: fewer than two "
+            f"{frame_s * 1000:g} ms frames, too short to resample"
+        )
+    return resample_features(
+        onset + times, envelope, sfreq=sfreq, n_samples=n_samples, start=start
+    )[:, 0]

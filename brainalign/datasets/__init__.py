@@ -12,6 +12,8 @@ models. The names users call are re-exported here and imported on first use (so
   (fMRI through nilearn), :func:`load_gifti_run` (surfaces), :func:`epochs_recording`,
   :func:`evoked_recording`, :func:`continuous_recording` (M/EEG through MNE),
   :func:`bids_runs`, :func:`load_bids_meeg`, :func:`events_to_stimuli` (BIDS),
+  :func:`load_meg_masc`, :func:`read_meg_masc_events` (MEG-MASC's layout and
+  annotations),
   :func:`read_assembly` (Brain-Score), :func:`read_rdms`, :func:`read_word_pairs`,
   :func:`read_word_norms`, :func:`read_triplets` (behaviour), :func:`read_textgrid`.
 """
@@ -38,6 +40,8 @@ _EXPORTS = {
     "continuous_recording": "brainalign.datasets.meeg",
     "epochs_recording": "brainalign.datasets.meeg",
     "evoked_recording": "brainalign.datasets.meeg",
+    "load_meg_masc": "brainalign.datasets.meg_masc",
+    "read_meg_masc_events": "brainalign.datasets.meg_masc",
     "Recording": "brainalign.datasets.recording",
     "load_gifti_run": "brainalign.datasets.surface",
     "read_textgrid": "brainalign.datasets.textgrid",

@@ -221,7 +221,7 @@ def load(
     What comes back depends on the data (``info(name).returns`` says it per entry):
     a :class:`~brainalign.datasets.recording.Recording` for recordings, ratings and norms;
     for ``kriegeskorte2008-92`` a :class:`~brainalign.datasets.loaders.Kriegeskorte92`
-    of RDM sets; for ``meg-masc`` a :class:`~brainalign.datasets.bids.BIDSMEEGRun`.
+    of RDM sets; for ``meg-masc`` a :class:`~brainalign.datasets.meg_masc.MEGMASCRun`.
 
     Parameters
     ----------

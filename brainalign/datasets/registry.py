@@ -252,15 +252,15 @@ def _brainscore_loader(name: str, keys: tuple[str, ...]) -> Callable[..., Any]:
 
 
 def _local_meg_masc(get: FileGetter, path: Any = None, **options: Any) -> Any:
-    from brainalign.datasets.bids import load_bids_meeg
+    from brainalign.datasets.meg_masc import load_meg_masc
 
     root = _require_path("meg-masc", path, REGISTRY["meg-masc"].how_to_get)
     if "subject" not in options or "task" not in options:
         raise CatalogueError(
             "meg-masc: pass subject= and task= (e.g. subject='01', task='0', session='0') "
-            "to load one run of the BIDS dataset with load_bids_meeg"
+            "to load one run of the BIDS dataset with load_meg_masc"
         )
-    return load_bids_meeg(root, **options)
+    return load_meg_masc(root, **options)
 
 
 def _load_lebel2023(
@@ -1146,7 +1146,8 @@ _ENTRIES: list[DatasetInfo] = [
         description=(
             "208-channel MEG (KIT) of English speakers listening to naturalistic stories, two "
             "sessions each, in BIDS with word- and phoneme-level annotations in the events "
-            "files (tasks 0-3: lw1, cable_spool_fort, easy_money, The_Black_Widow). "
+            "files (stories lw1, cable_spool_fort, easy_money and The_Black_Willow, tasks "
+            "0-3; each run's story is named in its annotations). "
             "Distributed on OSF only (project ag3kj, with the subjects' data split over the "
             "components h2tzn, u5327 and dr4wy); no published code, paper or OpenNeuro copy "
             "pins file checksums, so brainalign does not download it."
@@ -1169,9 +1170,11 @@ _ENTRIES: list[DatasetInfo] = [
             "task='0')."
         ),
         returns=(
-            "BIDSMEEGRun (brainalign.datasets.bids.load_bids_meeg): one run. Options: path "
-            "(required), subject, task (required), session, run and the other "
-            "load_bids_meeg options."
+            "MEGMASCRun (brainalign.datasets.meg_masc.load_meg_masc): one run as a "
+            "continuous Recording with its words as stimuli, plus the words, phonemes and "
+            "sounds tables parsed from the events files' trial_type annotations. Options: "
+            "path (required), subject, task (required), session, picks, l_freq, h_freq, "
+            "sfreq, check_files and the other load_bids_meeg options (run, acquisition)."
         ),
         loader=_local_meg_masc,
         url="https://osf.io/ag3kj/",
