@@ -9,7 +9,12 @@ nor scikit-learn):
 - encoding models: :class:`RidgeCV`, :class:`KernelRidgeCV`, :class:`BandedRidgeCV`
   (with :func:`variance_partitioning`), :class:`OLS`, :class:`PLSRegression`,
   :func:`cross_validated_encoding`, :class:`BlockedKFold`;
-- time: :func:`lanczos_resample`, :func:`fir_delays`, :func:`hrf_regressors`;
+- time: :func:`lanczos_resample`, :func:`fir_delays`, :func:`hrf_regressors`; on the
+  M/EEG clock: :func:`impulse_features`, :func:`onset_impulses`,
+  :func:`resample_features`;
+- time-resolved M/EEG: :func:`sliding_scores`, :func:`generalization_scores`,
+  :func:`time_resolved_encoding`, :func:`concatenate_epochs`,
+  :func:`cluster_permutation_1samp`;
 - scores: :func:`pearson_columns`, :func:`r2_columns`, :func:`explained_variance_columns`;
 - RSA: :func:`rdm`, :func:`compare_rdms`, :func:`rdm_noise_ceiling`,
   :func:`time_resolved_rdms`, :func:`compare_time_resolved`,
@@ -72,6 +77,14 @@ _EXPORTS = {
     "fir_delays": "brainalign.alignment.temporal",
     "hrf_regressors": "brainalign.alignment.temporal",
     "lanczos_resample": "brainalign.alignment.temporal",
+    "impulse_features": "brainalign.alignment.meeg_clock",
+    "onset_impulses": "brainalign.alignment.meeg_clock",
+    "resample_features": "brainalign.alignment.meeg_clock",
+    "concatenate_epochs": "brainalign.alignment.time_resolved",
+    "generalization_scores": "brainalign.alignment.time_resolved",
+    "sliding_scores": "brainalign.alignment.time_resolved",
+    "time_resolved_encoding": "brainalign.alignment.time_resolved",
+    "cluster_permutation_1samp": "brainalign.alignment.stats",
 }
 
 __all__ = sorted(_EXPORTS)

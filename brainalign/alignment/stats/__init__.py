@@ -19,6 +19,9 @@ permutation_test``):
     and/or subjects, and of paired differences between two models.
 :mod:`~brainalign.alignment.stats.multiple_comparisons`
     Benjamini-Hochberg FDR for p-values of any shape.
+:mod:`~brainalign.alignment.stats.clusters`
+    Cluster-based one-sample permutation tests over time and time x sensors (MNE's
+    numbers, numpy only).
 """
 
 from brainalign.alignment.stats.bootstrap import (
@@ -27,6 +30,11 @@ from brainalign.alignment.stats.bootstrap import (
     bootstrap_difference,
     bootstrap_indices,
     bootstrap_mean,
+)
+from brainalign.alignment.stats.clusters import (
+    ClusterResult,
+    cluster_permutation_1samp,
+    ttest_1samp,
 )
 from brainalign.alignment.stats.multiple_comparisons import fdr_bh
 from brainalign.alignment.stats.permutation import (
@@ -41,16 +49,19 @@ from brainalign.alignment.stats.permutation import (
 
 __all__ = [
     "BootstrapResult",
+    "ClusterResult",
     "MantelResult",
     "PermutationResult",
     "bootstrap_correlation",
     "bootstrap_difference",
     "bootstrap_indices",
     "bootstrap_mean",
+    "cluster_permutation_1samp",
     "fdr_bh",
     "mantel_test",
     "max_statistic_correction",
     "permutation_indices",
     "permutation_p_values",
     "permutation_test",
+    "ttest_1samp",
 ]
