@@ -70,6 +70,8 @@ perf: $(VENV)/.test
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/head_properties.py
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/compare_by.py
 	$(BIN)/python perf/triplet_accuracy.py
+	$(BIN)/python perf/meeg_clock.py
+	$(BIN)/python perf/sliding_vs_mne.py
 
 # the issue-size runs: ridge 2,000 x 768 x 20,000 and 10,000 permutations x 10,000 units
 perf-large: $(VENV)/.test
