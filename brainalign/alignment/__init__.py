@@ -12,6 +12,9 @@ nor scikit-learn):
 - time: :func:`lanczos_resample`, :func:`fir_delays`, :func:`hrf_regressors`; on the
   M/EEG clock: :func:`impulse_features`, :func:`onset_impulses`,
   :func:`resample_features`;
+- temporal response functions: :class:`TemporalResponseFunction` (``TRF``),
+  :func:`cross_validated_trf`, :func:`lag_samples`, :func:`lagged_design`,
+  :func:`laplacian_penalty`;
 - time-resolved M/EEG: :func:`sliding_scores`, :func:`generalization_scores`,
   :func:`time_resolved_encoding`, :func:`concatenate_epochs`,
   :func:`cluster_permutation_1samp`;
@@ -85,6 +88,12 @@ _EXPORTS = {
     "sliding_scores": "brainalign.alignment.time_resolved",
     "time_resolved_encoding": "brainalign.alignment.time_resolved",
     "cluster_permutation_1samp": "brainalign.alignment.stats",
+    "TRF": "brainalign.alignment.trf",
+    "TemporalResponseFunction": "brainalign.alignment.trf",
+    "cross_validated_trf": "brainalign.alignment.trf",
+    "lag_samples": "brainalign.alignment.trf",
+    "lagged_design": "brainalign.alignment.trf",
+    "laplacian_penalty": "brainalign.alignment.trf",
 }
 
 __all__ = sorted(_EXPORTS)
