@@ -32,7 +32,7 @@ for _module in (
 
 pytestmark = pytest.mark.slow
 
-TUTORIALS = ("benchmarks", "encoding_study", "model_comparison", "comparing_models")
+TUTORIALS = ("benchmarks", "encoding_study", "model_comparison", "comparing_models", "meeg_time")
 PNG = re.compile(r'<img alt="[^"]+" src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"')
 NUMBER_CELL = re.compile(r"<td>-?\d+\.\d{3}</td>")
 
@@ -67,6 +67,13 @@ def test_model_comparison_tutorial_shows_cards_analyses_units_heads_and_people(s
                      "<th>n_model_units</th>", "<th>induction_score</th>", "<td>head</td>",
                      "<th>chance</th>", "<th>human_percentile</th>",
                      "score against relative depth"):  # fmt: skip
+        assert expected in html, expected
+
+
+def test_meeg_tutorial_recovers_the_planted_responses(site):
+    html = _page(site, "tutorials/meeg_time")
+    for expected in ("<th>held-out r</th>", "TRF kernels per sensor group", "<th>p</th>",
+                     "time-resolved decoding with the significant clusters"):  # fmt: skip
         assert expected in html, expected
 
 
