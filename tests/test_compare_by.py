@@ -495,3 +495,18 @@ def test_the_report_shows_properties_depth_and_head_properties(table, tmp_path):
     write_results_parquet(head_free, tmp_path / "results.parquet")
     report = build_report(tmp_path).read_text()
     assert "Not shown: no per-head rows of a text model (run with --heads)" in report
+
+
+def test_a_missing_correlation_says_why(table):
+    constant = table.assign(n_heads=pd.array([4] * len(table), dtype="Int64"))
+    result = correlate_property(constant, "n_heads", n_resamples=50)
+    assert result["pearson_r"].isna().all()
+    assert (result["note"] == "the property has one value (4) across the 5 points: no "
+            "correlation").all()  # fmt: skip
+    few = table[table["model"].isin(["m-a", "m-b", "m-c"]) | (table["control"] != "")]
+    two = few[few["model"] != "m-c"]
+    assert correlate_property(two, "n_parameters", n_resamples=50)["note"].str.startswith(
+        "r needs 3 or more points"
+    ).all()
+    defined = correlate_property(table, "n_parameters", n_resamples=50)
+    assert (defined.loc[defined["pearson_units_low"].notna(), "note"] == "").all()

@@ -204,3 +204,16 @@ def test_compare_pairs_the_figure_and_the_report(tmp_path, capsys, monkeypatch):
     assert 'id="pairs"' in report and "tuning" in report
     assert "Not shown: 3 pretrained model(s)" not in report  # three models: scaling absent
     assert "Not shown: no numeric model property" in report  # for want of properties
+
+
+def test_a_pair_with_one_paired_unit_says_why_it_has_no_p_value():
+    rows = []
+    for model, score in (("base", 0.2), ("variant", 0.3)):
+        rows.append({"model": model, "weights": "pretrained", "control": "", "control_of": "",
+                     "benchmark": "words@1", "dataset": "d", "layer": 1, "subject": "all",
+                     "unit": "rating", "metric": "spearman_r", "score": score,
+                     "ceiling": np.nan})  # fmt: skip
+    table = paired_differences(make_results(pd.DataFrame(rows)), [Pair("base", "variant")])
+    assert table["n"].tolist() == [1] and np.isnan(table["p_value"]).all()
+    assert table["note"].iloc[0].startswith("a paired test needs 2 or more units or subjects")
+    assert table["mean_difference"].iloc[0] == pytest.approx(0.1)

@@ -303,6 +303,7 @@ def _across_models_section(results: pd.DataFrame, folder: Path) -> str:
         CARD_COLUMNS,
         CORRELATION_COLUMNS,
         CORRELATION_NOTE,
+        NUMERIC_CORRELATION_COLUMNS,
         PAIR_COLUMNS,
         PAIRS_NOTE,
         attach_properties,
@@ -327,7 +328,7 @@ def _across_models_section(results: pd.DataFrame, folder: Path) -> str:
              "<h3>Scores against model properties</h3>\n"]  # fmt: skip
     if drawn.properties:
         table = pd.concat([correlate_property(results, name) for name in drawn.properties])
-        parts.append(_table(table[list(CORRELATION_COLUMNS)], CORRELATION_COLUMNS[9:],
+        parts.append(_table(table[list(CORRELATION_COLUMNS)], NUMERIC_CORRELATION_COLUMNS,
                             CORRELATION_NOTE, id="correlations"))  # fmt: skip
         parts += [_image(path, SCALING_NOTE) for path in drawn.scaling]
     else:
@@ -347,14 +348,19 @@ def _across_models_section(results: pd.DataFrame, folder: Path) -> str:
 def _head_properties_part(results: pd.DataFrame) -> str:
     """Per-head scores against the heads' own properties (induction, previous-token, ...)."""
     from brainalign.encoders.head_cards import HEAD_PROPERTY_MEASURES
-    from brainalign.results import CORRELATION_COLUMNS, CORRELATION_NOTE, correlate_property
+    from brainalign.results import (
+        CORRELATION_COLUMNS,
+        CORRELATION_NOTE,
+        NUMERIC_CORRELATION_COLUMNS,
+        correlate_property,
+    )
 
     part = "<h3>Head scores against head properties</h3>\n"
     present = [name for name in HEAD_PROPERTY_MEASURES if name in results.columns]
     if not present:
         return part + _absent("no per-head rows of a text model (run with --heads)")
     table = pd.concat([correlate_property(results, name) for name in present])
-    return part + _table(table[list(CORRELATION_COLUMNS)], CORRELATION_COLUMNS[9:],
+    return part + _table(table[list(CORRELATION_COLUMNS)], NUMERIC_CORRELATION_COLUMNS,
                          CORRELATION_NOTE, id="head-properties")  # fmt: skip
 
 

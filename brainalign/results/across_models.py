@@ -101,9 +101,14 @@ CORRELATION_COLUMNS = (
     "spearman_high",
     "spearman_units_low",
     "spearman_units_high",
+    "note",
 )
 """Columns of :func:`correlate_property`: ``*_low``/``*_high`` the interval over models,
-``*_units_low``/``*_units_high`` the one over units."""
+``*_units_low``/``*_units_high`` the one over units; ``note`` says why a number is
+missing (``""`` when none is)."""
+
+NUMERIC_CORRELATION_COLUMNS = CORRELATION_COLUMNS[9:-1]
+"""The number columns of :data:`CORRELATION_COLUMNS` (r, p and the interval bounds)."""
 
 PAIR_COLUMNS = (
     "pair",
@@ -124,8 +129,10 @@ PAIR_COLUMNS = (
     "p_value",
     "p_fdr",
     "significant",
+    "note",
 )
-"""Columns of :func:`paired_differences`."""
+"""Columns of :func:`paired_differences`; ``note`` says why a number is missing (``""`` when
+none is)."""
 
 CORRELATION_NOTE = (
     "Per benchmark, metric and weights (pretrained and untrained separately): Pearson and "
@@ -357,6 +364,22 @@ def _point_statistics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         spearman_p=float(spearman.pvalue),
     )
     return out
+
+
+def _missing_note(x: np.ndarray, y: np.ndarray, record: dict[str, Any]) -> str:
+    """Why a correlation row holds NaN (the ``note`` column); ``""`` when nothing is."""
+    if x.size < 3:
+        return f"r needs 3 or more points with a score and a value of the property; {x.size} have"
+    if np.ptp(x) == 0:
+        return f"the property has one value ({x[0]:g}) across the {x.size} points: no correlation"
+    if np.ptp(y) == 0:
+        return f"every one of the {x.size} points has the same score: no correlation"
+    if not np.isfinite(record.get("pearson_units_low", np.nan)):
+        return (
+            "no interval over units: one unit per layer (or every resample of units gave a "
+            "constant side)"
+        )
+    return ""
 
 
 def _model_bootstrap(
@@ -615,6 +638,7 @@ def correlate_property(
                 results, group, record, point_keys, position, depth, n_resamples,
                 confidence_level, seed,
             )  # fmt: skip
+        record["note"] = _missing_note(x, y, record)
         records.append(record)
     return pd.DataFrame.from_records(records, columns=list(CORRELATION_COLUMNS))
 
@@ -742,8 +766,13 @@ def _pair_test(
         "low": np.nan,
         "high": np.nan,
         "p_value": np.nan,
+        "note": "",
     }
     if a.size < 2:
+        out["note"] = (
+            f"a paired test needs 2 or more units or subjects scored by both models; {a.size} "
+            "are (e.g. one score per layer): no interval or p-value"
+        )
         return out
     boot = bootstrap_difference(
         a, b, n_resamples=n_resamples, confidence_level=confidence_level, seed=seed
