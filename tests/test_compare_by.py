@@ -505,8 +505,10 @@ def test_a_missing_correlation_says_why(table):
             "correlation").all()  # fmt: skip
     few = table[table["model"].isin(["m-a", "m-b", "m-c"]) | (table["control"] != "")]
     two = few[few["model"] != "m-c"]
-    assert correlate_property(two, "n_parameters", n_resamples=50)["note"].str.startswith(
-        "r needs 3 or more points"
-    ).all()
+    assert (
+        correlate_property(two, "n_parameters", n_resamples=50)["note"]
+        .str.startswith("r needs 3 or more points")
+        .all()
+    )
     defined = correlate_property(table, "n_parameters", n_resamples=50)
     assert (defined.loc[defined["pearson_units_low"].notna(), "note"] == "").all()
