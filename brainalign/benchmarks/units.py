@@ -154,7 +154,8 @@ _LOCK = threading.Lock()
 
 
 def localized_units(settings: RunSettings, weights: str) -> LocalizerResult:
-    """The run's localized units of the model with ``weights`` (computed once per process).
+    """The run's localized units of the model with ``weights`` (computed once per process
+    for the same settings and weight files).
 
     The localizer reads every hidden state of the model through a
     :class:`~brainalign.encoders.text.TextEncoder` built with the run's model settings
@@ -162,10 +163,12 @@ def localized_units(settings: RunSettings, weights: str) -> LocalizerResult:
     the run's feature store.
     """
     from brainalign.encoders.localizer import localize_model
+    from brainalign.encoders.models import weights_state
     from brainalign.encoders.text import TextEncoder
 
     spec = parse_units(settings.units)
-    key = (settings.model, weights, settings.run_seed, settings.dtype, settings.store, spec)
+    key = (settings.model, weights, settings.run_seed, settings.device, settings.dtype,
+           settings.store, spec, weights_state(settings.model))  # fmt: skip
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]

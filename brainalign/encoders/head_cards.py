@@ -62,6 +62,7 @@ in-context-learning-and-induction-heads/
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -122,6 +123,12 @@ _SUMMARY_COLUMNS = {
     "distance": "attention_distance",
 }
 _ARRAY = "head_properties"  # the stored array, (n_blocks, n_heads, n_measures)
+
+#: Tables already computed in this process, keyed by the call's settings and the model's
+#: weight hashes: every benchmark of a run with heads joins the same heads' properties,
+#: and would otherwise load the model again to find them (even in the store).
+_MEMO: dict[tuple, pd.DataFrame] = {}
+_MEMO_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------ pure functions
@@ -382,7 +389,8 @@ def head_properties(
         Read the scores from, or write them to, this store: the key holds the weights'
         fingerprint, ``weights``, ``seed``, ``n_sequences``, ``sequence_length``, the
         token ids, ``dtype`` and :data:`HEAD_PROPERTIES_VERSION`; a stored entry is read
-        back without a forward pass.
+        back without a forward pass. Within one process a repeated call (same settings,
+        same weight files) returns the table it computed without loading the model.
     progress : bool or str
         A progress bar over batches (a string names it).
 
@@ -404,14 +412,43 @@ def head_properties(
     ModelLoadError
         When the model cannot be loaded.
     """
-    from brainalign.encoders.loading import load_model
-    from brainalign.encoders.models import check_load_options
+    from brainalign.encoders.models import check_load_options, weights_state
 
     fit = sequence_length is None
     sequence_length = DEFAULT_SEQUENCE_LENGTH if fit else sequence_length
     _check_counts(n_sequences, sequence_length)
     check_batch_size(batch_size)
     check_load_options(weights, dtype)
+    root = None if store is None else str(store.root)
+    length = None if fit else sequence_length
+    memo = (os.fspath(model), weights, seed, n_sequences, length, device, dtype, root,
+            weights_state(model))  # fmt: skip
+    with _MEMO_LOCK:
+        if memo in _MEMO:
+            return _MEMO[memo].copy()
+    table = _head_properties(model, weights, seed, n_sequences, sequence_length, fit, device,
+                             dtype, batch_size, store, progress)  # fmt: skip
+    with _MEMO_LOCK:
+        _MEMO[memo] = table.copy()
+    return table
+
+
+def _head_properties(
+    model: str | os.PathLike,
+    weights: str,
+    seed: int,
+    n_sequences: int,
+    sequence_length: int,
+    fit: bool,
+    device: str,
+    dtype: str,
+    batch_size: int,
+    store: FeatureStore | None,
+    progress: bool | str,
+) -> pd.DataFrame:
+    """:func:`head_properties` without its per-process memo."""
+    from brainalign.encoders.loading import load_model
+
     loaded = load_model(
         model, modality="text", weights=weights, seed=seed, device=device, dtype=dtype
     )

@@ -255,6 +255,20 @@ def weights_sha256(directory: str | os.PathLike) -> dict[str, str]:
     return digests
 
 
+def weights_state(model: str | os.PathLike) -> tuple[tuple[str, str], ...]:
+    """The sha256 of each weight file of a model, as a hashable tuple (empty for a hub
+    model not in the cache): what a per-process memo of a model's results is keyed on,
+    so a model folder rewritten in place is never served stale results.
+
+    Parameters
+    ----------
+    model : str or path-like
+        Hub id or model directory, with or without an ``@`` weights suffix.
+    """
+    name, _ = split_model_spec(model)
+    return tuple(sorted(inspect_model(name).weight_hashes().items()))
+
+
 def split_model_spec(name: str | os.PathLike, weights: str = "pretrained") -> tuple[str, str]:
     """Split a ``MODEL@WEIGHTS`` name into the model and its weights.
 

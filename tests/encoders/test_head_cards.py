@@ -21,6 +21,7 @@ import pytest
 import torch
 import transformers as tf
 
+from brainalign.encoders import head_cards
 from brainalign.encoders.head_cards import (
     HEAD_PROPERTIES_VERSION,
     HEAD_PROPERTY_COLUMNS,
@@ -169,6 +170,14 @@ def _perturbed(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     return model.eval()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_memo():
+    """Each test computes its tables (the memo is exercised by its own test)."""
+    head_cards._MEMO.clear()
+    yield
+    head_cards._MEMO.clear()
+
+
 @pytest.fixture(scope="module")
 def gpt2_dir(tmp_path_factory, tiny_gpt2_lm_dir) -> Path:
     """GPT-2, 2 blocks x 4 heads x 32 dims, 64 positions, BPE tokenizer with a BOS."""
@@ -291,6 +300,7 @@ def test_minilm_has_a_previous_token_head(minilm_path):
 
 def test_seed_and_weights_change_the_table(gpt2_dir):
     table = head_properties(gpt2_dir, seed=5, **SETTINGS)
+    head_cards._MEMO.clear()  # computed again, not read from the process's memo
     pd.testing.assert_frame_equal(head_properties(gpt2_dir, seed=5, **SETTINGS), table)
     other = head_properties(gpt2_dir, seed=6, **SETTINGS)
     assert not np.allclose(other["induction_score"], table["induction_score"])
@@ -315,6 +325,7 @@ def test_store_roundtrip_runs_no_forward_pass(gpt2_dir, tmp_path, monkeypatch):
         return forward(self, *args, **kwargs)
 
     monkeypatch.setattr(tf.GPT2Model, "forward", counting)
+    head_cards._MEMO.clear()  # read the store, not the process's memo
     again = head_properties(gpt2_dir, seed=5, store=store, **SETTINGS)
     assert calls == []
     pd.testing.assert_frame_equal(again, first)
@@ -348,3 +359,29 @@ def test_no_sequence_length_fits_the_longest_repeat_the_model_reads(tiny_gpt2_di
     assert fitted.attrs["provenance"]["sequence_length"] == 32
     explicit = head_properties(str(tiny_gpt2_dir), sequence_length=32, n_sequences=3)
     pd.testing.assert_frame_equal(fitted, explicit)
+
+
+def test_a_repeated_call_loads_no_model_unless_the_weights_changed(
+    tmp_path, tiny_gpt2_lm_dir, monkeypatch
+):
+    from brainalign.encoders import loading
+
+    directory = tmp_path / "gpt2"
+    tf.AutoTokenizer.from_pretrained(tiny_gpt2_lm_dir).save_pretrained(directory)
+    config = tf.GPT2Config(n_layer=1, n_head=2, n_embd=16, n_positions=32,
+                           vocab_size=len(tf.AutoTokenizer.from_pretrained(directory)))  # fmt: skip
+    _perturbed(tf.GPT2Model(config), 1).save_pretrained(directory)
+    loads = []
+    original = loading.load_model
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: loads.append(1) or original(*a, **k))
+    options = {"n_sequences": 2, "sequence_length": 5}
+    first = head_properties(str(directory), **options)
+    again = head_properties(str(directory), **options)
+    assert len(loads) == 1
+    pd.testing.assert_frame_equal(again, first)
+    again["induction_score"] = 0.0  # a copy: the memo keeps its own table
+    pd.testing.assert_frame_equal(head_properties(str(directory), **options), first)
+    _perturbed(tf.GPT2Model(config), 2).save_pretrained(directory)  # rewritten in place
+    rewritten = head_properties(str(directory), **options)
+    assert len(loads) == 2
+    assert not np.allclose(rewritten["attention_entropy"], first["attention_entropy"])
