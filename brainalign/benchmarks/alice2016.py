@@ -38,13 +38,13 @@ import numpy as np
 import pandas as pd
 
 from brainalign.alignment.temporal import lanczos_resample
-from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.continuous import (
     EncodingSettings,
-    features_to_volumes,
     noise_ceiling,
     score_design,
     score_regressors,
+    score_timed_features,
     story_word_features,
 )
 from brainalign.benchmarks.controls import position_features
@@ -116,12 +116,7 @@ class AliceTask:
         """Every layer's word features, resampled and scored against every ROI."""
         words = self.recording.stimuli.table
         features = story_word_features(self.benchmark, self.settings, words, weights)
-        design = features_to_volumes(
-            features, self.recording.sample_times, self.encoding.lanczos_window
-        )
-        n_dims = next(reversed(design.values())).shape[1]
-        rows = score_design(self.recording, design, self.encoding)
-        return ModelScores(rows, n_dims, constant=constant_feature_sets(features))
+        return score_timed_features(self.recording, features, self.encoding)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The authors' regressors and the position control, through the same pipeline."""

@@ -23,7 +23,7 @@ from brainalign.datasets.recording import Recording
 from brainalign.encoders.features import Features
 
 if TYPE_CHECKING:
-    from brainalign.benchmarks.benchmark import Benchmark
+    from brainalign.benchmarks.benchmark import Benchmark, ModelScores
     from brainalign.benchmarks.settings import RunSettings
 
 
@@ -219,6 +219,27 @@ def score_design(
         )
         frames.append(_rows(recording, result.scores, int(layer) if layered else pd.NA))
     return pd.concat(frames, ignore_index=True)
+
+
+def score_timed_features(
+    recording: Recording, features: Features, settings: EncodingSettings
+) -> ModelScores:
+    """A model's scores from time-stamped features (words or audio frames): every layer
+    Lanczos-resampled to the volumes (:func:`features_to_volumes`), then
+    :func:`score_design`.
+
+    Returns
+    -------
+    ModelScores
+        The rows, the width of the last layer and the layers whose features were
+        constant (:func:`~brainalign.benchmarks.benchmark.constant_feature_sets`).
+    """
+    from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
+
+    design = features_to_volumes(features, recording.sample_times, settings.lanczos_window)
+    n_dims = next(reversed(design.values())).shape[1]
+    rows = score_design(recording, design, settings)
+    return ModelScores(rows, n_dims, constant=constant_feature_sets(features))
 
 
 def score_regressors(

@@ -44,8 +44,12 @@ import numpy as np
 import pandas as pd
 
 from brainalign.alignment.temporal import lanczos_resample
-from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
-from brainalign.benchmarks.continuous import EncodingSettings, features_to_volumes, score_design
+from brainalign.benchmarks.benchmark import ModelScores
+from brainalign.benchmarks.continuous import (
+    EncodingSettings,
+    score_design,
+    score_timed_features,
+)
 from brainalign.benchmarks.controls import sound_envelope
 from brainalign.datasets.catalogue import fetch, load
 
@@ -139,12 +143,7 @@ class LebelAudioTask:
         """Every layer's frame features, resampled to volumes and scored per voxel."""
         features = story_audio_features(self.benchmark, self.settings, self.audio, STORY, weights)
         _check_covers(features, self.recording, self.audio)
-        design = features_to_volumes(
-            features, self.recording.sample_times, self.encoding.lanczos_window
-        )
-        n_dims = next(reversed(design.values())).shape[1]
-        rows = score_design(self.recording, design, self.encoding)
-        return ModelScores(rows, n_dims, constant=constant_feature_sets(features))
+        return score_timed_features(self.recording, features, self.encoding)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """The sound envelope, through the same pipeline."""
