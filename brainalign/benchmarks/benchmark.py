@@ -44,6 +44,7 @@ from brainalign.benchmarks.settings import RunSettings, check_settings
 from brainalign.benchmarks.units import RANDOM_UNITS_CONTROL, units_per_row
 from brainalign.datasets.download import NotInCacheError
 from brainalign.encoders.cards import attach_model_card, model_card
+from brainalign.results.schema import UNIT_KEYS
 
 if TYPE_CHECKING:
     from brainalign.encoders.features import Features
@@ -63,8 +64,10 @@ __all__ = [
 PROGRESS = logging.getLogger("brainalign.progress")
 """Where the stages of a run are logged (INFO)."""
 
-#: Columns a task's rows may be joined to the ceiling on.
-CEILING_KEYS = ("subject", "unit", "session")
+#: Columns a task's rows may be joined to the ceiling on: those of
+#: :data:`brainalign.results.schema.UNIT_KEYS` the ceiling has (``time``: seconds of a
+#: time-resolved row, e.g. a study's epochs).
+CEILING_KEYS = UNIT_KEYS
 
 #: ``features_flag`` of a row scored from features that are the same for every item.
 CONSTANT_FLAG = "constant"

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.results.properties import as_floats
+from brainalign.results.schema import UNIT_KEYS
 from brainalign.results.summary import best_layers, layer_summary, leaderboard, summarize
 
 __all__ = [
@@ -155,7 +156,6 @@ PAIRS_NOTE = (
 PAIRS_FILE = "pairs.json"
 """The pairs a sweep saves in its results folder."""
 
-_UNIT_KEYS = ("subject", "unit", "session")
 _ENTITY = ["benchmark", "metric", "model", "weights"]
 
 
@@ -414,7 +414,7 @@ def _unit_arrays(
 ) -> _UnitArrays:
     """Arrays of the rows of the points (``point_keys`` values), per ``position``
     (``layer``, or None for one position) and unit (``subject, unit[, session]``)."""
-    keys = [c for c in _UNIT_KEYS if c in rows.columns]
+    keys = [c for c in UNIT_KEYS if c in rows.columns]
     unit_codes = rows.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
     n_units = int(unit_codes.max()) + 1 if len(rows) else 0
     numbered = pd.DataFrame(points, columns=point_keys).assign(_point=np.arange(len(points)))
@@ -718,7 +718,7 @@ def _paired_units(results: pd.DataFrame, base: Any, variant: Any) -> tuple[np.nd
         rows = rows[rows["layer"].astype("Float64") == float(entry.best_layer)]
         return rows[np.isfinite(rows["score"].to_numpy(dtype=np.float64))]
 
-    keys = [c for c in _UNIT_KEYS if c in results.columns]
+    keys = [c for c in UNIT_KEYS if c in results.columns]
     merged = at(variant)[[*keys, "score"]].merge(
         at(base)[[*keys, "score"]], on=keys, suffixes=("_variant", "_base")
     )

@@ -31,7 +31,10 @@ __all__ = [
     "COLUMN_DOCS",
     "ENTITY_COLUMNS",
     "FEATURES_FLAGS",
+    "POSITION_COLUMNS",
     "RESULT_COLUMNS",
+    "TIME_COLUMN",
+    "UNIT_KEYS",
     "WEIGHTS",
     "entity_labels",
     "is_control",
@@ -70,6 +73,19 @@ ENTITY_COLUMNS = ("model", "weights", "control", "control_of")
 
 WEIGHTS = ("pretrained", "untrained")
 """Values of ``weights`` on model rows."""
+
+POSITION_COLUMNS = ("ch_type", "x", "y", "z")
+"""Optional columns placing a row's unit (an M/EEG channel) on the head: its MNE
+channel type and position in metres; reports draw topographies from them
+(:mod:`brainalign.report.meeg_figures`)."""
+
+TIME_COLUMN = "time"
+"""Optional column of time-resolved rows: seconds from the event (e.g. a study's
+epochs scored per time point)."""
+
+UNIT_KEYS = ("subject", "unit", "session", TIME_COLUMN)
+"""The columns (those a table has) that name one scored unit of a model or control at
+a layer: rows of two models, or of a model and its ceiling, are paired on them."""
 
 _STRING_COLUMNS = (
     *ENTITY_COLUMNS, "benchmark", "dataset", "subject", "unit", "metric", "features_flag"

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from brainalign.results.schema import ENTITY_COLUMNS
+from brainalign.results.schema import ENTITY_COLUMNS, UNIT_KEYS
 
 __all__ = [
     "LEADERBOARD_COLUMNS",
@@ -256,8 +256,12 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
 def _cluster_resamples(clusters: np.ndarray, n_resamples: int, seed: int) -> list[np.ndarray]:
     """Row indices of bootstrap resamples that draw whole clusters with replacement."""
     labels, codes = np.unique(clusters, return_inverse=True)
-    members = [np.flatnonzero(codes == k) for k in range(len(labels))]
     draws = np.random.default_rng(seed).integers(0, len(labels), size=(n_resamples, len(labels)))
+    if len(labels) == len(clusters):  # one row per cluster: index the rows directly
+        row_of = np.empty(len(labels), dtype=np.intp)
+        row_of[codes] = np.arange(len(clusters))
+        return list(row_of[draws])
+    members = [np.flatnonzero(codes == k) for k in range(len(labels))]
     return [np.concatenate([members[k] for k in draw]) for draw in draws]
 
 
@@ -287,7 +291,8 @@ def median_interval(
     n_resamples : int, default 1000
     seed : int, default 0
     reference : pandas.DataFrame, optional
-        Rows paired with ``rows`` by ``subject, unit`` (and ``session`` when present).
+        Rows paired with ``rows`` on :data:`~brainalign.results.schema.UNIT_KEYS`
+        (``subject``, ``unit``, and ``session`` and ``time`` when present).
 
     Returns
     -------
@@ -308,7 +313,7 @@ def median_interval(
         medians = [np.median(values[i]) for i in _cluster_resamples(clusters, n_resamples, seed)]
         result["low"], result["high"] = (float(q) for q in np.quantile(medians, [alpha, 1 - alpha]))
     if reference is not None:
-        keys = [c for c in ("subject", "unit", "session") if c in finite.columns]
+        keys = [c for c in UNIT_KEYS if c in finite.columns]
         paired = finite.merge(
             reference[np.isfinite(reference["score"].to_numpy(dtype=np.float64))],
             on=keys,
