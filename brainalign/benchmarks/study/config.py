@@ -7,7 +7,8 @@ paths are relative to the file's folder::
     stimuli: images/             # a CSV (stimulus_id, text, image, audio or video), a
                                  # folder or a .zip of images, or one audio/video file
     responses: responses.npy     # (n_stimuli, n_units[, n_repeats]); .npz, .csv, NIfTI, -epo.fif
-    sampling: event              # event (one row per stimulus) or continuous (a time series)
+    sampling: event              # event (one row per stimulus), continuous (a time series)
+                                 # or epochs (M/EEG trials scored per time point)
     analysis: ridge              # ridge, rsa or ratings
     options: {n_splits: 5}       # options of the analysis
 
@@ -36,18 +37,24 @@ STUDY_KEYS = {
     "stimuli": "a CSV/TSV table (stimulus_id and text, image, audio or video), a folder or "
     ".zip of images, or an audio or video file (one run)",
     "text_column": "the table's column holding the text (default text)",
-    "responses": "responses: .npy, .npz, .csv/.tsv, GIfTI (.gii), NIfTI betas, -epo.fif",
+    "responses": "responses: .npy, .npz, .csv/.tsv, GIfTI (.gii), NIfTI betas, -epo.fif; "
+    "epochs: -epo.fif, EEGLAB .set, .npy (with times), .npz (data, times), or a mapping "
+    "subject: FILE",
     "rdms": "precomputed data RDMs (.mat, .npz, .npy, .csv) over the stimuli, in order",
     "ratings": "word pairs (a file, or {pairs: FILE}) or norms ({norms: FILE, id_column: ...})",
     "analysis": "ridge, rsa or ratings (default: from responses, rdms or ratings)",
-    "sampling": "event (one row per stimulus or trial) or continuous (a time series)",
+    "sampling": "event (one row per stimulus or trial), continuous (a time series) or "
+    "epochs (M/EEG trials scored per time point)",
     "units": "a CSV with one row per unit (subject, roi, unit ...)",
     "tr": "seconds between samples of continuous responses given as an array",
     "groups": "a column whose values are held out together (passages, categories, runs)",
     "context": "text: isolated (default) or passage (after the group's earlier items)",
     "pooling": "text: how tokens become one vector (default mean)",
     "mask": "mask image of NIfTI responses",
-    "window": "[tmin, tmax] seconds of M/EEG epochs averaged into one response per trial",
+    "window": "[start, stop] seconds: event: of M/EEG epochs averaged into one response per "
+    "trial; epochs: the scored time points (default 0 to the epoch's end)",
+    "trials": "epochs: a CSV/TSV with one row per trial (stimulus_id; optional subject, group)",
+    "times": "epochs: seconds of each time point of .npy epochs",
     "options": "options of the analysis (see brainalign.benchmarks.study.OPTIONS)",
 }
 

@@ -12,6 +12,13 @@ Defaults are decided by the data:
 - **event** responses (one row per stimulus or trial; images, sentences, words): no
   delays, K-fold over stimuli (shuffled with the run's seed; whole groups held out
   with ``groups``); repeats are averaged for the fit and give the split-half ceiling;
+- **epochs** (event-related M/EEG or iEEG trials, time axis kept): the event
+  defaults at every time point of the scored ``window`` (default: 0 s to the epoch's
+  end), one row per (layer, subject, channel, time) for ridge and per (layer, subject,
+  time) for RSA, so a layer's summary (the median over its rows) is the median over
+  subjects x channels x window time points; the ceiling is the split-half reliability
+  of the trials per channel and time (RSA: of the RDMs per time point)
+  (:mod:`brainalign.benchmarks.study.epochs`);
 - **continuous** responses (a time series; fMRI volumes): word features
   Lanczos-resampled to the samples, FIR delays 1-4 samples, contiguous folds with a
   gap of the largest delay (whole runs held out when there are several); the
@@ -60,6 +67,7 @@ from brainalign.stimuli import Stimuli
 if TYPE_CHECKING:
     from brainalign.benchmarks.benchmark import Benchmark, BenchmarkTask
     from brainalign.benchmarks.settings import RunSettings
+    from brainalign.benchmarks.study.epochs import EpochsResponses
     from brainalign.datasets.behaviour import RDMSet
 
 __all__ = ["ANALYSES", "OPTIONS", "Study", "StudyInputError"]
@@ -96,6 +104,8 @@ OPTIONS: dict[str, dict[str, str]] = {
     "rsa": {
         "dissimilarity": "RDM distance of model features and response patterns [correlation]",
         "comparison": "how two RDMs are compared [spearman]",
+        "ceiling_splits": "epochs only: random split-halves of the trials for the RDM "
+        "ceiling [100]",
         **_INSTRUCTION_OPTIONS,
     },
     "ratings": {
@@ -128,6 +138,26 @@ def _check_name(name: Any) -> str:
     return cleaned
 
 
+def _check_epochs_keys(sampling: str | None, responses: Any, **given: Any) -> None:
+    """Keys that only epochs take (trials, times), and keys epochs refuse, named."""
+    if sampling != "epochs":
+        only = [k for k in ("trials", "times") if given[k] is not None]
+        if only:
+            raise StudyInputError(
+                f"{' and '.join(only)} are for sampling: epochs (trials with their time "
+                f"axis); sampling is {sampling!r}: drop them"
+            )
+        return
+    if responses is None:
+        raise StudyInputError("sampling: epochs needs responses (one epochs file per subject)")
+    refused = [k for k in ("units", "tr", "mask") if given[k] is not None]
+    if refused:
+        raise StudyInputError(
+            f"{', '.join(refused)}: epochs bring their own channels and time axis; drop "
+            f"{'it' if len(refused) == 1 else 'them'}"
+        )
+
+
 def _hash_table(digest: Any, table: pd.DataFrame) -> None:
     """Feed a table (its columns and values, as CSV) into a running sha256."""
     digest.update(table.to_csv(index=False).encode())
@@ -156,7 +186,11 @@ class Study:
         n_units, n_repeats), NaN-padded where counts differ; continuous arrays
         (n_samples, n_units); ``.npy``, ``.npz``, ``.csv`` (``stimulus_id`` [, ``repeat``]
         and a column per unit), NIfTI beta maps (with ``mask``), MNE epochs (with
-        ``window``), or a Recording.
+        ``window``), or a Recording. With ``sampling="epochs"``
+        (:func:`~brainalign.benchmarks.study.epochs.read_epochs_responses`): MNE
+        (``-epo.fif``) or EEGLAB (``.set``) epochs, ``.npy`` (n_trials, n_channels,
+        n_times) with ``times``, ``.npz`` with ``data`` and ``times``, or a mapping of
+        subject -> one of those (one file per subject).
     rdms : RDMSet or path, optional
         Precomputed data RDMs over the stimuli, in their order (``read_rdms`` formats:
         ``.mat``, ``.npz``, ``.npy``, ``.csv``); implies ``analysis="rsa"``.
@@ -167,9 +201,10 @@ class Study:
         each measure's SD and number of raters); implies ``analysis="ratings"``.
     analysis : {"ridge", "rsa", "ratings"}, optional
         Default: ``rsa`` with ``rdms``, ``ratings`` with ``ratings``, else ``ridge``.
-    sampling : {"event", "continuous"}, optional
+    sampling : {"event", "continuous", "epochs"}, optional
         How the responses were sampled; required for arrays and files (a Recording
-        knows its own).
+        knows its own). ``epochs``: trials with their time axis, scored per time point
+        (module documentation).
     units : DataFrame or path, optional
         One row per unit (``subject``, ``roi``, ``unit`` ...).
     tr : float, optional
@@ -190,7 +225,15 @@ class Study:
     mask : path, optional
         Mask image of NIfTI responses.
     window : (float, float), optional
-        Seconds of M/EEG epochs averaged into one response per trial.
+        Event responses from M/EEG epochs: the seconds averaged into one response per
+        trial. ``sampling="epochs"``: the scored time points (default: 0 s to the
+        epoch's end); only they become rows.
+    trials : DataFrame or path, optional
+        ``sampling="epochs"``: one row per trial (``stimulus_id``; optional ``subject``,
+        ``group``), for epochs whose metadata do not name the stimuli.
+    times : sequence of float, optional
+        ``sampling="epochs"``: seconds of each time point of epochs given as ``.npy``
+        or an array.
     options : mapping, optional
         Analysis options (:data:`OPTIONS`); ``instruction`` and ``span`` for images read
         by a multimodal language model only.
@@ -235,6 +278,8 @@ class Study:
         text_column: str = "text",
         mask: str | os.PathLike | None = None,
         window: Sequence[float] | None = None,
+        trials: pd.DataFrame | str | os.PathLike | None = None,
+        times: Sequence[float] | None = None,
         options: Mapping[str, Any] | None = None,
         version: int = 1,
         description: str = "",
@@ -277,12 +322,19 @@ class Study:
         self.rating_kind: str | None = None
         self.ratings: Recording | None = None
         self._rating_spread: tuple[np.ndarray, np.ndarray] | None = None
+        self.epochs: EpochsResponses | None = None
+        self.window: tuple[float, float] | None = None
+        self.scored_times: np.ndarray | None = None
+        _check_epochs_keys(sampling, responses, units=units, tr=tr, mask=mask, trials=trials,
+                           times=times)  # fmt: skip
         if ratings is not None:
             self._read_ratings(ratings, base_path)
             self.stimuli = self.ratings.stimuli
         else:
             self.stimuli = self._read_stimuli(stimuli, responses, base_path, text_column)
-            if responses is not None:
+            if sampling == "epochs":
+                self._read_epochs(responses, trials, times, window, base_path)
+            elif responses is not None:
                 self.recording = read_responses(
                     responses,
                     stimuli=self.stimuli,
@@ -297,6 +349,13 @@ class Study:
             else:
                 self._read_rdms(rdms, base_path)
         self.sampling = "event" if self.recording is None else self.recording.sampling
+        if self.epochs is not None:
+            self.sampling = "epochs"
+        if "ceiling_splits" in self.options and self.analysis == "rsa" and not self.epochs:
+            raise StudyInputError(
+                "option ceiling_splits of analysis 'rsa' is for sampling: epochs (the split-"
+                "half RDM ceiling); these RDMs have no trials to split: drop it"
+            )
         columns = self.stimuli.table.columns
         self.modality = next((k for k in ("image", *MEDIA) if k in columns), "text")
         if self.modality == "text" and "text" not in columns:
@@ -319,8 +378,10 @@ class Study:
             self.media = self._read_media()
         elif self.sampling == "continuous":
             self._check_continuous()
-        if self.analysis == "rsa" and self.sampling != "event":
-            raise StudyInputError("analysis 'rsa' needs event responses (one per stimulus)")
+        if self.analysis == "rsa" and self.sampling not in ("event", "epochs"):
+            raise StudyInputError(
+                "analysis 'rsa' needs event responses (one per stimulus) or epochs"
+            )
         self._check_fold_sizes()
         self.digest = self._digest()
 
@@ -390,6 +451,49 @@ class Study:
                 return responses.stimuli
             raise StudyInputError(f"study {self.name}: give stimuli (a table, folder or zip)")
         return read_stimuli(stimuli, base=base, text_column=text_column, default_group=self.name)
+
+    def _read_epochs(
+        self,
+        responses: Any,
+        trials: Any,
+        times: Sequence[float] | None,
+        window: Sequence[float] | None,
+        base: Path | None,
+    ) -> None:
+        """Epochs per subject, their scored window and time points (``sampling: epochs``)."""
+        from brainalign.benchmarks.study.epochs import read_epochs_responses
+
+        self.epochs = read_epochs_responses(
+            responses, stimuli=self.stimuli, times=times, trials=trials, base=base
+        )
+        self.window, self.scored_times = self.epochs.window_mask(window)
+
+    def stimulus_fold_groups(self) -> np.ndarray | None:
+        """Fold group of every stimulus (stimuli order), (n_stimuli,), or None.
+
+        The stimuli table's ``groups`` column; for epochs whose trials table has a
+        ``group`` column, that group (one per stimulus, checked when the study is read).
+        """
+        if self.groups is not None:
+            return self.stimuli.table[self.groups].astype(str).to_numpy()
+        if self.epochs is None or self.epochs.subjects[0].groups is None:
+            return None
+        return self._trial_groups().loc[self.stimuli.table["stimulus_id"].astype(str)].to_numpy()
+
+    def _trial_groups(self) -> pd.Series:
+        """The trials table's group of each stimulus id, checked to be one per stimulus."""
+        pairs = pd.concat(
+            pd.DataFrame({"stimulus_id": e.stimulus_ids, "group": e.groups})
+            for e in self.epochs.subjects
+        ).drop_duplicates()
+        split = pairs[pairs["stimulus_id"].duplicated(keep=False)]
+        if not split.empty:
+            raise StudyInputError(
+                f"the trials table gives stimuli several groups, e.g. "
+                f"{split.groupby('stimulus_id')['group'].unique().head(3).to_dict()}; a "
+                "group is held out whole in the folds, so each stimulus needs one"
+            )
+        return pairs.set_index("stimulus_id")["group"]
 
     def _read_rdms(self, rdms: Any, base: Path | None) -> None:
         from brainalign.datasets.behaviour import RDMSet, read_rdms
@@ -653,6 +757,13 @@ class Study:
             )
 
     def _check_groups(self, groups: str | None) -> str | None:
+        if self.epochs is not None and self.epochs.subjects[0].groups is not None:
+            if groups is not None:
+                raise StudyInputError(
+                    f"groups={groups!r} and the trials table's group column both give fold "
+                    "groups: drop one"
+                )
+            self._trial_groups()  # one group per stimulus
         if groups is None:
             if self.sampling == "continuous" and "run" in self.recording.samples.columns:
                 return "run"
@@ -719,7 +830,7 @@ class Study:
         Every outer fold holds out at least 2 items, and every inner fold of the
         smallest training set at least 2 (a held-out Pearson r needs 2 points).
         """
-        fitted = (self.analysis == "ridge" and self.sampling == "event") or (
+        fitted = (self.analysis == "ridge" and self.sampling in ("event", "epochs")) or (
             self.analysis == "ratings" and self.rating_kind == "norms"
         )
         if not fitted:
@@ -729,8 +840,19 @@ class Study:
         if self.analysis == "ratings":
             n_items, what = self.ratings.n_samples, "rated items"
         else:
-            ids = self.recording.samples["stimulus_id"].astype(str)
+            if self.epochs is not None:
+                ids = self.stimuli.table["stimulus_id"].astype(str)
+            else:
+                ids = self.recording.samples["stimulus_id"].astype(str)
             n_items, what = ids.nunique(), "stimuli"
+            fold_groups = self.stimulus_fold_groups() if self.epochs is not None else None
+            if fold_groups is not None and self.groups is None:
+                if len(set(fold_groups)) < 2:
+                    raise StudyInputError(
+                        "the trials table's group column puts every stimulus in one group; "
+                        "group folds need at least 2"
+                    )
+                return
             if self.groups is not None:
                 labels = self.stimuli.table.set_index(
                     self.stimuli.table["stimulus_id"].astype(str)
@@ -774,6 +896,14 @@ class Study:
         if self.rdm_set is not None:
             digest.update(np.ascontiguousarray(self.rdm_set.dissimilarities).tobytes())
             _hash_table(digest, self.rdm_set.descriptors)
+        if self.epochs is not None:
+            digest.update(repr((self.window, self.epochs.channels)).encode())
+            digest.update(np.ascontiguousarray(self.epochs.times).tobytes())
+            for epochs in self.epochs.subjects:
+                groups = None if epochs.groups is None else epochs.groups.tolist()
+                digest.update(repr((epochs.subject, epochs.stimulus_ids.tolist())).encode())
+                digest.update(repr(groups).encode())
+                digest.update(np.ascontiguousarray(epochs.data).tobytes())
         if self._rating_spread is not None:
             for array in self._rating_spread:
                 digest.update(np.ascontiguousarray(array).tobytes())
@@ -894,6 +1024,19 @@ class Study:
             if self._rating_spread is not None:
                 return "sqrt of the reliability of the item means from each measure's SD and raters"
             return "none: the ratings file holds mean ratings only"
+        if self.epochs is not None:
+            splits = self.options.get("ceiling_splits", 100)
+            if self.analysis == "rsa":
+                return (
+                    f"sqrt of the split-half reliability of the RDMs over {splits} random "
+                    "splits of each stimulus's trials, Spearman-Brown corrected, per subject "
+                    "and time point; none for a subject with a stimulus shown once"
+                )
+            return (
+                f"sqrt of the split-half reliability over {splits} random splits of each "
+                "stimulus's trials, Spearman-Brown corrected, per subject, channel and time "
+                "point; none for a subject without repeated stimuli"
+            )
         if self.analysis == "rsa":
             return (
                 "upper bound of the RDM noise ceiling over the data RDMs of each unit "
@@ -933,15 +1076,29 @@ class Study:
             metric=self.metric,
             cross_validation=self._cross_validation(),
             ceiling=self.describe_ceiling(),
-            aggregation="one row per (model, layer[, head], subject, unit)",
+            aggregation=self._aggregation(),
             controls=self._controls(),
             citation=self.citation,
             runner=self.prepare,
-            scores_heads=self.sampling == "event",
+            scores_heads=self.sampling in ("event", "epochs"),
             uses_context_words=self.context == "window",
             selects_units=self.modality == "text",
             seeded=self._seeded(),
             digest=self.digest,
+        )
+
+    def _aggregation(self) -> str:
+        if self.epochs is None:
+            return "one row per (model, layer[, head], subject, unit)"
+        start, stop = self.window
+        rsa = self.analysis == "rsa"
+        unit = "unit = 'rdm'" if rsa else "unit = channel"
+        over = (
+            "subjects x window time points" if rsa else "subjects x channels x window time points"
+        )
+        return (
+            f"one row per (model, layer[, head], subject, {unit}, time) for the time points "
+            f"in the window [{start:g}, {stop:g}] s; a layer's summary is the median over {over}"
         )
 
     def _pooling(self) -> str:
@@ -991,7 +1148,7 @@ class Study:
             return "the random stimulus features"
         if self.sampling == "continuous":
             return ""
-        folds = "" if self.groups else " and the shuffled folds"
+        folds = "" if self.stimulus_fold_groups() is not None else " and the shuffled folds"
         return f"the random stimulus features{folds}"
 
     def _cross_validation(self) -> str:
@@ -1005,6 +1162,13 @@ class Study:
         if self.sampling == "continuous":
             return "contiguous blocks of samples with a gap of the largest delay (runs held out)"
         group = f"GroupKFold by {self.groups!r}" if self.groups else "shuffled KFold over stimuli"
+        if self.epochs is not None:
+            if self.groups is None and self.stimulus_fold_groups() is not None:
+                group = "GroupKFold by the trials table's group"
+            return (
+                f"{group} (trials averaged per stimulus), no delays, one fit per fold for "
+                "every channel and time point, inner folds choose each one's penalty"
+            )
         return f"{group}, no delays, inner folds choose each unit's penalty"
 
     def _controls(self) -> str:
@@ -1027,11 +1191,15 @@ class Study:
 
         if self.analysis == "ratings":
             return self._ratings_task(benchmark, settings)
-        if self.analysis == "rsa":
+        if self.analysis == "rsa" and self.epochs is None:
             self.check_model(settings.model)
             data_rdms, targets = self._data_rdms()
             return tasks.RsaTask(self, benchmark, settings, data_rdms, targets)
         self.check_model(settings.model)
+        if self.epochs is not None:
+            from brainalign.benchmarks.study.epochs import epochs_task
+
+            return epochs_task(self, benchmark, settings)
         labels = unit_labels(self.recording.units)
         if self.sampling == "continuous":
             runs = None
@@ -1134,7 +1302,13 @@ class Study:
         )
 
     def __repr__(self) -> str:
-        if self.recording is not None:
+        if self.epochs is not None:
+            n_trials = sum(len(e.stimulus_ids) for e in self.epochs.subjects)
+            what = (
+                f"epochs of {len(self.epochs.subjects)} subject(s), {n_trials} trials, "
+                f"{len(self.epochs.channels)} channels, window {list(self.window)} s"
+            )
+        elif self.recording is not None:
             what = repr(self.recording)
         elif self.rdm_set is not None:
             what = f"{len(self.rdm_set)} RDMs over {self.rdm_set.n_conditions} conditions"
