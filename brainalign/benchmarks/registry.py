@@ -289,6 +289,69 @@ _ENTRIES = [
             "nan_to_zero": "set non-finite response values to 0, as the authors' code does",
         },
     ),
+    Benchmark(
+        id="meg-masc-trf",
+        version=1,
+        dataset="meg-masc",
+        description=(
+            "MEG of every sensor of MEG-MASC listeners (four stories, two sessions) predicted "
+            "in time from a language model's word features: whitened principal components "
+            "as impulses at the word onsets, a temporal response function from -0.1 to 0.6 s "
+            "per sensor; held-out Pearson r per subject and sensor."
+        ),
+        presentation=(
+            "each story read word by word with preceding context only (causal window for "
+            "causal models, preceding 16 words for bidirectional ones), last-token pooling; "
+            "each layer reduced to 16 whitened principal components fitted on the words of "
+            "every story (features only) and placed as impulses at the sample nearest each "
+            "word's onset"
+        ),
+        context="window",
+        pooling="last",
+        metric="pearson_r",
+        cross_validation=(
+            "leave one run out (a subject's runs; contiguous blocks with a gap of the lag "
+            "span when there is one run); inner contiguous blocks (gap = lag span) choose "
+            "each sensor's penalty; lags never cross a run's boundary"
+        ),
+        ceiling=(
+            "the square root of each sensor's Pearson r between the two sessions of the "
+            "same stories, every sound's segment aligned on its onset "
+            "(brainalign.benchmarks.story_trf.session_ceiling); NaN without a repeated story"
+        ),
+        aggregation="one row per (model, layer, subject, sensor); the channel in the unit column",
+        controls=(
+            f"{_TWIN}; the control 'word-onsets' (1 at each word onset: the response to any "
+            "word) and the control 'sound-envelope' (the RMS envelope of the story's audio "
+            "on the MEG clock). Scored exactly as the model: the same lags, penalties, folds "
+            "and metric"
+        ),
+        citation=(
+            "Gwilliams, L., Flick, G., Marantz, A., Pylkkänen, L., Poeppel, D., & King, J.-R. "
+            "(2023). Introducing MEG-MASC, a high-quality magneto-encephalography dataset for "
+            "evaluating natural speech processing. Scientific Data, 10, 862."
+        ),
+        runner="brainalign.benchmarks.meg_masc_trf:prepare",
+        reads_instruction=True,
+        selects_units=True,
+        uses_context_words=True,
+        batch_size=8,
+        options={
+            "root": "the MEG-MASC BIDS folder (required; https://osf.io/ag3kj/, with "
+            "stimuli/audio)",
+            "subjects": "score these subjects only, e.g. [01, 02] (default: every subject)",
+            "sessions": "use these sessions only, e.g. [0] (default: both, which give the ceiling)",
+            "tasks": "use these tasks (stories) only, e.g. [0, 1] (default: all found)",
+            "sfreq": "sampling rate of the fit in Hz (default 100; at most the recording's)",
+            "l_freq": "high-pass edge in Hz before resampling (default 0.5; null for none)",
+            "h_freq": "low-pass edge in Hz before resampling (default 30; null for none)",
+            "tmin": "first TRF lag in seconds (default -0.1)",
+            "tmax": "last TRF lag in seconds (default 0.6)",
+            "n_components": "whitened principal components kept per layer (default 16)",
+            "alphas": "penalties the inner folds choose from per sensor (default the TRF's "
+            "grid, logspace(-1, 8, 19))",
+        },
+    ),
     _word_pairs(
         "simlex999",
         "Hill, F., Reichart, R., & Korhonen, A. (2015). SimLex-999. Computational "

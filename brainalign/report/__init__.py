@@ -16,7 +16,9 @@ imports neither matplotlib nor nilearn):
   relative depth, paired variants);
 - :func:`plot_trf_kernels`, :func:`plot_time_course`, :func:`plot_generalization`,
   :func:`peak_times`: scores in time (TRF kernels per sensor group, time courses with
-  their significant clusters, temporal generalisation).
+  their significant clusters, temporal generalisation);
+- :func:`time_course`: a model's time course at its best layer from time-resolved result
+  rows, with its interval and the clusters where it beats its strongest control.
 """
 
 from brainalign._lazy import lazy_exports
@@ -40,6 +42,7 @@ _EXPORTS = {
     "plot_generalization": "brainalign.report.time_plots",
     "plot_time_course": "brainalign.report.time_plots",
     "plot_trf_kernels": "brainalign.report.time_plots",
+    "time_course": "brainalign.report.meeg_figures",
 }
 
 __all__ = sorted(_EXPORTS)

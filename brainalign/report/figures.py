@@ -15,7 +15,11 @@ sweep`` write it) and draws, per benchmark and metric, with the plotting functio
 - ``<benchmark>_models.png``: each model and control at its best layer
   (:func:`comparison_table`: the leaderboard's ``median_score``, a bootstrap interval and
   significance marks against the model's strongest control,
-  :func:`~brainalign.report.comparison.plot_model_comparison`).
+  :func:`~brainalign.report.comparison.plot_model_comparison`);
+- ``<benchmark>_<model>_time.png`` and ``<benchmark>_<model>[_<ch_type>]_topomap.png``
+  for rows with times or sensor positions: each model's time course at its best layer
+  with its interval and significant clusters, and its sensors' medians
+  (:func:`brainalign.report.meeg_figures.write_meeg_figures`).
 
 Roles come from the columns: a model row has ``control == ""`` and ``weights``
 ``"pretrained"`` or ``"untrained"`` (the untrained twin is the same ``model``); a control
@@ -181,6 +185,21 @@ def _rows_of(rows: pd.DataFrame, entity: Any, layer: object) -> pd.DataFrame:
     return rows[_entity_rows(rows, entity, layer)]
 
 
+def strongest_controls(rows: pd.DataFrame) -> dict[str, str]:
+    """Each model's strongest control: the leaderboard's ``control`` of the model."""
+    board = leaderboard(rows)
+    return {m: c for m, c in zip(board["model"], board["control"], strict=True) if c}
+
+
+def strongest_control_rows(
+    rows: pd.DataFrame, best: pd.DataFrame, control: str, model: str
+) -> pd.DataFrame:
+    """The rows of ``model``'s own control ``control`` at that control's best layer
+    (``best``: :func:`brainalign.results.best_layers` of ``rows``)."""
+    own = best[(best["control"] == control) & (best["control_of"] == model)]
+    return _rows_of(rows, own.iloc[0], own["best_layer"].iloc[0])
+
+
 def comparison_table(results: pd.DataFrame) -> pd.DataFrame:
     """The numbers of the model-comparison bars of one benchmark and metric.
 
@@ -223,8 +242,7 @@ def comparison_table(results: pd.DataFrame) -> pd.DataFrame:
         )
     rows = results[results["head"].isna()]
     best = best_layers(rows)
-    board = leaderboard(rows)
-    strongest = {m: c for m, c in zip(board["model"], board["control"], strict=True) if c}
+    strongest = strongest_controls(rows)
     labels = entity_labels(best)
     records = []
     for index, entity in best.iterrows():
@@ -233,8 +251,7 @@ def comparison_table(results: pd.DataFrame) -> pd.DataFrame:
         reference, p_value = "", np.nan
         if entity["control"] == "" and entity["model"] in strongest:
             reference = strongest[entity["model"]]
-            own = best[(best["control"] == reference) & (best["control_of"] == entity["model"])]
-            control = _rows_of(rows, own.iloc[0], own["best_layer"].iloc[0])
+            control = strongest_control_rows(rows, best, reference, entity["model"])
             p_value = median_interval(at, n_resamples=N_RESAMPLES, reference=control)["p_value"]
         kind = "control" if entity["control"] else "model"
         records.append(
@@ -336,6 +353,12 @@ def _comparison_bars(rows: pd.DataFrame, metric: str, stem: str, out: Path, titl
     return [path]
 
 
+def _meeg_figures(rows: pd.DataFrame, metric: str, stem: str, out: Path, title: str) -> list:
+    from brainalign.report.meeg_figures import write_meeg_figures
+
+    return write_meeg_figures(rows, metric, stem, out, title)
+
+
 def write_benchmark_figures(results: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
     """Write the figures of a benchmark run: per benchmark, curves, heatmaps and bars.
 
@@ -375,6 +398,6 @@ def write_benchmark_figures(results: pd.DataFrame, out_dir: str | os.PathLike) -
         for metric in metrics:
             of_metric = rows[rows["metric"] == metric]
             metric_stem = stem + (f"_{slug(metric)}" if len(metrics) > 1 else "")
-            for draw in (_layer_curves, _head_heatmaps, _comparison_bars):
+            for draw in (_layer_curves, _head_heatmaps, _comparison_bars, _meeg_figures):
                 paths += draw(of_metric, metric, metric_stem, out, benchmark)
     return paths
