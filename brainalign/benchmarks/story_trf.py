@@ -54,6 +54,7 @@ __all__ = [
     "onset_design",
     "score_story_runs",
     "session_ceiling",
+    "whitened_components",
     "word_impulse_design",
 ]
 
@@ -210,8 +211,26 @@ def check_runs(runs: Sequence[StoryRun], settings: StoryTRFSettings) -> None:
             )
 
 
-def _pca(features: np.ndarray, n_components: int) -> np.ndarray:
-    """Whitened principal components of the stacked word features, (n_words, k)."""
+def whitened_components(features: np.ndarray, n_components: int) -> np.ndarray:
+    """Whitened principal components of word features: the design's reduced columns.
+
+    Parameters
+    ----------
+    features : numpy.ndarray, shape (n_words, n_dims)
+    n_components : int
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_words, k)
+        ``k = min(n_components, n_words - 1, n_dims)`` components of unit variance
+        (scikit-learn's ``PCA(whiten=True, svd_solver="full")``); zeros for constant
+        features.
+
+    Raises
+    ------
+    ValueError
+        When no component can be kept (fewer than two words).
+    """
     from sklearn.decomposition import PCA
 
     k = min(n_components, features.shape[0] - 1, features.shape[1])
@@ -255,7 +274,7 @@ def word_impulse_design(
                 f"story {story!r} has {n_words} words but its features have shape {got}"
             )
     stacked = np.concatenate([np.asarray(features[s], dtype=np.float64) for s in stories])
-    reduced = _pca(stacked, n_components)
+    reduced = whitened_components(stacked, n_components)
     bounds = np.cumsum([0] + [np.asarray(features[s]).shape[0] for s in stories])
     by_story = {s: reduced[bounds[i] : bounds[i + 1]] for i, s in enumerate(stories)}
     return [

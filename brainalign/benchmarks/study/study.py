@@ -23,7 +23,16 @@ Defaults are decided by the data:
   Lanczos-resampled to the samples, FIR delays 1-4 samples, contiguous folds with a
   gap of the largest delay (whole runs held out when there are several); the
   leave-one-subject-out inter-subject correlation is the ceiling when two or more
-  subjects share units.
+  subjects share units;
+- **continuous on the M/EEG clock** (a Recording with ``sfreq``, e.g. from
+  :func:`~brainalign.datasets.meeg.continuous_recording`, or samples
+  :data:`MEEG_MAX_TR` s apart or closer: :attr:`Study.on_meeg_clock`): each layer's
+  word features reduced to ``n_components`` whitened principal components and placed
+  as impulses at the sample nearest each word's onset, a temporal response function
+  per unit from ``tmin`` to ``tmax`` seconds (default -0.1 to 0.6) with each unit's
+  penalty chosen by inner blocked folds, whole runs held out (blocked folds with a gap
+  of the lag span for one run); control ``word-onsets`` (an impulse per word); the same
+  inter-subject ceiling (:mod:`brainalign.benchmarks.story_trf`).
 
 Stimuli may be text, images, or media for continuous responses (story listening, movie
 watching): a stimuli table with an ``audio`` or a ``video`` column holds one file per
@@ -97,7 +106,12 @@ OPTIONS: dict[str, dict[str, str]] = {
         "n_splits": "outer folds [5]",
         "inner_splits": "inner folds choosing each unit's penalty [5]",
         "alphas": "ridge penalty grid [logspace(-1, 8, 19)]",
-        "delays": "FIR delays in samples, continuous responses only [1, 2, 3, 4]",
+        "delays": "FIR delays in samples, continuous responses (not on the M/EEG clock) only "
+        "[1, 2, 3, 4]",
+        "tmin": "continuous on the M/EEG clock only: first TRF lag in seconds [-0.1]",
+        "tmax": "continuous on the M/EEG clock only: last TRF lag in seconds [0.6]",
+        "n_components": "continuous on the M/EEG clock only: whitened principal components "
+        "of each layer's word features [16]",
         "ceiling_splits": "random split-halves of the repeats for the ceiling [100]",
         **_INSTRUCTION_OPTIONS,
     },
@@ -114,6 +128,12 @@ OPTIONS: dict[str, dict[str, str]] = {
         "alphas": "ridge penalty grid of the norms probe [logspace(-1, 8, 19)]",
     },
 }
+
+#: Continuous samples this close (seconds) or closer are on the M/EEG clock (10 Hz+):
+#: scored with impulses and a TRF instead of resampling and FIR delays.
+MEEG_MAX_TR = 0.1
+#: The options only continuous studies on the M/EEG clock take.
+_TRF_OPTIONS = ("tmin", "tmax", "n_components")
 
 #: The metric column of each analysis (RSA: the comparison's name).
 _METRICS = {"ridge": "pearson_r", "spearman": "spearman_r", "pearson": "pearson_r"}
@@ -351,6 +371,7 @@ class Study:
         self.sampling = "event" if self.recording is None else self.recording.sampling
         if self.epochs is not None:
             self.sampling = "epochs"
+        self._check_clock_options()
         if "ceiling_splits" in self.options and self.analysis == "rsa" and not self.epochs:
             raise StudyInputError(
                 "option ceiling_splits of analysis 'rsa' is for sampling: epochs (the split-"
@@ -934,6 +955,64 @@ class Study:
             return "spearman_r"
         return "pearson_r"
 
+    @property
+    def on_meeg_clock(self) -> bool:
+        """Whether continuous responses are on the M/EEG clock: a Recording with
+        ``sfreq``, or samples at most :data:`MEEG_MAX_TR` seconds apart."""
+        recording = self.recording
+        if recording is None or self.sampling != "continuous":
+            return False
+        return recording.sfreq is not None or (
+            recording.tr is not None and recording.tr <= MEEG_MAX_TR
+        )
+
+    def _check_clock_options(self) -> None:
+        """Refuse options of the other clock, naming them; check the TRF's numbers."""
+        given = [k for k in _TRF_OPTIONS if k in self.options]
+        if given and not self.on_meeg_clock:
+            raise StudyInputError(
+                f"option(s) {given} are for continuous responses on the M/EEG clock (a "
+                f"Recording with sfreq, or samples <= {MEEG_MAX_TR} s apart); these "
+                f"responses are {self.sampling} on a slower clock: drop them"
+            )
+        if self.on_meeg_clock and "delays" in self.options:
+            raise StudyInputError(
+                "option delays (FIR delays in samples) is for fMRI-like continuous responses; "
+                "on the M/EEG clock give the TRF's lags in seconds with tmin and tmax"
+            )
+        if self.on_meeg_clock and self.analysis == "ridge":
+            settings = self.trf_settings()
+            n = settings.n_components
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise StudyInputError(f"n_components={n!r}: give an integer >= 1")
+            if not settings.tmin < settings.tmax:
+                raise StudyInputError(
+                    f"tmin={settings.tmin!r} must be below tmax={settings.tmax!r} (seconds)"
+                )
+
+    def trf_settings(self) -> Any:
+        """The TRF of a continuous study on the M/EEG clock
+        (:class:`~brainalign.benchmarks.story_trf.StoryTRFSettings`; ``sfreq`` from the
+        recording, or ``1 / tr``)."""
+        from brainalign.benchmarks.story_trf import StoryTRFSettings
+
+        recording = self.recording
+        sfreq = recording.sfreq if recording.sfreq is not None else 1.0 / recording.tr
+        options = self.options
+        alphas = options.get("alphas")
+        try:
+            return StoryTRFSettings(
+                tmin=float(options.get("tmin", StoryTRFSettings.tmin)),
+                tmax=float(options.get("tmax", StoryTRFSettings.tmax)),
+                sfreq=float(sfreq),
+                n_components=options.get("n_components", StoryTRFSettings.n_components),
+                alphas=None if alphas is None else tuple(float(a) for a in alphas),
+                n_splits=options.get("n_splits", 5),
+                inner_splits=options.get("inner_splits", 5),
+            )
+        except (TypeError, ValueError) as error:
+            raise StudyInputError(f"options tmin/tmax/alphas must be numbers: {error}") from None
+
     def ridge_options(self) -> dict[str, Any]:
         """Keywords of :func:`~brainalign.alignment.encoding.cross_validated_encoding`."""
         options: dict[str, Any] = {
@@ -1133,6 +1212,12 @@ class Study:
             if "instruction" in self.options
             else ""
         )
+        if self.on_meeg_clock:
+            n = self.trf_settings().n_components
+            return (
+                f"the words in order, each with its preceding words (window){after}, reduced "
+                f"to {n} whitened principal components placed as impulses at the word onsets"
+            )
         if self.sampling == "continuous":
             return (
                 f"the words in order, each with its preceding words (window){after}, "
@@ -1159,6 +1244,13 @@ class Study:
                 "a ridge probe per rated dimension: outer shuffled KFold over items, inner "
                 "shuffled KFold choosing each dimension's penalty"
             )
+        if self.on_meeg_clock:
+            t = self.trf_settings()
+            return (
+                f"a TRF from {t.tmin:g} to {t.tmax:g} s per unit: whole runs held out (one run: "
+                "contiguous blocks with a gap of the lag span), inner contiguous blocks choose "
+                "each unit's penalty, lags never cross a run"
+            )
         if self.sampling == "continuous":
             return "contiguous blocks of samples with a gap of the largest delay (runs held out)"
         group = f"GroupKFold by {self.groups!r}" if self.groups else "shuffled KFold over stimuli"
@@ -1181,6 +1273,8 @@ class Study:
             return (
                 f"{twin} and 'frame-luminance' (mean pixel intensity of the frame at each sample)"
             )
+        if self.on_meeg_clock:
+            return f"{twin} and 'word-onsets' (an impulse at each word onset, the same TRF)"
         if self.sampling == "continuous":
             return f"{twin} and 'word-rate' (words per sample, resampled like the features)"
         return f"{twin} and 'random-stimulus-features' (one seeded vector per stimulus)"

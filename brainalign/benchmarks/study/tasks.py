@@ -7,7 +7,11 @@ Benchmark.run>` labels the rows, adds the twin and joins the ceiling).
 - :class:`EventEncodingTask`: one response per stimulus (repeats averaged), ridge with
   no delays and K-fold over stimuli (group folds with ``groups``); ceiling from repeats.
 - :class:`ContinuousEncodingTask`: a time series; word features Lanczos-resampled to the
-  samples, FIR delays, contiguous folds with a gap; inter-subject ceiling.
+  samples, FIR delays, contiguous folds with a gap; inter-subject ceiling. On the M/EEG
+  clock (:attr:`~brainalign.benchmarks.study.study.Study.on_meeg_clock`) instead: word
+  features as whitened principal components placed as impulses at the word onsets
+  (control ``word-onsets``), and a temporal response function from ``tmin`` to ``tmax``
+  seconds (:func:`~brainalign.alignment.trf.cross_validated_trf`), whole runs held out.
 - :class:`AudioEncodingTask`: the same, from the frames of each run's audio file
   (control ``sound-envelope``).
 - :class:`VideoEncodingTask`: the same, from a clip of each run's video centred on every
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENVELOPE_CONTROL",
     "LUMINANCE_CONTROL",
+    "ONSET_CONTROL",
     "RANDOM_CONTROL",
     "WORD_RATE_CONTROL",
     "AudioEncodingTask",
@@ -60,6 +65,8 @@ __all__ = [
 RANDOM_CONTROL = "random-stimulus-features"
 #: The content-free control of continuous studies: how many words fall in each sample.
 WORD_RATE_CONTROL = "word-rate"
+#: Its form on the M/EEG clock: an impulse at each word onset (``story_trf``'s control).
+ONSET_CONTROL = "word-onsets"
 #: The content-free control of video studies: the mean intensity of the frame shown.
 LUMINANCE_CONTROL = "frame-luminance"
 #: Frames decoded at a time by :func:`frame_luminance`.
@@ -210,12 +217,52 @@ class ContinuousEncodingTask:
     runs: np.ndarray | None  # run of each sample, None for one run
     labels: np.ndarray
 
-    def _design(self, word_features: np.ndarray) -> np.ndarray:
-        """Word-level columns Lanczos-resampled onto the samples, run by run."""
+    def _design(self, word_features: np.ndarray, *, reduce: bool = True) -> np.ndarray:
+        """Word-level columns on the samples, run by run: Lanczos-resampled, or on the
+        M/EEG clock whitened principal components (``reduce``) as impulses."""
         words = self.study.stimuli.table
-        return self._resample(
-            word_features, words["onset"].to_numpy(float), words["group"].astype(str).to_numpy()
-        )
+        onsets = words["onset"].to_numpy(float)
+        runs = words["group"].astype(str).to_numpy()
+        if self.study.on_meeg_clock:
+            return self._impulses(word_features, onsets, runs, reduce=reduce)
+        return self._resample(word_features, onsets, runs)
+
+    def _run_slices(self) -> list[tuple[str | None, slice]]:
+        """Each run and its samples (contiguous), in order."""
+        if self.runs is None:
+            return [(None, slice(0, self.study.recording.n_samples))]
+        slices = []
+        for run in dict.fromkeys(self.runs.tolist()):
+            index = np.flatnonzero(self.runs == run)
+            if index[-1] - index[0] + 1 != index.size:
+                raise ValueError(
+                    f"the samples of run {run!r} are not contiguous; order the samples by run"
+                )
+            slices.append((str(run), slice(index[0], index[-1] + 1)))
+        return slices
+
+    def _impulses(
+        self, values: np.ndarray, onsets: np.ndarray, runs: np.ndarray, *, reduce: bool
+    ) -> np.ndarray:
+        """Each word's (reduced) features as an impulse at its run's nearest sample."""
+        from brainalign.alignment.meeg_clock import impulse_features
+        from brainalign.benchmarks.story_trf import whitened_components
+
+        settings = self.study.trf_settings()
+        if reduce:
+            values = whitened_components(values, settings.n_components)
+        times = self.study.recording.sample_times
+        design = np.zeros((len(times), values.shape[1]))
+        for run, samples in self._run_slices():
+            rows = np.ones(len(runs), bool) if run is None else runs == run
+            design[samples] = impulse_features(
+                onsets[rows],
+                values[rows],
+                sfreq=settings.sfreq,
+                n_samples=samples.stop - samples.start,
+                start=float(times[samples.start]),
+            )
+        return design
 
     def _resample(self, values: np.ndarray, onsets: np.ndarray, runs: np.ndarray) -> np.ndarray:
         """Timed rows Lanczos-resampled onto the samples of their run.
@@ -246,14 +293,34 @@ class ContinuousEncodingTask:
     def _rows(self, design: np.ndarray, layer: Any = pd.NA, head: Any = pd.NA) -> pd.DataFrame:
         from brainalign.alignment.encoding import cross_validated_encoding
 
-        result = cross_validated_encoding(
-            design,
-            self.study.recording.data,
-            sampling="continuous",
-            groups=self.runs,
-            **self.study.ridge_options(),
-        )
+        if self.study.on_meeg_clock:
+            result = self._trf(design)
+        else:
+            result = cross_validated_encoding(
+                design,
+                self.study.recording.data,
+                sampling="continuous",
+                groups=self.runs,
+                **self.study.ridge_options(),
+            )
         return _unit_rows(self.study.recording.units, self.labels, result.scores, layer, head)
+
+    def _trf(self, design: np.ndarray) -> Any:
+        """A TRF per unit; whole runs held out (blocked folds with a gap for one run)."""
+        from brainalign.alignment.trf import cross_validated_trf
+
+        settings = self.study.trf_settings()
+        slices = self._run_slices()
+        groups = np.repeat(np.arange(len(slices)), [s.stop - s.start for _, s in slices])
+        if len(slices) > 1:
+            from sklearn.model_selection import LeaveOneGroupOut
+
+            cv: Any = LeaveOneGroupOut()
+        else:
+            cv = settings.n_splits
+        return cross_validated_trf(
+            design, self.study.recording.data, settings.trf(), groups=groups, cv=cv
+        )
 
     def score_model(self, weights: str) -> ModelScores:
         """Every layer's word features, resampled and scored against every unit."""
@@ -271,9 +338,11 @@ class ContinuousEncodingTask:
         return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features), constant)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
-        """Word rate: a column of ones per word, resampled like the model's features."""
+        """Word rate: a column of ones per word, resampled like the model's features; on
+        the M/EEG clock an impulse at each word onset (``word-onsets``)."""
         ones = np.ones((len(self.study.stimuli), 1))
-        return {WORD_RATE_CONTROL: self._rows(self._design(ones))}
+        name = ONSET_CONTROL if self.study.on_meeg_clock else WORD_RATE_CONTROL
+        return {name: self._rows(self._design(ones, reduce=False))}
 
     def ceiling(self) -> pd.DataFrame | None:
         """Leave-one-subject-out ISC of units shared by every subject; else none."""
