@@ -177,12 +177,26 @@ class MEGMASCTRFTask:
         return session_ceiling(self.runs)
 
 
-def _selection(options: dict, name: str) -> list[str] | None:
+def _selection(options: dict, name: str, have: list[str], root: Path) -> list[str] | None:
+    """The labels an option selects among those found; a number matches a zero-padded
+    label (``subjects=[1, 2]``, as YAML reads ``[01, 02]``, selects ``01`` and ``02``)."""
     value = options.get(name)
     if value is None:
         return None
     values = value if isinstance(value, list | tuple) else [value]
-    return [str(v) for v in values]
+    by_number = {int(label): label for label in have if label.isdigit()}
+    chosen, missing = [], []
+    for v in values:
+        label = str(v)
+        if label not in have and isinstance(v, int) and not isinstance(v, bool):
+            label = by_number.get(v, label)
+        (chosen if label in have else missing).append(label)
+    if missing:
+        raise SettingsError(
+            f"meg-masc-trf: option {name}={values}: {missing} not found under {str(root)!r} "
+            f"(found {have})"
+        )
+    return chosen
 
 
 def _alphas(benchmark: Benchmark, value: Any) -> tuple[float, ...]:
@@ -235,16 +249,11 @@ def _trf_settings(benchmark: Benchmark, options: dict) -> StoryTRFSettings:
 def _load_runs(root: Path, options: dict, trf: StoryTRFSettings) -> list[StoryRun]:
     from brainalign.datasets.meg_masc import load_meg_masc
 
-    chosen = {name: _selection(options, name) for name in ("subjects", "sessions", "tasks")}
     found = find_runs(root)
+    chosen = {}
     for index, name in enumerate(("subjects", "sessions", "tasks")):
-        wanted = chosen[name]
         have = sorted({run[index] for run in found})
-        if wanted is not None and set(wanted) - set(have):
-            raise SettingsError(
-                f"meg-masc-trf: option {name}={wanted}: {sorted(set(wanted) - set(have))} not "
-                f"found under {str(root)!r} (found {have})"
-            )
+        chosen[name] = _selection(options, name, have, root)
     runs = []
     for subject, session, task in found:
         selected = zip(("subjects", "sessions", "tasks"), (subject, session, task), strict=True)

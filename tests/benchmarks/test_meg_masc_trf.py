@@ -105,7 +105,8 @@ def test_bad_options_are_refused_by_name(two_sessions, tiny_gpt2_dir):
         benchmark.run(str(tiny_gpt2_dir), options={})
     cases = {
         "sfreq=5000": ({"sfreq": 5000}, "above the recording's 1000 Hz"),
-        "subjects": ({"subjects": ["07"]}, r"subjects=\['07'\]"),
+        "subjects": ({"subjects": ["07"]}, r"subjects=\['07'\]: \['07'\] not found"),
+        "a number": ({"subjects": [7]}, r"subjects=\[7\]: \['7'\] not found"),
         "alphas": ({"alphas": [-1]}, "alphas"),
         "n_components": ({"n_components": 0}, "n_components"),
         "tmin": ({"tmin": 0.5, "tmax": 0.1}, "tmin=0.5 below tmax=0.1"),
@@ -124,3 +125,12 @@ def test_rows_carry_sensor_positions_and_the_report_draws_a_topomap(rows, tmp_pa
     assert positions.notna().all().all() and set(rows["ch_type"]) == {"mag"}
     paths = write_benchmark_figures(rows, tmp_path)
     assert any(p.name.endswith("_topomap.png") for p in paths)
+
+
+def test_selections_match_zero_padded_labels(two_sessions):
+    from brainalign.benchmarks.meg_masc_trf import _selection
+
+    have = ["01", "02", "10"]
+    assert _selection({"subjects": [1, 10]}, "subjects", have, two_sessions) == ["01", "10"]
+    assert _selection({"sessions": 0}, "sessions", ["0", "1"], two_sessions) == ["0"]
+    assert _selection({}, "tasks", ["0"], two_sessions) is None
