@@ -27,9 +27,11 @@ from brainalign.alignment.ridge import (
     DEFAULT_ALPHAS,
     _all_rows,
     _best_alphas,
+    _blas_threads_for_fit,
     _check_scoring,
     _check_splits,
     _cv_scores,
+    _fold_threads,
     _GramSVD,
     _refit,
     _resolve_cv,
@@ -53,7 +55,8 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
     ``alpha`` for every target by ``scoring`` on the validation rows; each target gets
     the ``alpha`` with the best mean score and the dual coefficients are refitted on
     all rows with one more eigendecomposition. Suited to ``n_features >> n_samples``;
-    runs on numpy arrays or torch tensors (CPU or GPU).
+    runs on numpy arrays or torch tensors (CPU or GPU). Small numpy fits score the
+    splits on parallel threads, as :class:`~brainalign.alignment.ridge.RidgeCV` does.
 
     Parameters
     ----------
@@ -162,13 +165,16 @@ class KernelRidgeCV(RegressorMixin, BaseEstimator):
         params = _check_kernel(self.kernel, self.kernel_params)
         splits = _check_splits(_resolve_cv(self.cv), X_arr)
 
-        K = kernel_matrix(X_arr, None, kernel=self.kernel, **params)
-        gram = _GramSVD.from_kernel(K, self.fit_intercept)
-        scores = _cv_scores(gram, Y_arr, splits, alphas, batch, self.fit_intercept, self.scoring)
-        best_alphas = _best_alphas(scores, alphas, xp)
-
-        svd = gram.factorize(_all_rows(X_arr), None)
-        dual = _refit(svd, Y_arr, best_alphas, batch, self.fit_intercept)
+        threads = _fold_threads(X_arr, Y_arr.shape[1], len(splits))
+        with _blas_threads_for_fit(X_arr, Y_arr.shape[1]):
+            K = kernel_matrix(X_arr, None, kernel=self.kernel, **params)
+            gram = _GramSVD.from_kernel(K, self.fit_intercept)
+            scores = _cv_scores(
+                gram, Y_arr, splits, alphas, batch, self.fit_intercept, self.scoring, threads
+            )
+            best_alphas = _best_alphas(scores, alphas, xp)
+            svd = gram.factorize(_all_rows(X_arr), None)
+            dual = _refit(svd, Y_arr, best_alphas, batch, self.fit_intercept)
         if self.fit_intercept:
             intercept = xp.mean(Y_arr, axis=0) - xp.mean(K, axis=0) @ dual
         else:

@@ -7,24 +7,37 @@ ridge solution for penalty ``alpha`` is::
     coef(alpha) = V S (S^2 + alpha)^-1 U^T Y
 
 so a new ``alpha`` only rescales ``k`` numbers per target. The SVD factors are read
-off the eigendecomposition of the smaller Gram matrix (``X X^T = U S^2 U^T`` when
-``n_samples <= n_features``, ``X^T X = V S^2 V^T`` otherwise). The Gram matrix of all
-the rows is computed once per :meth:`RidgeCV.fit`; each inner fold's Gram matrix is a
-(re-centred) block of it, so a fold costs one small eigendecomposition rather than a
-pass over the features. ``_ridge_apply`` is the one place the formula above is
-evaluated, for validation predictions and for the final coefficients alike; kernel
-ridge (:mod:`brainalign.alignment.kernel_ridge`) reuses the same machinery with a
-kernel matrix in place of ``X X^T``.
+off the eigendecomposition of the smaller Gram matrix, chosen per fit (each inner
+fold's training rows, and all rows for the refit) by :class:`RidgeCV`'s ``solver``:
+
+- **dual** (kernel) form, ``X X^T = U S^2 U^T``: ``k = n_rows``. The default
+  (``solver="auto"``) when the rows are fewer than the features. The Gram matrix of all
+  the rows is computed once per :meth:`RidgeCV.fit`; each inner fold's Gram matrix is a
+  (re-centred) block of it, so a fold costs one ``n_train x n_train``
+  eigendecomposition rather than a pass over the features.
+- **primal** form, ``X^T X = V S^2 V^T``: ``k = n_features``. The default otherwise.
+
+Both give the same numbers (up to rounding); the one with the smaller ``k`` is cheaper,
+in the eigendecomposition (``k^3``) and in scoring each alpha (``n_val x k`` per
+target). ``_ridge_apply`` is the one place the formula above is evaluated, for
+validation predictions and for the final coefficients alike. Kernel ridge
+(:mod:`brainalign.alignment.kernel_ridge`) reuses the same machinery with a kernel
+matrix in place of ``X X^T``.
 
 Everything runs on the inputs' array backend (numpy, or torch on CPU or GPU; see
-:mod:`brainalign.alignment.backend`) through array-API operations.
+:mod:`brainalign.alignment.backend`) through array-API operations. A small numpy fit
+(``n_samples * n_features * n_targets`` up to ``2**28``, the demo's size included) runs
+its BLAS on one thread and scores the splits on as many Python threads as the caller's
+BLAS setting allows (all cores by default): its matrices are too small for threads
+inside each product to pay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -40,9 +53,12 @@ from brainalign.alignment._checks import (
     check_predict_X,
     check_xy_arrays,
 )
+from brainalign.alignment._threads import thread_map
 from brainalign.alignment.backend import namespace, to_numpy
 from brainalign.alignment.cv import BlockedKFold
-from brainalign.alignment.metrics import TargetScorer, pearson_columns, r2_columns
+from brainalign.alignment.metrics import TargetScorer, _constant, pearson_columns, r2_columns
+
+__all__ = ["DEFAULT_ALPHAS", "SCORINGS", "SOLVERS", "RidgeCV"]
 
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(np.logspace(-1, 8, 19).tolist())
 """Default ridge penalties: 19 values, half a decade apart, from 0.1 to 1e8.
@@ -58,6 +74,12 @@ extend it. A tuple, so the shared default cannot be changed in place.
 
 SCORINGS: tuple[str, ...] = ("pearson", "r2")
 """Names accepted by the ``scoring`` parameters: per-target Pearson r or R^2."""
+
+SOLVERS: tuple[str, ...] = ("auto", "primal", "dual")
+"""Names accepted by :class:`RidgeCV`'s ``solver``: ``"auto"`` picks, for each fit
+(every inner fold's training rows and the final refit on all rows), the dual (kernel)
+form when the rows are fewer than the features and the primal form otherwise;
+``"primal"`` and ``"dual"`` force one form for every fit."""
 
 
 class RidgeCV(RegressorMixin, BaseEstimator):
@@ -89,6 +111,17 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         Score used to choose alphas on the validation rows and returned by
         :meth:`score`: per-target Pearson r, or per-target R^2
         (:func:`~brainalign.alignment.metrics.r2_columns`).
+    solver : {"auto", "primal", "dual"}, default "auto"
+        Which Gram matrix is decomposed (see :data:`SOLVERS`). ``"auto"`` decides per
+        fit: the dual (kernel) form ``X X^T`` (``n_rows x n_rows``) for an inner fold,
+        or the final refit, with fewer rows than features, else the primal form
+        ``X^T X`` (``n_features x n_features``). ``"primal"`` or ``"dual"`` forces one
+        form everywhere. The results are the same up to rounding; only time and memory
+        differ. What was used is recorded in ``solver_`` and ``fold_solvers_``. The
+        form auto does not pick has the larger, rank-deficient Gram matrix: besides
+        being slower, in float32 its rounding in the null space is divided by alpha
+        (measured: 1e-3 relative error in the coefficients at alpha 0.01, against 1e-7
+        in the form auto picks).
 
     Attributes
     ----------
@@ -103,6 +136,10 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     coef_ : array, shape (n_targets, n_features), or (n_features,) for 1-D Y
         Weights refitted on all rows with each target's own penalty.
     intercept_ : array, shape (n_targets,), or float for 1-D Y
+    solver_ : {"primal", "dual"}
+        The form of the final refit on all rows (the one ``coef_`` came from).
+    fold_solvers_ : tuple of {"primal", "dual"}, length n_splits
+        The form used for each ``cv`` split, in split order.
     n_features_in_ : int
 
     Notes
@@ -113,6 +150,9 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     algebra has no half precision), so the fitted attributes and predictions are
     float32; float32 stays float32 (float32 arithmetic, eigendecompositions in float64)
     and float64 stays float64. ``X`` and ``Y`` are brought to their common precision.
+    Threads: a small numpy fit scores its splits on parallel threads, one BLAS thread
+    each, as many as numpy's BLAS is allowed (``threadpoolctl.threadpool_limits(1)``
+    makes it sequential); the numbers do not depend on it.
 
     Examples
     --------
@@ -133,12 +173,14 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         fit_intercept: bool = True,
         target_batch_size: int = 10_000,
         scoring: str = "pearson",
+        solver: str = "auto",
     ) -> None:
         self.alphas = alphas
         self.cv = cv
         self.fit_intercept = fit_intercept
         self.target_batch_size = target_batch_size
         self.scoring = scoring
+        self.solver = solver
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> RidgeCV:
         """Choose a penalty per target by cross-validation, then refit on all rows.
@@ -156,22 +198,26 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         ------
         ValueError
             If the rows of ``X`` and ``Y`` differ, either holds NaN or inf, ``alphas``
-            is empty or not all positive, ``scoring`` is unknown, or ``cv`` gives an
-            empty split.
+            is empty or not all positive, ``scoring`` or ``solver`` is unknown, or
+            ``cv`` gives an empty split.
         """
         X_arr, Y_arr, one_target = check_xy_arrays(X, Y)
         xp = namespace(X_arr)
         alphas = check_alphas(self.alphas)
         batch = check_int("target_batch_size", self.target_batch_size, minimum=1)
         _check_scoring(self.scoring)
+        _check_solver(self.solver)
         splits = _check_splits(_resolve_cv(self.cv), X_arr)
-        gram = _GramSVD(X_arr, self.fit_intercept)
 
-        scores = _cv_scores(gram, Y_arr, splits, alphas, batch, self.fit_intercept, self.scoring)
-        best_alphas = _best_alphas(scores, alphas, xp)
-
-        svd = gram.factorize(_all_rows(X_arr), None)
-        coef = _refit(svd, Y_arr, best_alphas, batch, self.fit_intercept).T
+        threads = _fold_threads(X_arr, Y_arr.shape[1], len(splits))
+        with _blas_threads_for_fit(X_arr, Y_arr.shape[1]):
+            gram = _GramSVD(X_arr, self.fit_intercept, self.solver)
+            scores = _cv_scores(
+                gram, Y_arr, splits, alphas, batch, self.fit_intercept, self.scoring, threads
+            )
+            best_alphas = _best_alphas(scores, alphas, xp)
+            svd = gram.factorize(_all_rows(X_arr), None, min(batch, Y_arr.shape[1]))
+            coef = _refit(svd, Y_arr, best_alphas, batch, self.fit_intercept).T
         if self.fit_intercept:
             intercept = xp.mean(Y_arr, axis=0) - coef @ xp.mean(X_arr, axis=0)
         else:
@@ -181,6 +227,8 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.best_alphas_ = best_alphas
         self.coef_ = coef[0] if one_target else coef
         self.intercept_ = float(intercept[0]) if one_target else intercept
+        self.solver_ = svd.form
+        self.fold_solvers_ = tuple(gram.form(train.size) for train, _ in splits)
         self.n_features_in_ = X_arr.shape[1]
         return self
 
@@ -232,28 +280,79 @@ def _cv_scores(
     batch: int,
     fit_intercept: bool,
     scoring: str,
+    n_threads: int = 1,
 ) -> Any:
     """Mean validation score of every alpha for every target, shape (n_alphas, n_targets).
 
     One factorisation per split; all alphas and a batch of targets share it.
+    ``n_threads > 1`` scores that many splits at once, on threads (see
+    :func:`_fold_threads`); the sum over splits is taken in split order either way, so
+    the numbers do not depend on it.
     """
     xp = namespace(Y)
-    n_targets = Y.shape[1]
-    scores = xp.zeros((alphas.size, n_targets), dtype=Y.dtype, device=array_device(Y))
-    for train, val in splits:
-        svd = gram.factorize(train, val)
-        train_idx, val_idx = _to_index(train, Y), _to_index(val, Y)
-        for cols in _batches(n_targets, batch):
-            Y_train = xp.take(Y[:, cols], train_idx, axis=0)
-            Y_val = xp.take(Y[:, cols], val_idx, axis=0)
-            B = svd.project(_centred(Y_train, fit_intercept))
-            # R^2 needs predictions in Y's units: add the intercept (the training mean).
-            offset = xp.mean(Y_train, axis=0) if fit_intercept and scoring == "r2" else None
-            score = TargetScorer(scoring, Y_val)
-            for i, alpha in enumerate(alphas):
-                pred = svd.apply(B, float(alpha))
-                scores[i, cols] += score(pred if offset is None else pred + offset)
+    gram.prepare([train.size for train, _ in splits])
+
+    def one_split(split: tuple[np.ndarray, np.ndarray]) -> Any:
+        return _split_scores(gram, Y, split, alphas, batch, fit_intercept, scoring)
+
+    if n_threads > 1:
+        return sum(thread_map(one_split, splits, n_threads)) / len(splits)
+    scores = xp.zeros((alphas.size, Y.shape[1]), dtype=Y.dtype, device=array_device(Y))
+    for split in splits:
+        scores += one_split(split)
     return scores / len(splits)
+
+
+def _split_scores(
+    gram: _GramSVD,
+    Y: Any,
+    split: tuple[np.ndarray, np.ndarray],
+    alphas: np.ndarray,
+    batch: int,
+    fit_intercept: bool,
+    scoring: str,
+) -> Any:
+    """Validation score of every alpha for every target on one split, (n_alphas, n_targets)."""
+    xp = namespace(Y)
+    train, val = split
+    n_targets = Y.shape[1]
+    svd = gram.factorize(train, val, min(batch, n_targets))
+    train_idx, val_idx = _to_index(train, Y), _to_index(val, Y)
+    parts = []
+    for cols in _batches(n_targets, batch):
+        Y_train = xp.take(Y[:, cols], train_idx, axis=0)
+        Y_val = xp.take(Y[:, cols], val_idx, axis=0)
+        B = svd.project(_centred(Y_train, fit_intercept))
+        if fit_intercept and scoring == "r2":
+            # R^2 needs predictions in Y's units: rather than adding the intercept (the
+            # training mean) to every alpha's predictions, subtract it once from the
+            # validation responses (the same residuals and R^2).
+            Y_val = Y_val - xp.mean(Y_train, axis=0)
+        parts.append(_alpha_scores(svd, B, Y_val, alphas, scoring))
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
+
+
+def _alpha_scores(svd: _SplitSVD, B: Any, Y_val: Any, alphas: np.ndarray, scoring: str) -> Any:
+    """Validation scores of every alpha for one split and target batch.
+
+    Parameters
+    ----------
+    svd : _SplitSVD
+        The split's factors, ``left`` predicting the validation rows.
+    B : array, shape (k, n_targets)
+        ``svd.project`` of the centred training responses.
+    Y_val : array, shape (n_val, n_targets)
+        Validation responses (minus the training means for R^2 with an intercept).
+    alphas : numpy array, shape (n_alphas,)
+    scoring : {"pearson", "r2"}
+
+    Returns
+    -------
+    array, shape (n_alphas, n_targets)
+    """
+    xp = namespace(B)
+    score = TargetScorer(scoring, Y_val)
+    return xp.stack([score(svd.apply(B, float(alpha))) for alpha in alphas])
 
 
 def _best_alphas(scores: Any, alphas: np.ndarray, xp: Any) -> Any:
@@ -294,14 +393,16 @@ class _SplitSVD:
     ``U^T``; ``left`` is ``X_val V S = K_val U`` for predictions, or ``U`` with
     ``outer = X_c^T`` for coefficients (cheaper than forming ``X_c^T U``); for a kernel
     (no ``outer``) the coefficients are the dual coefficients ``U (S^2 + alpha)^-1 U^T
-    Y_c``. Primal form: ``project`` is ``V^T X_c^T`` (``= S U^T``) and ``left`` is
+    Y_c``. Primal form: ``project`` is ``V^T X_c^T`` (``= S U^T``), as ``basis^T``
+    with ``basis = X_c V`` formed once, or as ``V^T`` times ``X_train^T``; ``left`` is
     ``X_val V`` or ``V``. Arrays are of any backend (numpy or torch).
     """
 
     s2: Any  # (k,) squared singular values (kernel eigenvalues)
     left: Any  # (n_val, k), (n_train, k) or (n_features, k)
-    basis: Any  # (n_train, k) U, or (n_features, k) V
-    X_train: Any = None  # centred training rows, primal form only
+    basis: Any  # (n_train, k) U or X_c V, or (n_features, k) V
+    form: str  # "dual" or "primal"
+    X_train: Any = None  # centred training rows when basis is V (primal form only)
     outer: Any = None  # (n_features, n_train) X_c^T, dual coefficients only
 
     def project(self, Y_c: Any) -> Any:
@@ -317,71 +418,116 @@ class _SplitSVD:
 
 
 class _GramSVD:
-    """Thin SVDs of row subsets of ``X`` from one shared Gram matrix.
+    """Thin SVDs of row subsets of ``X``, each in the dual or the primal form.
 
-    Dual form (``n_samples <= n_features``): ``G = X0 X0^T`` once; a training subset's
-    centred Gram matrix and its cross-products with validation rows are blocks of ``G``
-    re-centred in closed form, and ``eigh`` gives ``U`` and ``S^2``. Primal form: the
-    ``n_features x n_features`` matrix ``X_c^T X_c`` per subset gives ``V`` and ``S^2``.
-    ``X0`` is ``X`` minus its column means (when fitting an intercept), which keeps the
-    closed-form re-centring free of cancellation.
+    Dual form: ``G = X0 X0^T`` once (when the first subset needs it); a training
+    subset's centred Gram matrix and its cross-products with validation rows are blocks
+    of ``G`` re-centred in closed form, and ``eigh`` gives ``U`` and ``S^2``. Primal
+    form: the ``n_features x n_features`` matrix ``X_c^T X_c`` per subset gives ``V``
+    and ``S^2``. ``X0`` is ``X`` minus its column means (when fitting an intercept),
+    which keeps the closed-form re-centring free of cancellation. :meth:`form` says
+    which form a subset of a given size gets (``solver``, see :data:`SOLVERS`).
 
     :meth:`from_kernel` builds the dual form from a kernel matrix instead (kernel
     ridge): ``G`` is then the kernel, centred in feature space over all rows when
     fitting an intercept, and the coefficients are dual coefficients.
     """
 
-    def __init__(self, X: Any, fit_intercept: bool) -> None:
+    def __init__(self, X: Any, fit_intercept: bool, solver: str = "auto") -> None:
         xp = namespace(X)
         self.fit_intercept = fit_intercept
+        self.solver = solver
         self.X0 = X - xp.mean(X, axis=0) if fit_intercept else X
-        self.dual = X.shape[0] <= X.shape[1]
-        self.G = self.X0 @ self.X0.T if self.dual else None
+        self._G: Any = None
 
     @classmethod
     def from_kernel(cls, K: Any, fit_intercept: bool) -> _GramSVD:
         """Dual-form factorisations of blocks of the kernel matrix ``K`` (n, n)."""
         gram = cls.__new__(cls)
         gram.fit_intercept = fit_intercept
+        gram.solver = "dual"
         gram.X0 = None
-        gram.dual = True
-        gram.G = _centre_kernel(K) if fit_intercept else K
+        gram._G = _centre_kernel(K) if fit_intercept else K
         return gram
 
-    def factorize(self, train: Any, val: Any | None) -> _SplitSVD:
-        """Factor the rows ``train``; ``left`` predicts rows ``val``, or gives coefficients."""
-        if self.dual:
+    @property
+    def G(self) -> Any:
+        """``X0 X0^T`` (or the kernel), shape (n_samples, n_samples), computed once."""
+        if self._G is None:
+            self._G = self.X0 @ self.X0.T
+        return self._G
+
+    def prepare(self, n_rows: list[int]) -> None:
+        """Compute ``G`` now if a fit of any of ``n_rows`` rows takes the dual form.
+
+        Called before splits are factored on threads, so that they share one ``G``.
+        """
+        if any(self.form(n) == "dual" for n in n_rows):
+            _ = self.G
+
+    def form(self, n_rows: int) -> str:
+        """``"dual"`` or ``"primal"``: the form a subset of ``n_rows`` rows is factored in.
+
+        ``solver="auto"`` gives the dual form for fewer rows than features (its Gram
+        matrix is the smaller one), else the primal form.
+        """
+        if self.solver != "auto":
+            return self.solver
+        return "dual" if n_rows < self.X0.shape[1] else "primal"
+
+    def factorize(self, train: Any, val: Any | None, n_targets: int = 0) -> _SplitSVD:
+        """Factor the rows ``train``; ``left`` predicts rows ``val``, or gives coefficients.
+
+        ``n_targets`` (the columns of each later ``project`` call) lets the primal form
+        pick the cheaper projection.
+        """
+        if self.form(len(train)) == "dual":
             return self._dual(train, val)
-        return self._primal(train, val)
+        return self._primal(train, val, n_targets)
 
     def _dual(self, train: Any, val: Any | None) -> _SplitSVD:
-        xp = namespace(self.G)
+        train_rows = train
         train = _to_index(train, self.G)
         val = None if val is None else _to_index(val, self.G)
         K, K_val = _split_kernels(self.G, train, val, self.fit_intercept)
         s2, U = _eigh(K)
         if val is None:
             if self.X0 is None:  # kernel: dual coefficients
-                return _SplitSVD(s2=s2, left=U, basis=U)
-            X_train = xp.take(self.X0, train, axis=0)
-            if self.fit_intercept:
-                X_train = X_train - xp.mean(X_train, axis=0)
-            return _SplitSVD(s2=s2, left=U, basis=U, outer=X_train.T)
-        return _SplitSVD(s2=s2, left=K_val @ U, basis=U)  # left = X_val V S
+                return _SplitSVD(s2=s2, left=U, basis=U, form="dual")
+            X_train, _ = self._training_rows(train_rows)
+            return _SplitSVD(s2=s2, left=U, basis=U, form="dual", outer=X_train.T)
+        return _SplitSVD(s2=s2, left=K_val @ U, basis=U, form="dual")  # left = X_val V S
 
-    def _primal(self, train: Any, val: Any | None) -> _SplitSVD:
+    def _training_rows(self, train: Any) -> tuple[Any, Any]:
+        """Rows ``train`` of ``X0``, centred on their mean when fitting an intercept.
+
+        Returns the rows and the mean subtracted (None without an intercept). All rows
+        in order are ``X0`` itself, without a copy: already centred on all rows.
+        """
         xp = namespace(self.X0)
-        X_train = xp.take(self.X0, _to_index(train, self.X0), axis=0)
-        if self.fit_intercept:
-            mean = xp.mean(X_train, axis=0)
-            X_train = X_train - mean
+        n_samples = self.X0.shape[0]
+        rows = np.asarray(to_numpy(train))
+        if rows.size == n_samples and np.array_equal(rows, np.arange(n_samples)):
+            return self.X0, None
+        X_train = xp.take(self.X0, _to_index(rows, self.X0), axis=0)
+        if not self.fit_intercept:
+            return X_train, None
+        mean = xp.mean(X_train, axis=0)
+        return X_train - mean, mean
+
+    def _primal(self, train: Any, val: Any | None, n_targets: int) -> _SplitSVD:
+        xp = namespace(self.X0)
+        X_train, mean = self._training_rows(train)
         s2, V = _eigh(X_train.T @ X_train)
         if val is None:
             left = V
         else:
             X_val = xp.take(self.X0, _to_index(val, self.X0), axis=0)
-            left = (X_val - mean if self.fit_intercept else X_val) @ V
-        return _SplitSVD(s2=s2, left=left, basis=V, X_train=X_train)
+            left = (X_val if mean is None else X_val - mean) @ V
+        if n_targets > X_train.shape[0]:
+            # (X_c V)^T Y_c costs n_train * k per target, V^T (X_c^T Y_c) adds k * k more
+            return _SplitSVD(s2=s2, left=left, basis=X_train @ V, form="primal")
+        return _SplitSVD(s2=s2, left=left, basis=V, form="primal", X_train=X_train)
 
 
 def _split_kernels(G: Any, train: Any, val: Any | None, fit_intercept: bool) -> tuple[Any, Any]:
@@ -430,7 +576,15 @@ def _ridge_apply(left: Any, s2: Any, B: Any, alpha: float | Any) -> Any:
     Returns
     -------
     array, shape (n_out, n_targets)
+
+    Notes
+    -----
+    With one scalar alpha the diagonal scaling goes on the smaller operand: ``(left /
+    (s2 + alpha)) @ B`` when ``left`` has fewer rows than ``B`` has columns (the
+    validation rows of many targets), saving a pass over ``B`` per alpha.
     """
+    if isinstance(alpha, float) and left.shape[0] < B.shape[1]:
+        return (left / (s2 + alpha)) @ B
     return left @ (B / (s2[:, None] + alpha))
 
 
@@ -471,13 +625,88 @@ def _blas_threads_for_eigh(M: Any) -> AbstractContextManager:
     ``numpy.linalg.eigh`` was measured at 0.5-6 s with 2 threads against 0.08 s with
     one on a loaded 2-core machine. Up to ``_ONE_THREAD_EIGH_MAX`` rows one thread
     costs little on an idle machine. The limit is process-wide for the duration of the
-    call (threadpoolctl, as scikit-learn uses it); torch tensors are left alone.
+    call (threadpoolctl, as scikit-learn uses it). A CPU torch tensor gets the same rule
+    through :func:`torch.set_num_threads` (a 2,000-row ``torch.linalg.eigh`` took 9.1 s
+    with torch's threads on the loaded machine against 0.39 s for numpy on one); CUDA
+    tensors are left alone.
     """
-    if not is_numpy_array(M) or M.shape[0] > _ONE_THREAD_EIGH_MAX:
+    if M.shape[0] > _ONE_THREAD_EIGH_MAX:
         return nullcontext()
-    from threadpoolctl import threadpool_limits
+    if is_numpy_array(M):
+        return _one_blas_thread()
+    if str(array_device(M)) == "cpu":
+        return _one_torch_thread()
+    return nullcontext()
 
-    return threadpool_limits(limits=1, user_api="blas")
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch's intra-op threads set to one for the duration, then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+_ONE_THREAD_FIT_MAX = 2**28
+"""Largest ``n_samples * n_features * n_targets`` of a numpy fit run on one BLAS thread."""
+
+
+def _small_numpy_fit(X: Any, n_targets: int) -> bool:
+    """Whether a fit on ``X`` is numpy and at most ``_ONE_THREAD_FIT_MAX`` in size."""
+    return is_numpy_array(X) and X.shape[0] * X.shape[1] * n_targets <= _ONE_THREAD_FIT_MAX
+
+
+def _blas_threads_for_fit(X: Any, n_targets: int) -> AbstractContextManager:
+    """One BLAS thread for a whole small numpy fit, else no change.
+
+    A fit up to ``_ONE_THREAD_FIT_MAX`` (the demo's 290 x 1,536 x 162 is 7e7) is made
+    of matrix products of a few MFLOP each and eigendecompositions of a few hundred
+    rows, too small for a second BLAS thread to pay for its synchronisation, and on a
+    busy machine each one waits for a descheduled thread (see
+    :func:`_blas_threads_for_eigh`); the cores go to whole splits instead
+    (:func:`_fold_threads`). Larger fits keep the caller's setting; torch tensors are
+    left alone.
+    """
+    return _one_blas_thread() if _small_numpy_fit(X, n_targets) else nullcontext()
+
+
+def _fold_threads(X: Any, n_targets: int, n_splits: int) -> int:
+    """Splits to score at once: for a small numpy fit, the BLAS threads the caller allows.
+
+    The threads a caller gives numpy's BLAS (all cores by default, or fewer under
+    ``threadpoolctl.threadpool_limits``) move from inside each small matrix product to
+    across the splits, each split on one BLAS thread (its eigendecomposition, the
+    largest part of a small fit, releases the GIL). 1 for larger fits and for torch.
+    Read before :func:`_blas_threads_for_fit` limits BLAS to one thread.
+    """
+    if not _small_numpy_fit(X, n_targets):
+        return 1
+    pools = _blas_controller().select(user_api="blas").info()
+    allowed = max((pool["num_threads"] for pool in pools), default=1)
+    return max(1, min(allowed, n_splits))
+
+
+def _one_blas_thread() -> AbstractContextManager:
+    """Limit the BLAS libraries to one thread inside a ``with`` block (process-wide)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@cache
+def _blas_controller() -> Any:
+    """threadpoolctl's controller of the BLAS libraries loaded, found once per process.
+
+    Finding them reads the process's memory map (4 ms, measured: a third of a
+    demo-size fit when it was done per eigendecomposition). numpy's BLAS, the one
+    numpy arrays use, is loaded with numpy, before the first call.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _centre_kernel(K: Any) -> Any:
@@ -500,8 +729,11 @@ def _centred(Y: Any, fit_intercept: bool) -> Any:
     if not fit_intercept:
         return Y
     xp = namespace(Y)
-    constant = xp.max(Y, axis=0) == xp.min(Y, axis=0)
-    return xp.where(constant, xp.zeros_like(Y), Y - xp.mean(Y, axis=0))
+    Y_c = Y - xp.mean(Y, axis=0)
+    constant = _constant(Y, xp)
+    if bool(xp.any(constant)):
+        Y_c = xp.where(constant, xp.zeros_like(Y_c), Y_c)
+    return Y_c
 
 
 def _batches(n_targets: int, size: int) -> list[slice]:
@@ -578,3 +810,11 @@ def _check_split_list(
 def _check_scoring(scoring: object, choices: tuple[str, ...] = SCORINGS) -> None:
     if scoring not in choices:
         raise ValueError(f"scoring={scoring!r}; use one of {list(choices)}.")
+
+
+def _check_solver(solver: object) -> None:
+    if not isinstance(solver, str) or solver not in SOLVERS:
+        raise ValueError(
+            f"solver={solver!r}; use one of {list(SOLVERS)} ('auto' picks the dual form "
+            "for fits with fewer rows than features, the primal form otherwise)."
+        )

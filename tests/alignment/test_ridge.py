@@ -336,7 +336,7 @@ def test_one_scorer_serves_many_predictions(scoring, to_array):
             np.testing.assert_allclose(got[j], expected, rtol=1e-12)
 
 
-def test_small_numpy_eigh_runs_on_one_blas_thread_and_torch_is_left_alone():
+def test_small_eigh_runs_on_one_thread_numpy_or_cpu_torch():
     from contextlib import nullcontext
 
     from threadpoolctl import threadpool_info
@@ -347,7 +347,12 @@ def test_small_numpy_eigh_runs_on_one_blas_thread_and_torch_is_left_alone():
         assert all(
             pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas"
         )
-    assert isinstance(ridge._blas_threads_for_eigh(torch.eye(4)), nullcontext)
+    before = torch.get_num_threads()
+    with ridge._blas_threads_for_eigh(torch.eye(4)):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    big_tensor = torch.empty((ridge._ONE_THREAD_EIGH_MAX + 1, 1))
+    assert isinstance(ridge._blas_threads_for_eigh(big_tensor), nullcontext)
     big = np.empty((ridge._ONE_THREAD_EIGH_MAX + 1, 1))
     assert isinstance(ridge._blas_threads_for_eigh(big), nullcontext)
     M = np.cov(np.random.default_rng(0).standard_normal((5, 40)))
