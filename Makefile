@@ -74,6 +74,7 @@ perf: $(VENV)/.test
 	$(BIN)/python perf/sliding_vs_mne.py
 	$(BIN)/python perf/trf_vs_mne.py
 	HF_HUB_OFFLINE=1 $(BIN)/python perf/study_epochs.py
+	$(BIN)/python perf/encoding_device.py --sizes demo --repeats 3
 
 # the issue-size runs: ridge 2,000 x 768 x 20,000 and 10,000 permutations x 10,000 units
 perf-large: $(VENV)/.test

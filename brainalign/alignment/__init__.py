@@ -8,7 +8,7 @@ nor scikit-learn):
 
 - encoding models: :class:`RidgeCV`, :class:`KernelRidgeCV`, :class:`BandedRidgeCV`
   (with :func:`variance_partitioning`), :class:`OLS`, :class:`PLSRegression`,
-  :func:`cross_validated_encoding`, :class:`BlockedKFold`;
+  :func:`cross_validated_encoding` (:class:`EncodingOutOfMemoryError`), :class:`BlockedKFold`;
 - time: :func:`lanczos_resample`, :func:`fir_delays`, :func:`hrf_regressors`; on the
   M/EEG clock: :func:`impulse_features`, :func:`onset_impulses`,
   :func:`resample_features`;
@@ -46,6 +46,7 @@ _EXPORTS = {
     "leave_one_out_isc": "brainalign.alignment.ceiling",
     "BlockedKFold": "brainalign.alignment.cv",
     "cross_validated_encoding": "brainalign.alignment.encoding",
+    "EncodingOutOfMemoryError": "brainalign.alignment.encoding",
     "KernelRidgeCV": "brainalign.alignment.kernel_ridge",
     "OLS": "brainalign.alignment.linear",
     "PLSRegression": "brainalign.alignment.linear",

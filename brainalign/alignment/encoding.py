@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as array_device
+from array_api_compat import is_numpy_array, is_torch_array
 from numpy.typing import ArrayLike
 
-from brainalign.alignment._checks import check_alphas, check_int, check_matching_ids, check_xy
+from brainalign.alignment._checks import (
+    check_alphas,
+    check_int,
+    check_matching_ids,
+    check_xy,
+    check_xy_arrays,
+)
+from brainalign.alignment.backend import namespace, to_numpy, working_float64
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d
 from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
 from brainalign.alignment.temporal import fir_delays
+
+__all__ = [
+    "DEFAULT_DELAYS",
+    "SAMPLINGS",
+    "EncodingOutOfMemoryError",
+    "EncodingResult",
+    "cross_validated_encoding",
+]
 
 #: What the rows of ``Y`` are: one row per stimulus, or samples of a time series.
 SAMPLINGS = ("event", "continuous")
@@ -25,6 +44,9 @@ DEFAULT_DELAYS = {"event": (0,), "continuous": (1, 2, 3, 4)}
 @dataclass(frozen=True)
 class EncodingResult:
     """Held-out performance of a cross-validated encoding model.
+
+    Every array is a numpy array, also when the model was fitted on torch tensors on
+    a GPU (the small per-fold results are copied back to the host).
 
     Attributes
     ----------
@@ -40,7 +62,8 @@ class EncodingResult:
         Ridge penalty chosen by the inner cross-validation of each outer fold.
     predictions : numpy.ndarray, shape (n_samples, n_targets), or None
         Held-out predictions in the units of ``Y`` (each row predicted by the fold
-        that held it out), when ``return_predictions=True``.
+        that held it out), when ``return_predictions=True``; in the working precision
+        (float64 for numpy inputs, the tensors' dtype for torch inputs).
     settings : dict
         What was used, defaults included: ``sampling`` (``"event"`` or
         ``"continuous"``), ``sampling_from`` (``"argument"``, ``"recording"`` when
@@ -77,6 +100,8 @@ def cross_validated_encoding(
     return_predictions: bool = False,
     feature_ids: ArrayLike | None = None,
     response_ids: ArrayLike | None = None,
+    device: str | Any | None = None,
+    target_batch_size: int | None = None,
 ) -> EncodingResult:
     """Fit and score a delayed ridge encoding model with nested cross-validation.
 
@@ -108,13 +133,24 @@ def cross_validated_encoding(
        Inner splits: ``inner_cv`` if given (called with the training rows' groups),
        else the default of the table.
 
+    **One device from features to scores.** Steps 1 and 3 run on the array backend of
+    the inputs: torch tensors (CPU or CUDA) stay torch tensors on their device through
+    the delays, the z-scoring, the ridge fits, the predictions and the Pearson r
+    (computed in float64 there); only the per-fold scores and penalties, and the
+    predictions when asked for, come back to the host. numpy (or array-like) inputs
+    run in numpy, in float64, unless ``device`` is given. Fold indices are computed
+    in numpy (splitters of torch inputs see a numpy stand-in with the same number of
+    rows) and moved to the device. torch float32 inputs stay float32 (the z-scoring
+    statistics and r in float64, the ridge eigendecompositions in float64) and agree
+    with the numpy float64 path to about 1e-5; float64 tensors to about 1e-10.
+
     Parameters
     ----------
-    X : array-like, shape (n_samples, n_features)
+    X : array-like or torch.Tensor, shape (n_samples, n_features)
         Features on the samples of ``Y``: one row per stimulus for event-related data,
         or already on the sampling clock of a time series (e.g. Lanczos-resampled to
         volumes with :func:`~brainalign.alignment.temporal.lanczos_resample`).
-    Y : array-like, shape (n_samples, n_targets) or (n_samples,), or Recording
+    Y : array-like or torch.Tensor, shape (n_samples, n_targets) or (n_samples,), or Recording
         Responses (voxels, neurons, channels, ROIs), one row per sample of ``X``. 1-D
         is one target. A :class:`~brainalign.datasets.recording.Recording` with 2-D
         ``data`` (n_samples, n_units) gives its ``data`` and its ``sampling`` (and, when
@@ -162,6 +198,19 @@ def cross_validated_encoding(
     feature_ids, response_ids : array-like, shape (n_samples,), optional
         Stimulus (or sample) ids of the rows of ``X`` and ``Y``; when given they must be
         equal row by row (an error lists the first mismatches).
+    device : {None, "cpu", "cuda", "cuda:N"} or torch.device, optional
+        Where to compute. None: on the inputs' backend (numpy arrays in numpy; torch
+        tensors on their device, a numpy partner moved there). Given: ``X`` and ``Y``
+        become torch tensors on that device first. Tensors keep their dtype; numpy
+        float64 stays float64 (both supported devices, CPU and CUDA, compute in
+        float64) and every other numpy dtype becomes float32; pass float32 arrays for
+        the faster, half-size float32 path (``X`` and ``Y`` are then brought to their
+        common precision). Checked before any work.
+    target_batch_size : int, optional
+        Targets fitted and scored together (``RidgeCV``'s ``target_batch_size``);
+        default None: all at once. Memory grows with it, results do not change. When
+        a torch device runs out of memory mid-run, the fold is retried once with half
+        the batch (a warning says so) and the rest of the run keeps the smaller batch.
 
     Warns
     -----
@@ -169,7 +218,8 @@ def cross_validated_encoding(
         Once, naming the units, when some columns of ``Y`` are constant: their score
         is NaN (undefined), never 0. Once, naming how many units and the first few,
         when some units have an undefined r in some outer folds (constant on those
-        held-out or training rows): their scores average the remaining folds. Once
+        held-out or training rows): their scores average the remaining folds. When
+        the device ran out of memory and the fold is retried in smaller batches. Once
         when neither ``sampling`` nor ``delays`` is given (the rows are treated as a
         time series; the message says how to change it). When ``cv`` shuffles and
         the data are not ``sampling="event"``. When ``sampling="event"`` comes with
@@ -178,12 +228,21 @@ def cross_validated_encoding(
     Returns
     -------
     EncodingResult
+        Its arrays are numpy arrays whatever the backend (copied back from the
+        device); ``predictions`` are in the working precision (float32 for float32
+        tensors), scores float64, ``best_alphas`` exact values of ``alphas``.
 
     Raises
     ------
+    EncodingOutOfMemoryError
+        When the device runs out of memory again after the retry with half the target
+        batch; the message names ``n_samples``, ``n_features``, ``n_targets`` and the
+        batch sizes tried (a :class:`MemoryError` and a :class:`ValueError`).
     ValueError
-        If ``X`` and ``Y`` have different numbers of rows, hold NaN or inf (the message
-        names the samples and units), their ids differ, ``groups``
+        If ``device`` does not exist (the message says which CUDA devices torch sees),
+        ``X`` and ``Y`` are tensors on different devices, ``target_batch_size`` is not
+        a positive int, ``X`` and ``Y`` have different numbers of rows, hold NaN or
+        inf (the message names the samples and units), their ids differ, ``groups``
         has the wrong length or fewer than 2 groups for group folds, a split is empty,
         there are too few samples for the outer or inner folds with this gap,
         ``sampling`` is not ``"event"``, ``"continuous"`` or None, it contradicts the
@@ -198,15 +257,21 @@ def cross_validated_encoding(
     ... )  # doctest: +SKIP
     >>> result.settings["cv"]  # doctest: +SKIP
     'GroupKFold(n_splits=5, random_state=None, shuffle=False)'
+
+    The same numpy data computed on the GPU, in float32:
+
+    >>> result = cross_validated_encoding(
+    ...     features.astype("float32"),
+    ...     responses.astype("float32"),
+    ...     sampling="event",
+    ...     device="cuda",
+    ... )  # doctest: +SKIP
     """
+    torch_device = _check_device(device)
     Y, sampling, sampling_from, response_ids = _unpack_responses(
         Y, sampling, feature_ids, response_ids
     )
-    X_arr, Y_arr, _ = check_xy(
-        X,
-        Y,
-        hint="resample the features onto the response's samples first (lanczos_resample)",
-    )
+    X_arr, Y_arr = _backend_arrays(X, Y, torch_device)
     if (feature_ids is None) != (response_ids is None):
         raise ValueError("give both feature_ids and response_ids, or neither.")
     if feature_ids is not None:
@@ -219,12 +284,18 @@ def cross_validated_encoding(
     used_delays = tuple(int(d) for d in used_delays)
     alphas = check_alphas(alphas)
     seed = check_int("seed", seed, minimum=0)
+    n_samples, n_targets = Y_arr.shape
+    batch = (
+        n_targets
+        if target_batch_size is None
+        else check_int("target_batch_size", target_batch_size, minimum=1)
+    )
     if gap is None:
         gap = max(used_delays) if kind == "continuous" else 0
     else:
         gap = check_int("gap", gap, minimum=0)
     blocked = kind == "continuous" or gap > 0
-    outer_cv = _outer_splitter(cv, group_arr, n_splits, gap, blocked, seed, X_arr.shape[0])
+    outer_cv = _outer_splitter(cv, group_arr, n_splits, gap, blocked, seed, n_samples)
 
     if sampling == "event" and delays is not None and used_delays != (0,):
         warnings.warn(
@@ -247,53 +318,59 @@ def cross_validated_encoding(
             UserWarning,
             stacklevel=2,
         )
-    outer = _outer_splits(delayed, Y_arr, outer_cv, group_arr)
+    outer = _outer_splits(_split_view(delayed), _split_view(Y_arr), outer_cv, group_arr)
 
-    constant = np.flatnonzero(np.ptp(Y_arr, axis=0) == 0)
+    xp = namespace(Y_arr)
+    constant = np.flatnonzero(to_numpy(xp.max(Y_arr, axis=0) == xp.min(Y_arr, axis=0)))
     if constant.size:
         warnings.warn(
-            f"{constant.size} of {Y_arr.shape[1]} response units are constant (units "
+            f"{constant.size} of {n_targets} response units are constant (units "
             f"{constant[:10].tolist()}{' ...' if constant.size > 10 else ''}); their scores "
             "are NaN.",
             UserWarning,
             stacklevel=2,
         )
-    n_samples, n_targets = Y_arr.shape
     fold_scores = np.empty((len(outer), n_targets))
     best_alphas = np.empty((len(outer), n_targets))
     inner_used = []
-    predictions = np.full((n_samples, n_targets), np.nan) if return_predictions else None
+    predictions = None
+    if return_predictions:
+        predictions = xp.full(
+            (n_samples, n_targets), xp.nan, dtype=Y_arr.dtype, device=array_device(Y_arr)
+        )
+    batches = _TargetBatches(batch, (n_samples, delayed.shape[1], n_targets), X_arr.shape[1])
     for k, (train, test) in enumerate(outer):
-        X_train, Y_train = delayed[train], Y_arr[train]
-        x_mean, x_scale = _zscore_params(X_train)
-        y_mean, y_scale = _zscore_params(Y_train)
+        train_idx, test_idx = _index(train, delayed), _index(test, delayed)
+        X_train = xp.take(delayed, train_idx, axis=0)
         train_groups = None if group_arr is None else group_arr[train]
         splitter, inner = _inner_splitter(
-            inner_cv, train_groups, X_train, inner_splits, gap, blocked, seed
+            inner_cv, train_groups, _split_view(X_train), inner_splits, gap, blocked, seed
         )
         inner_used.append(repr(splitter))
-        model = RidgeCV(alphas, cv=inner)
+        fit = partial(
+            _fit_fold, X_train, delayed, Y_arr, train_idx, test_idx, alphas, inner,
+            with_predictions=return_predictions,
+        )  # fmt: skip
         try:
-            model.fit((X_train - x_mean) * x_scale, (Y_train - y_mean) * y_scale)
+            fold = batches.run(k, fit)
+        except EncodingOutOfMemoryError:
+            raise
         except ValueError as err:
             inner_name = f"inner_splits={inner_splits}" if inner_cv is None else f"{inner_cv!r}"
             raise ValueError(
                 f"outer fold {k} has {train.size} training samples (n_samples={n_samples}, "
                 f"gap={gap}), too few for {inner_name}: {err}"
             ) from err
-        pred_z = model.predict((delayed[test] - x_mean) * x_scale)
-        fold_scores[k] = _pearson_2d(pred_z, (Y_arr[test] - y_mean) * y_scale)
-        best_alphas[k] = model.best_alphas_
+        fold_scores[k] = fold.scores
+        best_alphas[k] = _on_grid(to_numpy(fold.best_alphas), alphas)
         if predictions is not None:
-            with np.errstate(divide="ignore"):
-                y_std = np.where(y_scale > 0, 1.0 / y_scale, 0.0)
-            predictions[test] = pred_z * y_std + y_mean
+            predictions[test_idx] = fold.predictions
     scores, n_valid = _mean_over_defined_folds(fold_scores, constant)
     return EncodingResult(
         scores=scores,
         fold_scores=fold_scores,
         best_alphas=best_alphas,
-        predictions=predictions,
+        predictions=None if predictions is None else to_numpy(predictions),
         settings={
             "sampling": kind,
             "sampling_from": sampling_from,
@@ -357,6 +434,260 @@ def _mean_over_defined_folds(
             stacklevel=3,
         )
     return scores, n_valid
+
+
+class EncodingOutOfMemoryError(MemoryError, ValueError):
+    """The device ran out of memory even with the targets in half-size batches.
+
+    A :class:`MemoryError` (and a :class:`ValueError`, so callers that turn bad
+    input into a message catch it); the message names the problem's shape, the
+    target batch sizes tried, and what to change.
+    """
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """What one outer fold returns: small results, and held-out predictions if asked."""
+
+    scores: np.ndarray  # (n_targets,) float64 held-out Pearson r
+    best_alphas: Any  # (n_targets,) array of the inputs' backend
+    predictions: Any  # (n_test, n_targets) in Y's units, or None
+
+
+def _fit_fold(
+    X_train: Any,
+    delayed: Any,
+    Y: Any,
+    train_idx: Any,
+    test_idx: Any,
+    alphas: np.ndarray,
+    inner: object,
+    batch: int,
+    *,
+    with_predictions: bool,
+) -> _Fold:
+    """Z-score on the training rows, fit RidgeCV, and score the held-out rows.
+
+    Parameters
+    ----------
+    X_train : array, shape (n_train, n_delayed_features)
+        ``delayed[train_idx]``, already taken for the inner splitter.
+    delayed : array, shape (n_samples, n_delayed_features)
+    Y : array, shape (n_samples, n_targets)
+    train_idx, test_idx : integer index arrays of ``delayed``'s backend and device
+    alphas : numpy.ndarray, shape (n_alphas,)
+    inner : splits for :class:`RidgeCV` (``cv``)
+    batch : int
+        ``target_batch_size`` of the fit and of the scoring.
+    with_predictions : bool
+        Also return the held-out predictions in ``Y``'s units.
+    """
+    xp = namespace(Y)
+    Y_train = xp.take(Y, train_idx, axis=0)
+    x_mean, x_scale = _zscore_params(X_train)
+    y_mean, y_scale = _zscore_params(Y_train)
+    model = RidgeCV(alphas, cv=inner, target_batch_size=batch)
+    model.fit((X_train - x_mean) * x_scale, (Y_train - y_mean) * y_scale)
+    pred_z = model.predict((xp.take(delayed, test_idx, axis=0) - x_mean) * x_scale)
+    Y_test_z = (xp.take(Y, test_idx, axis=0) - y_mean) * y_scale
+    scores = _held_out_r(pred_z, Y_test_z, batch)
+    predictions = None
+    if with_predictions:
+        constant = y_scale == 0
+        y_std = xp.where(constant, xp.zeros_like(y_scale), 1.0 / xp.where(constant, 1.0, y_scale))
+        predictions = pred_z * y_std + y_mean
+    return _Fold(scores=scores, best_alphas=model.best_alphas_, predictions=predictions)
+
+
+def _held_out_r(pred: Any, Y: Any, batch: int) -> np.ndarray:
+    """Pearson r per column of two (n_test, n_targets) arrays, in float64, as numpy.
+
+    Computed on the arrays' device, ``batch`` columns at a time (the float64 copies of
+    float32 inputs are made one batch at a time); only the (n_targets,) result moves.
+    """
+    xp = namespace(Y)
+    n_targets = Y.shape[1]
+    parts = [
+        to_numpy(
+            _pearson_2d(
+                working_float64(pred[:, start : start + batch], xp),
+                working_float64(Y[:, start : start + batch], xp),
+            )
+        )
+        for start in range(0, n_targets, batch)
+    ]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class _TargetBatches:
+    """The target batch size of the fits, halved once when the device runs out of memory.
+
+    Parameters
+    ----------
+    size : int
+        Targets per batch to start with.
+    shape : tuple of int
+        ``(n_samples, n_delayed_features, n_targets)``, for the message.
+    n_features : int
+        Features before the delays, for the message.
+    """
+
+    def __init__(self, size: int, shape: tuple[int, int, int], n_features: int) -> None:
+        self.size, self.tried = size, [size]
+        self.shape, self.n_features = shape, n_features
+
+    def run(self, fold: int, fit: Any) -> _Fold:
+        """``fit(size)``; on out of memory, once, again with half the targets per batch.
+
+        Raises
+        ------
+        EncodingOutOfMemoryError
+            When the retry runs out of memory too (or the batch is a single target).
+        """
+        try:
+            return fit(self.size)
+        except _out_of_memory_errors() as err:
+            if len(self.tried) > 1 or self.size == 1:
+                raise EncodingOutOfMemoryError(self._message(fold, err)) from err
+        # Outside the except block, so the failed attempt's arrays are freed first.
+        self.size = max(1, self.size // 2)
+        self.tried.append(self.size)
+        _release_device_memory()
+        warnings.warn(
+            f"out of device memory in outer fold {fold} with target_batch_size="
+            f"{self.tried[0]}; retrying with {self.size} targets per batch.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return self.run(fold, fit)
+
+    def _message(self, fold: int, err: BaseException) -> str:
+        n_samples, n_delayed, n_targets = self.shape
+        tried = " then ".join(str(size) for size in self.tried)
+        smaller = max(1, self.tried[-1] // 4)
+        return (
+            f"out of device memory in outer fold {fold} of cross_validated_encoding with "
+            f"n_samples={n_samples}, n_features={n_delayed} ({self.n_features} features x "
+            f"{n_delayed // max(self.n_features, 1)} delays), n_targets={n_targets}; "
+            f"target_batch_size tried: {tried}. Pass a smaller target_batch_size (e.g. "
+            f"{smaller}), fewer features, delays or targets, float32 inputs instead of "
+            f"float64, or device='cpu'. ({err})"
+        )
+
+
+def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    """torch's out-of-memory error when torch is in use (imported), else nothing."""
+    torch = sys.modules.get("torch")
+    error = getattr(torch, "OutOfMemoryError", None)
+    return () if error is None else (error,)
+
+
+def _release_device_memory() -> None:
+    """Return cached CUDA blocks to the driver (when torch and CUDA are in use)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _check_device(device: Any) -> Any:
+    """``device`` as a ``torch.device`` after checking that it exists, or None.
+
+    Raises
+    ------
+    ValueError
+        For a name torch does not parse, a device type other than CPU or CUDA, no CUDA
+        device, or a CUDA index past the last device; the message lists what exists.
+    """
+    if device is None:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a device name; pass 'cpu', 'cuda', 'cuda:N' or a "
+            "torch.device (or None to compute on the inputs' own backend)."
+        ) from None
+    if parsed.type == "cpu":
+        return parsed
+    if parsed.type != "cuda":
+        raise ValueError(
+            f"device={device!r}: cross_validated_encoding runs on 'cpu' or 'cuda' devices "
+            f"(the ridge solver needs float64 linear algebra); got type {parsed.type!r}."
+        )
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise ValueError(
+            f"device={device!r} but torch {torch.__version__} sees no CUDA device "
+            "(torch.cuda.is_available() is False, 0 devices); pass device='cpu' or leave "
+            "device out, or install a CUDA build of torch on a machine with a GPU."
+        )
+    if parsed.index is not None and parsed.index >= count:
+        raise ValueError(
+            f"device={device!r} does not exist: torch sees {count} CUDA device(s), "
+            f"cuda:0 to cuda:{count - 1}; pass one of them."
+        )
+    return parsed
+
+
+def _backend_arrays(X: Any, Y: Any, device: Any) -> tuple[Any, Any]:
+    """``X`` and ``Y`` checked, as numpy float64, or as torch tensors on one device.
+
+    numpy (or array-like) inputs with no ``device`` stay numpy, as float64. With a
+    ``device``, or when either input is a torch tensor, both become torch tensors on
+    ``device`` (else the tensor's device); see :func:`_as_tensor` for the precision.
+    """
+    hint = "resample the features onto the response's samples first (lanczos_resample)"
+    tensors = [A for A in (X, Y) if is_torch_array(A)]
+    if device is None and not tensors:
+        X_arr, Y_arr, _ = check_xy(X, Y, hint=hint)
+        return X_arr, Y_arr
+    if device is None:
+        devices = {A.device for A in tensors}
+        if len(devices) > 1:
+            raise ValueError(
+                f"X and Y are torch tensors on different devices ({X.device} and "
+                f"{Y.device}); pass device='cuda' or device='cpu' to put both on one."
+            )
+        device = devices.pop()
+    X_arr, Y_arr, _ = check_xy_arrays(_as_tensor(X, device), _as_tensor(Y, device), hint)
+    return X_arr, Y_arr
+
+
+def _as_tensor(A: Any, device: Any) -> Any:
+    """``A`` as a torch tensor on ``device``: tensors keep their dtype; numpy float64
+    becomes float64, anything else float32 (checked for finiteness later)."""
+    import torch
+
+    if is_torch_array(A):
+        return A.detach().to(device)
+    arr = np.asarray(A)
+    dtype = torch.float64 if arr.dtype == np.float64 else torch.float32
+    return torch.as_tensor(arr, dtype=dtype, device=device)
+
+
+def _split_view(A: Any) -> Any:
+    """What splitters are given for the rows of ``A``: ``A`` itself if numpy, else a
+    (n_rows, 1) numpy stand-in, so tensors never leave their device to be split."""
+    return A if is_numpy_array(A) else np.zeros((A.shape[0], 1))
+
+
+def _index(rows: np.ndarray, like: Any) -> Any:
+    """Row indices for ``like``: the numpy array itself, or a tensor on its device."""
+    if is_numpy_array(like):
+        return rows
+    return namespace(like).asarray(rows, device=array_device(like))
+
+
+def _on_grid(chosen: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Each chosen penalty as the nearest value of ``alphas`` (float64, on a log scale).
+
+    float32 fits carry the grid in float32 (0.1 comes back as 0.10000000149); this
+    returns the exact penalty that was chosen.
+    """
+    distance = np.abs(np.log(alphas)[:, None] - np.log(chosen.astype(np.float64))[None, :])
+    return alphas[np.argmin(distance, axis=0)]
 
 
 def _unpack_responses(
@@ -423,7 +754,7 @@ def _assumed_message(cv: object | None, groups: np.ndarray | None, gap: int) -> 
 def _check_groups(groups: ArrayLike | None, n_samples: int) -> np.ndarray | None:
     if groups is None:
         return None
-    labels = np.asarray(groups)
+    labels = to_numpy(groups)
     if labels.shape != (n_samples,):
         raise ValueError(
             f"groups has shape {labels.shape}; expected ({n_samples},), one label per sample."
@@ -516,21 +847,30 @@ def _inner_splitter(
     return inner_cv, check_cv(list(inner_cv.split(X_train, None, train_groups)))
 
 
-def _zscore_params(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _zscore_params(train: Any) -> tuple[Any, Any]:
     """Column means and inverse standard deviations of training rows.
 
-    A column whose standard deviation is at most 1e-10 of its largest magnitude is
-    treated as constant: its inverse scale is 0, so it becomes 0 after z-scoring
-    instead of amplified rounding noise.
+    Computed in float64 on the rows' backend and device (float32 rows are widened for
+    the statistics, which are returned in the rows' dtype). A column whose standard
+    deviation is at most 1e-10 of its largest magnitude is treated as constant: its
+    inverse scale is 0, so it becomes 0 after z-scoring instead of amplified rounding
+    noise.
+
+    Parameters
+    ----------
+    train : array, shape (n_rows, n_columns)
+        numpy array or torch tensor.
 
     Returns
     -------
-    mean, scale : numpy.ndarray, shape (n_columns,)
-        Z-scored data is ``(data - mean) * scale``.
+    mean, scale : array, shape (n_columns,)
+        Of ``train``'s backend, device and dtype; z-scored data is
+        ``(data - mean) * scale``.
     """
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    constant = std <= 1e-10 * np.abs(train).max(axis=0)
-    scale = np.zeros_like(std)
-    scale[~constant] = 1.0 / std[~constant]
-    return mean, scale
+    xp = namespace(train)
+    wide = working_float64(train, xp)
+    mean = xp.mean(wide, axis=0)
+    std = xp.std(wide, axis=0)
+    constant = std <= 1e-10 * xp.max(xp.abs(wide), axis=0)
+    scale = xp.where(constant, xp.zeros_like(std), 1.0 / xp.where(constant, 1.0, std))
+    return xp.astype(mean, train.dtype, copy=False), xp.astype(scale, train.dtype, copy=False)

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from array_api_compat import device as array_device
+from array_api_compat import is_torch_array
 from numpy.typing import ArrayLike
+
+from brainalign.alignment.backend import namespace, to_numpy
 
 # Rows of the (n_targets, n_events) kernel matrix built at a time, to bound memory
 # (about 32 MiB of float64 per chunk).
@@ -146,8 +151,8 @@ def _lanczos_kernel(x: np.ndarray, cutoff: float, window: float) -> np.ndarray:
 
 
 def fir_delays(
-    X: ArrayLike, delays: Sequence[int], *, groups: ArrayLike | None = None
-) -> np.ndarray:
+    X: ArrayLike | Any, delays: Sequence[int], *, groups: ArrayLike | Any | None = None
+) -> Any:
     """Stack time-shifted copies of features (a finite impulse response design).
 
     Block ``k`` of the output is ``X`` delayed by ``delays[k]`` samples:
@@ -156,8 +161,10 @@ def fir_delays(
 
     Parameters
     ----------
-    X : array-like, shape (n_samples, n_features)
-        Features on the response's sampling clock (e.g. one row per fMRI volume).
+    X : array-like or torch.Tensor, shape (n_samples, n_features)
+        Features on the response's sampling clock (e.g. one row per fMRI volume). A
+        torch tensor (CPU or GPU) is delayed on its own device and gives a tensor
+        there; anything else gives a numpy array.
     delays : sequence of int
         Non-negative delays in samples (e.g. volumes): ``(1, 2, 3, 4)`` covers the
         haemodynamic lag of 2-8 s at TR = 2 s.
@@ -168,10 +175,10 @@ def fir_delays(
 
     Returns
     -------
-    delayed : numpy.ndarray, shape (n_samples, n_features * len(delays))
-        Columns are ordered delay-major: all features at ``delays[0]``, then all at
-        ``delays[1]``, and so on. Floating inputs keep their dtype; others become
-        float64.
+    delayed : numpy.ndarray or torch.Tensor, shape (n_samples, n_features * len(delays))
+        Of ``X``'s kind and device. Columns are ordered delay-major: all features at
+        ``delays[0]``, then all at ``delays[1]``, and so on. Floating inputs keep their
+        dtype; others become float64.
 
     Raises
     ------
@@ -179,12 +186,29 @@ def fir_delays(
         If ``X`` is not 2-D, ``delays`` is empty, negative or not integers, or
         ``groups`` has the wrong length or a run that is not contiguous.
     """
-    X_arr = np.asarray(X)
+    X_arr = X if is_torch_array(X) else np.asarray(X)
     if X_arr.ndim != 2:
         raise ValueError(
-            f"X must be 2-D (n_samples, n_features); got shape {X_arr.shape}. Reshape "
-            "a single series with X.reshape(-1, 1)."
+            f"X must be 2-D (n_samples, n_features); got shape {tuple(X_arr.shape)}. "
+            "Reshape a single series with X.reshape(-1, 1)."
         )
+    checked = _check_delays(delays)
+    xp = namespace(X_arr)
+    dtype = X_arr.dtype if xp.isdtype(X_arr.dtype, "real floating") else xp.float64
+    n_samples, n_features = X_arr.shape
+    out = xp.zeros((n_samples, n_features * len(checked)), dtype=dtype, device=array_device(X_arr))
+    labels = None if groups is None else to_numpy(groups)
+    for start, stop in _run_bounds(labels, n_samples):
+        length = stop - start
+        for k, delay in enumerate(checked):
+            if delay < length:
+                columns = slice(k * n_features, (k + 1) * n_features)
+                out[start + delay : stop, columns] = X_arr[start : stop - delay]
+    return out
+
+
+def _check_delays(delays: Sequence[int]) -> list[int]:
+    """``delays`` as a non-empty list of non-negative ints, or a ValueError saying why."""
     if isinstance(delays, (str, bytes)) or not isinstance(delays, Sequence | np.ndarray):
         raise ValueError(f"delays must be a sequence of non-negative ints; got {delays!r}.")
     checked = []
@@ -206,16 +230,7 @@ def fir_delays(
         checked.append(value)
     if not checked:
         raise ValueError("delays is empty; give at least one delay, e.g. (1, 2, 3, 4).")
-    dtype = X_arr.dtype if np.issubdtype(X_arr.dtype, np.floating) else np.float64
-    n_samples, n_features = X_arr.shape
-    out = np.zeros((n_samples, n_features * len(checked)), dtype=dtype)
-    for start, stop in _run_bounds(groups, n_samples):
-        length = stop - start
-        for k, delay in enumerate(checked):
-            if delay < length:
-                columns = slice(k * n_features, (k + 1) * n_features)
-                out[start + delay : stop, columns] = X_arr[start : stop - delay]
-    return out
+    return checked
 
 
 def _run_bounds(groups: ArrayLike | None, n_samples: int) -> list[tuple[int, int]]:
