@@ -123,7 +123,11 @@ def _add_model_options(
         help=f"{layers_help} (0 = embeddings; default all)",
     )
     parser.add_argument(
-        "--device", type=parse_device, default="cpu", help="torch device (cpu, cuda, cuda:1, mps)"
+        "--device",
+        type=parse_device,
+        default="cpu",
+        help="torch device of the model (cpu, cuda, cuda:1, mps); when scoring, a CUDA "
+        "device also runs the ridge encoding fits, in float64 (the same numbers)",
     )
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument(

@@ -22,6 +22,9 @@ and for a user who has numpy data and wants the GPU::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import numpy as np
@@ -30,6 +33,8 @@ from array_api_compat import device as array_device
 
 __all__ = [
     "BACKENDS",
+    "alignment_device",
+    "run_device",
     "as_float",
     "at_least_float32",
     "namespace",
@@ -171,3 +176,35 @@ def _torch_dtype(dtype: Any) -> Any:
         return getattr(torch, name)
     except AttributeError:
         raise ValueError(f"dtype {dtype!r} has no torch equivalent") from None
+
+
+_RUN_DEVICE: ContextVar[str | None] = ContextVar("brainalign_run_device", default=None)
+
+
+@contextmanager
+def alignment_device(device: str | None) -> Iterator[None]:
+    """Run the encoding fits inside the block on ``device`` (a run's ``--device``).
+
+    :func:`~brainalign.alignment.encoding.cross_validated_encoding` calls given numpy
+    arrays and no ``device`` of their own compute on this device instead, in float64,
+    so that where a run computes never changes its numbers (float64 on the device
+    equals the numpy path within rounding, ~1e-10; see :func:`run_device`).
+    :meth:`Benchmark.run <brainalign.benchmarks.benchmark.Benchmark.run>` sets it from
+    :meth:`RunSettings.alignment_device
+    <brainalign.benchmarks.settings.RunSettings.alignment_device>`.
+
+    Parameters
+    ----------
+    device : str or None
+        ``"cuda"``, ``"cuda:N"`` or ``"cpu"``; None leaves numpy arrays on numpy.
+    """
+    token = _RUN_DEVICE.set(device)
+    try:
+        yield
+    finally:
+        _RUN_DEVICE.reset(token)
+
+
+def run_device() -> str | None:
+    """The device set by the innermost :func:`alignment_device` block, or None."""
+    return _RUN_DEVICE.get()

@@ -21,7 +21,7 @@ from brainalign.alignment._checks import (
     check_xy,
     check_xy_arrays,
 )
-from brainalign.alignment.backend import namespace, to_numpy, working_float64
+from brainalign.alignment.backend import namespace, run_device, to_numpy, working_float64
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d
 from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
@@ -267,10 +267,14 @@ def cross_validated_encoding(
     ...     device="cuda",
     ... )  # doctest: +SKIP
     """
-    torch_device = _check_device(device)
     Y, sampling, sampling_from, response_ids = _unpack_responses(
         Y, sampling, feature_ids, response_ids
     )
+    if device is None and not (is_torch_array(X) or is_torch_array(Y)) and run_device():
+        # a run's device (alignment_device): float64 there, so the numbers do not change
+        device = run_device()
+        X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    torch_device = _check_device(device)
     X_arr, Y_arr = _backend_arrays(X, Y, torch_device)
     if (feature_ids is None) != (response_ids is None):
         raise ValueError("give both feature_ids and response_ids, or neither.")

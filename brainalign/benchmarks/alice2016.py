@@ -24,7 +24,8 @@ metric):
 
 Ceiling: the leave-one-subject-out inter-subject correlation per subject and ROI, every
 subject's time course z-scored before the others are averaged
-(:func:`~brainalign.benchmarks.continuous.noise_ceiling`).
+(:func:`~brainalign.benchmarks.continuous.noise_ceiling`); none (NaN) when ``subjects``
+selects a single subject.
 
 Options: ``radius_mm`` (6 or 10: the ROI spheres) and ``subjects`` (a subset).
 """
@@ -127,8 +128,11 @@ class AliceTask:
             ),
         }
 
-    def ceiling(self) -> pd.DataFrame:
-        """The z-scored leave-one-subject-out ISC of every subject and ROI."""
+    def ceiling(self) -> pd.DataFrame | None:
+        """The z-scored leave-one-subject-out ISC of every subject and ROI; none (NaN,
+        flag ``none``) when a single subject is scored: there is no other to compare."""
+        if len(self.recording.subjects) < 2:
+            return None
         return noise_ceiling(self.recording)
 
 

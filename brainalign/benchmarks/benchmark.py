@@ -384,6 +384,14 @@ class Benchmark:
         settings_ = as_settings(model, **settings)
         check_settings(self, settings_)
         self.check_data()
+        from brainalign.alignment.backend import alignment_device
+
+        # the encoding fits of the run compute where --device says (in float64 there)
+        with alignment_device(settings_.alignment_device()):
+            return self._rows(settings_)
+
+    def _rows(self, settings_: RunSettings) -> pd.DataFrame:
+        """The body of :meth:`run`: task, model variants, controls, ceiling, cards."""
         start = time.perf_counter()
         where = f"{self.versioned_id} {settings_.model}"
         PROGRESS.info("%s: loading %s", where, self.dataset)

@@ -223,7 +223,7 @@ _ENTRIES = [
         ceiling=(
             "leave-one-subject-out inter-subject correlation of each subject and ROI, each "
             "subject's time course z-scored before the others are averaged "
-            "(brainalign.alignment.ceiling.leave_one_out_isc)"
+            "(brainalign.alignment.ceiling.leave_one_out_isc); NaN when one subject is scored"
         ),
         aggregation="one row per (model, layer, subject, ROI); the ROI in the unit column",
         controls=(

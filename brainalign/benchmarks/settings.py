@@ -102,7 +102,9 @@ class RunSettings:
         Words in each word's window, for bidirectional models on benchmarks that read
         words in a window (``uses_context_words``).
     device : str, default "cpu"
-        ``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``auto`` (a GPU where there is one).
+        ``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``auto`` (a GPU where there is one):
+        where the model runs, and, on a CUDA device, the benchmarks' ridge encoding fits
+        too, in float64 (:meth:`alignment_device`).
     dtype : {"float32", "float16", "bfloat16"}, default "float32"
     batch_size : int, optional
         Items per forward pass; default the benchmark's.
@@ -272,6 +274,24 @@ class RunSettings:
             "layers": self.layers,
             "store": self.feature_store(),
         }
+
+    def alignment_device(self) -> str | None:
+        """Where the run's encoding fits compute: ``"cuda"``/``"cuda:N"`` as given,
+        ``"auto"`` the GPU when torch sees one, else None (numpy on the CPU; ``"cpu"``
+        and ``"mps"``, which the fits do not use). Fits on a device run in float64, so
+        the device changes how fast a run goes, not its numbers
+        (:func:`brainalign.alignment.backend.alignment_device`)."""
+        if self.device.startswith("cuda"):
+            return self.device
+        if self.device == "auto":
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is not None:
+                import torch
+
+                if torch.cuda.is_available():
+                    return "cuda"
+        return None
 
     def model_options(self, benchmark: Benchmark, weights: str) -> dict[str, Any]:
         """What every encoder class of a run is built with, for the variant ``weights``.
