@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from functools import cache
 from typing import Any, TypeVar
 
 from brainalign.alignment._checks import check_int
@@ -46,8 +48,24 @@ def thread_map(function: Callable[[Any], T], items: Iterable[Any], n_threads: in
         return [function(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         with ThreadPoolExecutor(max_workers=min(n_threads, len(items))) as pool:
             return list(pool.map(function, items))
+
+
+def one_blas_thread() -> AbstractContextManager:
+    """Limit the BLAS libraries to one thread inside a ``with`` block (process-wide)."""
+    return blas_controller().limit(limits=1, user_api="blas")
+
+
+@cache
+def blas_controller() -> Any:
+    """threadpoolctl's controller of the BLAS libraries loaded, found once per process.
+
+    Finding them reads the process's memory map (4 ms, measured: a third of a
+    demo-size ridge fit when it was done per eigendecomposition). numpy's BLAS, the one
+    numpy arrays use, is loaded with numpy, before the first call.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()

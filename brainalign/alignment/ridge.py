@@ -37,7 +37,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,7 @@ from brainalign.alignment._checks import (
     check_predict_X,
     check_xy_arrays,
 )
-from brainalign.alignment._threads import thread_map
+from brainalign.alignment._threads import blas_controller, one_blas_thread, thread_map
 from brainalign.alignment.backend import namespace, to_numpy
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import TargetScorer, _constant, pearson_columns, r2_columns
@@ -633,7 +632,7 @@ def _blas_threads_for_eigh(M: Any) -> AbstractContextManager:
     if M.shape[0] > _ONE_THREAD_EIGH_MAX:
         return nullcontext()
     if is_numpy_array(M):
-        return _one_blas_thread()
+        return one_blas_thread()
     if str(array_device(M)) == "cpu":
         return _one_torch_thread()
     return nullcontext()
@@ -672,7 +671,7 @@ def _blas_threads_for_fit(X: Any, n_targets: int) -> AbstractContextManager:
     (:func:`_fold_threads`). Larger fits keep the caller's setting; torch tensors are
     left alone.
     """
-    return _one_blas_thread() if _small_numpy_fit(X, n_targets) else nullcontext()
+    return one_blas_thread() if _small_numpy_fit(X, n_targets) else nullcontext()
 
 
 def _fold_threads(X: Any, n_targets: int, n_splits: int) -> int:
@@ -686,27 +685,9 @@ def _fold_threads(X: Any, n_targets: int, n_splits: int) -> int:
     """
     if not _small_numpy_fit(X, n_targets):
         return 1
-    pools = _blas_controller().select(user_api="blas").info()
+    pools = blas_controller().select(user_api="blas").info()
     allowed = max((pool["num_threads"] for pool in pools), default=1)
     return max(1, min(allowed, n_splits))
-
-
-def _one_blas_thread() -> AbstractContextManager:
-    """Limit the BLAS libraries to one thread inside a ``with`` block (process-wide)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
-
-
-@cache
-def _blas_controller() -> Any:
-    """threadpoolctl's controller of the BLAS libraries loaded, found once per process.
-
-    Finding them reads the process's memory map (4 ms, measured: a third of a
-    demo-size fit when it was done per eigendecomposition). numpy's BLAS, the one
-    numpy arrays use, is loaded with numpy, before the first call.
-    """
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def _centre_kernel(K: Any) -> Any:

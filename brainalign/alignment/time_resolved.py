@@ -52,7 +52,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from brainalign.alignment._checks import check_alphas, check_int
-from brainalign.alignment._threads import resolve_n_jobs, thread_map
+from brainalign.alignment._threads import one_blas_thread, resolve_n_jobs, thread_map
 from brainalign.alignment.metrics import pearson_columns, r2_columns
 from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV, _eigh
 
@@ -535,10 +535,8 @@ def _generic_fold(
         tests = range(X.shape[2]) if generalize else (t,)
         return np.array([scorer(fitted, X_test[:, :, s], y_test) for s in tests], dtype=float)
 
-    from threadpoolctl import threadpool_limits
-
     # one BLAS thread: per-time-point fits are small, and threaded BLAS only adds waits
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         rows = thread_map(at_time, range(X.shape[2]), n_threads)
     return np.stack(rows) if generalize else np.concatenate(rows)
 
@@ -572,8 +570,6 @@ def _logistic_fold(
     -------
     numpy.ndarray, shape (n_times,) or (n_times, n_times)
     """
-    from threadpoolctl import threadpool_limits
-
     from brainalign.alignment.batched_logistic import fit_batched_logistic
 
     A_train, A_test = X[:, train], X[:, test]  # (n_times, n_train | n_test, n_channels)
@@ -598,7 +594,7 @@ def _logistic_fold(
     bounds = np.linspace(0, X.shape[0], min(n_threads, X.shape[0]) + 1).astype(int)
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     # one BLAS thread: threads over blocks of time points use the cores better
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return np.concatenate(thread_map(chunk_scores, chunks, n_threads))
 
 
