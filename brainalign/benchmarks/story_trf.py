@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from brainalign.alignment.ceiling import ceiling_from_reliability
+from brainalign.alignment.encoding import EncodingResult
 from brainalign.alignment.meeg_clock import impulse_features, onset_impulses
 from brainalign.alignment.metrics import pearson_columns
 from brainalign.alignment.trf import TemporalResponseFunction, cross_validated_trf
@@ -52,6 +53,7 @@ __all__ = [
     "check_runs",
     "envelope_design",
     "onset_design",
+    "runs_trf",
     "score_story_runs",
     "session_ceiling",
     "whitened_components",
@@ -348,12 +350,32 @@ def envelope_design(runs: Sequence[StoryRun]) -> list[np.ndarray]:
     return designs
 
 
-def _outer_cv(n_runs: int, settings: StoryTRFSettings) -> int | object:
-    if n_runs > 1:
+def runs_trf(
+    X: np.ndarray, y: np.ndarray, run_lengths: Sequence[int], settings: StoryTRFSettings
+) -> EncodingResult:
+    """Held-out TRF scores of consecutive runs: whole runs held out (leave one run out),
+    or contiguous blocks with a gap of the lag span for a single run; lags never cross a
+    run (:func:`~brainalign.alignment.trf.cross_validated_trf`).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n_samples, n_features)
+    y : numpy.ndarray, shape (n_samples, n_targets)
+    run_lengths : sequence of int
+        Samples of each run, in order; they sum to ``n_samples``.
+    settings : StoryTRFSettings
+
+    Returns
+    -------
+    EncodingResult
+    """
+    groups = np.repeat(np.arange(len(run_lengths)), run_lengths)
+    cv: int | object = settings.n_splits
+    if len(run_lengths) > 1:
         from sklearn.model_selection import LeaveOneGroupOut
 
-        return LeaveOneGroupOut()
-    return settings.n_splits
+        cv = LeaveOneGroupOut()
+    return cross_validated_trf(X, y, settings.trf(), groups=groups, cv=cv)
 
 
 def score_story_runs(
@@ -380,10 +402,7 @@ def score_story_runs(
         mine = [i for i, run in enumerate(runs) if run.subject == subject]
         X = np.concatenate([designs[i] for i in mine])
         y = np.concatenate([np.asarray(runs[i].data, dtype=np.float64) for i in mine])
-        groups = np.repeat(np.arange(len(mine)), [runs[i].n_samples for i in mine])
-        result = cross_validated_trf(
-            X, y, settings.trf(), groups=groups, cv=_outer_cv(len(mine), settings)
-        )
+        result = runs_trf(X, y, [runs[i].n_samples for i in mine], settings)
         first = runs[mine[0]]
         rows = pd.DataFrame(
             {

@@ -66,15 +66,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
+from brainalign.benchmarks.benchmark import ModelScores
 from brainalign.benchmarks.controls import random_vectors
 from brainalign.benchmarks.study.inputs import StudyInputError, _read_table, resolve_path
 from brainalign.benchmarks.study.tasks import (
     RANDOM_CONTROL,
     RsaTask,
-    _last_width,
-    feature_sets,
-    stimulus_features,
+    StimulusLayersTask,
 )
 from brainalign.datasets.recording import Recording
 
@@ -615,7 +613,7 @@ def _time_rows(
 
 
 @dataclass
-class EpochsEncodingTask:
+class EpochsEncodingTask(StimulusLayersTask):
     """Ridge from each layer to every channel at every window time point (module doc)."""
 
     study: Study
@@ -645,16 +643,6 @@ class EpochsEncodingTask:
         rows = pd.concat(frames, ignore_index=True)
         positions = self.study.epochs.positions
         return rows if positions is None else rows.join(positions, on="unit")
-
-    def score_model(self, weights: str) -> ModelScores:
-        """Held-out r of every channel and time point from every layer (and head)."""
-        features = stimulus_features(self.study, self.benchmark, self.settings, weights)
-        frames = [
-            self._rows(X, layer, head)
-            for layer, head, X in feature_sets(features, self.settings.heads)
-        ]
-        constant = constant_feature_sets(features, self.settings.heads)
-        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features), constant)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """One seeded random vector per stimulus, as wide as the model's last layer."""

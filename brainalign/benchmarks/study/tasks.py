@@ -36,6 +36,7 @@ from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import random_vectors
 from brainalign.benchmarks.lebel_audio import ENVELOPE_CONTROL  # the audio control's name
 from brainalign.benchmarks.norms import NormProbeTask
+from brainalign.benchmarks.story_trf import ONSET_CONTROL  # on the M/EEG clock
 from brainalign.benchmarks.units import restrict_run_features
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ENVELOPE_CONTROL",
     "LUMINANCE_CONTROL",
-    "ONSET_CONTROL",
     "RANDOM_CONTROL",
     "WORD_RATE_CONTROL",
     "AudioEncodingTask",
@@ -56,6 +56,7 @@ __all__ = [
     "EventEncodingTask",
     "RatingNormsTask",
     "RsaTask",
+    "StimulusLayersTask",
     "VideoEncodingTask",
     "frame_luminance",
     "stimulus_features",
@@ -65,8 +66,6 @@ __all__ = [
 RANDOM_CONTROL = "random-stimulus-features"
 #: The content-free control of continuous studies: how many words fall in each sample.
 WORD_RATE_CONTROL = "word-rate"
-#: Its form on the M/EEG clock: an impulse at each word onset (``story_trf``'s control).
-ONSET_CONTROL = "word-onsets"
 #: The content-free control of video studies: the mean intensity of the frame shown.
 LUMINANCE_CONTROL = "frame-luminance"
 #: Frames decoded at a time by :func:`frame_luminance`.
@@ -154,8 +153,30 @@ def _subjects(units: pd.DataFrame) -> np.ndarray:
 # ----------------------------------------------------------------------------- event encoding
 
 
+class StimulusLayersTask:
+    """``score_model`` of the tasks with one feature vector per stimulus: every layer
+    (and head) through the task's ``_rows(X, layer, head)``."""
+
+    study: Study
+    benchmark: Benchmark
+    settings: RunSettings
+
+    def _rows(self, X: np.ndarray, layer: Any = pd.NA, head: Any = pd.NA) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def score_model(self, weights: str) -> ModelScores:
+        """Held-out r of every unit from every layer (and head)."""
+        features = stimulus_features(self.study, self.benchmark, self.settings, weights)
+        frames = [
+            self._rows(X, layer, head)
+            for layer, head, X in feature_sets(features, self.settings.heads)
+        ]
+        constant = constant_feature_sets(features, self.settings.heads)
+        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features), constant)
+
+
 @dataclass
-class EventEncodingTask:
+class EventEncodingTask(StimulusLayersTask):
     """Ridge from each layer to every unit, one row per stimulus (module documentation)."""
 
     study: Study
@@ -182,16 +203,6 @@ class EventEncodingTask:
 
     def _rows(self, X: np.ndarray, layer: Any = pd.NA, head: Any = pd.NA) -> pd.DataFrame:
         return _unit_rows(self.responses.units, self.labels, self._scores(X), layer, head)
-
-    def score_model(self, weights: str) -> ModelScores:
-        """Held-out r of every unit from every layer (and head)."""
-        features = stimulus_features(self.study, self.benchmark, self.settings, weights)
-        frames = [
-            self._rows(X, layer, head)
-            for layer, head, X in feature_sets(features, self.settings.heads)
-        ]
-        constant = constant_feature_sets(features, self.settings.heads)
-        return ModelScores(pd.concat(frames, ignore_index=True), _last_width(features), constant)
 
     def score_controls(self, model: ModelScores) -> dict[str, pd.DataFrame]:
         """One seeded random vector per stimulus, as wide as the model's last layer."""
@@ -307,20 +318,10 @@ class ContinuousEncodingTask:
 
     def _trf(self, design: np.ndarray) -> Any:
         """A TRF per unit; whole runs held out (blocked folds with a gap for one run)."""
-        from brainalign.alignment.trf import cross_validated_trf
+        from brainalign.benchmarks.story_trf import runs_trf
 
-        settings = self.study.trf_settings()
-        slices = self._run_slices()
-        groups = np.repeat(np.arange(len(slices)), [s.stop - s.start for _, s in slices])
-        if len(slices) > 1:
-            from sklearn.model_selection import LeaveOneGroupOut
-
-            cv: Any = LeaveOneGroupOut()
-        else:
-            cv = settings.n_splits
-        return cross_validated_trf(
-            design, self.study.recording.data, settings.trf(), groups=groups, cv=cv
-        )
+        lengths = [s.stop - s.start for _, s in self._run_slices()]
+        return runs_trf(design, self.study.recording.data, lengths, self.study.trf_settings())
 
     def score_model(self, weights: str) -> ModelScores:
         """Every layer's word features, resampled and scored against every unit."""
