@@ -35,6 +35,8 @@ __all__ = [
     "BACKENDS",
     "alignment_device",
     "run_device",
+    "on_compute_device",
+    "returned_like_input",
     "as_float",
     "at_least_float32",
     "namespace",
@@ -208,3 +210,41 @@ def alignment_device(device: str | None) -> Iterator[None]:
 def run_device() -> str | None:
     """The device set by the innermost :func:`alignment_device` block, or None."""
     return _RUN_DEVICE.get()
+
+
+def on_compute_device(x: Any) -> tuple[Any, Any, bool]:
+    """``x`` where the alignment computes it, with its namespace.
+
+    torch tensors stay on their device. numpy arrays (or array-likes) stay numpy, or,
+    inside an :func:`alignment_device` block, become float64 tensors on that device (so a
+    run's ``--device`` computes there without changing the numbers).
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor
+
+    Returns
+    -------
+    xp : namespace
+        numpy's or torch's (array API compatible).
+    array : numpy.ndarray or torch.Tensor
+        ``x`` on its compute device.
+    numpy_input : bool
+        Whether ``x`` was not a torch tensor (give the result back as numpy with
+        :func:`returned_like_input`).
+    """
+    if is_torch_array(x):
+        return namespace(x), x, False
+    device = run_device()
+    if device is None:
+        array = np.asarray(x)
+        return namespace(array), array, True
+    import torch
+
+    tensor = torch.as_tensor(np.asarray(x, dtype=np.float64), device=device)
+    return namespace(tensor), tensor, True
+
+
+def returned_like_input(result: Any, numpy_input: bool) -> Any:
+    """``result`` as numpy when the input was numpy (:func:`on_compute_device`), else as is."""
+    return to_numpy(result) if numpy_input else result

@@ -10,13 +10,29 @@
   corrected split-half reliability of responses to repeated presentations, and its
   square root; :func:`ceiling_from_reliability` is the one definition of a ceiling from a
   reliability (its square root, NaN where negative).
+
+The ISC and the split-half reliability run on the array backend of their input: a torch
+tensor stays on its device (CPU or CUDA) and the result is a tensor there; numpy input
+gives numpy, computed on the run's device inside
+:func:`~brainalign.alignment.backend.alignment_device` (a run's ``--device cuda``), in
+float64, so the device never changes the numbers.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from array_api_compat import device as array_device
+from array_api_compat import is_torch_array
 from numpy.typing import ArrayLike
 
+from brainalign.alignment.backend import (
+    namespace,
+    on_compute_device,
+    returned_like_input,
+    to_numpy,
+)
 from brainalign.alignment.metrics import _pearson_2d
 
 __all__ = [
@@ -108,24 +124,28 @@ def normalized_scores(
     return normalized, flags
 
 
-def _zscore_within(data: np.ndarray, runs: np.ndarray | None) -> np.ndarray:
+def _zscore_within(data: Any, runs: np.ndarray | None, xp: Any) -> Any:
     """Z-score axis 1 of (n_subjects, n_samples, n_units) within each run.
 
     A time course constant within a run becomes 0 there (it carries no shared signal).
     """
-    out = np.empty_like(data)
+    out = xp.empty_like(data)
     labels = np.zeros(data.shape[1], dtype=int) if runs is None else runs
     for run in np.unique(labels):
-        rows = labels == run
+        rows = np.flatnonzero(labels == run)
+        if rows[-1] - rows[0] + 1 == rows.size:  # a contiguous run: a view, no gather
+            rows = slice(int(rows[0]), int(rows[-1]) + 1)
+        else:
+            rows = xp.asarray(rows, device=array_device(data))
         block = data[:, rows]
-        centred = block - block.mean(axis=1, keepdims=True)
-        std = centred.std(axis=1, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[:, rows] = np.where(std > 0, centred / np.where(std > 0, std, 1.0), 0.0)
+        centred = block - xp.mean(block, axis=1, keepdims=True)
+        std = xp.std(centred, axis=1, keepdims=True)
+        safe = xp.where(std > 0, std, xp.ones_like(std))
+        out[:, rows] = xp.where(std > 0, centred / safe, xp.zeros_like(centred))
     return out
 
 
-def leave_one_out_isc(data: ArrayLike, *, runs: ArrayLike | None = None) -> np.ndarray:
+def leave_one_out_isc(data: ArrayLike, *, runs: ArrayLike | None = None) -> Any:
     """Leave-one-subject-out inter-subject correlation, per subject and unit.
 
     Each subject's time course of each unit is first z-scored (within each run, when
@@ -152,8 +172,11 @@ def leave_one_out_isc(data: ArrayLike, *, runs: ArrayLike | None = None) -> np.n
 
     Returns
     -------
-    isc : numpy.ndarray, shape (n_subjects, n_units)
-        NaN where the subject's time course or the others' mean is constant.
+    isc : array, shape (n_subjects, n_units)
+        NaN where the subject's time course or the others' mean is constant. numpy for
+        numpy ``data`` (computed on the run's device inside
+        :func:`~brainalign.alignment.backend.alignment_device`), a tensor on ``data``'s
+        device for a torch tensor.
 
     Raises
     ------
@@ -161,7 +184,8 @@ def leave_one_out_isc(data: ArrayLike, *, runs: ArrayLike | None = None) -> np.n
         If ``data`` is not 3-D, has fewer than 2 subjects or 2 samples, holds NaN or
         inf, or ``runs`` has the wrong length.
     """
-    arr = np.asarray(data, dtype=np.float64)
+    xp, arr, numpy_input = on_compute_device(data)
+    arr = xp.astype(arr, xp.float64)
     if arr.ndim != 3:
         raise ValueError(
             f"data must be 3-D (n_subjects, n_samples, n_units); got shape {arr.shape}. "
@@ -175,8 +199,9 @@ def leave_one_out_isc(data: ArrayLike, *, runs: ArrayLike | None = None) -> np.n
         )
     if n_samples < 2:
         raise ValueError(f"leave_one_out_isc needs at least 2 samples; got {n_samples}.")
-    if not np.all(np.isfinite(arr)):
-        subjects = np.flatnonzero(~np.isfinite(arr).reshape(n_subjects, -1).all(axis=1))
+    finite = to_numpy(xp.all(xp.reshape(xp.isfinite(arr), (n_subjects, -1)), axis=1))
+    if not finite.all():
+        subjects = np.flatnonzero(~finite)
         raise ValueError(
             f"data has NaN or inf values for subjects {subjects.tolist()}; drop or "
             "impute those samples or units for every subject first."
@@ -188,16 +213,13 @@ def leave_one_out_isc(data: ArrayLike, *, runs: ArrayLike | None = None) -> np.n
             raise ValueError(
                 f"runs has shape {labels.shape}; expected ({n_samples},), one label per sample"
             )
-    z = _zscore_within(arr, labels)
-    total = z.sum(axis=0)
-    isc = np.empty((n_subjects, arr.shape[2]))
-    for s in range(n_subjects):
-        others = (total - z[s]) / (n_subjects - 1)
-        isc[s] = _pearson_2d(z[s], others)
-    return isc
+    z = _zscore_within(arr, labels, xp)
+    total = xp.sum(z, axis=0)
+    isc = [_pearson_2d(z[s], (total - z[s]) / (n_subjects - 1)) for s in range(n_subjects)]
+    return returned_like_input(xp.stack(isc), numpy_input)
 
 
-def ceiling_from_reliability(reliability: ArrayLike) -> np.ndarray:
+def ceiling_from_reliability(reliability: ArrayLike) -> Any:
     """The ceiling of a correlation score from the reliability of the data: its square root.
 
     A reliability (split-half Spearman-Brown corrected correlation, or the reliability of
@@ -214,11 +236,16 @@ def ceiling_from_reliability(reliability: ArrayLike) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray of float64, same shape as ``reliability``
-        ``sqrt(reliability)`` where the reliability is at least 0. NaN where it is
-        negative (the data do not replicate: there is no ceiling) or NaN; such ceilings
+    array of float64, same shape as ``reliability``
+        numpy, or a tensor on its device for a torch tensor. ``sqrt(reliability)``
+        where the reliability is at least 0. NaN where it is negative (the data do not
+        replicate: there is no ceiling) or NaN; such ceilings
         are flagged by :func:`ceiling_flags` (``"not_finite"``) and never divide a score.
     """
+    if is_torch_array(reliability):
+        xp = namespace(reliability)
+        values = xp.astype(reliability, xp.float64)
+        return xp.where(values >= 0, xp.sqrt(xp.clip(values, min=0.0)), xp.nan)
     values = np.asarray(reliability, dtype=np.float64)
     ceiling = np.full(values.shape, np.nan)
     usable = values >= 0  # False for NaN
@@ -256,9 +283,7 @@ def _split_weights(perms: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return first, second
 
 
-def split_half_reliability(
-    responses: ArrayLike, *, n_splits: int = 100, seed: int = 0
-) -> np.ndarray:
+def split_half_reliability(responses: ArrayLike, *, n_splits: int = 100, seed: int = 0) -> Any:
     """Split-half reliability of each unit's responses to repeated presentations.
 
     For each of ``n_splits`` random splits, the available (non-NaN) repeats of each
@@ -295,7 +320,11 @@ def split_half_reliability(
 
     Returns
     -------
-    reliability : numpy.ndarray of float64, shape (n_units,)
+    reliability : array of float64, shape (n_units,)
+        numpy for numpy ``responses`` (computed on the run's device inside
+        :func:`~brainalign.alignment.backend.alignment_device`), a tensor on their device
+        for a torch tensor (the random splits are drawn on the host, so every backend
+        uses the same splits).
         Mean over splits of the Spearman-Brown corrected split-half r. A split gives
         NaN for a unit with fewer than 3 items having at least 2 repeats, or whose half
         means are constant across items; NaN splits are left out of the mean, and the
@@ -313,7 +342,8 @@ def split_half_reliability(
     --------
     split_half_ceiling : the square root, on the scale of a correlation score.
     """
-    arr = np.asarray(responses, dtype=np.float64)
+    xp, arr, numpy_input = on_compute_device(responses)
+    arr = xp.astype(arr, xp.float64)
     if arr.ndim != 3:
         raise ValueError(
             f"responses must be 3-D (n_items, n_units, n_repeats); got shape {arr.shape}. "
@@ -321,61 +351,62 @@ def split_half_reliability(
         )
     if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 1:
         raise ValueError(f"n_splits must be an integer >= 1; got {n_splits!r}")
-    if np.isinf(arr).any():
-        where = np.argwhere(np.isinf(arr))[:5].tolist()
+    infinite = to_numpy(xp.isinf(arr))
+    if infinite.any():
+        where = np.argwhere(infinite)[:5].tolist()
         raise ValueError(
-            f"responses hold {int(np.isinf(arr).sum())} infinite value(s), e.g. at "
+            f"responses hold {int(infinite.sum())} infinite value(s), e.g. at "
             f"(item, unit, repeat) {where}; only NaN may mark a missing repeat"
         )
+    device = array_device(arr)
     n_items, n_units, n_repeats = arr.shape
-    available = ~np.isnan(arr)
-    counts = available.sum(axis=2)  # (n_items, n_units)
+    available = ~xp.isnan(arr)
+    counts = xp.sum(xp.astype(available, xp.int64), axis=2)  # (n_items, n_units)
     usable = counts >= 2
-    if not usable.any():
+    counts_host, usable_host = to_numpy(counts), to_numpy(usable)
+    if not usable_host.any():
         raise ValueError(
-            f"responses of shape {arr.shape} hold repeats of one presentation only: no "
-            "split-half possible. Every (item, unit) has fewer than 2 non-NaN repeats; a "
-            "split-half ceiling needs items presented at least twice."
+            f"responses of shape {tuple(arr.shape)} hold repeats of one presentation only: "
+            "no split-half possible. Every (item, unit) has fewer than 2 non-NaN repeats; "
+            "a split-half ceiling needs items presented at least twice."
         )
-    n_usable = usable.sum(axis=0)  # (n_units,)
+    n = xp.sum(xp.astype(usable, xp.float64), axis=0)[:, None]  # (n_units, 1)
     # Centre each unit on its mean (split-half means shift by the same constant, so r is
     # unchanged) to keep the sums of squares below free of cancellation.
     kept = usable[:, :, None] & available
-    centre = np.where(kept, arr, 0.0).sum(axis=(0, 2)) / np.maximum(kept.sum(axis=(0, 2)), 1)
+    n_kept = xp.sum(xp.astype(kept, xp.float64), axis=(0, 2))
+    centre = xp.sum(xp.where(kept, arr, 0.0), axis=(0, 2)) / xp.clip(n_kept, min=1.0)
     centred = arr - centre[None, :, None]
     # Available repeats to the front, in their order (stable sort), zeros behind.
-    order = np.argsort(~available, axis=2, kind="stable")
-    compact = np.nan_to_num(np.take_along_axis(centred, order, axis=2), nan=0.0)
+    order = xp.argsort(xp.astype(~available, xp.int8), axis=2, stable=True)
+    compact = xp.take_along_axis(centred, order, axis=2)
+    compact = xp.where(xp.isnan(compact), 0.0, compact)
 
     # Per count k: each unit's sum and Gram matrix of the k available repeats over items.
     groups = []
-    for k in np.unique(counts[usable]).tolist():
-        rows = np.where((counts == k)[:, :, None], compact[:, :, :k], 0.0)
-        sums = rows.sum(axis=0)  # (n_units, k)
-        gram = np.einsum("iuj,iul->ujl", rows, rows)  # (n_units, k, k)
+    for k in np.unique(counts_host[usable_host]).tolist():
+        rows = xp.where((counts == k)[:, :, None], compact[:, :, :k], 0.0)
+        sums = xp.sum(rows, axis=0)  # (n_units, k)
+        by_unit = xp.permute_dims(rows, (1, 2, 0))  # (n_units, k, n_items)
+        gram = by_unit @ xp.permute_dims(by_unit, (0, 2, 1))  # (n_units, k, k)
         groups.append((k, sums, gram))
 
     rng = np.random.Generator(np.random.PCG64(seed))
-    total = np.zeros(n_units)
-    defined = np.zeros(n_units, dtype=np.int64)
+    total = xp.zeros(n_units, dtype=xp.float64, device=device)
+    defined = xp.zeros(n_units, dtype=xp.int64, device=device)
     chunk = max(1, min(n_splits, 4_000_000 // max(1, n_units * n_repeats)))
-    n = n_usable[:, None].astype(np.float64)
     for start in range(0, n_splits, chunk):
         size = min(chunk, n_splits - start)
         perms = np.stack([rng.permutation(n_repeats) for _ in range(size)])
-        sa = np.zeros((n_units, size))
-        sb = np.zeros((n_units, size))
-        saa = np.zeros((n_units, size))
-        sbb = np.zeros((n_units, size))
-        sab = np.zeros((n_units, size))
+        sa = sb = saa = sbb = sab = xp.zeros((n_units, size), dtype=xp.float64, device=device)
         for k, sums, gram in groups:
-            first, second = _split_weights(perms, k)
-            sa += sums @ first.T
-            sb += sums @ second.T
-            gram_first = gram @ first.T  # (n_units, k, size)
-            saa += (gram_first * first.T).sum(axis=1)
-            sab += (gram_first * second.T).sum(axis=1)
-            sbb += ((gram @ second.T) * second.T).sum(axis=1)
+            first, second = (xp.asarray(w.T, device=device) for w in _split_weights(perms, k))
+            sa = sa + sums @ first
+            sb = sb + sums @ second
+            gram_first = gram @ first  # (n_units, k, size)
+            saa = saa + xp.sum(gram_first * first, axis=1)
+            sab = sab + xp.sum(gram_first * second, axis=1)
+            sbb = sbb + xp.sum((gram @ second) * second, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             var_a = saa - sa * sa / n
             var_b = sbb - sb * sb / n
@@ -383,17 +414,17 @@ def split_half_reliability(
             ok = (
                 (n >= 3) & (var_a > _CONSTANT_TOLERANCE * saa) & (var_b > _CONSTANT_TOLERANCE * sbb)
             )
-            r = np.clip(cov / np.sqrt(var_a * var_b), -1.0, 1.0)
+            r = xp.clip(cov / xp.sqrt(var_a * var_b), min=-1.0, max=1.0)
             corrected = 2.0 * r / (1.0 + r)
-        total += np.where(ok, corrected, 0.0).sum(axis=1)
-        defined += ok.sum(axis=1)
-    reliability = np.full(n_units, np.nan)
+        total = total + xp.sum(xp.where(ok, corrected, 0.0), axis=1)
+        defined = defined + xp.sum(xp.astype(ok, xp.int64), axis=1)
     some = defined > 0
-    reliability[some] = total[some] / defined[some]
-    return reliability
+    safe = xp.astype(xp.where(some, defined, xp.ones_like(defined)), xp.float64)
+    reliability = xp.where(some, total / safe, xp.nan)
+    return returned_like_input(reliability, numpy_input)
 
 
-def split_half_ceiling(responses: ArrayLike, *, n_splits: int = 100, seed: int = 0) -> np.ndarray:
+def split_half_ceiling(responses: ArrayLike, *, n_splits: int = 100, seed: int = 0) -> Any:
     """Noise ceiling of a correlation score from repeated presentations, per unit.
 
     ``ceiling_from_reliability(split_half_reliability(responses, ...))``: the square root
@@ -410,7 +441,8 @@ def split_half_ceiling(responses: ArrayLike, *, n_splits: int = 100, seed: int =
 
     Returns
     -------
-    ceiling : numpy.ndarray of float64, shape (n_units,)
+    ceiling : array of float64, shape (n_units,)
+        Of the kind :func:`split_half_reliability` returns.
 
     Raises
     ------

@@ -19,7 +19,12 @@ from array_api_compat import device as array_device
 from array_api_compat import is_torch_array
 from numpy.typing import ArrayLike
 
-from brainalign.alignment.backend import namespace, to_numpy
+from brainalign.alignment.backend import (
+    namespace,
+    on_compute_device,
+    returned_like_input,
+    to_numpy,
+)
 
 # Rows of the (n_targets, n_events) kernel matrix built at a time, to bound memory
 # (about 32 MiB of float64 per chunk).
@@ -33,7 +38,7 @@ def lanczos_resample(
     *,
     window: float = 3,
     cutoff: float | None = None,
-) -> np.ndarray:
+) -> Any:
     """Resample event-timed values onto target times with a Lanczos kernel.
 
     This is the Lanczos interpolation of the Huth lab (``lanczosinterp2D`` and
@@ -76,7 +81,10 @@ def lanczos_resample(
 
     Returns
     -------
-    resampled : numpy.ndarray, shape (n_targets, n_dims), float64
+    resampled : array, shape (n_targets, n_dims), float64
+        numpy for numpy ``values`` (computed on the run's device inside
+        :func:`~brainalign.alignment.backend.alignment_device`), a tensor on ``values``'
+        device for a torch tensor (the times may stay numpy).
 
     Raises
     ------
@@ -85,7 +93,8 @@ def lanczos_resample(
         ``window`` or ``cutoff`` is not positive, or ``cutoff`` is not given and cannot
         be derived (fewer than two target times, or no positive spacing).
     """
-    values_arr = np.asarray(values, dtype=np.float64)
+    xp, values_arr, numpy_input = on_compute_device(values)
+    values_arr = xp.astype(values_arr, xp.float64) if values_arr.dtype != xp.float64 else values_arr
     events = np.asarray(event_times, dtype=np.float64)
     targets = np.asarray(target_times, dtype=np.float64)
     if values_arr.ndim != 2:
@@ -109,8 +118,10 @@ def lanczos_resample(
             f"{values_arr.shape[0]} rows; give one time per row of values."
         )
     for name, arr in (("event_times", events), ("target_times", targets), ("values", values_arr)):
-        if not np.all(np.isfinite(arr)):
-            bad = np.flatnonzero(~np.isfinite(arr).reshape(arr.shape[0], -1).all(axis=1))
+        ns = namespace(arr)
+        finite = to_numpy(ns.all(ns.reshape(ns.isfinite(arr), (arr.shape[0], -1)), axis=1))
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
             raise ValueError(
                 f"{name} has non-finite entries (NaN or inf) at rows {bad[:10].tolist()}; "
                 "drop or fill those events first."
@@ -133,21 +144,29 @@ def lanczos_resample(
     elif not (np.isfinite(cutoff) and cutoff > 0):
         raise ValueError(f"cutoff must be a positive frequency in Hz; got {cutoff!r}.")
 
-    out = np.empty((targets.size, values_arr.shape[1]), dtype=np.float64)
+    device = array_device(values_arr)
+    events_x = xp.asarray(events, device=device)
+    targets_x = xp.asarray(targets, device=device)
     chunk = max(1, _KERNEL_CHUNK_ELEMENTS // events.size)
+    parts = []
     for start in range(0, targets.size, chunk):
-        stop = min(start + chunk, targets.size)
-        kernel = _lanczos_kernel(targets[start:stop, None] - events[None, :], cutoff, window)
-        out[start:stop] = kernel @ values_arr
-    return out
+        offsets = targets_x[start : start + chunk, None] - events_x[None, :]
+        parts.append(_lanczos_kernel(offsets, cutoff, window, xp) @ values_arr)
+    out = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    return returned_like_input(out, numpy_input)
 
 
-def _lanczos_kernel(x: np.ndarray, cutoff: float, window: float) -> np.ndarray:
+def _lanczos_kernel(x: Any, cutoff: float, window: float, xp: Any) -> Any:
     """Lanczos weights ``L(x)`` for time offsets ``x`` in seconds (see lanczos_resample)."""
     u = 2.0 * cutoff * x
-    kernel = np.sinc(u) * np.sinc(u / window)
-    kernel[np.abs(u) > window] = 0.0
-    return kernel
+    kernel = _sinc(u, xp) * _sinc(u / window, xp)
+    return xp.where(xp.abs(u) > window, xp.zeros_like(kernel), kernel)
+
+
+def _sinc(u: Any, xp: Any) -> Any:
+    """``sin(pi u) / (pi u)``, 1 at 0, as :func:`numpy.sinc` computes it."""
+    y = np.pi * xp.where(u == 0, xp.full_like(u, 1.0e-20), u)
+    return xp.sin(y) / y
 
 
 def fir_delays(
