@@ -9,6 +9,9 @@ nor scikit-learn):
 - encoding models: :class:`RidgeCV`, :class:`KernelRidgeCV`, :class:`BandedRidgeCV`
   (with :func:`variance_partitioning`), :class:`OLS`, :class:`PLSRegression`,
   :func:`cross_validated_encoding` (:class:`EncodingOutOfMemoryError`), :class:`BlockedKFold`;
+- whole-brain targets out of core: :class:`ArrayTargets`, :class:`TargetSource`; the
+  memory model :func:`encoding_peak_bytes`, :func:`auto_target_batch_size`,
+  :func:`available_memory_bytes`;
 - time: :func:`lanczos_resample`, :func:`fir_delays`, :func:`hrf_regressors`; on the
   M/EEG clock: :func:`impulse_features`, :func:`onset_impulses`,
   :func:`resample_features`;
@@ -54,6 +57,12 @@ _EXPORTS = {
     "pearson_columns": "brainalign.alignment.metrics",
     "r2_columns": "brainalign.alignment.metrics",
     "RidgeCV": "brainalign.alignment.ridge",
+    "RidgeDecomposition": "brainalign.alignment.ridge",
+    "auto_target_batch_size": "brainalign.alignment.memory",
+    "available_memory_bytes": "brainalign.alignment.memory",
+    "encoding_peak_bytes": "brainalign.alignment.memory",
+    "ArrayTargets": "brainalign.alignment.targets",
+    "TargetSource": "brainalign.alignment.targets",
     "compare_rdms": "brainalign.alignment.rsa",
     "compare_time_resolved": "brainalign.alignment.rsa",
     "rdm": "brainalign.alignment.rsa",

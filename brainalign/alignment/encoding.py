@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,11 +22,13 @@ from brainalign.alignment._checks import (
     check_matching_ids,
     check_xy,
     check_xy_arrays,
+    finite_2d,
 )
 from brainalign.alignment.backend import namespace, run_device, to_numpy, working_float64
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import _pearson_2d
-from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV
+from brainalign.alignment.ridge import DEFAULT_ALPHAS, RidgeCV, RidgeDecomposition
+from brainalign.alignment.targets import TargetSource, _release_pages, as_target_source
 from brainalign.alignment.temporal import fir_delays
 
 __all__ = [
@@ -70,7 +74,8 @@ class EncodingResult:
         ``Y`` was a Recording, or ``"assumed"`` when neither said), ``delays`` (tuple of
         int), ``gap`` (int, samples), ``seed`` (int), ``cv`` (repr of the outer
         splitter) and ``inner_cv`` (tuple of str, shape (n_folds,): repr of the inner
-        splitter of each outer fold).
+        splitter of each outer fold). Out-of-core runs add ``targets`` (repr of the
+        target source) and ``target_batch_size`` (int, the batch used).
     """
 
     scores: np.ndarray
@@ -101,7 +106,8 @@ def cross_validated_encoding(
     feature_ids: ArrayLike | None = None,
     response_ids: ArrayLike | None = None,
     device: str | Any | None = None,
-    target_batch_size: int | None = None,
+    target_batch_size: int | str | None = None,
+    predictions_path: str | os.PathLike | None = None,
 ) -> EncodingResult:
     """Fit and score a delayed ridge encoding model with nested cross-validation.
 
@@ -150,11 +156,21 @@ def cross_validated_encoding(
         Features on the samples of ``Y``: one row per stimulus for event-related data,
         or already on the sampling clock of a time series (e.g. Lanczos-resampled to
         volumes with :func:`~brainalign.alignment.temporal.lanczos_resample`).
-    Y : array-like or torch.Tensor, shape (n_samples, n_targets) or (n_samples,), or Recording
+    Y : array-like, torch.Tensor, Recording or TargetSource, shape (n_samples, n_targets)
         Responses (voxels, neurons, channels, ROIs), one row per sample of ``X``. 1-D
-        is one target. A :class:`~brainalign.datasets.recording.Recording` with 2-D
+        (n_samples,) is one target. A :class:`~brainalign.datasets.recording.Recording` with 2-D
         ``data`` (n_samples, n_units) gives its ``data`` and its ``sampling`` (and, when
         ``feature_ids`` are given, its ``samples["stimulus_id"]`` as ``response_ids``).
+        **Out of core**: a ``numpy.memmap`` (e.g. ``numpy.load(path, mmap_mode="r")``),
+        a path to a ``.npy`` file, or a
+        :class:`~brainalign.alignment.targets.TargetSource` (e.g.
+        :class:`~brainalign.datasets.fmri_targets.FMRITargets`, the voxels of a NIfTI
+        run) is read ``target_batch_size`` columns at a time: per outer fold the
+        features are factored once (:meth:`RidgeCV.decompose`) and each batch is read,
+        z-scored with its training rows' statistics, fitted, scored and dropped, so
+        memory holds one batch (plus the per-target scores and penalties) however many
+        targets there are. The numbers are those of the in-memory path (same folds,
+        same penalties; equal to rounding, about 1e-14).
     sampling : {"event", "continuous"}, optional
         ``"event"``: one row per stimulus (image, sentence, trial average), rows
         independent. ``"continuous"``: samples of a time series (fMRI volumes, M/EEG
@@ -206,11 +222,21 @@ def cross_validated_encoding(
         float64) and every other numpy dtype becomes float32; pass float32 arrays for
         the faster, half-size float32 path (``X`` and ``Y`` are then brought to their
         common precision). Checked before any work.
-    target_batch_size : int, optional
+    target_batch_size : int or "auto", optional
         Targets fitted and scored together (``RidgeCV``'s ``target_batch_size``);
-        default None: all at once. Memory grows with it, results do not change. When
-        a torch device runs out of memory mid-run, the fold is retried once with half
-        the batch (a warning says so) and the rest of the run keeps the smaller batch.
+        default None: all at once for ``Y`` in memory, ``"auto"`` for ``Y`` out of core.
+        ``"auto"``: :func:`~brainalign.alignment.memory.auto_target_batch_size`, the
+        largest batch whose modelled peak
+        (:func:`~brainalign.alignment.memory.encoding_peak_bytes`) fits half the
+        available memory of the device. Memory grows with it, results do not change.
+        When a torch device runs out of memory mid-run, the fold is retried once with
+        half the batch (a warning says so) and the rest of the run keeps the smaller
+        batch.
+    predictions_path : str or os.PathLike, optional
+        With ``return_predictions=True``: write the predictions to this ``.npy`` file
+        (a temporary file in the same folder, renamed when complete) and return them
+        memory-mapped read-only. Required when ``Y`` is out of core (the predictions
+        are as large as ``Y``); optional otherwise.
 
     Warns
     -----
@@ -246,7 +272,11 @@ def cross_validated_encoding(
         has the wrong length or fewer than 2 groups for group folds, a split is empty,
         there are too few samples for the outer or inner folds with this gap,
         ``sampling`` is not ``"event"``, ``"continuous"`` or None, it contradicts the
-        Recording given as ``Y``, or that Recording is time-resolved (3-D).
+        Recording given as ``Y``, or that Recording is time-resolved (3-D). Out of
+        core: a target source whose ``n_samples`` differs from ``X``'s rows (both
+        numbers), a batch read holding NaN or inf (naming the target columns, their
+        ids and the rows), ``return_predictions=True`` without ``predictions_path``,
+        ``predictions_path`` without ``return_predictions`` or in a missing folder.
 
     Examples
     --------
@@ -270,12 +300,19 @@ def cross_validated_encoding(
     Y, sampling, sampling_from, response_ids = _unpack_responses(
         Y, sampling, feature_ids, response_ids
     )
+    source = as_target_source(Y)
     if device is None and not (is_torch_array(X) or is_torch_array(Y)) and run_device():
         # a run's device (alignment_device): float64 there, so the numbers do not change
         device = run_device()
-        X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        Y = Y if source is not None else np.asarray(Y, dtype=np.float64)
     torch_device = _check_device(device)
-    X_arr, Y_arr = _backend_arrays(X, Y, torch_device)
+    if source is None:
+        X_arr, Y_arr = _backend_arrays(X, Y, torch_device)
+        n_targets = Y_arr.shape[1]
+    else:
+        X_arr, Y_arr = _source_design(X, source, torch_device), None
+        n_targets = source.n_targets
     if (feature_ids is None) != (response_ids is None):
         raise ValueError("give both feature_ids and response_ids, or neither.")
     if feature_ids is not None:
@@ -288,12 +325,19 @@ def cross_validated_encoding(
     used_delays = tuple(int(d) for d in used_delays)
     alphas = check_alphas(alphas)
     seed = check_int("seed", seed, minimum=0)
-    n_samples, n_targets = Y_arr.shape
-    batch = (
-        n_targets
-        if target_batch_size is None
-        else check_int("target_batch_size", target_batch_size, minimum=1)
-    )
+    n_samples = X_arr.shape[0]
+    batch = _batch_size(target_batch_size, n_targets, source is None, X_arr, len(used_delays))
+    if predictions_path is not None and not return_predictions:
+        raise ValueError(
+            f"predictions_path={os.fspath(predictions_path)!r} but return_predictions=False; "
+            "pass return_predictions=True to write the held-out predictions there."
+        )
+    if source is not None and return_predictions and predictions_path is None:
+        raise ValueError(
+            f"return_predictions=True with targets read from disk ({source!r}): the "
+            f"predictions ({n_samples} x {n_targets}) are written to a .npy file; pass "
+            "predictions_path='predictions.npy' (written atomically)."
+        )
     if gap is None:
         gap = max(used_delays) if kind == "continuous" else 0
     else:
@@ -322,59 +366,46 @@ def cross_validated_encoding(
             UserWarning,
             stacklevel=2,
         )
-    outer = _outer_splits(_split_view(delayed), _split_view(Y_arr), outer_cv, group_arr)
+    y_view = np.zeros((n_samples, 1)) if Y_arr is None else _split_view(Y_arr)
+    outer = _outer_splits(_split_view(delayed), y_view, outer_cv, group_arr)
+    inner_used: list[str] = []
 
-    xp = namespace(Y_arr)
-    constant = np.flatnonzero(to_numpy(xp.max(Y_arr, axis=0) == xp.min(Y_arr, axis=0)))
-    if constant.size:
-        warnings.warn(
-            f"{constant.size} of {n_targets} response units are constant (units "
-            f"{constant[:10].tolist()}{' ...' if constant.size > 10 else ''}); their scores "
-            "are NaN.",
-            UserWarning,
-            stacklevel=2,
-        )
-    fold_scores = np.empty((len(outer), n_targets))
-    best_alphas = np.empty((len(outer), n_targets))
-    inner_used = []
-    predictions = None
-    if return_predictions:
-        predictions = xp.full(
-            (n_samples, n_targets), xp.nan, dtype=Y_arr.dtype, device=array_device(Y_arr)
-        )
-    batches = _TargetBatches(batch, (n_samples, delayed.shape[1], n_targets), X_arr.shape[1])
-    for k, (train, test) in enumerate(outer):
-        train_idx, test_idx = _index(train, delayed), _index(test, delayed)
-        X_train = xp.take(delayed, train_idx, axis=0)
+    def inner_splits_of(train: np.ndarray, X_train: Any) -> object:
+        """The inner splits of the outer fold training on rows ``train``."""
         train_groups = None if group_arr is None else group_arr[train]
         splitter, inner = _inner_splitter(
             inner_cv, train_groups, _split_view(X_train), inner_splits, gap, blocked, seed
         )
         inner_used.append(repr(splitter))
-        fit = partial(
-            _fit_fold, X_train, delayed, Y_arr, train_idx, test_idx, alphas, inner,
-            with_predictions=return_predictions,
-        )  # fmt: skip
-        try:
-            fold = batches.run(k, fit)
-        except EncodingOutOfMemoryError:
-            raise
-        except ValueError as err:
-            inner_name = f"inner_splits={inner_splits}" if inner_cv is None else f"{inner_cv!r}"
-            raise ValueError(
-                f"outer fold {k} has {train.size} training samples (n_samples={n_samples}, "
-                f"gap={gap}), too few for {inner_name}: {err}"
-            ) from err
-        fold_scores[k] = fold.scores
-        best_alphas[k] = _on_grid(to_numpy(fold.best_alphas), alphas)
-        if predictions is not None:
-            predictions[test_idx] = fold.predictions
+        return inner
+
+    folds = _Folds(outer, inner_splits_of, alphas, inner_splits, inner_cv, gap)
+    batches = _TargetBatches(
+        batch,
+        (n_samples, delayed.shape[1], n_targets),
+        X_arr.shape[1],
+        planned=partial(
+            _planned_bytes, delayed, X_arr.shape[1], n_targets, len(outer), inner_splits,
+            len(alphas), source is None,
+        ),
+    )  # fmt: skip
+    if source is None:
+        fold_scores, best_alphas, constant, predictions = _fit_in_memory(
+            delayed, Y_arr, folds, batches, return_predictions
+        )
+        predictions = None if predictions is None else to_numpy(predictions)
+        if predictions_path is not None:
+            predictions = _save_npy(predictions, predictions_path)
+    else:
+        fold_scores, best_alphas, constant, predictions = _fit_out_of_core(
+            delayed, source, folds, batches, predictions_path if return_predictions else None
+        )
     scores, n_valid = _mean_over_defined_folds(fold_scores, constant)
     return EncodingResult(
         scores=scores,
         fold_scores=fold_scores,
         best_alphas=best_alphas,
-        predictions=None if predictions is None else to_numpy(predictions),
+        predictions=predictions,
         settings={
             "sampling": kind,
             "sampling_from": sampling_from,
@@ -383,9 +414,347 @@ def cross_validated_encoding(
             "seed": seed,
             "cv": repr(outer_cv),
             "inner_cv": tuple(inner_used),
-        },
+        }
+        | ({} if source is None else {"targets": repr(source), "target_batch_size": batches.size}),
         n_valid_folds=n_valid,
     )
+
+
+@dataclass(frozen=True)
+class _Folds:
+    """The outer splits of a run, and how to make the inner splits of each."""
+
+    outer: list[tuple[np.ndarray, np.ndarray]]
+    inner_of: Any  # (train rows, X_train) -> splits for RidgeCV's cv
+    alphas: np.ndarray
+    inner_splits: int
+    inner_cv: object | None
+    gap: int
+
+    def too_few(self, k: int, train: np.ndarray, n_samples: int, err: ValueError) -> ValueError:
+        """The error for an outer fold whose training rows the inner splits refused."""
+        inner_name = (
+            f"inner_splits={self.inner_splits}" if self.inner_cv is None else f"{self.inner_cv!r}"
+        )
+        return ValueError(
+            f"outer fold {k} has {train.size} training samples (n_samples={n_samples}, "
+            f"gap={self.gap}), too few for {inner_name}: {err}"
+        )
+
+
+def _fit_in_memory(
+    delayed: Any, Y: Any, folds: _Folds, batches: _TargetBatches, with_predictions: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """The outer folds with all of ``Y`` in memory: one RidgeCV fit per fold.
+
+    Returns
+    -------
+    fold_scores, best_alphas : numpy.ndarray, shape (n_folds, n_targets)
+    constant : numpy.ndarray of int
+        Indices of the constant targets (warned about here).
+    predictions : array of ``Y``'s backend, shape (n_samples, n_targets), or None
+    """
+    xp = namespace(Y)
+    n_samples, n_targets = Y.shape
+    constant = np.flatnonzero(to_numpy(xp.max(Y, axis=0) == xp.min(Y, axis=0)))
+    _warn_constant(constant, n_targets)
+    fold_scores = np.empty((len(folds.outer), n_targets))
+    best_alphas = np.empty((len(folds.outer), n_targets))
+    predictions = None
+    if with_predictions:
+        predictions = xp.full((n_samples, n_targets), xp.nan, dtype=Y.dtype, device=array_device(Y))
+    for k, (train, test) in enumerate(folds.outer):
+        train_idx, test_idx = _index(train, delayed), _index(test, delayed)
+        X_train = xp.take(delayed, train_idx, axis=0)
+        inner = folds.inner_of(train, X_train)
+        fit = partial(
+            _fit_fold, X_train, delayed, Y, train_idx, test_idx, folds.alphas, inner,
+            with_predictions=with_predictions,
+        )  # fmt: skip
+        try:
+            fold = batches.run(k, fit)
+        except EncodingOutOfMemoryError:
+            raise
+        except ValueError as err:
+            raise folds.too_few(k, train, n_samples, err) from err
+        fold_scores[k] = fold.scores
+        best_alphas[k] = _on_grid(to_numpy(fold.best_alphas), folds.alphas)
+        if predictions is not None:
+            predictions[test_idx] = fold.predictions
+    return fold_scores, best_alphas, constant, predictions
+
+
+def _fit_out_of_core(
+    delayed: Any,
+    source: TargetSource,
+    folds: _Folds,
+    batches: _TargetBatches,
+    predictions_path: str | os.PathLike | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The outer folds with the targets read from ``source`` one batch at a time.
+
+    Per outer fold the delayed features are z-scored and factored once
+    (:meth:`RidgeCV.decompose`); then each batch of targets is read, z-scored with its
+    training rows' statistics, fitted (:meth:`RidgeCV.fit_decomposed`) and scored, and
+    dropped. Only the per-target scores and penalties stay in memory; the predictions,
+    when asked for, go to a ``.npy`` file written atomically at ``predictions_path``.
+
+    Returns
+    -------
+    As :func:`_fit_in_memory`, with the predictions as a read-only memory-mapped
+    ``numpy.ndarray`` of the file (or None).
+    """
+    n_samples, n_targets = source.n_samples, source.n_targets
+    state = _Stream(
+        source=source,
+        fold_scores=np.empty((len(folds.outer), n_targets)),
+        best_alphas=np.empty((len(folds.outer), n_targets)),
+        constant=np.zeros(n_targets, dtype=bool),
+    )
+    with _PredictionFile(predictions_path, (n_samples, n_targets), delayed.dtype) as out:
+        state.predictions = out.array
+        xp = namespace(delayed)
+        for k, (train, test) in enumerate(folds.outer):
+            train_idx, test_idx = _index(train, delayed), _index(test, delayed)
+            X_train = xp.take(delayed, train_idx, axis=0)
+            inner = folds.inner_of(train, X_train)
+            try:
+                X_test_z, decomposition = _factor_fold(
+                    X_train, delayed, test_idx, folds.alphas, inner, batches.size
+                )
+            except ValueError as err:
+                raise folds.too_few(k, train, n_samples, err) from err
+            del X_train
+            fit = partial(
+                _stream_fold, state, k, X_test_z, decomposition, train_idx, test_idx, test,
+                folds.alphas,
+            )  # fmt: skip
+            batches.run(k, fit)
+            del X_test_z, decomposition, fit
+    constant = np.flatnonzero(state.constant)
+    _warn_constant(constant, n_targets, stacklevel=4)
+    return state.fold_scores, state.best_alphas, constant, out.result
+
+
+@dataclass
+class _Stream:
+    """What the out-of-core folds fill in, target batch by target batch."""
+
+    source: TargetSource
+    fold_scores: np.ndarray  # (n_folds, n_targets)
+    best_alphas: np.ndarray  # (n_folds, n_targets)
+    constant: np.ndarray  # (n_targets,) bool, from the first fold's reads
+    predictions: np.ndarray | None = None  # (n_samples, n_targets) memory-mapped file
+
+
+def _factor_fold(
+    X_train: Any, delayed: Any, test_idx: Any, alphas: np.ndarray, inner: object, batch: int
+) -> tuple[Any, RidgeDecomposition]:
+    """An outer fold's z-scored held-out features and its training features' factors.
+
+    Z-scores with the training rows' statistics (:func:`_zscore_params`), then
+    :meth:`RidgeCV.decompose` over the inner splits ``inner`` (``batch`` targets per
+    later fit).
+
+    Returns
+    -------
+    X_test_z : array, shape (n_test, n_delayed_features)
+    decomposition : RidgeDecomposition
+    """
+    xp = namespace(delayed)
+    x_mean, x_scale = _zscore_params(X_train)
+    X_test_z = (xp.take(delayed, test_idx, axis=0) - x_mean) * x_scale
+    ridge = RidgeCV(alphas, cv=inner, target_batch_size=batch)
+    return X_test_z, ridge.decompose((X_train - x_mean) * x_scale)
+
+
+def _stream_fold(
+    state: _Stream,
+    k: int,
+    X_test_z: Any,
+    decomposition: RidgeDecomposition,
+    train_idx: Any,
+    test_idx: Any,
+    test: np.ndarray,
+    alphas: np.ndarray,
+    batch: int,
+) -> None:
+    """Outer fold ``k`` over every target batch of ``state.source`` (see _fit_out_of_core).
+
+    Each batch is read, fitted with the fold's ``decomposition`` and scored on the
+    held-out rows; its scores, penalties and predictions go into ``state``.
+    """
+    xp = namespace(X_test_z)
+    ridge = RidgeCV(alphas, cv=decomposition.splits, target_batch_size=batch)
+    with_predictions = state.predictions is not None
+    for cols in _column_batches(state.source.n_targets, batch):
+        Y = _read_targets(state.source, cols, X_test_z)
+        if k == 0:
+            state.constant[cols] = to_numpy(xp.max(Y, axis=0) == xp.min(Y, axis=0))
+        fit = partial(ridge.fit_decomposed, decomposition)
+        fold = _fit_targets(fit, X_test_z, Y, train_idx, test_idx, batch, with_predictions)
+        del Y
+        state.fold_scores[k, cols] = fold.scores
+        state.best_alphas[k, cols] = _on_grid(to_numpy(fold.best_alphas), alphas)
+        if with_predictions:
+            if k == 0:
+                state.predictions[:, cols] = np.nan
+            state.predictions[test, cols] = to_numpy(fold.predictions)
+            _release_pages(state.predictions)
+
+
+def _read_targets(source: TargetSource, cols: slice, like: Any) -> Any:
+    """Columns ``cols`` of ``source``, checked finite, on ``like``'s backend and dtype.
+
+    Raises
+    ------
+    ValueError
+        If the block has the wrong shape or holds NaN or inf (naming the first columns,
+        their target ids and rows).
+    """
+    block = np.asarray(source.read(cols))
+    expected = (source.n_samples, cols.stop - cols.start)
+    if block.shape != expected:
+        raise ValueError(
+            f"{source!r}.read({cols}) returned shape {block.shape}; expected {expected} "
+            "(n_samples, columns read)."
+        )
+    bad = ~np.isfinite(block)
+    if bad.any():
+        columns = cols.start + np.flatnonzero(bad.any(axis=0))
+        rows = np.flatnonzero(bad.any(axis=1))
+        ids = [source.target_ids[c].item() for c in columns[:5]]
+        raise ValueError(
+            f"Y ({source!r}) has NaN or inf in target column(s) {columns[:5].tolist()}"
+            f"{' ...' if columns.size > 5 else ''} (target ids {ids}), at sample rows "
+            f"{rows[:5].tolist()}{' ...' if rows.size > 5 else ''}; impute those values "
+            "or drop those targets first."
+        )
+    if is_numpy_array(like):
+        return block.astype(like.dtype, copy=False)
+    return namespace(like).astype(_as_tensor(block, array_device(like)), like.dtype)
+
+
+def _column_batches(n_targets: int, size: int) -> list[slice]:
+    """Consecutive column slices of at most ``size`` targets."""
+    return [slice(start, min(start + size, n_targets)) for start in range(0, n_targets, size)]
+
+
+class _PredictionFile:
+    """Held-out predictions written to a ``.npy`` file: a temporary file, then renamed.
+
+    Inside the ``with`` block ``array`` is the writable memory map of the temporary
+    file (None when there is no path); on success the file is renamed to ``path`` and
+    ``result`` is it opened read-only; on an error the temporary file is removed.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, shape: tuple[int, int], dtype: Any):
+        self.path = None if path is None else Path(path)
+        self.shape, self.dtype = shape, np.dtype(str(dtype).removeprefix("torch."))
+        self.array: np.ndarray | None = None
+        self.result: np.ndarray | None = None
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> _PredictionFile:
+        if self.path is not None:
+            if not self.path.parent.is_dir():
+                raise ValueError(
+                    f"predictions_path={str(self.path)!r}: folder {str(self.path.parent)!r} "
+                    "does not exist; create it or pass a path in an existing folder."
+                )
+            self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            self.array = np.lib.format.open_memmap(
+                self.tmp, mode="w+", dtype=self.dtype, shape=self.shape
+            )
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if self.tmp is None:
+            return
+        if self.array is not None:
+            self.array.flush()
+        self.array = None
+        if kind is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        os.replace(self.tmp, self.path)
+        self.result = np.load(self.path, mmap_mode="r")
+
+
+def _save_npy(predictions: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """``predictions`` saved to ``path`` atomically; returned read-only memory-mapped."""
+    with _PredictionFile(path, predictions.shape, predictions.dtype) as out:
+        out.array[...] = predictions
+    return out.result
+
+
+def _batch_size(
+    target_batch_size: int | str | None,
+    n_targets: int,
+    in_memory: bool,
+    X: Any,
+    n_delays: int,
+) -> int:
+    """Targets per batch: as given, all (None, in memory), or sized from memory ("auto").
+
+    ``"auto"`` (what None means for targets read from disk) is
+    :func:`~brainalign.alignment.memory.auto_target_batch_size` for ``X``'s shape,
+    dtype and device, at most ``n_targets``.
+    """
+    if target_batch_size is None and in_memory:
+        return n_targets
+    if target_batch_size is None or target_batch_size == "auto":
+        from brainalign.alignment.memory import auto_target_batch_size
+
+        dtype = "float32" if "float32" in str(X.dtype) else "float64"
+        where = str(array_device(X))
+        size = auto_target_batch_size(
+            X.shape[0],
+            X.shape[1],
+            n_delays=n_delays,
+            dtype=dtype,
+            device=where if where.startswith("cuda") else None,
+        )
+        return max(1, min(size, n_targets))
+    if isinstance(target_batch_size, str):
+        raise ValueError(
+            f"target_batch_size={target_batch_size!r}; pass a positive int, 'auto' (sized "
+            "from the available memory) or None."
+        )
+    return check_int("target_batch_size", target_batch_size, minimum=1)
+
+
+def _source_design(X: Any, source: TargetSource, device: Any) -> Any:
+    """``X`` checked against the rows of ``source``, as numpy float64 or a tensor.
+
+    Raises
+    ------
+    ValueError
+        If the rows differ (both numbers), ``X`` is not 2-D or holds NaN or inf.
+    """
+    n_rows = X.shape[0] if hasattr(X, "shape") and len(X.shape) else len(X)
+    if n_rows != source.n_samples:
+        raise ValueError(
+            f"X has {n_rows} rows (samples) but Y ({source!r}) has {source.n_samples}; "
+            "resample the features onto the response's samples first (lanczos_resample)."
+        )
+    if device is None and not is_torch_array(X):
+        return finite_2d("X", np.asarray(to_numpy(X), dtype=np.float64), namespace())
+    target = device if device is not None else X.device
+    tensor = _as_tensor(X, target)
+    return finite_2d("X", tensor, namespace(tensor))
+
+
+def _warn_constant(constant: np.ndarray, n_targets: int, stacklevel: int = 4) -> None:
+    """Warn once, naming them, when some targets are constant (their scores are NaN)."""
+    if constant.size:
+        warnings.warn(
+            f"{constant.size} of {n_targets} response units are constant (units "
+            f"{constant[:10].tolist()}{' ...' if constant.size > 10 else ''}); their scores "
+            "are NaN.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def _mean_over_defined_folds(
@@ -487,12 +856,48 @@ def _fit_fold(
         Also return the held-out predictions in ``Y``'s units.
     """
     xp = namespace(Y)
-    Y_train = xp.take(Y, train_idx, axis=0)
     x_mean, x_scale = _zscore_params(X_train)
-    y_mean, y_scale = _zscore_params(Y_train)
+    X_test_z = (xp.take(delayed, test_idx, axis=0) - x_mean) * x_scale
     model = RidgeCV(alphas, cv=inner, target_batch_size=batch)
-    model.fit((X_train - x_mean) * x_scale, (Y_train - y_mean) * y_scale)
-    pred_z = model.predict((xp.take(delayed, test_idx, axis=0) - x_mean) * x_scale)
+    fit = partial(model.fit, (X_train - x_mean) * x_scale)
+    return _fit_targets(fit, X_test_z, Y, train_idx, test_idx, batch, with_predictions)
+
+
+def _fit_targets(
+    fit: Any,
+    X_test_z: Any,
+    Y: Any,
+    train_idx: Any,
+    test_idx: Any,
+    batch: int,
+    with_predictions: bool,
+) -> _Fold:
+    """Z-score targets on their training rows, ``fit`` them, and score the held-out rows.
+
+    The one fold step of the in-memory and the out-of-core paths.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(Y_train_z)`` returns a fitted :class:`RidgeCV` (``RidgeCV.fit`` with the
+        z-scored training features bound, or ``RidgeCV.fit_decomposed`` with their
+        decomposition).
+    X_test_z : array, shape (n_test, n_delayed_features)
+        Held-out features, z-scored with the training rows' statistics.
+    Y : array, shape (n_samples, n_targets)
+        All rows of these targets.
+    train_idx, test_idx : integer index arrays of ``Y``'s backend and device
+    batch : int
+        Columns scored at a time.
+    with_predictions : bool
+        Also return the held-out predictions in ``Y``'s units.
+    """
+    xp = namespace(Y)
+    Y_train = xp.take(Y, train_idx, axis=0)
+    y_mean, y_scale = _zscore_params(Y_train)
+    model = fit((Y_train - y_mean) * y_scale)
+    del Y_train
+    pred_z = model.predict(X_test_z)
     Y_test_z = (xp.take(Y, test_idx, axis=0) - y_mean) * y_scale
     scores = _held_out_r(pred_z, Y_test_z, batch)
     predictions = None
@@ -534,11 +939,20 @@ class _TargetBatches:
         ``(n_samples, n_delayed_features, n_targets)``, for the message.
     n_features : int
         Features before the delays, for the message.
+    planned : callable, optional
+        ``planned(batch_size) -> (bytes, free bytes, device)``: the memory model's peak
+        of the fit and the device's free memory, for the message.
     """
 
-    def __init__(self, size: int, shape: tuple[int, int, int], n_features: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        shape: tuple[int, int, int],
+        n_features: int,
+        planned: Any = None,
+    ) -> None:
         self.size, self.tried = size, [size]
-        self.shape, self.n_features = shape, n_features
+        self.shape, self.n_features, self.planned = shape, n_features, planned
 
     def run(self, fold: int, fit: Any) -> _Fold:
         """``fit(size)``; on out of memory, once, again with half the targets per batch.
@@ -569,14 +983,50 @@ class _TargetBatches:
         n_samples, n_delayed, n_targets = self.shape
         tried = " then ".join(str(size) for size in self.tried)
         smaller = max(1, self.tried[-1] // 4)
+        plan = ""
+        if self.planned is not None:
+            try:
+                needed, free, device = self.planned(self.tried[-1])
+                plan = (
+                    f" The memory model (alignment.memory.encoding_peak_bytes) puts the "
+                    f"fit with {self.tried[-1]} targets per batch at {needed / 2**30:.2f} "
+                    f"GiB; {free / 2**30:.2f} GiB is free on {device} now."
+                )
+            except Exception:  # noqa: BLE001 - the numbers are extra; the error stands
+                plan = ""
         return (
             f"out of device memory in outer fold {fold} of cross_validated_encoding with "
             f"n_samples={n_samples}, n_features={n_delayed} ({self.n_features} features x "
             f"{n_delayed // max(self.n_features, 1)} delays), n_targets={n_targets}; "
-            f"target_batch_size tried: {tried}. Pass a smaller target_batch_size (e.g. "
-            f"{smaller}), fewer features, delays or targets, float32 inputs instead of "
-            f"float64, or device='cpu'. ({err})"
+            f"target_batch_size tried: {tried}.{plan} Pass a smaller target_batch_size "
+            f"(e.g. {smaller}), fewer features, delays or targets, float32 inputs instead "
+            f"of float64, or device='cpu'. ({err})"
         )
+
+
+def _planned_bytes(
+    delayed: Any,
+    n_features: int,
+    n_targets: int,
+    n_splits: int,
+    inner_splits: int,
+    n_alphas: int,
+    targets_in_memory: bool,
+    batch_size: int,
+) -> tuple[int, int, str]:
+    """The memory model's peak of the fit at ``batch_size`` targets per batch, the free
+    memory of the device ``delayed`` is on, and that device's name."""
+    from brainalign.alignment.memory import available_memory_bytes, encoding_peak_bytes
+
+    itemsize = np.dtype(str(delayed.dtype).removeprefix("torch.")).itemsize
+    dtype = "float32" if itemsize == 4 else "float64"
+    device = str(array_device(delayed)) if is_torch_array(delayed) else "cpu"
+    needed = encoding_peak_bytes(
+        delayed.shape[0], n_features, n_targets, n_delays=delayed.shape[1] // max(n_features, 1),
+        n_alphas=n_alphas, n_splits=n_splits, inner_splits=inner_splits, dtype=dtype,
+        target_batch_size=batch_size, targets_in_memory=targets_in_memory,
+    )  # fmt: skip
+    return needed, available_memory_bytes(device), device
 
 
 def _out_of_memory_errors() -> tuple[type[BaseException], ...]:

@@ -51,13 +51,14 @@ from brainalign.alignment._checks import (
     check_int,
     check_predict_X,
     check_xy_arrays,
+    finite_2d,
 )
 from brainalign.alignment._threads import blas_controller, one_blas_thread, thread_map
 from brainalign.alignment.backend import namespace, to_numpy
 from brainalign.alignment.cv import BlockedKFold
 from brainalign.alignment.metrics import TargetScorer, _constant, pearson_columns, r2_columns
 
-__all__ = ["DEFAULT_ALPHAS", "SCORINGS", "SOLVERS", "RidgeCV"]
+__all__ = ["DEFAULT_ALPHAS", "SCORINGS", "SOLVERS", "RidgeCV", "RidgeDecomposition"]
 
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(np.logspace(-1, 8, 19).tolist())
 """Default ridge penalties: 19 values, half a decade apart, from 0.1 to 1e8.
@@ -217,19 +218,119 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             best_alphas = _best_alphas(scores, alphas, xp)
             svd = gram.factorize(_all_rows(X_arr), None, min(batch, Y_arr.shape[1]))
             coef = _refit(svd, Y_arr, best_alphas, batch, self.fit_intercept).T
-        if self.fit_intercept:
-            intercept = xp.mean(Y_arr, axis=0) - coef @ xp.mean(X_arr, axis=0)
-        else:
-            intercept = xp.zeros(Y_arr.shape[1], dtype=Y_arr.dtype, device=array_device(Y_arr))
+        folds = tuple(gram.form(train.size) for train, _ in splits)
+        self._set_fitted(scores, best_alphas, coef, xp.mean(X_arr, axis=0), Y_arr, one_target)
+        self.solver_, self.fold_solvers_ = svd.form, folds
+        return self
 
+    def decompose(self, X: ArrayLike) -> RidgeDecomposition:
+        """Factor ``X`` once for :meth:`fit_decomposed`: every ``cv`` split and all rows.
+
+        The decompositions :meth:`fit` computes, kept so that any number of target
+        batches can be fitted with them (e.g. the voxels of a whole brain, a batch at a
+        time, by :func:`~brainalign.alignment.encoding.cross_validated_encoding`).
+        Holds ``len(cv)`` split factorisations at once (each ``k^2 + n_val k``, ``k``
+        the smaller of the split's rows and the features) and the refit's.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            numpy array or torch tensor; kept by reference, not copied.
+
+        Returns
+        -------
+        RidgeDecomposition
+
+        Raises
+        ------
+        ValueError
+            If ``X`` holds NaN or inf, ``solver`` or ``target_batch_size`` is invalid,
+            or ``cv`` gives an empty split.
+        """
+        xp = namespace(X)
+        X_arr = finite_2d("X", X, xp)
+        batch = check_int("target_batch_size", self.target_batch_size, minimum=1)
+        _check_solver(self.solver)
+        splits = _check_splits(_resolve_cv(self.cv), X_arr)
+        with _blas_threads_for_fit(X_arr, batch):
+            gram = _GramSVD(X_arr, self.fit_intercept, self.solver)
+            gram.prepare([train.size for train, _ in splits])
+            svds = tuple(gram.factorize(train, val, batch) for train, val in splits)
+            full = gram.factorize(_all_rows(X_arr), None, batch)
+        return RidgeDecomposition(
+            X=X_arr, X_mean=xp.mean(X_arr, axis=0), splits=splits, split_svds=svds, full_svd=full
+        )
+
+    def fit_decomposed(self, decomposition: RidgeDecomposition, Y: ArrayLike) -> RidgeCV:
+        """:meth:`fit` on the ``X`` of ``decomposition`` (from :meth:`decompose`).
+
+        The same numbers as ``fit(X, Y)`` (to rounding), without factoring ``X`` again:
+        call it once per batch of targets. ``cv``, ``solver`` and ``fit_intercept``
+        are those the decomposition was made with.
+
+        Parameters
+        ----------
+        decomposition : RidgeDecomposition
+        Y : array-like, shape (n_samples,) or (n_samples, n_targets)
+            Of the backend of the decomposed ``X``; brought to its precision.
+
+        Returns
+        -------
+        self : RidgeCV
+
+        Raises
+        ------
+        ValueError
+            If ``Y``'s rows differ from ``X``'s, it holds NaN or inf, or ``alphas``,
+            ``scoring`` or ``target_batch_size`` is invalid.
+        """
+        X_arr = decomposition.X
+        xp = namespace(X_arr)
+        _, Y_arr, one_target = check_xy_arrays(X_arr[:, :1], Y)
+        Y_arr = xp.astype(Y_arr, X_arr.dtype, copy=False)
+        alphas = check_alphas(self.alphas)
+        batch = check_int("target_batch_size", self.target_batch_size, minimum=1)
+        _check_scoring(self.scoring)
+        pairs = list(zip(decomposition.split_svds, decomposition.splits, strict=True))
+
+        def one_split(pair: tuple[_SplitSVD, tuple[np.ndarray, np.ndarray]]) -> Any:
+            svd, split = pair
+            return _factored_split_scores(
+                svd, Y_arr, split, alphas, batch, self.fit_intercept, self.scoring
+            )
+
+        n_targets = Y_arr.shape[1]
+        threads = _fold_threads(X_arr, n_targets, len(pairs))
+        with _blas_threads_for_fit(X_arr, n_targets):
+            scores = _mean_over_splits(one_split, pairs, Y_arr, alphas.size, threads)
+            best_alphas = _best_alphas(scores, alphas, xp)
+            full = decomposition.full_svd
+            coef = _refit(full, Y_arr, best_alphas, batch, self.fit_intercept).T
+        self._set_fitted(scores, best_alphas, coef, decomposition.X_mean, Y_arr, one_target)
+        self.solver_ = full.form
+        self.fold_solvers_ = tuple(svd.form for svd in decomposition.split_svds)
+        return self
+
+    def _set_fitted(
+        self,
+        scores: Any,
+        best_alphas: Any,
+        coef: Any,
+        X_mean: Any,
+        Y: Any,
+        one_target: bool,
+    ) -> None:
+        """Set the fitted attributes shared by :meth:`fit` and :meth:`fit_decomposed`."""
+        xp = namespace(Y)
+        if self.fit_intercept:
+            intercept = xp.mean(Y, axis=0) - coef @ X_mean
+        else:
+            intercept = xp.zeros(Y.shape[1], dtype=Y.dtype, device=array_device(Y))
         self.cv_scores_ = scores
         self.best_alphas_ = best_alphas
         self.coef_ = coef[0] if one_target else coef
         self.intercept_ = float(intercept[0]) if one_target else intercept
-        self.solver_ = svd.form
-        self.fold_solvers_ = tuple(gram.form(train.size) for train, _ in splits)
-        self.n_features_in_ = X_arr.shape[1]
-        return self
+        self.n_features_in_ = coef.shape[1]
 
     def predict(self, X: ArrayLike) -> Any:
         """Predict responses.
@@ -268,6 +369,31 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         return _score_columns(self.scoring, self.predict(X), Y)
 
 
+@dataclass(frozen=True)
+class RidgeDecomposition:
+    """``X`` factored for :meth:`RidgeCV.fit_decomposed`, from :meth:`RidgeCV.decompose`.
+
+    Attributes
+    ----------
+    X : array, shape (n_samples, n_features)
+        The decomposed features (by reference).
+    X_mean : array, shape (n_features,)
+        Their column means (for the intercept).
+    splits : list of (numpy.ndarray, numpy.ndarray)
+        The ``cv`` splits' (training, validation) rows.
+    split_svds : tuple of _SplitSVD, length n_splits
+        Each split's factors, ``left`` predicting its validation rows.
+    full_svd : _SplitSVD
+        The factors of all rows, ``apply`` giving coefficients.
+    """
+
+    X: Any
+    X_mean: Any
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    split_svds: tuple[_SplitSVD, ...]
+    full_svd: _SplitSVD
+
+
 # --- cross-validated scoring, shared with kernel ridge -----------------------------------
 
 
@@ -288,18 +414,27 @@ def _cv_scores(
     :func:`_fold_threads`); the sum over splits is taken in split order either way, so
     the numbers do not depend on it.
     """
-    xp = namespace(Y)
     gram.prepare([train.size for train, _ in splits])
 
     def one_split(split: tuple[np.ndarray, np.ndarray]) -> Any:
         return _split_scores(gram, Y, split, alphas, batch, fit_intercept, scoring)
 
+    return _mean_over_splits(one_split, splits, Y, alphas.size, n_threads)
+
+
+def _mean_over_splits(one_split: Any, items: list, Y: Any, n_alphas: int, n_threads: int) -> Any:
+    """Mean of ``one_split(item)`` (n_alphas, n_targets) over ``items``, in their order.
+
+    ``n_threads > 1`` computes that many at once on threads; the sum is taken in item
+    order either way, so the numbers do not depend on it.
+    """
     if n_threads > 1:
-        return sum(thread_map(one_split, splits, n_threads)) / len(splits)
-    scores = xp.zeros((alphas.size, Y.shape[1]), dtype=Y.dtype, device=array_device(Y))
-    for split in splits:
-        scores += one_split(split)
-    return scores / len(splits)
+        return sum(thread_map(one_split, items, n_threads)) / len(items)
+    xp = namespace(Y)
+    scores = xp.zeros((n_alphas, Y.shape[1]), dtype=Y.dtype, device=array_device(Y))
+    for item in items:
+        scores += one_split(item)
+    return scores / len(items)
 
 
 def _split_scores(
@@ -312,10 +447,23 @@ def _split_scores(
     scoring: str,
 ) -> Any:
     """Validation score of every alpha for every target on one split, (n_alphas, n_targets)."""
+    svd = gram.factorize(split[0], split[1], min(batch, Y.shape[1]))
+    return _factored_split_scores(svd, Y, split, alphas, batch, fit_intercept, scoring)
+
+
+def _factored_split_scores(
+    svd: _SplitSVD,
+    Y: Any,
+    split: tuple[np.ndarray, np.ndarray],
+    alphas: np.ndarray,
+    batch: int,
+    fit_intercept: bool,
+    scoring: str,
+) -> Any:
+    """:func:`_split_scores` with the split's factors ``svd`` already computed."""
     xp = namespace(Y)
     train, val = split
     n_targets = Y.shape[1]
-    svd = gram.factorize(train, val, min(batch, n_targets))
     train_idx, val_idx = _to_index(train, Y), _to_index(val, Y)
     parts = []
     for cols in _batches(n_targets, batch):

@@ -223,6 +223,8 @@ def test_out_of_memory_twice_is_a_clear_error(monkeypatch):
         f"n_features={2 * N_FEATURES} ({N_FEATURES} features x 2 delays)",
         f"n_targets={N_TARGETS}",
         "target_batch_size tried: 4 then 2",
+        "The memory model (alignment.memory.encoding_peak_bytes) puts the fit with 2 targets",
+        "GiB is free on cpu now",
         "Pass a smaller target_batch_size (e.g. 1)",
         "Tried to allocate 2.00 GiB",
     ):
