@@ -3,8 +3,9 @@
 The public API, imported lazily (so ``import brainalign`` does not pull in torch):
 
 - :func:`score`, :func:`sweep`, :func:`compare`: models x benchmarks into one tidy
-  table (resumable, locally or on Ray) and its leaderboard; :class:`Study`: a user's
-  own data scored like a benchmark; :class:`Benchmark`,
+  table (resumable, locally or on Ray) and its leaderboard; :func:`plan`: what a run
+  would cost (forward passes, feature bytes, peak memory, time) before it runs;
+  :class:`Study`: a user's own data scored like a benchmark; :class:`Benchmark`,
   :class:`RunSettings`, :func:`get_benchmark`, :func:`available_benchmarks`: the
   registered benchmarks and the settings a run uses;
 - :func:`load_dataset`, :func:`available_datasets`; :class:`Stimuli`,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "score": ("brainalign.scoring", "score"),
+    "plan": ("brainalign.scoring", "plan"),
     "sweep": ("brainalign.sweeps", "sweep"),
     "compare": ("brainalign.sweeps", "compare"),
     "Benchmark": ("brainalign.benchmarks.benchmark", "Benchmark"),

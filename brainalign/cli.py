@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from brainalign.planning.cost import CellPlan
+    from brainalign.sweeps import SweepConfig
+
 
 class CommandError(Exception):
     """An error to report to the user in one line, without a traceback."""
@@ -524,6 +527,35 @@ def _add_score_parser(commands: argparse._SubParsersAction) -> None:
         "select within each layer), next to as many random units (control 'random-units'); "
         "text benchmarks only",
     )
+    _add_plan_options(score)
+
+
+def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    """``--dry-run`` and ``--recalibrate`` of ``score`` and ``sweep``."""
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each cell's cost plan (forward passes, feature bytes, peak memory, time) "
+        "and exit without loading a model or writing results; non-zero exit when a cell "
+        "would not fit in memory",
+    )
+    parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="with --dry-run: measure this machine again (memory baseline, GEMM and ridge "
+        "speed) instead of using the cached calibration",
+    )
+
+
+def _print_plans(plans: Sequence[CellPlan]) -> int:
+    """Print the plan table; refuse (CommandError) when a cell would not fit."""
+    from brainalign.planning.cost import format_plans
+
+    print(format_plans(plans))
+    refused = [plan.refusal for plan in plans if plan.refusal]
+    if refused:
+        raise CommandError("\n".join(refused))
+    return 0
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -551,7 +583,22 @@ def run_score(args: argparse.Namespace) -> int:
         raise CommandError("--option gives the same option twice")
     _silence_progress(args.quiet)
     start = time.perf_counter()
+    if args.recalibrate and not args.dry_run:
+        raise CommandError("--recalibrate goes with --dry-run")
     try:
+        if args.dry_run:
+            from brainalign.scoring import plan
+
+            plans = plan(
+                models, args.benchmark, study=args.study, recalibrate=args.recalibrate,
+                weights="untrained" if args.untrained else "pretrained",
+                untrained_twin=not args.no_untrained, seed=args.seed, layers=args.layers,
+                heads=args.heads, context_words=args.context_words, device=args.device,
+                dtype=args.dtype, batch_size=args.batch_size, store=args.store,
+                options=options, instruction=args.instruction,
+                instruction_format=args.instruction_format, units=args.units,
+            )  # fmt: skip
+            return _print_plans(plans)
         results = score(
             models,
             args.benchmark,
@@ -650,6 +697,7 @@ def _add_sweep_parsers(commands: argparse._SubParsersAction) -> None:
         help="replace results of other settings in the output folder (else refused)",
     )
     sweep.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_plan_options(sweep)
     compare = commands.add_parser(
         "compare",
         help="leaderboard of a results folder; scores against a model property; pairs",
@@ -736,13 +784,17 @@ def run_sweep(args: argparse.Namespace) -> int:
     import time
 
     from brainalign._io import OutputDirectoryError
-    from brainalign.parallel import RayConnectionError
+    from brainalign.parallel import CellResourcesError, RayConnectionError
     from brainalign.runs import RunFolderError
     from brainalign.sweeps import SweepConfigError, SweepError, compare, load_config, sweep
 
     start = time.perf_counter()
+    if args.recalibrate and not args.dry_run:
+        raise CommandError("--recalibrate goes with --dry-run")
     try:
         config = load_config(args.config)
+        if args.dry_run:
+            return _dry_run_sweep(config, args.recalibrate)
         out = args.out.resolve() if args.out is not None else config.out
         results = sweep(
             config,
@@ -757,6 +809,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         SweepError,
         RunFolderError,
         RayConnectionError,
+        CellResourcesError,  # a cell no node of the cluster could run
         OutputDirectoryError,
         ImportError,  # engine: ray without ray installed
     ) as error:
@@ -766,6 +819,19 @@ def run_sweep(args: argparse.Namespace) -> int:
     print(f"\nwrote {out / 'results.csv'} (and results.parquet)")
     print(f"time: {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _dry_run_sweep(config: SweepConfig, recalibrate: bool) -> int:
+    """``sweep --dry-run``: the plan of every cell (:func:`brainalign.planning.cost.
+    plan_sweep`); a cell that cannot be prepared is reported as the run would."""
+    from brainalign.planning.calibration import machine_calibration
+    from brainalign.planning.cost import plan_sweep
+
+    try:
+        plans = plan_sweep(config, calibration=machine_calibration(refresh=recalibrate))
+    except (ValueError, OSError) as error:  # settings, studies, data: named by their errors
+        raise CommandError(str(error)) from error
+    return _print_plans(plans)
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
-    from brainalign.parallel import Outcome
+    from brainalign.parallel import CellResources, Outcome
 
 __all__ = [
     "CELLS_DIR",
@@ -131,11 +131,21 @@ class CellTask:
     benchmark : Benchmark
         The benchmark itself (a registered one, or a user's study), so a worker never
         looks it up by name.
+    resources : CellResources, optional
+        What the cell needs on a Ray node (:class:`~brainalign.parallel.CellResources`);
+        None asks for the executor's default (one CPU, GPUs by ``num_gpus_per_task``).
+        The local executor ignores it.
     """
 
     cell: Cell
     settings: RunSettings
     benchmark: Benchmark
+    resources: CellResources | None = None
+
+    @property
+    def label(self) -> str:
+        """``"<model> on <benchmark id@version>"``, how messages name the cell."""
+        return f"{self.cell.model} on {self.cell.benchmark}"
 
     @classmethod
     def of(cls, settings: RunSettings, benchmark: Benchmark) -> CellTask:
@@ -402,6 +412,11 @@ class RunFolder:
         self._invocation["cells_computed"] += 1
         self._save_record()
 
+    def note(self, **values: Any) -> None:
+        """Record more about this invocation in ``run.json`` (JSON values)."""
+        self._invocation.update(values)
+        self._save_record()
+
     def finish(self) -> None:
         """Record the invocation's end (and the weight hashes of models downloaded by it)."""
         for model, identity in self.record["models"].items():
@@ -481,11 +496,16 @@ def run_cells(
     ----------
     tasks : sequence of CellTask
     executor : LocalExecutor or RayExecutor
-        (:mod:`brainalign.parallel`), not yet entered.
+        (:mod:`brainalign.parallel`), not yet entered. Each task's ``resources`` go
+        with it (a Ray executor refuses, before running anything, a cell that no node
+        could run: :class:`~brainalign.parallel.CellResourcesError`).
     folder : RunFolder, optional
-        Where each finished cell is written at once.
+        Where each finished cell is written at once (by this process only, once per
+        cell, even when Ray ran a cell again after losing its worker); the Ray
+        executor's feature-sharing counts go into the invocation's record
+        (``shared_feature_entries``).
     wants_gpu : bool
-        Ask the executor for GPUs per task.
+        Ask the executor for GPUs per task (tasks without declared resources).
     log : callable, optional
         Called with one line per finished or failed cell.
 
@@ -502,7 +522,14 @@ def run_cells(
     if not tasks:
         return rows, failures
     with executor:
-        for index, outcome in executor.map_unordered(compute_cell, tasks, wants_gpu=wants_gpu):
+        outcomes = executor.map_unordered(
+            compute_cell,
+            tasks,
+            wants_gpu=wants_gpu,
+            resources=[task.resources for task in tasks],
+            labels=[task.label for task in tasks],
+        )
+        for index, outcome in outcomes:
             cell = tasks[index].cell
             if outcome.ok:
                 if folder is not None:
@@ -515,4 +542,7 @@ def run_cells(
             else:
                 failures.append((cell, outcome))
                 log(f"FAILED {cell.model} on {cell.benchmark}: {outcome.error}")
+    shared = getattr(executor, "shared_stats", None)
+    if folder is not None and shared is not None:
+        folder.note(shared_feature_entries=shared)
     return rows, failures

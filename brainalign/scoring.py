@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.encoders.store import FeatureStore
     from brainalign.parallel import Outcome
+    from brainalign.planning.cost import CellPlan
     from brainalign.runs import Cell
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "check_distinct",
     "count_forward_passes",
     "make_settings",
+    "plan",
     "preflight",
     "resolve_benchmarks",
     "resolve_studies",
@@ -52,7 +54,8 @@ __all__ = [
 #: Exception types whose message is reported as it is (a bad option, a model that does
 #: not load, missing data); any other is reported with its type name.
 USER_ERRORS = ("ValueError", "OSError", "FileNotFoundError", "ModelLoadError",
-               "SettingsError", "MissingBenchmarkDataError", "NotInCacheError")  # fmt: skip
+               "SettingsError", "MissingBenchmarkDataError", "NotInCacheError",
+               "DoesNotFitError")  # fmt: skip
 
 
 class BenchmarkRunError(RuntimeError):
@@ -364,6 +367,53 @@ def score(
     from brainalign.results import make_results
 
     return make_results(results)
+
+
+def plan(
+    models: str | Sequence[str],
+    benchmarks: str | Benchmark | Sequence[str | Benchmark] | None = None,
+    *,
+    study: Any = None,
+    recalibrate: bool = False,
+    **settings: Any,
+) -> list[CellPlan]:
+    """The cost plan of :func:`score` with the same arguments, without scoring anything.
+
+    Every cell's task is prepared (its data loaded; no model is loaded and no forward
+    pass is made) and costed by :func:`brainalign.planning.cost.plan_cell`: forward
+    passes, feature bytes, peak host and device memory and time, from a calibration of
+    this machine (:mod:`brainalign.planning.calibration`, cached).
+
+    Parameters
+    ----------
+    models, benchmarks, study
+        As for :func:`score`.
+    recalibrate : bool, default False
+        Measure this machine again instead of using the cached calibration.
+    **settings
+        The run settings of :func:`score` (``layers``, ``heads``, ``dtype``,
+        ``batch_size``, ``store``, ``options``, ...).
+
+    Returns
+    -------
+    list of CellPlan
+        One per (model, benchmark) cell, models first; ``refusal`` says why a cell would
+        not fit in memory, and with which options it would.
+        :func:`brainalign.planning.cost.format_plans` prints them as a table.
+
+    Raises
+    ------
+    brainalign.benchmarks.settings.SettingsError
+        For a bad or unused setting (as :func:`score`).
+    """
+    from brainalign.planning.calibration import machine_calibration
+    from brainalign.planning.cost import plan_cells
+
+    runs = make_settings(models, **settings)
+    registered = [] if benchmarks is None else resolve_benchmarks(benchmarks)
+    records = check_distinct(registered + resolve_studies(study))
+    preflight(runs, records)
+    return plan_cells(runs, records, calibration=machine_calibration(refresh=recalibrate))
 
 
 def write_run_outputs(folder: Any, *, figures: bool = True) -> pd.DataFrame:

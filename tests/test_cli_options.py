@@ -72,6 +72,8 @@ NO_VALUE = {
     "--properties": "a CSV, read and checked by read_properties",
     "--pairs": "flag",
     "--figures": "a folder, checked when written",
+    "--dry-run": "flag",
+    "--recalibrate": "flag; refused without --dry-run (run_score, run_sweep)",
 }
 
 #: Required arguments, so that only the option under test can fail.

@@ -18,6 +18,7 @@ PACKAGES = (
     "brainalign.alignment.stats",
     "brainalign.encoders.store",
     "brainalign.results",
+    "brainalign.planning",
 )
 HEAVY = ("torch", "transformers")
 

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.datasets.recording import Recording
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "NUISANCE_CONTROL",
@@ -134,6 +135,18 @@ class AliceTask:
         if len(self.recording.subjects) < 2:
             return None
         return noise_ceiling(self.recording)
+
+    def workload(self) -> Workload:
+        """The story's words (:func:`~brainalign.benchmarks.continuous.story_workload`)."""
+        from brainalign.benchmarks.continuous import story_workload
+        from brainalign.benchmarks.controls import position_feature_names
+
+        regressors = {
+            "n_regressors": len(NUISANCE_REGRESSORS),
+            "n_subjects": len(self.recording.subjects),
+            "position_width": len(position_feature_names()),
+        }
+        return story_workload(self.recording, self.settings, self.encoding, **regressors)
 
 
 def prepare(benchmark: Benchmark, settings: RunSettings) -> AliceTask:

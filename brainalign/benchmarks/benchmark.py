@@ -8,8 +8,12 @@ a versioned id. :meth:`Benchmark.run` is the only way a score is made:
    settings.check_settings`: a setting it would not use is an error);
 2. the dataset's files are checked (:meth:`Benchmark.check_data`);
 3. the benchmark's *task* is prepared (its runner: ``prepare(benchmark, settings)``,
-   which loads the data once) and asked for the scores of the model, of its untrained
-   twin, of its controls and for the ceiling (:class:`BenchmarkTask`);
+   which loads the data once); a task that describes its ``workload()`` is planned
+   (:mod:`brainalign.planning`) and the cell refused with
+   :class:`~brainalign.planning.errors.DoesNotFitError` when its predicted peak memory
+   exceeds what is available, before any forward pass; then the task is asked for the
+   scores of the model, of its untrained twin, of its controls and for the ceiling
+   (:class:`BenchmarkTask`);
 4. ``Benchmark.run`` labels every row (``model``, ``weights``, ``control``,
    ``control_of``, ``benchmark``, ``dataset``, ``metric``), flags the rows scored from
    features that are the same for every item (``features_flag``, with one
@@ -44,6 +48,8 @@ from brainalign.benchmarks.settings import RunSettings, check_settings
 from brainalign.benchmarks.units import RANDOM_UNITS_CONTROL, units_per_row
 from brainalign.datasets.download import NotInCacheError
 from brainalign.encoders.cards import attach_model_card, model_card
+from brainalign.encoders.store.usage import recording_entries
+from brainalign.planning.store_hits import record_variant
 from brainalign.results.schema import UNIT_KEYS
 
 if TYPE_CHECKING:
@@ -180,6 +186,12 @@ class BenchmarkTask(Protocol):
     def ceiling(self) -> pd.DataFrame | None:
         """The ceiling: :data:`CEILING_KEYS` columns present in the rows, ``ceiling``,
         and any other ceiling columns; None when the benchmark has no ceiling."""
+
+    # Optional: ``workload(self) -> brainalign.planning.workload.Workload``, what the
+    # task will compute (stimulus sets, fits, data held), read without running a model
+    # by the cost plan (:mod:`brainalign.planning`) and by the memory check that
+    # :meth:`Benchmark.run` makes before any forward pass. A task without it is
+    # planned as "unknown" and never refused.
 
 
 #: A runner: ``prepare(benchmark, settings) -> BenchmarkTask``.
@@ -396,13 +408,16 @@ class Benchmark:
         where = f"{self.versioned_id} {settings_.model}"
         PROGRESS.info("%s: loading %s", where, self.dataset)
         task = self.resolve_runner()(self, settings_)
+        _check_fits(self, settings_, task)
         frames = []
         scored: ModelScores | None = None
         constant: dict[str, list[tuple[int, int | None]]] = {}
         for weights in settings_.variants:
             began = time.perf_counter()
             PROGRESS.info("%s (%s): features and scores", where, weights)
-            scores = task.score_model(weights)
+            with recording_entries() as used:  # what the next plan of this cell may skip
+                scores = task.score_model(weights)
+            record_variant(settings_, self, weights, used)
             PROGRESS.info(
                 "%s (%s): %s in %.1f s", where, weights, _counts(scores.rows),
                 time.perf_counter() - began,
@@ -450,6 +465,23 @@ class Benchmark:
         PROGRESS.info("%s %s: random-units control", self.versioned_id, settings.model)
         scores = self.resolve_runner()(self, drawn).score_model(settings.weights)
         return _label(scores.rows, control=RANDOM_UNITS_CONTROL, control_of=settings.model)
+
+
+def _check_fits(benchmark: Benchmark, settings: RunSettings, task: BenchmarkTask) -> None:
+    """Refuse a cell that would not fit in memory, before any forward pass
+    (:func:`brainalign.planning.cost.check_cell_fits`: raises
+    :class:`~brainalign.planning.errors.DoesNotFitError`). A failure of the plan itself
+    is logged and the run goes on: a plan never stops a run it cannot size."""
+    from brainalign.planning.cost import check_cell_fits
+    from brainalign.planning.errors import DoesNotFitError
+
+    try:
+        check_cell_fits(settings, benchmark, task)
+    except DoesNotFitError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the plan is advice; the run decides
+        PROGRESS.warning("%s: no memory plan (%s: %s)", benchmark.versioned_id,
+                         type(error).__name__, error)  # fmt: skip
 
 
 def _with_head_properties(rows: pd.DataFrame, settings: RunSettings) -> pd.DataFrame:

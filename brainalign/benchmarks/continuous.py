@@ -25,6 +25,7 @@ from brainalign.encoders.features import Features
 if TYPE_CHECKING:
     from brainalign.benchmarks.benchmark import Benchmark, ModelScores
     from brainalign.benchmarks.settings import RunSettings
+    from brainalign.planning.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,63 @@ def score_regressors(
         )
         frames.append(_rows(subset, result.scores, pd.NA))
     return pd.concat(frames, ignore_index=True)
+
+
+def story_workload(
+    recording: Recording,
+    settings: RunSettings,
+    encoding: EncodingSettings,
+    *,
+    n_regressors: int = 0,
+    n_subjects: int = 1,
+    position_width: int = 0,
+) -> Workload:
+    """The workload of a story benchmark: the recording's words read by the text encoder
+    (causal windows, or preceding-word windows), a delayed ridge per layer onto every
+    unit, and the controls (per-subject regressors, a position design) on the same fits.
+
+    Parameters
+    ----------
+    recording : Recording
+        Continuous, (n_volumes, n_units), its words in ``stimuli``.
+    settings : RunSettings
+    encoding : EncodingSettings
+    n_regressors, n_subjects : int
+        Columns of the recording's own regressors, fitted once per subject (0: none).
+    position_width : int
+        Columns of a position control (0: none).
+    """
+    from brainalign.planning.workload import Fit, Width, Workload, feature_set_fits, text_set
+
+    words = recording.stimuli.table["text"].astype(str).tolist()
+    options = {
+        "n_delays": len(encoding.delays),
+        "n_splits": encoding.n_splits,
+        "inner_splits": encoding.inner_splits,
+        "n_alphas": None if encoding.alphas is None else len(encoding.alphas),
+    }
+    shape = {"n_samples": recording.n_samples, "n_targets": recording.n_units}
+    fits = list(feature_set_fits(settings, "ridge", **shape, **options))
+    per_subject = {**shape, "n_targets": max(1, recording.n_units // max(n_subjects, 1))}
+    if n_regressors:
+        fits.append(
+            Fit(
+                "ridge",
+                **per_subject,
+                width=Width("fixed", n_regressors),
+                over="once",
+                repeats=n_subjects,
+                **{**options, "n_delays": options["n_delays"] + 1},
+            )
+        )
+    if position_width:
+        fits.append(Fit("ridge", **shape, width=Width("fixed", position_width), over="once",
+                        **options))  # fmt: skip
+    return Workload(
+        stimuli=(text_set(words, "window", settings, f"{len(words)} words"),),
+        fits=tuple(fits),
+        data_bytes=int(recording.data.nbytes),
+    )
 
 
 def noise_ceiling(recording: Recording) -> pd.DataFrame:

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.datasets.recording import Recording
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "POSITION_CONTROL",
@@ -278,6 +279,19 @@ class ReadingTimeTask:
         columns = (rt, self.table["sd_rt"].to_numpy(), self.table["n_subjects"].to_numpy())
         value = float(reliability_ceiling(*(c[keep, None] for c in columns))[0])
         return pd.DataFrame({"unit": [READING_TIME], "ceiling": [value]})
+
+    def workload(self) -> Workload:
+        """Every word's surprisal (causal windows over each story); linear fits."""
+        from brainalign.planning.workload import Fit, StimulusSet, Width, Workload
+
+        words = tuple(self.table["word"].astype(str))
+        fit = {"n_samples": len(words), "n_targets": 1, "width": Width("fixed", 1)}
+        return Workload(
+            stimuli=(StimulusSet("surprisal", len(words), f"{len(words)} words", reading="story",
+                                 texts=words, groups=tuple(self.table["story"])),),
+            fits=(Fit("linear", **fit, over="once", repeats=2),),
+            data_bytes=int(self.table.memory_usage(deep=True).sum()),
+        )  # fmt: skip
 
 
 def prepare(benchmark: Benchmark, settings: RunSettings) -> ReadingTimeTask:

@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.encoders.features import Features
     from brainalign.encoders.store import FeatureStore
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "COMPARISON",
@@ -431,6 +432,35 @@ class ImageRsaTask:
             return None
         lower, upper = (float(b) for b in rdm_noise_ceiling(self.data_rdms, COMPARISON))
         return pd.DataFrame({"unit": [self.target], "ceiling": [upper], "ceiling_lower": [lower]})
+
+    def workload(self) -> Workload:
+        """The images (:func:`image_rsa_workload`) against every data RDM."""
+        return image_rsa_workload(self, len(self.data_rdms), self.data_rdms.nbytes)
+
+
+def image_rsa_workload(task: Any, n_targets: int, data_bytes: int) -> Workload:
+    """The workload of an image RSA task: its images read once per variant, every layer's
+    (and head's) RDM held at once and compared with ``n_targets`` data RDMs, and the
+    random-feature control (as wide as the last layer).
+
+    ``task`` has ``settings``, ``images`` and ``conditions`` (:func:`score_image_rdms`).
+    """
+    from brainalign.planning.workload import StimulusSet, Width, Workload, feature_set_fits
+
+    n_images = len(task.conditions)
+    images = StimulusSet("image", n_images, f"{n_images} images", heads=task.settings.heads)
+    return Workload(
+        stimuli=(images,),
+        fits=feature_set_fits(
+            task.settings,
+            "rsa",
+            n_samples=n_images,
+            n_targets=n_targets,
+            control_width=Width(),
+            stacked=True,
+        ),  # fmt: skip
+        data_bytes=int(np.asarray(task.images).nbytes) + int(data_bytes),
+    )
 
 
 def score_image_rdms(task: Any, weights: str) -> ModelScores:

@@ -94,6 +94,7 @@ if TYPE_CHECKING:
     from brainalign.datasets.recording import Recording
     from brainalign.encoders.features import Features
     from brainalign.encoders.store import FeatureStore
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "POSITION_CONTROL",
@@ -645,6 +646,39 @@ class LanguageRidgeTask:
     def ceiling(self) -> pd.DataFrame | None:
         """The assembly's ceiling, else the spec's inter-subject ceiling (module docs)."""
         return _ceiling(self.presented, self.spec, self.scorer)
+
+    def workload(self) -> Workload:
+        """The items in reading order; a group-fold ridge per layer (and head) and the
+        position control onto every neuroid."""
+        from brainalign.benchmarks.controls import position_feature_names
+        from brainalign.planning.workload import Workload, feature_set_fits, text_set
+
+        items = self.presented.items["text"].astype(str).tolist()
+        reading = "window" if self.spec.context == "window" else self.spec.context
+        scorer = self.scorer
+        n_groups = len(np.unique(scorer.folds))
+        return Workload(
+            stimuli=(
+                text_set(
+                    items,
+                    reading,
+                    self.settings,
+                    f"{len(items)} items",
+                    groups=self.presented.items["group"].tolist(),
+                ),
+            ),  # fmt: skip
+            fits=feature_set_fits(
+                self.settings,
+                "ridge",
+                n_samples=len(items),
+                n_targets=self.presented.data.shape[1],
+                control_width=len(position_feature_names(self.n_harmonics)),
+                n_splits=min(scorer.n_splits, n_groups),
+                inner_splits=scorer.inner_splits,
+                n_alphas=None if scorer.alphas is None else len(scorer.alphas),
+            ),  # fmt: skip
+            data_bytes=int(self.presented.data.nbytes),
+        )
 
 
 def prepare(benchmark: Benchmark, settings: RunSettings) -> LanguageRidgeTask:

@@ -54,10 +54,13 @@ from brainalign.benchmarks.controls import sound_envelope
 from brainalign.datasets.catalogue import fetch, load
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.datasets.recording import Recording
     from brainalign.encoders.features import Features
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "ENVELOPE_CONTROL",
@@ -151,6 +154,41 @@ class LebelAudioTask:
 
     def ceiling(self) -> None:
         """No ceiling: one presentation of one subject (module documentation)."""
+        return None
+
+    def workload(self) -> Workload:
+        """The story's audio once per variant; the delayed ridge per layer onto every
+        voxel, and the envelope control."""
+        from brainalign.planning.workload import StimulusSet, Workload, feature_set_fits
+
+        seconds = audio_seconds([self.audio])
+        encoding = self.encoding
+        return Workload(
+            stimuli=(StimulusSet("audio", 0, f"{STORY} audio", seconds=seconds),),
+            fits=feature_set_fits(
+                self.settings,
+                "ridge",
+                n_samples=self.recording.n_samples,
+                n_targets=self.recording.n_units,
+                control_width=1,
+                n_delays=len(encoding.delays),
+                n_splits=encoding.n_splits,
+                inner_splits=encoding.inner_splits,
+                n_alphas=None if encoding.alphas is None else len(encoding.alphas),
+            ),  # fmt: skip
+            data_bytes=int(self.recording.data.nbytes),
+            notes=() if seconds is not None else ("audio duration unknown",),
+        )
+
+
+def audio_seconds(paths: Sequence[str | Path]) -> float | None:
+    """Total duration (seconds) of audio files that soundfile reads; None when one is in
+    a format only PyAV decodes (its duration is then not known without decoding)."""
+    try:
+        import soundfile
+
+        return float(sum(soundfile.info(str(path)).duration for path in paths))
+    except Exception:  # noqa: BLE001 - soundfile cannot read it: unknown, never guessed
         return None
 
 

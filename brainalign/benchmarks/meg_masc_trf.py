@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.datasets.meg_masc import MEGMASCRun
     from brainalign.encoders.features import Features
+    from brainalign.planning.workload import Workload
 
 __all__ = ["MEGMASCTRFTask", "find_runs", "prepare", "story_run"]
 
@@ -175,6 +176,12 @@ class MEGMASCTRFTask:
     def ceiling(self) -> pd.DataFrame:
         """The square root of each sensor's reliability across the two sessions."""
         return session_ceiling(self.runs)
+
+    def workload(self) -> Workload:
+        """Each story's words (:func:`~brainalign.benchmarks.story_trf.story_workload`)."""
+        from brainalign.benchmarks.story_trf import story_workload
+
+        return story_workload(self.runs, self.settings, self.trf, n_controls=2)
 
 
 def _selection(options: dict, name: str, have: list[str], root: Path) -> list[str] | None:

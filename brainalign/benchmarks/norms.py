@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
     from brainalign.benchmarks.benchmark import Benchmark
     from brainalign.benchmarks.settings import RunSettings
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "NormProbeTask",
@@ -298,6 +299,26 @@ class NormProbeTask:
                 "unit": table.dimensions,
                 "ceiling": reliability_ceiling(table.means, table.sds, table.counts),
             }
+        )
+
+    def workload(self) -> Workload:
+        """The word types read alone; a ridge probe per layer (and head) and control."""
+        from brainalign.planning.workload import Width, Workload, feature_set_fits, text_set
+
+        alphas = self.probe.get("alphas")
+        return Workload(
+            stimuli=(text_set(self.types, "isolated", self.settings, f"{len(self.types)} words"),),
+            fits=feature_set_fits(
+                self.settings,
+                "ridge",
+                n_samples=len(self.index),
+                n_targets=len(self.table.dimensions),
+                control_width=Width(),
+                n_splits=self.probe["n_splits"],
+                inner_splits=self.probe["inner_splits"],
+                n_alphas=None if alphas is None else len(alphas),
+            ),  # fmt: skip
+            data_bytes=3 * self.table.means.nbytes,
         )
 
 

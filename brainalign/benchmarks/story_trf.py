@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,10 @@ from brainalign.alignment.meeg_clock import impulse_features, onset_impulses
 from brainalign.alignment.metrics import pearson_columns
 from brainalign.alignment.trf import TemporalResponseFunction, cross_validated_trf
 from brainalign.results.schema import POSITION_COLUMNS
+
+if TYPE_CHECKING:
+    from brainalign.benchmarks.settings import RunSettings
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "ENVELOPE_CONTROL",
@@ -56,6 +61,7 @@ __all__ = [
     "runs_trf",
     "score_story_runs",
     "session_ceiling",
+    "story_workload",
     "whitened_components",
     "word_impulse_design",
 ]
@@ -435,6 +441,50 @@ def _sound_segments(a: StoryRun, b: StoryRun) -> list[tuple[int, int, int]]:
         if i >= 0 and j >= 0 and n > 1:
             segments.append((i, j, n))
     return segments
+
+
+def story_workload(
+    runs: Sequence[StoryRun], settings: RunSettings, trf: StoryTRFSettings, *, n_controls: int
+) -> Workload:
+    """The workload of story runs on the M/EEG clock: each story's words read once per
+    variant, then per layer a TRF per subject on ``n_components`` whitened components at
+    every lag, and ``n_controls`` one-column controls through the same TRF.
+
+    Parameters
+    ----------
+    runs : sequence of StoryRun
+    settings : RunSettings
+    trf : StoryTRFSettings
+    n_controls : int
+        One-column control designs (word onsets, sound envelope).
+    """
+    from brainalign.planning.workload import Fit, Width, Workload, text_set
+
+    stories: dict[str, list[str]] = {}
+    for run in runs:
+        stories.setdefault(run.story, run.words["text"].astype(str).tolist())
+    samples: dict[str, list[int]] = {}
+    for run in runs:
+        samples.setdefault(run.subject, []).append(run.n_samples)
+    largest = max(samples.values(), key=sum)
+    fit = {
+        "n_samples": sum(largest),
+        "n_targets": max(len(run.channels) for run in runs),
+        "repeats": len(samples),
+        "n_delays": int(round(trf.tmax * trf.sfreq)) - int(round(trf.tmin * trf.sfreq)) + 1,
+        "n_splits": len(largest) if len(largest) > 1 else trf.n_splits,
+        "inner_splits": trf.inner_splits,
+        "n_alphas": None if trf.alphas is None else len(trf.alphas),
+    }
+    fits = [Fit("trf", width=Width("fixed", trf.n_components), **fit)]
+    fits += [Fit("trf", width=Width("fixed", 1), over="once", **fit)] * n_controls
+    texts = [text_set(words, "window", settings, f"{story}: {len(words)} words")
+             for story, words in stories.items()]  # fmt: skip
+    return Workload(
+        stimuli=tuple(texts),
+        fits=tuple(fits),
+        data_bytes=sum(int(np.asarray(run.data).nbytes) for run in runs),
+    )
 
 
 def session_ceiling(runs: Sequence[StoryRun]) -> pd.DataFrame:

@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.datasets.behaviour import Triplets
     from brainalign.encoders.features import Features
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "ALL_PARTICIPANTS",
@@ -246,6 +247,35 @@ class TripletTask:
                 "ceiling_lower": [np.nan if c is None else c.leave_one_out],
                 "ceiling_sets": [0 if c is None else c.n_sets],
             }
+        )
+
+    def workload(self) -> Workload:
+        """The concepts (words read alone, or images); odd-one-out per layer and head."""
+        from brainalign.planning.workload import (
+            StimulusSet,
+            Width,
+            Workload,
+            feature_set_fits,
+            text_set,
+        )
+
+        settings = self.settings
+        if self.images is None:
+            types, _ = word_types(self.words)
+            read = text_set(types, "isolated", settings, f"{len(types)} words")
+        else:
+            n = len(self.concept_ids)
+            read = StimulusSet("image", n, f"{n} images", heads=settings.heads)
+        return Workload(
+            stimuli=(read,),
+            fits=feature_set_fits(
+                settings,
+                "triplets",
+                n_samples=len(self.triplets),
+                n_targets=1,
+                control_width=Width(),
+            ),  # fmt: skip
+            data_bytes=int(self.triplets.nbytes),
         )
 
 

@@ -52,6 +52,7 @@ from brainalign.benchmarks.image_rsa import (
 if TYPE_CHECKING:
     from brainalign.benchmarks.benchmark import Benchmark, ModelScores
     from brainalign.benchmarks.settings import RunSettings
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "GROUP",
@@ -142,6 +143,13 @@ class JudgementRsaTask:
         """The RSA noise ceiling over the people, for the person rows."""
         lower, upper = (float(b) for b in rdm_noise_ceiling(self.people, COMPARISON))
         return pd.DataFrame({"unit": [PERSON_UNIT], "ceiling": [upper], "ceiling_lower": [lower]})
+
+    def workload(self) -> Workload:
+        """The images against every person's RDM and the group's
+        (:func:`~brainalign.benchmarks.image_rsa.image_rsa_workload`)."""
+        from brainalign.benchmarks.image_rsa import image_rsa_workload
+
+        return image_rsa_workload(self, len(self.subjects) + 1, self.people.nbytes)
 
 
 def prepare(benchmark: Benchmark, settings: RunSettings) -> JudgementRsaTask:

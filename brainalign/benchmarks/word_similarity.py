@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.encoders.features import Features
     from brainalign.encoders.store import FeatureStore
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "ALL_RATERS",
@@ -397,6 +398,22 @@ class WordPairsTask:
     def ceiling(self) -> None:
         """None: the files hold mean ratings only (module documentation)."""
         return None
+
+    def workload(self) -> Workload:
+        """The word types read alone; a paired cosine per layer (and head) and control."""
+        from brainalign.planning.workload import Width, Workload, feature_set_fits, text_set
+
+        n_pairs = len(self.ratings)
+        return Workload(
+            stimuli=(text_set(self.types, "isolated", self.settings, f"{len(self.types)} words"),),
+            fits=feature_set_fits(
+                self.settings,
+                "similarity",
+                n_samples=n_pairs,
+                n_targets=1,
+                control_width=Width(),
+            ),  # fmt: skip
+        )
 
 
 def prepare(benchmark: Benchmark, settings: RunSettings) -> WordPairsTask:

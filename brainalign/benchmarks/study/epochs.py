@@ -80,6 +80,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.benchmark import Benchmark, BenchmarkTask
     from brainalign.benchmarks.settings import RunSettings
     from brainalign.benchmarks.study.study import Study
+    from brainalign.planning.workload import Workload
     from brainalign.stimuli import Stimuli
 
 __all__ = [
@@ -674,6 +675,31 @@ class EpochsEncodingTask(StimulusLayersTask):
             frame["ceiling"] = ceiling_from_reliability(frame["reliability"].to_numpy())
             frames.append(frame[["subject", "unit", "time", "ceiling", "reliability"]])
         return pd.concat(frames, ignore_index=True) if frames else None
+
+    def workload(self) -> Workload:
+        """The stimuli once per variant; per layer (and head) one ridge fit per subject
+        onto every channel x window time point, and the control."""
+        from brainalign.benchmarks.study.tasks import (
+            _ridge_fit_options,
+            _study_data_bytes,
+            stimulus_workload_set,
+        )
+        from brainalign.planning.workload import Width, Workload, feature_set_fits
+
+        widest = max(Y.shape[1] * Y.shape[2] for Y in self.averaged)
+        return Workload(
+            stimuli=(stimulus_workload_set(self.study, self.settings),),
+            fits=feature_set_fits(
+                self.settings,
+                "ridge",
+                n_samples=len(self.shared.order),
+                n_targets=widest,
+                control_width=Width(),
+                repeats=len(self.averaged),
+                **_ridge_fit_options(self.study),
+            ),  # fmt: skip
+            data_bytes=sum(int(Y.nbytes) for Y in self.averaged) + _study_data_bytes(self.study),
+        )
 
 
 def split_half_rdm_reliability(

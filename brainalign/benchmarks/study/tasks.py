@@ -34,7 +34,10 @@ import pandas as pd
 
 from brainalign.benchmarks.benchmark import ModelScores, constant_feature_sets
 from brainalign.benchmarks.controls import random_vectors
-from brainalign.benchmarks.lebel_audio import ENVELOPE_CONTROL  # the audio control's name
+from brainalign.benchmarks.lebel_audio import (  # the audio control's name, durations
+    ENVELOPE_CONTROL,
+    audio_seconds,
+)
 from brainalign.benchmarks.norms import NormProbeTask
 from brainalign.benchmarks.story_trf import ONSET_CONTROL  # on the M/EEG clock
 from brainalign.benchmarks.units import restrict_run_features
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from brainalign.benchmarks.study.study import Study
     from brainalign.datasets.recording import Recording
     from brainalign.encoders.features import Features
+    from brainalign.planning.workload import Workload
 
 __all__ = [
     "ENVELOPE_CONTROL",
@@ -150,6 +154,34 @@ def _subjects(units: pd.DataFrame) -> np.ndarray:
     return np.full(len(units), "all", dtype=object)
 
 
+# ----------------------------------------------------------------------------- workloads
+
+
+def stimulus_workload_set(study: Study, settings: RunSettings) -> Any:
+    """The :class:`~brainalign.planning.workload.StimulusSet` that
+    :func:`stimulus_features` reads: the study's texts in its context mode, or images."""
+    from brainalign.planning.workload import StimulusSet, text_set
+
+    n = len(study.stimuli)
+    if study.modality == "image":
+        return StimulusSet("image", n, f"{n} images", heads=settings.heads)
+    texts = study.stimuli.table["text"].astype(str).tolist()
+    table = study.stimuli.table
+    groups = table["group"].astype(str).tolist() if "group" in table.columns else ()
+    return text_set(texts, study.context, settings, f"{n} texts", groups=groups)
+
+
+def _ridge_fit_options(study: Study) -> dict[str, Any]:
+    """:class:`~brainalign.planning.workload.Fit` fields of the study's ridge options."""
+    options = study.ridge_options()
+    alphas = options.get("alphas")
+    return {
+        "n_splits": options["n_splits"],
+        "inner_splits": options["inner_splits"],
+        "n_alphas": None if alphas is None else len(alphas),
+    }
+
+
 # ----------------------------------------------------------------------------- event encoding
 
 
@@ -213,6 +245,24 @@ class EventEncodingTask(StimulusLayersTask):
     def ceiling(self) -> pd.DataFrame | None:
         """Split-half reliability over repeats (Spearman-Brown), on the r scale; else none."""
         return self.study.repeat_ceiling(self.labels)
+
+    def workload(self) -> Workload:
+        """The stimuli once per variant; a ridge per layer (and head) and the control."""
+        from brainalign.planning.workload import Width, Workload, feature_set_fits
+
+        held = self.responses.data.nbytes + _study_data_bytes(self.study)
+        return Workload(
+            stimuli=(stimulus_workload_set(self.study, self.settings),),
+            fits=feature_set_fits(
+                self.settings,
+                "ridge",
+                n_samples=len(self.rows_of_stimuli),
+                n_targets=self.responses.n_units,
+                control_width=Width(),
+                **_ridge_fit_options(self.study),
+            ),  # fmt: skip
+            data_bytes=int(held),
+        )
 
 
 # ----------------------------------------------------------------------------- continuous
@@ -349,6 +399,52 @@ class ContinuousEncodingTask:
         """Leave-one-subject-out ISC of units shared by every subject; else none."""
         return self.study.isc_ceiling(self.labels, self.runs)
 
+    def _fits(self, width: Any) -> tuple[Any, ...]:
+        """The model's fits on ``width`` columns per layer and the one-column control:
+        delayed ridge, or on the M/EEG clock a TRF on the whitened components."""
+        from brainalign.planning.workload import Fit, Width
+
+        recording = self.study.recording
+        shape = {"n_samples": recording.n_samples, "n_targets": recording.n_units}
+        if self.study.on_meeg_clock:
+            trf = self.study.trf_settings()
+            n_runs = len(self._run_slices())
+            options = {
+                "n_delays": int(round(trf.tmax * trf.sfreq)) - int(round(trf.tmin * trf.sfreq)) + 1,
+                "n_splits": n_runs if n_runs > 1 else trf.n_splits,
+                "inner_splits": trf.inner_splits,
+                "n_alphas": None if trf.alphas is None else len(trf.alphas),
+            }
+            kind, width = "trf", Width("fixed", trf.n_components)
+        else:
+            delays = self.study.ridge_options().get("delays", (1, 2, 3, 4))
+            options = {**_ridge_fit_options(self.study), "n_delays": len(delays)}
+            kind = "ridge"
+        return (
+            Fit(kind, **shape, width=width, **options),
+            Fit(kind, **shape, width=Width("fixed", 1), over="once", **options),
+        )
+
+    def workload(self) -> Workload:
+        """The words (preceding-word or causal windows) once per variant, then per layer
+        the delayed ridge (or TRF) onto every unit, and the one-column control."""
+        from brainalign.planning.workload import Width, Workload, text_set
+
+        words = self.study.stimuli.table["text"].astype(str).tolist()
+        return Workload(
+            stimuli=(
+                text_set(
+                    words,
+                    "window",
+                    self.settings,
+                    f"{len(words)} words",
+                    groups=self.study.stimuli.table["group"].astype(str).tolist(),
+                ),
+            ),  # fmt: skip
+            fits=self._fits(Width()),
+            data_bytes=int(self.study.recording.data.nbytes),
+        )
+
 
 class AudioEncodingTask(ContinuousEncodingTask):
     """Each run's audio frames, resampled to its samples, delayed, ridge (module doc)."""
@@ -398,6 +494,22 @@ class AudioEncodingTask(ContinuousEncodingTask):
         onsets, runs = self._frame_clock(np.concatenate(ids), np.concatenate(times))
         design = self._resample(np.concatenate(values)[:, None], onsets, runs)
         return {ENVELOPE_CONTROL: self._rows(design)}
+
+    def workload(self) -> Workload:
+        """Each run's audio once per variant; the delayed ridge per layer and the
+        envelope control."""
+        from brainalign.planning.workload import StimulusSet, Width, Workload
+
+        paths = self.study.media["path"].astype(str).tolist()
+        seconds = audio_seconds(paths)
+        notes = () if seconds is not None else ("audio duration unknown (not a soundfile format)",)
+        audio = StimulusSet("audio", 0, f"{len(paths)} audio files", seconds=seconds)
+        return Workload(
+            stimuli=(audio,),
+            fits=self._fits(Width()),
+            data_bytes=int(self.study.recording.data.nbytes),
+            notes=notes,
+        )
 
 
 def frame_luminance(path: str, times: np.ndarray) -> np.ndarray:
@@ -474,6 +586,18 @@ class VideoEncodingTask(ContinuousEncodingTask):
         ]
         return {LUMINANCE_CONTROL: self._rows(self._by_sample(luminance)[:, None])}
 
+    def workload(self) -> Workload:
+        """A clip per sample once per variant; the delayed ridge per layer and the
+        luminance control."""
+        from brainalign.planning.workload import StimulusSet, Width, Workload
+
+        n = self.study.recording.n_samples
+        return Workload(
+            stimuli=(StimulusSet("video", n, f"{n} clips"),),
+            fits=self._fits(Width()),
+            data_bytes=int(self.study.recording.data.nbytes),
+        )
+
 
 # ----------------------------------------------------------------------------- RSA
 
@@ -543,6 +667,33 @@ class RsaTask:
             )
             frames.append({"unit": unit, "ceiling": float(upper), "ceiling_lower": float(lower)})
         return pd.DataFrame(frames) if frames else None
+
+    def workload(self) -> Workload:
+        """The stimuli once per variant; every layer's (and head's) RDM held at once and
+        compared with every data RDM, and the control's RDM."""
+        from brainalign.planning.workload import Width, Workload, feature_set_fits
+
+        n = len(self.study.stimuli)
+        return Workload(
+            stimuli=(stimulus_workload_set(self.study, self.settings),),
+            fits=feature_set_fits(
+                self.settings,
+                "rsa",
+                n_samples=n,
+                n_targets=len(self.data_rdms),
+                control_width=Width(),
+                stacked=True,
+            ),  # fmt: skip
+            data_bytes=int(self.data_rdms.nbytes) + _study_data_bytes(self.study),
+        )
+
+
+def _study_data_bytes(study: Study) -> int:
+    """Bytes of the responses a study holds (recording or epochs)."""
+    if study.recording is not None:
+        return int(study.recording.data.nbytes)
+    epochs = getattr(study, "epochs", None)
+    return 0 if epochs is None else sum(int(s.data.nbytes) for s in epochs.subjects)
 
 
 # ----------------------------------------------------------------------------- ratings

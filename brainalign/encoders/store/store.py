@@ -44,6 +44,8 @@ from brainalign.encoders.store.files import (
     _read_json,
 )
 from brainalign.encoders.store.keys import _canonical_json, _check_key, _model_slug
+from brainalign.encoders.store.shared import read_entry as _shared_read
+from brainalign.encoders.store.usage import note_entry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -170,7 +172,8 @@ class FeatureStore:
                 f"no complete feature-store entry for model {key['model']!r} at "
                 f"{str(path)!r}: {reason}; compute it (get_or_compute) to (re)write it"
             )
-        return _read_entry(path, manifest, mmap)
+        note_entry(path)
+        return _shared_read(path, manifest, mmap, _read_entry)
 
     def try_load(self, entry: EntryRef, mmap: bool = True) -> Features | None:
         """The entry (key or name) if it is complete, else ``None`` (one look at the entry).
@@ -183,7 +186,9 @@ class FeatureStore:
         manifest, _ = self._inspect_ref(entry)
         if manifest is None:
             return None
-        return _read_entry(self.key_path(manifest["key"]), manifest, mmap)
+        path = self.key_path(manifest["key"])
+        note_entry(path)
+        return _shared_read(path, manifest, mmap, _read_entry)
 
     def verify(self, entry: EntryRef) -> bool:
         """Re-hash every file of a complete entry against its manifest (slow: reads all).
