@@ -137,8 +137,9 @@ def _check_pair(name: str, a: ArrayLike, b: ArrayLike) -> tuple[Any, Any, bool]:
 
 
 def _constant(a: Any, xp: Any) -> Any:
-    """Boolean (n_targets,): the columns whose values are all equal."""
-    return xp.max(a, axis=0) == xp.min(a, axis=0)
+    """Boolean (n_targets,) of (n_samples, n_targets) ``a`` (or (n_sets, n_targets) of
+    (n_sets, n_samples, n_targets)): the columns whose values are all equal."""
+    return xp.max(a, axis=-2) == xp.min(a, axis=-2)
 
 
 def _ratio(num: Any, den: Any, xp: Any) -> Any:
@@ -174,16 +175,30 @@ class TargetScorer:
 
         Nan where ``Y`` is constant, and for Pearson also where ``pred`` is.
         """
+        return self.many(pred[None])[0]
+
+    def many(self, preds: Any) -> Any:
+        """Scores of several predictions of ``Y`` at once (e.g. one per ridge penalty).
+
+        Parameters
+        ----------
+        preds : array, shape (n_sets, n_samples, n_targets)
+
+        Returns
+        -------
+        array, shape (n_sets, n_targets)
+            Nan where ``Y`` is constant, and for Pearson also where a prediction is.
+        """
         xp = self.xp
         if self.scoring == "r2":
-            residual = self.Y - pred
-            ss_res = xp.sum(residual * residual, axis=0)
-            r2 = 1.0 - _ratio(ss_res, self.ss_true, xp)
+            residual = self.Y - preds
+            ss_res = xp.sum(residual * residual, axis=-2)
+            r2 = 1.0 - _ratio(ss_res, xp.broadcast_to(self.ss_true, ss_res.shape), xp)
             return xp.where(self.constant, xp.nan, r2)
-        constant = self.constant | _constant(pred, xp)
-        pred_c = pred - xp.mean(pred, axis=0)
-        num = xp.sum(self.true_c * pred_c, axis=0)
-        den = xp.sqrt(self.ss_true * xp.sum(pred_c * pred_c, axis=0))
+        constant = self.constant | _constant(preds, xp)
+        pred_c = preds - xp.mean(preds, axis=-2, keepdims=True)
+        num = xp.sum(self.true_c * pred_c, axis=-2)
+        den = xp.sqrt(self.ss_true * xp.sum(pred_c * pred_c, axis=-2))
         r = xp.clip(_ratio(num, den, xp), min=-1.0, max=1.0)
         return xp.where(constant | (den == 0), xp.nan, r)
 

@@ -499,7 +499,23 @@ def _alpha_scores(svd: _SplitSVD, B: Any, Y_val: Any, alphas: np.ndarray, scorin
     """
     xp = namespace(B)
     score = TargetScorer(scoring, Y_val)
-    return xp.stack([score(svd.apply(B, float(alpha))) for alpha in alphas])
+    n_alphas, (n_val, n_targets) = len(alphas), Y_val.shape
+    if n_val < n_targets or n_alphas * n_targets * n_val > _ALL_ALPHAS_FLOATS:
+        return xp.stack([score(svd.apply(B, float(alpha))) for alpha in alphas])
+    # Few targets: every alpha's predictions from one product, scored in one pass (per
+    # alpha, the calls cost more than the arithmetic: 4x faster at 888 rows x 9 targets;
+    # with more targets than rows the per-alpha form, scaling the rows, is faster).
+    scaled = xp.concat([B / (svd.s2[:, None] + float(alpha)) for alpha in alphas], axis=1)
+    predictions = svd.left @ scaled
+    if svd.outer is not None:
+        predictions = svd.outer @ predictions
+    predictions = xp.reshape(predictions, (predictions.shape[0], n_alphas, n_targets))
+    return score.many(xp.permute_dims(predictions, (1, 0, 2)))
+
+
+#: Validation predictions (n_alphas x n_val x n_targets) up to which every alpha is scored
+#: at once (8 MiB of float64).
+_ALL_ALPHAS_FLOATS = 2**20
 
 
 def _best_alphas(scores: Any, alphas: np.ndarray, xp: Any) -> Any:
