@@ -794,7 +794,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         if args.dry_run:
-            return _dry_run_sweep(config, args.recalibrate)
+            return _dry_run_sweep(config, args)
         out = args.out.resolve() if args.out is not None else config.out
         results = sweep(
             config,
@@ -821,14 +821,34 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run_sweep(config: SweepConfig, recalibrate: bool) -> int:
+def _dry_run_sweep(config: SweepConfig, args: argparse.Namespace) -> int:
     """``sweep --dry-run``: the plan of every cell (:func:`brainalign.planning.cost.
-    plan_sweep`); a cell that cannot be prepared is reported as the run would."""
+    plan_sweep`), with ``--out`` (its store holds the passes already made); a cell that
+    cannot be prepared is reported as the run would. Options that change nothing a plan
+    shows are refused."""
+    import dataclasses
+
     from brainalign.planning.calibration import machine_calibration
     from brainalign.planning.cost import plan_sweep
 
+    unused = [
+        flag
+        for flag, given in (
+            ("--engine", args.engine is not None),
+            ("--address", args.address is not None),
+            ("--overwrite", args.overwrite),
+        )
+        if given
+    ]
+    if unused:
+        raise CommandError(
+            f"{', '.join(unused)} with --dry-run: a plan is the same on every engine and "
+            "writes nothing; drop them, or drop --dry-run to run the sweep"
+        )
+    if args.out is not None:
+        config = dataclasses.replace(config, out=args.out.resolve())
     try:
-        plans = plan_sweep(config, calibration=machine_calibration(refresh=recalibrate))
+        plans = plan_sweep(config, calibration=machine_calibration(refresh=args.recalibrate))
     except (ValueError, OSError) as error:  # settings, studies, data: named by their errors
         raise CommandError(str(error)) from error
     return _print_plans(plans)

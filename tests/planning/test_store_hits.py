@@ -71,3 +71,23 @@ def test_usage_records_are_exact_and_damage_means_not_stored(tmp_path):
     assert not stored(store, identity)
     assert [p.name for p in Path(store.root).iterdir()] == [USAGE_DIR]
     assert store.entries().empty  # the record folder is not an entry
+
+
+def test_sweep_dry_run_reads_the_store_of_out_and_refuses_options_it_ignores(
+    tiny_bert_dir, tmp_path, fixed_calibration, capsys
+):
+    from brainalign.cli import main
+
+    study = _pairs_study(tmp_path / "study", n=40)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(f"models: [{tiny_bert_dir}]\nstudies: [{study}]\nlayers: [2]\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", str(config), "--out", str(out), "--dry-run"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[1] == "my-pairs@1" and row[2] == "0" and int(row[3]) > 0  # all stored
+
+    for flags in (["--engine", "local"], ["--overwrite"], ["--address", "127.0.0.1:1"]):
+        assert main(["sweep", str(config), "--out", str(out), "--dry-run", *flags]) == 2
+        assert f"{flags[0]} with --dry-run" in capsys.readouterr().err
