@@ -167,6 +167,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AUDIO_FAMILIES",
     "CAPTURE_FAMILIES",
+    "CONV_WINDOW_S",
+    "WINDOW_OVERLAP_S",
     "AudioEncoder",
     "AudioReadError",
     "FrameGrid",
@@ -190,6 +192,13 @@ AUDIO_FAMILIES: dict[str, str] = {
     "audio-spectrogram-transformer": "ast",
     "clap_audio_model": "clap",
 }
+
+#: Default window of the convolutional family, in seconds: its models take any length,
+#: and attention costs grow with its square.
+CONV_WINDOW_S = 20
+#: Default overlap of consecutive windows, in seconds (at most half a window; a quarter of
+#: it for AST).
+WINDOW_OVERLAP_S = 5
 
 #: Families whose per-head and per-block outputs can be captured (``heads=``/``blocks=``).
 CAPTURE_FAMILIES: tuple[str, ...] = (
@@ -625,7 +634,7 @@ class AudioEncoder(LoadedModelAccess):
         """Window length and hop in samples, checked against the model's input limit."""
         rate, grid = self.sampling_rate, self.grid
         limit = self._max_window()
-        default_window = {"conv": 20 * rate}.get(self.family, limit)
+        default_window = {"conv": CONV_WINDOW_S * rate}.get(self.family, limit)
         window = default_window if window_s is None else round(float(window_s) * rate)
         if window < grid.field or (limit is not None and window > limit):
             most = "" if limit is None else f" and at most {limit / rate:g} s (the model's input)"
@@ -640,7 +649,7 @@ class AudioEncoder(LoadedModelAccess):
                     "grid, so its windows cannot overlap; use overlap_s=0"
                 )
             return window, window
-        default_overlap = {"ast": window // 4}.get(self.family, 5 * rate)
+        default_overlap = {"ast": window // 4}.get(self.family, WINDOW_OVERLAP_S * rate)
         overlap = default_overlap if overlap_s is None else round(float(overlap_s) * rate)
         if overlap_s is None:
             overlap = min(overlap, window // 2)

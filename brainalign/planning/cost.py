@@ -54,6 +54,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from brainalign.planning.errors import DoesNotFitError
@@ -109,7 +110,7 @@ class ModelFacts:
         Feature frames per second of audio (convolutional audio models: the 16 kHz
         input over the product of the ``conv_stride``); None otherwise.
     window_s, hop_s : float or None
-        The audio windows the encoder reads (:data:`CONV_AUDIO_WINDOW`); None when not
+        The audio windows the encoder reads (:func:`_audio_clock`); None when not
         known.
     """
 
@@ -123,20 +124,19 @@ class ModelFacts:
     hop_s: float | None = None
 
 
-#: Model types whose audio frames come from a convolutional feature encoder, and the
-#: windows :class:`~brainalign.encoders.audio.AudioEncoder` reads them in by default
-#: (20 s windows overlapping by 5 s): (window_s, hop_s).
-CONV_AUDIO_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
-CONV_AUDIO_WINDOW = (20.0, 15.0)
-
-
 def _audio_clock(config: Mapping[str, Any]) -> dict[str, float]:
-    """``frame_rate``, ``window_s`` and ``hop_s`` of a convolutional audio model."""
+    """``frame_rate``, ``window_s`` and ``hop_s`` of a convolutional audio model: the
+    windows :class:`~brainalign.encoders.audio.AudioEncoder` reads by default
+    (:data:`~brainalign.encoders.audio.CONV_WINDOW_S`, overlapping by
+    :data:`~brainalign.encoders.audio.WINDOW_OVERLAP_S`, at most half a window)."""
+    from brainalign.encoders.audio import AUDIO_FAMILIES, CONV_WINDOW_S, WINDOW_OVERLAP_S
+
     strides = config.get("conv_stride")
-    if config.get("model_type") not in CONV_AUDIO_TYPES or not isinstance(strides, list):
+    if AUDIO_FAMILIES.get(config.get("model_type")) != "conv" or not isinstance(strides, list):
         return {}
-    window_s, hop_s = CONV_AUDIO_WINDOW
-    return {"frame_rate": 16000.0 / math.prod(strides), "window_s": window_s, "hop_s": hop_s}
+    hop_s = CONV_WINDOW_S - min(WINDOW_OVERLAP_S, CONV_WINDOW_S / 2)
+    frame_rate = 16000.0 / math.prod(strides)  # the family's feature extractors: 16 kHz
+    return {"frame_rate": frame_rate, "window_s": CONV_WINDOW_S, "hop_s": hop_s}
 
 
 def model_facts(model: str, stimuli_kind: str = "text") -> ModelFacts:
@@ -150,7 +150,7 @@ def model_facts(model: str, stimuli_kind: str = "text") -> ModelFacts:
         What the benchmark reads (picks the tower of a multi-tower model).
     """
     from brainalign.encoders.cards import model_card
-    from brainalign.encoders.models import inspect_model
+    from brainalign.encoders.models import inspect_model, max_positions
 
     card = model_card(model, stimuli=stimuli_kind)
     info = inspect_model(model)
@@ -159,15 +159,10 @@ def model_facts(model: str, stimuli_kind: str = "text") -> ModelFacts:
     if stimuli_kind == "text":
         part = config.get("text_config") or config
     tokenizer = _tokenizer(info.directory) if stimuli_kind == "text" else None
-    limits = [part.get(k) for k in ("max_position_embeddings", "n_positions", "n_ctx")]
-    limits = [v for v in limits if isinstance(v, int) and v > 0][:1]
-    model_max = getattr(tokenizer, "model_max_length", None)
-    if isinstance(model_max, int) and 0 < model_max < 1_000_000:
-        limits.append(model_max)
     return ModelFacts(
         card=card,
         is_causal=info.is_causal,
-        max_positions=min(limits) if limits else None,
+        max_positions=max_positions(SimpleNamespace(**part), tokenizer),
         positions=_patch_positions(part),
         tokenizer=tokenizer,
         **(_audio_clock(config) if stimuli_kind == "audio" else {}),
